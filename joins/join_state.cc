@@ -1,0 +1,215 @@
+#include "joins/join_state.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "src/state_codec.h"
+
+namespace ctrjoin {
+
+namespace {
+constexpr char kEntryTag = 'e';
+constexpr char kTimerTag = 't';
+// Spilling stops once hot state is below this fraction of the budget, so
+// that spills happen in bulk rather than on every batch.
+constexpr double kSpillLowWater = 0.75;
+// Event times sort as unsigned big-endian after flipping the sign bit.
+uint64_t OrderedBits(int64_t v) { return static_cast<uint64_t>(v) ^ (1ull << 63); }
+}  // namespace
+
+void EncodeEntry(const JoinEntry& e, std::string& out) {
+  out.push_back(static_cast<char>(e.state));
+  PutFixed64(out, static_cast<uint64_t>(e.impression_ts));
+  PutFixed64(out, static_cast<uint64_t>(e.deadline));
+  out.append(e.payload);
+}
+
+Status DecodeEntry(std::string_view in, JoinEntry& out) {
+  if (in.size() < 17 || static_cast<uint8_t>(in[0]) > 4) {
+    return Status::Corruption("undecodable join state entry");
+  }
+  out.state = static_cast<EntryState>(in[0]);
+  in.remove_prefix(1);
+  uint64_t ts = 0, deadline = 0;
+  GetFixed64(in, ts);
+  GetFixed64(in, deadline);
+  out.impression_ts = static_cast<int64_t>(ts);
+  out.deadline = static_cast<int64_t>(deadline);
+  out.payload.assign(in.data(), in.size());
+  return Status::Ok();
+}
+
+JoinState::JoinState(uint32_t shard, SpillStore* store, size_t memory_budget_bytes,
+                     JoinMetrics* metrics)
+    : shard_(shard), store_(store), budget_bytes_(memory_budget_bytes), metrics_(metrics) {}
+
+JoinState::~JoinState() {
+  // Take this shard's share out of the process-wide gauges.
+  metrics_->state_entries.Add(-published_entries_);
+  metrics_->state_memory_bytes.Add(-published_bytes_);
+  metrics_->spilled_entries.Add(-published_spilled_);
+}
+
+size_t JoinState::memory_bytes() const {
+  using Slot = std::pair<const uint64_t, JoinEntry>;
+  return map_.capacity() * (sizeof(Slot) + 1) + timers_.capacity() * sizeof(Timer) +
+         payload_bytes_;
+}
+
+void JoinState::AddBytes(const JoinEntry& e, int sign) {
+  // Short strings live inline (SSO) and cost nothing beyond the slot.
+  const size_t heap = e.payload.capacity() > 15 ? e.payload.capacity() : 0;
+  payload_bytes_ += sign > 0 ? heap : -heap;
+}
+
+void JoinState::PushTimer(int64_t deadline, uint64_t key) {
+  timers_.push_back(Timer{deadline, key});
+  std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
+}
+
+std::string JoinState::EntryKey(uint64_t key) const {
+  std::string k(1, kEntryTag);
+  PutBigEndian64(k, shard_);
+  PutBigEndian64(k, key);
+  return k;
+}
+
+std::string JoinState::TimerKey(int64_t deadline, uint64_t key) const {
+  std::string k(1, kTimerTag);
+  PutBigEndian64(k, shard_);
+  PutBigEndian64(k, OrderedBits(deadline));
+  PutBigEndian64(k, key);
+  return k;
+}
+
+Result<JoinEntry*> JoinState::Find(uint64_t key) {
+  if (auto it = map_.find(key); it != map_.end()) return &it->second;
+  if (spilled_ == 0) return static_cast<JoinEntry*>(nullptr);
+  std::string value;
+  bool found = false;
+  const std::string entry_key = EntryKey(key);
+  CTRJOIN_RETURN_IF_ERROR(store_->Get(entry_key, value, found));
+  if (!found) return static_cast<JoinEntry*>(nullptr);
+  JoinEntry entry;
+  CTRJOIN_RETURN_IF_ERROR(DecodeEntry(value, entry));
+  rocksdb::WriteBatch batch;
+  batch.Delete(entry_key);
+  batch.Delete(TimerKey(entry.deadline, key));
+  CTRJOIN_RETURN_IF_ERROR(store_->Write(batch));
+  --spilled_;
+  AddBytes(entry, +1);
+  PushTimer(entry.deadline, key);
+  auto [it, inserted] = map_.insert_or_assign(key, std::move(entry));
+  return &it->second;
+}
+
+void JoinState::Put(uint64_t key, JoinEntry entry) {
+  AddBytes(entry, +1);
+  auto [it, inserted] = map_.try_emplace(key);
+  if (inserted || it->second.deadline != entry.deadline) PushTimer(entry.deadline, key);
+  if (!inserted) AddBytes(it->second, -1);
+  it->second = std::move(entry);
+}
+
+Status JoinState::PopExpired(EventTime watermark,
+                             std::vector<std::pair<uint64_t, JoinEntry>>& out) {
+  while (!timers_.empty() && timers_.front().deadline < watermark.ms) {
+    std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
+    const Timer t = timers_.back();
+    timers_.pop_back();
+    auto it = map_.find(t.key);
+    if (it == map_.end() || it->second.deadline != t.deadline) continue;  // stale
+    AddBytes(it->second, -1);
+    out.emplace_back(t.key, std::move(it->second));
+    map_.erase(it);
+  }
+  if (spilled_ > 0) CTRJOIN_RETURN_IF_ERROR(PopExpiredSpilled(watermark, out));
+  PublishGauges();
+  return Status::Ok();
+}
+
+Status JoinState::PopExpiredSpilled(EventTime watermark,
+                                    std::vector<std::pair<uint64_t, JoinEntry>>& out) {
+  const std::string start = TimerKey(std::numeric_limits<int64_t>::min(), 0);
+  const std::string prefix = start.substr(0, 9);
+  auto it = store_->NewIterator();
+  rocksdb::WriteBatch batch;
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    const rocksdb::Slice k = it->key();
+    if (k.size() != 25 || !k.starts_with(prefix)) break;
+    const int64_t deadline = static_cast<int64_t>(ReadBigEndian64(k.data() + 9) ^ (1ull << 63));
+    if (deadline >= watermark.ms) break;
+    const uint64_t key = ReadBigEndian64(k.data() + 17);
+    const std::string entry_key = EntryKey(key);
+    std::string value;
+    bool found = false;
+    CTRJOIN_RETURN_IF_ERROR(store_->Get(entry_key, value, found));
+    batch.Delete(k);
+    if (!found) continue;
+    JoinEntry entry;
+    CTRJOIN_RETURN_IF_ERROR(DecodeEntry(value, entry));
+    batch.Delete(entry_key);
+    --spilled_;
+    out.emplace_back(key, std::move(entry));
+  }
+  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(it->status(), "scanning spilled timers"));
+  if (batch.Count() > 0) CTRJOIN_RETURN_IF_ERROR(store_->Write(batch));
+  return Status::Ok();
+}
+
+Status JoinState::EnforceBudget() {
+  if (store_ != nullptr && memory_bytes() > budget_bytes_) {
+    CTRJOIN_RETURN_IF_ERROR(Spill(static_cast<size_t>(budget_bytes_ * kSpillLowWater)));
+  }
+  PublishGauges();
+  return Status::Ok();
+}
+
+Status JoinState::Spill(size_t target_bytes) {
+  // Victims: the entries with the latest deadlines, which are needed last.
+  std::vector<Timer> by_deadline;
+  by_deadline.reserve(map_.size());
+  for (const auto& [key, e] : map_) by_deadline.push_back(Timer{e.deadline, key});
+  const size_t excess = memory_bytes() - std::min(memory_bytes(), target_bytes);
+  const size_t per_entry = memory_bytes() / std::max<size_t>(1, map_.size());
+  const size_t victims = std::min(map_.size(), excess / std::max<size_t>(1, per_entry) + 1);
+  std::nth_element(by_deadline.begin(), by_deadline.end() - victims, by_deadline.end());
+
+  rocksdb::WriteBatch batch;
+  std::string value;
+  for (auto v = by_deadline.end() - victims; v != by_deadline.end(); ++v) {
+    auto it = map_.find(v->key);
+    value.clear();
+    EncodeEntry(it->second, value);
+    batch.Put(EntryKey(v->key), value);
+    batch.Put(TimerKey(it->second.deadline, v->key), rocksdb::Slice());
+    AddBytes(it->second, -1);
+    map_.erase(it);
+  }
+  CTRJOIN_RETURN_IF_ERROR(store_->Write(batch));
+  spilled_ += victims;
+  metrics_->spill_writes.Add(victims);
+
+  // Rebuild the timer heap without the spilled entries, and give memory back.
+  timers_.clear();
+  timers_.shrink_to_fit();
+  timers_.reserve(map_.size());
+  for (const auto& [key, e] : map_) timers_.push_back(Timer{e.deadline, key});
+  std::make_heap(timers_.begin(), timers_.end(), std::greater<>());
+  map_.rehash(0);
+  return Status::Ok();
+}
+
+void JoinState::PublishGauges() {
+  const auto entries = static_cast<int64_t>(map_.size() + spilled_);
+  const auto bytes = static_cast<int64_t>(memory_bytes());
+  const auto spilled = static_cast<int64_t>(spilled_);
+  metrics_->state_entries.Add(entries - published_entries_);
+  metrics_->state_memory_bytes.Add(bytes - published_bytes_);
+  metrics_->spilled_entries.Add(spilled - published_spilled_);
+  published_entries_ = entries;
+  published_bytes_ = bytes;
+  published_spilled_ = spilled;
+}
+
+}  // namespace ctrjoin

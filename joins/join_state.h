@@ -1,0 +1,108 @@
+#pragma once
+// JoinState: one shard's keyed, event-time-bounded join state.
+//
+// Every key (xxh3 of an impression id) has at most one entry, which moves
+// through a small state machine driven by the label join:
+//
+//   kHeldClicks ─► kPending ─► kLabeled ─► kClosedPositive ─► (deleted)
+//                      └─────────────────► kClosedNegative ─► (deleted)
+//
+// Each entry has one event-time deadline; PopExpired(wm) removes and returns
+// every entry whose deadline is strictly below wm, so nothing outlives its
+// window plus allowed lateness.
+//
+// Memory: entries live in an in-memory hash map while the shard's hot-state
+// budget allows. EnforceBudget() moves the entries with the latest deadlines
+// (needed last) to the SpillStore (RocksDB), with a timer key ordered by
+// deadline. Find() brings a spilled entry back into memory. Lookups go to
+// RocksDB only while something is spilled.
+//
+// Called only from the owning shard's thread. Owns its map and timer heap;
+// borrows the SpillStore (shared by all shards, disjoint key prefixes) and
+// the metrics.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <absl/container/flat_hash_map.h>
+
+#include "src/event.h"
+#include "src/metrics.h"
+#include "src/spill_store.h"
+#include "src/status.h"
+
+namespace ctrjoin {
+
+enum class EntryState : uint8_t {
+  kHeldClicks = 0,      // clicks waiting for their impression; payload = click ts list
+  kPending = 1,         // impression waiting for a click; payload = encoded impression
+  kLabeled = 2,         // positive emitted, window still open (duplicates detected)
+  kClosedPositive = 3,  // window closed after a positive
+  kClosedNegative = 4,  // negative emitted; payload kept only for corrections
+};
+
+struct JoinEntry {
+  EntryState state = EntryState::kPending;
+  int64_t impression_ts = 0;  // ms; unused for kHeldClicks
+  int64_t deadline = 0;       // ms; expires once the watermark is > deadline
+  std::string payload;
+};
+
+class JoinState {
+ public:
+  // store may be null: then nothing is ever spilled (tests, tiny runs).
+  JoinState(uint32_t shard, SpillStore* store, size_t memory_budget_bytes, JoinMetrics* metrics);
+  ~JoinState();
+
+  // The entry for key, or nullptr. A spilled entry is brought back into memory.
+  // The pointer is valid until the next non-const call.
+  Result<JoinEntry*> Find(uint64_t key);
+  // Inserts or replaces the entry for key (invalidates pointers from Find).
+  void Put(uint64_t key, JoinEntry entry);
+  // Removes and returns every entry with deadline < watermark, in deadline order.
+  Status PopExpired(EventTime watermark, std::vector<std::pair<uint64_t, JoinEntry>>& out);
+  // Spills to RocksDB when the hot state is over budget. Call once per batch.
+  Status EnforceBudget();
+
+  size_t memory_bytes() const;
+  size_t entries_in_memory() const { return map_.size(); }
+  size_t entries_spilled() const { return spilled_; }
+
+ private:
+  struct Timer {
+    int64_t deadline;
+    uint64_t key;
+    auto operator<=>(const Timer&) const = default;
+  };
+
+  void PushTimer(int64_t deadline, uint64_t key);
+  void AddBytes(const JoinEntry& e, int sign);
+  std::string EntryKey(uint64_t key) const;
+  std::string TimerKey(int64_t deadline, uint64_t key) const;
+  Status Spill(size_t target_bytes);
+  Status PopExpiredSpilled(EventTime watermark, std::vector<std::pair<uint64_t, JoinEntry>>& out);
+  void PublishGauges();
+
+  const uint32_t shard_;
+  SpillStore* const store_;
+  const size_t budget_bytes_;
+  JoinMetrics* const metrics_;
+
+  absl::flat_hash_map<uint64_t, JoinEntry> map_;
+  std::vector<Timer> timers_;  // min-heap; stale entries skipped on pop
+  size_t payload_bytes_ = 0;
+  size_t spilled_ = 0;
+
+  // Last values published to the shared gauges (which sum over shards).
+  int64_t published_entries_ = 0;
+  int64_t published_bytes_ = 0;
+  int64_t published_spilled_ = 0;
+};
+
+// Serialisation of an entry for the spill store.
+void EncodeEntry(const JoinEntry& e, std::string& out);
+Status DecodeEntry(std::string_view in, JoinEntry& out);
+
+}  // namespace ctrjoin

@@ -1,0 +1,59 @@
+#pragma once
+// Plain (non-transactional) line-oriented outputs: JSON-lines samples to a
+// file or to stdout, and dead letters to a JSON-lines file. Each owns a
+// stdio stream with a large buffer; Flush() pushes it to the OS (and fsyncs
+// files). The transactional file sink comes with the exactly-once work.
+//
+// Called only from the pipeline's serial sink/route nodes (Sink contract).
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "src/sink.h"
+
+namespace ctrjoin {
+
+// Writes lines to a FILE*; closes it at destruction when it owns it.
+class LineWriter {
+ public:
+  static Result<std::unique_ptr<LineWriter>> OpenFile(const std::string& path, bool append);
+  static std::unique_ptr<LineWriter> Stdout();
+  static std::unique_ptr<LineWriter> Stderr();
+  ~LineWriter();
+
+  Status WriteLine(const std::string& line);
+  Status Flush();
+  const std::string& name() const { return name_; }
+
+ private:
+  LineWriter(std::FILE* file, std::string name, bool owned);
+  std::FILE* file_;
+  std::string name_;
+  bool owned_;
+};
+
+class JsonLinesSampleSink : public SampleSink {
+ public:
+  explicit JsonLinesSampleSink(std::unique_ptr<LineWriter> out) : out_(std::move(out)) {}
+  Status Write(std::span<const Sample> samples) override;
+  Status Flush() override { return out_->Flush(); }
+  std::string Describe() const override { return "JSON lines to " + out_->name(); }
+
+ private:
+  std::unique_ptr<LineWriter> out_;
+  std::string line_;  // reused
+};
+
+class JsonLinesDeadLetterSink : public DeadLetterSink {
+ public:
+  explicit JsonLinesDeadLetterSink(std::unique_ptr<LineWriter> out) : out_(std::move(out)) {}
+  Status Write(const DeadLetter& letter) override;
+  Status Flush() override { return out_->Flush(); }
+
+ private:
+  std::unique_ptr<LineWriter> out_;
+  std::string line_;
+};
+
+}  // namespace ctrjoin

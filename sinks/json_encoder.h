@@ -1,0 +1,23 @@
+#pragma once
+// JSON encodings of samples and dead letters (one object per line, no
+// trailing newline added). Pure functions: callable from any thread.
+//
+// Sample layout:
+//   {"sample_id":"<u64 decimal>","label":0|1,"impression_id":"…","user_id":"…",
+//    "item_id":"…","ts":<ms>,"click_ts":<ms, positives only>,
+//    "correction":true (corrections only),
+//    "features":{"<name>":<number|string|[numbers]>, "user.<col>":…}}
+// sample_id is a string because JSON numbers lose precision above 2^53.
+
+#include <string>
+
+#include "src/event.h"
+
+namespace ctrjoin {
+
+void AppendSampleJson(const Sample& sample, std::string& out);
+void AppendDeadLetterJson(const DeadLetter& letter, std::string& out);
+// Appends s as a JSON string literal (quoted, escaped).
+void AppendJsonString(std::string_view s, std::string& out);
+
+}  // namespace ctrjoin

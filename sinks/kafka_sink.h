@@ -1,0 +1,59 @@
+#pragma once
+// Plain (non-transactional, idempotent) Kafka sinks for samples and for dead
+// letters. Keys are the impression id, partitioned with murmur2 as Java
+// clients do (partitioner=murmur2_random), so a sample always lands on the
+// same partition. The transactional sink comes with the exactly-once work.
+//
+// Called only from the pipeline's serial sink/router node. Owns its
+// librdkafka producer; delivery reports are served by poll() calls made from
+// Write/Flush (no background thread of ours).
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "src/sink.h"
+
+namespace ctrjoin {
+
+struct KafkaSinkOptions {
+  std::string brokers;  // required
+  std::string topic;    // required
+  std::map<std::string, std::string> properties;  // extra librdkafka settings
+  int flush_timeout_ms = 30'000;
+
+  // prefix names the config section in errors, e.g. "sink.kafka".
+  Status Validate(const std::string& prefix) const;
+};
+
+class KafkaProducer;  // RAII wrapper around rd_kafka_t (producer), in the .cc
+
+class KafkaSampleSink : public SampleSink {
+ public:
+  static Result<std::unique_ptr<KafkaSampleSink>> Open(const KafkaSinkOptions& options);
+  ~KafkaSampleSink() override;
+  Status Write(std::span<const Sample> samples) override;
+  Status Flush() override;
+  std::string Describe() const override;
+
+ private:
+  explicit KafkaSampleSink(std::unique_ptr<KafkaProducer> producer, std::string topic);
+  std::unique_ptr<KafkaProducer> producer_;
+  std::string topic_;
+  std::string buffer_;  // reused encoding buffer
+};
+
+class KafkaDeadLetterSink : public DeadLetterSink {
+ public:
+  static Result<std::unique_ptr<KafkaDeadLetterSink>> Open(const KafkaSinkOptions& options);
+  ~KafkaDeadLetterSink() override;
+  Status Write(const DeadLetter& letter) override;
+  Status Flush() override;
+
+ private:
+  explicit KafkaDeadLetterSink(std::unique_ptr<KafkaProducer> producer, std::string topic);
+  std::unique_ptr<KafkaProducer> producer_;
+  std::string topic_;
+};
+
+}  // namespace ctrjoin

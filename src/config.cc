@@ -1,0 +1,279 @@
+#include "src/config.h"
+
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+namespace ctrjoin {
+
+namespace {
+
+// Reads one YAML mapping, remembering which keys were used so that unknown
+// ones can be reported by name.
+class Section {
+ public:
+  Section(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {}
+
+  template <typename T>
+  Status Get(const char* key, T& out) {
+    used_.insert(key);
+    const YAML::Node v = node_[key];
+    if (!v) return Status::Ok();
+    if (!v.IsScalar()) return Bad(key, v, "a scalar");
+    T parsed;
+    if (!YAML::convert<T>::decode(v, parsed)) return Bad(key, v, TypeName<T>());
+    out = parsed;
+    return Status::Ok();
+  }
+
+  Status GetMap(const char* key, std::map<std::string, std::string>& out) {
+    used_.insert(key);
+    const YAML::Node v = node_[key];
+    if (!v) return Status::Ok();
+    if (!v.IsMap()) return Bad(key, v, "a mapping of strings");
+    for (const auto& kv : v) {
+      if (!kv.second.IsScalar()) {
+        return Status::InvalidArgument(Name(key) + "." + kv.first.as<std::string>() +
+                                       ": expected a string");
+      }
+      out[kv.first.as<std::string>()] = kv.second.as<std::string>();
+    }
+    return Status::Ok();
+  }
+
+  Status Sub(const char* key, const std::function<Status(Section&)>& fill) {
+    used_.insert(key);
+    const YAML::Node v = node_[key];
+    if (!v || v.IsNull()) return Status::Ok();
+    if (!v.IsMap()) return Bad(key, v, "a mapping");
+    Section sub(v, Name(key));
+    CTRJOIN_RETURN_IF_ERROR(fill(sub));
+    return sub.CheckUnknown();
+  }
+
+  Status CheckUnknown() const {
+    for (const auto& kv : node_) {
+      const std::string k = kv.first.as<std::string>();
+      if (!used_.count(k)) {
+        return Status::InvalidArgument(Name(k.c_str()) + ": unknown key (see README, Configuration)");
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::string Name(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  Status Bad(const char* key, const YAML::Node& v, const std::string& expected) const {
+    std::string got = v.IsScalar() ? "'" + v.Scalar() + "'" : "a non-scalar value";
+    return Status::InvalidArgument(Name(key) + ": expected " + expected + ", got " + got);
+  }
+
+  template <typename T>
+  static const char* TypeName() {
+    if constexpr (std::is_same_v<T, bool>) return "true or false";
+    else if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) return "a non-negative integer";
+    else if constexpr (std::is_integral_v<T>) return "an integer";
+    else return "a string";
+  }
+
+  YAML::Node node_;
+  std::string path_;
+  std::set<std::string> used_;
+};
+
+Status FillKafkaSink(Section& s, KafkaSinkOptions& o) {
+  CTRJOIN_RETURN_IF_ERROR(s.Get("brokers", o.brokers));
+  CTRJOIN_RETURN_IF_ERROR(s.Get("topic", o.topic));
+  CTRJOIN_RETURN_IF_ERROR(s.Get("flush_timeout_ms", o.flush_timeout_ms));
+  return s.GetMap("properties", o.properties);
+}
+
+Status Fill(Section& root, Config& c) {
+  CTRJOIN_RETURN_IF_ERROR(root.Sub("source", [&](Section& s) {
+    CTRJOIN_RETURN_IF_ERROR(s.Get("type", c.source.type));
+    CTRJOIN_RETURN_IF_ERROR(s.Sub("files", [&](Section& f) {
+      CTRJOIN_RETURN_IF_ERROR(f.Get("impressions", c.source.files.impressions_path));
+      return f.Get("clicks", c.source.files.clicks_path);
+    }));
+    return s.Sub("kafka", [&](Section& k) {
+      KafkaSourceOptions& o = c.source.kafka;
+      CTRJOIN_RETURN_IF_ERROR(k.Get("brokers", o.brokers));
+      CTRJOIN_RETURN_IF_ERROR(k.Get("impressions_topic", o.impressions_topic));
+      CTRJOIN_RETURN_IF_ERROR(k.Get("clicks_topic", o.clicks_topic));
+      CTRJOIN_RETURN_IF_ERROR(k.Get("group_id", o.group_id));
+      CTRJOIN_RETURN_IF_ERROR(k.Get("mode", o.mode));
+      CTRJOIN_RETURN_IF_ERROR(k.Get("start", o.start));
+      CTRJOIN_RETURN_IF_ERROR(k.Get("stop_at_end", o.stop_at_end));
+      CTRJOIN_RETURN_IF_ERROR(k.Get("poll_timeout_ms", o.poll_timeout_ms));
+      return k.GetMap("properties", o.properties);
+    });
+  }));
+  CTRJOIN_RETURN_IF_ERROR(root.Sub("schema", [&](Section& s) {
+    SchemaOptions& o = c.schema;
+    CTRJOIN_RETURN_IF_ERROR(s.Get("impression_id_field", o.impression_id_field));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("user_id_field", o.user_id_field));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("item_id_field", o.item_id_field));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("ts_field", o.ts_field));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("features_field", o.features_field));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("click_impression_id_field", o.click_impression_id_field));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("click_ts_field", o.click_ts_field));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("max_id_bytes", o.max_id_bytes));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("max_features", o.max_features));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("max_future_ms", o.max_future_ms));
+    return s.Get("max_record_bytes", o.max_record_bytes);
+  }));
+  CTRJOIN_RETURN_IF_ERROR(root.Sub("watermark", [&](Section& s) {
+    CTRJOIN_RETURN_IF_ERROR(s.Get("out_of_orderness_ms", c.watermark.out_of_orderness_ms));
+    return s.Get("idle_timeout_ms", c.watermark.idle_timeout_ms);
+  }));
+  CTRJOIN_RETURN_IF_ERROR(root.Sub("join", [&](Section& s) {
+    CTRJOIN_RETURN_IF_ERROR(s.Get("window_ms", c.join.window_ms));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("allowed_lateness_ms", c.join.allowed_lateness_ms));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("max_held_clicks", c.join.max_held_clicks));
+    std::string late = c.join.emit_corrections ? "correct" : "drop";
+    CTRJOIN_RETURN_IF_ERROR(s.Get("late_clicks", late));
+    if (late != "drop" && late != "correct") {
+      return Status::InvalidArgument("join.late_clicks: must be 'drop' or 'correct', got '" +
+                                     late + "'");
+    }
+    c.join.emit_corrections = late == "correct";
+    return Status::Ok();
+  }));
+  CTRJOIN_RETURN_IF_ERROR(root.Sub("state", [&](Section& s) {
+    CTRJOIN_RETURN_IF_ERROR(s.Get("dir", c.state.dir));
+    return s.Get("memory_budget_mb", c.state.memory_budget_mb);
+  }));
+  CTRJOIN_RETURN_IF_ERROR(root.Sub("sink", [&](Section& s) {
+    CTRJOIN_RETURN_IF_ERROR(s.Get("type", c.sink.type));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("path", c.sink.path));
+    return s.Sub("kafka", [&](Section& k) { return FillKafkaSink(k, c.sink.kafka); });
+  }));
+  CTRJOIN_RETURN_IF_ERROR(root.Sub("dead_letter", [&](Section& s) {
+    CTRJOIN_RETURN_IF_ERROR(s.Get("type", c.dead_letter.type));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("path", c.dead_letter.path));
+    return s.Sub("kafka", [&](Section& k) { return FillKafkaSink(k, c.dead_letter.kafka); });
+  }));
+  CTRJOIN_RETURN_IF_ERROR(root.Sub("pipeline", [&](Section& s) {
+    CTRJOIN_RETURN_IF_ERROR(s.Get("batch_size", c.pipeline.batch_size));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("max_inflight_batches", c.pipeline.max_inflight_batches));
+    return s.Get("shards", c.pipeline.shards);
+  }));
+  return root.CheckUnknown();
+}
+
+Status ApplyOverride(YAML::Node& root, const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return Status::InvalidArgument("--set " + assignment + ": expected key=value");
+  }
+  std::vector<std::string> path;
+  std::stringstream keys(assignment.substr(0, eq));
+  for (std::string part; std::getline(keys, part, '.');) path.push_back(part);
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument("--set " + assignment + ": " + e.what());
+  }
+  // yaml-cpp nodes are handles: walk with copies, assigning through them.
+  std::vector<YAML::Node> chain{root};
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    YAML::Node next = chain.back()[path[i]];
+    if (!next.IsMap()) {
+      chain.back()[path[i]] = YAML::Node(YAML::NodeType::Map);
+      next = chain.back()[path[i]];
+    }
+    chain.push_back(next);
+  }
+  chain.back()[path.back()] = value;
+  return Status::Ok();
+}
+
+Status NonNegative(const char* key, int64_t v) {
+  if (v < 0) return Status::InvalidArgument(std::string(key) + ": must be >= 0");
+  return Status::Ok();
+}
+
+}  // namespace
+
+size_t StateConfig::RocksDbBytes() const {
+  const size_t total = memory_budget_mb << 20;
+  return std::max<size_t>(16u << 20, total / 4);
+}
+
+size_t StateConfig::HotBytesPerShard(uint32_t shards) const {
+  const size_t total = memory_budget_mb << 20;
+  return (total - std::min(total, RocksDbBytes())) / std::max(1u, shards);
+}
+
+Status Config::Validate() const {
+  if (source.type == "files") {
+    CTRJOIN_RETURN_IF_ERROR(source.files.Validate());
+  } else if (source.type == "kafka") {
+    CTRJOIN_RETURN_IF_ERROR(source.kafka.Validate());
+  } else {
+    return Status::InvalidArgument("source.type: must be 'files' or 'kafka', got '" +
+                                   source.type + "'");
+  }
+  CTRJOIN_RETURN_IF_ERROR(schema.Validate());
+  CTRJOIN_RETURN_IF_ERROR(NonNegative("watermark.out_of_orderness_ms", watermark.out_of_orderness_ms));
+  CTRJOIN_RETURN_IF_ERROR(NonNegative("watermark.idle_timeout_ms", watermark.idle_timeout_ms));
+  CTRJOIN_RETURN_IF_ERROR(join.Validate());
+  if (state.dir.empty()) return Status::InvalidArgument("state.dir: must not be empty");
+  if (state.memory_budget_mb < 64) {
+    return Status::InvalidArgument("state.memory_budget_mb: must be >= 64, got " +
+                                   std::to_string(state.memory_budget_mb));
+  }
+  if (sink.type == "file") {
+    if (sink.path.empty()) return Status::InvalidArgument("sink.path: required when sink.type is 'file'");
+  } else if (sink.type == "kafka") {
+    CTRJOIN_RETURN_IF_ERROR(sink.kafka.Validate("sink.kafka"));
+  } else if (sink.type != "stdout") {
+    return Status::InvalidArgument("sink.type: must be 'stdout', 'file' or 'kafka', got '" +
+                                   sink.type + "'");
+  }
+  if (dead_letter.type == "file") {
+    if (dead_letter.path.empty()) {
+      return Status::InvalidArgument("dead_letter.path: required when dead_letter.type is 'file'");
+    }
+  } else if (dead_letter.type == "kafka") {
+    CTRJOIN_RETURN_IF_ERROR(dead_letter.kafka.Validate("dead_letter.kafka"));
+  } else if (dead_letter.type != "stderr") {
+    return Status::InvalidArgument(
+        "dead_letter.type: must be 'file', 'kafka' or 'stderr', got '" + dead_letter.type + "'");
+  }
+  return pipeline.Validate();
+}
+
+Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(std::string("config is not valid YAML: ") + e.what());
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) return Status::InvalidArgument("config: the top level must be a mapping");
+  for (const std::string& o : overrides) CTRJOIN_RETURN_IF_ERROR(ApplyOverride(root, o));
+  Config config;
+  Section section(root, "");
+  CTRJOIN_RETURN_IF_ERROR(Fill(section, config));
+  CTRJOIN_RETURN_IF_ERROR(config.Validate());
+  return config;
+}
+
+Result<Config> LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument("cannot read config file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  Result<Config> c = ParseConfig(text.str(), overrides);
+  if (!c.ok()) return c.status().WithContext(path);
+  return c;
+}
+
+}  // namespace ctrjoin

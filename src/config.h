@@ -1,0 +1,73 @@
+#pragma once
+// The ctrjoin configuration file (YAML): one section per component, each
+// filled into that component's XxxOptions struct and validated by it. Keys
+// are the options' field names; an unknown key, a mistyped value or an
+// invalid value is rejected with a message naming the key
+// ("join.window_ms: expected an integer, got 'ten'").
+//
+// This is composition code of the ctrjoin binary (library ctrjoin_app): the
+// only part of src/ that names concrete joins and sinks. Called from main's
+// thread at start-up.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "joins/label_join.h"
+#include "sinks/kafka_sink.h"
+#include "src/event_parser.h"
+#include "src/file_source.h"
+#include "src/kafka_source.h"
+#include "src/pipeline.h"
+#include "src/status.h"
+#include "src/watermark.h"
+
+namespace ctrjoin {
+
+struct SourceConfig {
+  std::string type = "files";  // files | kafka
+  FileSourceOptions files;
+  KafkaSourceOptions kafka;
+};
+
+struct StateConfig {
+  std::string dir = "./ctrjoin-state";
+  // Join state budget: hot in-memory state plus RocksDB's block cache and
+  // memtables. A quarter (at least 16 MiB) goes to RocksDB.
+  uint64_t memory_budget_mb = 1024;
+
+  size_t RocksDbBytes() const;
+  size_t HotBytesPerShard(uint32_t shards) const;
+};
+
+struct SinkConfig {
+  std::string type = "stdout";  // stdout | file | kafka
+  std::string path;             // for file
+  KafkaSinkOptions kafka;       // for kafka
+};
+
+struct DeadLetterConfig {
+  std::string type = "file";                // file | kafka | stderr
+  std::string path = "dead-letters.jsonl";  // for file
+  KafkaSinkOptions kafka;                   // for kafka
+};
+
+struct Config {
+  SourceConfig source;
+  SchemaOptions schema;
+  WatermarkOptions watermark;
+  LabelJoinOptions join;
+  StateConfig state;
+  SinkConfig sink;
+  DeadLetterConfig dead_letter;
+  PipelineOptions pipeline;
+
+  Status Validate() const;
+};
+
+// Parses YAML text; overrides are "dotted.key=value" pairs applied on top
+// (from --set), with YAML scalar syntax for the value.
+Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::string>& overrides);
+Result<Config> LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides);
+
+}  // namespace ctrjoin

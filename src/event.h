@@ -1,0 +1,87 @@
+#pragma once
+// Core value types that flow through the pipeline: raw records from sources,
+// parsed impressions and clicks, labelled samples and dead letters.
+// All are plain move-only-friendly values; they carry their own key, event
+// time and source position (no implicit "current" anything).
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace ctrjoin {
+
+// Event time in milliseconds since the Unix epoch.
+struct EventTime {
+  int64_t ms = 0;
+  static constexpr EventTime Min() { return {std::numeric_limits<int64_t>::min()}; }
+  static constexpr EventTime Max() { return {std::numeric_limits<int64_t>::max()}; }
+  auto operator<=>(const EventTime&) const = default;
+};
+
+// A Kafka offset or a line number in a file: never a plain int.
+struct Offset {
+  int64_t value = -1;
+  auto operator<=>(const Offset&) const = default;
+};
+
+enum class StreamKind : uint8_t { kImpression = 0, kClick = 1 };
+
+const char* StreamName(StreamKind kind);
+
+// Where a record came from: used for watermarks (per partition), dead-letter
+// reports and, later, checkpoint offsets.
+struct SourcePosition {
+  StreamKind stream = StreamKind::kImpression;
+  int32_t partition = 0;  // Kafka partition, or 0 for a file
+  Offset offset;          // Kafka offset, or 1-based line number in a file
+};
+
+// One undecoded record as a source delivers it.
+struct RawRecord {
+  SourcePosition pos;
+  std::string payload;
+};
+
+using FeatureValue = std::variant<double, std::string, std::vector<double>>;
+
+struct Feature {
+  std::string name;
+  FeatureValue value;
+  bool operator==(const Feature&) const = default;
+};
+
+struct Impression {
+  std::string impression_id;
+  std::string user_id;
+  std::string item_id;
+  EventTime ts;
+  std::vector<Feature> features;
+  bool operator==(const Impression&) const = default;
+};
+
+struct Click {
+  std::string impression_id;
+  EventTime ts;
+};
+
+// A record that could not be used, with the reason and where it came from.
+struct DeadLetter {
+  SourcePosition pos;
+  std::string reason;
+  std::string payload;  // the raw record, possibly truncated
+};
+
+// A labelled training sample.
+struct Sample {
+  uint64_t sample_id = 0;  // xxh3-64 of impression_id
+  int label = 0;           // 1 = clicked within the window, 0 = not
+  bool correction = false; // a late click turned an emitted negative positive
+  Impression impression;   // ids, ts and the impression's own features
+  EventTime click_ts = EventTime::Min();  // set for positives
+  std::vector<Feature> lookup_features;   // prefixed names, e.g. "user.age"
+};
+
+}  // namespace ctrjoin

@@ -1,0 +1,49 @@
+#pragma once
+// KafkaSource: reads the impressions and clicks topics with one librdkafka
+// consumer (isolation.level=read_committed), either by assigning every
+// partition of both topics (mode "assign") or through a consumer group
+// (mode "subscribe"). Reports partition assignment changes in SourceBatch so
+// the watermark tracker knows which partitions hold the watermark back.
+//
+// Called only from the pipeline's source node (Source contract). Owns the
+// librdkafka consumer handle.
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "src/source.h"
+#include "src/status.h"
+
+namespace ctrjoin {
+
+struct KafkaSourceOptions {
+  std::string brokers;                          // required, e.g. "127.0.0.1:9092"
+  std::string impressions_topic = "impressions";
+  std::string clicks_topic = "clicks";
+  std::string group_id = "ctrjoin";
+  std::string mode = "assign";     // "assign" (all partitions) | "subscribe" (group)
+  std::string start = "earliest";  // where to start without a committed offset: earliest | latest
+  // Stop at the end offsets as of start-up (a bounded run; closes every window).
+  bool stop_at_end = false;
+  int poll_timeout_ms = 100;
+  std::map<std::string, std::string> properties;  // extra librdkafka settings
+
+  Status Validate() const;  // names the bad field: "source.kafka.brokers: ..."
+};
+
+class KafkaSource : public Source {
+ public:
+  static Result<std::unique_ptr<KafkaSource>> Open(const KafkaSourceOptions& options);
+  ~KafkaSource() override;
+
+  Result<SourceBatch> Next(size_t max_records) override;
+  std::string Describe() const override;
+
+ private:
+  struct Impl;
+  explicit KafkaSource(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ctrjoin

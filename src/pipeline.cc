@@ -1,0 +1,291 @@
+#include "src/pipeline.h"
+
+#include <chrono>
+#include <thread>
+#include <unordered_map>
+
+#include <oneapi/tbb/enumerable_thread_specific.h>
+#include <oneapi/tbb/flow_graph.h>
+#include <spdlog/spdlog.h>
+
+#include "src/hash.h"
+
+namespace ctrjoin {
+
+namespace flow = oneapi::tbb::flow;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Messages are shared_ptrs: flow-graph buffers copy messages, and a batch
+// must never be copied.
+struct SourceMsg {
+  uint64_t seq = 0;
+  SourceBatch batch;
+  bool last = false;  // no message follows (end of input, stop or failure)
+};
+
+struct ParsedEvent {
+  PartitionId partition;
+  EventTime ts;
+  KeyedEvent keyed;
+};
+
+struct ParsedMsg {
+  uint64_t seq = 0;
+  std::vector<ParsedEvent> events;
+  std::vector<DeadLetter> dead_letters;
+  SourceBatch meta;  // records moved out; partition changes and end flag kept
+  bool last = false;
+};
+
+struct ShardMsg {
+  uint64_t seq = 0;
+  ShardBatch batch;
+  bool last = false;
+};
+
+struct ShardOut {
+  uint64_t seq = 0;
+  std::vector<Sample> samples;
+};
+
+using SourcePtr = std::shared_ptr<SourceMsg>;
+using ParsedPtr = std::shared_ptr<ParsedMsg>;
+using ShardPtr = std::shared_ptr<ShardMsg>;
+using OutPtr = std::shared_ptr<ShardOut>;
+
+constexpr size_t kMaxDeadLetterPayload = 64 << 10;
+
+int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Status PipelineOptions::Validate() const {
+  if (batch_size == 0 || batch_size > 1'000'000) {
+    return Status::InvalidArgument("pipeline.batch_size: must be in [1, 1000000]");
+  }
+  if (max_inflight_batches == 0 || max_inflight_batches > 10'000) {
+    return Status::InvalidArgument("pipeline.max_inflight_batches: must be in [1, 10000]");
+  }
+  if (shards > 1024) return Status::InvalidArgument("pipeline.shards: must be in [0, 1024]");
+  return Status::Ok();
+}
+
+uint32_t PipelineOptions::EffectiveShards() const {
+  if (shards > 0) return shards;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+Pipeline::Pipeline(PipelineOptions options, SchemaOptions schema, WatermarkOptions watermarks,
+                   Source* source, SampleSink* sink, DeadLetterSink* dead_letters,
+                   Metrics* metrics)
+    : options_(options),
+      schema_(std::move(schema)),
+      watermarks_(watermarks),
+      source_(source),
+      sink_(sink),
+      dead_letters_(dead_letters),
+      metrics_(metrics) {}
+
+Pipeline::~Pipeline() = default;
+
+void Pipeline::Fail(Status status) {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  if (!failed_.exchange(true)) {
+    spdlog::error("pipeline stopping: {}", status.ToString());
+    error_ = std::move(status);
+  }
+}
+
+Status Pipeline::Run(const ShardFactory& make_shard) {
+  CTRJOIN_RETURN_IF_ERROR(options_.Validate());
+  const uint32_t shard_count = options_.EffectiveShards();
+  std::vector<std::unique_ptr<ShardProcessor>> processors;
+  for (uint32_t i = 0; i < shard_count; ++i) {
+    Result<std::unique_ptr<ShardProcessor>> p = make_shard(i);
+    if (!p.ok()) return p.status();
+    processors.push_back(std::move(p).value());
+  }
+
+  flow::graph g;
+  uint64_t next_seq = 0;
+  bool source_done = false;
+
+  // Never throws: a body that throws would cancel the whole graph.
+  auto guarded = [this](const char* stage, auto&& fn) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      Fail(Status::Internal(std::string(stage) + ": " + e.what()));
+    }
+  };
+
+  flow::input_node<SourcePtr> source(g, [&](oneapi::tbb::flow_control& fc) -> SourcePtr {
+    if (source_done) {
+      fc.stop();
+      return nullptr;
+    }
+    auto msg = std::make_shared<SourceMsg>();
+    msg->seq = next_seq++;
+    if (stop_requested_.load(std::memory_order_relaxed) || failed()) {
+      msg->last = true;
+      source_done = true;
+      return msg;
+    }
+    guarded("source", [&] {
+      Result<SourceBatch> batch = source_->Next(options_.batch_size);
+      if (!batch.ok()) {
+        Fail(batch.status().WithContext(source_->Describe()));
+        msg->last = true;
+        return;
+      }
+      msg->batch = std::move(batch).value();
+      msg->last = msg->batch.end_of_input;
+    });
+    if (failed()) msg->last = true;
+    source_done = msg->last;
+    return msg;
+  });
+
+  flow::limiter_node<SourcePtr> limiter(g, options_.max_inflight_batches);
+
+  oneapi::tbb::enumerable_thread_specific<std::unique_ptr<EventParser>> parsers;
+  flow::function_node<SourcePtr, ParsedPtr> parse(g, flow::unlimited, [&](SourcePtr in) {
+    auto out = std::make_shared<ParsedMsg>();
+    out->seq = in->seq;
+    out->last = in->last;
+    guarded("parse", [&] {
+      std::unique_ptr<EventParser>& parser = parsers.local();
+      if (!parser) parser = std::make_unique<EventParser>(schema_);
+      const int64_t now_ms = WallClockMs();
+      out->events.reserve(in->batch.records.size());
+      for (RawRecord& r : in->batch.records) {
+        ParseResult parsed = parser->Parse(r.pos.stream, r.payload, now_ms);
+        const PartitionId partition{r.pos.stream, r.pos.partition};
+        if (auto* imp = std::get_if<Impression>(&parsed)) {
+          const uint64_t key = ImpressionKey(imp->impression_id);
+          const EventTime ts = imp->ts;
+          out->events.push_back(ParsedEvent{partition, ts, KeyedEvent{key, std::move(*imp)}});
+        } else if (auto* click = std::get_if<Click>(&parsed)) {
+          const uint64_t key = ImpressionKey(click->impression_id);
+          const EventTime ts = click->ts;
+          out->events.push_back(ParsedEvent{partition, ts, KeyedEvent{key, std::move(*click)}});
+        } else {
+          DeadLetter d{r.pos, std::move(std::get<std::string>(parsed)), std::move(r.payload)};
+          if (d.payload.size() > kMaxDeadLetterPayload) d.payload.resize(kMaxDeadLetterPayload);
+          out->dead_letters.push_back(std::move(d));
+        }
+      }
+      in->batch.records.clear();
+      out->meta = std::move(in->batch);
+    });
+    return out;
+  });
+
+  flow::sequencer_node<ParsedPtr> sequencer(g, [](const ParsedPtr& p) { return p->seq; });
+
+  std::vector<std::unique_ptr<flow::function_node<ShardPtr, OutPtr>>> shard_nodes;
+  for (uint32_t i = 0; i < shard_count; ++i) {
+    ShardProcessor* processor = processors[i].get();
+    shard_nodes.push_back(std::make_unique<flow::function_node<ShardPtr, OutPtr>>(
+        g, flow::serial, [this, processor, &guarded](ShardPtr in) {
+          auto out = std::make_shared<ShardOut>();
+          out->seq = in->seq;
+          if (failed()) return out;
+          guarded("shard", [&] {
+            Status st = processor->Process(in->batch, out->samples);
+            if (!st.ok()) Fail(st);
+          });
+          return out;
+        }));
+  }
+
+  WatermarkTracker tracker(watermarks_);
+  flow::function_node<ParsedPtr, flow::continue_msg> route(
+      g, flow::serial, [&](ParsedPtr in) {
+        std::vector<ShardPtr> outs(shard_count);
+        for (uint32_t i = 0; i < shard_count; ++i) {
+          outs[i] = std::make_shared<ShardMsg>();
+          outs[i]->seq = in->seq;
+          outs[i]->last = in->last;
+        }
+        guarded("route", [&] {
+          const auto now = Clock::now();
+          for (const PartitionId& p : in->meta.assigned) tracker.Assign(p, now);
+          for (const PartitionId& p : in->meta.revoked) tracker.Revoke(p);
+          uint64_t impressions = 0, clicks = 0;
+          for (ParsedEvent& e : in->events) {
+            tracker.Observe(e.partition, e.ts, now);
+            const bool is_impression = std::holds_alternative<Impression>(e.keyed.event);
+            impressions += is_impression ? 1 : 0;
+            clicks += is_impression ? 0 : 1;
+            outs[ShardOf(e.keyed.key, shard_count)]->batch.events.push_back(std::move(e.keyed));
+          }
+          for (const PartitionId& p : in->meta.finished) tracker.Finish(p);
+          for (const DeadLetter& d : in->dead_letters) {
+            Status st = dead_letters_->Write(d);
+            if (!st.ok()) Fail(st.WithContext("dead-letter output"));
+          }
+          if (in->meta.end_of_input) tracker.FinishAll();
+          const EventTime wm = tracker.Advance(now);
+          for (ShardPtr& out : outs) {
+            out->batch.watermark = wm;
+            out->batch.end_of_input = in->meta.end_of_input;
+          }
+          metrics_->impressions_in.Add(impressions);
+          metrics_->clicks_in.Add(clicks);
+          metrics_->dead_letters.Add(in->dead_letters.size());
+          metrics_->batches.Add();
+          if (wm != EventTime::Max()) metrics_->watermark_ms.Set(wm.ms);
+          for (const ParsedEvent& e : in->events) {
+            if (e.ts.ms > metrics_->max_event_ts_ms.Get()) metrics_->max_event_ts_ms.Set(e.ts.ms);
+          }
+        });
+        // Every shard gets exactly one message per batch, even after a failure,
+        // so that the sink can count completions and return the token.
+        for (uint32_t i = 0; i < shard_count; ++i) shard_nodes[i]->try_put(std::move(outs[i]));
+        return flow::continue_msg();
+      });
+
+  using SinkNode = flow::multifunction_node<OutPtr, std::tuple<flow::continue_msg>>;
+  std::unordered_map<uint64_t, uint32_t> arrived;  // seq -> shard outputs seen
+  SinkNode sink(g, flow::serial, [&](OutPtr in, SinkNode::output_ports_type& ports) {
+    guarded("sink", [&] {
+      if (!in->samples.empty() && !failed()) {
+        Status st = sink_->Write(in->samples);
+        if (!st.ok()) Fail(st.WithContext(sink_->Describe()));
+        metrics_->samples_out.Add(in->samples.size());
+      }
+    });
+    if (++arrived[in->seq] == shard_count) {
+      arrived.erase(in->seq);
+      std::get<0>(ports).try_put(flow::continue_msg());
+    }
+  });
+
+  flow::make_edge(source, limiter);
+  flow::make_edge(limiter, parse);
+  flow::make_edge(parse, sequencer);
+  flow::make_edge(sequencer, route);
+  for (auto& node : shard_nodes) flow::make_edge(*node, sink);
+  flow::make_edge(flow::output_port<0>(sink), limiter.decrementer());
+
+  source.activate();
+  g.wait_for_all();
+
+  if (!failed()) {
+    Status st = sink_->Flush();
+    if (!st.ok()) Fail(st.WithContext(sink_->Describe()));
+  }
+  Status dl = dead_letters_->Flush();
+  if (!dl.ok()) Fail(dl.WithContext("dead-letter output"));
+  std::lock_guard<std::mutex> lock(error_mu_);
+  return error_;
+}
+
+}  // namespace ctrjoin

@@ -1,0 +1,78 @@
+#pragma once
+// Pipeline: assembles and runs the oneTBB flow graph
+//
+//   source (input_node) ─► limiter ─► parse (parallel) ─► sequencer ─►
+//   route (serial: dead letters, watermarks, split by shard) ─► shard[i]
+//   (serial, one ShardProcessor each) ─► sink (serial) ─┐
+//        ▲                                              │ one token per
+//        └──────────── limiter.decrementer ◄────────────┘ completed batch
+//
+// Batches, not events, move between nodes. Every source batch becomes
+// exactly one ShardBatch per shard (possibly empty, but carrying the new
+// watermark), and the sink hands the limiter its token back once all shards
+// have delivered their output for that batch. So at most
+// max_inflight_batches source batches are anywhere in the graph: a slow sink
+// stops the source (backpressure), and memory for in-flight data is bounded.
+//
+// Run() is called from one thread and blocks until the input ends, Stop()
+// is called, or a stage fails. Stop() may be called from any thread or a
+// signal handler (it only sets an atomic flag). The Pipeline borrows the
+// source, sinks and metrics, and owns the shard processors.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "src/event_parser.h"
+#include "src/metrics.h"
+#include "src/shard.h"
+#include "src/sink.h"
+#include "src/source.h"
+#include "src/status.h"
+#include "src/watermark.h"
+
+namespace ctrjoin {
+
+struct PipelineOptions {
+  size_t batch_size = 512;          // max records per source batch
+  size_t max_inflight_batches = 8;  // source batches in the graph at once
+  uint32_t shards = 0;              // 0 = number of hardware threads
+
+  Status Validate() const;  // "pipeline.batch_size: ..."
+  uint32_t EffectiveShards() const;
+};
+
+using ShardFactory = std::function<Result<std::unique_ptr<ShardProcessor>>(uint32_t shard)>;
+
+class Pipeline {
+ public:
+  Pipeline(PipelineOptions options, SchemaOptions schema, WatermarkOptions watermarks,
+           Source* source, SampleSink* sink, DeadLetterSink* dead_letters, Metrics* metrics);
+  ~Pipeline();
+
+  // Creates the shard processors; then runs until the end. Returns the first
+  // error of any stage, or OK (end of input, or stopped).
+  Status Run(const ShardFactory& make_shard);
+  void Stop() { stop_requested_.store(true, std::memory_order_relaxed); }
+
+ private:
+  struct Graph;
+  void Fail(Status status);
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+
+  const PipelineOptions options_;
+  const SchemaOptions schema_;
+  const WatermarkOptions watermarks_;
+  Source* const source_;
+  SampleSink* const sink_;
+  DeadLetterSink* const dead_letters_;
+  Metrics* const metrics_;
+
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> failed_{false};
+  std::mutex error_mu_;  // protects error_
+  Status error_;
+};
+
+}  // namespace ctrjoin

@@ -1,0 +1,41 @@
+#pragma once
+// The interface between the pipeline and the keyed operator that runs inside
+// each shard (the label join, in joins/). The pipeline routes every event by
+// xxh3(impression_id) % shards, so a shard owns its keys outright.
+//
+// A ShardProcessor is called only from its own shard node, which is serial:
+// never concurrently, always in the order the router emitted batches.
+
+#include <cstdint>
+#include <memory>
+#include <variant>
+#include <vector>
+
+#include "src/event.h"
+#include "src/status.h"
+
+namespace ctrjoin {
+
+// An event together with its precomputed key (xxh3-64 of impression_id).
+struct KeyedEvent {
+  uint64_t key = 0;
+  std::variant<Impression, Click> event;
+};
+
+struct ShardBatch {
+  std::vector<KeyedEvent> events;  // in arrival order
+  // The global watermark after this batch's events: no further event with
+  // ts <= watermark - 0 is expected on time (see watermark.h).
+  EventTime watermark = EventTime::Min();
+  bool end_of_input = false;  // the watermark is final: close every window
+};
+
+class ShardProcessor {
+ public:
+  virtual ~ShardProcessor() = default;
+  // Applies the events, then advances to batch.watermark; appends emitted
+  // samples to out. An error is fatal for the run (e.g. state I/O failed).
+  virtual Status Process(ShardBatch& batch, std::vector<Sample>& out) = 0;
+};
+
+}  // namespace ctrjoin

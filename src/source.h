@@ -1,0 +1,50 @@
+#pragma once
+// The interface between the pipeline and where events come from (Kafka,
+// JSON-lines files, an in-process generator).
+//
+// A Source is called only from the pipeline's source node, one call at a
+// time (never concurrently), so implementations need no locking of their own
+// unless they run background threads.
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "src/event.h"
+#include "src/status.h"
+
+namespace ctrjoin {
+
+// One input partition: a Kafka topic partition, or one input file.
+struct PartitionId {
+  StreamKind stream = StreamKind::kImpression;
+  int32_t partition = 0;
+  auto operator<=>(const PartitionId&) const = default;
+};
+
+struct SourceBatch {
+  std::vector<RawRecord> records;
+  // Partitions assigned since the previous batch. An assigned partition holds
+  // the watermark back until it delivers data or goes idle.
+  std::vector<PartitionId> assigned;
+  // Partitions revoked since the previous batch: they stop holding the
+  // watermark back.
+  std::vector<PartitionId> revoked;
+  // Partitions that reached the end of a bounded input.
+  std::vector<PartitionId> finished;
+  // No further batch will come: every window may be closed.
+  bool end_of_input = false;
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Returns up to max_records records; blocks for at most the source's poll
+  // timeout, so it may return an empty batch (which still lets idle
+  // partitions advance the watermark). An error ends the run.
+  virtual Result<SourceBatch> Next(size_t max_records) = 0;
+  // A human-readable description for logs ("files a.jsonl + b.jsonl").
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace ctrjoin

@@ -1,0 +1,100 @@
+#include "src/spill_store.h"
+
+#include <filesystem>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_buffer_manager.h>
+
+namespace ctrjoin {
+
+Status FromRocksDb(const rocksdb::Status& s, const std::string& context) {
+  using C = rocksdb::Status::Code;
+  const std::string msg = context + ": " + s.ToString();
+  switch (s.code()) {
+    case C::kOk: return Status::Ok();
+    case C::kNotFound: return Status::NotFound(msg);
+    case C::kCorruption: return Status::Corruption(msg);
+    case C::kNotSupported: return Status::Internal(msg, Effect::kNoEffect);
+    case C::kInvalidArgument: return Status::InvalidArgument(msg);
+    case C::kIOError: return Status::IoError(msg);
+    case C::kMergeInProgress: return Status::Internal(msg, Effect::kEffectUnknown);
+    case C::kIncomplete: return Status::Internal(msg, Effect::kEffectUnknown);
+    case C::kShutdownInProgress: return Status::Unavailable(msg, Effect::kEffectUnknown);
+    case C::kTimedOut: return Status::TimedOut(msg);
+    case C::kAborted: return Status::Internal(msg, Effect::kNoEffect);
+    case C::kBusy: return Status::Unavailable(msg, Effect::kNoEffect);
+    case C::kExpired: return Status::Internal(msg, Effect::kNoEffect);
+    case C::kTryAgain: return Status::Unavailable(msg, Effect::kNoEffect);
+    case C::kCompactionTooLarge: return Status::Internal(msg, Effect::kNoEffect);
+    case C::kColumnFamilyDropped: return Status::Internal(msg, Effect::kNoEffect);
+    case C::kMaxCode: return Status::Internal(msg);
+  }
+  return Status::Internal(msg);
+}
+
+Status SpillStoreOptions::Validate() const {
+  if (dir.empty()) return Status::InvalidArgument("state.dir: must not be empty");
+  if (rocksdb_memory_bytes < (8u << 20)) {
+    return Status::InvalidArgument("state: RocksDB share of the memory budget is below 8 MiB");
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<SpillStore>> SpillStore::Open(const SpillStoreOptions& options) {
+  CTRJOIN_RETURN_IF_ERROR(options.Validate());
+  const std::string path = (std::filesystem::path(options.dir) / "live").string();
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return Status::IoError("state.dir: cannot clear " + path + ": " + ec.message());
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return Status::IoError("state.dir: cannot create " + options.dir + ": " + ec.message());
+
+  std::unique_ptr<SpillStore> store(new SpillStore());
+  store->cache_ = rocksdb::NewLRUCache(options.rocksdb_memory_bytes);
+  store->write_buffers_ = std::make_shared<rocksdb::WriteBufferManager>(
+      options.rocksdb_memory_bytes / 2, store->cache_);
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = store->cache_;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.write_buffer_manager = store->write_buffers_;
+  db_options.write_buffer_size = options.rocksdb_memory_bytes / 8;
+  db_options.max_write_buffer_number = 3;
+  db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  db_options.max_background_jobs = 2;
+
+  rocksdb::DB* raw = nullptr;
+  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(rocksdb::DB::Open(db_options, path, &raw), "opening " + path));
+  store->db_.reset(raw);
+  store->write_options_.disableWAL = true;
+  return store;
+}
+
+SpillStore::~SpillStore() {
+  if (db_) db_->Close().PermitUncheckedError();
+}
+
+Status SpillStore::Write(rocksdb::WriteBatch& batch) {
+  return FromRocksDb(db_->Write(write_options_, &batch), "writing spilled state");
+}
+
+Status SpillStore::Get(const std::string& key, std::string& value, bool& found) {
+  rocksdb::Status s = db_->Get(read_options_, key, &value);
+  found = s.ok();
+  if (s.IsNotFound()) return Status::Ok();
+  return FromRocksDb(s, "reading spilled state");
+}
+
+std::unique_ptr<rocksdb::Iterator> SpillStore::NewIterator() {
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(read_options_));
+}
+
+size_t SpillStore::MemoryUsage() const { return cache_->GetUsage(); }
+
+}  // namespace ctrjoin

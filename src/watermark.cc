@@ -1,0 +1,65 @@
+#include "src/watermark.h"
+
+#include <algorithm>
+
+namespace ctrjoin {
+
+void WatermarkTracker::Assign(PartitionId p, Clock::time_point now) {
+  auto [it, inserted] = partitions_.try_emplace(p);
+  if (inserted) it->second.last_activity = now;
+}
+
+void WatermarkTracker::Revoke(PartitionId p) { partitions_.erase(p); }
+
+void WatermarkTracker::Finish(PartitionId p) { partitions_[p].finished = true; }
+
+void WatermarkTracker::Observe(PartitionId p, EventTime ts, Clock::time_point now) {
+  auto [it, inserted] = partitions_.try_emplace(p);
+  PartitionState& s = it->second;
+  s.max_ts = std::max(s.max_ts, ts);
+  s.last_activity = now;
+}
+
+void WatermarkTracker::FinishAll() {
+  all_finished_ = true;
+  current_ = EventTime::Max();
+}
+
+EventTime WatermarkTracker::Advance(Clock::time_point now) {
+  if (all_finished_) return current_;
+  const auto idle = std::chrono::milliseconds(options_.idle_timeout_ms);
+  EventTime low = EventTime::Max();
+  size_t active = 0;
+  bool any_partition = false;
+  for (const auto& [id, s] : partitions_) {
+    if (s.finished) continue;
+    any_partition = true;
+    if (options_.idle_timeout_ms > 0 && now - s.last_activity >= idle) continue;
+    ++active;
+    EventTime wm = s.max_ts == EventTime::Min()
+                       ? EventTime::Min()
+                       : EventTime{s.max_ts.ms - options_.out_of_orderness_ms};
+    low = std::min(low, wm);
+  }
+  active_ = active;
+  if (!any_partition) {
+    // Every known partition finished (or none is known yet).
+    if (!partitions_.empty()) current_ = EventTime::Max();
+    return current_;
+  }
+  if (active == 0) {
+    // Every unfinished partition is idle: advance to the slowest non-idle
+    // bound we know, i.e. the max over partitions that saw data. This is what
+    // lets windows close when all input pauses.
+    EventTime high = EventTime::Min();
+    for (const auto& [id, s] : partitions_) {
+      if (s.finished || s.max_ts == EventTime::Min()) continue;
+      high = std::max(high, EventTime{s.max_ts.ms - options_.out_of_orderness_ms});
+    }
+    low = high;
+  }
+  current_ = std::max(current_, low);
+  return current_;
+}
+
+}  // namespace ctrjoin

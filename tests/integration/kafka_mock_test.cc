@@ -1,0 +1,464 @@
+// KafkaSource, KafkaSampleSink and KafkaDeadLetterSink against librdkafka's
+// in-process mock cluster (one broker listening on 127.0.0.1), plus the
+// librdkafka error mapping and option validation. No external Kafka needed.
+
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "sinks/json_encoder.h"
+#include "sinks/kafka_sink.h"
+#include "src/kafka_client.h"
+#include "src/kafka_source.h"
+
+namespace ctrjoin {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kWait = std::chrono::seconds(20);  // bound for every wait loop
+
+struct MockClusterDeleter {
+  void operator()(rd_kafka_mock_cluster_t* cluster) const {
+    rd_kafka_mock_cluster_destroy(cluster);
+  }
+};
+
+// One record as the tests compare them: stream, partition, offset, payload.
+using Row = std::tuple<StreamKind, int32_t, int64_t, std::string>;
+
+struct Input {
+  const char* topic;
+  int32_t partition;
+  std::string payload;
+};
+
+// Offsets follow from the order within each partition: impressions[0] gets
+// 0 and 1, impressions[1] gets 0, clicks[0] gets 0, clicks[1] stays empty.
+const std::vector<Input>& Inputs() {
+  static const std::vector<Input> inputs = {
+      {"impressions", 0, R"({"impression_id":"a","user_id":"u1","item_id":"i1","ts":1000})"},
+      {"impressions", 0, R"({"impression_id":"b","user_id":"u2","item_id":"i2","ts":2000})"},
+      {"impressions", 1, R"({"impression_id":"c","user_id":"u3","item_id":"i3","ts":3000})"},
+      {"clicks", 0, R"({"impression_id":"a","ts":1500})"},
+  };
+  return inputs;
+}
+
+std::vector<Row> ExpectedRows() {
+  return {
+      {StreamKind::kImpression, 0, 0, Inputs()[0].payload},
+      {StreamKind::kImpression, 0, 1, Inputs()[1].payload},
+      {StreamKind::kImpression, 1, 0, Inputs()[2].payload},
+      {StreamKind::kClick, 0, 0, Inputs()[3].payload},
+  };
+}
+
+std::vector<PartitionId> AllInputPartitions() {
+  return {{StreamKind::kImpression, 0},
+          {StreamKind::kImpression, 1},
+          {StreamKind::kClick, 0},
+          {StreamKind::kClick, 1}};
+}
+
+template <typename T>
+std::vector<T> Sorted(std::vector<T> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+void AppendRows(const std::vector<RawRecord>& records, std::vector<Row>& rows) {
+  for (const RawRecord& r : records) {
+    rows.emplace_back(r.pos.stream, r.pos.partition, r.pos.offset.value, r.payload);
+  }
+}
+
+// A message read back from an output topic.
+struct Output {
+  std::optional<std::string> key;
+  std::string value;
+};
+
+class KafkaMockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<KafkaConf> conf = MakeKafkaConf({});
+    ASSERT_TRUE(conf.ok()) << conf.status().ToString();
+    Result<KafkaHandle> handle = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+    ASSERT_TRUE(handle.ok()) << handle.status().ToString();
+    mock_handle_ = std::move(handle).value();
+    cluster_.reset(rd_kafka_mock_cluster_new(mock_handle_.get(), 1));
+    ASSERT_NE(cluster_, nullptr);
+    brokers_ = rd_kafka_mock_cluster_bootstraps(cluster_.get());
+    ASSERT_EQ(brokers_.rfind("127.0.0.1:", 0), 0u) << brokers_;
+    for (auto [topic, partitions] : {std::pair{"impressions", 2}, std::pair{"clicks", 2},
+                                     std::pair{"samples", 3}, std::pair{"dead_letters", 1}}) {
+      ASSERT_EQ(rd_kafka_mock_topic_create(cluster_.get(), topic, partitions, 1),
+                RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+  }
+
+  KafkaHandle NewClient(rd_kafka_type_t type, std::map<std::string, std::string> properties) {
+    properties["bootstrap.servers"] = brokers_;
+    Result<KafkaConf> conf = MakeKafkaConf(properties);
+    EXPECT_TRUE(conf.ok()) << conf.status().ToString();
+    if (!conf.ok()) return nullptr;
+    Result<KafkaHandle> handle = MakeKafkaHandle(type, std::move(conf).value());
+    EXPECT_TRUE(handle.ok()) << handle.status().ToString();
+    return handle.ok() ? std::move(handle).value() : nullptr;
+  }
+
+  // Produces inputs with a plain producer to explicit partitions.
+  void Produce(const std::vector<Input>& inputs) {
+    KafkaHandle producer = NewClient(RD_KAFKA_PRODUCER, {});
+    ASSERT_NE(producer, nullptr);
+    for (const Input& in : inputs) {
+      ASSERT_EQ(rd_kafka_producev(producer.get(), RD_KAFKA_V_TOPIC(in.topic),
+                                  RD_KAFKA_V_PARTITION(in.partition),
+                                  RD_KAFKA_V_VALUE(const_cast<char*>(in.payload.data()),
+                                                   in.payload.size()),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    ASSERT_EQ(rd_kafka_flush(producer.get(), 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+
+  // Reads count messages from every partition of topic, from the beginning.
+  std::vector<Output> ReadBack(const char* topic, int partitions, size_t count) {
+    KafkaHandle consumer = NewClient(RD_KAFKA_CONSUMER, {{"group.id", "read-back"}});
+    std::vector<Output> out;
+    if (consumer == nullptr) return out;
+    KafkaPartitionList parts(rd_kafka_topic_partition_list_new(partitions));
+    for (int p = 0; p < partitions; ++p) {
+      rd_kafka_topic_partition_list_add(parts.get(), topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    EXPECT_EQ(rd_kafka_assign(consumer.get(), parts.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
+    const auto deadline = Clock::now() + kWait;
+    while (out.size() < count && Clock::now() < deadline) {
+      KafkaMessage msg(rd_kafka_consumer_poll(consumer.get(), 100));
+      if (!msg || msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      Output o;
+      if (msg->key != nullptr) o.key.emplace(static_cast<const char*>(msg->key), msg->key_len);
+      o.value.assign(static_cast<const char*>(msg->payload), msg->len);
+      out.push_back(std::move(o));
+    }
+    rd_kafka_consumer_close(consumer.get());
+    return out;
+  }
+
+  KafkaSourceOptions SourceOptions(const std::string& mode, const std::string& group) {
+    KafkaSourceOptions options;
+    options.brokers = brokers_;
+    options.mode = mode;
+    options.group_id = group;
+    return options;
+  }
+
+  // Declared before cluster_: the cluster must go first.
+  KafkaHandle mock_handle_;
+  std::unique_ptr<rd_kafka_mock_cluster_t, MockClusterDeleter> cluster_;
+  std::string brokers_;
+};
+
+TEST_F(KafkaMockTest, AssignModeReadsToTheEndOffsetsAndStops) {
+  Produce(Inputs());
+  KafkaSourceOptions options = SourceOptions("assign", "assign-test");
+  options.stop_at_end = true;
+  Result<std::unique_ptr<KafkaSource>> source = KafkaSource::Open(options);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  EXPECT_EQ((*source)->Describe(), "kafka " + brokers_ + " impressions+clicks (assign)");
+  // Written after start-up: beyond the end of this bounded run.
+  Produce({{"clicks", 0, R"({"impression_id":"late","ts":9000})"}});
+
+  std::vector<Row> rows;
+  std::vector<PartitionId> finished;
+  bool end_of_input = false;
+  const auto deadline = Clock::now() + kWait;
+  for (int batch_no = 0; !end_of_input && Clock::now() < deadline; ++batch_no) {
+    Result<SourceBatch> batch = (*source)->Next(2);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    EXPECT_LE(batch->records.size(), 2u);
+    if (batch_no == 0) {
+      EXPECT_EQ(Sorted(batch->assigned), AllInputPartitions());
+      // clicks[1] is empty: its end equals its start.
+      EXPECT_NE(std::find(batch->finished.begin(), batch->finished.end(),
+                          PartitionId{StreamKind::kClick, 1}),
+                batch->finished.end());
+    } else {
+      EXPECT_TRUE(batch->assigned.empty());
+    }
+    EXPECT_TRUE(batch->revoked.empty());
+    AppendRows(batch->records, rows);
+    finished.insert(finished.end(), batch->finished.begin(), batch->finished.end());
+    end_of_input = batch->end_of_input;
+  }
+  ASSERT_TRUE(end_of_input);
+  EXPECT_EQ(Sorted(rows), ExpectedRows());
+  EXPECT_EQ(Sorted(finished), AllInputPartitions());  // each exactly once
+
+  Result<SourceBatch> after = (*source)->Next(10);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_TRUE(after->end_of_input);
+  EXPECT_TRUE(after->records.empty());
+  EXPECT_TRUE(after->finished.empty());
+}
+
+void ExpectNoError(rd_kafka_error_t* error) {
+  if (error == nullptr) return;
+  ADD_FAILURE() << rd_kafka_error_string(error);
+  rd_kafka_error_destroy(error);
+}
+
+// read_committed: aborted records are skipped, and the end offset (the LSO)
+// lies past the last transaction marker, which no record ever reaches: the
+// partition must finish on its EOF event.
+TEST_F(KafkaMockTest, AssignModeSkipsAbortedTransactionsAndEnds) {
+  {
+    KafkaHandle producer = NewClient(RD_KAFKA_PRODUCER, {{"transactional.id", "txn-test"}});
+    ASSERT_NE(producer, nullptr);
+    ExpectNoError(rd_kafka_init_transactions(producer.get(), 10'000));
+    for (bool commit : {true, false}) {
+      std::string value = commit ? "committed" : "aborted";
+      ExpectNoError(rd_kafka_begin_transaction(producer.get()));
+      ASSERT_EQ(rd_kafka_producev(producer.get(), RD_KAFKA_V_TOPIC("impressions"),
+                                  RD_KAFKA_V_PARTITION(0),
+                                  RD_KAFKA_V_VALUE(value.data(), value.size()),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                RD_KAFKA_RESP_ERR_NO_ERROR);
+      ExpectNoError(commit ? rd_kafka_commit_transaction(producer.get(), 10'000)
+                           : rd_kafka_abort_transaction(producer.get(), 10'000));
+    }
+  }
+  KafkaSourceOptions options = SourceOptions("assign", "txn-test");
+  options.stop_at_end = true;
+  Result<std::unique_ptr<KafkaSource>> source = KafkaSource::Open(options);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+
+  std::vector<Row> rows;
+  bool end_of_input = false;
+  const auto deadline = Clock::now() + kWait;
+  while (!end_of_input && Clock::now() < deadline) {
+    Result<SourceBatch> batch = (*source)->Next(100);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    AppendRows(batch->records, rows);
+    end_of_input = batch->end_of_input;
+  }
+  ASSERT_TRUE(end_of_input);
+  EXPECT_EQ(rows, (std::vector<Row>{{StreamKind::kImpression, 0, 0, "committed"}}));
+}
+
+TEST_F(KafkaMockTest, AssignModeStartsAtCommittedOffsets) {
+  Produce(Inputs());
+  {
+    KafkaHandle committer = NewClient(RD_KAFKA_CONSUMER, {{"group.id", "committed-test"}});
+    ASSERT_NE(committer, nullptr);
+    KafkaPartitionList offsets(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(offsets.get(), "impressions", 0)->offset = 1;
+    ASSERT_EQ(rd_kafka_commit(committer.get(), offsets.get(), /*async=*/0),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_consumer_close(committer.get());
+  }
+  KafkaSourceOptions options = SourceOptions("assign", "committed-test");
+  options.stop_at_end = true;
+  Result<std::unique_ptr<KafkaSource>> source = KafkaSource::Open(options);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+
+  std::vector<Row> rows;
+  bool end_of_input = false;
+  const auto deadline = Clock::now() + kWait;
+  while (!end_of_input && Clock::now() < deadline) {
+    Result<SourceBatch> batch = (*source)->Next(100);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    AppendRows(batch->records, rows);
+    end_of_input = batch->end_of_input;
+  }
+  ASSERT_TRUE(end_of_input);
+  std::vector<Row> expected = ExpectedRows();
+  expected.erase(expected.begin());  // impressions[0] offset 0 was committed past
+  EXPECT_EQ(Sorted(rows), expected);
+}
+
+TEST_F(KafkaMockTest, AssignModeFromLatestEndsAtOnce) {
+  Produce(Inputs());
+  KafkaSourceOptions options = SourceOptions("assign", "latest-test");
+  options.start = "latest";
+  options.stop_at_end = true;
+  Result<std::unique_ptr<KafkaSource>> source = KafkaSource::Open(options);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  Result<SourceBatch> batch = (*source)->Next(100);
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  EXPECT_TRUE(batch->records.empty());
+  EXPECT_EQ(Sorted(batch->assigned), AllInputPartitions());
+  EXPECT_EQ(Sorted(batch->finished), AllInputPartitions());
+  EXPECT_TRUE(batch->end_of_input);
+}
+
+TEST_F(KafkaMockTest, SubscribeModeReceivesRecordsAndAssignments) {
+  Produce(Inputs());
+  Result<std::unique_ptr<KafkaSource>> source =
+      KafkaSource::Open(SourceOptions("subscribe", "subscribe-test"));
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  EXPECT_EQ((*source)->Describe(), "kafka " + brokers_ + " impressions+clicks (subscribe)");
+
+  std::vector<Row> rows;
+  std::vector<PartitionId> assigned;
+  const auto deadline = Clock::now() + kWait;
+  while ((rows.size() < ExpectedRows().size() || assigned.size() < 4) &&
+         Clock::now() < deadline) {
+    Result<SourceBatch> batch = (*source)->Next(100);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    EXPECT_FALSE(batch->end_of_input);
+    EXPECT_TRUE(batch->finished.empty());
+    AppendRows(batch->records, rows);
+    assigned.insert(assigned.end(), batch->assigned.begin(), batch->assigned.end());
+  }
+  EXPECT_EQ(Sorted(assigned), AllInputPartitions());
+  EXPECT_EQ(Sorted(rows), ExpectedRows());
+}
+
+TEST_F(KafkaMockTest, SampleSinkWritesKeyedJson) {
+  KafkaSinkOptions options;
+  options.brokers = brokers_;
+  options.topic = "samples";
+  options.flush_timeout_ms = 10'000;
+  Result<std::unique_ptr<KafkaSampleSink>> sink = KafkaSampleSink::Open(options);
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  EXPECT_EQ((*sink)->Describe(), "kafka " + brokers_ + " samples");
+
+  std::vector<Sample> samples(3);
+  for (int i = 0; i < 3; ++i) {
+    samples[i].sample_id = 1000 + i;
+    samples[i].label = i % 2;
+    samples[i].impression.impression_id = "imp-" + std::to_string(i);
+    samples[i].impression.ts = EventTime{5000 + i};
+  }
+  ASSERT_TRUE((*sink)->Write(samples).ok());
+  Status flushed = (*sink)->Flush();
+  ASSERT_TRUE(flushed.ok()) << flushed.ToString();
+
+  std::vector<Output> out = ReadBack("samples", 3, samples.size());
+  ASSERT_EQ(out.size(), samples.size());
+  for (const Sample& sample : samples) {
+    std::string json;
+    AppendSampleJson(sample, json);
+    auto it = std::find_if(out.begin(), out.end(), [&](const Output& o) {
+      return o.key == sample.impression.impression_id;
+    });
+    ASSERT_NE(it, out.end()) << sample.impression.impression_id;
+    EXPECT_EQ(it->value, json);
+  }
+}
+
+TEST_F(KafkaMockTest, DeadLetterSinkWritesUnkeyedJson) {
+  KafkaSinkOptions options;
+  options.brokers = brokers_;
+  options.topic = "dead_letters";
+  options.flush_timeout_ms = 10'000;
+  Result<std::unique_ptr<KafkaDeadLetterSink>> sink = KafkaDeadLetterSink::Open(options);
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  DeadLetter letter{{StreamKind::kClick, 1, Offset{7}}, "missing field 'ts'", "{}"};
+  ASSERT_TRUE((*sink)->Write(letter).ok());
+  Status flushed = (*sink)->Flush();
+  ASSERT_TRUE(flushed.ok()) << flushed.ToString();
+
+  std::vector<Output> out = ReadBack("dead_letters", 1, 1);
+  ASSERT_EQ(out.size(), 1u);
+  std::string json;
+  AppendDeadLetterJson(letter, json);
+  EXPECT_FALSE(out[0].key.has_value());
+  EXPECT_EQ(out[0].value, json);
+}
+
+void ExpectMessageHas(const Status& status, const std::string& part) {
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find(part), std::string::npos) << status.message();
+}
+
+TEST(KafkaOptionsTest, ValidateNamesTheBadField) {
+  KafkaSourceOptions source;
+  ExpectMessageHas(source.Validate(), "source.kafka.brokers");
+  Result<std::unique_ptr<KafkaSource>> opened = KafkaSource::Open(source);
+  ASSERT_FALSE(opened.ok());
+  ExpectMessageHas(opened.status(), "brokers");
+
+  source.brokers = "127.0.0.1:1";
+  EXPECT_TRUE(source.Validate().ok());
+  source.mode = "x";
+  EXPECT_EQ(source.Validate().message(),
+            "source.kafka.mode: must be 'assign' or 'subscribe', got 'x'");
+  source.mode = "subscribe";
+  source.stop_at_end = true;
+  ExpectMessageHas(source.Validate(), "source.kafka.stop_at_end");
+  source.stop_at_end = false;
+  source.start = "middle";
+  ExpectMessageHas(source.Validate(), "source.kafka.start");
+  source.start = "latest";
+  source.clicks_topic = source.impressions_topic;
+  ExpectMessageHas(source.Validate(), "source.kafka.clicks_topic");
+  source.clicks_topic = "clicks";
+  source.poll_timeout_ms = 0;
+  ExpectMessageHas(source.Validate(), "source.kafka.poll_timeout_ms");
+
+  KafkaSinkOptions sink;
+  ExpectMessageHas(sink.Validate("sink.kafka"), "sink.kafka.brokers");
+  Result<std::unique_ptr<KafkaSampleSink>> sample_sink = KafkaSampleSink::Open(sink);
+  ASSERT_FALSE(sample_sink.ok());
+  ExpectMessageHas(sample_sink.status(), "brokers");
+  sink.brokers = "127.0.0.1:1";
+  ExpectMessageHas(sink.Validate("sink.kafka"), "sink.kafka.topic");
+}
+
+TEST(KafkaOptionsTest, BadPropertyIsNamed) {
+  ExpectMessageHas(MakeKafkaConf({{"no.such.property", "1"}}).status(), "'no.such.property'");
+  ExpectMessageHas(MakeKafkaConf({{"linger.ms", "-5"}}).status(), "'linger.ms'");
+
+  KafkaSourceOptions source;
+  source.brokers = "127.0.0.1:1";
+  source.properties["no.such.property"] = "1";
+  Result<std::unique_ptr<KafkaSource>> opened = KafkaSource::Open(source);
+  ASSERT_FALSE(opened.ok());
+  ExpectMessageHas(opened.status(), "'no.such.property'");
+}
+
+TEST(KafkaStatusTest, MapsErrorsToEffects) {
+  EXPECT_TRUE(KafkaStatus(RD_KAFKA_RESP_ERR_NO_ERROR, "ctx").ok());
+
+  for (rd_kafka_resp_err_t err : {RD_KAFKA_RESP_ERR__FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                                  RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH}) {
+    EXPECT_EQ(KafkaStatus(err, "ctx").effect(), Effect::kFenced) << rd_kafka_err2name(err);
+  }
+  for (rd_kafka_resp_err_t err : {RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
+                                  RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT}) {
+    Status status = KafkaStatus(err, "ctx");
+    EXPECT_EQ(status.code(), StatusCode::kTimedOut) << rd_kafka_err2name(err);
+    EXPECT_EQ(status.effect(), Effect::kEffectUnknown) << rd_kafka_err2name(err);
+  }
+  for (rd_kafka_resp_err_t err : {RD_KAFKA_RESP_ERR__INVALID_ARG, RD_KAFKA_RESP_ERR_INVALID_CONFIG,
+                                  RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED}) {
+    Status status = KafkaStatus(err, "ctx");
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << rd_kafka_err2name(err);
+    EXPECT_EQ(status.effect(), Effect::kNoEffect) << rd_kafka_err2name(err);
+  }
+  Status transport = KafkaStatus(RD_KAFKA_RESP_ERR__TRANSPORT, "ctx");
+  EXPECT_EQ(transport.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(transport.effect(), Effect::kEffectUnknown);
+  Status queue_full = KafkaStatus(RD_KAFKA_RESP_ERR__QUEUE_FULL, "ctx");
+  EXPECT_EQ(queue_full.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(queue_full.effect(), Effect::kNoEffect);
+  EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, "ctx").code(),
+            StatusCode::kNotFound);
+
+  EXPECT_EQ(KafkaStatus(RD_KAFKA_RESP_ERR__TIMED_OUT, "ctx", "waited too long").message(),
+            "ctx: waited too long (_TIMED_OUT)");
+}
+
+}  // namespace
+}  // namespace ctrjoin

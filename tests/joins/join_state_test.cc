@@ -1,0 +1,160 @@
+// JoinState: memory accounting, spilling to RocksDB within the budget, and
+// bringing spilled entries back, with timers intact.
+#include "joins/join_state.h"
+
+#include <filesystem>
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include "joins/label_join.h"
+#include "src/hash.h"
+
+namespace ctrjoin {
+namespace {
+
+class JoinStateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ctrjoin_state_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    SpillStoreOptions o;
+    o.dir = dir_.string();
+    o.rocksdb_memory_bytes = 16 << 20;
+    auto s = SpillStore::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  static JoinEntry Pending(int64_t ts, size_t payload_bytes) {
+    return JoinEntry{EntryState::kPending, ts, ts + 1000, std::string(payload_bytes, 'p')};
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<SpillStore> store_;
+  JoinMetrics metrics_;
+};
+
+TEST_F(JoinStateTest, StaysWithinBudgetBySpilling) {
+  const size_t budget = 256 << 10;
+  JoinState state(0, store_.get(), budget, &metrics_);
+  for (uint64_t k = 0; k < 20000; ++k) {
+    state.Put(k, Pending(static_cast<int64_t>(k), 100));
+    if (k % 500 == 0) {
+      ASSERT_TRUE(state.EnforceBudget().ok());
+    }
+  }
+  ASSERT_TRUE(state.EnforceBudget().ok());
+  EXPECT_LE(state.memory_bytes(), budget);
+  EXPECT_GT(state.entries_spilled(), 0u);
+  EXPECT_EQ(state.entries_in_memory() + state.entries_spilled(), 20000u);
+  EXPECT_EQ(metrics_.state_entries.Get(), 20000);
+  EXPECT_EQ(metrics_.spilled_entries.Get(), static_cast<int64_t>(state.entries_spilled()));
+}
+
+TEST_F(JoinStateTest, SpilledEntriesComeBackIntact) {
+  JoinState state(3, store_.get(), 64 << 10, &metrics_);
+  for (uint64_t k = 0; k < 5000; ++k) state.Put(k, Pending(static_cast<int64_t>(k), 40));
+  ASSERT_TRUE(state.EnforceBudget().ok());
+  ASSERT_GT(state.entries_spilled(), 0u);
+  // The latest deadlines are spilled first.
+  auto found = state.Find(4999);
+  ASSERT_TRUE(found.ok());
+  ASSERT_NE(*found, nullptr);
+  EXPECT_EQ((*found)->impression_ts, 4999);
+  EXPECT_EQ((*found)->deadline, 5999);
+  EXPECT_EQ((*found)->payload, std::string(40, 'p'));
+  auto missing = state.Find(123456789);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(*missing, nullptr);
+}
+
+TEST_F(JoinStateTest, ExpiresMemoryAndSpilledEntriesInOrder) {
+  JoinState state(1, store_.get(), 64 << 10, &metrics_);
+  for (uint64_t k = 0; k < 5000; ++k) state.Put(k, Pending(static_cast<int64_t>(k), 40));
+  ASSERT_TRUE(state.EnforceBudget().ok());
+  ASSERT_GT(state.entries_spilled(), 0u);
+  std::vector<std::pair<uint64_t, JoinEntry>> out;
+  ASSERT_TRUE(state.PopExpired(EventTime{1000 + 2500}, out).ok());
+  // Deadlines 1000..3499 are < 3500.
+  ASSERT_EQ(out.size(), 2500u);
+  std::set<uint64_t> keys;
+  for (auto& [k, e] : out) {
+    keys.insert(k);
+    EXPECT_EQ(e.deadline, static_cast<int64_t>(k) + 1000);
+    EXPECT_EQ(e.payload.size(), 40u);
+  }
+  EXPECT_EQ(keys.size(), 2500u);
+  EXPECT_EQ(*keys.begin(), 0u);
+  EXPECT_EQ(*keys.rbegin(), 2499u);
+  out.clear();
+  ASSERT_TRUE(state.PopExpired(EventTime::Max(), out).ok());
+  EXPECT_EQ(out.size(), 2500u);
+  EXPECT_EQ(state.entries_in_memory() + state.entries_spilled(), 0u);
+}
+
+TEST_F(JoinStateTest, DoesNotSpillWithoutStore) {
+  JoinState state(0, nullptr, 1024, &metrics_);
+  for (uint64_t k = 0; k < 100; ++k) state.Put(k, Pending(1, 40));
+  ASSERT_TRUE(state.EnforceBudget().ok());
+  EXPECT_EQ(state.entries_in_memory(), 100u);
+}
+
+TEST_F(JoinStateTest, EntryCodecRoundTrips) {
+  JoinEntry e{EntryState::kClosedNegative, -5, 77, std::string("\0abc", 4)};
+  std::string bytes;
+  EncodeEntry(e, bytes);
+  JoinEntry back;
+  ASSERT_TRUE(DecodeEntry(bytes, back).ok());
+  EXPECT_EQ(back.state, e.state);
+  EXPECT_EQ(back.impression_ts, -5);
+  EXPECT_EQ(back.deadline, 77);
+  EXPECT_EQ(back.payload, e.payload);
+  EXPECT_FALSE(DecodeEntry("x", back).ok());
+}
+
+// The same events give the same samples whether or not state spills.
+TEST_F(JoinStateTest, LabelJoinGivesSameSamplesWhenSpilling) {
+  auto run = [&](SpillStore* store, size_t budget) {
+    JoinMetrics metrics;
+    LabelJoin join(LabelJoinOptions{10'000, 1'000, false, 16},
+                   JoinState(0, store, budget, &metrics), &metrics);
+    std::map<uint64_t, int> labels;
+    for (int b = 0; b < 100; ++b) {
+      ShardBatch batch;
+      for (int i = 0; i < 200; ++i) {
+        const int n = b * 200 + i;
+        const std::string id = "imp" + std::to_string(n);
+        batch.events.push_back({ImpressionKey(id), Impression{id, "u", "i", EventTime{n}, {}}});
+        if (n % 7 == 0) {
+          const std::string cid = "imp" + std::to_string(n / 2);
+          batch.events.push_back({ImpressionKey(cid), Click{cid, EventTime{n}}});
+        }
+      }
+      batch.watermark = EventTime{b * 200 - 5000};
+      std::vector<Sample> out;
+      EXPECT_TRUE(join.Process(batch, out).ok());
+      for (const Sample& s : out) EXPECT_TRUE(labels.emplace(s.sample_id, s.label).second);
+    }
+    ShardBatch end;
+    end.end_of_input = true;
+    std::vector<Sample> out;
+    EXPECT_TRUE(join.Process(end, out).ok());
+    for (const Sample& s : out) EXPECT_TRUE(labels.emplace(s.sample_id, s.label).second);
+    return std::make_pair(labels, metrics.spill_writes.Get());
+  };
+  auto [in_memory, no_spills] = run(nullptr, 1 << 30);
+  auto [spilled, spills] = run(store_.get(), 64 << 10);
+  EXPECT_EQ(no_spills, 0u);
+  EXPECT_GT(spills, 0u);
+  EXPECT_EQ(in_memory.size(), 20000u);
+  EXPECT_EQ(in_memory, spilled);
+}
+
+}  // namespace
+}  // namespace ctrjoin

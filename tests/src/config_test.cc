@@ -1,0 +1,101 @@
+#include "src/config.h"
+
+#include <gtest/gtest.h>
+
+namespace ctrjoin {
+namespace {
+
+const char* kMinimal = R"(
+source:
+  type: files
+  files: {impressions: a.jsonl, clicks: b.jsonl}
+)";
+
+std::string ErrorOf(const std::string& yaml, std::vector<std::string> overrides = {}) {
+  Result<Config> c = ParseConfig(yaml, overrides);
+  return c.ok() ? "" : c.status().message();
+}
+
+TEST(ConfigTest, DefaultsApply) {
+  Result<Config> c = ParseConfig(kMinimal, {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->join.window_ms, 600'000);
+  EXPECT_EQ(c->watermark.out_of_orderness_ms, 5'000);
+  EXPECT_EQ(c->sink.type, "stdout");
+  EXPECT_EQ(c->source.files.clicks_path, "b.jsonl");
+  EXPECT_FALSE(c->join.emit_corrections);
+}
+
+TEST(ConfigTest, FullConfigParses) {
+  Result<Config> c = ParseConfig(R"(
+source:
+  type: kafka
+  kafka:
+    brokers: 127.0.0.1:9092
+    mode: subscribe
+    properties: {fetch.wait.max.ms: "50"}
+schema: {ts_field: event_time, max_id_bytes: 64}
+watermark: {out_of_orderness_ms: 100, idle_timeout_ms: 0}
+join: {window_ms: 1000, allowed_lateness_ms: 10, late_clicks: correct}
+state: {dir: /tmp/x, memory_budget_mb: 256}
+sink: {type: file, path: out.jsonl}
+dead_letter: {type: stderr}
+pipeline: {batch_size: 64, shards: 3}
+)",
+                                 {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->source.kafka.mode, "subscribe");
+  EXPECT_EQ(c->source.kafka.properties.at("fetch.wait.max.ms"), "50");
+  EXPECT_EQ(c->schema.ts_field, "event_time");
+  EXPECT_EQ(c->schema.max_id_bytes, 64u);
+  EXPECT_TRUE(c->join.emit_corrections);
+  EXPECT_EQ(c->pipeline.shards, 3u);
+  EXPECT_EQ(c->state.HotBytesPerShard(3), ((256u << 20) - (64u << 20)) / 3);
+}
+
+TEST(ConfigTest, UnknownKeysAreNamed) {
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "join: {windw_ms: 5}"),
+            "join.windw_ms: unknown key (see README, Configuration)");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "bogus: 1"),
+            "bogus: unknown key (see README, Configuration)");
+}
+
+TEST(ConfigTest, MistypedValuesAreNamed) {
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "join: {window_ms: ten}"),
+            "join.window_ms: expected an integer, got 'ten'");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "pipeline: {shards: -1}"),
+            "pipeline.shards: expected a non-negative integer, got '-1'");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "join: [1, 2]"),
+            "join: expected a mapping, got a non-scalar value");
+}
+
+TEST(ConfigTest, InvalidValuesAreNamed) {
+  EXPECT_NE(ErrorOf(std::string(kMinimal) + "join: {window_ms: 0}").find("join.window_ms"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(std::string(kMinimal) + "join: {late_clicks: keep}").find("join.late_clicks"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("source: {type: files}").find("source.files.impressions"), std::string::npos);
+  EXPECT_NE(ErrorOf(std::string(kMinimal) + "sink: {type: file}").find("sink.path"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(std::string(kMinimal) + "sink: {type: kafka}").find("sink.kafka.brokers"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(std::string(kMinimal) + "state: {memory_budget_mb: 1}")
+                .find("state.memory_budget_mb"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("source: {type: s3}").find("source.type"), std::string::npos);
+  EXPECT_NE(ErrorOf("a: [").find("not valid YAML"), std::string::npos);
+}
+
+TEST(ConfigTest, OverridesApplyOnTop) {
+  Result<Config> c = ParseConfig(kMinimal, {"join.window_ms=1234", "sink.type=file",
+                                            "sink.path=/tmp/o.jsonl"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->join.window_ms, 1234);
+  EXPECT_EQ(c->sink.path, "/tmp/o.jsonl");
+  EXPECT_EQ(ErrorOf(kMinimal, {"join.window_ms"}), "--set join.window_ms: expected key=value");
+  EXPECT_EQ(ErrorOf(kMinimal, {"join.windw=3"}),
+            "join.windw: unknown key (see README, Configuration)");
+}
+
+}  // namespace
+}  // namespace ctrjoin

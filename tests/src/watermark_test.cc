@@ -1,0 +1,97 @@
+#include "src/watermark.h"
+
+#include <gtest/gtest.h>
+
+namespace ctrjoin {
+namespace {
+
+using namespace std::chrono_literals;
+const PartitionId kImp0{StreamKind::kImpression, 0};
+const PartitionId kImp1{StreamKind::kImpression, 1};
+const PartitionId kClk0{StreamKind::kClick, 0};
+
+TEST(WatermarkTest, MinOverPartitionsMinusOutOfOrderness) {
+  WatermarkTracker t({/*out_of_orderness_ms=*/100, /*idle_timeout_ms=*/0});
+  const auto now = WatermarkTracker::Clock::now();
+  t.Observe(kImp0, EventTime{1000}, now);
+  t.Observe(kClk0, EventTime{700}, now);
+  EXPECT_EQ(t.Advance(now).ms, 600);
+  t.Observe(kClk0, EventTime{2000}, now);
+  EXPECT_EQ(t.Advance(now).ms, 900);
+  t.Observe(kImp0, EventTime{500}, now);  // out of order: max stays
+  EXPECT_EQ(t.Advance(now).ms, 900);
+}
+
+TEST(WatermarkTest, NeverMovesBackwards) {
+  WatermarkTracker t({100, 0});
+  const auto now = WatermarkTracker::Clock::now();
+  t.Observe(kImp0, EventTime{1000}, now);
+  EXPECT_EQ(t.Advance(now).ms, 900);
+  t.Observe(kImp1, EventTime{10}, now);  // a new, slower partition
+  EXPECT_EQ(t.Advance(now).ms, 900);
+}
+
+TEST(WatermarkTest, AssignedSilentPartitionHoldsUntilIdle) {
+  WatermarkTracker t({100, /*idle_timeout_ms=*/1000});
+  const auto t0 = WatermarkTracker::Clock::now();
+  t.Assign(kImp1, t0);
+  t.Observe(kImp0, EventTime{5000}, t0);
+  EXPECT_EQ(t.Advance(t0 + 500ms), EventTime::Min());
+  t.Observe(kImp0, EventTime{5000}, t0 + 1000ms);
+  EXPECT_EQ(t.Advance(t0 + 1000ms).ms, 4900);  // kImp1 idle now
+  EXPECT_EQ(t.active_partitions(), 1u);
+}
+
+TEST(WatermarkTest, IdlePartitionRejoinsWhenDataArrives) {
+  WatermarkTracker t({0, 1000});
+  const auto t0 = WatermarkTracker::Clock::now();
+  t.Observe(kImp0, EventTime{5000}, t0);
+  t.Observe(kClk0, EventTime{3000}, t0);
+  EXPECT_EQ(t.Advance(t0).ms, 3000);
+  t.Observe(kImp0, EventTime{9000}, t0 + 2000ms);
+  EXPECT_EQ(t.Advance(t0 + 2000ms).ms, 9000);  // clicks idle
+  t.Observe(kClk0, EventTime{9500}, t0 + 2100ms);
+  EXPECT_EQ(t.Advance(t0 + 2100ms).ms, 9000);
+  EXPECT_EQ(t.active_partitions(), 2u);
+}
+
+TEST(WatermarkTest, AllIdleAdvancesToFastestKnownBound) {
+  WatermarkTracker t({100, 1000});
+  const auto t0 = WatermarkTracker::Clock::now();
+  t.Observe(kImp0, EventTime{5000}, t0);
+  t.Observe(kClk0, EventTime{3000}, t0);
+  EXPECT_EQ(t.Advance(t0).ms, 2900);
+  EXPECT_EQ(t.Advance(t0 + 5s).ms, 4900);
+}
+
+TEST(WatermarkTest, FinishedPartitionsStopHolding) {
+  WatermarkTracker t({0, 0});
+  const auto now = WatermarkTracker::Clock::now();
+  t.Observe(kImp0, EventTime{100}, now);
+  t.Observe(kClk0, EventTime{5000}, now);
+  EXPECT_EQ(t.Advance(now).ms, 100);
+  t.Finish(kImp0);
+  EXPECT_EQ(t.Advance(now).ms, 5000);
+  t.Finish(kClk0);
+  EXPECT_EQ(t.Advance(now), EventTime::Max());
+}
+
+TEST(WatermarkTest, RevokedPartitionStopsHolding) {
+  WatermarkTracker t({0, 0});
+  const auto now = WatermarkTracker::Clock::now();
+  t.Assign(kImp1, now);
+  t.Observe(kImp0, EventTime{100}, now);
+  EXPECT_EQ(t.Advance(now), EventTime::Min());
+  t.Revoke(kImp1);
+  EXPECT_EQ(t.Advance(now).ms, 100);
+}
+
+TEST(WatermarkTest, FinishAllJumpsToEnd) {
+  WatermarkTracker t({0, 0});
+  t.Observe(kImp0, EventTime{100}, WatermarkTracker::Clock::now());
+  t.FinishAll();
+  EXPECT_EQ(t.Advance(WatermarkTracker::Clock::now()), EventTime::Max());
+}
+
+}  // namespace
+}  // namespace ctrjoin
