@@ -53,7 +53,7 @@ JoinState::~JoinState() {
 size_t JoinState::memory_bytes() const {
   using Slot = std::pair<const uint64_t, JoinEntry>;
   return map_.capacity() * (sizeof(Slot) + 1) + timers_.capacity() * sizeof(Timer) +
-         payload_bytes_;
+         payload_bytes_ + spilled_filter_.memory_bytes();
 }
 
 void JoinState::AddBytes(const JoinEntry& e, int sign) {
@@ -84,7 +84,7 @@ std::string JoinState::TimerKey(int64_t deadline, uint64_t key) const {
 
 Result<JoinEntry*> JoinState::Find(uint64_t key) {
   if (auto it = map_.find(key); it != map_.end()) return &it->second;
-  if (spilled_ == 0) return static_cast<JoinEntry*>(nullptr);
+  if (spilled_ == 0 || !spilled_filter_.MayContain(key)) return static_cast<JoinEntry*>(nullptr);
   std::string value;
   bool found = false;
   const std::string entry_key = EntryKey(key);
@@ -123,7 +123,10 @@ Status JoinState::PopExpired(EventTime watermark,
     out.emplace_back(t.key, std::move(it->second));
     map_.erase(it);
   }
-  if (spilled_ > 0) CTRJOIN_RETURN_IF_ERROR(PopExpiredSpilled(watermark, out));
+  if (spilled_ > 0) {
+    CTRJOIN_RETURN_IF_ERROR(PopExpiredSpilled(watermark, out));
+    if (spilled_ == 0) spilled_filter_.Clear();
+  }
   PublishGauges();
   return Status::Ok();
 }
@@ -174,6 +177,9 @@ Status JoinState::Spill(size_t target_bytes) {
   const size_t per_entry = memory_bytes() / std::max<size_t>(1, map_.size());
   const size_t victims = std::min(map_.size(), excess / std::max<size_t>(1, per_entry) + 1);
   std::nth_element(by_deadline.begin(), by_deadline.end() - victims, by_deadline.end());
+  if (spilled_filter_.capacity() < spilled_ + victims) {
+    CTRJOIN_RETURN_IF_ERROR(GrowFilter(2 * (spilled_ + victims)));
+  }
 
   rocksdb::WriteBatch batch;
   std::string value;
@@ -185,6 +191,7 @@ Status JoinState::Spill(size_t target_bytes) {
     batch.Put(TimerKey(it->second.deadline, v->key), rocksdb::Slice());
     AddBytes(it->second, -1);
     map_.erase(it);
+    spilled_filter_.Add(v->key);
   }
   CTRJOIN_RETURN_IF_ERROR(store_->Write(batch));
   spilled_ += victims;
@@ -197,6 +204,19 @@ Status JoinState::Spill(size_t target_bytes) {
   for (const auto& [key, e] : map_) timers_.push_back(Timer{e.deadline, key});
   std::make_heap(timers_.begin(), timers_.end(), std::greater<>());
   map_.rehash(0);
+  return Status::Ok();
+}
+
+Status JoinState::GrowFilter(size_t keys) {
+  // Re-adds every key spilled so far: amortised, since capacity doubles.
+  KeyFilter grown(keys);
+  const std::string prefix = EntryKey(0).substr(0, 9);
+  auto it = store_->NewIterator();
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    grown.Add(ReadBigEndian64(it->key().data() + 9));
+  }
+  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(it->status(), "scanning spilled keys"));
+  spilled_filter_ = std::move(grown);
   return Status::Ok();
 }
 

@@ -14,8 +14,9 @@
 // Memory: entries live in an in-memory hash map while the shard's hot-state
 // budget allows. EnforceBudget() moves the entries with the latest deadlines
 // (needed last) to the SpillStore (RocksDB), with a timer key ordered by
-// deadline. Find() brings a spilled entry back into memory. Lookups go to
-// RocksDB only while something is spilled.
+// deadline. Find() brings a spilled entry back into memory. A Bloom filter
+// over the spilled keys keeps lookups of keys that were never spilled (every
+// new impression) away from RocksDB.
 //
 // Called only from the owning shard's thread. Owns its map and timer heap;
 // borrows the SpillStore (shared by all shards, disjoint key prefixes) and
@@ -28,6 +29,7 @@
 
 #include <absl/container/flat_hash_map.h>
 
+#include "joins/key_filter.h"
 #include "src/event.h"
 #include "src/metrics.h"
 #include "src/spill_store.h"
@@ -82,6 +84,7 @@ class JoinState {
   std::string EntryKey(uint64_t key) const;
   std::string TimerKey(int64_t deadline, uint64_t key) const;
   Status Spill(size_t target_bytes);
+  Status GrowFilter(size_t keys);
   Status PopExpiredSpilled(EventTime watermark, std::vector<std::pair<uint64_t, JoinEntry>>& out);
   void PublishGauges();
 
@@ -94,6 +97,7 @@ class JoinState {
   std::vector<Timer> timers_;  // min-heap; stale entries skipped on pop
   size_t payload_bytes_ = 0;
   size_t spilled_ = 0;
+  KeyFilter spilled_filter_;  // every spilled key (and some since removed)
 
   // Last values published to the shared gauges (which sum over shards).
   int64_t published_entries_ = 0;

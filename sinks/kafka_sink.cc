@@ -95,21 +95,19 @@ Status KafkaProducer::Send(const std::string& topic, std::optional<std::string_v
   const char* key_data = key ? key->data() : nullptr;
   const size_t key_size = key ? key->size() : 0;
   char* value_data = const_cast<char*>(value.data());  // only read: RD_KAFKA_MSG_F_COPY
-  const std::string context = fmt::format("kafka sink: producing to {}", topic);
+  auto context = [&topic] { return fmt::format("kafka sink: producing to {}", topic); };
   while (true) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
         producer_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key_data, key_size),
         RD_KAFKA_V_VALUE(value_data, value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR__FATAL) return KafkaFatalStatus(producer_.get(), context);
-    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      CTRJOIN_RETURN_IF_ERROR(KafkaStatus(err, context));
-      return DeliveryStatus();  // reports served while the queue was full
-    }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return DeliveryStatus();  // incl. reports just served
+    if (err == RD_KAFKA_RESP_ERR__FATAL) return KafkaFatalStatus(producer_.get(), context());
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return KafkaStatus(err, context());
     if (std::chrono::steady_clock::now() >= deadline) {
       // Earlier messages of the same Write may be delivered: effect unknown.
-      return Status::TimedOut(fmt::format("{}: producer queue still full after {} ms", context,
-                                          flush_timeout_ms_));
+      return Status::TimedOut(fmt::format("{}: producer queue still full after {} ms",
+                                          context(), flush_timeout_ms_));
     }
     rd_kafka_poll(producer_.get(), 100);  // delivery reports make room
   }
@@ -180,7 +178,7 @@ std::string KafkaSampleSink::Describe() const {
 
 Result<std::unique_ptr<KafkaDeadLetterSink>> KafkaDeadLetterSink::Open(
     const KafkaSinkOptions& options) {
-  CTRJOIN_RETURN_IF_ERROR(options.Validate("dead_letters.kafka"));
+  CTRJOIN_RETURN_IF_ERROR(options.Validate("dead_letter.kafka"));
   Result<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Open(options);
   if (!producer.ok()) return producer.status();
   return std::unique_ptr<KafkaDeadLetterSink>(

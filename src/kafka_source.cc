@@ -265,10 +265,14 @@ Result<SourceBatch> KafkaSource::Impl::Next(size_t max_records) {
   SourceBatch batch;
   const Clock::time_point deadline =
       Clock::now() + std::chrono::milliseconds(options_.poll_timeout_ms);
+  // Wait up to the poll timeout for the first record, then take only what is
+  // already fetched: a batch never waits for more data once it has some.
   while (!AllFinished() && batch.records.size() < max_records) {
-    KafkaMessage msg(rd_kafka_consumer_poll(consumer_.get(), RemainingMs(deadline)));
+    const int wait_ms = batch.records.empty() ? RemainingMs(deadline) : 0;
+    KafkaMessage msg(rd_kafka_consumer_poll(consumer_.get(), wait_ms));
     CTRJOIN_RETURN_IF_ERROR(rebalance_error_);
     if (msg) CTRJOIN_RETURN_IF_ERROR(Handle(*msg, batch));
+    if (!msg && !batch.records.empty()) break;
     if (Clock::now() >= deadline) break;
   }
   batch.assigned = std::exchange(assigned_, {});

@@ -60,6 +60,8 @@ Result<std::unique_ptr<SpillStore>> SpillStore::Open(const SpillStoreOptions& op
   table.block_cache = store->cache_;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
 
   rocksdb::Options db_options;
   db_options.create_if_missing = true;

@@ -8,10 +8,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "sinks/json_encoder.h"
@@ -20,6 +23,13 @@
 #include "src/kafka_source.h"
 
 namespace ctrjoin {
+
+// Readable failure messages (found by argument-dependent lookup).
+static void PrintTo(StreamKind stream, std::ostream* os) { *os << StreamName(stream); }
+static void PrintTo(const PartitionId& id, std::ostream* os) {
+  *os << StreamName(id.stream) << "[" << id.partition << "]";
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -153,6 +163,14 @@ class KafkaMockTest : public ::testing::Test {
     return out;
   }
 
+  KafkaSinkOptions SinkOptions(const std::string& topic) {
+    KafkaSinkOptions options;
+    options.brokers = brokers_;
+    options.topic = topic;
+    options.flush_timeout_ms = 10'000;
+    return options;
+  }
+
   KafkaSourceOptions SourceOptions(const std::string& mode, const std::string& group) {
     KafkaSourceOptions options;
     options.brokers = brokers_;
@@ -208,50 +226,6 @@ TEST_F(KafkaMockTest, AssignModeReadsToTheEndOffsetsAndStops) {
   EXPECT_TRUE(after->end_of_input);
   EXPECT_TRUE(after->records.empty());
   EXPECT_TRUE(after->finished.empty());
-}
-
-void ExpectNoError(rd_kafka_error_t* error) {
-  if (error == nullptr) return;
-  ADD_FAILURE() << rd_kafka_error_string(error);
-  rd_kafka_error_destroy(error);
-}
-
-// read_committed: aborted records are skipped, and the end offset (the LSO)
-// lies past the last transaction marker, which no record ever reaches: the
-// partition must finish on its EOF event.
-TEST_F(KafkaMockTest, AssignModeSkipsAbortedTransactionsAndEnds) {
-  {
-    KafkaHandle producer = NewClient(RD_KAFKA_PRODUCER, {{"transactional.id", "txn-test"}});
-    ASSERT_NE(producer, nullptr);
-    ExpectNoError(rd_kafka_init_transactions(producer.get(), 10'000));
-    for (bool commit : {true, false}) {
-      std::string value = commit ? "committed" : "aborted";
-      ExpectNoError(rd_kafka_begin_transaction(producer.get()));
-      ASSERT_EQ(rd_kafka_producev(producer.get(), RD_KAFKA_V_TOPIC("impressions"),
-                                  RD_KAFKA_V_PARTITION(0),
-                                  RD_KAFKA_V_VALUE(value.data(), value.size()),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
-                RD_KAFKA_RESP_ERR_NO_ERROR);
-      ExpectNoError(commit ? rd_kafka_commit_transaction(producer.get(), 10'000)
-                           : rd_kafka_abort_transaction(producer.get(), 10'000));
-    }
-  }
-  KafkaSourceOptions options = SourceOptions("assign", "txn-test");
-  options.stop_at_end = true;
-  Result<std::unique_ptr<KafkaSource>> source = KafkaSource::Open(options);
-  ASSERT_TRUE(source.ok()) << source.status().ToString();
-
-  std::vector<Row> rows;
-  bool end_of_input = false;
-  const auto deadline = Clock::now() + kWait;
-  while (!end_of_input && Clock::now() < deadline) {
-    Result<SourceBatch> batch = (*source)->Next(100);
-    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
-    AppendRows(batch->records, rows);
-    end_of_input = batch->end_of_input;
-  }
-  ASSERT_TRUE(end_of_input);
-  EXPECT_EQ(rows, (std::vector<Row>{{StreamKind::kImpression, 0, 0, "committed"}}));
 }
 
 TEST_F(KafkaMockTest, AssignModeStartsAtCommittedOffsets) {
@@ -323,27 +297,19 @@ TEST_F(KafkaMockTest, SubscribeModeReceivesRecordsAndAssignments) {
   EXPECT_EQ(Sorted(rows), ExpectedRows());
 }
 
-TEST_F(KafkaMockTest, SampleSinkWritesKeyedJson) {
-  KafkaSinkOptions options;
-  options.brokers = brokers_;
-  options.topic = "samples";
-  options.flush_timeout_ms = 10'000;
-  Result<std::unique_ptr<KafkaSampleSink>> sink = KafkaSampleSink::Open(options);
-  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
-  EXPECT_EQ((*sink)->Describe(), "kafka " + brokers_ + " samples");
-
-  std::vector<Sample> samples(3);
-  for (int i = 0; i < 3; ++i) {
+std::vector<Sample> MakeSamples(int n) {
+  std::vector<Sample> samples(n);
+  for (int i = 0; i < n; ++i) {
     samples[i].sample_id = 1000 + i;
     samples[i].label = i % 2;
     samples[i].impression.impression_id = "imp-" + std::to_string(i);
     samples[i].impression.ts = EventTime{5000 + i};
   }
-  ASSERT_TRUE((*sink)->Write(samples).ok());
-  Status flushed = (*sink)->Flush();
-  ASSERT_TRUE(flushed.ok()) << flushed.ToString();
+  return samples;
+}
 
-  std::vector<Output> out = ReadBack("samples", 3, samples.size());
+// Every sample is in out, keyed by its impression id, valued by its JSON.
+void ExpectWritten(const std::vector<Sample>& samples, const std::vector<Output>& out) {
   ASSERT_EQ(out.size(), samples.size());
   for (const Sample& sample : samples) {
     std::string json;
@@ -356,12 +322,58 @@ TEST_F(KafkaMockTest, SampleSinkWritesKeyedJson) {
   }
 }
 
+TEST_F(KafkaMockTest, SampleSinkWritesKeyedJson) {
+  Result<std::unique_ptr<KafkaSampleSink>> sink = KafkaSampleSink::Open(SinkOptions("samples"));
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  EXPECT_EQ((*sink)->Describe(), "kafka " + brokers_ + " samples");
+
+  std::vector<Sample> samples = MakeSamples(3);
+  Status written = (*sink)->Write(samples);
+  ASSERT_TRUE(written.ok()) << written.ToString();
+  Status flushed = (*sink)->Flush();
+  ASSERT_TRUE(flushed.ok()) << flushed.ToString();
+  ExpectWritten(samples, ReadBack("samples", 3, samples.size()));
+}
+
+TEST_F(KafkaMockTest, SampleSinkWaitsWhileTheQueueIsFull) {
+  KafkaSinkOptions options = SinkOptions("samples");
+  options.properties["queue.buffering.max.messages"] = "1";
+  Result<std::unique_ptr<KafkaSampleSink>> sink = KafkaSampleSink::Open(options);
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+
+  std::vector<Sample> samples = MakeSamples(20);
+  Status written = (*sink)->Write(samples);
+  ASSERT_TRUE(written.ok()) << written.ToString();
+  Status flushed = (*sink)->Flush();
+  ASSERT_TRUE(flushed.ok()) << flushed.ToString();
+  ExpectWritten(samples, ReadBack("samples", 3, samples.size()));
+}
+
+TEST_F(KafkaMockTest, SampleSinkReportsDeliveryFailures) {
+  Result<std::unique_ptr<KafkaSampleSink>> sink = KafkaSampleSink::Open(SinkOptions("samples"));
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  // The broker fails the next Produce requests, permanently.
+  constexpr int16_t kProduceApiKey = 0;
+  const std::vector<rd_kafka_resp_err_t> errors(10, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+  rd_kafka_mock_push_request_errors_array(cluster_.get(), kProduceApiKey, errors.size(),
+                                          errors.data());
+
+  // One sample: its delivery report cannot arrive before Write returns.
+  std::vector<Sample> samples = MakeSamples(1);
+  Status written = (*sink)->Write(samples);
+  ASSERT_TRUE(written.ok()) << written.ToString();
+  Status flushed = (*sink)->Flush();
+  ASSERT_FALSE(flushed.ok());
+  EXPECT_EQ(flushed.code(), StatusCode::kInvalidArgument) << flushed.ToString();
+  EXPECT_NE(flushed.message().find("delivering to samples"), std::string::npos)
+      << flushed.message();
+  Status again = (*sink)->Write(samples);
+  EXPECT_EQ(again.message(), flushed.message());  // the first failure sticks
+}
+
 TEST_F(KafkaMockTest, DeadLetterSinkWritesUnkeyedJson) {
-  KafkaSinkOptions options;
-  options.brokers = brokers_;
-  options.topic = "dead_letters";
-  options.flush_timeout_ms = 10'000;
-  Result<std::unique_ptr<KafkaDeadLetterSink>> sink = KafkaDeadLetterSink::Open(options);
+  Result<std::unique_ptr<KafkaDeadLetterSink>> sink =
+      KafkaDeadLetterSink::Open(SinkOptions("dead_letters"));
   ASSERT_TRUE(sink.ok()) << sink.status().ToString();
   DeadLetter letter{{StreamKind::kClick, 1, Offset{7}}, "missing field 'ts'", "{}"};
   ASSERT_TRUE((*sink)->Write(letter).ok());
