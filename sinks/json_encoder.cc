@@ -181,11 +181,12 @@ void AppendSampleJson(const Sample& sample, std::string& out) {
     AppendNumber(sample.click_ts.ms, out);
   }
   if (sample.correction) out += ",\"correction\":true";
+  if (sample.impression.features_partial) out += ",\"partial\":true";
   AppendKey("features", out);
   out += '{';
   bool first = true;
   AppendFeatures(sample.impression.features, first, out);
-  AppendFeatures(sample.lookup_features, first, out);
+  AppendFeatures(sample.impression.lookup_features, first, out);
   out += "}}";
 }
 

@@ -6,6 +6,7 @@
 //   {"sample_id":"<u64 decimal>","label":0|1,"impression_id":"…","user_id":"…",
 //    "item_id":"…","ts":<ms>,"click_ts":<ms, positives only>,
 //    "correction":true (corrections only),
+//    "partial":true (a feature lookup failed and lookup.emit_partial is on),
 //    "features":{"<name>":<number|string|[numbers]>, "user.<col>":…}}
 // sample_id is a string because JSON numbers lose precision above 2^53.
 

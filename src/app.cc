@@ -88,7 +88,7 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, S
         config.join, JoinState(shard, store_ptr, hot_bytes, &metrics.join), &metrics.join));
   };
 
-  Pipeline pipeline(config.pipeline, config.schema, config.watermark, &source, &sink,
+  Pipeline pipeline(config.pipeline, config.schema, config.watermark, &source, nullptr, &sink,
                     &dead_letters, &metrics);
   g_pipeline.store(&pipeline);
   if (g_stop.load()) pipeline.Stop();

@@ -58,7 +58,9 @@ struct Impression {
   std::string user_id;
   std::string item_id;
   EventTime ts;
-  std::vector<Feature> features;
+  std::vector<Feature> features;         // the impression's own features
+  std::vector<Feature> lookup_features;  // looked up at arrival, prefixed: "user.age"
+  bool features_partial = false;         // a lookup failed and emit_partial let it through
   bool operator==(const Impression&) const = default;
 };
 
@@ -79,9 +81,8 @@ struct Sample {
   uint64_t sample_id = 0;  // xxh3-64 of impression_id
   int label = 0;           // 1 = clicked within the window, 0 = not
   bool correction = false; // a late click turned an emitted negative positive
-  Impression impression;   // ids, ts and the impression's own features
+  Impression impression;   // ids, ts, own and looked-up features
   EventTime click_ts = EventTime::Min();  // set for positives
-  std::vector<Feature> lookup_features;   // prefixed names, e.g. "user.age"
 };
 
 }  // namespace ctrjoin

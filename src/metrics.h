@@ -44,6 +44,22 @@ struct JoinMetrics {
   Counter spill_writes;           // entries moved to RocksDB
 };
 
+// Feature lookups, summed over all lookups (user, item, ...).
+struct LookupMetrics {
+  Counter cache_hits;
+  Counter cache_misses;
+  Counter cache_evictions;
+  Gauge cache_entries;
+  Gauge cache_bytes;
+  Counter requests;        // rows asked of the store (after coalescing)
+  Counter store_calls;     // GetMultiple calls
+  Counter coalesced;       // misses that joined a request already pending
+  Counter retries;         // failed store calls retried
+  Counter errors;          // failed store calls
+  Counter partial;         // lookups given up (emit_partial), impressions flagged partial
+  Counter latency_us_sum;  // store call latency, summed
+};
+
 struct Metrics {
   Counter impressions_in;
   Counter clicks_in;
@@ -53,6 +69,7 @@ struct Metrics {
   Gauge watermark_ms;     // current global watermark (event time)
   Gauge max_event_ts_ms;  // largest event time seen
   JoinMetrics join;
+  LookupMetrics lookup;
 };
 
 }  // namespace ctrjoin

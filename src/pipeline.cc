@@ -82,12 +82,13 @@ uint32_t PipelineOptions::EffectiveShards() const {
 }
 
 Pipeline::Pipeline(PipelineOptions options, SchemaOptions schema, WatermarkOptions watermarks,
-                   Source* source, SampleSink* sink, DeadLetterSink* dead_letters,
-                   Metrics* metrics)
+                   Source* source, Enricher* enricher, SampleSink* sink,
+                   DeadLetterSink* dead_letters, Metrics* metrics)
     : options_(options),
       schema_(std::move(schema)),
       watermarks_(watermarks),
       source_(source),
+      enricher_(enricher),
       sink_(sink),
       dead_letters_(dead_letters),
       metrics_(metrics) {}
@@ -187,6 +188,35 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
     return out;
   });
 
+  // Enrichment completes batches out of order; the sequencer restores it.
+  using EnrichNode = flow::async_node<ParsedPtr, ParsedPtr>;
+  EnrichNode enrich(g, flow::unlimited, [&](ParsedPtr in, EnrichNode::gateway_type& gateway) {
+    std::vector<Impression*> impressions;
+    if (!failed()) {
+      for (ParsedEvent& e : in->events) {
+        if (auto* imp = std::get_if<Impression>(&e.keyed.event)) impressions.push_back(imp);
+      }
+    }
+    if (impressions.empty()) {
+      gateway.try_put(in);
+      return;
+    }
+    gateway.reserve_wait();
+    // `finish` runs exactly once, from the enricher or from the catch below.
+    auto finished = std::make_shared<std::atomic<bool>>(false);
+    auto finish = [this, in, &gateway, finished](Status st) {
+      if (finished->exchange(true)) return;
+      if (!st.ok()) Fail(st.WithContext("feature lookup"));
+      gateway.try_put(in);
+      gateway.release_wait();
+    };
+    try {
+      enricher_->EnrichAsync(std::move(impressions), finish);
+    } catch (const std::exception& e) {
+      finish(Status::Internal(std::string("enrich: ") + e.what()));
+    }
+  });
+
   flow::sequencer_node<ParsedPtr> sequencer(g, [](const ParsedPtr& p) { return p->seq; });
 
   std::vector<std::unique_ptr<flow::function_node<ShardPtr, OutPtr>>> shard_nodes;
@@ -270,7 +300,12 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
 
   flow::make_edge(source, limiter);
   flow::make_edge(limiter, parse);
-  flow::make_edge(parse, sequencer);
+  if (enricher_ != nullptr) {
+    flow::make_edge(parse, enrich);
+    flow::make_edge(enrich, sequencer);
+  } else {
+    flow::make_edge(parse, sequencer);
+  }
   flow::make_edge(sequencer, route);
   for (auto& node : shard_nodes) flow::make_edge(*node, sink);
   flow::make_edge(flow::output_port<0>(sink), limiter.decrementer());

@@ -1,7 +1,8 @@
 #pragma once
 // Pipeline: assembles and runs the oneTBB flow graph
 //
-//   source (input_node) ─► limiter ─► parse (parallel) ─► sequencer ─►
+//   source (input_node) ─► limiter ─► parse (parallel) ─► enrich (async,
+//   optional) ─► sequencer ─►
 //   route (serial: dead letters, watermarks, split by shard) ─► shard[i]
 //   (serial, one ShardProcessor each) ─► sink (serial) ─┐
 //        ▲                                              │ one token per
@@ -17,13 +18,15 @@
 // Run() is called from one thread and blocks until the input ends, Stop()
 // is called, or a stage fails. Stop() may be called from any thread or a
 // signal handler (it only sets an atomic flag). The Pipeline borrows the
-// source, sinks and metrics, and owns the shard processors.
+// source, sinks, enricher (may be null: no lookups) and metrics, and owns the
+// shard processors.
 
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
 
+#include "src/enricher.h"
 #include "src/event_parser.h"
 #include "src/metrics.h"
 #include "src/shard.h"
@@ -48,7 +51,8 @@ using ShardFactory = std::function<Result<std::unique_ptr<ShardProcessor>>(uint3
 class Pipeline {
  public:
   Pipeline(PipelineOptions options, SchemaOptions schema, WatermarkOptions watermarks,
-           Source* source, SampleSink* sink, DeadLetterSink* dead_letters, Metrics* metrics);
+           Source* source, Enricher* enricher, SampleSink* sink, DeadLetterSink* dead_letters,
+           Metrics* metrics);
   ~Pipeline();
 
   // Creates the shard processors; then runs until the end. Returns the first
@@ -65,6 +69,7 @@ class Pipeline {
   const SchemaOptions schema_;
   const WatermarkOptions watermarks_;
   Source* const source_;
+  Enricher* const enricher_;
   SampleSink* const sink_;
   DeadLetterSink* const dead_letters_;
   Metrics* const metrics_;

@@ -53,7 +53,68 @@ bool GetDouble(std::string_view& in, double& d) {
 
 enum class ValueTag : uint8_t { kNumber = 0, kString = 1, kNumbers = 2 };
 
+void EncodeFeatures(const std::vector<Feature>& features, std::string& out) {
+  PutVarint(out, features.size());
+  for (const Feature& f : features) {
+    PutString(out, f.name);
+    if (const auto* d = std::get_if<double>(&f.value)) {
+      out.push_back(static_cast<char>(ValueTag::kNumber));
+      PutDouble(out, *d);
+    } else if (const auto* s = std::get_if<std::string>(&f.value)) {
+      out.push_back(static_cast<char>(ValueTag::kString));
+      PutString(out, *s);
+    } else {
+      const auto& v = std::get<std::vector<double>>(f.value);
+      out.push_back(static_cast<char>(ValueTag::kNumbers));
+      PutVarint(out, v.size());
+      for (double d : v) PutDouble(out, d);
+    }
+  }
+}
+
+bool DecodeFeatures(std::string_view& in, std::vector<Feature>& out) {
+  uint64_t n = 0;
+  if (!GetVarint(in, n) || n > in.size()) return false;
+  out.clear();
+  out.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    Feature f;
+    if (!GetString(in, f.name) || in.empty()) return false;
+    const auto tag = static_cast<ValueTag>(in.front());
+    in.remove_prefix(1);
+    switch (tag) {
+      case ValueTag::kNumber: {
+        double d = 0;
+        if (!GetDouble(in, d)) return false;
+        f.value = d;
+        break;
+      }
+      case ValueTag::kString: {
+        std::string s;
+        if (!GetString(in, s)) return false;
+        f.value = std::move(s);
+        break;
+      }
+      case ValueTag::kNumbers: {
+        uint64_t m = 0;
+        if (!GetVarint(in, m) || m > in.size() / 8) return false;
+        std::vector<double> v(m);
+        for (double& d : v) {
+          if (!GetDouble(in, d)) return false;
+        }
+        f.value = std::move(v);
+        break;
+      }
+      default:
+        return false;
+    }
+    out.push_back(std::move(f));
+  }
+  return true;
+}
+
 }  // namespace
+
 
 void PutFixed64(std::string& out, uint64_t v) {
   char buf[8];
@@ -86,69 +147,24 @@ void EncodeImpression(const Impression& imp, std::string& out) {
   PutString(out, imp.user_id);
   PutString(out, imp.item_id);
   PutFixed64(out, static_cast<uint64_t>(imp.ts.ms));
-  PutVarint(out, imp.features.size());
-  for (const Feature& f : imp.features) {
-    PutString(out, f.name);
-    if (const auto* d = std::get_if<double>(&f.value)) {
-      out.push_back(static_cast<char>(ValueTag::kNumber));
-      PutDouble(out, *d);
-    } else if (const auto* s = std::get_if<std::string>(&f.value)) {
-      out.push_back(static_cast<char>(ValueTag::kString));
-      PutString(out, *s);
-    } else {
-      const auto& v = std::get<std::vector<double>>(f.value);
-      out.push_back(static_cast<char>(ValueTag::kNumbers));
-      PutVarint(out, v.size());
-      for (double d : v) PutDouble(out, d);
-    }
-  }
+  out.push_back(imp.features_partial ? 1 : 0);
+  EncodeFeatures(imp.features, out);
+  EncodeFeatures(imp.lookup_features, out);
 }
 
 Status DecodeImpression(std::string_view in, Impression& out) {
-  const auto bad = [] { return Status::Corruption("undecodable impression in join state"); };
-  uint64_t ts = 0, n = 0;
+  uint64_t ts = 0;
   if (!GetString(in, out.impression_id) || !GetString(in, out.user_id) ||
-      !GetString(in, out.item_id) || !GetFixed64(in, ts) || !GetVarint(in, n)) {
-    return bad();
+      !GetString(in, out.item_id) || !GetFixed64(in, ts) || in.empty()) {
+    return Status::Corruption("undecodable impression in join state");
   }
   out.ts = EventTime{static_cast<int64_t>(ts)};
-  if (n > in.size()) return bad();
-  out.features.clear();
-  out.features.reserve(n);
-  for (uint64_t i = 0; i < n; ++i) {
-    Feature f;
-    if (!GetString(in, f.name) || in.empty()) return bad();
-    const auto tag = static_cast<ValueTag>(in.front());
-    in.remove_prefix(1);
-    switch (tag) {
-      case ValueTag::kNumber: {
-        double d = 0;
-        if (!GetDouble(in, d)) return bad();
-        f.value = d;
-        break;
-      }
-      case ValueTag::kString: {
-        std::string s;
-        if (!GetString(in, s)) return bad();
-        f.value = std::move(s);
-        break;
-      }
-      case ValueTag::kNumbers: {
-        uint64_t m = 0;
-        if (!GetVarint(in, m) || m > in.size() / 8) return bad();
-        std::vector<double> v(m);
-        for (double& d : v) {
-          if (!GetDouble(in, d)) return bad();
-        }
-        f.value = std::move(v);
-        break;
-      }
-      default:
-        return bad();
-    }
-    out.features.push_back(std::move(f));
+  out.features_partial = in.front() != 0;
+  in.remove_prefix(1);
+  if (!DecodeFeatures(in, out.features) || !DecodeFeatures(in, out.lookup_features) ||
+      !in.empty()) {
+    return Status::Corruption("undecodable impression in join state");
   }
-  if (!in.empty()) return bad();
   return Status::Ok();
 }
 

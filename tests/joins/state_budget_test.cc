@@ -59,6 +59,13 @@ TEST(StateBudgetTest, TenMillionPendingImpressionsStayWithinBudget) {
     ASSERT_TRUE(out.empty());
     max_hot = std::max(max_hot, join.state().memory_bytes());
     max_rocks = std::max(max_rocks, (*store)->MemoryUsage());
+    if ((b + 1) % 1000 == 0) {
+      std::printf("%lu M impressions after %.1f s, %ld spilled\n",
+                  static_cast<unsigned long>((b + 1) / 1000),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                  static_cast<long>(metrics.spilled_entries.Get()));
+      std::fflush(stdout);
+    }
   }
   const double insert_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -64,7 +64,7 @@ TEST(JsonEncoderTest, PositiveSampleRoundTrips) {
       {"country", std::string("DE")},
       {"emb", std::vector<double>{1.5, -2.0, 1e-300}},
   };
-  sample.lookup_features = {
+  sample.impression.lookup_features = {
       {"user.age", 42.0},
       {"item.price", 19.99},
       {"item.tags_emb", std::vector<double>{}},

@@ -1,0 +1,153 @@
+#include "joins/feature_cache.h"
+
+#include <algorithm>
+#include <map>
+
+#include "joins/feature_value.h"
+#include "src/hash.h"
+
+namespace ctrjoin {
+
+namespace {
+
+size_t ValueBytes(const FeatureValue& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) return sizeof(FeatureValue) + s->capacity();
+  if (const auto* a = std::get_if<std::vector<double>>(&v)) {
+    return sizeof(FeatureValue) + a->capacity() * sizeof(double);
+  }
+  return sizeof(FeatureValue);
+}
+
+}  // namespace
+
+Status FeatureCacheOptions::Validate(const std::string& prefix) const {
+  if (max_entries == 0) return Status::InvalidArgument(prefix + ".max_entries: must be > 0");
+  if (max_mb == 0) return Status::InvalidArgument(prefix + ".max_mb: must be > 0");
+  if (expire_after_write_ms <= 0) {
+    return Status::InvalidArgument(prefix + ".expire_after_write_ms: must be > 0");
+  }
+  if (negative_ttl_ms <= 0) return Status::InvalidArgument(prefix + ".negative_ttl_ms: must be > 0");
+  return Status::Ok();
+}
+
+std::shared_ptr<const RowVersions> RowVersions::Make(const FetchedRow& row,
+                                                     const std::string& prefix, int max_versions,
+                                                     int64_t known_until, bool live) {
+  auto rv = std::make_shared<RowVersions>();
+  rv->known_until = known_until;
+  rv->live = live;
+  std::map<std::string_view, size_t> by_column;  // column -> index in rv->columns
+  for (const FeatureCell& cell : row.cells) {
+    auto [it, inserted] = by_column.try_emplace(cell.column, rv->columns.size());
+    if (inserted) rv->columns.push_back(Column{prefix + cell.column, {}, false});
+    rv->columns[it->second].versions.emplace_back(cell.version, DecodeCellValue(cell.value));
+  }
+  auto newest = std::make_shared<std::vector<Feature>>();
+  rv->bytes = sizeof(RowVersions);
+  for (Column& c : rv->columns) {
+    std::sort(c.versions.begin(), c.versions.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    c.complete = static_cast<int>(c.versions.size()) < max_versions;
+    newest->push_back(Feature{c.name, c.versions.front().second});
+    rv->newest_version = std::max(rv->newest_version, c.versions.front().first);
+    rv->bytes += sizeof(Column) + c.name.capacity() + sizeof(Feature) + c.name.size();
+    for (const auto& v : c.versions) rv->bytes += sizeof(int64_t) + 2 * ValueBytes(v.second);
+  }
+  rv->newest = std::move(newest);
+  return rv;
+}
+
+std::optional<FeatureSet> RowVersions::Resolve(int64_t ts) const {
+  if (ts >= known_until) {
+    if (live) return newest;
+    return std::nullopt;
+  }
+  if (ts >= newest_version) return newest;  // every column's newest version is <= ts
+  auto out = std::make_shared<std::vector<Feature>>();
+  for (const Column& c : columns) {
+    auto it = std::find_if(c.versions.begin(), c.versions.end(),
+                           [ts](const auto& v) { return v.first <= ts; });
+    if (it != c.versions.end()) {
+      out->push_back(Feature{c.name, it->second});
+    } else if (!c.complete) {
+      return std::nullopt;  // an older version may exist that was not fetched
+    }
+  }
+  return FeatureSet(std::move(out));
+}
+
+FeatureCache::FeatureCache(FeatureCacheOptions options, LookupMetrics* metrics)
+    : options_(options), metrics_(metrics) {}
+
+FeatureCache::~FeatureCache() {
+  for (Stripe& s : stripes_) {
+    metrics_->cache_entries.Add(-static_cast<int64_t>(s.lru.size()));
+    metrics_->cache_bytes.Add(-static_cast<int64_t>(s.bytes));
+  }
+}
+
+FeatureCache::Stripe& FeatureCache::StripeOf(std::string_view row) {
+  return stripes_[ImpressionKey(row) % kStripes];
+}
+
+void FeatureCache::EraseLocked(Stripe& s, std::list<Node>::iterator it) {
+  s.bytes -= it->bytes;
+  metrics_->cache_bytes.Add(-static_cast<int64_t>(it->bytes));
+  metrics_->cache_entries.Add(-1);
+  s.index.erase(std::string_view(it->row));
+  s.lru.erase(it);
+}
+
+std::optional<FeatureSet> FeatureCache::Get(std::string_view row, int64_t ts, int64_t now_ms) {
+  Stripe& s = StripeOf(row);
+  std::shared_ptr<const RowVersions> versions;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto found = s.index.find(row);
+    if (found != s.index.end()) {
+      auto it = found->second;
+      if (it->expires_at_ms <= now_ms) {
+        EraseLocked(s, it);
+      } else {
+        s.lru.splice(s.lru.begin(), s.lru, it);
+        versions = it->versions;
+      }
+    }
+  }
+  std::optional<FeatureSet> answer;
+  if (versions) answer = versions->Resolve(ts);
+  (answer ? metrics_->cache_hits : metrics_->cache_misses).Add();
+  return answer;
+}
+
+void FeatureCache::Put(std::string_view row, std::shared_ptr<const RowVersions> versions,
+                       int64_t now_ms) {
+  const int64_t ttl =
+      versions->columns.empty() ? options_.negative_ttl_ms : options_.expire_after_write_ms;
+  const size_t bytes = versions->bytes + row.size() + sizeof(Node) + 32;
+  const size_t max_entries = std::max<size_t>(1, options_.max_entries / kStripes);
+  const size_t max_bytes = std::max<size_t>(1, (options_.max_mb << 20) / kStripes);
+  Stripe& s = StripeOf(row);
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (auto found = s.index.find(row); found != s.index.end()) EraseLocked(s, found->second);
+  s.lru.push_front(Node{std::string(row), std::move(versions), now_ms + ttl, bytes});
+  s.index.emplace(std::string_view(s.lru.front().row), s.lru.begin());
+  s.bytes += bytes;
+  metrics_->cache_bytes.Add(static_cast<int64_t>(bytes));
+  metrics_->cache_entries.Add(1);
+  while (s.lru.size() > max_entries || (s.bytes > max_bytes && s.lru.size() > 1)) {
+    EraseLocked(s, std::prev(s.lru.end()));
+    metrics_->cache_evictions.Add();
+  }
+}
+
+size_t FeatureCache::entries() const {
+  size_t n = 0;
+  for (const Stripe& s : stripes_) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    n += s.lru.size();
+  }
+  return n;
+}
+
+}  // namespace ctrjoin

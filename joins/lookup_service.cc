@@ -1,0 +1,370 @@
+#include "joins/lookup_service.h"
+
+#include <algorithm>
+#include <cmath>
+#include <chrono>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+namespace ctrjoin {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t MonoMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Backoff for the given attempt (1-based), with +-50% jitter.
+std::chrono::milliseconds Backoff(int attempt, int64_t initial_ms, int64_t max_ms) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const double base = std::min<double>(static_cast<double>(max_ms),
+                                       static_cast<double>(initial_ms) *
+                                           std::pow(2.0, std::min(attempt - 1, 30)));
+  const double jittered = base * std::uniform_real_distribution<double>(0.5, 1.5)(rng);
+  return std::chrono::milliseconds(static_cast<int64_t>(jittered));
+}
+
+}  // namespace
+
+Status LookupSpec::Validate(const std::string& prefix) const {
+  if (name.empty()) return Status::InvalidArgument(prefix + ".name: must not be empty");
+  if (table.empty()) return Status::InvalidArgument(prefix + ".table: must not be empty");
+  if (family.empty()) return Status::InvalidArgument(prefix + ".family: must not be empty");
+  if (key_field != "user_id" && key_field != "item_id") {
+    return Status::InvalidArgument(prefix + ".key_field: must be 'user_id' or 'item_id', got '" +
+                                   key_field + "'");
+  }
+  if (max_versions < 1 || max_versions > 100) {
+    return Status::InvalidArgument(prefix + ".max_versions: must be in [1, 100]");
+  }
+  return cache.Validate(prefix + ".cache");
+}
+
+Status LookupServiceOptions::Validate() const {
+  if (io_threads < 1 || io_threads > 256) {
+    return Status::InvalidArgument("lookup.io_threads: must be in [1, 256]");
+  }
+  if (max_batch < 1 || max_batch > 10'000) {
+    return Status::InvalidArgument("lookup.max_batch: must be in [1, 10000]");
+  }
+  if (max_batch_delay_us < 0) return Status::InvalidArgument("lookup.max_batch_delay_us: must be >= 0");
+  if (deadline_ms <= 0) return Status::InvalidArgument("lookup.deadline_ms: must be > 0");
+  if (retry_initial_ms <= 0 || retry_max_ms < retry_initial_ms) {
+    return Status::InvalidArgument(
+        "lookup.retry_initial_ms: must be > 0 and <= lookup.retry_max_ms");
+  }
+  if (live_horizon_ms < 0) return Status::InvalidArgument("lookup.live_horizon_ms: must be >= 0");
+  return Status::Ok();
+}
+
+// A row fetch shared by every impression waiting for that row (coalescing).
+// Its waiters are touched under mu_; the rest by the io thread holding it.
+struct LookupService::Request {
+  struct Waiter {
+    int64_t ts;
+    Completion done;
+  };
+  size_t lookup = 0;
+  std::string row;
+  std::string key;  // in pending_
+  bool live = false;
+  int64_t upper = 0;  // exclusive version bound; live requests set it when sent
+  std::vector<Waiter> waiters;
+  int attempts = 0;
+  Clock::time_point created;
+  Clock::time_point enqueued;
+  Clock::time_point not_before;
+};
+
+// The lookups of one EnrichAsync call. Results are written by completions
+// on io threads (each to its own slot); the last arrival assembles them.
+struct LookupService::BatchState {
+  LookupService* service;
+  std::vector<Impression*> impressions;
+  std::vector<FeatureSet> results;  // [impression * lookups + lookup]
+  std::vector<char> gave_up;        // same index
+  std::atomic<size_t> remaining{0};
+  std::function<void(Status)> done;
+
+  void Arrive() {
+    if (remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    const size_t lookups = service->lookups_.size();
+    bool any_gave_up = false;
+    for (size_t i = 0; i < impressions.size(); ++i) {
+      for (size_t l = 0; l < lookups; ++l) {
+        const size_t idx = i * lookups + l;
+        if (gave_up[idx]) {
+          impressions[i]->features_partial = true;
+          any_gave_up = true;
+        } else if (results[idx]) {
+          impressions[i]->lookup_features.insert(impressions[i]->lookup_features.end(),
+                                                 results[idx]->begin(), results[idx]->end());
+        }
+      }
+    }
+    if (any_gave_up && service->cancelled_.load()) {
+      done(Status::Unavailable("feature lookups were cancelled while pending"));
+      return;
+    }
+    done(Status::Ok());
+  }
+};
+
+LookupService::LookupService(LookupServiceOptions options, std::vector<LookupSpec> lookups,
+                             FeatureStore* store, LookupMetrics* metrics)
+    : options_(options),
+      lookups_(std::move(lookups)),
+      store_(store),
+      metrics_(metrics),
+      ready_(lookups_.size()) {
+  for (const LookupSpec& spec : lookups_) {
+    caches_.push_back(std::make_unique<FeatureCache>(spec.cache, metrics_));
+  }
+  for (int i = 0; i < options_.io_threads; ++i) threads_.emplace_back([this] { IoLoop(); });
+}
+
+LookupService::~LookupService() {
+  Cancel();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (std::thread& t : threads_) t.join();
+}
+
+void LookupService::EnrichAsync(std::vector<Impression*> impressions,
+                                std::function<void(Status)> done) {
+  auto state = std::make_shared<BatchState>();
+  const size_t lookups = lookups_.size();
+  const size_t slots = impressions.size() * lookups;
+  state->service = this;
+  state->impressions = std::move(impressions);
+  state->results.resize(slots);
+  state->gave_up.resize(slots);
+  state->remaining.store(slots + 1);  // +1: held until every lookup is issued
+  state->done = std::move(done);
+  const int64_t now = MonoMs();
+  for (size_t i = 0; i < state->impressions.size(); ++i) {
+    const Impression& imp = *state->impressions[i];
+    for (size_t l = 0; l < lookups; ++l) {
+      const size_t idx = i * lookups + l;
+      const std::string& row = lookups_[l].key_field == "user_id" ? imp.user_id : imp.item_id;
+      if (std::optional<FeatureSet> hit = caches_[l]->Get(row, imp.ts.ms, now)) {
+        state->results[idx] = std::move(*hit);
+        state->Arrive();
+        continue;
+      }
+      Submit(l, row, imp.ts.ms, /*exact=*/false, [state, idx](std::optional<FeatureSet> r) {
+        if (r) {
+          state->results[idx] = std::move(*r);
+        } else {
+          state->gave_up[idx] = 1;
+        }
+        state->Arrive();
+      });
+    }
+  }
+  state->Arrive();
+}
+
+void LookupService::Submit(size_t lookup, const std::string& row, int64_t ts, bool exact,
+                           Completion done) {
+  const bool live = !exact && ts >= WallMs() - options_.live_horizon_ms;
+  std::string key = std::to_string(lookup);
+  key.push_back('\x1f');
+  key.append(row);
+  key.push_back('\x1f');
+  key.append(live ? "live" : std::to_string(ts + 1));
+  std::unique_lock<std::mutex> lock(mu_);
+  if (cancelled_.load()) {
+    lock.unlock();
+    done(std::nullopt);
+    return;
+  }
+  if (auto it = pending_.find(key); it != pending_.end()) {
+    it->second->waiters.push_back({ts, std::move(done)});
+    metrics_->coalesced.Add();
+    return;
+  }
+  auto r = std::make_shared<Request>();
+  r->lookup = lookup;
+  r->row = row;
+  r->key = key;
+  r->live = live;
+  r->upper = live ? 0 : ts + 1;
+  r->waiters.push_back({ts, std::move(done)});
+  r->created = r->enqueued = Clock::now();
+  pending_.emplace(std::move(key), r);
+  ready_[lookup].push_back(std::move(r));
+  metrics_->requests.Add();
+  lock.unlock();
+  cv_.notify_one();
+}
+
+void LookupService::IoLoop() {
+  const auto max_delay = std::chrono::microseconds(options_.max_batch_delay_us);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    if (cancelled_.load()) {
+      // Complete everything pending, in flight or waiting, with no features.
+      std::vector<std::shared_ptr<Request>> all;
+      for (auto& [key, r] : pending_) all.push_back(r);
+      pending_.clear();
+      retry_.clear();
+      for (auto& q : ready_) q.clear();
+      std::vector<Request::Waiter> waiters;
+      for (auto& r : all) {
+        for (auto& w : r->waiters) waiters.push_back(std::move(w));
+        r->waiters.clear();
+      }
+      lock.unlock();
+      for (auto& w : waiters) w.done(std::nullopt);
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::milliseconds(100));
+      continue;
+    }
+    const auto now = Clock::now();
+    auto next_retry = now + std::chrono::milliseconds(100);
+    for (auto it = retry_.begin(); it != retry_.end();) {
+      if ((*it)->not_before <= now) {
+        ready_[(*it)->lookup].push_back(std::move(*it));
+        it = retry_.erase(it);
+      } else {
+        next_retry = std::min(next_retry, (*it)->not_before);
+        ++it;
+      }
+    }
+    size_t chosen = ready_.size();
+    for (size_t k = 0; k < ready_.size(); ++k) {
+      const size_t l = (next_lookup_ + k) % ready_.size();
+      if (!ready_[l].empty()) {
+        chosen = l;
+        break;
+      }
+    }
+    if (chosen == ready_.size()) {
+      cv_.wait_until(lock, next_retry);
+      continue;
+    }
+    std::deque<std::shared_ptr<Request>>& queue = ready_[chosen];
+    const auto fill_by = queue.front()->enqueued + max_delay;
+    if (queue.size() < options_.max_batch && now < fill_by) {
+      cv_.wait_until(lock, std::min(fill_by, next_retry));
+      continue;
+    }
+    next_lookup_ = chosen + 1;
+    std::vector<std::shared_ptr<Request>> batch;
+    while (!queue.empty() && batch.size() < options_.max_batch) {
+      batch.push_back(std::move(queue.front()));
+      queue.pop_front();
+    }
+    lock.unlock();
+    Fetch(chosen, batch);
+    lock.lock();
+  }
+}
+
+void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& batch) {
+  const LookupSpec& spec = lookups_[lookup];
+  const int64_t wall = WallMs();
+  std::vector<FeatureFetch> fetches;
+  fetches.reserve(batch.size());
+  for (auto& r : batch) {
+    if (r->live) r->upper = wall + 1;  // everything written up to now
+    fetches.push_back(FeatureFetch{r->row, r->upper});
+  }
+  const auto start = Clock::now();
+  Result<std::vector<FetchedRow>> rows =
+      store_->GetMultiple(spec.table, spec.family, fetches, spec.max_versions);
+  metrics_->store_calls.Add();
+  metrics_->latency_us_sum.Add(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()));
+  if (rows.ok() && rows->size() == batch.size()) {
+    const std::string prefix = spec.name + ".";
+    const int64_t now = MonoMs();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto versions = RowVersions::Make((*rows)[i], prefix, spec.max_versions, batch[i]->upper,
+                                        batch[i]->live);
+      caches_[lookup]->Put(batch[i]->row, versions, now);
+      Complete(*batch[i], versions);
+    }
+    return;
+  }
+  const Status error = rows.ok() ? Status::Internal("store returned the wrong number of rows")
+                                 : rows.status();
+  metrics_->errors.Add();
+  static std::atomic<int64_t> last_warning_ms{0};
+  const int64_t now_ms = MonoMs();
+  if (now_ms - last_warning_ms.load() >= 1000) {
+    last_warning_ms.store(now_ms);
+    spdlog::warn("feature lookup '{}' ({} rows) failed, retrying: {}", spec.name, batch.size(),
+                 error.ToString());
+  }
+  std::vector<std::shared_ptr<Request>> give_up;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = Clock::now();
+    for (auto& r : batch) {
+      ++r->attempts;
+      if (options_.emit_partial &&
+          now - r->created >= std::chrono::milliseconds(options_.deadline_ms)) {
+        give_up.push_back(r);
+        continue;
+      }
+      r->not_before = now + Backoff(r->attempts, options_.retry_initial_ms, options_.retry_max_ms);
+      retry_.push_back(r);
+      metrics_->retries.Add();
+    }
+  }
+  cv_.notify_all();
+  GiveUp(give_up);
+}
+
+void LookupService::Complete(const Request& request,
+                             const std::shared_ptr<const RowVersions>& versions) {
+  std::vector<Request::Waiter> waiters;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = pending_.find(request.key); it != pending_.end() && it->second.get() == &request) {
+      pending_.erase(it);
+    }
+    waiters = std::move(const_cast<Request&>(request).waiters);
+  }
+  for (Request::Waiter& w : waiters) {
+    if (std::optional<FeatureSet> answer = versions->Resolve(w.ts)) {
+      w.done(std::move(*answer));
+    } else {
+      // These versions cannot tell (e.g. a live fetch for an older ts whose
+      // history was cut at max_versions): ask exactly for this ts.
+      Submit(request.lookup, request.row, w.ts, /*exact=*/true, std::move(w.done));
+    }
+  }
+}
+
+void LookupService::GiveUp(std::vector<std::shared_ptr<Request>>& requests) {
+  for (auto& r : requests) {
+    std::vector<Request::Waiter> waiters;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto it = pending_.find(r->key); it != pending_.end() && it->second == r) {
+        pending_.erase(it);
+      }
+      waiters = std::move(r->waiters);
+    }
+    metrics_->partial.Add(waiters.size());
+    for (Request::Waiter& w : waiters) w.done(std::nullopt);
+  }
+}
+
+}  // namespace ctrjoin

@@ -1,0 +1,115 @@
+#pragma once
+// LookupService: the asynchronous lookup join that enriches impressions with
+// historical features (DESIGN.md, "Feature enrichment"). It implements the
+// pipeline's Enricher interface.
+//
+// For each impression and each configured lookup (e.g. user: table
+// user_features, row = user_id) it asks the lookup's FeatureCache for the
+// features as of the impression's ts. Misses become row requests:
+//   - coalesced: concurrent misses for one row share one request;
+//   - batched: io threads take up to max_batch requests of one lookup, waiting
+//     at most max_batch_delay_us for a batch to fill, into one GetMultiple;
+//   - bounded: at most io_threads store calls run at once; the pipeline's
+//     limiter bounds the batches (so the requests) waiting on lookups, which
+//     back-pressures the sources when the store is slow;
+//   - retried with jittered exponential backoff. By default a lookup is
+//     retried until it succeeds — no sample is ever emitted with silently
+//     missing features; with emit_partial, a lookup still failing after
+//     deadline_ms completes without its features and the impression is
+//     flagged partial.
+// Every request completes exactly once (features, a miss = no features, or
+// partial); Cancel() completes all pending ones with an error.
+//
+// Point in time: an impression older than live_horizon_ms is looked up with
+// the bound [0, ts + 1) (exact, as a replay needs); a recent one with the
+// wall clock as bound, so its entry can serve later impressions (see
+// feature_cache.h for the staleness this allows).
+//
+// Threads: EnrichAsync from pipeline threads (never blocks on I/O); io_threads
+// own threads run the store calls and the completions. Owns its threads,
+// caches and request table; borrows the store and metrics.
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <absl/container/flat_hash_map.h>
+
+#include "joins/feature_cache.h"
+#include "joins/feature_store.h"
+#include "src/enricher.h"
+#include "src/metrics.h"
+
+namespace ctrjoin {
+
+struct LookupSpec {
+  std::string name;                  // required; prefixes the features: "user.age"
+  std::string table;                 // required
+  std::string family = "f";
+  std::string key_field = "user_id";  // user_id | item_id
+  int max_versions = 3;              // versions per column fetched (and cached)
+  FeatureCacheOptions cache;
+
+  Status Validate(const std::string& prefix) const;  // prefix: "lookups[0]"
+};
+
+struct LookupServiceOptions {
+  int io_threads = 4;
+  size_t max_batch = 64;
+  int64_t max_batch_delay_us = 500;
+  int64_t deadline_ms = 10'000;
+  int64_t retry_initial_ms = 10;
+  int64_t retry_max_ms = 2'000;
+  bool emit_partial = false;
+  int64_t live_horizon_ms = 60'000;
+
+  Status Validate() const;  // "lookup.io_threads: ..."
+};
+
+class LookupService : public Enricher {
+ public:
+  LookupService(LookupServiceOptions options, std::vector<LookupSpec> lookups, FeatureStore* store,
+                LookupMetrics* metrics);
+  ~LookupService() override;  // cancels, then joins the io threads
+
+  void EnrichAsync(std::vector<Impression*> impressions,
+                   std::function<void(Status)> done) override;
+  // Completes every pending and future lookup with an error. Only sets a
+  // flag (async-signal-safe); io threads notice within 100 ms.
+  void Cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+
+ private:
+  struct BatchState;
+  struct Request;
+  // One impression's lookup result: features, or nullopt when given up.
+  using Completion = std::function<void(std::optional<FeatureSet>)>;
+
+  void Submit(size_t lookup, const std::string& row, int64_t ts, bool exact, Completion done);
+  void IoLoop();
+  void Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& batch);
+  void Complete(const Request& request, const std::shared_ptr<const RowVersions>& versions);
+  void GiveUp(std::vector<std::shared_ptr<Request>>& requests);
+
+  const LookupServiceOptions options_;
+  const std::vector<LookupSpec> lookups_;
+  FeatureStore* const store_;
+  LookupMetrics* const metrics_;
+  std::vector<std::unique_ptr<FeatureCache>> caches_;  // one per lookup
+
+  std::mutex mu_;  // protects pending_, ready_, retry_, stop_, next_lookup_
+  std::condition_variable cv_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Request>> pending_;  // coalescing key ->
+  std::vector<std::deque<std::shared_ptr<Request>>> ready_;  // per lookup, waiting for a thread
+  std::vector<std::shared_ptr<Request>> retry_;  // failed, waiting for their backoff
+  size_t next_lookup_ = 0;  // round robin over lookups
+  bool stop_ = false;
+  std::atomic<bool> cancelled_{false};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace ctrjoin

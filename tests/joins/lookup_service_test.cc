@@ -1,0 +1,316 @@
+// LookupService against an in-memory FeatureStore with fault injection:
+// point-in-time values, coalescing and batching (request counts), cache hits,
+// retries, back-pressure while the store is down, emit_partial, cancel, and
+// completions landing on the right impression under concurrency.
+#include "joins/lookup_service.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace ctrjoin {
+namespace {
+
+using namespace std::chrono_literals;
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Rows per table: row -> cells; versions newest first is done by the service.
+class FakeStore : public FeatureStore {
+ public:
+  void Put(const std::string& table, const std::string& row, const std::string& column,
+           int64_t version, const std::string& value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    data_[table][row].push_back(FeatureCell{column, value, version});
+  }
+
+  Result<std::vector<FetchedRow>> GetMultiple(const std::string& table, const std::string&,
+                                              std::span<const FeatureFetch> fetches,
+                                              int max_versions) override {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++calls_;
+      rows_ += fetches.size();
+      max_rows_per_call_ = std::max(max_rows_per_call_, fetches.size());
+      gate_cv_.wait(lock, [&] { return gate_open_; });
+      if (fail_always_ || failures_left_ > 0) {
+        if (failures_left_ > 0) --failures_left_;
+        return Status::Unavailable("injected failure");
+      }
+    }
+    std::vector<FetchedRow> out(fetches.size());
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < fetches.size(); ++i) {
+      std::map<std::string, std::vector<FeatureCell>> by_column;
+      for (const FeatureCell& c : data_[table][fetches[i].row]) {
+        if (c.version < fetches[i].upper_exclusive) by_column[c.column].push_back(c);
+      }
+      for (auto& [column, cells] : by_column) {
+        std::sort(cells.begin(), cells.end(),
+                  [](const auto& a, const auto& b) { return a.version > b.version; });
+        cells.resize(std::min<size_t>(cells.size(), max_versions));
+        out[i].cells.insert(out[i].cells.end(), cells.begin(), cells.end());
+      }
+    }
+    return out;
+  }
+  std::string Describe() const override { return "fake"; }
+
+  void SetGate(bool open) {
+    std::lock_guard<std::mutex> lock(mu_);
+    gate_open_ = open;
+    gate_cv_.notify_all();
+  }
+  void FailNext(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    failures_left_ = n;
+  }
+  void FailAlways(bool on) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_always_ = on;
+  }
+  size_t calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+  size_t rows() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return rows_;
+  }
+  size_t max_rows_per_call() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_rows_per_call_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable gate_cv_;
+  std::map<std::string, std::map<std::string, std::vector<FeatureCell>>> data_;
+  bool gate_open_ = true;
+  bool fail_always_ = false;
+  int failures_left_ = 0;
+  size_t calls_ = 0, rows_ = 0, max_rows_per_call_ = 0;
+};
+
+class LookupServiceTest : public ::testing::Test {
+ protected:
+  void Start(LookupServiceOptions options = {}) {
+    options.retry_initial_ms = 1;
+    options.retry_max_ms = 20;
+    LookupSpec user{"user", "user_features", "f", "user_id", 2, {}};
+    LookupSpec item{"item", "item_features", "f", "item_id", 2, {}};
+    service_ = std::make_unique<LookupService>(options, std::vector<LookupSpec>{user, item},
+                                               &store_, &metrics_);
+  }
+
+  static Impression Imp(const std::string& user, const std::string& item, int64_t ts) {
+    Impression imp;
+    imp.impression_id = user + "@" + std::to_string(ts);
+    imp.user_id = user;
+    imp.item_id = item;
+    imp.ts = EventTime{ts};
+    return imp;
+  }
+
+  // Starts enrichment; the future resolves when done is called.
+  std::future<Status> Enrich(std::vector<Impression>& imps) {
+    auto promise = std::make_shared<std::promise<Status>>();
+    std::vector<Impression*> ptrs;
+    for (Impression& i : imps) ptrs.push_back(&i);
+    service_->EnrichAsync(ptrs, [promise](Status st) { promise->set_value(st); });
+    return promise->get_future();
+  }
+
+  static const FeatureValue* Find(const Impression& imp, const std::string& name) {
+    for (const Feature& f : imp.lookup_features) {
+      if (f.name == name) return &f.value;
+    }
+    return nullptr;
+  }
+
+  FakeStore store_;
+  LookupMetrics metrics_;
+  std::unique_ptr<LookupService> service_;
+};
+
+TEST_F(LookupServiceTest, PointInTimeNeverUsesALaterVersion) {
+  store_.Put("user_features", "u1", "age", 100, "30");
+  store_.Put("user_features", "u1", "age", 200, "31");
+  store_.Put("user_features", "u1", "age", 300, "32");  // written after the impression
+  store_.Put("item_features", "i1", "price", 50, "9.5");
+  Start();
+  std::vector<Impression> imps{Imp("u1", "i1", 250), Imp("u1", "i1", 150), Imp("u1", "i1", 99)};
+  auto done = Enrich(imps);
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(done.get().ok());
+  EXPECT_EQ(std::get<double>(*Find(imps[0], "user.age")), 31);
+  EXPECT_EQ(std::get<double>(*Find(imps[1], "user.age")), 30);
+  EXPECT_EQ(Find(imps[2], "user.age"), nullptr) << "no version <= 99";
+  EXPECT_EQ(std::get<double>(*Find(imps[0], "item.price")), 9.5);
+  EXPECT_EQ(std::get<double>(*Find(imps[2], "item.price")), 9.5);
+  EXPECT_FALSE(imps[0].features_partial);
+}
+
+TEST_F(LookupServiceTest, ConcurrentMissesForOneRowAreCoalesced) {
+  store_.Put("user_features", "hot", "age", 1, "40");
+  Start();
+  store_.SetGate(false);  // hold the first request in flight
+  const int64_t now = WallMs();
+  std::vector<Impression> imps;
+  for (int i = 0; i < 100; ++i) imps.push_back(Imp("hot", "i", now - i));
+  auto done = Enrich(imps);
+  std::this_thread::sleep_for(50ms);
+  store_.SetGate(true);
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(done.get().ok());
+  for (const Impression& imp : imps) EXPECT_EQ(std::get<double>(*Find(imp, "user.age")), 40);
+  // One row for "hot" and one for "i" (item): 100 misses each, coalesced.
+  EXPECT_EQ(store_.rows(), 2u);
+  EXPECT_EQ(metrics_.requests.Get(), 2u);
+  EXPECT_EQ(metrics_.coalesced.Get(), 198u);
+}
+
+TEST_F(LookupServiceTest, MissesAreBatchedIntoGetMultiple) {
+  LookupServiceOptions o;
+  o.max_batch = 64;
+  o.max_batch_delay_us = 20'000;
+  o.io_threads = 2;
+  Start(o);
+  const int64_t now = WallMs();
+  std::vector<Impression> imps;
+  for (int i = 0; i < 256; ++i) imps.push_back(Imp("u" + std::to_string(i), "same-item", now));
+  auto done = Enrich(imps);
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(done.get().ok());
+  EXPECT_EQ(store_.rows(), 257u);
+  EXPECT_LE(store_.max_rows_per_call(), 64u);
+  EXPECT_LE(store_.calls(), 6u) << "256 users in batches of 64, plus the item";
+}
+
+TEST_F(LookupServiceTest, SecondLookupOfALiveRowIsACacheHit) {
+  store_.Put("user_features", "u1", "age", 1, "40");
+  Start();
+  const int64_t now = WallMs();
+  std::vector<Impression> first{Imp("u1", "i1", now)};
+  ASSERT_TRUE(Enrich(first).get().ok());
+  const size_t calls = store_.calls();
+  std::vector<Impression> second{Imp("u1", "i1", now + 10)};
+  ASSERT_TRUE(Enrich(second).get().ok());
+  EXPECT_EQ(store_.calls(), calls);
+  EXPECT_EQ(std::get<double>(*Find(second[0], "user.age")), 40);
+  EXPECT_EQ(metrics_.cache_hits.Get(), 2u);
+}
+
+TEST_F(LookupServiceTest, RetriesUntilTheStoreAnswers) {
+  store_.Put("user_features", "u1", "age", 1, "40");
+  Start();
+  store_.FailNext(3);
+  std::vector<Impression> imps{Imp("u1", "i1", WallMs())};
+  auto done = Enrich(imps);
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(done.get().ok());
+  EXPECT_EQ(std::get<double>(*Find(imps[0], "user.age")), 40);
+  EXPECT_GE(metrics_.retries.Get(), 3u);
+  EXPECT_FALSE(imps[0].features_partial);
+}
+
+TEST_F(LookupServiceTest, StoreDownHoldsTheBatchByDefault) {
+  store_.Put("user_features", "u1", "age", 1, "40");
+  LookupServiceOptions o;
+  o.deadline_ms = 50;  // only matters with emit_partial
+  Start(o);
+  store_.FailAlways(true);
+  std::vector<Impression> imps{Imp("u1", "i1", WallMs())};
+  auto done = Enrich(imps);
+  EXPECT_EQ(done.wait_for(300ms), std::future_status::timeout)
+      << "no sample may go out with silently missing features";
+  store_.FailAlways(false);
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(done.get().ok());
+  EXPECT_EQ(std::get<double>(*Find(imps[0], "user.age")), 40);
+  EXPECT_GT(metrics_.retries.Get(), 2u);
+}
+
+TEST_F(LookupServiceTest, EmitPartialGivesUpAfterTheDeadline) {
+  LookupServiceOptions o;
+  o.emit_partial = true;
+  o.deadline_ms = 100;
+  Start(o);
+  store_.FailAlways(true);
+  std::vector<Impression> imps{Imp("u1", "i1", WallMs())};
+  auto done = Enrich(imps);
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(done.get().ok());
+  EXPECT_TRUE(imps[0].features_partial);
+  EXPECT_TRUE(imps[0].lookup_features.empty());
+  EXPECT_EQ(metrics_.partial.Get(), 2u);
+}
+
+TEST_F(LookupServiceTest, CancelCompletesPendingLookupsWithAnError) {
+  Start();
+  store_.FailAlways(true);
+  std::vector<Impression> imps{Imp("u1", "i1", WallMs())};
+  auto done = Enrich(imps);
+  EXPECT_EQ(done.wait_for(100ms), std::future_status::timeout);
+  service_->Cancel();
+  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(done.get().ok());
+}
+
+TEST_F(LookupServiceTest, CompletionsLandOnTheirOwnImpressionUnderConcurrency) {
+  for (int u = 0; u < 50; ++u) {
+    store_.Put("user_features", "u" + std::to_string(u), "id", 1, std::to_string(u));
+  }
+  LookupServiceOptions o;
+  o.io_threads = 4;
+  o.max_batch = 7;
+  Start(o);
+  const int64_t now = WallMs();
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0}, checked{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        std::vector<Impression> imps;
+        for (int i = 0; i < 30; ++i) {
+          imps.push_back(Imp("u" + std::to_string((t * 7 + round * 3 + i) % 50), "i", now - i));
+        }
+        ASSERT_TRUE(Enrich(imps).get().ok());
+        for (const Impression& imp : imps) {
+          const FeatureValue* id = Find(imp, "user.id");
+          ++checked;
+          if (id == nullptr || "u" + std::to_string(static_cast<int>(std::get<double>(*id))) !=
+                                   imp.user_id) {
+            ++wrong;
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(checked.load(), 8 * 20 * 30);
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST_F(LookupServiceTest, LiveFetchWithCutHistoryFallsBackToAnExactFetch) {
+  const int64_t now = WallMs();
+  // Three versions, max_versions 2: a live fetch sees the two newest only.
+  store_.Put("user_features", "u1", "age", now - 30'000, "30");
+  store_.Put("user_features", "u1", "age", now - 20'000, "31");
+  store_.Put("user_features", "u1", "age", now - 10'000, "32");
+  Start();
+  std::vector<Impression> imps{Imp("u1", "i1", now - 25'000)};  // within the live horizon
+  ASSERT_TRUE(Enrich(imps).get().ok());
+  EXPECT_EQ(std::get<double>(*Find(imps[0], "user.age")), 30);
+}
+
+}  // namespace
+}  // namespace ctrjoin
