@@ -147,39 +147,57 @@ Result<std::vector<FetchedRow>> EmbeddedFeatureStore::GetMultiple(
   return rows;
 }
 
+Status EmbeddedFeatureStore::PutJson(std::string_view line) {
+  Result<uint64_t> cells = PutJsonLine(line);
+  return cells.ok() ? Status::Ok() : cells.status();
+}
+
+Result<uint64_t> EmbeddedFeatureStore::PutJsonLine(std::string_view line) {
+  std::lock_guard<std::mutex> lock(parser_mu_);
+  simdjson::dom::element doc;
+  if (auto err = parser_.parse(line.data(), line.size()).get(doc)) {
+    return Status::InvalidArgument(simdjson::error_message(err));
+  }
+  std::string_view table, row, family = "f";
+  int64_t ts = 0;
+  simdjson::dom::object columns;
+  if (doc["table"].get(table)) return Status::InvalidArgument("table: missing or not a string");
+  if (doc["row"].get(row)) return Status::InvalidArgument("row: missing or not a string");
+  if (doc["ts"].get(ts)) return Status::InvalidArgument("ts: missing or not an integer");
+  if (doc["columns"].get(columns)) {
+    return Status::InvalidArgument("columns: missing or not an object");
+  }
+  if (doc["family"].error() != simdjson::NO_SUCH_FIELD && doc["family"].get(family)) {
+    return Status::InvalidArgument("family: not a string");
+  }
+  uint64_t cells = 0;
+  std::string text;
+  for (auto [name, value] : columns) {
+    if (!CellText(value, text)) {
+      return Status::InvalidArgument("columns." + std::string(name) +
+                                     ": expected a number, string or array of numbers");
+    }
+    CTRJOIN_RETURN_IF_ERROR(Put(std::string(table), std::string(row), std::string(family),
+                                std::string(name), ts, text));
+    ++cells;
+  }
+  return cells;
+}
+
 Result<uint64_t> EmbeddedFeatureStore::LoadJsonLines(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status::InvalidArgument("cannot read " + path);
-  simdjson::dom::parser parser;
   uint64_t cells = 0;
   int64_t line_no = 0;
-  std::string text;
   for (std::string line; std::getline(in, line);) {
     ++line_no;
     if (line.empty()) continue;
-    const auto bad = [&](const std::string& why) {
-      return Status::InvalidArgument(path + ":" + std::to_string(line_no) + ": " + why);
-    };
-    simdjson::dom::element doc;
-    if (auto err = parser.parse(line).get(doc)) return bad(simdjson::error_message(err));
-    std::string_view table, row, family = "f";
-    int64_t ts = 0;
-    simdjson::dom::object columns;
-    if (doc["table"].get(table)) return bad("table: missing or not a string");
-    if (doc["row"].get(row)) return bad("row: missing or not a string");
-    if (doc["ts"].get(ts)) return bad("ts: missing or not an integer");
-    if (doc["columns"].get(columns)) return bad("columns: missing or not an object");
-    if (doc["family"].error() != simdjson::NO_SUCH_FIELD && doc["family"].get(family)) {
-      return bad("family: not a string");
+    Result<uint64_t> written = PutJsonLine(line);
+    if (!written.ok()) {
+      return Status::InvalidArgument(path + ":" + std::to_string(line_no) + ": " +
+                                     written.status().message());
     }
-    for (auto [name, value] : columns) {
-      if (!CellText(value, text)) {
-        return bad("columns." + std::string(name) + ": expected a number, string or array of numbers");
-      }
-      CTRJOIN_RETURN_IF_ERROR(Put(std::string(table), std::string(row), std::string(family),
-                                  std::string(name), ts, text));
-      ++cells;
-    }
+    cells += *written;
   }
   return cells;
 }

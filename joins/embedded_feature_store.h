@@ -15,7 +15,10 @@
 #include <memory>
 #include <string>
 
+#include <mutex>
+
 #include <rocksdb/db.h>
+#include <simdjson.h>
 
 #include "joins/feature_store.h"
 
@@ -42,13 +45,18 @@ class EmbeddedFeatureStore : public FeatureStore {
 
   Status Put(const std::string& table, const std::string& row, const std::string& family,
              const std::string& column, int64_t version, const std::string& value);
+  // Writes one row version given as a JSON line in the format above.
+  Status PutJson(std::string_view line);
   // Loads a JSON-lines file as described above; returns the cells written.
   // A bad line is an error naming its line number.
   Result<uint64_t> LoadJsonLines(const std::string& path);
 
  private:
   EmbeddedFeatureStore() = default;
+  Result<uint64_t> PutJsonLine(std::string_view line);  // cells written
   std::string path_;
+  simdjson::dom::parser parser_;  // for PutJson; guarded by parser_mu_
+  std::mutex parser_mu_;
   std::unique_ptr<rocksdb::DB> db_;
 };
 

@@ -1,5 +1,7 @@
 #include "joins/join_state.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <functional>
 
@@ -85,16 +87,23 @@ std::string JoinState::TimerKey(int64_t deadline, uint64_t key) const {
 Result<JoinEntry*> JoinState::Find(uint64_t key) {
   if (auto it = map_.find(key); it != map_.end()) return &it->second;
   if (spilled_ == 0 || !spilled_filter_.MayContain(key)) return static_cast<JoinEntry*>(nullptr);
+  // The entry key holds the deadline; the timer key holds the entry.
   std::string value;
   bool found = false;
   const std::string entry_key = EntryKey(key);
   CTRJOIN_RETURN_IF_ERROR(store_->Get(entry_key, value, found));
   if (!found) return static_cast<JoinEntry*>(nullptr);
+  std::string_view deadline_bytes(value);
+  uint64_t deadline = 0;
+  if (!GetFixed64(deadline_bytes, deadline)) return Status::Corruption("bad spilled entry key");
+  const std::string timer_key = TimerKey(static_cast<int64_t>(deadline), key);
+  CTRJOIN_RETURN_IF_ERROR(store_->Get(timer_key, value, found));
+  if (!found) return Status::Corruption("spilled entry without its timer");
   JoinEntry entry;
   CTRJOIN_RETURN_IF_ERROR(DecodeEntry(value, entry));
   rocksdb::WriteBatch batch;
   batch.Delete(entry_key);
-  batch.Delete(TimerKey(entry.deadline, key));
+  batch.Delete(timer_key);
   CTRJOIN_RETURN_IF_ERROR(store_->Write(batch));
   --spilled_;
   AddBytes(entry, +1);
@@ -133,7 +142,9 @@ Status JoinState::PopExpired(EventTime watermark,
 
 Status JoinState::PopExpiredSpilled(EventTime watermark,
                                     std::vector<std::pair<uint64_t, JoinEntry>>& out) {
-  const std::string start = TimerKey(std::numeric_limits<int64_t>::min(), 0);
+  // Everything below the previous watermark is gone already (deleted keys
+  // would only slow the scan down), and nothing spilled since is below it.
+  const std::string start = TimerKey(spill_scan_from_, 0);
   const std::string prefix = start.substr(0, 9);
   auto it = store_->NewIterator();
   rocksdb::WriteBatch batch;
@@ -143,19 +154,15 @@ Status JoinState::PopExpiredSpilled(EventTime watermark,
     const int64_t deadline = static_cast<int64_t>(ReadBigEndian64(k.data() + 9) ^ (1ull << 63));
     if (deadline >= watermark.ms) break;
     const uint64_t key = ReadBigEndian64(k.data() + 17);
-    const std::string entry_key = EntryKey(key);
-    std::string value;
-    bool found = false;
-    CTRJOIN_RETURN_IF_ERROR(store_->Get(entry_key, value, found));
-    batch.Delete(k);
-    if (!found) continue;
     JoinEntry entry;
-    CTRJOIN_RETURN_IF_ERROR(DecodeEntry(value, entry));
-    batch.Delete(entry_key);
+    CTRJOIN_RETURN_IF_ERROR(DecodeEntry(std::string_view(it->value().data(), it->value().size()), entry));
+    batch.Delete(k);
+    batch.Delete(EntryKey(key));
     --spilled_;
     out.emplace_back(key, std::move(entry));
   }
   CTRJOIN_RETURN_IF_ERROR(FromRocksDb(it->status(), "scanning spilled timers"));
+  spill_scan_from_ = watermark.ms;
   if (batch.Count() > 0) CTRJOIN_RETURN_IF_ERROR(store_->Write(batch));
   return Status::Ok();
 }
@@ -187,8 +194,10 @@ Status JoinState::Spill(size_t target_bytes) {
     auto it = map_.find(v->key);
     value.clear();
     EncodeEntry(it->second, value);
-    batch.Put(EntryKey(v->key), value);
-    batch.Put(TimerKey(it->second.deadline, v->key), rocksdb::Slice());
+    batch.Put(TimerKey(it->second.deadline, v->key), value);
+    std::string deadline;
+    PutFixed64(deadline, static_cast<uint64_t>(it->second.deadline));
+    batch.Put(EntryKey(v->key), deadline);
     AddBytes(it->second, -1);
     map_.erase(it);
     spilled_filter_.Add(v->key);
@@ -204,6 +213,10 @@ Status JoinState::Spill(size_t target_bytes) {
   for (const auto& [key, e] : map_) timers_.push_back(Timer{e.deadline, key});
   std::make_heap(timers_.begin(), timers_.end(), std::greater<>());
   map_.rehash(0);
+  // The spilled payloads were small allocations scattered over the heap;
+  // hand the freed pages back so that the process, not only our accounting,
+  // stays within the budget.
+  malloc_trim(0);
   return Status::Ok();
 }
 

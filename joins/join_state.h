@@ -13,8 +13,9 @@
 //
 // Memory: entries live in an in-memory hash map while the shard's hot-state
 // budget allows. EnforceBudget() moves the entries with the latest deadlines
-// (needed last) to the SpillStore (RocksDB), with a timer key ordered by
-// deadline. Find() brings a spilled entry back into memory. A Bloom filter
+// (needed last) to the SpillStore (RocksDB): the entry itself under a timer
+// key ordered by deadline (so expiry is one range scan), and its deadline
+// under a key by impression key (so Find can locate it). Find() brings a spilled entry back into memory. A Bloom filter
 // over the spilled keys keeps lookups of keys that were never spilled (every
 // new impression) away from RocksDB.
 //
@@ -23,6 +24,7 @@
 // the metrics.
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -98,6 +100,7 @@ class JoinState {
   size_t payload_bytes_ = 0;
   size_t spilled_ = 0;
   KeyFilter spilled_filter_;  // every spilled key (and some since removed)
+  int64_t spill_scan_from_ = std::numeric_limits<int64_t>::min();  // last expiry bound
 
   // Last values published to the shared gauges (which sum over shards).
   int64_t published_entries_ = 0;

@@ -81,7 +81,7 @@ class LookupService : public Enricher {
                    std::function<void(Status)> done) override;
   // Completes every pending and future lookup with an error. Only sets a
   // flag (async-signal-safe); io threads notice within 100 ms.
-  void Cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+  void Cancel() override { cancelled_.store(true, std::memory_order_relaxed); }
 
  private:
   struct BatchState;

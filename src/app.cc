@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "joins/embedded_feature_store.h"
+#include "joins/hbase_feature_store.h"
 #include "joins/join_state.h"
 #include "joins/label_join.h"
 #include "sinks/file_sink.h"
@@ -19,8 +21,9 @@ namespace ctrjoin {
 
 namespace {
 
-std::atomic<bool> g_stop{false};
+std::atomic<int> g_stop_requests{0};
 std::atomic<Pipeline*> g_pipeline{nullptr};
+std::atomic<Enricher*> g_enricher{nullptr};
 
 Result<std::unique_ptr<Source>> MakeSource(const Config& c) {
   if (c.source.type == "kafka") {
@@ -65,15 +68,33 @@ Result<std::unique_ptr<DeadLetterSink>> MakeDeadLetterSink(const DeadLetterConfi
 
 }  // namespace
 
-bool StopRequested() { return g_stop.load(); }
+bool StopRequested() { return g_stop_requests.load() > 0; }
 
 void RequestStop() {
-  g_stop.store(true);
+  const int requests = g_stop_requests.fetch_add(1) + 1;
   if (Pipeline* p = g_pipeline.load()) p->Stop();
+  if (Enricher* e = g_enricher.load(); e != nullptr && requests > 1) e->Cancel();
 }
 
-Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, SampleSink& sink,
-                       DeadLetterSink& dead_letters) {
+Result<Enrichment> MakeEnrichment(const Config& config, Metrics& metrics) {
+  Enrichment e;
+  if (config.lookups.empty()) return e;
+  if (config.feature_store.type == "hbase") {
+    auto store = HBaseFeatureStore::Open(config.feature_store.hbase);
+    if (!store.ok()) return store.status().WithContext("feature_store.hbase");
+    e.store = std::move(store).value();
+  } else {
+    auto store = EmbeddedFeatureStore::Open(config.feature_store.embedded);
+    if (!store.ok()) return store.status();
+    e.store = std::move(store).value();
+  }
+  e.service = std::make_unique<LookupService>(config.lookup, config.lookups, e.store.get(),
+                                              &metrics.lookup);
+  return e;
+}
+
+Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
+                       SampleSink& sink, DeadLetterSink& dead_letters) {
   SpillStoreOptions store_options;
   store_options.dir = config.state.dir;
   store_options.rocksdb_memory_bytes = config.state.RocksDbBytes();
@@ -88,16 +109,18 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, S
         config.join, JoinState(shard, store_ptr, hot_bytes, &metrics.join), &metrics.join));
   };
 
-  Pipeline pipeline(config.pipeline, config.schema, config.watermark, &source, nullptr, &sink,
+  Pipeline pipeline(config.pipeline, config.schema, config.watermark, &source, enricher, &sink,
                     &dead_letters, &metrics);
+  g_enricher.store(enricher);
   g_pipeline.store(&pipeline);
-  if (g_stop.load()) pipeline.Stop();
+  if (StopRequested()) pipeline.Stop();
   spdlog::info("ctrjoin: {} -> {} ({} shards, window {} ms, state budget {} MiB)",
                source.Describe(), sink.Describe(), shards, config.join.window_ms,
                config.state.memory_budget_mb);
   const auto start = std::chrono::steady_clock::now();
   Status st = pipeline.Run(make_shard);
   g_pipeline.store(nullptr);
+  g_enricher.store(nullptr);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const JoinMetrics& j = metrics.join;
@@ -109,6 +132,16 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, S
       j.positives.Get(), j.negatives.Get(), j.corrections.Get(), metrics.dead_letters.Get(),
       j.duplicate_clicks.Get(), j.duplicate_impressions.Get(), j.orphan_clicks.Get(),
       j.late_clicks.Get(), j.clicks_outside_window.Get(), j.late_impressions.Get());
+  if (enricher != nullptr) {
+    const LookupMetrics& l = metrics.lookup;
+    const uint64_t lookups = l.cache_hits.Get() + l.cache_misses.Get();
+    spdlog::info(
+        "ctrjoin: feature lookups {}: cache hits {} ({:.1f}%), store rows {}, store calls {}, "
+        "coalesced {}, retries {}, errors {}, partial {}",
+        lookups, l.cache_hits.Get(), lookups > 0 ? 100.0 * l.cache_hits.Get() / lookups : 0.0,
+        l.requests.Get(), l.store_calls.Get(), l.coalesced.Get(), l.retries.Get(), l.errors.Get(),
+        l.partial.Get());
+  }
   return st;
 }
 
@@ -119,7 +152,10 @@ Status RunPipeline(const Config& config, Metrics& metrics) {
   if (!sink.ok()) return sink.status();
   auto dead_letters = MakeDeadLetterSink(config.dead_letter);
   if (!dead_letters.ok()) return dead_letters.status();
-  return RunPipelineWith(config, metrics, **source, **sink, **dead_letters);
+  auto enrichment = MakeEnrichment(config, metrics);
+  if (!enrichment.ok()) return enrichment.status();
+  return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **sink,
+                         **dead_letters);
 }
 
 Status GenerateTrace(const GenerateOptions& options, const WorkloadOptions& workload) {
@@ -139,7 +175,16 @@ Status GenerateTrace(const GenerateOptions& options, const WorkloadOptions& work
     CTRJOIN_RETURN_IF_ERROR(out.WriteLine(r.json));
   }
   CTRJOIN_RETURN_IF_ERROR((*impressions)->Flush());
-  return (*clicks)->Flush();
+  CTRJOIN_RETURN_IF_ERROR((*clicks)->Flush());
+  if (options.features_path.empty()) return Status::Ok();
+  auto features = LineWriter::OpenFile(options.features_path, false);
+  if (!features.ok()) return features.status();
+  Status written;
+  GenerateFeatureRows(workload, [&](const std::string& json) {
+    if (written.ok()) written = (*features)->WriteLine(json);
+  });
+  CTRJOIN_RETURN_IF_ERROR(written);
+  return (*features)->Flush();
 }
 
 }  // namespace ctrjoin

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "src/config.h"
+#include "joins/feature_store.h"
+#include "joins/lookup_service.h"
 #include "src/metrics.h"
 #include "src/sink.h"
 #include "src/source.h"
@@ -21,11 +23,21 @@ Status RunPipeline(const Config& config, Metrics& metrics);
 
 // Runs the pipeline over given source and sinks (RunPipeline builds them
 // from config.source/sink/dead_letter; the demo brings its own).
-Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, SampleSink& sink,
-                       DeadLetterSink& dead_letters);
+// enricher may be null (no lookups).
+Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
+                       SampleSink& sink, DeadLetterSink& dead_letters);
+
+// Builds the feature store and lookup service for config.lookups; null
+// pointers when there are none.
+struct Enrichment {
+  std::unique_ptr<FeatureStore> store;
+  std::unique_ptr<LookupService> service;
+};
+Result<Enrichment> MakeEnrichment(const Config& config, Metrics& metrics);
 
 // Asks the running pipeline to stop: sources stop, in-flight batches finish,
-// sinks flush. Async-signal-safe.
+// sinks flush. A second call also abandons pending feature lookups (which
+// may never finish while the store is down). Async-signal-safe.
 void RequestStop();
 bool StopRequested();
 
@@ -45,6 +57,7 @@ Status RunDemo(const DemoOptions& options);
 struct GenerateOptions {
   std::string impressions_path;
   std::string clicks_path;
+  std::string features_path;      // optional: user/item feature rows for the embedded store
   uint64_t impressions = 10'000;  // stop after this many impressions were generated
 };
 

@@ -44,6 +44,22 @@ class Section {
     return Status::Ok();
   }
 
+  // A sequence of mappings: fill(section, index) for each element.
+  Status List(const char* key, const std::function<Status(Section&, size_t)>& fill) {
+    used_.insert(key);
+    const YAML::Node v = node_[key];
+    if (!v || v.IsNull()) return Status::Ok();
+    if (!v.IsSequence()) return Bad(key, v, "a list");
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::string name = Name(key) + "[" + std::to_string(i) + "]";
+      if (!v[i].IsMap()) return Status::InvalidArgument(name + ": expected a mapping");
+      Section element(v[i], name);
+      CTRJOIN_RETURN_IF_ERROR(fill(element, i));
+      CTRJOIN_RETURN_IF_ERROR(element.CheckUnknown());
+    }
+    return Status::Ok();
+  }
+
   Status Sub(const char* key, const std::function<Status(Section&)>& fill) {
     used_.insert(key);
     const YAML::Node v = node_[key];
@@ -84,6 +100,13 @@ class Section {
   std::string path_;
   std::set<std::string> used_;
 };
+
+Status FillCache(Section& s, FeatureCacheOptions& o) {
+  CTRJOIN_RETURN_IF_ERROR(s.Get("max_entries", o.max_entries));
+  CTRJOIN_RETURN_IF_ERROR(s.Get("max_mb", o.max_mb));
+  CTRJOIN_RETURN_IF_ERROR(s.Get("expire_after_write_ms", o.expire_after_write_ms));
+  return s.Get("negative_ttl_ms", o.negative_ttl_ms);
+}
 
 Status FillKafkaSink(Section& s, KafkaSinkOptions& o) {
   CTRJOIN_RETURN_IF_ERROR(s.Get("brokers", o.brokers));
@@ -142,6 +165,47 @@ Status Fill(Section& root, Config& c) {
     }
     c.join.emit_corrections = late == "correct";
     return Status::Ok();
+  }));
+  CTRJOIN_RETURN_IF_ERROR(root.List("lookups", [&](Section& s, size_t) {
+    LookupSpec spec;
+    CTRJOIN_RETURN_IF_ERROR(s.Get("name", spec.name));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("table", spec.table));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("family", spec.family));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("key_field", spec.key_field));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("max_versions", spec.max_versions));
+    CTRJOIN_RETURN_IF_ERROR(s.Sub("cache", [&](Section& c) { return FillCache(c, spec.cache); }));
+    c.lookups.push_back(std::move(spec));
+    return Status::Ok();
+  }));
+  CTRJOIN_RETURN_IF_ERROR(root.Sub("lookup", [&](Section& s) {
+    LookupServiceOptions& o = c.lookup;
+    CTRJOIN_RETURN_IF_ERROR(s.Get("io_threads", o.io_threads));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("max_batch", o.max_batch));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("max_batch_delay_us", o.max_batch_delay_us));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("deadline_ms", o.deadline_ms));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("retry_initial_ms", o.retry_initial_ms));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("retry_max_ms", o.retry_max_ms));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("emit_partial", o.emit_partial));
+    return s.Get("live_horizon_ms", o.live_horizon_ms);
+  }));
+  CTRJOIN_RETURN_IF_ERROR(root.Sub("feature_store", [&](Section& s) {
+    CTRJOIN_RETURN_IF_ERROR(s.Get("type", c.feature_store.type));
+    CTRJOIN_RETURN_IF_ERROR(s.Sub("embedded", [&](Section& e) {
+      EmbeddedFeatureStoreOptions& o = c.feature_store.embedded;
+      CTRJOIN_RETURN_IF_ERROR(e.Get("path", o.path));
+      CTRJOIN_RETURN_IF_ERROR(e.Get("load", o.load));
+      return e.Get("cache_mb", o.cache_mb);
+    }));
+    return s.Sub("hbase", [&](Section& h) {
+      HBaseClientOptions& o = c.feature_store.hbase;
+      CTRJOIN_RETURN_IF_ERROR(h.Get("host", o.host));
+      CTRJOIN_RETURN_IF_ERROR(h.Get("port", o.port));
+      CTRJOIN_RETURN_IF_ERROR(h.Get("protocol", o.protocol));
+      CTRJOIN_RETURN_IF_ERROR(h.Get("transport", o.transport));
+      CTRJOIN_RETURN_IF_ERROR(h.Get("connect_timeout_ms", o.connect_timeout_ms));
+      CTRJOIN_RETURN_IF_ERROR(h.Get("request_timeout_ms", o.request_timeout_ms));
+      return h.Get("pool_size", o.pool_size);
+    });
   }));
   CTRJOIN_RETURN_IF_ERROR(root.Sub("state", [&](Section& s) {
     CTRJOIN_RETURN_IF_ERROR(s.Get("dir", c.state.dir));
@@ -223,6 +287,25 @@ Status Config::Validate() const {
   CTRJOIN_RETURN_IF_ERROR(NonNegative("watermark.out_of_orderness_ms", watermark.out_of_orderness_ms));
   CTRJOIN_RETURN_IF_ERROR(NonNegative("watermark.idle_timeout_ms", watermark.idle_timeout_ms));
   CTRJOIN_RETURN_IF_ERROR(join.Validate());
+  std::set<std::string> lookup_names;
+  for (size_t i = 0; i < lookups.size(); ++i) {
+    const std::string prefix = "lookups[" + std::to_string(i) + "]";
+    CTRJOIN_RETURN_IF_ERROR(lookups[i].Validate(prefix));
+    if (!lookup_names.insert(lookups[i].name).second) {
+      return Status::InvalidArgument(prefix + ".name: '" + lookups[i].name + "' is used twice");
+    }
+  }
+  if (!lookups.empty()) {
+    CTRJOIN_RETURN_IF_ERROR(lookup.Validate());
+    if (feature_store.type == "embedded") {
+      CTRJOIN_RETURN_IF_ERROR(feature_store.embedded.Validate());
+    } else if (feature_store.type == "hbase") {
+      CTRJOIN_RETURN_IF_ERROR(feature_store.hbase.Validate("feature_store.hbase"));
+    } else {
+      return Status::InvalidArgument("feature_store.type: must be 'embedded' or 'hbase', got '" +
+                                     feature_store.type + "'");
+    }
+  }
   if (state.dir.empty()) return Status::InvalidArgument("state.dir: must not be empty");
   if (state.memory_budget_mb < 64) {
     return Status::InvalidArgument("state.memory_budget_mb: must be >= 64, got " +

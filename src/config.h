@@ -13,7 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "joins/embedded_feature_store.h"
+#include "joins/hbase_client.h"
 #include "joins/label_join.h"
+#include "joins/lookup_service.h"
 #include "sinks/kafka_sink.h"
 #include "src/event_parser.h"
 #include "src/file_source.h"
@@ -52,11 +55,20 @@ struct DeadLetterConfig {
   KafkaSinkOptions kafka;                   // for kafka
 };
 
+struct FeatureStoreConfig {
+  std::string type = "embedded";  // embedded | hbase (used when lookups are configured)
+  EmbeddedFeatureStoreOptions embedded;
+  HBaseClientOptions hbase;
+};
+
 struct Config {
   SourceConfig source;
   SchemaOptions schema;
   WatermarkOptions watermark;
   LabelJoinOptions join;
+  std::vector<LookupSpec> lookups;  // none: samples carry the impression's own features only
+  LookupServiceOptions lookup;
+  FeatureStoreConfig feature_store;
   StateConfig state;
   SinkConfig sink;
   DeadLetterConfig dead_letter;

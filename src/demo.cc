@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <mutex>
 #include <thread>
@@ -14,6 +15,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "joins/embedded_feature_store.h"
 #include "sinks/json_encoder.h"
 #include "sinks/kafka_sink.h"
 #include "src/app.h"
@@ -99,15 +101,17 @@ void PrintProgress(const Metrics& m, double secs) {
   const double ctr = pos + neg > 0 ? 100.0 * pos / (pos + neg) : 0;
   const int64_t wm = m.watermark_ms.Get();
   const std::string lag = wm > 0 ? fmt::format("{:.1f} s", (WallMs() - wm) / 1000.0) : "-";
+  const uint64_t hits = m.lookup.cache_hits.Get(), misses = m.lookup.cache_misses.Get();
+  const double hit_ratio = hits + misses > 0 ? 100.0 * hits / (hits + misses) : 0;
   std::printf(
       "[%5.1fs] in: %llu impressions, %llu clicks | out: %llu samples (%llu +, %llu -) "
-      "CTR %.2f%% | watermark lag %s | state %lld keys | dead letters %llu | dup clicks %llu, "
-      "orphans %llu, late %llu\n",
+      "CTR %.2f%% | watermark lag %s | state %lld keys | feature cache hits %.0f%% | dead letters "
+      "%llu | dup clicks %llu, orphans %llu, late %llu\n",
       secs, static_cast<unsigned long long>(m.impressions_in.Get()),
       static_cast<unsigned long long>(m.clicks_in.Get()),
       static_cast<unsigned long long>(m.samples_out.Get()),
       static_cast<unsigned long long>(pos), static_cast<unsigned long long>(neg), ctr,
-      lag.c_str(), static_cast<long long>(j.state_entries.Get()),
+      lag.c_str(), static_cast<long long>(j.state_entries.Get()), hit_ratio,
       static_cast<unsigned long long>(m.dead_letters.Get()),
       static_cast<unsigned long long>(j.duplicate_clicks.Get()),
       static_cast<unsigned long long>(j.orphan_clicks.Get()),
@@ -128,6 +132,7 @@ void PrintSamples(CapturingSink& sink) {
 }  // namespace
 
 Status RunDemo(const DemoOptions& options) {
+  Metrics metrics;
   // 1. An in-process Kafka cluster (librdkafka's mock) and its topics.
   auto conf = MakeKafkaConf({{"test.mock.num.brokers", "1"}, {"linger.ms", "5"}});
   if (!conf.ok()) return conf.status();
@@ -153,7 +158,10 @@ Status RunDemo(const DemoOptions& options) {
   config.watermark.idle_timeout_ms = 3'000;
   config.join.window_ms = options.window_ms;
   config.join.allowed_lateness_ms = options.window_ms;
-  config.state.dir = options.state_dir;
+  config.state.dir = options.state_dir + "/state";
+  config.lookups = {LookupSpec{"user", "user_features", "f", "user_id", 3, {}},
+                    LookupSpec{"item", "item_features", "f", "item_id", 3, {}}};
+  config.feature_store.embedded.path = options.state_dir + "/features";
   config.state.memory_budget_mb = 256;
   config.sink.type = "kafka";
   config.sink.kafka.brokers = brokers;
@@ -171,10 +179,29 @@ Status RunDemo(const DemoOptions& options) {
   if (!dead_letters.ok()) return dead_letters.status();
   CapturingSink capture(sink->get(), options.show_samples);
 
-  // 3. The workload, produced in real time.
+  // 3. Historical features of the workload's users and items, in the
+  //    embedded feature store, versioned before the demo starts.
   WorkloadOptions w;
   w.seed = options.seed;
   w.start_ts_ms = WallMs();
+  w.users = 20'000;
+  w.items = 5'000;
+  std::filesystem::remove_all(config.feature_store.embedded.path);
+  auto enrichment = MakeEnrichment(config, metrics);
+  if (!enrichment.ok()) return enrichment.status();
+  auto* features = static_cast<EmbeddedFeatureStore*>(enrichment->store.get());
+  Status loaded;
+  uint64_t rows = 0;
+  GenerateFeatureRows(w, [&](const std::string& json) {
+    if (loaded.ok()) loaded = features->PutJson(json);
+    ++rows;
+  });
+  CTRJOIN_RETURN_IF_ERROR(loaded);
+  std::printf("ctrjoin demo: loaded %llu feature row versions for %llu users and %llu items\n",
+              static_cast<unsigned long long>(rows), static_cast<unsigned long long>(w.users),
+              static_cast<unsigned long long>(w.items));
+
+  // 4. The workload, produced in real time.
   w.impressions_per_sec = options.impressions_per_sec;
   w.mean_click_delay_ms = options.window_ms / 4;
   w.max_disorder_ms = 500;
@@ -190,8 +217,7 @@ Status RunDemo(const DemoOptions& options) {
       options.duration_s > 0 ? fmt::format(", {} s", options.duration_s).c_str()
                              : ", Ctrl-C to stop");
 
-  // 4. Progress once a second; stop after the duration.
-  Metrics metrics;
+  // 5. Progress once a second; stop after the duration.
   std::atomic<bool> done{false};
   const auto start = Clock::now();
   std::thread reporter([&] {
@@ -207,12 +233,12 @@ Status RunDemo(const DemoOptions& options) {
     }
   });
 
-  Status st = RunPipelineWith(config, metrics, **source, capture, **dead_letters);
+  Status st = RunPipelineWith(config, metrics, **source, enrichment->service.get(), capture,
+                              **dead_letters);
   stop_workload.store(true);
   done.store(true);
   reporter.join();
   workload.join();
-  PrintProgress(metrics, std::chrono::duration<double>(Clock::now() - start).count());
   return st;
 }
 

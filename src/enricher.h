@@ -24,6 +24,9 @@ class Enricher {
   virtual ~Enricher() = default;
   virtual void EnrichAsync(std::vector<Impression*> impressions,
                            std::function<void(Status)> done) = 0;
+  // Gives up on pending work: every pending `done` gets an error soon. Only
+  // sets a flag, so it may be called from a signal handler.
+  virtual void Cancel() = 0;
 };
 
 }  // namespace ctrjoin

@@ -59,7 +59,11 @@ int main(int argc, char** argv) {
   CLI::App* gen = app.add_subcommand("gen", "write a synthetic trace as two JSON-lines files");
   gen->add_option("--impressions-out", gen_options.impressions_path)->required();
   gen->add_option("--clicks-out", gen_options.clicks_path)->required();
+  gen->add_option("--features-out", gen_options.features_path,
+                  "also write user/item feature rows (embedded store JSON lines)");
   gen->add_option("--count", gen_options.impressions, "impressions to generate");
+  gen->add_option("--users", workload.users);
+  gen->add_option("--items", workload.items);
   gen->add_option("--seed", workload.seed);
   gen->add_option("--rate", workload.impressions_per_sec, "impressions per event-time second");
   gen->add_option("--ctr", workload.ctr);

@@ -125,6 +125,36 @@ struct WorkloadGenerator::Impl {
   std::priority_queue<Queued, std::vector<Queued>, std::greater<>> queue;
 };
 
+void GenerateFeatureRows(const WorkloadOptions& o,
+                         const std::function<void(const std::string& json)>& emit) {
+  std::mt19937_64 rng(o.seed ^ 0x5eedf00dULL);
+  std::uniform_real_distribution<double> unit(0, 1);
+  constexpr const char* kCountries[] = {"de", "fr", "us", "br", "in", "jp"};
+  constexpr const char* kCategories[] = {"shoes", "books", "games", "garden", "music"};
+  constexpr int64_t kDay = 86'400'000;
+  for (uint64_t u = 0; u < o.users; ++u) {
+    const int versions = unit(rng) < 0.2 ? 3 : 2;
+    const int age = 18 + static_cast<int>(unit(rng) * 50);
+    const char* country = kCountries[static_cast<int>(unit(rng) * 6)];
+    for (int v = 0; v < versions; ++v) {
+      const int64_t ts = o.start_ts_ms - (v == 0 ? 30 * kDay : v == 1 ? 7 * kDay : kDay / 24);
+      emit(fmt::format(R"({{"table":"user_features","row":"u{}","ts":{},"columns":)"
+                       R"({{"age":{},"country":"{}","ctr_7d":{:.4f},"embedding":[{:.3f},{:.3f},{:.3f}]}}}})",
+                       u, ts, age + (v == 0 ? 0 : 1), country, unit(rng) * 0.08, unit(rng),
+                       unit(rng), unit(rng)));
+    }
+  }
+  for (uint64_t i = 0; i < o.items; ++i) {
+    const char* category = kCategories[static_cast<int>(unit(rng) * 5)];
+    for (int v = 0; v < 2; ++v) {
+      const int64_t ts = o.start_ts_ms - (v == 0 ? 30 * kDay : 7 * kDay);
+      emit(fmt::format(R"({{"table":"item_features","row":"i{}","ts":{},"columns":)"
+                       R"({{"price":{:.2f},"category":"{}","popularity":{:.4f}}}}})",
+                       i, ts, 1 + unit(rng) * 200, category, unit(rng)));
+    }
+  }
+}
+
 WorkloadGenerator::WorkloadGenerator(WorkloadOptions options)
     : impl_(std::make_unique<Impl>(options)) {}
 

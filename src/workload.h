@@ -17,6 +17,7 @@
 // Not thread-safe: owned and called by one thread.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -47,6 +48,13 @@ struct GeneratedRecord {
   int64_t arrival_ms = 0;  // event-time clock at which the record arrives
   std::string json;
 };
+
+// Feature rows for the workload's users and items, in the embedded feature
+// store's JSON-lines format (tables user_features and item_features, family
+// "f"): each user and item gets two or three versions before start_ts_ms
+// (30 days, 7 days and, for some, 1 hour earlier). Deterministic for a seed.
+void GenerateFeatureRows(const WorkloadOptions& options,
+                         const std::function<void(const std::string& json)>& emit);
 
 class WorkloadGenerator {
  public:

@@ -22,7 +22,7 @@ TEST(KafkaPipelineTest, BoundedRunMatchesOracle) {
                    ("ctrjoin_kafka_pipeline_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto path = [&](const char* name) { return (dir / name).string(); };
-  GenerateOptions gen{path("imp.jsonl"), path("clk.jsonl"), 10'000};
+  GenerateOptions gen{path("imp.jsonl"), path("clk.jsonl"), "", 10'000};
   ASSERT_TRUE(GenerateTrace(gen, testing::OracleWorkload(11, kWindowMs)).ok());
 
   auto conf = MakeKafkaConf({{"test.mock.num.brokers", "1"}});

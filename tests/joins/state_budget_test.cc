@@ -72,8 +72,8 @@ TEST(StateBudgetTest, TenMillionPendingImpressionsStayWithinBudget) {
   EXPECT_EQ(metrics.state_entries.Get(), static_cast<int64_t>(kImpressions));
   EXPECT_GT(join.state().entries_spilled(), kImpressions / 2);
   EXPECT_LE(max_hot, hot_budget);
-  // The LRU cache is not strict: allow one memtable's worth over its share.
-  EXPECT_LE(max_rocks, state.RocksDbBytes() * 5 / 4);
+  // RocksDB's LRU cache is not strict (a reader may overshoot it briefly).
+  EXPECT_LE(max_rocks, state.RocksDbBytes() * 3 / 2);
   const size_t rss_after_insert = PeakRssBytes();
 
   // Close every window in steps (a one-shot close would emit 10M samples at once).

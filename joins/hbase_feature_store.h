@@ -1,0 +1,33 @@
+#pragma once
+// HBaseFeatureStore: the FeatureStore of real deployments, reading features
+// through HBase's Thrift2 server with one getMultiple per batch: each fetch
+// becomes a TGet of the row's family with timeRange [0, upper) and
+// maxVersions, so HBase itself applies the point-in-time bound.
+//
+// Thread-safe (HBaseClient's connection pool): called from the lookup
+// service's io threads. Owns its client.
+
+#include <memory>
+
+#include "joins/feature_store.h"
+#include "joins/hbase_client.h"
+
+namespace ctrjoin {
+
+class HBaseFeatureStore : public FeatureStore {
+ public:
+  static Result<std::unique_ptr<HBaseFeatureStore>> Open(const HBaseClientOptions& options);
+
+  Result<std::vector<FetchedRow>> GetMultiple(const std::string& table, const std::string& family,
+                                              std::span<const FeatureFetch> fetches,
+                                              int max_versions) override;
+  std::string Describe() const override { return description_; }
+
+ private:
+  HBaseFeatureStore(std::unique_ptr<HBaseClient> client, std::string description)
+      : client_(std::move(client)), description_(std::move(description)) {}
+  std::unique_ptr<HBaseClient> client_;
+  std::string description_;
+};
+
+}  // namespace ctrjoin
