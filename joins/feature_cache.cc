@@ -86,24 +86,23 @@ FeatureCache::~FeatureCache() {
   }
 }
 
-FeatureCache::Stripe& FeatureCache::StripeOf(std::string_view row) {
-  return stripes_[ImpressionKey(row) % kStripes];
-}
+size_t FeatureCache::RowHash::operator()(std::string_view row) const { return ImpressionKey(row); }
 
 void FeatureCache::EraseLocked(Stripe& s, std::list<Node>::iterator it) {
   s.bytes -= it->bytes;
   metrics_->cache_bytes.Add(-static_cast<int64_t>(it->bytes));
   metrics_->cache_entries.Add(-1);
-  s.index.erase(std::string_view(it->row));
+  s.index.erase(std::string_view(it->row));  // rehashes; only on eviction and expiry
   s.lru.erase(it);
 }
 
 std::optional<FeatureSet> FeatureCache::Get(std::string_view row, int64_t ts, int64_t now_ms) {
-  Stripe& s = StripeOf(row);
+  const size_t hash = RowHash()(row);
+  Stripe& s = stripes_[hash % kStripes];
   std::shared_ptr<const RowVersions> versions;
   {
     std::lock_guard<std::mutex> lock(s.mu);
-    auto found = s.index.find(row);
+    auto found = s.index.find(row, hash);
     if (found != s.index.end()) {
       auto it = found->second;
       if (it->expires_at_ms <= now_ms) {
@@ -114,10 +113,8 @@ std::optional<FeatureSet> FeatureCache::Get(std::string_view row, int64_t ts, in
       }
     }
   }
-  std::optional<FeatureSet> answer;
-  if (versions) answer = versions->Resolve(ts);
-  (answer ? metrics_->cache_hits : metrics_->cache_misses).Add();
-  return answer;
+  if (!versions) return std::nullopt;
+  return versions->Resolve(ts);
 }
 
 void FeatureCache::Put(std::string_view row, std::shared_ptr<const RowVersions> versions,
@@ -127,7 +124,7 @@ void FeatureCache::Put(std::string_view row, std::shared_ptr<const RowVersions> 
   const size_t bytes = versions->bytes + row.size() + sizeof(Node) + 32;
   const size_t max_entries = std::max<size_t>(1, options_.max_entries / kStripes);
   const size_t max_bytes = std::max<size_t>(1, (options_.max_mb << 20) / kStripes);
-  Stripe& s = StripeOf(row);
+  Stripe& s = stripes_[RowHash()(row) % kStripes];
   std::lock_guard<std::mutex> lock(s.mu);
   if (auto found = s.index.find(row); found != s.index.end()) EraseLocked(s, found->second);
   s.lru.push_front(Node{std::string(row), std::move(versions), now_ms + ttl, bytes});

@@ -72,8 +72,9 @@ class FeatureCache {
   FeatureCache(FeatureCacheOptions options, LookupMetrics* metrics);
   ~FeatureCache();
 
-  // Features of row as of ts, if a live entry determines them (counts a hit
-  // or a miss). now_ms is a monotonic clock for expiry.
+  // Features of row as of ts, if a live entry determines them. now_ms is a
+  // monotonic clock for expiry. Hits and misses are counted by the caller
+  // (once per batch: a shared counter per call would cost more than the hit).
   std::optional<FeatureSet> Get(std::string_view row, int64_t ts, int64_t now_ms);
   void Put(std::string_view row, std::shared_ptr<const RowVersions> versions, int64_t now_ms);
 
@@ -86,14 +87,17 @@ class FeatureCache {
     int64_t expires_at_ms;
     size_t bytes;  // versions, key and bookkeeping
   };
+  // xxh3, computed once per call for both the stripe and the index.
+  struct RowHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view row) const;
+  };
   struct Stripe {
     mutable std::mutex mu;  // protects lru, index, bytes
     std::list<Node> lru;    // most recent first
-    absl::flat_hash_map<std::string_view, std::list<Node>::iterator> index;  // views into lru
+    absl::flat_hash_map<std::string_view, std::list<Node>::iterator, RowHash> index;  // views into lru
     size_t bytes = 0;
   };
-
-  Stripe& StripeOf(std::string_view row);
   void EraseLocked(Stripe& s, std::list<Node>::iterator it);
 
   static constexpr size_t kStripes = 16;

@@ -155,12 +155,14 @@ void LookupService::EnrichAsync(std::vector<Impression*> impressions,
   state->remaining.store(slots + 1);  // +1: held until every lookup is issued
   state->done = std::move(done);
   const int64_t now = MonoMs();
+  uint64_t hits = 0;
   for (size_t i = 0; i < state->impressions.size(); ++i) {
     const Impression& imp = *state->impressions[i];
     for (size_t l = 0; l < lookups; ++l) {
       const size_t idx = i * lookups + l;
       const std::string& row = lookups_[l].key_field == "user_id" ? imp.user_id : imp.item_id;
       if (std::optional<FeatureSet> hit = caches_[l]->Get(row, imp.ts.ms, now)) {
+        ++hits;
         state->results[idx] = std::move(*hit);
         state->Arrive();
         continue;
@@ -175,6 +177,8 @@ void LookupService::EnrichAsync(std::vector<Impression*> impressions,
       });
     }
   }
+  metrics_->cache_hits.Add(hits);
+  metrics_->cache_misses.Add(slots - hits);
   state->Arrive();
 }
 

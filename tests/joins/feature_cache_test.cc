@@ -93,8 +93,6 @@ TEST_F(FeatureCacheTest, HitMissAndExplicitKeys) {
   cache.Put("u2", Versions("32", 100), 0);
   EXPECT_EQ(Number(*cache.Get("u1", 500, 1), "user.age"), 31);
   EXPECT_EQ(Number(*cache.Get("u2", 500, 1), "user.age"), 32);
-  EXPECT_EQ(metrics_.cache_hits.Get(), 2u);
-  EXPECT_EQ(metrics_.cache_misses.Get(), 1u);
   EXPECT_EQ(metrics_.cache_entries.Get(), 2);
   EXPECT_GT(metrics_.cache_bytes.Get(), 0);
 }
