@@ -8,6 +8,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "src/clock.h"
 #include "joins/feature_cache.h"
 #include "joins/hbase_client.h"
 #include "joins/hbase_feature_store.h"
@@ -16,12 +17,6 @@
 
 namespace ctrjoin {
 namespace {
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void BM_CacheHit(benchmark::State& state) {
   LookupMetrics metrics;
@@ -102,7 +97,7 @@ void BM_MissesThroughThrift(benchmark::State& state) {
   options.io_threads = 4;
   options.max_batch = static_cast<size_t>(state.range(0));
   Fixture f(kUsers, options);
-  const int64_t now = WallMs();
+  const int64_t now = WallClockMs();
   int next_user = 0;
   for (auto _ : state) {
     std::vector<Impression> batch;
@@ -122,7 +117,7 @@ void BM_EnrichLatencyAt95PercentHits(benchmark::State& state) {
   constexpr int kHot = 10'000, kCold = 200'000;
   LookupServiceOptions options;
   Fixture f(kHot + kCold, options);
-  const int64_t now = WallMs();
+  const int64_t now = WallClockMs();
   {
     std::vector<Impression> warm;
     for (int u = 0; u < kHot; ++u) warm.push_back(UserImpression(u, now));

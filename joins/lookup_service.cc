@@ -1,3 +1,4 @@
+#include "src/clock.h"
 #include "joins/lookup_service.h"
 
 #include <algorithm>
@@ -12,17 +13,6 @@ namespace ctrjoin {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t MonoMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Backoff for the given attempt (1-based), with +-50% jitter.
 std::chrono::milliseconds Backoff(int attempt, int64_t initial_ms, int64_t max_ms) {
@@ -154,7 +144,7 @@ void LookupService::EnrichAsync(std::vector<Impression*> impressions,
   state->gave_up.resize(slots);
   state->remaining.store(slots + 1);  // +1: held until every lookup is issued
   state->done = std::move(done);
-  const int64_t now = MonoMs();
+  const int64_t now = MonotonicMs();
   uint64_t hits = 0;
   for (size_t i = 0; i < state->impressions.size(); ++i) {
     const Impression& imp = *state->impressions[i];
@@ -184,7 +174,7 @@ void LookupService::EnrichAsync(std::vector<Impression*> impressions,
 
 void LookupService::Submit(size_t lookup, const std::string& row, int64_t ts, bool exact,
                            Completion done) {
-  const bool live = !exact && ts >= WallMs() - options_.live_horizon_ms;
+  const bool live = !exact && ts >= WallClockMs() - options_.live_horizon_ms;
   std::string key = std::to_string(lookup);
   key.push_back('\x1f');
   key.append(row);
@@ -281,7 +271,7 @@ void LookupService::IoLoop() {
 
 void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& batch) {
   const LookupSpec& spec = lookups_[lookup];
-  const int64_t wall = WallMs();
+  const int64_t wall = WallClockMs();
   std::vector<FeatureFetch> fetches;
   fetches.reserve(batch.size());
   for (auto& r : batch) {
@@ -296,7 +286,7 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()));
   if (rows.ok() && rows->size() == batch.size()) {
     const std::string prefix = spec.name + ".";
-    const int64_t now = MonoMs();
+    const int64_t now = MonotonicMs();
     for (size_t i = 0; i < batch.size(); ++i) {
       auto versions = RowVersions::Make((*rows)[i], prefix, spec.max_versions, batch[i]->upper,
                                         batch[i]->live);
@@ -309,7 +299,7 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
                                  : rows.status();
   metrics_->errors.Add();
   static std::atomic<int64_t> last_warning_ms{0};
-  const int64_t now_ms = MonoMs();
+  const int64_t now_ms = MonotonicMs();
   if (now_ms - last_warning_ms.load() >= 1000) {
     last_warning_ms.store(now_ms);
     spdlog::warn("feature lookup '{}' ({} rows) failed, retrying: {}", spec.name, batch.size(),

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "src/clock.h"
 #include "joins/embedded_feature_store.h"
 #include "sinks/json_encoder.h"
 #include "sinks/kafka_sink.h"
@@ -28,12 +29,6 @@ namespace ctrjoin {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Passes samples on to the real sink and keeps the first few of each label
 // for display. Called from the sink node; Take() from the reporter thread.
@@ -77,10 +72,10 @@ void ProduceWorkload(rd_kafka_t* producer, WorkloadOptions w, const std::atomic<
   WorkloadGenerator gen(w);
   while (!stop.load()) {
     GeneratedRecord r = gen.Next();
-    while (!stop.load() && WallMs() < r.arrival_ms) {
+    while (!stop.load() && WallClockMs() < r.arrival_ms) {
       rd_kafka_poll(producer, 0);
       std::this_thread::sleep_for(std::chrono::milliseconds(
-          std::min<int64_t>(20, r.arrival_ms - WallMs())));
+          std::min<int64_t>(20, r.arrival_ms - WallClockMs())));
     }
     const char* topic = r.stream == StreamKind::kImpression ? "impressions" : "clicks";
     while (!stop.load()) {
@@ -100,7 +95,7 @@ void PrintProgress(const Metrics& m, double secs) {
   const uint64_t pos = j.positives.Get(), neg = j.negatives.Get();
   const double ctr = pos + neg > 0 ? 100.0 * pos / (pos + neg) : 0;
   const int64_t wm = m.watermark_ms.Get();
-  const std::string lag = wm > 0 ? fmt::format("{:.1f} s", (WallMs() - wm) / 1000.0) : "-";
+  const std::string lag = wm > 0 ? fmt::format("{:.1f} s", (WallClockMs() - wm) / 1000.0) : "-";
   const uint64_t hits = m.lookup.cache_hits.Get(), misses = m.lookup.cache_misses.Get();
   const double hit_ratio = hits + misses > 0 ? 100.0 * hits / (hits + misses) : 0;
   std::printf(
@@ -183,7 +178,7 @@ Status RunDemo(const DemoOptions& options) {
   //    embedded feature store, versioned before the demo starts.
   WorkloadOptions w;
   w.seed = options.seed;
-  w.start_ts_ms = WallMs();
+  w.start_ts_ms = WallClockMs();
   w.users = 20'000;
   w.items = 5'000;
   std::filesystem::remove_all(config.feature_store.embedded.path);

@@ -1,3 +1,4 @@
+#include "src/clock.h"
 #include "src/pipeline.h"
 
 #include <chrono>
@@ -56,12 +57,6 @@ using ShardPtr = std::shared_ptr<ShardMsg>;
 using OutPtr = std::shared_ptr<ShardOut>;
 
 constexpr size_t kMaxDeadLetterPayload = 64 << 10;
-
-int64_t WallClockMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 

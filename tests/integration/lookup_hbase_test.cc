@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "src/clock.h"
 #include "joins/hbase_client.h"
 #include "joins/hbase_feature_store.h"
 #include "joins/lookup_service.h"
@@ -16,12 +17,6 @@ namespace ctrjoin {
 namespace {
 
 using namespace std::chrono_literals;
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class LookupHBaseTest : public ::testing::Test {
  protected:
@@ -59,7 +54,7 @@ class LookupHBaseTest : public ::testing::Test {
 
   static std::vector<Impression> Batch(int n) {
     std::vector<Impression> imps(n);
-    const int64_t now = WallMs();
+    const int64_t now = WallClockMs();
     for (int i = 0; i < n; ++i) {
       imps[i].user_id = "u" + std::to_string(i % 100);
       imps[i].ts = EventTime{now};

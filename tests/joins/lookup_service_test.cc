@@ -2,6 +2,7 @@
 // point-in-time values, coalescing and batching (request counts), cache hits,
 // retries, back-pressure while the store is down, emit_partial, cancel, and
 // completions landing on the right impression under concurrency.
+#include "src/clock.h"
 #include "joins/lookup_service.h"
 
 #include <chrono>
@@ -16,12 +17,6 @@ namespace ctrjoin {
 namespace {
 
 using namespace std::chrono_literals;
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Rows per table: row -> cells; versions newest first is done by the service.
 class FakeStore : public FeatureStore {
@@ -163,7 +158,7 @@ TEST_F(LookupServiceTest, ConcurrentMissesForOneRowAreCoalesced) {
   store_.Put("user_features", "hot", "age", 1, "40");
   Start();
   store_.SetGate(false);  // hold the first request in flight
-  const int64_t now = WallMs();
+  const int64_t now = WallClockMs();
   std::vector<Impression> imps;
   for (int i = 0; i < 100; ++i) imps.push_back(Imp("hot", "i", now - i));
   auto done = Enrich(imps);
@@ -184,7 +179,7 @@ TEST_F(LookupServiceTest, MissesAreBatchedIntoGetMultiple) {
   o.max_batch_delay_us = 20'000;
   o.io_threads = 2;
   Start(o);
-  const int64_t now = WallMs();
+  const int64_t now = WallClockMs();
   std::vector<Impression> imps;
   for (int i = 0; i < 256; ++i) imps.push_back(Imp("u" + std::to_string(i), "same-item", now));
   auto done = Enrich(imps);
@@ -198,7 +193,7 @@ TEST_F(LookupServiceTest, MissesAreBatchedIntoGetMultiple) {
 TEST_F(LookupServiceTest, SecondLookupOfALiveRowIsACacheHit) {
   store_.Put("user_features", "u1", "age", 1, "40");
   Start();
-  const int64_t now = WallMs();
+  const int64_t now = WallClockMs();
   std::vector<Impression> first{Imp("u1", "i1", now)};
   ASSERT_TRUE(Enrich(first).get().ok());
   const size_t calls = store_.calls();
@@ -213,7 +208,7 @@ TEST_F(LookupServiceTest, RetriesUntilTheStoreAnswers) {
   store_.Put("user_features", "u1", "age", 1, "40");
   Start();
   store_.FailNext(3);
-  std::vector<Impression> imps{Imp("u1", "i1", WallMs())};
+  std::vector<Impression> imps{Imp("u1", "i1", WallClockMs())};
   auto done = Enrich(imps);
   ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
   ASSERT_TRUE(done.get().ok());
@@ -228,7 +223,7 @@ TEST_F(LookupServiceTest, StoreDownHoldsTheBatchByDefault) {
   o.deadline_ms = 50;  // only matters with emit_partial
   Start(o);
   store_.FailAlways(true);
-  std::vector<Impression> imps{Imp("u1", "i1", WallMs())};
+  std::vector<Impression> imps{Imp("u1", "i1", WallClockMs())};
   auto done = Enrich(imps);
   EXPECT_EQ(done.wait_for(300ms), std::future_status::timeout)
       << "no sample may go out with silently missing features";
@@ -245,7 +240,7 @@ TEST_F(LookupServiceTest, EmitPartialGivesUpAfterTheDeadline) {
   o.deadline_ms = 100;
   Start(o);
   store_.FailAlways(true);
-  std::vector<Impression> imps{Imp("u1", "i1", WallMs())};
+  std::vector<Impression> imps{Imp("u1", "i1", WallClockMs())};
   auto done = Enrich(imps);
   ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
   ASSERT_TRUE(done.get().ok());
@@ -257,7 +252,7 @@ TEST_F(LookupServiceTest, EmitPartialGivesUpAfterTheDeadline) {
 TEST_F(LookupServiceTest, CancelCompletesPendingLookupsWithAnError) {
   Start();
   store_.FailAlways(true);
-  std::vector<Impression> imps{Imp("u1", "i1", WallMs())};
+  std::vector<Impression> imps{Imp("u1", "i1", WallClockMs())};
   auto done = Enrich(imps);
   EXPECT_EQ(done.wait_for(100ms), std::future_status::timeout);
   service_->Cancel();
@@ -273,7 +268,7 @@ TEST_F(LookupServiceTest, CompletionsLandOnTheirOwnImpressionUnderConcurrency) {
   o.io_threads = 4;
   o.max_batch = 7;
   Start(o);
-  const int64_t now = WallMs();
+  const int64_t now = WallClockMs();
   std::vector<std::thread> threads;
   std::atomic<int> wrong{0}, checked{0};
   for (int t = 0; t < 8; ++t) {
@@ -301,7 +296,7 @@ TEST_F(LookupServiceTest, CompletionsLandOnTheirOwnImpressionUnderConcurrency) {
 }
 
 TEST_F(LookupServiceTest, LiveFetchWithCutHistoryFallsBackToAnExactFetch) {
-  const int64_t now = WallMs();
+  const int64_t now = WallClockMs();
   // Three versions, max_versions 2: a live fetch sees the two newest only.
   store_.Put("user_features", "u1", "age", now - 30'000, "30");
   store_.Put("user_features", "u1", "age", now - 20'000, "31");
