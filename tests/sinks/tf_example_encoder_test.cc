@@ -1,0 +1,84 @@
+// The tf.Example encoder checked by parsing its output with real protobuf,
+// and TFRecord framing with its masked CRC-32C.
+#include "sinks/tf_example_encoder.h"
+
+#include <gtest/gtest.h>
+
+#include "src/crc32c.h"
+#include "tf_example.pb.h"
+
+namespace ctrjoin {
+namespace {
+
+Sample Positive() {
+  Sample s;
+  s.sample_id = 0xfedcba9876543210ull;  // above 2^63: negative as int64
+  s.label = 1;
+  s.click_ts = EventTime{1'767'225'601'000};
+  s.impression = Impression{"imp-1", "u1", "i9", EventTime{1'767'225'600'000},
+                            {{"position", 3.0}, {"device", std::string("ios")}}};
+  s.impression.lookup_features = {{"user.embedding", std::vector<double>{0.5, -1.25}}};
+  return s;
+}
+
+TEST(TfExampleEncoderTest, ParsesAsTensorflowExample) {
+  std::string bytes;
+  AppendSampleTfExample(Positive(), bytes);
+  tensorflow::Example example;
+  ASSERT_TRUE(example.ParseFromString(bytes));
+  const auto& f = example.features().feature();
+  EXPECT_EQ(f.at("sample_id").int64_list().value(0), static_cast<int64_t>(0xfedcba9876543210ull));
+  EXPECT_EQ(f.at("label").int64_list().value(0), 1);
+  EXPECT_EQ(f.at("ts").int64_list().value(0), 1'767'225'600'000);
+  EXPECT_EQ(f.at("click_ts").int64_list().value(0), 1'767'225'601'000);
+  EXPECT_EQ(f.at("impression_id").bytes_list().value(0), "imp-1");
+  EXPECT_EQ(f.at("user_id").bytes_list().value(0), "u1");
+  EXPECT_EQ(f.at("item_id").bytes_list().value(0), "i9");
+  EXPECT_EQ(f.at("position").float_list().value(0), 3.0f);
+  EXPECT_EQ(f.at("device").bytes_list().value(0), "ios");
+  ASSERT_EQ(f.at("user.embedding").float_list().value_size(), 2);
+  EXPECT_EQ(f.at("user.embedding").float_list().value(1), -1.25f);
+  EXPECT_EQ(f.count("correction"), 0u);
+  EXPECT_EQ(f.count("partial"), 0u);
+}
+
+TEST(TfExampleEncoderTest, NegativeHasNoClickTsAndFlagsShow) {
+  Sample s = Positive();
+  s.label = 0;
+  s.correction = true;
+  s.impression.features_partial = true;
+  std::string bytes;
+  AppendSampleTfExample(s, bytes);
+  tensorflow::Example example;
+  ASSERT_TRUE(example.ParseFromString(bytes));
+  const auto& f = example.features().feature();
+  EXPECT_EQ(f.count("click_ts"), 0u);
+  EXPECT_EQ(f.at("correction").int64_list().value(0), 1);
+  EXPECT_EQ(f.at("partial").int64_list().value(0), 1);
+}
+
+TEST(TfRecordTest, FramingAndMaskedCrc) {
+  // CRC-32C check value.
+  const std::string digits = "123456789";
+  EXPECT_EQ(Crc32c(reinterpret_cast<const uint8_t*>(digits.data()), digits.size()), 0xE3069283u);
+  const uint32_t crc = 0xE3069283u;
+  EXPECT_EQ(MaskedCrc32c(digits), ((crc >> 15) | (crc << 17)) + 0xa282ead8u);
+
+  std::string record;
+  AppendTfRecord("hello", record);
+  ASSERT_EQ(record.size(), 8u + 4 + 5 + 4);
+  uint64_t length = 0;
+  for (int i = 0; i < 8; ++i) length |= static_cast<uint64_t>(static_cast<uint8_t>(record[i])) << (8 * i);
+  EXPECT_EQ(length, 5u);
+  auto fixed32 = [&](size_t at) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(record[at + i])) << (8 * i);
+    return v;
+  };
+  EXPECT_EQ(fixed32(8), MaskedCrc32c(record.substr(0, 8)));
+  EXPECT_EQ(record.substr(12, 5), "hello");
+  EXPECT_EQ(fixed32(17), MaskedCrc32c("hello"));
+}
+
+}  // namespace
+}  // namespace ctrjoin
