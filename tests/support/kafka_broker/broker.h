@@ -1,0 +1,67 @@
+#pragma once
+// TestBroker: a single-node Kafka-protocol broker with idempotence,
+// transactions (markers, LSO, aborted-transaction lists) and consumer
+// groups, for tests, the demo and benchmarks. It speaks the API versions
+// librdkafka 2.0.2 and kafkajs 2.2.4 use (see broker_core.h for the table
+// and KAFKA_BROKER_NOTES.md for the protocol facts it follows).
+//
+//   auto broker = TestBroker::Start({});          // 127.0.0.1, ephemeral port
+//   if (!broker.ok()) ...;
+//   conf.set("bootstrap.servers", (*broker)->bootstrap());
+//   ...
+//   (*broker)->Stop();                             // or let it go out of scope
+//
+// Threads: Start() binds and loads the data directory on the caller's
+// thread, then runs the event loop on a thread of its own, which owns all
+// broker state. port(), bootstrap() and Stop() may be called from any
+// thread; Stop() returns within milliseconds and is idempotent.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "src/status.h"
+#include "tests/support/kafka_broker/options.h"
+
+namespace ctrjoin::testbroker {
+
+class BrokerCore;
+class Logger;
+class Server;
+
+class TestBroker {
+ public:
+  // Listens on 127.0.0.1:options.port and starts serving. Fails if the
+  // options are invalid, the port is taken or the data directory is bad.
+  static Result<std::unique_ptr<TestBroker>> Start(const BrokerOptions& options);
+
+  ~TestBroker();
+  TestBroker(const TestBroker&) = delete;
+  TestBroker& operator=(const TestBroker&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  // "127.0.0.1:<port>", for bootstrap.servers.
+  std::string bootstrap() const { return "127.0.0.1:" + std::to_string(port_); }
+  const BrokerOptions& options() const { return options_; }
+
+  // Closes all connections and joins the loop thread. Logs and state files
+  // are complete when it returns, so a new broker on the same data_dir sees
+  // everything acknowledged before.
+  void Stop();
+
+ private:
+  TestBroker(BrokerOptions options, std::unique_ptr<Logger> logger, std::unique_ptr<Server> server,
+             std::unique_ptr<BrokerCore> core);
+
+  BrokerOptions options_;
+  std::unique_ptr<Logger> logger_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<BrokerCore> core_;
+  std::uint16_t port_;
+  std::mutex stop_mu_;  // protects loop_ against concurrent Stop() calls
+  std::thread loop_;
+};
+
+}  // namespace ctrjoin::testbroker
