@@ -122,7 +122,10 @@ void JoinState::Put(uint64_t key, JoinEntry entry) {
 
 Status JoinState::PopExpired(EventTime watermark,
                              std::vector<std::pair<uint64_t, JoinEntry>>& out) {
-  while (!timers_.empty() && timers_.front().deadline < watermark.ms) {
+  // The final watermark (end of input) expires everything, even deadlines
+  // saturated at the end of time.
+  const bool final = watermark == EventTime::Max();
+  while (!timers_.empty() && (final || timers_.front().deadline < watermark.ms)) {
     std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
     const Timer t = timers_.back();
     timers_.pop_back();
@@ -152,7 +155,7 @@ Status JoinState::PopExpiredSpilled(EventTime watermark,
     const rocksdb::Slice k = it->key();
     if (k.size() != 25 || !k.starts_with(prefix)) break;
     const int64_t deadline = static_cast<int64_t>(ReadBigEndian64(k.data() + 9) ^ (1ull << 63));
-    if (deadline >= watermark.ms) break;
+    if (deadline >= watermark.ms && watermark != EventTime::Max()) break;
     const uint64_t key = ReadBigEndian64(k.data() + 17);
     JoinEntry entry;
     CTRJOIN_RETURN_IF_ERROR(DecodeEntry(std::string_view(it->value().data(), it->value().size()), entry));

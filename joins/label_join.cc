@@ -22,9 +22,12 @@ std::vector<int64_t> ReadClickTs(std::string_view payload) {
 }  // namespace
 
 Status LabelJoinOptions::Validate() const {
-  if (window_ms <= 0) return Status::InvalidArgument("join.window_ms: must be > 0");
-  if (allowed_lateness_ms < 0) {
-    return Status::InvalidArgument("join.allowed_lateness_ms: must be >= 0");
+  constexpr int64_t kYearMs = 366LL * 86'400'000;
+  if (window_ms <= 0 || window_ms > kYearMs) {
+    return Status::InvalidArgument("join.window_ms: must be > 0 and at most a year");
+  }
+  if (allowed_lateness_ms < 0 || allowed_lateness_ms > kYearMs) {
+    return Status::InvalidArgument("join.allowed_lateness_ms: must be >= 0 and at most a year");
   }
   if (max_held_clicks == 0) return Status::InvalidArgument("join.max_held_clicks: must be >= 1");
   return Status::Ok();

@@ -51,11 +51,13 @@ class LabelJoin : public ShardProcessor {
   Status EmitFromPayload(uint64_t key, const JoinEntry& e, int label, bool correction,
                          EventTime click_ts, std::vector<Sample>& out);
   bool InWindow(int64_t impression_ts, int64_t click_ts) const {
-    return click_ts >= impression_ts && click_ts - impression_ts <= options_.window_ms;
+    return click_ts >= impression_ts && click_ts <= WindowEnd(impression_ts);
   }
-  int64_t WindowEnd(int64_t impression_ts) const { return impression_ts + options_.window_ms; }
+  int64_t WindowEnd(int64_t impression_ts) const {
+    return SaturatingAdd(impression_ts, options_.window_ms);
+  }
   int64_t ForgetAt(int64_t impression_ts) const {
-    return WindowEnd(impression_ts) + options_.allowed_lateness_ms;
+    return SaturatingAdd(WindowEnd(impression_ts), options_.allowed_lateness_ms);
   }
 
   const LabelJoinOptions options_;

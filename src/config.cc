@@ -257,8 +257,14 @@ Status ApplyOverride(YAML::Node& root, const std::string& assignment) {
   return Status::Ok();
 }
 
-Status NonNegative(const char* key, int64_t v) {
-  if (v < 0) return Status::InvalidArgument(std::string(key) + ": must be >= 0");
+// A duration in ms: >= 0 and at most a year (larger values overflow the
+// event-time and clock arithmetic; use 0 to disable idleness instead).
+Status Duration(const char* key, int64_t v) {
+  constexpr int64_t kYearMs = 366LL * 86'400'000;
+  if (v < 0 || v > kYearMs) {
+    return Status::InvalidArgument(std::string(key) + ": must be >= 0 and at most a year (" +
+                                   std::to_string(kYearMs) + " ms), got " + std::to_string(v));
+  }
   return Status::Ok();
 }
 
@@ -284,8 +290,9 @@ Status Config::Validate() const {
                                    source.type + "'");
   }
   CTRJOIN_RETURN_IF_ERROR(schema.Validate());
-  CTRJOIN_RETURN_IF_ERROR(NonNegative("watermark.out_of_orderness_ms", watermark.out_of_orderness_ms));
-  CTRJOIN_RETURN_IF_ERROR(NonNegative("watermark.idle_timeout_ms", watermark.idle_timeout_ms));
+  CTRJOIN_RETURN_IF_ERROR(Duration("watermark.out_of_orderness_ms", watermark.out_of_orderness_ms));
+  CTRJOIN_RETURN_IF_ERROR(Duration("watermark.idle_timeout_ms", watermark.idle_timeout_ms));
+  CTRJOIN_RETURN_IF_ERROR(Duration("schema.max_future_ms", schema.max_future_ms));
   CTRJOIN_RETURN_IF_ERROR(join.Validate());
   std::set<std::string> lookup_names;
   for (size_t i = 0; i < lookups.size(); ++i) {

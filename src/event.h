@@ -21,6 +21,15 @@ struct EventTime {
   auto operator<=>(const EventTime&) const = default;
 };
 
+// a + b, clamped to the int64 range (event-time arithmetic near the ends).
+inline int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) {
+    return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return r;
+}
+
 // A Kafka offset or a line number in a file: never a plain int.
 struct Offset {
   int64_t value = -1;

@@ -1,5 +1,7 @@
 #include "src/file_source.h"
 
+#include "src/clock.h"
+
 #include <cerrno>
 #include <cstring>
 
@@ -27,7 +29,8 @@ Status FileSourceOptions::Validate() const {
 FileSource::FileSource(const FileSourceOptions& options, const SchemaOptions& schema)
     : inputs_{{StreamKind::kImpression, options.impressions_path},
               {StreamKind::kClick, options.clicks_path}},
-      parser_(schema) {}
+      parser_(schema),
+      max_future_ms_(schema.max_future_ms) {}
 
 FileSource::~FileSource() {
   for (Input& in : inputs_) {
@@ -72,6 +75,9 @@ Status FileSource::Advance(Input& in) {
     std::free(line);
     in.has_head = true;
     in.head_ts = parser_.PeekTs(in.stream, in.head);
+    // A ts the parser will reject must not steer the merge (a far-future
+    // line would otherwise hold back the whole other file).
+    if (in.head_ts.ms > WallClockMs() + max_future_ms_) in.head_ts = EventTime::Min();
     return Status::Ok();
   }
 }

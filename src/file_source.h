@@ -53,6 +53,7 @@ class FileSource : public Source {
 
   Input inputs_[2];
   EventParser parser_;
+  const int64_t max_future_ms_;
   bool announced_ = false;
   bool ended_ = false;
 };

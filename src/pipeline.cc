@@ -1,6 +1,7 @@
 #include "src/clock.h"
 #include "src/pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <unordered_map>
@@ -91,6 +92,8 @@ Pipeline::Pipeline(PipelineOptions options, SchemaOptions schema, WatermarkOptio
 Pipeline::~Pipeline() = default;
 
 void Pipeline::Fail(Status status) {
+  // Lookups that wait for a dead store would otherwise hold the graph forever.
+  if (enricher_ != nullptr) enricher_->Cancel();
   std::lock_guard<std::mutex> lock(error_mu_);
   if (!failed_.exchange(true)) {
     spdlog::error("pipeline stopping: {}", status.ToString());
@@ -241,11 +244,23 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
         }
         guarded("route", [&] {
           const auto now = Clock::now();
+          // An eager rebalance revokes, then assigns: apply them in that order.
+          // Records of a partition revoked and not given back must not bring
+          // it back into the watermark.
+          std::vector<PartitionId> gone;
+          for (const PartitionId& p : in->meta.revoked) {
+            tracker.Revoke(p);
+            if (std::find(in->meta.assigned.begin(), in->meta.assigned.end(), p) ==
+                in->meta.assigned.end()) {
+              gone.push_back(p);
+            }
+          }
           for (const PartitionId& p : in->meta.assigned) tracker.Assign(p, now);
-          for (const PartitionId& p : in->meta.revoked) tracker.Revoke(p);
           uint64_t impressions = 0, clicks = 0;
           for (ParsedEvent& e : in->events) {
-            tracker.Observe(e.partition, e.ts, now);
+            if (gone.empty() || std::find(gone.begin(), gone.end(), e.partition) == gone.end()) {
+              tracker.Observe(e.partition, e.ts, now);
+            }
             const bool is_impression = std::holds_alternative<Impression>(e.keyed.event);
             impressions += is_impression ? 1 : 0;
             clicks += is_impression ? 0 : 1;
@@ -266,7 +281,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
           metrics_->clicks_in.Add(clicks);
           metrics_->dead_letters.Add(in->dead_letters.size());
           metrics_->batches.Add();
-          if (wm != EventTime::Max()) metrics_->watermark_ms.Set(wm.ms);
+          if (wm != EventTime::Max() && wm != EventTime::Min()) metrics_->watermark_ms.Set(wm.ms);
           for (const ParsedEvent& e : in->events) {
             if (e.ts.ms > metrics_->max_event_ts_ms.Get()) metrics_->max_event_ts_ms.Set(e.ts.ms);
           }
@@ -283,8 +298,11 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
     guarded("sink", [&] {
       if (!in->samples.empty() && !failed()) {
         Status st = sink_->Write(in->samples);
-        if (!st.ok()) Fail(st.WithContext(sink_->Describe()));
-        metrics_->samples_out.Add(in->samples.size());
+        if (st.ok()) {
+          metrics_->samples_out.Add(in->samples.size());
+        } else {
+          Fail(st.WithContext(sink_->Describe()));
+        }
       }
     });
     if (++arrived[in->seq] == shard_count) {

@@ -48,15 +48,15 @@ EventTime WatermarkTracker::Advance(Clock::time_point now) {
     return current_;
   }
   if (active == 0) {
-    // Every unfinished partition is idle: advance to the slowest non-idle
-    // bound we know, i.e. the max over partitions that saw data. This is what
-    // lets windows close when all input pauses.
-    EventTime high = EventTime::Min();
+    // Every unfinished partition is idle: hold at the slowest bound among
+    // partitions that have data, so that one far-ahead partition (or one
+    // outlier event) cannot drag every window shut.
+    low = EventTime::Max();
     for (const auto& [id, s] : partitions_) {
       if (s.finished || s.max_ts == EventTime::Min()) continue;
-      high = std::max(high, EventTime{s.max_ts.ms - options_.out_of_orderness_ms});
+      low = std::min(low, EventTime{s.max_ts.ms - options_.out_of_orderness_ms});
     }
-    low = high;
+    if (low == EventTime::Max()) low = EventTime::Min();
   }
   current_ = std::max(current_, low);
   return current_;

@@ -8,7 +8,8 @@
 // A partition is active while it is assigned, not finished and not idle.
 // It is idle when it delivered nothing for idle_timeout of processing time;
 // an assigned partition that never delivered anything holds the watermark at
-// its minimum until it becomes idle. A window [ts, ts + W] is closed once the
+// its minimum until it becomes idle. When every partition is idle the
+// watermark is the min over partitions that have data. A window [ts, ts + W] is closed once the
 // watermark is strictly greater than ts + W.
 //
 // Called only from the pipeline's router node (serial).

@@ -201,6 +201,18 @@ TEST_F(LabelJoinTest, EndOfInputClosesEveryWindowAndFreesState) {
   EXPECT_EQ(join_->state().entries_in_memory(), 0u);
 }
 
+TEST_F(LabelJoinTest, EventTimesNearTheEndOfTimeDoNotOverflow) {
+  const int64_t end = std::numeric_limits<int64_t>::max();
+  Feed({Imp("a", end - 10), Clk("b", end)}, 0);
+  EXPECT_EQ(Feed({Clk("a", end - 5)}, 0).size(), 1u) << "still in the window";
+  Feed({Imp("c", end - 1)}, 0);
+  auto out = End();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].impression.impression_id, "c");
+  EXPECT_EQ(metrics_->orphan_clicks.Get(), 1u);
+  EXPECT_EQ(join_->state().entries_in_memory(), 0u);
+}
+
 TEST_F(LabelJoinTest, HeldClicksPerKeyAreBounded) {
   Make(LabelJoinOptions{kW, 500, false, 2});
   Feed({Clk("a", 300), Clk("a", 301), Clk("a", 302)}, 0);

@@ -61,6 +61,22 @@ TEST_F(FileSourceTest, MergesByEventTimeAndReportsEnd) {
   EXPECT_EQ(all[4].payload, "{\"impression_id\":\"b\",\"ts\":40}");
 }
 
+TEST_F(FileSourceTest, FarFutureLineDoesNotHoldBackTheOtherFile) {
+  FileSourceOptions o;
+  o.impressions_path = Write("i.jsonl",
+                             "{\"impression_id\":\"x\",\"ts\":9000000000000000}\n"
+                             "{\"impression_id\":\"a\",\"ts\":10}\n");
+  o.clicks_path = Write("c.jsonl", "{\"impression_id\":\"a\",\"ts\":20}\n");
+  auto source = FileSource::Open(o, SchemaOptions{});
+  ASSERT_TRUE(source.ok());
+  auto batch = (*source)->Next(10);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->records.size(), 3u);
+  // The far-future line goes first (to be dead-lettered), then event-time order.
+  EXPECT_EQ(batch->records[1].payload, "{\"impression_id\":\"a\",\"ts\":10}");
+  EXPECT_EQ(batch->records[2].pos.stream, StreamKind::kClick);
+}
+
 TEST_F(FileSourceTest, MissingFileIsNamed) {
   FileSourceOptions o;
   o.impressions_path = (dir_ / "nope.jsonl").string();

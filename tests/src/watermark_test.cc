@@ -55,13 +55,14 @@ TEST(WatermarkTest, IdlePartitionRejoinsWhenDataArrives) {
   EXPECT_EQ(t.active_partitions(), 2u);
 }
 
-TEST(WatermarkTest, AllIdleAdvancesToFastestKnownBound) {
+TEST(WatermarkTest, AllIdleHoldsAtTheSlowestPartitionWithData) {
   WatermarkTracker t({100, 1000});
   const auto t0 = WatermarkTracker::Clock::now();
+  t.Assign(kImp1, t0);  // never delivers
   t.Observe(kImp0, EventTime{5000}, t0);
   t.Observe(kClk0, EventTime{3000}, t0);
-  EXPECT_EQ(t.Advance(t0).ms, 2900);
-  EXPECT_EQ(t.Advance(t0 + 5s).ms, 4900);
+  EXPECT_EQ(t.Advance(t0), EventTime::Min()) << "kImp1 holds while not idle";
+  EXPECT_EQ(t.Advance(t0 + 5s).ms, 2900) << "all idle: kImp1 has no data, kClk0 is slowest";
 }
 
 TEST(WatermarkTest, FinishedPartitionsStopHolding) {
