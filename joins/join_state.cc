@@ -15,6 +15,10 @@ constexpr char kTimerTag = 't';
 // Spilling stops once hot state is below this fraction of the budget, so
 // that spills happen in bulk rather than on every batch.
 constexpr double kSpillLowWater = 0.75;
+// Spilled entries go to RocksDB in write batches of about this size.
+constexpr size_t kSpillChunkBytes = 4 << 20;
+// Entries a batch may add to a shard before the next budget check.
+constexpr size_t kGrowthHeadroom = 1024;
 // Event times sort as unsigned big-endian after flipping the sign bit.
 uint64_t OrderedBits(int64_t v) { return static_cast<uint64_t>(v) ^ (1ull << 63); }
 }  // namespace
@@ -171,41 +175,77 @@ Status JoinState::PopExpiredSpilled(EventTime watermark,
 }
 
 Status JoinState::EnforceBudget() {
-  if (store_ != nullptr && memory_bytes() > budget_bytes_) {
-    CTRJOIN_RETURN_IF_ERROR(Spill(static_cast<size_t>(budget_bytes_ * kSpillLowWater)));
+  if (store_ == nullptr) {
+    PublishGauges();
+    return Status::Ok();
+  }
+  // The hash table grows by doubling at 7/8 load, and while it rehashes its
+  // old and new arrays coexist. Grow only if that peak fits the budget and
+  // the grown table leaves two thirds of it for entries; otherwise spill
+  // enough entries to stay below the growth point.
+  using Slot = std::pair<const uint64_t, JoinEntry>;
+  const size_t grown_table = map_.capacity() * 2 * (sizeof(Slot) + 1);
+  const size_t grow_at = map_.capacity() * 7 / 8;
+  const bool near_growth = map_.size() + kGrowthHeadroom >= grow_at;
+  size_t min_victims = 0;
+  if (near_growth &&
+      (memory_bytes() + grown_table > budget_bytes_ || grown_table > budget_bytes_ / 3)) {
+    min_victims = map_.size() + kGrowthHeadroom - std::min(map_.size(), grow_at * 3 / 4);
+  }
+  if (memory_bytes() > budget_bytes_ || min_victims > 0) {
+    CTRJOIN_RETURN_IF_ERROR(Spill(static_cast<size_t>(budget_bytes_ * kSpillLowWater), min_victims));
   }
   PublishGauges();
   return Status::Ok();
 }
 
-Status JoinState::Spill(size_t target_bytes) {
+Status JoinState::Spill(size_t target_bytes, size_t min_victims) {
   // Victims: the entries with the latest deadlines, which are needed last.
   std::vector<Timer> by_deadline;
   by_deadline.reserve(map_.size());
   for (const auto& [key, e] : map_) by_deadline.push_back(Timer{e.deadline, key});
+  // The table's arrays and the filter stay; what an entry frees is its share
+  // of the rest (payloads, timers).
+  using Slot = std::pair<const uint64_t, JoinEntry>;
+  const size_t fixed = map_.capacity() * (sizeof(Slot) + 1) + spilled_filter_.memory_bytes();
   const size_t excess = memory_bytes() - std::min(memory_bytes(), target_bytes);
-  const size_t per_entry = memory_bytes() / std::max<size_t>(1, map_.size());
-  const size_t victims = std::min(map_.size(), excess / std::max<size_t>(1, per_entry) + 1);
+  const size_t per_entry = (memory_bytes() - std::min(memory_bytes(), fixed)) /
+                           std::max<size_t>(1, map_.size());
+  const size_t victims =
+      std::min(map_.size(), std::max(min_victims, excess / std::max<size_t>(1, per_entry) + 1));
   std::nth_element(by_deadline.begin(), by_deadline.end() - victims, by_deadline.end());
   if (spilled_filter_.capacity() < spilled_ + victims) {
     CTRJOIN_RETURN_IF_ERROR(GrowFilter(2 * (spilled_ + victims)));
   }
 
+  // Written in chunks, each erased from memory only once it is in RocksDB.
   rocksdb::WriteBatch batch;
-  std::string value;
+  std::vector<uint64_t> chunk;
+  std::string value, deadline;
+  const auto flush = [&]() -> Status {
+    CTRJOIN_RETURN_IF_ERROR(store_->Write(batch));
+    for (uint64_t key : chunk) {
+      auto it = map_.find(key);
+      AddBytes(it->second, -1);
+      map_.erase(it);
+      spilled_filter_.Add(key);
+    }
+    batch.Clear();
+    chunk.clear();
+    return Status::Ok();
+  };
   for (auto v = by_deadline.end() - victims; v != by_deadline.end(); ++v) {
-    auto it = map_.find(v->key);
+    const JoinEntry& e = map_.find(v->key)->second;
     value.clear();
-    EncodeEntry(it->second, value);
-    batch.Put(TimerKey(it->second.deadline, v->key), value);
-    std::string deadline;
-    PutFixed64(deadline, static_cast<uint64_t>(it->second.deadline));
+    EncodeEntry(e, value);
+    batch.Put(TimerKey(e.deadline, v->key), value);
+    deadline.clear();
+    PutFixed64(deadline, static_cast<uint64_t>(e.deadline));
     batch.Put(EntryKey(v->key), deadline);
-    AddBytes(it->second, -1);
-    map_.erase(it);
-    spilled_filter_.Add(v->key);
+    chunk.push_back(v->key);
+    if (batch.GetDataSize() >= kSpillChunkBytes) CTRJOIN_RETURN_IF_ERROR(flush());
   }
-  CTRJOIN_RETURN_IF_ERROR(store_->Write(batch));
+  CTRJOIN_RETURN_IF_ERROR(flush());
   spilled_ += victims;
   metrics_->spill_writes.Add(victims);
 
@@ -215,7 +255,6 @@ Status JoinState::Spill(size_t target_bytes) {
   timers_.reserve(map_.size());
   for (const auto& [key, e] : map_) timers_.push_back(Timer{e.deadline, key});
   std::make_heap(timers_.begin(), timers_.end(), std::greater<>());
-  map_.rehash(0);
   // The spilled payloads were small allocations scattered over the heap;
   // hand the freed pages back so that the process, not only our accounting,
   // stays within the budget.

@@ -12,7 +12,8 @@
 // window plus allowed lateness.
 //
 // Memory: entries live in an in-memory hash map while the shard's hot-state
-// budget allows. EnforceBudget() moves the entries with the latest deadlines
+// budget allows (the map's arrays, timers and filter included, and the
+// transient peak of the map growing). EnforceBudget() moves the entries with the latest deadlines
 // (needed last) to the SpillStore (RocksDB): the entry itself under a timer
 // key ordered by deadline (so expiry is one range scan), and its deadline
 // under a key by impression key (so Find can locate it). Find() brings a spilled entry back into memory. A Bloom filter
@@ -85,7 +86,7 @@ class JoinState {
   void AddBytes(const JoinEntry& e, int sign);
   std::string EntryKey(uint64_t key) const;
   std::string TimerKey(int64_t deadline, uint64_t key) const;
-  Status Spill(size_t target_bytes);
+  Status Spill(size_t target_bytes, size_t min_victims);
   Status GrowFilter(size_t keys);
   Status PopExpiredSpilled(EventTime watermark, std::vector<std::pair<uint64_t, JoinEntry>>& out);
   void PublishGauges();

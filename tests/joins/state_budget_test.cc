@@ -1,6 +1,6 @@
 // 10 million pending impressions under a 256 MiB state budget: hot state
 // stays within its share, RocksDB within its share (give or take its LRU's
-// slack), nothing is lost, and the process stays within 2.5x the budget.
+// slack), nothing is lost, and the process stays within 1.75x the budget.
 // Labelled `slow`; prints figures.
 #include <sys/resource.h>
 
@@ -79,12 +79,13 @@ TEST(StateBudgetTest, TenMillionPendingImpressionsStayWithinBudget) {
   // Close every window in steps (a one-shot close would emit 10M samples at once).
   uint64_t negatives = 0;
   for (int64_t wm = 86'400'000; wm <= 86'400'000 + static_cast<int64_t>(kImpressions);
-       wm += 500'000) {
+       wm += 100'000) {
     ShardBatch batch;
     batch.watermark = EventTime{wm + 1};
     std::vector<Sample> out;
     ASSERT_TRUE(join.Process(batch, out).ok());
     negatives += out.size();
+    max_hot = std::max(max_hot, join.state().memory_bytes());
   }
   EXPECT_EQ(negatives, kImpressions);
   EXPECT_EQ(metrics.state_entries.Get(), 0);
@@ -96,12 +97,11 @@ TEST(StateBudgetTest, TenMillionPendingImpressionsStayWithinBudget) {
       max_rocks / 1048576.0, state.RocksDbBytes() / 1048576.0,
       static_cast<unsigned long>(metrics.spill_writes.Get()), rss_after_insert / 1048576.0,
       PeakRssBytes() / 1048576.0);
-  // Whole process. Measured: about 2.3x the budget (600 MiB for 256 MiB):
-  // the accounted state stays within it, but transient peaks do not yet —
-  // the hash table's old and new arrays while it grows, the spill write
-  // batch, RocksDB's unaccounted compaction buffers. This bounds the gap
-  // until those are charged too.
-  EXPECT_LE(rss_after_insert, (state.memory_budget_mb * 5 / 2) << 20);
+  // Whole process. Measured: 385 MiB for the 256 MiB budget. The accounted
+  // state stays within it; the rest is the process itself (code, libraries,
+  // the test's batches) and what RocksDB does not charge to its cache
+  // (table readers, compaction buffers). This bounds that gap.
+  EXPECT_LE(rss_after_insert, (state.memory_budget_mb * 7 / 4) << 20);
   store->reset();
   std::filesystem::remove_all(dir);
 }
