@@ -60,13 +60,22 @@ Status LineWriter::Flush() {
   return Status::Ok();
 }
 
-Status JsonLinesSampleSink::Write(std::span<const Sample> samples) {
-  for (const Sample& s : samples) {
-    line_.clear();
-    AppendSampleJson(s, line_);
-    CTRJOIN_RETURN_IF_ERROR(out_->WriteLine(line_));
+Status LineWriter::Write(std::string_view bytes) {
+  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
+    return Status::IoError("writing " + name_ + ": " + std::strerror(errno));
   }
   return Status::Ok();
+}
+
+Status FileSampleSink::Write(std::span<const Sample> samples) {
+  buffer_.clear();
+  for (const Sample& s : samples) AppendSampleRecord(format_, s, buffer_);
+  return out_->Write(buffer_);
+}
+
+std::string FileSampleSink::Describe() const {
+  return std::string(format_ == SampleFormat::kJson ? "JSON lines" : "TFRecords of tf.Example") +
+         " to " + out_->name();
 }
 
 Status JsonLinesDeadLetterSink::Write(const DeadLetter& letter) {

@@ -1,6 +1,7 @@
 #pragma once
-// Plain (non-transactional) line-oriented outputs: JSON-lines samples to a
-// file or to stdout, and dead letters to a JSON-lines file. Each owns a
+// Plain (non-transactional) file outputs: samples to a file (JSON lines or
+// TFRecords of tf.Example) or to stdout (JSON lines), and dead letters to a
+// JSON-lines file. Each owns a
 // stdio stream with a large buffer; Flush() pushes it to the OS (and fsyncs
 // files). The transactional file sink comes with the exactly-once work.
 //
@@ -10,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "sinks/sample_format.h"
 #include "src/sink.h"
 
 namespace ctrjoin {
@@ -23,6 +25,7 @@ class LineWriter {
   ~LineWriter();
 
   Status WriteLine(const std::string& line);
+  Status Write(std::string_view bytes);
   Status Flush();
   const std::string& name() const { return name_; }
 
@@ -33,16 +36,18 @@ class LineWriter {
   bool owned_;
 };
 
-class JsonLinesSampleSink : public SampleSink {
+class FileSampleSink : public SampleSink {
  public:
-  explicit JsonLinesSampleSink(std::unique_ptr<LineWriter> out) : out_(std::move(out)) {}
+  FileSampleSink(std::unique_ptr<LineWriter> out, SampleFormat format)
+      : out_(std::move(out)), format_(format) {}
   Status Write(std::span<const Sample> samples) override;
   Status Flush() override { return out_->Flush(); }
-  std::string Describe() const override { return "JSON lines to " + out_->name(); }
+  std::string Describe() const override;
 
  private:
   std::unique_ptr<LineWriter> out_;
-  std::string line_;  // reused
+  const SampleFormat format_;
+  std::string buffer_;  // reused
 };
 
 class JsonLinesDeadLetterSink : public DeadLetterSink {

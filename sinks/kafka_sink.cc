@@ -148,23 +148,25 @@ void KafkaProducer::OnError(rd_kafka_t* /*rk*/, int err, const char* reason, voi
               rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
 }
 
-Result<std::unique_ptr<KafkaSampleSink>> KafkaSampleSink::Open(const KafkaSinkOptions& options) {
+Result<std::unique_ptr<KafkaSampleSink>> KafkaSampleSink::Open(const KafkaSinkOptions& options,
+                                                               SampleFormat format) {
   CTRJOIN_RETURN_IF_ERROR(options.Validate("sink.kafka"));
   Result<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Open(options);
   if (!producer.ok()) return producer.status();
   return std::unique_ptr<KafkaSampleSink>(
-      new KafkaSampleSink(std::move(producer).value(), options.topic));
+      new KafkaSampleSink(std::move(producer).value(), options.topic, format));
 }
 
-KafkaSampleSink::KafkaSampleSink(std::unique_ptr<KafkaProducer> producer, std::string topic)
-    : producer_(std::move(producer)), topic_(std::move(topic)) {}
+KafkaSampleSink::KafkaSampleSink(std::unique_ptr<KafkaProducer> producer, std::string topic,
+                                 SampleFormat format)
+    : producer_(std::move(producer)), topic_(std::move(topic)), format_(format) {}
 
 KafkaSampleSink::~KafkaSampleSink() = default;
 
 Status KafkaSampleSink::Write(std::span<const Sample> samples) {
   for (const Sample& sample : samples) {
     buffer_.clear();
-    AppendSampleJson(sample, buffer_);
+    AppendSampleValue(format_, sample, buffer_);
     CTRJOIN_RETURN_IF_ERROR(producer_->Send(topic_, sample.impression.impression_id, buffer_));
   }
   return Status::Ok();

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "sinks/sample_format.h"
 #include "src/sink.h"
 
 namespace ctrjoin {
@@ -30,16 +31,18 @@ class KafkaProducer;  // RAII wrapper around rd_kafka_t (producer), in the .cc
 
 class KafkaSampleSink : public SampleSink {
  public:
-  static Result<std::unique_ptr<KafkaSampleSink>> Open(const KafkaSinkOptions& options);
+  static Result<std::unique_ptr<KafkaSampleSink>> Open(const KafkaSinkOptions& options,
+                                                       SampleFormat format = SampleFormat::kJson);
   ~KafkaSampleSink() override;
   Status Write(std::span<const Sample> samples) override;
   Status Flush() override;
   std::string Describe() const override;
 
  private:
-  explicit KafkaSampleSink(std::unique_ptr<KafkaProducer> producer, std::string topic);
+  KafkaSampleSink(std::unique_ptr<KafkaProducer> producer, std::string topic, SampleFormat format);
   std::unique_ptr<KafkaProducer> producer_;
   std::string topic_;
+  SampleFormat format_;
   std::string buffer_;  // reused encoding buffer
 };
 

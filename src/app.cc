@@ -37,17 +37,21 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& c) {
 }
 
 Result<std::unique_ptr<SampleSink>> MakeSink(const SinkConfig& c) {
+  Result<SampleFormat> format = ParseSampleFormat(c.format, "sink.format");
+  if (!format.ok()) return format.status();
   if (c.type == "kafka") {
-    auto s = KafkaSampleSink::Open(c.kafka);
+    auto s = KafkaSampleSink::Open(c.kafka, *format);
     if (!s.ok()) return s.status().WithContext("sink.kafka");
     return std::unique_ptr<SampleSink>(std::move(s).value());
   }
   if (c.type == "file") {
     auto w = LineWriter::OpenFile(c.path, /*append=*/false);
     if (!w.ok()) return w.status().WithContext("sink.path");
-    return std::unique_ptr<SampleSink>(std::make_unique<JsonLinesSampleSink>(std::move(w).value()));
+    return std::unique_ptr<SampleSink>(
+        std::make_unique<FileSampleSink>(std::move(w).value(), *format));
   }
-  return std::unique_ptr<SampleSink>(std::make_unique<JsonLinesSampleSink>(LineWriter::Stdout()));
+  return std::unique_ptr<SampleSink>(
+      std::make_unique<FileSampleSink>(LineWriter::Stdout(), SampleFormat::kJson));
 }
 
 Result<std::unique_ptr<DeadLetterSink>> MakeDeadLetterSink(const DeadLetterConfig& c) {

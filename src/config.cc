@@ -213,6 +213,7 @@ Status Fill(Section& root, Config& c) {
   }));
   CTRJOIN_RETURN_IF_ERROR(root.Sub("sink", [&](Section& s) {
     CTRJOIN_RETURN_IF_ERROR(s.Get("type", c.sink.type));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("format", c.sink.format));
     CTRJOIN_RETURN_IF_ERROR(s.Get("path", c.sink.path));
     return s.Sub("kafka", [&](Section& k) { return FillKafkaSink(k, c.sink.kafka); });
   }));
@@ -317,6 +318,11 @@ Status Config::Validate() const {
   if (state.memory_budget_mb < 64) {
     return Status::InvalidArgument("state.memory_budget_mb: must be >= 64, got " +
                                    std::to_string(state.memory_budget_mb));
+  }
+  Result<SampleFormat> format = ParseSampleFormat(sink.format, "sink.format");
+  if (!format.ok()) return format.status();
+  if (sink.type == "stdout" && *format != SampleFormat::kJson) {
+    return Status::InvalidArgument("sink.format: stdout takes only 'json'");
   }
   if (sink.type == "file") {
     if (sink.path.empty()) return Status::InvalidArgument("sink.path: required when sink.type is 'file'");

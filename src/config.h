@@ -45,6 +45,7 @@ struct StateConfig {
 
 struct SinkConfig {
   std::string type = "stdout";  // stdout | file | kafka
+  std::string format = "json";  // json | tf_example (not for stdout)
   std::string path;             // for file
   KafkaSinkOptions kafka;       // for kafka
 };

@@ -2,8 +2,12 @@
 // and TFRecord framing with its masked CRC-32C.
 #include "sinks/tf_example_encoder.h"
 
+#include <fstream>
+#include <iterator>
+
 #include <gtest/gtest.h>
 
+#include "sinks/file_sink.h"
 #include "src/crc32c.h"
 #include "tf_example.pb.h"
 
@@ -78,6 +82,46 @@ TEST(TfRecordTest, FramingAndMaskedCrc) {
   EXPECT_EQ(fixed32(8), MaskedCrc32c(record.substr(0, 8)));
   EXPECT_EQ(record.substr(12, 5), "hello");
   EXPECT_EQ(fixed32(17), MaskedCrc32c("hello"));
+}
+
+// A file of TFRecords as FileSampleSink writes it, read back record by record.
+TEST(TfRecordTest, FileSinkWritesReadableTfRecords) {
+  const std::string path = ::testing::TempDir() + "/samples.tfrecord";
+  {
+    auto writer = LineWriter::OpenFile(path, false);
+    ASSERT_TRUE(writer.ok());
+    FileSampleSink sink(std::move(writer).value(), SampleFormat::kTfExample);
+    Sample negative = Positive();
+    negative.label = 0;
+    negative.impression.impression_id = "imp-2";
+    std::vector<Sample> samples{Positive(), negative};
+    ASSERT_TRUE(sink.Write(samples).ok());
+    ASSERT_TRUE(sink.Flush().ok());
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> ids;
+  size_t at = 0;
+  while (at < file.size()) {
+    ASSERT_GE(file.size() - at, 12u);
+    uint64_t length = 0;
+    for (int i = 0; i < 8; ++i) {
+      length |= static_cast<uint64_t>(static_cast<uint8_t>(file[at + i])) << (8 * i);
+    }
+    ASSERT_LE(at + 12 + length + 4, file.size());
+    const std::string data = file.substr(at + 12, length);
+    uint32_t crc = 0;
+    for (int i = 0; i < 4; ++i) {
+      crc |= static_cast<uint32_t>(static_cast<uint8_t>(file[at + 12 + length + i])) << (8 * i);
+    }
+    EXPECT_EQ(crc, MaskedCrc32c(data));
+    tensorflow::Example example;
+    ASSERT_TRUE(example.ParseFromString(data));
+    ids.push_back(example.features().feature().at("impression_id").bytes_list().value(0));
+    at += 12 + length + 4;
+  }
+  EXPECT_EQ(ids, (std::vector<std::string>{"imp-1", "imp-2"}));
+  EXPECT_FALSE(ParseSampleFormat("protobuf", "sink.format").ok());
 }
 
 }  // namespace

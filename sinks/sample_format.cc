@@ -1,0 +1,41 @@
+#include "sinks/sample_format.h"
+
+#include "sinks/json_encoder.h"
+#include "sinks/tf_example_encoder.h"
+
+namespace ctrjoin {
+
+Result<SampleFormat> ParseSampleFormat(std::string_view name, const std::string& key) {
+  if (name == "json") return SampleFormat::kJson;
+  if (name == "tf_example") return SampleFormat::kTfExample;
+  return Status::InvalidArgument(key + ": must be 'json' or 'tf_example', got '" +
+                                 std::string(name) + "'");
+}
+
+void AppendSampleRecord(SampleFormat format, const Sample& sample, std::string& out) {
+  switch (format) {
+    case SampleFormat::kJson:
+      AppendSampleJson(sample, out);
+      out.push_back('\n');
+      return;
+    case SampleFormat::kTfExample: {
+      std::string example;
+      AppendSampleTfExample(sample, example);
+      AppendTfRecord(example, out);
+      return;
+    }
+  }
+}
+
+void AppendSampleValue(SampleFormat format, const Sample& sample, std::string& out) {
+  switch (format) {
+    case SampleFormat::kJson:
+      AppendSampleJson(sample, out);
+      return;
+    case SampleFormat::kTfExample:
+      AppendSampleTfExample(sample, out);
+      return;
+  }
+}
+
+}  // namespace ctrjoin
