@@ -1,0 +1,192 @@
+#include "sinks/txn_file_sink.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace ctrjoin {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kInProgress = "samples.inprogress";
+constexpr const char* kPreCommitted = "samples.precommitted";
+
+std::string EpochName(EpochId epoch) { return fmt::format("{:020d}", epoch.value); }
+
+Status Errno(const std::string& what) {
+  return Status::IoError(what + ": " + std::strerror(errno));
+}
+
+// Makes a directory's entries (renames, creations) durable.
+Status SyncDir(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Errno("opening " + dir.string());
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Errno("fsync " + dir.string());
+  return Status::Ok();
+}
+
+Status FsError(const std::error_code& ec, const std::string& what) {
+  return Status::IoError(what + ": " + ec.message());
+}
+
+}  // namespace
+
+Status TransactionalFileSinkOptions::Validate() const {
+  if (dir.empty()) return Status::InvalidArgument("sink.path: the output directory must be set");
+  return Status::Ok();
+}
+
+TransactionalFileSink::TransactionalFileSink(TransactionalFileSinkOptions options)
+    : options_(std::move(options)), dir_(options_.dir), staging_(dir_ / "_staging") {}
+
+TransactionalFileSink::~TransactionalFileSink() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+Result<std::unique_ptr<TransactionalFileSink>> TransactionalFileSink::Open(
+    const TransactionalFileSinkOptions& options) {
+  CTRJOIN_RETURN_IF_ERROR(options.Validate());
+  std::error_code ec;
+  fs::create_directories(fs::path(options.dir) / "_staging", ec);
+  if (ec) return FsError(ec, "sink.path: creating " + options.dir);
+  return std::unique_ptr<TransactionalFileSink>(new TransactionalFileSink(options));
+}
+
+std::string TransactionalFileSink::Describe() const {
+  return "transactional files in " + dir_.string();
+}
+
+fs::path TransactionalFileSink::StagingDir(EpochId epoch) const {
+  return staging_ / EpochName(epoch);
+}
+
+fs::path TransactionalFileSink::CommittedPath(EpochId epoch) const {
+  const char* ext = options_.format == SampleFormat::kJson ? "jsonl" : "tfrecord";
+  return dir_ / fmt::format("epoch-{}.{}", EpochName(epoch), ext);
+}
+
+Status TransactionalFileSink::Begin(EpochId epoch) {
+  if (open_.value != 0) {
+    return Status::InvalidArgument(fmt::format("epoch {} begun while {} is open", epoch.value,
+                                               open_.value));
+  }
+  std::error_code ec;
+  fs::create_directories(StagingDir(epoch), ec);
+  if (ec) return FsError(ec, "staging epoch " + EpochName(epoch));
+  const fs::path path = StagingDir(epoch) / kInProgress;
+  file_ = std::fopen(path.c_str(), "wb");
+  if (file_ == nullptr) return Errno("creating " + path.string());
+  open_ = epoch;
+  written_ = 0;
+  return Status::Ok();
+}
+
+Status TransactionalFileSink::Write(std::span<const Sample> samples) {
+  if (file_ == nullptr) return Status::InvalidArgument("write outside an open epoch");
+  buffer_.clear();
+  for (const Sample& s : samples) AppendSampleRecord(options_.format, s, buffer_);
+  if (std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
+    return Errno("writing epoch " + EpochName(open_));
+  }
+  written_ += samples.size();
+  return Status::Ok();
+}
+
+Status TransactionalFileSink::CloseFile() {
+  const bool ok = std::fflush(file_) == 0 && ::fsync(fileno(file_)) == 0;
+  const int saved = errno;
+  std::fclose(file_);
+  file_ = nullptr;
+  errno = saved;
+  if (!ok) return Errno("flushing epoch " + EpochName(open_));
+  return Status::Ok();
+}
+
+Status TransactionalFileSink::PreCommit(EpochId epoch) {
+  if (epoch != open_ || file_ == nullptr) {
+    return Status::InvalidArgument(fmt::format("pre-commit of epoch {}, which is not open",
+                                               epoch.value));
+  }
+  CTRJOIN_RETURN_IF_ERROR(CloseFile());
+  const fs::path dir = StagingDir(epoch);
+  if (std::rename((dir / kInProgress).c_str(), (dir / kPreCommitted).c_str()) != 0) {
+    return Errno("pre-committing epoch " + EpochName(epoch));
+  }
+  CTRJOIN_RETURN_IF_ERROR(SyncDir(dir));
+  CTRJOIN_RETURN_IF_ERROR(SyncDir(staging_));
+  open_ = EpochId{};
+  return Status::Ok();
+}
+
+Status TransactionalFileSink::Commit(EpochId epoch) {
+  const fs::path dir = StagingDir(epoch);
+  const fs::path staged = dir / kPreCommitted;
+  std::error_code ec;
+  if (fs::exists(staged, ec)) {
+    if (fs::file_size(staged, ec) > 0) {
+      if (std::rename(staged.c_str(), CommittedPath(epoch).c_str()) != 0) {
+        return Errno("committing epoch " + EpochName(epoch));
+      }
+      CTRJOIN_RETURN_IF_ERROR(SyncDir(dir_));
+    }
+  }
+  // Already committed (a retry) or empty: only the staging directory is left.
+  fs::remove_all(dir, ec);
+  if (ec) return FsError(ec, "cleaning staged epoch " + EpochName(epoch));
+  return Status::Ok();
+}
+
+Status TransactionalFileSink::Abort(EpochId epoch) {
+  if (epoch == open_ && file_ != nullptr) {
+    std::fclose(file_);
+    file_ = nullptr;
+    open_ = EpochId{};
+  }
+  std::error_code ec;
+  fs::remove_all(StagingDir(epoch), ec);
+  if (ec) return FsError(ec, "aborting epoch " + EpochName(epoch));
+  return Status::Ok();
+}
+
+Result<EpochId> TransactionalFileSink::Recover(EpochId last_checkpoint) {
+  std::error_code ec;
+  std::vector<EpochId> staged;
+  for (const fs::directory_entry& e : fs::directory_iterator(staging_, ec)) {
+    const std::string name = e.path().filename().string();
+    char* end = nullptr;
+    const uint64_t value = std::strtoull(name.c_str(), &end, 10);
+    if (name.empty() || *end != '\0') {
+      return Status::Corruption("unexpected entry in " + staging_.string() + ": " + name);
+    }
+    staged.push_back(EpochId{value});
+  }
+  if (ec) return FsError(ec, "listing " + staging_.string());
+  std::sort(staged.begin(), staged.end());
+  for (EpochId epoch : staged) {
+    if (epoch <= last_checkpoint && fs::exists(StagingDir(epoch) / kPreCommitted)) {
+      CTRJOIN_RETURN_IF_ERROR(Commit(epoch));
+    } else {
+      CTRJOIN_RETURN_IF_ERROR(Abort(epoch));
+    }
+  }
+  CTRJOIN_RETURN_IF_ERROR(SyncDir(staging_));
+  EpochId highest;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir_, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("epoch-", 0) != 0 || name.size() < 26) continue;
+    highest = std::max(highest, EpochId{std::strtoull(name.substr(6, 20).c_str(), nullptr, 10)});
+  }
+  if (ec) return FsError(ec, "listing " + dir_.string());
+  return highest;
+}
+
+}  // namespace ctrjoin

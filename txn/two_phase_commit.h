@@ -1,0 +1,56 @@
+#pragma once
+// Two-phase commit, the contract between the checkpoint coordinator and the
+// sinks that make output visible exactly once (DESIGN.md, "Exactly once").
+//
+// Time is cut into epochs. A participant's output for epoch N is written
+// while N is open, made durable but invisible by PreCommit(N), and visible by
+// Commit(N). Epochs commit strictly in order; epoch N+1 may be open (and
+// written) while N waits to commit.
+//
+// Errors say what they mean for the caller (Status::effect()):
+//   kNoEffect      nothing happened: retry, or Abort the epoch;
+//   kEffectUnknown it may have happened: retry the same call, which must be
+//                  idempotent (Commit and Abort are);
+//   kFenced        another instance of this job owns the output now: stop.
+//
+// Called by one thread at a time (the pipeline's sink node or the
+// coordinator), never concurrently.
+
+#include <compare>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "src/event.h"
+#include "src/status.h"
+
+namespace ctrjoin {
+
+// Epochs are numbered from 1; 0 means "none".
+struct EpochId {
+  uint64_t value = 0;
+  auto operator<=>(const EpochId&) const = default;
+};
+
+class TransactionalSink {
+ public:
+  virtual ~TransactionalSink() = default;
+  // Opens epoch `epoch` (greater than every epoch seen before).
+  virtual Status Begin(EpochId epoch) = 0;
+  // Appends to the open epoch.
+  virtual Status Write(std::span<const Sample> samples) = 0;
+  // Makes the open epoch durable and closes it. After OK, Commit(epoch) can
+  // always complete, even after a crash and Recover.
+  virtual Status PreCommit(EpochId epoch) = 0;
+  // Makes a pre-committed epoch visible. Idempotent.
+  virtual Status Commit(EpochId epoch) = 0;
+  // Discards an epoch (open or pre-committed, never committed). Idempotent.
+  virtual Status Abort(EpochId epoch) = 0;
+  // After a restart: commits every pre-committed epoch <= last_checkpoint
+  // and discards everything else left over. Returns the highest epoch it
+  // committed or found committed.
+  virtual Result<EpochId> Recover(EpochId last_checkpoint) = 0;
+  virtual std::string Describe() const = 0;
+};
+
+}  // namespace ctrjoin
