@@ -141,7 +141,10 @@ Status JoinState::PopExpired(EventTime watermark,
   }
   if (spilled_ > 0) {
     CTRJOIN_RETURN_IF_ERROR(PopExpiredSpilled(watermark, out));
-    if (spilled_ == 0) spilled_filter_.Clear();
+    if (spilled_ == 0) {
+      spilled_filter_.Clear();
+      filter_added_ = 0;
+    }
   }
   PublishGauges();
   return Status::Ok();
@@ -214,7 +217,9 @@ Status JoinState::Spill(size_t target_bytes, size_t min_victims) {
   const size_t victims =
       std::min(map_.size(), std::max(min_victims, excess / std::max<size_t>(1, per_entry) + 1));
   std::nth_element(by_deadline.begin(), by_deadline.end() - victims, by_deadline.end());
-  if (spilled_filter_.capacity() < spilled_ + victims) {
+  // Keys brought back or expired stay in the filter: rebuild it from the
+  // store once the keys added since the last build would overfill it.
+  if (filter_added_ + victims > spilled_filter_.capacity()) {
     CTRJOIN_RETURN_IF_ERROR(GrowFilter(2 * (spilled_ + victims)));
   }
 
@@ -229,6 +234,7 @@ Status JoinState::Spill(size_t target_bytes, size_t min_victims) {
       AddBytes(it->second, -1);
       map_.erase(it);
       spilled_filter_.Add(key);
+      ++filter_added_;
     }
     batch.Clear();
     chunk.clear();
@@ -272,6 +278,7 @@ Status JoinState::GrowFilter(size_t keys) {
   }
   CTRJOIN_RETURN_IF_ERROR(FromRocksDb(it->status(), "scanning spilled keys"));
   spilled_filter_ = std::move(grown);
+  filter_added_ = spilled_;
   return Status::Ok();
 }
 

@@ -101,6 +101,7 @@ class JoinState {
   size_t payload_bytes_ = 0;
   size_t spilled_ = 0;
   KeyFilter spilled_filter_;  // every spilled key (and some since removed)
+  size_t filter_added_ = 0;   // keys added to the filter since it was built
   int64_t spill_scan_from_ = std::numeric_limits<int64_t>::min();  // last expiry bound
 
   // Last values published to the shared gauges (which sum over shards).

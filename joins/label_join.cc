@@ -68,7 +68,10 @@ Status LabelJoin::OnImpression(uint64_t key, Impression& imp, std::vector<Sample
   EventTime first_click = EventTime::Max();
   if (e != nullptr) {
     for (int64_t click_ts : ReadClickTs(e->payload)) {
-      if (!InWindow(ts, click_ts)) {
+      if (watermark_.ms > click_ts) {
+        // Held with a later click of the same key, but its own ts has passed.
+        metrics_->orphan_clicks.Add();
+      } else if (!InWindow(ts, click_ts)) {
         metrics_->clicks_outside_window.Add();
       } else {
         if (first_click != EventTime::Max()) metrics_->duplicate_clicks.Add();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <chrono>
 #include <random>
 
@@ -63,6 +64,7 @@ struct LookupService::Request {
   struct Waiter {
     int64_t ts;
     Completion done;
+    Clock::time_point since;  // when this impression asked: its own deadline
   };
   size_t lookup = 0;
   std::string row;
@@ -71,7 +73,6 @@ struct LookupService::Request {
   int64_t upper = 0;  // exclusive version bound; live requests set it when sent
   std::vector<Waiter> waiters;
   int attempts = 0;
-  Clock::time_point created;
   Clock::time_point enqueued;
   Clock::time_point not_before;
 };
@@ -187,7 +188,7 @@ void LookupService::Submit(size_t lookup, const std::string& row, int64_t ts, bo
     return;
   }
   if (auto it = pending_.find(key); it != pending_.end()) {
-    it->second->waiters.push_back({ts, std::move(done)});
+    it->second->waiters.push_back({ts, std::move(done), Clock::now()});
     metrics_->coalesced.Add();
     return;
   }
@@ -197,8 +198,8 @@ void LookupService::Submit(size_t lookup, const std::string& row, int64_t ts, bo
   r->key = key;
   r->live = live;
   r->upper = live ? 0 : ts + 1;
-  r->waiters.push_back({ts, std::move(done)});
-  r->created = r->enqueued = Clock::now();
+  r->enqueued = Clock::now();
+  r->waiters.push_back({ts, std::move(done), r->enqueued});
   pending_.emplace(std::move(key), r);
   ready_[lookup].push_back(std::move(r));
   metrics_->requests.Add();
@@ -305,16 +306,25 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
     spdlog::warn("feature lookup '{}' ({} rows) failed, retrying: {}", spec.name, batch.size(),
                  error.ToString());
   }
-  std::vector<std::shared_ptr<Request>> give_up;
+  std::vector<Request::Waiter> give_up;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const auto now = Clock::now();
+    const auto deadline = std::chrono::milliseconds(options_.deadline_ms);
     for (auto& r : batch) {
       ++r->attempts;
-      if (options_.emit_partial &&
-          now - r->created >= std::chrono::milliseconds(options_.deadline_ms)) {
-        give_up.push_back(r);
-        continue;
+      if (options_.emit_partial) {
+        // Each impression has its own deadline, counted from when it asked.
+        auto expired = std::stable_partition(r->waiters.begin(), r->waiters.end(),
+                                             [&](const auto& w) { return now - w.since < deadline; });
+        std::move(expired, r->waiters.end(), std::back_inserter(give_up));
+        r->waiters.erase(expired, r->waiters.end());
+        if (r->waiters.empty()) {
+          if (auto it = pending_.find(r->key); it != pending_.end() && it->second == r) {
+            pending_.erase(it);
+          }
+          continue;
+        }
       }
       r->not_before = now + Backoff(r->attempts, options_.retry_initial_ms, options_.retry_max_ms);
       retry_.push_back(r);
@@ -322,7 +332,8 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
     }
   }
   cv_.notify_all();
-  GiveUp(give_up);
+  metrics_->partial.Add(give_up.size());
+  for (Request::Waiter& w : give_up) w.done(std::nullopt);
 }
 
 void LookupService::Complete(const Request& request,
@@ -343,21 +354,6 @@ void LookupService::Complete(const Request& request,
       // history was cut at max_versions): ask exactly for this ts.
       Submit(request.lookup, request.row, w.ts, /*exact=*/true, std::move(w.done));
     }
-  }
-}
-
-void LookupService::GiveUp(std::vector<std::shared_ptr<Request>>& requests) {
-  for (auto& r : requests) {
-    std::vector<Request::Waiter> waiters;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (auto it = pending_.find(r->key); it != pending_.end() && it->second == r) {
-        pending_.erase(it);
-      }
-      waiters = std::move(r->waiters);
-    }
-    metrics_->partial.Add(waiters.size());
-    for (Request::Waiter& w : waiters) w.done(std::nullopt);
   }
 }
 

@@ -14,8 +14,9 @@
 //     back-pressures the sources when the store is slow;
 //   - retried with jittered exponential backoff. By default a lookup is
 //     retried until it succeeds — no sample is ever emitted with silently
-//     missing features; with emit_partial, a lookup still failing after
-//     deadline_ms completes without its features and the impression is
+//     missing features; with emit_partial, a lookup still failing
+//     deadline_ms after its impression asked completes without its
+//     features (checked after each failed call) and the impression is
 //     flagged partial.
 // Every request completes exactly once (features, a miss = no features, or
 // partial); Cancel() completes all pending ones with an error.
@@ -93,7 +94,6 @@ class LookupService : public Enricher {
   void IoLoop();
   void Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& batch);
   void Complete(const Request& request, const std::shared_ptr<const RowVersions>& versions);
-  void GiveUp(std::vector<std::shared_ptr<Request>>& requests);
 
   const LookupServiceOptions options_;
   const std::vector<LookupSpec> lookups_;

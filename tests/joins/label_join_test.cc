@@ -130,6 +130,15 @@ TEST_F(LabelJoinTest, OrphanClickDroppedWhenWatermarkPassesItsTs) {
   EXPECT_EQ(out[0].label, 0);
 }
 
+TEST_F(LabelJoinTest, HeldClickPastTheWatermarkIsAnOrphanEvenWithALaterOneHeld) {
+  Feed({Clk("a", 300), Clk("a", 900)}, 0);
+  Feed({}, 500);  // passes 300, not 900
+  auto out = Feed({Imp("a", 250)}, 500);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].click_ts.ms, 900) << "the click at 300 was an orphan by then";
+  EXPECT_EQ(metrics_->orphan_clicks.Get(), 1u);
+}
+
 TEST_F(LabelJoinTest, ClickBehindWatermarkWithoutImpressionIsOrphanAtOnce) {
   Feed({}, 1000);
   Feed({Clk("x", 500)}, 1000);
