@@ -28,6 +28,13 @@ void WatermarkTracker::FinishAll() {
 EventTime WatermarkTracker::Advance(Clock::time_point now) {
   if (all_finished_) return current_;
   const auto idle = std::chrono::milliseconds(options_.idle_timeout_ms);
+  // If we ourselves did not run for a while (backpressure: nothing was read),
+  // the partitions were not idle: move their activity forward by the gap.
+  if (last_advance_ != Clock::time_point() && now - last_advance_ > idle) {
+    const auto gap = now - last_advance_;
+    for (auto& [id, s] : partitions_) s.last_activity += gap;
+  }
+  last_advance_ = now;
   EventTime low = EventTime::Max();
   size_t active = 0;
   bool any_partition = false;

@@ -9,7 +9,9 @@
 // It is idle when it delivered nothing for idle_timeout of processing time;
 // an assigned partition that never delivered anything holds the watermark at
 // its minimum until it becomes idle. When every partition is idle the
-// watermark is the min over partitions that have data. A window [ts, ts + W] is closed once the
+// watermark is the min over partitions that have data. Time during which the
+// tracker itself was not advanced (the pipeline was back-pressured and read
+// nothing) does not count towards idleness. A window [ts, ts + W] is closed once the
 // watermark is strictly greater than ts + W.
 //
 // Called only from the pipeline's router node (serial).
@@ -58,6 +60,7 @@ class WatermarkTracker {
   WatermarkOptions options_;
   std::map<PartitionId, PartitionState> partitions_;
   EventTime current_ = EventTime::Min();
+  Clock::time_point last_advance_;  // previous Advance(), to tell our own stalls
   size_t active_ = 0;
   bool all_finished_ = false;
 };

@@ -10,6 +10,13 @@ const PartitionId kImp0{StreamKind::kImpression, 0};
 const PartitionId kImp1{StreamKind::kImpression, 1};
 const PartitionId kClk0{StreamKind::kClick, 0};
 
+// The router advances the tracker every batch, at least every poll timeout:
+// simulate that from `from` up to (excluding) `to`.
+void RunUntil(WatermarkTracker& t, WatermarkTracker::Clock::time_point from,
+              WatermarkTracker::Clock::time_point to) {
+  for (auto now = from; now < to; now += std::chrono::milliseconds(100)) t.Advance(now);
+}
+
 TEST(WatermarkTest, MinOverPartitionsMinusOutOfOrderness) {
   WatermarkTracker t({/*out_of_orderness_ms=*/100, /*idle_timeout_ms=*/0});
   const auto now = WatermarkTracker::Clock::now();
@@ -37,6 +44,7 @@ TEST(WatermarkTest, AssignedSilentPartitionHoldsUntilIdle) {
   t.Assign(kImp1, t0);
   t.Observe(kImp0, EventTime{5000}, t0);
   EXPECT_EQ(t.Advance(t0 + 500ms), EventTime::Min());
+  RunUntil(t, t0 + 500ms, t0 + 1000ms);
   t.Observe(kImp0, EventTime{5000}, t0 + 1000ms);
   EXPECT_EQ(t.Advance(t0 + 1000ms).ms, 4900);  // kImp1 idle now
   EXPECT_EQ(t.active_partitions(), 1u);
@@ -48,6 +56,7 @@ TEST(WatermarkTest, IdlePartitionRejoinsWhenDataArrives) {
   t.Observe(kImp0, EventTime{5000}, t0);
   t.Observe(kClk0, EventTime{3000}, t0);
   EXPECT_EQ(t.Advance(t0).ms, 3000);
+  RunUntil(t, t0, t0 + 2000ms);
   t.Observe(kImp0, EventTime{9000}, t0 + 2000ms);
   EXPECT_EQ(t.Advance(t0 + 2000ms).ms, 9000);  // clicks idle
   t.Observe(kClk0, EventTime{9500}, t0 + 2100ms);
@@ -62,7 +71,26 @@ TEST(WatermarkTest, AllIdleHoldsAtTheSlowestPartitionWithData) {
   t.Observe(kImp0, EventTime{5000}, t0);
   t.Observe(kClk0, EventTime{3000}, t0);
   EXPECT_EQ(t.Advance(t0), EventTime::Min()) << "kImp1 holds while not idle";
+  RunUntil(t, t0, t0 + 5s);
   EXPECT_EQ(t.Advance(t0 + 5s).ms, 2900) << "all idle: kImp1 has no data, kClk0 is slowest";
+}
+
+TEST(WatermarkTest, OurOwnStallIsNotIdleness) {
+  WatermarkTracker t({0, 1000});
+  const auto t0 = WatermarkTracker::Clock::now();
+  t.Observe(kImp0, EventTime{5000}, t0);
+  t.Observe(kClk0, EventTime{3000}, t0);
+  EXPECT_EQ(t.Advance(t0).ms, 3000);
+  // Nothing routed for 10 s (backpressure), then only impressions arrive.
+  t.Observe(kImp0, EventTime{9000}, t0 + 10s);
+  EXPECT_EQ(t.Advance(t0 + 10s).ms, 3000) << "clicks were not idle: we were stalled";
+  EXPECT_EQ(t.active_partitions(), 2u);
+  // Real silence after that does count.
+  t.Observe(kImp0, EventTime{9500}, t0 + 10s + 600ms);
+  EXPECT_EQ(t.Advance(t0 + 10s + 600ms).ms, 3000);
+  RunUntil(t, t0 + 10s + 600ms, t0 + 11s + 100ms);
+  t.Observe(kImp0, EventTime{9900}, t0 + 11s + 100ms);
+  EXPECT_EQ(t.Advance(t0 + 11s + 100ms).ms, 9900);
 }
 
 TEST(WatermarkTest, FinishedPartitionsStopHolding) {
