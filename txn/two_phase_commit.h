@@ -39,16 +39,20 @@ class TransactionalSink {
   virtual Status Begin(EpochId epoch) = 0;
   // Appends to the open epoch.
   virtual Status Write(std::span<const Sample> samples) = 0;
-  // Makes the open epoch durable and closes it. After OK, Commit(epoch) can
-  // always complete, even after a crash and Recover.
+  // Makes the open epoch durable (all of it written) and closes it. After OK,
+  // Commit(epoch) can complete while this process lives. Whether a
+  // pre-committed epoch survives a crash depends on the sink: staged files
+  // do (Recover commits them), a Kafka transaction does not (the restart
+  // aborts it and recovery restores the state matching the input offsets
+  // committed in Kafka).
   virtual Status PreCommit(EpochId epoch) = 0;
   // Makes a pre-committed epoch visible. Idempotent.
   virtual Status Commit(EpochId epoch) = 0;
   // Discards an epoch (open or pre-committed, never committed). Idempotent.
   virtual Status Abort(EpochId epoch) = 0;
-  // After a restart: commits every pre-committed epoch <= last_checkpoint
-  // and discards everything else left over. Returns the highest epoch it
-  // committed or found committed.
+  // After a restart: commits every surviving pre-committed epoch <=
+  // last_checkpoint and discards everything else left over. Returns the
+  // highest epoch it committed or found committed.
   virtual Result<EpochId> Recover(EpochId last_checkpoint) = 0;
   virtual std::string Describe() const = 0;
 };

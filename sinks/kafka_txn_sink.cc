@@ -1,0 +1,421 @@
+#include "sinks/kafka_txn_sink.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+#include "src/kafka_client.h"
+
+namespace ctrjoin {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kMaxPoolSize = 16;
+constexpr int kMaxTransactionTimeoutMs = 900'000;  // Kafka's transaction.max.timeout.ms
+constexpr auto kRetryPause = std::chrono::milliseconds(100);
+
+struct KafkaErrorDeleter {
+  void operator()(rd_kafka_error_t* error) const { rd_kafka_error_destroy(error); }
+};
+// A transactional API call's error; null on success.
+using KafkaError = std::unique_ptr<rd_kafka_error_t, KafkaErrorDeleter>;
+
+// A fatal error leaves the producer unusable for good (see the header): the
+// caller must stop, as when fenced, whatever the underlying error was.
+Status FatalStatus(rd_kafka_t* rk, std::string_view context) {
+  return Status::Fenced(KafkaFatalStatus(rk, context).message());
+}
+
+Status TxnStatus(rd_kafka_t* rk, const KafkaError& error, std::string_view context) {
+  if (!error) return Status::Ok();
+  if (rd_kafka_error_is_fatal(error.get())) return FatalStatus(rk, context);
+  return KafkaStatus(rd_kafka_error_code(error.get()), context, rd_kafka_error_string(error.get()));
+}
+
+// For a commit or abort: one still retriable at the deadline goes on in the
+// background, and calling it again resumes it, so its effect is unknown.
+Status EndTxnStatus(rd_kafka_t* rk, const KafkaError& error, std::string_view context,
+                    int timeout_ms) {
+  Status cause = TxnStatus(rk, error, context);
+  if (!error || rd_kafka_error_is_fatal(error.get()) || !rd_kafka_error_is_retriable(error.get())) {
+    return cause;
+  }
+  return Status::TimedOut(fmt::format("{}: unfinished after {} ms", cause.message(), timeout_ms));
+}
+
+Clock::time_point After(int ms) { return Clock::now() + std::chrono::milliseconds(ms); }
+
+// Calls call(timeout_ms) until it succeeds, fails other than retriably, or
+// the deadline passes. Init, commit and abort resume what a timed-out call
+// left running in the background.
+template <typename Call>
+KafkaError RetryUntil(Clock::time_point deadline, Call call) {
+  while (true) {
+    const int64_t left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    KafkaError error(call(static_cast<int>(std::max<int64_t>(left, 1))));
+    if (!error || !rd_kafka_error_is_retriable(error.get()) || Clock::now() >= deadline) {
+      return error;
+    }
+    std::this_thread::sleep_for(kRetryPause);
+  }
+}
+
+}  // namespace
+
+Status KafkaTransactionalSinkOptions::Validate() const {
+  if (brokers.empty()) return Status::InvalidArgument("sink.kafka.brokers: must not be empty");
+  if (topic.empty()) return Status::InvalidArgument("sink.kafka.topic: must not be empty");
+  if (transactional_id_prefix.empty()) {
+    return Status::InvalidArgument(
+        "sink.kafka.transactional_id_prefix: must be set for exactly-once output");
+  }
+  if (pool_size < 1 || pool_size > kMaxPoolSize) {
+    return Status::InvalidArgument(
+        fmt::format("sink.kafka.pool_size: must be in 1..{}, got {}", kMaxPoolSize, pool_size));
+  }
+  if (commit_interval_ms <= 0) {
+    return Status::InvalidArgument(
+        fmt::format("sink.kafka.commit_interval_ms: must be positive, got {}", commit_interval_ms));
+  }
+  const int64_t min_timeout_ms = 3 * int64_t{commit_interval_ms} + 10'000;
+  if (transaction_timeout_ms < min_timeout_ms) {
+    return Status::InvalidArgument(fmt::format(
+        "sink.kafka.transaction_timeout_ms: {} ms is too short for a commit interval of {} ms; "
+        "it must be at least 3 x commit interval + 10 s = {} ms, or the broker aborts "
+        "transactions that are still waiting to commit",
+        transaction_timeout_ms, commit_interval_ms, min_timeout_ms));
+  }
+  if (transaction_timeout_ms > kMaxTransactionTimeoutMs) {
+    return Status::InvalidArgument(
+        fmt::format("sink.kafka.transaction_timeout_ms: {} ms is above {} ms, the brokers' usual "
+                    "transaction.max.timeout.ms",
+                    transaction_timeout_ms, kMaxTransactionTimeoutMs));
+  }
+  if (operation_timeout_ms <= 0) {
+    return Status::InvalidArgument(fmt::format(
+        "sink.kafka.operation_timeout_ms: must be positive, got {}", operation_timeout_ms));
+  }
+  for (const char* reserved :
+       {"transactional.id", "transaction.timeout.ms", "enable.idempotence"}) {
+    if (properties.contains(reserved)) {
+      return Status::InvalidArgument(fmt::format(
+          "sink.kafka.properties.{}: set by the transactional sink, not settable", reserved));
+    }
+  }
+  return Status::Ok();
+}
+
+// One transactional id of the pool: its producer and the epoch whose
+// transaction it holds. Used only from the sink's calling thread; librdkafka
+// runs OnDelivery inside poll, flush, commit and abort on that thread, so the
+// failure fields need no lock. Owns the producer handle.
+class KafkaTransactionalSink::TxnProducer {
+ public:
+  static Result<std::unique_ptr<TxnProducer>> Open(const KafkaTransactionalSinkOptions& options,
+                                                   std::string id);
+
+  rd_kafka_t* get() const { return handle_.get(); }
+  const std::string& id() const { return id_; }
+  EpochId epoch() const { return epoch_; }
+  bool precommitted() const { return precommitted_; }
+
+  Status Begin(EpochId epoch);
+  // Queues one message, polling while the queue is full, up to timeout_ms.
+  Status Produce(const std::string& topic, std::string_view key, std::string_view value,
+                 int timeout_ms);
+  // Waits up to timeout_ms for every queued message to be delivered.
+  Status Flush(int timeout_ms);
+  void MarkPreCommitted() { precommitted_ = true; }
+  // The transaction ended (committed or aborted).
+  void Release() {
+    epoch_ = EpochId{};
+    precommitted_ = false;
+  }
+
+ private:
+  explicit TxnProducer(std::string id) : id_(std::move(id)) {}
+  Status DeliveryStatus() const;
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+
+  const std::string id_;
+  KafkaHandle handle_;
+  EpochId epoch_;  // whose transaction is open; 0 when idle
+  bool precommitted_ = false;
+  uint64_t failed_deliveries_ = 0;  // in the current transaction
+  Status first_failure_;
+};
+
+Result<std::unique_ptr<KafkaTransactionalSink::TxnProducer>>
+KafkaTransactionalSink::TxnProducer::Open(const KafkaTransactionalSinkOptions& options,
+                                          std::string id) {
+  std::unique_ptr<TxnProducer> producer(new TxnProducer(std::move(id)));
+  std::map<std::string, std::string> properties = {
+      {"bootstrap.servers", options.brokers},
+      {"partitioner", "murmur2_random"},  // as Java clients partition by key
+      {"linger.ms", "5"},
+  };
+  for (const auto& [name, value] : options.properties) properties[name] = value;
+  properties["enable.idempotence"] = "true";
+  properties["transactional.id"] = producer->id_;
+  properties["transaction.timeout.ms"] = std::to_string(options.transaction_timeout_ms);
+  Result<KafkaConf> conf = MakeKafkaConf(properties);
+  if (!conf.ok()) return conf.status().WithContext("sink.kafka.properties");
+  rd_kafka_conf_set_opaque(conf->get(), producer.get());
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &TxnProducer::OnDelivery);
+  rd_kafka_conf_set_error_cb(conf->get(), &TxnProducer::OnError);
+  Result<KafkaHandle> handle = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  if (!handle.ok()) return handle.status().WithContext("kafka transactional sink");
+  producer->handle_ = std::move(handle).value();
+  return producer;
+}
+
+Status KafkaTransactionalSink::TxnProducer::Begin(EpochId epoch) {
+  KafkaError error(rd_kafka_begin_transaction(get()));
+  CTRJOIN_RETURN_IF_ERROR(TxnStatus(
+      get(), error, fmt::format("sink.kafka: beginning epoch {} on {}", epoch.value, id_)));
+  epoch_ = epoch;
+  precommitted_ = false;
+  failed_deliveries_ = 0;
+  first_failure_ = Status::Ok();
+  return Status::Ok();
+}
+
+Status KafkaTransactionalSink::TxnProducer::Produce(const std::string& topic, std::string_view key,
+                                                    std::string_view value, int timeout_ms) {
+  const auto deadline = After(timeout_ms);
+  // The RD_KAFKA_V_* macros do not parenthesize their arguments.
+  const char* key_data = key.data();
+  const size_t key_size = key.size();
+  char* value_data = const_cast<char*>(value.data());  // only read: RD_KAFKA_MSG_F_COPY
+  auto context = [&] {
+    return fmt::format("sink.kafka: producing epoch {} to {}", epoch_.value, topic);
+  };
+  while (true) {
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key_data, key_size),
+        RD_KAFKA_V_VALUE(value_data, value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
+    if (err == RD_KAFKA_RESP_ERR__FATAL) return FatalStatus(get(), context());
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return KafkaStatus(err, context());
+    if (Clock::now() >= deadline) {
+      return Status::TimedOut(
+          fmt::format("{}: producer queue still full after {} ms", context(), timeout_ms));
+    }
+    rd_kafka_poll(get(), 100);  // delivery reports make room
+  }
+}
+
+Status KafkaTransactionalSink::TxnProducer::Flush(int timeout_ms) {
+  if (rd_kafka_flush(get(), timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::TimedOut(
+        fmt::format("sink.kafka: epoch {} on {}: {} messages undelivered after {} ms", epoch_.value,
+                    id_, rd_kafka_outq_len(get()), timeout_ms));
+  }
+  return DeliveryStatus();
+}
+
+Status KafkaTransactionalSink::TxnProducer::DeliveryStatus() const {
+  if (failed_deliveries_ == 0) return Status::Ok();
+  return first_failure_.WithContext(fmt::format(
+      "sink.kafka: epoch {}: {} deliveries failed, the first", epoch_.value, failed_deliveries_));
+}
+
+void KafkaTransactionalSink::TxnProducer::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg,
+                                                     void* opaque) {
+  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  auto* self = static_cast<TxnProducer*>(opaque);
+  if (self->failed_deliveries_++ > 0) return;
+  const std::string context =
+      fmt::format("delivering to {}[{}]", rd_kafka_topic_name(msg->rkt), msg->partition);
+  self->first_failure_ = msg->err == RD_KAFKA_RESP_ERR__FATAL ? FatalStatus(rk, context)
+                                                              : KafkaStatus(msg->err, context);
+}
+
+// Client-level errors: librdkafka retries by itself; a fatal one also fails
+// the next transactional call.
+void KafkaTransactionalSink::TxnProducer::OnError(rd_kafka_t* /*rk*/, int err, const char* reason,
+                                                  void* opaque) {
+  auto* self = static_cast<TxnProducer*>(opaque);
+  auto level = err == RD_KAFKA_RESP_ERR__FATAL ? spdlog::level::err : spdlog::level::warn;
+  spdlog::log(level, "kafka transactional sink ({}): {} ({})", self->id_, reason,
+              rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+}
+
+KafkaTransactionalSink::KafkaTransactionalSink(KafkaTransactionalSinkOptions options)
+    : options_(std::move(options)) {}
+
+KafkaTransactionalSink::~KafkaTransactionalSink() = default;
+
+Result<std::unique_ptr<KafkaTransactionalSink>> KafkaTransactionalSink::Open(
+    const KafkaTransactionalSinkOptions& options) {
+  CTRJOIN_RETURN_IF_ERROR(options.Validate());
+  std::unique_ptr<KafkaTransactionalSink> sink(new KafkaTransactionalSink(options));
+  for (int i = 0; i < options.pool_size; ++i) {
+    Result<std::unique_ptr<TxnProducer>> producer =
+        TxnProducer::Open(options, fmt::format("{}-{}", options.transactional_id_prefix, i));
+    if (!producer.ok()) return producer.status();
+    rd_kafka_t* rk = (*producer)->get();
+    KafkaError error = RetryUntil(After(options.operation_timeout_ms), [rk](int timeout_ms) {
+      return rd_kafka_init_transactions(rk, timeout_ms);
+    });
+    CTRJOIN_RETURN_IF_ERROR(TxnStatus(
+        rk, error, fmt::format("sink.kafka: initializing transactions of {}", (*producer)->id())));
+    sink->producers_.push_back(std::move(producer).value());
+  }
+  return sink;
+}
+
+std::string KafkaTransactionalSink::Describe() const {
+  return fmt::format("kafka {} {} (transactional ids {}-0..{})", options_.brokers, options_.topic,
+                     options_.transactional_id_prefix, options_.pool_size - 1);
+}
+
+KafkaTransactionalSink::TxnProducer* KafkaTransactionalSink::Holding(EpochId epoch) const {
+  if (epoch.value == 0) return nullptr;
+  TxnProducer* producer = producers_[epoch.value % producers_.size()].get();
+  return producer->epoch() == epoch ? producer : nullptr;
+}
+
+Status KafkaTransactionalSink::Begin(EpochId epoch) {
+  if (open_.value != 0) {
+    return Status::InvalidArgument(
+        fmt::format("epoch {} begun while {} is open", epoch.value, open_.value));
+  }
+  if (epoch <= last_begun_) {
+    return Status::InvalidArgument(
+        fmt::format("epoch {} begun after epoch {}", epoch.value, last_begun_.value));
+  }
+  TxnProducer& producer = *producers_[epoch.value % producers_.size()];
+  if (producer.epoch().value != 0) {
+    return Status::InvalidArgument(
+        fmt::format("epoch {} needs {}, whose epoch {} is not committed or aborted yet",
+                    epoch.value, producer.id(), producer.epoch().value));
+  }
+  CTRJOIN_RETURN_IF_ERROR(producer.Begin(epoch));
+  open_ = epoch;
+  last_begun_ = epoch;
+  return Status::Ok();
+}
+
+Status KafkaTransactionalSink::Write(std::span<const Sample> samples) {
+  TxnProducer* producer = Holding(open_);
+  if (producer == nullptr) return Status::InvalidArgument("write outside an open epoch");
+  rd_kafka_poll(producer->get(), 0);  // serve delivery reports
+  for (const Sample& sample : samples) {
+    buffer_.clear();
+    AppendSampleValue(options_.format, sample, buffer_);
+    CTRJOIN_RETURN_IF_ERROR(producer->Produce(options_.topic, sample.impression.impression_id,
+                                              buffer_, options_.operation_timeout_ms));
+  }
+  return Status::Ok();
+}
+
+Status KafkaTransactionalSink::PreCommit(EpochId epoch) {
+  TxnProducer* producer = Holding(open_);
+  if (epoch != open_ || producer == nullptr) {
+    return Status::InvalidArgument(
+        fmt::format("pre-commit of epoch {}, which is not open", epoch.value));
+  }
+  CTRJOIN_RETURN_IF_ERROR(producer->Flush(options_.operation_timeout_ms));
+  producer->MarkPreCommitted();
+  open_ = EpochId{};
+  return Status::Ok();
+}
+
+Status KafkaTransactionalSink::SendOffsets(EpochId epoch,
+                                           const rd_kafka_topic_partition_list_t* offsets,
+                                           const rd_kafka_consumer_group_metadata_t* group) {
+  TxnProducer* producer = Holding(epoch);
+  if (producer == nullptr) {
+    return Status::InvalidArgument(
+        fmt::format("offsets sent for epoch {}, which is not open or pre-committed", epoch.value));
+  }
+  rd_kafka_t* rk = producer->get();
+  // Retried with the same offsets and group, as librdkafka asks.
+  KafkaError error = RetryUntil(After(options_.operation_timeout_ms), [&](int timeout_ms) {
+    return rd_kafka_send_offsets_to_transaction(rk, offsets, group, timeout_ms);
+  });
+  return TxnStatus(
+      rk, error,
+      fmt::format("sink.kafka: sending offsets with epoch {} on {}", epoch.value, producer->id()));
+}
+
+Status KafkaTransactionalSink::Commit(EpochId epoch) {
+  TxnProducer* producer = Holding(epoch);
+  if (producer == nullptr) {
+    if (epoch.value != 0 && epoch <= last_committed_) return Status::Ok();  // a retry
+    return Status::InvalidArgument(
+        fmt::format("commit of epoch {}, which is not pre-committed", epoch.value));
+  }
+  if (!producer->precommitted()) {
+    return Status::InvalidArgument(
+        fmt::format("commit of epoch {}, which is still open", epoch.value));
+  }
+  for (const auto& other : producers_) {
+    if (other->epoch().value != 0 && other->epoch() < epoch) {
+      return Status::InvalidArgument(
+          fmt::format("commit of epoch {} before epoch {}: epochs commit in order", epoch.value,
+                      other->epoch().value));
+    }
+  }
+  rd_kafka_t* rk = producer->get();
+  KafkaError error = RetryUntil(After(options_.operation_timeout_ms), [rk](int timeout_ms) {
+    return rd_kafka_commit_transaction(rk, timeout_ms);
+  });
+  if (!error) {
+    producer->Release();
+    last_committed_ = epoch;
+    return Status::Ok();
+  }
+  const Status cause = EndTxnStatus(
+      rk, error, fmt::format("sink.kafka: committing epoch {} on {}", epoch.value, producer->id()),
+      options_.operation_timeout_ms);
+  if (!rd_kafka_error_is_fatal(error.get()) && rd_kafka_error_txn_requires_abort(error.get())) {
+    CTRJOIN_RETURN_IF_ERROR(AbortOn(*producer));
+    return Status::Internal(cause.message() + "; the epoch was aborted", Effect::kNoEffect);
+  }
+  return cause;
+}
+
+Status KafkaTransactionalSink::Abort(EpochId epoch) {
+  TxnProducer* producer = Holding(epoch);
+  if (producer == nullptr) return Status::Ok();  // never begun here, or already aborted
+  return AbortOn(*producer);
+}
+
+Status KafkaTransactionalSink::AbortOn(TxnProducer& producer) {
+  rd_kafka_t* rk = producer.get();
+  KafkaError error = RetryUntil(After(options_.operation_timeout_ms), [rk](int timeout_ms) {
+    return rd_kafka_abort_transaction(rk, timeout_ms);
+  });
+  if (error) {
+    return EndTxnStatus(
+        rk, error,
+        fmt::format("sink.kafka: aborting epoch {} on {}", producer.epoch().value, producer.id()),
+        options_.operation_timeout_ms);
+  }
+  if (producer.epoch() == open_) open_ = EpochId{};
+  producer.Release();
+  return Status::Ok();
+}
+
+Result<EpochId> KafkaTransactionalSink::Recover(EpochId last_checkpoint) {
+  // Open's init_transactions already aborted whatever was left open; a
+  // committed Kafka transaction needs nothing more.
+  last_begun_ = std::max(last_begun_, last_checkpoint);
+  last_committed_ = std::max(last_committed_, last_checkpoint);
+  return last_checkpoint;
+}
+
+}  // namespace ctrjoin

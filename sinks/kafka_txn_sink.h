@@ -1,0 +1,112 @@
+#pragma once
+// KafkaTransactionalSink: samples to a Kafka topic under two-phase commit,
+// one Kafka transaction per epoch (librdkafka's transactional producer).
+//
+//   Begin(N)      begin a transaction on producer N % pool_size
+//   Write         produce, key = impression id (murmur2 partitioning)
+//   PreCommit(N)  flush: every message of N delivered, still invisible
+//   SendOffsets   add the input offsets of N to the same transaction
+//   Commit(N)     commit the transaction: output and offsets become visible
+//   Abort(N)      abort it: read_committed consumers never see N
+//
+// Transactional ids: a fixed pool "<prefix>-0" .. "<prefix>-<pool_size-1>",
+// epoch N on "<prefix>-<N % pool_size>", never a new id per epoch. A producer
+// has at most one open transaction, so with two ids epoch N+1 is written while
+// N waits to commit. A fixed pool is also what lets Open abort this job's
+// lingering transactions: init_transactions on each id fences the previous
+// instance's producer and aborts its open transaction. Ids outside the pool
+// (after pool_size shrank) are left to the broker's transaction timeout.
+//
+// Epochs commit strictly in order (Commit refuses an epoch while an earlier
+// one is pending): the input offsets sent with N+1 cover N's input too, so
+// committing N+1 first would mark N's input consumed even if N then failed.
+//
+// Unlike files, a pre-committed transaction does not survive this process:
+// librdkafka cannot resume another producer's transaction, so after a crash
+// Open aborts it, and the input offsets committed with the last committed
+// transaction say which state snapshot to restore (DESIGN.md). Recover has
+// nothing to roll forward.
+//
+// Errors: a fatal producer error (fenced by a newer instance, or a
+// transaction the broker timed out) is Effect::kFenced: this producer can
+// never be used again and the only way on is to stop; a restart re-inits the
+// ids. A commit that failed and was aborted is kNoEffect; a commit or abort
+// still unfinished at operation_timeout_ms is kEffectUnknown, and calling it
+// again resumes it.
+//
+// Called by one thread at a time (TransactionalSink contract): the pipeline's
+// sink node (Begin, Write, PreCommit) and the checkpoint coordinator
+// (SendOffsets, Commit, Abort), never concurrently. Owns pool_size producer
+// handles; their delivery reports run inside the poll, flush, commit and
+// abort calls made by these methods, on the calling thread.
+
+#include <librdkafka/rdkafka.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sinks/sample_format.h"
+#include "txn/two_phase_commit.h"
+
+namespace ctrjoin {
+
+struct KafkaTransactionalSinkOptions {
+  std::string brokers;                  // required
+  std::string topic;                    // required
+  std::string transactional_id_prefix;  // required; unique per job and mode (run, replay)
+  int pool_size = 2;                    // transactional ids in the pool, 1..16
+  // Must be >= 3 × commit_interval_ms + 10 s (an epoch's transaction stays
+  // open while the next epoch runs and while it commits) and <= 900000 (the
+  // brokers' default transaction.max.timeout.ms).
+  int transaction_timeout_ms = 60'000;
+  int commit_interval_ms = 1'000;     // the job's epoch length; only validated against
+  int operation_timeout_ms = 30'000;  // bound for init, flush, send-offsets, commit, abort
+  // Extra librdkafka settings; not transactional.id, transaction.timeout.ms or
+  // enable.idempotence, which the sink sets.
+  std::map<std::string, std::string> properties;
+  SampleFormat format = SampleFormat::kJson;
+
+  Status Validate() const;  // "sink.kafka.<field>: ..."
+};
+
+class KafkaTransactionalSink : public TransactionalSink {
+ public:
+  // Creates the producers and initializes transactions on every id of the
+  // pool, which fences and aborts what a previous instance left open.
+  static Result<std::unique_ptr<KafkaTransactionalSink>> Open(
+      const KafkaTransactionalSinkOptions& options);
+  ~KafkaTransactionalSink() override;
+
+  Status Begin(EpochId epoch) override;
+  Status Write(std::span<const Sample> samples) override;
+  Status PreCommit(EpochId epoch) override;
+  Status Commit(EpochId epoch) override;
+  Status Abort(EpochId epoch) override;
+  Result<EpochId> Recover(EpochId last_checkpoint) override;
+  std::string Describe() const override;
+
+  // Adds consumed input offsets (next offset to read, per partition) of
+  // `group` to epoch's transaction (open or pre-committed), so they commit
+  // or abort with its output.
+  Status SendOffsets(EpochId epoch, const rd_kafka_topic_partition_list_t* offsets,
+                     const rd_kafka_consumer_group_metadata_t* group);
+
+ private:
+  class TxnProducer;  // one transactional id, in the .cc
+
+  explicit KafkaTransactionalSink(KafkaTransactionalSinkOptions options);
+  // The producer whose transaction belongs to epoch, or nullptr.
+  TxnProducer* Holding(EpochId epoch) const;
+  Status AbortOn(TxnProducer& producer);
+
+  const KafkaTransactionalSinkOptions options_;
+  std::vector<std::unique_ptr<TxnProducer>> producers_;  // [i] is "<prefix>-i"
+  EpochId open_;                                         // 0 when no epoch is open
+  EpochId last_begun_;
+  EpochId last_committed_;
+  std::string buffer_;  // reused encoding buffer
+};
+
+}  // namespace ctrjoin

@@ -1,0 +1,393 @@
+// The Kafka transactional sink against the in-process test broker: epochs are
+// invisible to read_committed consumers until committed, aborted epochs never
+// become visible, a new instance fences the old one and aborts its open
+// transactions, input offsets commit with the output, and options are
+// validated. Every test starts its own broker; every wait is bounded.
+#include "sinks/kafka_txn_sink.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sinks/kafka_sink.h"
+#include "src/kafka_client.h"
+#include "tests/support/kafka_broker/broker.h"
+#include "tf_example.pb.h"
+
+namespace ctrjoin {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr int kPartitions = 3;
+constexpr auto kWait = seconds(20);          // for anything expected to arrive
+constexpr auto kQuiet = milliseconds(1500);  // to show that nothing more arrives
+constexpr int kApiTimeoutMs = 15'000;
+
+std::string UniqueName(const std::string& prefix) {
+  static std::atomic<int> counter{0};
+  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+std::vector<Sample> Samples(const std::string& prefix, int n) {
+  std::vector<Sample> out(n);
+  for (int i = 0; i < n; ++i) {
+    out[i].impression.impression_id = prefix + std::to_string(i);
+    out[i].impression.user_id = "u" + std::to_string(i);
+    out[i].label = i % 2;
+  }
+  return out;
+}
+
+std::vector<std::string> Ids(const std::vector<Sample>& samples) {
+  std::vector<std::string> ids;
+  for (const Sample& s : samples) ids.push_back(s.impression.impression_id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+struct Record {
+  std::string key;
+  std::string value;
+};
+
+std::vector<std::string> Keys(const std::vector<Record>& records) {
+  std::vector<std::string> keys;
+  for (const Record& r : records) keys.push_back(r.key);
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+KafkaHandle MakeConsumer(const std::string& brokers, std::map<std::string, std::string> props) {
+  props.insert({{"bootstrap.servers", brokers},
+                {"group.id", UniqueName("group")},
+                {"enable.auto.commit", "false"},
+                {"fetch.wait.max.ms", "100"},
+                {"log_level", "4"}});
+  Result<KafkaConf> conf = MakeKafkaConf(props);
+  EXPECT_TRUE(conf.ok()) << conf.status().ToString();
+  Result<KafkaHandle> handle = MakeKafkaHandle(RD_KAFKA_CONSUMER, std::move(conf).value());
+  EXPECT_TRUE(handle.ok()) << handle.status().ToString();
+  return std::move(handle).value();
+}
+
+// Reads every partition of a topic from the beginning, at one isolation level.
+class Reader {
+ public:
+  Reader(const std::string& brokers, const std::string& topic, const std::string& isolation)
+      : consumer_(MakeConsumer(brokers, {{"isolation.level", isolation}})) {
+    rd_kafka_poll_set_consumer(consumer_.get());
+    KafkaPartitionList list(rd_kafka_topic_partition_list_new(kPartitions));
+    for (int p = 0; p < kPartitions; ++p) {
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset =
+          RD_KAFKA_OFFSET_BEGINNING;
+    }
+    EXPECT_EQ(rd_kafka_assign(consumer_.get(), list.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  ~Reader() {
+    if (consumer_) rd_kafka_consumer_close(consumer_.get());
+  }
+
+  // Polls until `count` records arrived or kWait passed.
+  std::vector<Record> Read(size_t count) {
+    std::vector<Record> out;
+    const auto deadline = Clock::now() + kWait;
+    while (out.size() < count && Clock::now() < deadline) PollOnce(out);
+    return out;
+  }
+  // Polls for kQuiet, returning whatever arrived.
+  std::vector<Record> ReadRest() {
+    std::vector<Record> out;
+    const auto deadline = Clock::now() + kQuiet;
+    while (Clock::now() < deadline) PollOnce(out);
+    return out;
+  }
+
+ private:
+  void PollOnce(std::vector<Record>& out) {
+    KafkaMessage m(rd_kafka_consumer_poll(consumer_.get(), 100));
+    if (!m) return;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      out.push_back({std::string(static_cast<const char*>(m->key), m->key_len),
+                     std::string(static_cast<const char*>(m->payload), m->len)});
+    } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      ADD_FAILURE() << "consumer error: " << rd_kafka_message_errstr(m.get());
+    }
+  }
+
+  KafkaHandle consumer_;
+};
+
+class KafkaTxnSinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testbroker::BrokerOptions options;
+    options.default_partitions = kPartitions;
+    options.transaction_check_interval_ms = 100;
+    auto broker = testbroker::TestBroker::Start(options);
+    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+    broker_ = std::move(broker).value();
+    topic_ = UniqueName("samples");
+    prefix_ = UniqueName("ctrjoin-txn");
+  }
+
+  KafkaTransactionalSinkOptions Options(SampleFormat format = SampleFormat::kJson) const {
+    KafkaTransactionalSinkOptions options;
+    options.brokers = broker_->bootstrap();
+    options.topic = topic_;
+    options.transactional_id_prefix = prefix_;
+    options.operation_timeout_ms = kApiTimeoutMs;
+    options.properties = {{"log_level", "4"}};
+    options.format = format;
+    return options;
+  }
+
+  std::unique_ptr<KafkaTransactionalSink> Open(SampleFormat format = SampleFormat::kJson) {
+    auto sink = KafkaTransactionalSink::Open(Options(format));
+    EXPECT_TRUE(sink.ok()) << sink.status().ToString();
+    return sink.ok() ? std::move(sink).value() : nullptr;
+  }
+
+  Reader Committed() const { return Reader(broker_->bootstrap(), topic_, "read_committed"); }
+  Reader Uncommitted() const { return Reader(broker_->bootstrap(), topic_, "read_uncommitted"); }
+
+  std::unique_ptr<testbroker::TestBroker> broker_;
+  std::string topic_;
+  std::string prefix_;
+};
+
+TEST_F(KafkaTxnSinkTest, EpochVisibleOnlyAfterItsCommitWhileNextIsOpen) {
+  auto sink = Open();
+  ASSERT_TRUE(sink);
+  const std::vector<Sample> first = Samples("a", 20);
+  const std::vector<Sample> second = Samples("b", 15);
+  ASSERT_TRUE(sink->Begin({1}).ok());
+  ASSERT_TRUE(sink->Write(first).ok());
+  ASSERT_TRUE(sink->PreCommit({1}).ok());
+  Status begun = sink->Begin({2});  // the next epoch is written while 1 commits
+  ASSERT_TRUE(begun.ok()) << begun.ToString();
+  ASSERT_TRUE(sink->Write(second).ok());
+
+  Reader reader = Committed();
+  EXPECT_TRUE(reader.ReadRest().empty()) << "nothing is visible before a commit";
+  Status committed = sink->Commit({1});
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(Keys(reader.Read(first.size())), Ids(first));
+  EXPECT_TRUE(reader.ReadRest().empty()) << "epoch 2 is still open";
+  EXPECT_TRUE(sink->Commit({1}).ok()) << "idempotent";
+
+  ASSERT_TRUE(sink->PreCommit({2}).ok());
+  committed = sink->Commit({2});
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+  EXPECT_EQ(Keys(reader.Read(second.size())), Ids(second));
+  EXPECT_TRUE(reader.ReadRest().empty()) << "each sample exactly once";
+}
+
+TEST_F(KafkaTxnSinkTest, EpochsUseThePoolAndCommitInOrder) {
+  auto sink = Open();
+  ASSERT_TRUE(sink);
+  ASSERT_TRUE(sink->Begin({1}).ok());
+  ASSERT_TRUE(sink->Write(Samples("a", 2)).ok());
+  ASSERT_TRUE(sink->PreCommit({1}).ok());
+  ASSERT_TRUE(sink->Begin({2}).ok());
+  EXPECT_FALSE(sink->Begin({3}).ok()) << "epoch 2 is open";
+  ASSERT_TRUE(sink->PreCommit({2}).ok());
+  Status out_of_order = sink->Commit({2});
+  EXPECT_FALSE(out_of_order.ok());
+  EXPECT_EQ(out_of_order.effect(), Effect::kNoEffect);
+  Status busy = sink->Begin({3});  // "<prefix>-1" still holds epoch 1
+  EXPECT_FALSE(busy.ok());
+  EXPECT_NE(busy.message().find(prefix_ + "-1"), std::string::npos) << busy.message();
+  ASSERT_TRUE(sink->Commit({1}).ok());
+  ASSERT_TRUE(sink->Commit({2}).ok());
+  EXPECT_TRUE(sink->Begin({3}).ok());
+  EXPECT_FALSE(sink->Begin({4}).ok()) << "one open epoch at a time";
+}
+
+TEST_F(KafkaTxnSinkTest, AbortedEpochIsWrittenButNeverVisible) {
+  auto sink = Open();
+  ASSERT_TRUE(sink);
+  const std::vector<Sample> aborted = Samples("x", 10);
+  const std::vector<Sample> kept = Samples("k", 5);
+  ASSERT_TRUE(sink->Begin({1}).ok());
+  ASSERT_TRUE(sink->Write(aborted).ok());
+  ASSERT_TRUE(sink->PreCommit({1}).ok());  // delivered to the log
+  Status aborted_status = sink->Abort({1});
+  ASSERT_TRUE(aborted_status.ok()) << aborted_status.ToString();
+  EXPECT_TRUE(sink->Abort({1}).ok()) << "idempotent";
+  ASSERT_TRUE(sink->Begin({2}).ok());
+  ASSERT_TRUE(sink->Write(kept).ok());
+  ASSERT_TRUE(sink->PreCommit({2}).ok());
+  ASSERT_TRUE(sink->Commit({2}).ok());
+
+  Reader committed = Committed();
+  EXPECT_EQ(Keys(committed.Read(kept.size())), Ids(kept));
+  EXPECT_TRUE(committed.ReadRest().empty());
+  Reader uncommitted = Uncommitted();
+  std::vector<std::string> all = Ids(aborted);
+  for (const std::string& id : Ids(kept)) all.push_back(id);
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(Keys(uncommitted.Read(all.size())), all) << "the aborted epoch was in the log";
+}
+
+TEST_F(KafkaTxnSinkTest, NewInstanceFencesTheOldAndAbortsItsTransactions) {
+  auto old_sink = Open();
+  ASSERT_TRUE(old_sink);
+  const std::vector<Sample> zombie = Samples("z", 8);
+  ASSERT_TRUE(old_sink->Begin({1}).ok());
+  ASSERT_TRUE(old_sink->Write(zombie).ok());
+  ASSERT_TRUE(old_sink->PreCommit({1}).ok());
+  ASSERT_TRUE(old_sink->Begin({2}).ok());  // both ids hold an open transaction
+  ASSERT_TRUE(old_sink->Write(Samples("y", 4)).ok());
+
+  auto new_sink = Open();
+  ASSERT_TRUE(new_sink);
+  Status fenced = old_sink->Commit({1});
+  EXPECT_FALSE(fenced.ok());
+  EXPECT_EQ(fenced.effect(), Effect::kFenced) << fenced.ToString();
+
+  Result<EpochId> recovered = new_sink->Recover({0});
+  ASSERT_TRUE(recovered.ok());
+  const std::vector<Sample> fresh = Samples("n", 6);
+  ASSERT_TRUE(new_sink->Begin({1}).ok());
+  ASSERT_TRUE(new_sink->Write(fresh).ok());
+  ASSERT_TRUE(new_sink->PreCommit({1}).ok());
+  Status committed = new_sink->Commit({1});
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+
+  Reader reader = Committed();
+  EXPECT_EQ(Keys(reader.Read(fresh.size())), Ids(fresh));
+  EXPECT_TRUE(reader.ReadRest().empty()) << "the old instance's epochs were aborted";
+  Reader dirty = Uncommitted();
+  std::vector<Record> everything = dirty.Read(zombie.size() + fresh.size());
+  const std::vector<std::string> keys = Keys(everything);
+  for (const std::string& id : Ids(zombie)) {
+    EXPECT_TRUE(std::binary_search(keys.begin(), keys.end(), id)) << id << " was in the log";
+  }
+}
+
+int64_t CommittedOffset(rd_kafka_t* consumer, const std::string& topic, int32_t partition) {
+  KafkaPartitionList list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
+  EXPECT_EQ(rd_kafka_committed(consumer, list.get(), kApiTimeoutMs), RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(list->elems[0].err, RD_KAFKA_RESP_ERR_NO_ERROR);
+  return list->elems[0].offset;
+}
+
+TEST_F(KafkaTxnSinkTest, SentOffsetsCommitWithTheEpoch) {
+  const std::string input = UniqueName("input");
+  const std::string group = UniqueName("job");
+  {
+    // The input topic exists before offsets are committed for it.
+    auto source = KafkaSampleSink::Open({broker_->bootstrap(), input, {{"log_level", "4"}}});
+    ASSERT_TRUE(source.ok()) << source.status().ToString();
+    ASSERT_TRUE((*source)->Write(Samples("in", 10)).ok());
+    ASSERT_TRUE((*source)->Flush().ok());
+  }
+  KafkaHandle observer = MakeConsumer(broker_->bootstrap(), {{"group.id", group}});
+  auto send = [&](KafkaTransactionalSink& sink, EpochId epoch, int64_t offset) {
+    KafkaPartitionList offsets(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(offsets.get(), input.c_str(), 0)->offset = offset;
+    rd_kafka_consumer_group_metadata_t* metadata =
+        rd_kafka_consumer_group_metadata_new(group.c_str());
+    Status status = sink.SendOffsets(epoch, offsets.get(), metadata);
+    rd_kafka_consumer_group_metadata_destroy(metadata);
+    return status;
+  };
+
+  auto sink = Open();
+  ASSERT_TRUE(sink);
+  ASSERT_TRUE(sink->Begin({1}).ok());
+  ASSERT_TRUE(sink->Write(Samples("a", 3)).ok());
+  ASSERT_TRUE(sink->PreCommit({1}).ok());
+  Status sent = send(*sink, {1}, 5);
+  ASSERT_TRUE(sent.ok()) << sent.ToString();
+  EXPECT_EQ(CommittedOffset(observer.get(), input, 0), RD_KAFKA_OFFSET_INVALID);
+  ASSERT_TRUE(sink->Commit({1}).ok());
+  EXPECT_EQ(CommittedOffset(observer.get(), input, 0), 5);
+
+  ASSERT_TRUE(sink->Begin({2}).ok());
+  ASSERT_TRUE(sink->Write(Samples("b", 3)).ok());
+  ASSERT_TRUE(send(*sink, {2}, 9).ok());
+  ASSERT_TRUE(sink->Abort({2}).ok());
+  EXPECT_EQ(CommittedOffset(observer.get(), input, 0), 5) << "aborted with epoch 2";
+  EXPECT_FALSE(send(*sink, {2}, 9).ok()) << "epoch 2 is gone";
+  rd_kafka_consumer_close(observer.get());
+}
+
+TEST(KafkaTxnSinkOptionsTest, ValidateNamesTheBadKey) {
+  KafkaTransactionalSinkOptions options;
+  options.brokers = "127.0.0.1:9";
+  options.topic = "samples";
+  Status missing = options.Validate();
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(missing.message().find("sink.kafka.transactional_id_prefix"), std::string::npos)
+      << missing.message();
+  auto opened = KafkaTransactionalSink::Open(options);
+  EXPECT_FALSE(opened.ok()) << "Open validates";
+
+  options.transactional_id_prefix = "job";
+  EXPECT_TRUE(options.Validate().ok()) << options.Validate().ToString();
+
+  options.commit_interval_ms = 20'000;  // needs >= 70 s, has the default 60 s
+  Status too_short = options.Validate();
+  EXPECT_FALSE(too_short.ok());
+  EXPECT_NE(too_short.message().find("sink.kafka.transaction_timeout_ms"), std::string::npos)
+      << too_short.message();
+  EXPECT_NE(too_short.message().find("70000"), std::string::npos) << too_short.message();
+  options.transaction_timeout_ms = 70'000;
+  EXPECT_TRUE(options.Validate().ok());
+
+  options.transaction_timeout_ms = 900'001;
+  Status too_long = options.Validate();
+  EXPECT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.message().find("sink.kafka.transaction_timeout_ms"), std::string::npos);
+
+  options.transaction_timeout_ms = 70'000;
+  options.properties["transactional.id"] = "mine";
+  Status reserved = options.Validate();
+  EXPECT_FALSE(reserved.ok());
+  EXPECT_NE(reserved.message().find("sink.kafka.properties.transactional.id"), std::string::npos);
+}
+
+TEST_F(KafkaTxnSinkTest, TfExampleValuesAreTheEncodedSamples) {
+  auto sink = Open(SampleFormat::kTfExample);
+  ASSERT_TRUE(sink);
+  std::vector<Sample> samples = Samples("tf", 4);
+  samples[1].impression.features = {{"position", 2.0}, {"device", std::string("ios")}};
+  ASSERT_TRUE(sink->Begin({1}).ok());
+  ASSERT_TRUE(sink->Write(samples).ok());
+  ASSERT_TRUE(sink->PreCommit({1}).ok());
+  ASSERT_TRUE(sink->Commit({1}).ok());
+
+  Reader reader = Committed();
+  std::vector<Record> records = reader.Read(samples.size());
+  ASSERT_EQ(records.size(), samples.size());
+  for (const Sample& sample : samples) {
+    auto it = std::find_if(records.begin(), records.end(), [&](const Record& r) {
+      return r.key == sample.impression.impression_id;
+    });
+    ASSERT_NE(it, records.end()) << sample.impression.impression_id;
+    std::string expected;
+    AppendSampleValue(SampleFormat::kTfExample, sample, expected);
+    EXPECT_EQ(it->value, expected);
+    tensorflow::Example example;
+    ASSERT_TRUE(example.ParseFromString(it->value));
+    EXPECT_EQ(example.features().feature().at("impression_id").bytes_list().value(0),
+              sample.impression.impression_id);
+  }
+}
+
+}  // namespace
+}  // namespace ctrjoin
