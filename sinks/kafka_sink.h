@@ -5,7 +5,7 @@
 // same partition. The transactional sink comes with the exactly-once work.
 //
 // Called only from the pipeline's serial sink/router node. Owns its
-// librdkafka producer; delivery reports are served by poll() calls made from
+// KafkaProducer; delivery reports are served by poll() calls made from
 // Write/Flush (no background thread of ours).
 
 #include <map>
@@ -27,7 +27,7 @@ struct KafkaSinkOptions {
   Status Validate(const std::string& prefix) const;
 };
 
-class KafkaProducer;  // RAII wrapper around rd_kafka_t (producer), in the .cc
+class KafkaProducer;  // sinks/kafka_producer.h
 
 class KafkaSampleSink : public SampleSink {
  public:
@@ -39,10 +39,13 @@ class KafkaSampleSink : public SampleSink {
   std::string Describe() const override;
 
  private:
-  KafkaSampleSink(std::unique_ptr<KafkaProducer> producer, std::string topic, SampleFormat format);
+  KafkaSampleSink(std::unique_ptr<KafkaProducer> producer, const std::string& brokers,
+                  std::string topic, SampleFormat format, int timeout_ms);
   std::unique_ptr<KafkaProducer> producer_;
   std::string topic_;
   SampleFormat format_;
+  int timeout_ms_;  // flush_timeout_ms: bounds a full queue and Flush
+  std::string description_;
   std::string buffer_;  // reused encoding buffer
 };
 
@@ -54,9 +57,10 @@ class KafkaDeadLetterSink : public DeadLetterSink {
   Status Flush() override;
 
  private:
-  explicit KafkaDeadLetterSink(std::unique_ptr<KafkaProducer> producer, std::string topic);
+  KafkaDeadLetterSink(std::unique_ptr<KafkaProducer> producer, std::string topic, int timeout_ms);
   std::unique_ptr<KafkaProducer> producer_;
   std::string topic_;
+  int timeout_ms_;
 };
 
 }  // namespace ctrjoin

@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "sinks/kafka_producer.h"
 #include "src/kafka_client.h"
 
 namespace ctrjoin {
@@ -115,25 +116,26 @@ Status KafkaTransactionalSinkOptions::Validate() const {
 }
 
 // One transactional id of the pool: its producer and the epoch whose
-// transaction it holds. Used only from the sink's calling thread; librdkafka
-// runs OnDelivery inside poll, flush, commit and abort on that thread, so the
-// failure fields need no lock. Owns the producer handle.
+// transaction it holds. Used only from the sink's calling thread. Owns the
+// producer.
 class KafkaTransactionalSink::TxnProducer {
  public:
   static Result<std::unique_ptr<TxnProducer>> Open(const KafkaTransactionalSinkOptions& options,
                                                    std::string id);
 
-  rd_kafka_t* get() const { return handle_.get(); }
-  const std::string& id() const { return id_; }
+  rd_kafka_t* get() const { return producer_->get(); }
+  const std::string& id() const { return producer_->name(); }
   EpochId epoch() const { return epoch_; }
   bool precommitted() const { return precommitted_; }
 
   Status Begin(EpochId epoch);
   // Queues one message, polling while the queue is full, up to timeout_ms.
   Status Produce(const std::string& topic, std::string_view key, std::string_view value,
-                 int timeout_ms);
+                 int timeout_ms) {
+    return Fatal(producer_->Send(topic, key, value, timeout_ms));
+  }
   // Waits up to timeout_ms for every queued message to be delivered.
-  Status Flush(int timeout_ms);
+  Status Flush(int timeout_ms) { return Fatal(producer_->Flush(timeout_ms)); }
   void MarkPreCommitted() { precommitted_ = true; }
   // The transaction ended (committed or aborted).
   void Release() {
@@ -142,23 +144,25 @@ class KafkaTransactionalSink::TxnProducer {
   }
 
  private:
-  explicit TxnProducer(std::string id) : id_(std::move(id)) {}
-  Status DeliveryStatus() const;
-  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
-  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  explicit TxnProducer(std::unique_ptr<KafkaProducer> producer)
+      : producer_(std::move(producer)) {}
+  // Once the producer has a fatal error it is unusable for good: the caller
+  // must stop, as when fenced, whatever the failed call reported.
+  Status Fatal(Status st) const {
+    if (st.ok() || rd_kafka_fatal_error(get(), nullptr, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return st;
+    }
+    return FatalStatus(get(), fmt::format("sink.kafka: epoch {} on {}", epoch_.value, id()));
+  }
 
-  const std::string id_;
-  KafkaHandle handle_;
+  std::unique_ptr<KafkaProducer> producer_;
   EpochId epoch_;  // whose transaction is open; 0 when idle
   bool precommitted_ = false;
-  uint64_t failed_deliveries_ = 0;  // in the current transaction
-  Status first_failure_;
 };
 
 Result<std::unique_ptr<KafkaTransactionalSink::TxnProducer>>
 KafkaTransactionalSink::TxnProducer::Open(const KafkaTransactionalSinkOptions& options,
                                           std::string id) {
-  std::unique_ptr<TxnProducer> producer(new TxnProducer(std::move(id)));
   std::map<std::string, std::string> properties = {
       {"bootstrap.servers", options.brokers},
       {"partitioner", "murmur2_random"},  // as Java clients partition by key
@@ -166,90 +170,21 @@ KafkaTransactionalSink::TxnProducer::Open(const KafkaTransactionalSinkOptions& o
   };
   for (const auto& [name, value] : options.properties) properties[name] = value;
   properties["enable.idempotence"] = "true";
-  properties["transactional.id"] = producer->id_;
+  properties["transactional.id"] = id;
   properties["transaction.timeout.ms"] = std::to_string(options.transaction_timeout_ms);
-  Result<KafkaConf> conf = MakeKafkaConf(properties);
-  if (!conf.ok()) return conf.status().WithContext("sink.kafka.properties");
-  rd_kafka_conf_set_opaque(conf->get(), producer.get());
-  rd_kafka_conf_set_dr_msg_cb(conf->get(), &TxnProducer::OnDelivery);
-  rd_kafka_conf_set_error_cb(conf->get(), &TxnProducer::OnError);
-  Result<KafkaHandle> handle = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
-  if (!handle.ok()) return handle.status().WithContext("kafka transactional sink");
-  producer->handle_ = std::move(handle).value();
-  return producer;
+  Result<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Open(properties, std::move(id));
+  if (!producer.ok()) return producer.status().WithContext("sink.kafka");
+  return std::unique_ptr<TxnProducer>(new TxnProducer(std::move(producer).value()));
 }
 
 Status KafkaTransactionalSink::TxnProducer::Begin(EpochId epoch) {
   KafkaError error(rd_kafka_begin_transaction(get()));
   CTRJOIN_RETURN_IF_ERROR(TxnStatus(
-      get(), error, fmt::format("sink.kafka: beginning epoch {} on {}", epoch.value, id_)));
+      get(), error, fmt::format("sink.kafka: beginning epoch {} on {}", epoch.value, id())));
   epoch_ = epoch;
   precommitted_ = false;
-  failed_deliveries_ = 0;
-  first_failure_ = Status::Ok();
+  producer_->ResetDeliveryStatus();
   return Status::Ok();
-}
-
-Status KafkaTransactionalSink::TxnProducer::Produce(const std::string& topic, std::string_view key,
-                                                    std::string_view value, int timeout_ms) {
-  const auto deadline = After(timeout_ms);
-  // The RD_KAFKA_V_* macros do not parenthesize their arguments.
-  const char* key_data = key.data();
-  const size_t key_size = key.size();
-  char* value_data = const_cast<char*>(value.data());  // only read: RD_KAFKA_MSG_F_COPY
-  auto context = [&] {
-    return fmt::format("sink.kafka: producing epoch {} to {}", epoch_.value, topic);
-  };
-  while (true) {
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key_data, key_size),
-        RD_KAFKA_V_VALUE(value_data, value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
-    if (err == RD_KAFKA_RESP_ERR__FATAL) return FatalStatus(get(), context());
-    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return KafkaStatus(err, context());
-    if (Clock::now() >= deadline) {
-      return Status::TimedOut(
-          fmt::format("{}: producer queue still full after {} ms", context(), timeout_ms));
-    }
-    rd_kafka_poll(get(), 100);  // delivery reports make room
-  }
-}
-
-Status KafkaTransactionalSink::TxnProducer::Flush(int timeout_ms) {
-  if (rd_kafka_flush(get(), timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return Status::TimedOut(
-        fmt::format("sink.kafka: epoch {} on {}: {} messages undelivered after {} ms", epoch_.value,
-                    id_, rd_kafka_outq_len(get()), timeout_ms));
-  }
-  return DeliveryStatus();
-}
-
-Status KafkaTransactionalSink::TxnProducer::DeliveryStatus() const {
-  if (failed_deliveries_ == 0) return Status::Ok();
-  return first_failure_.WithContext(fmt::format(
-      "sink.kafka: epoch {}: {} deliveries failed, the first", epoch_.value, failed_deliveries_));
-}
-
-void KafkaTransactionalSink::TxnProducer::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg,
-                                                     void* opaque) {
-  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
-  auto* self = static_cast<TxnProducer*>(opaque);
-  if (self->failed_deliveries_++ > 0) return;
-  const std::string context =
-      fmt::format("delivering to {}[{}]", rd_kafka_topic_name(msg->rkt), msg->partition);
-  self->first_failure_ = msg->err == RD_KAFKA_RESP_ERR__FATAL ? FatalStatus(rk, context)
-                                                              : KafkaStatus(msg->err, context);
-}
-
-// Client-level errors: librdkafka retries by itself; a fatal one also fails
-// the next transactional call.
-void KafkaTransactionalSink::TxnProducer::OnError(rd_kafka_t* /*rk*/, int err, const char* reason,
-                                                  void* opaque) {
-  auto* self = static_cast<TxnProducer*>(opaque);
-  auto level = err == RD_KAFKA_RESP_ERR__FATAL ? spdlog::level::err : spdlog::level::warn;
-  spdlog::log(level, "kafka transactional sink ({}): {} ({})", self->id_, reason,
-              rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
 }
 
 KafkaTransactionalSink::KafkaTransactionalSink(KafkaTransactionalSinkOptions options)
@@ -311,7 +246,6 @@ Status KafkaTransactionalSink::Begin(EpochId epoch) {
 Status KafkaTransactionalSink::Write(std::span<const Sample> samples) {
   TxnProducer* producer = Holding(open_);
   if (producer == nullptr) return Status::InvalidArgument("write outside an open epoch");
-  rd_kafka_poll(producer->get(), 0);  // serve delivery reports
   for (const Sample& sample : samples) {
     buffer_.clear();
     AppendSampleValue(options_.format, sample, buffer_);

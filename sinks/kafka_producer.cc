@@ -1,0 +1,97 @@
+#include "sinks/kafka_producer.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace ctrjoin {
+
+Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Open(
+    const std::map<std::string, std::string>& properties, std::string name) {
+  std::unique_ptr<KafkaProducer> producer(new KafkaProducer(std::move(name)));
+  Result<KafkaConf> conf = MakeKafkaConf(properties);
+  if (!conf.ok()) return conf.status().WithContext(producer->name_ + " properties");
+  rd_kafka_conf_set_opaque(conf->get(), producer.get());
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &KafkaProducer::OnDelivery);
+  rd_kafka_conf_set_error_cb(conf->get(), &KafkaProducer::OnError);
+  Result<KafkaHandle> handle = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  if (!handle.ok()) return handle.status().WithContext(producer->name_);
+  producer->handle_ = std::move(handle).value();
+  return producer;
+}
+
+KafkaProducer::~KafkaProducer() {
+  if (!handle_) return;
+  const int undelivered = rd_kafka_outq_len(handle_.get());
+  if (undelivered > 0) spdlog::warn("{}: dropping {} undelivered messages", name_, undelivered);
+}
+
+Status KafkaProducer::Send(const std::string& topic, std::optional<std::string_view> key,
+                           std::string_view value, int timeout_ms) {
+  rd_kafka_poll(handle_.get(), 0);
+  CTRJOIN_RETURN_IF_ERROR(DeliveryStatus());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  // The RD_KAFKA_V_* macros do not parenthesize their arguments.
+  const char* key_data = key ? key->data() : nullptr;
+  const size_t key_size = key ? key->size() : 0;
+  char* value_data = const_cast<char*>(value.data());  // only read: RD_KAFKA_MSG_F_COPY
+  auto context = [&] { return fmt::format("{}: producing to {}", name_, topic); };
+  while (true) {
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        handle_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key_data, key_size),
+        RD_KAFKA_V_VALUE(value_data, value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return DeliveryStatus();  // incl. reports just served
+    if (err == RD_KAFKA_RESP_ERR__FATAL) return KafkaFatalStatus(handle_.get(), context());
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return KafkaStatus(err, context());
+    if (std::chrono::steady_clock::now() >= deadline) {
+      // Earlier messages may already be delivered: effect unknown.
+      return Status::TimedOut(
+          fmt::format("{}: producer queue still full after {} ms", context(), timeout_ms));
+    }
+    rd_kafka_poll(handle_.get(), 100);  // delivery reports make room
+  }
+}
+
+Status KafkaProducer::Flush(int timeout_ms) {
+  rd_kafka_flush(handle_.get(), timeout_ms);
+  const int undelivered = rd_kafka_outq_len(handle_.get());
+  if (undelivered > 0) {
+    return Status::TimedOut(
+        fmt::format("{}: {} messages undelivered after {} ms", name_, undelivered, timeout_ms));
+  }
+  return DeliveryStatus();
+}
+
+Status KafkaProducer::DeliveryStatus() const {
+  if (failed_deliveries_ == 0) return Status::Ok();
+  return first_failure_.WithContext(
+      fmt::format("{}: {} deliveries failed, the first", name_, failed_deliveries_));
+}
+
+void KafkaProducer::ResetDeliveryStatus() {
+  failed_deliveries_ = 0;
+  first_failure_ = Status::Ok();
+}
+
+void KafkaProducer::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque) {
+  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  auto* self = static_cast<KafkaProducer*>(opaque);
+  if (self->failed_deliveries_++ > 0) return;
+  const std::string context =
+      fmt::format("delivering to {}[{}]", rd_kafka_topic_name(msg->rkt), msg->partition);
+  self->first_failure_ = msg->err == RD_KAFKA_RESP_ERR__FATAL ? KafkaFatalStatus(rk, context)
+                                                               : KafkaStatus(msg->err, context);
+}
+
+// Client-level errors (brokers down, ...): librdkafka retries by itself, and
+// a fatal one also fails the next call that needs the producer.
+void KafkaProducer::OnError(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<KafkaProducer*>(opaque);
+  auto level = err == RD_KAFKA_RESP_ERR__FATAL ? spdlog::level::err : spdlog::level::warn;
+  spdlog::log(level, "{}: {} ({})", self->name_, reason,
+              rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+}
+
+}  // namespace ctrjoin

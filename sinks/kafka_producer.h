@@ -1,0 +1,58 @@
+#pragma once
+// KafkaProducer: one librdkafka producer with delivery tracking, shared by the
+// plain Kafka sinks and the transactional sink.
+//
+// Called only from its owner's thread; librdkafka runs the delivery and error
+// callbacks inside the poll/flush/commit/abort calls made on that thread, so
+// the failure fields need no lock. Owns the producer handle; destroying it
+// drops (and warns about) whatever was not delivered.
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "src/kafka_client.h"
+#include "src/status.h"
+
+namespace ctrjoin {
+
+class KafkaProducer {
+ public:
+  // properties are complete librdkafka settings; name identifies the
+  // producer in logs and errors ("kafka sink (host:9092)", a transactional id).
+  static Result<std::unique_ptr<KafkaProducer>> Open(
+      const std::map<std::string, std::string>& properties, std::string name);
+  ~KafkaProducer();
+
+  rd_kafka_t* get() const { return handle_.get(); }
+  const std::string& name() const { return name_; }
+
+  // Serves delivery reports, then queues one message (a null key if none),
+  // polling while the queue is full for up to timeout_ms. Returns the first
+  // delivery failure seen so far, if any, and then queues nothing.
+  Status Send(const std::string& topic, std::optional<std::string_view> key,
+              std::string_view value, int timeout_ms);
+  // Waits up to timeout_ms for every queued message to be delivered.
+  Status Flush(int timeout_ms);
+  // The first delivery failure since the last reset, or OK.
+  Status DeliveryStatus() const;
+  // Forgets past delivery failures (a transaction starts afresh).
+  void ResetDeliveryStatus();
+
+ private:
+  explicit KafkaProducer(std::string name) : name_(std::move(name)) {}
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+
+  const std::string name_;
+  KafkaHandle handle_;
+  uint64_t failed_deliveries_ = 0;
+  Status first_failure_;
+};
+
+}  // namespace ctrjoin
