@@ -13,6 +13,7 @@
 #include "joins/hbase_client.h"
 #include "joins/hbase_feature_store.h"
 #include "joins/lookup_service.h"
+#include "tests/support/enrich.h"
 #include "tests/support/hbase_server.h"
 
 namespace ctrjoin {
@@ -67,12 +68,8 @@ struct Fixture {
 
   // Enriches one batch and waits for it; returns the time it took.
   double EnrichSeconds(std::vector<Impression>& batch) {
-    std::vector<Impression*> ptrs;
-    for (Impression& i : batch) ptrs.push_back(&i);
-    std::promise<void> done;
     const auto start = std::chrono::steady_clock::now();
-    service->EnrichAsync(ptrs, [&](Status) { done.set_value(); });
-    done.get_future().wait();
+    testing::EnrichAsync(*service, batch).wait();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 

@@ -12,6 +12,7 @@
 #include "src/app.h"
 #include "tests/support/hbase_server.h"
 #include "tests/support/trace_oracle.h"
+#include "tests/support/temp_dir.h"
 
 namespace ctrjoin {
 namespace {
@@ -23,9 +24,6 @@ constexpr int64_t kDay = 86'400'000;
 class FeaturePipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ctrjoin_feature_pipeline_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
     workload_ = testing::OracleWorkload(21, kWindowMs);
     workload_.users = kUsers;
     workload_.items = 50;
@@ -34,8 +32,7 @@ class FeaturePipelineTest : public ::testing::Test {
     // 5000 impressions at 500/s: ten seconds of event time from start_ts_ms.
     mid_ts_ = workload_.start_ts_ms + 5'000;
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string Path(const std::string& name) const { return dir_.File(name); }
 
   // Every user: age n a day before; even users also 1000+n from mid_ts_;
   // everybody -1 ten days later (after every impression). Items: one price.
@@ -100,7 +97,7 @@ class FeaturePipelineTest : public ::testing::Test {
     return by_id;
   }
 
-  std::filesystem::path dir_;
+  testing::TempDir dir_;
   WorkloadOptions workload_;
   int64_t mid_ts_ = 0;
 };

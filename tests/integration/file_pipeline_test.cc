@@ -9,6 +9,7 @@
 #include "src/hash.h"
 #include "src/workload.h"
 #include "tests/support/trace_oracle.h"
+#include "tests/support/temp_dir.h"
 
 namespace ctrjoin {
 namespace {
@@ -23,18 +24,14 @@ using testing::ReadSamples;
 class FilePipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ctrjoin_pipeline_test_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
     GenerateOptions gen;
     gen.impressions_path = Path("impressions.jsonl");
     gen.clicks_path = Path("clicks.jsonl");
     gen.impressions = 30'000;
     ASSERT_TRUE(GenerateTrace(gen, testing::OracleWorkload(7, kWindowMs)).ok());
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string Path(const std::string& name) const { return dir_.File(name); }
 
   Config MakeConfig(const std::string& out, uint32_t shards, size_t batch, uint64_t budget_mb) {
     Config c;
@@ -52,7 +49,7 @@ class FilePipelineTest : public ::testing::Test {
     return c;
   }
 
-  std::filesystem::path dir_;
+  testing::TempDir dir_;
 };
 
 TEST_F(FilePipelineTest, OneSamplePerImpressionWithTheWindowLabel) {

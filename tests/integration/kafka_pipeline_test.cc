@@ -11,6 +11,7 @@
 #include "src/app.h"
 #include "src/kafka_client.h"
 #include "tests/support/trace_oracle.h"
+#include "tests/support/temp_dir.h"
 
 namespace ctrjoin {
 namespace {
@@ -18,10 +19,8 @@ namespace {
 constexpr int64_t kWindowMs = 30'000;
 
 TEST(KafkaPipelineTest, BoundedRunMatchesOracle) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("ctrjoin_kafka_pipeline_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const auto path = [&](const char* name) { return (dir / name).string(); };
+  testing::TempDir dir;
+  const auto path = [&](const char* name) { return dir.File(name); };
   GenerateOptions gen{path("imp.jsonl"), path("clk.jsonl"), "", 10'000};
   ASSERT_TRUE(GenerateTrace(gen, testing::OracleWorkload(11, kWindowMs)).ok());
 
@@ -72,7 +71,6 @@ TEST(KafkaPipelineTest, BoundedRunMatchesOracle) {
   EXPECT_GT(positives, 100u);
   EXPECT_EQ(metrics.dead_letters.Get(), oracle.rejected);
   EXPECT_EQ(testing::ReadLines(path("dead.jsonl")).size(), oracle.rejected);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "joins/hbase_client.h"
 #include "joins/hbase_feature_store.h"
 #include "joins/lookup_service.h"
+#include "tests/support/enrich.h"
 #include "tests/support/hbase_server.h"
 
 namespace ctrjoin {
@@ -45,11 +46,7 @@ class LookupHBaseTest : public ::testing::Test {
   }
 
   std::future<Status> Enrich(std::vector<Impression>& imps) {
-    auto promise = std::make_shared<std::promise<Status>>();
-    std::vector<Impression*> ptrs;
-    for (Impression& i : imps) ptrs.push_back(&i);
-    service_->EnrichAsync(ptrs, [promise](Status st) { promise->set_value(st); });
-    return promise->get_future();
+    return testing::EnrichAsync(*service_, imps);
   }
 
   static std::vector<Impression> Batch(int n) {

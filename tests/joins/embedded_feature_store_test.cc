@@ -1,4 +1,5 @@
 #include "joins/embedded_feature_store.h"
+#include "tests/support/temp_dir.h"
 
 #include <filesystem>
 #include <fstream>
@@ -10,25 +11,18 @@ namespace {
 
 class EmbeddedFeatureStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ctrjoin_features_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::filesystem::path dir_;
+  testing::TempDir dir_;
 };
 
 TEST_F(EmbeddedFeatureStoreTest, LoadsAndReadsVersionsNewestFirstBelowTheBound) {
-  const auto file = (dir_.string() + ".jsonl");
+  const auto file = dir_.File("features.jsonl");
   std::ofstream(file)
       << R"({"table":"user_features","row":"u1","ts":100,"columns":{"age":30,"tags":[1,2.5]}})" "\n"
       << R"({"table":"user_features","row":"u1","ts":200,"columns":{"age":31}})" "\n"
       << R"({"table":"user_features","row":"u1","ts":300,"columns":{"age":32,"country":"de"}})" "\n"
       << R"({"table":"user_features","row":"u10","ts":100,"columns":{"age":99}})" "\n";
   EmbeddedFeatureStoreOptions o;
-  o.path = dir_.string();
+  o.path = dir_.File("db");
   o.load = file;
   auto store = EmbeddedFeatureStore::Open(o);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
@@ -45,21 +39,19 @@ TEST_F(EmbeddedFeatureStoreTest, LoadsAndReadsVersionsNewestFirstBelowTheBound) 
   EXPECT_TRUE((*rows)[2].cells.empty());
   ASSERT_EQ((*rows)[3].cells.size(), 1u) << "u10 must not leak into u1's prefix or back";
   EXPECT_EQ((*rows)[3].cells[0].value, "99");
-  std::filesystem::remove(file);
 }
 
 TEST_F(EmbeddedFeatureStoreTest, BadLineIsNamed) {
-  const auto file = (dir_.string() + ".jsonl");
+  const auto file = dir_.File("features.jsonl");
   std::ofstream(file) << R"({"table":"t","row":"r","ts":1,"columns":{"a":1}})" "\n"
                       << R"({"table":"t","row":"r","ts":1,"columns":{"a":{"x":1}}})" "\n";
   EmbeddedFeatureStoreOptions o;
-  o.path = dir_.string();
+  o.path = dir_.File("db");
   o.load = file;
   auto store = EmbeddedFeatureStore::Open(o);
   ASSERT_FALSE(store.ok());
   EXPECT_NE(store.status().message().find(":2: columns.a"), std::string::npos)
       << store.status().message();
-  std::filesystem::remove(file);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "joins/label_join.h"
 #include "src/hash.h"
+#include "tests/support/temp_dir.h"
 
 namespace ctrjoin {
 namespace {
@@ -16,9 +17,6 @@ namespace {
 class JoinStateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ctrjoin_state_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     SpillStoreOptions o;
     o.dir = dir_.string();
     o.rocksdb_memory_bytes = 16 << 20;
@@ -26,16 +24,12 @@ class JoinStateTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
   }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
 
   static JoinEntry Pending(int64_t ts, size_t payload_bytes) {
     return JoinEntry{EntryState::kPending, ts, ts + 1000, std::string(payload_bytes, 'p')};
   }
 
-  std::filesystem::path dir_;
+  testing::TempDir dir_;
   std::unique_ptr<SpillStore> store_;
   JoinMetrics metrics_;
 };

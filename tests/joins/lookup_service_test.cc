@@ -4,6 +4,7 @@
 // completions landing on the right impression under concurrency.
 #include "src/clock.h"
 #include "joins/lookup_service.h"
+#include "tests/support/enrich.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -117,11 +118,7 @@ class LookupServiceTest : public ::testing::Test {
 
   // Starts enrichment; the future resolves when done is called.
   std::future<Status> Enrich(std::vector<Impression>& imps) {
-    auto promise = std::make_shared<std::promise<Status>>();
-    std::vector<Impression*> ptrs;
-    for (Impression& i : imps) ptrs.push_back(&i);
-    service_->EnrichAsync(ptrs, [promise](Status st) { promise->set_value(st); });
-    return promise->get_future();
+    return testing::EnrichAsync(*service_, imps);
   }
 
   static const FeatureValue* Find(const Impression& imp, const std::string& name) {

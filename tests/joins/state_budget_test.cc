@@ -13,6 +13,7 @@
 #include "joins/label_join.h"
 #include "src/config.h"
 #include "src/hash.h"
+#include "tests/support/temp_dir.h"
 
 namespace ctrjoin {
 namespace {
@@ -26,8 +27,7 @@ size_t PeakRssBytes() {
 TEST(StateBudgetTest, TenMillionPendingImpressionsStayWithinBudget) {
   constexpr uint64_t kImpressions = 10'000'000;
   constexpr uint64_t kBatch = 1'000;
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("ctrjoin_budget_test_" + std::to_string(::getpid()));
+  testing::TempDir dir;
   StateConfig state;
   state.dir = dir.string();
   state.memory_budget_mb = 256;
@@ -103,7 +103,6 @@ TEST(StateBudgetTest, TenMillionPendingImpressionsStayWithinBudget) {
   // (table readers, compaction buffers). This bounds that gap.
   EXPECT_LE(rss_after_insert, (state.memory_budget_mb * 7 / 4) << 20);
   store->reset();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "sinks/file_sink.h"
 #include "src/crc32c.h"
+#include "tests/support/temp_dir.h"
 #include "tf_example.pb.h"
 
 namespace ctrjoin {
@@ -86,7 +87,8 @@ TEST(TfRecordTest, FramingAndMaskedCrc) {
 
 // A file of TFRecords as FileSampleSink writes it, read back record by record.
 TEST(TfRecordTest, FileSinkWritesReadableTfRecords) {
-  const std::string path = ::testing::TempDir() + "/samples.tfrecord";
+  testing::TempDir dir;
+  const std::string path = dir.File("samples.tfrecord");
   {
     auto writer = LineWriter::OpenFile(path, false);
     ASSERT_TRUE(writer.ok());

@@ -2,6 +2,7 @@
 // atomic and idempotent, aborts leave nothing, and recovery after a crash at
 // any point commits exactly the pre-committed epochs up to the checkpoint.
 #include "sinks/txn_file_sink.h"
+#include "tests/support/temp_dir.h"
 
 #include <filesystem>
 #include <fstream>
@@ -16,12 +17,8 @@ namespace fs = std::filesystem;
 class TxnFileSinkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("txn_sink_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
     sink_ = Open();
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::unique_ptr<TransactionalFileSink> Open() {
     auto s = TransactionalFileSink::Open({dir_.string(), SampleFormat::kJson});
@@ -38,7 +35,7 @@ class TxnFileSinkTest : public ::testing::Test {
   // Lines in every committed file, and the count of committed files.
   std::pair<size_t, size_t> Visible() const {
     size_t files = 0, lines = 0;
-    for (const auto& e : fs::directory_iterator(dir_)) {
+    for (const auto& e : fs::directory_iterator(dir_.path())) {
       if (!e.is_regular_file()) continue;
       ++files;
       std::ifstream in(e.path());
@@ -47,7 +44,7 @@ class TxnFileSinkTest : public ::testing::Test {
     return {files, lines};
   }
 
-  fs::path dir_;
+  testing::TempDir dir_;
   std::unique_ptr<TransactionalFileSink> sink_;
 };
 

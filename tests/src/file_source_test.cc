@@ -1,4 +1,5 @@
 #include "src/file_source.h"
+#include "tests/support/temp_dir.h"
 
 #include <filesystem>
 #include <fstream>
@@ -10,18 +11,12 @@ namespace {
 
 class FileSourceTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ctrjoin_fs_test_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::string Write(const std::string& name, const std::string& text) {
     const auto p = (dir_ / name).string();
     std::ofstream(p) << text;
     return p;
   }
-  std::filesystem::path dir_;
+  testing::TempDir dir_;
 };
 
 TEST_F(FileSourceTest, MergesByEventTimeAndReportsEnd) {
