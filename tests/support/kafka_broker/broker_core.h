@@ -22,6 +22,7 @@
 #include "tests/support/kafka_broker/options.h"
 #include "tests/support/kafka_broker/server.h"
 #include "tests/support/kafka_broker/txn_coordinator.h"
+#include "tests/support/kafka_broker/wire.h"
 
 namespace ctrjoin::testbroker {
 
@@ -98,10 +99,7 @@ class BrokerCore : public RequestProcessor {
     std::int64_t fetch_offset = 0;
     std::int32_t max_bytes = 0;
   };
-  struct FetchTopic {
-    std::string name;
-    std::vector<FetchPartition> partitions;
-  };
+  using FetchTopic = TopicEntries<FetchPartition>;
   struct FetchRequest {
     std::int16_t version = 0;
     std::int32_t correlation_id = 0;

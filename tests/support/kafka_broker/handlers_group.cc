@@ -127,31 +127,21 @@ HandlerOutcome BrokerCore::HandleOffsetCommit(const RequestHeader& header, WireR
     std::int32_t index;
     OffsetEntry entry;
   };
-  struct TopicIn {
-    std::string name;
-    std::vector<PartitionIn> partitions;
-  };
+  using TopicIn = TopicEntries<PartitionIn>;
   std::string group_id = r.String();
   std::int32_t generation = version >= 1 ? r.Int32() : -1;
   std::string member_id = version >= 1 ? r.String() : std::string();
   if (version >= 7) r.NullableString();         // GroupInstanceId
   if (version >= 2 && version <= 4) r.Int64();  // RetentionTimeMs
-  std::vector<TopicIn> topics;
-  std::int32_t topic_count = r.ArrayCount();
-  for (std::int32_t t = 0; t < topic_count && r.ok(); ++t) {
-    TopicIn topic{r.String(), {}};
-    std::int32_t partition_count = r.ArrayCount();
-    for (std::int32_t p = 0; p < partition_count && r.ok(); ++p) {
-      PartitionIn part;
-      part.index = r.Int32();
-      part.entry.offset = r.Int64();
-      if (version >= 6) part.entry.leader_epoch = r.Int32();
-      if (version == 1) r.Int64();  // CommitTimestamp
-      part.entry.metadata = r.NullableString();
-      topic.partitions.push_back(std::move(part));
-    }
-    topics.push_back(std::move(topic));
-  }
+  const std::vector<TopicIn> topics = ReadTopicArray<PartitionIn>(r, [version](WireReader& r) {
+    PartitionIn part;
+    part.index = r.Int32();
+    part.entry.offset = r.Int64();
+    if (version >= 6) part.entry.leader_epoch = r.Int32();
+    if (version == 1) r.Int64();  // CommitTimestamp
+    part.entry.metadata = r.NullableString();
+    return part;
+  });
   if (!r.ok()) return HandlerOutcome::Close();
 
   const KafkaError group_error = group_id.empty()

@@ -21,24 +21,16 @@ HandlerOutcome BrokerCore::HandleProduce(const RequestHeader& header, WireReader
     std::int32_t index;
     std::optional<Bytes> records;
   };
-  struct TopicIn {
-    std::string name;
-    std::vector<PartitionIn> partitions;
-  };
+  using TopicIn = TopicEntries<PartitionIn>;
   if (version >= 3) r.NullableString();  // TransactionalId
   const std::int16_t acks = r.Int16();
   r.Int32();  // TimeoutMs: appends complete at once on a single node
-  std::vector<TopicIn> topics;
-  std::int32_t topic_count = r.ArrayCount();
-  for (std::int32_t t = 0; t < topic_count && r.ok(); ++t) {
-    TopicIn topic{r.String(), {}};
-    std::int32_t partition_count = r.ArrayCount();
-    for (std::int32_t p = 0; p < partition_count && r.ok(); ++p) {
-      std::int32_t index = r.Int32();
-      topic.partitions.push_back({index, r.NullableBytes()});
-    }
-    topics.push_back(std::move(topic));
-  }
+  const std::vector<TopicIn> topics = ReadTopicArray<PartitionIn>(r, [](WireReader& r) {
+    PartitionIn part;
+    part.index = r.Int32();
+    part.records = r.NullableBytes();
+    return part;
+  });
   if (!r.ok()) return HandlerOutcome::Close();
 
   OutFrame frame(header.correlation_id);
@@ -88,28 +80,18 @@ HandlerOutcome BrokerCore::HandleFetch(const RequestHeader& header, const ReplyT
     r.Int32();  // SessionId: always a sessionless full fetch here
     r.Int32();  // SessionEpoch
   }
-  std::int32_t topic_count = r.ArrayCount();
-  for (std::int32_t t = 0; t < topic_count && r.ok(); ++t) {
-    FetchTopic topic{r.String(), {}};
-    std::int32_t partition_count = r.ArrayCount();
-    for (std::int32_t p = 0; p < partition_count && r.ok(); ++p) {
-      FetchPartition part;
-      part.partition = r.Int32();
-      if (version >= 9) r.Int32();  // CurrentLeaderEpoch
-      part.fetch_offset = r.Int64();
-      if (version >= 5) r.Int64();  // LogStartOffset (followers only)
-      part.max_bytes = r.Int32();
-      topic.partitions.push_back(part);
-    }
-    req.topics.push_back(std::move(topic));
-  }
+  req.topics = ReadTopicArray<FetchPartition>(r, [version](WireReader& r) {
+    FetchPartition part;
+    part.partition = r.Int32();
+    if (version >= 9) r.Int32();  // CurrentLeaderEpoch
+    part.fetch_offset = r.Int64();
+    if (version >= 5) r.Int64();  // LogStartOffset (followers only)
+    part.max_bytes = r.Int32();
+    return part;
+  });
   if (version >= 7) {
-    std::int32_t forgotten = r.ArrayCount();
-    for (std::int32_t t = 0; t < forgotten && r.ok(); ++t) {
-      r.String();
-      std::int32_t n = r.ArrayCount();
-      for (std::int32_t p = 0; p < n && r.ok(); ++p) r.Int32();
-    }
+    // ForgottenTopicsData: only for fetch sessions, which we do not keep.
+    ReadTopicArray<std::int32_t>(r, [](WireReader& r) { return r.Int32(); });
   }
   if (version >= 11) r.NullableString();  // RackId
   if (!r.ok()) return HandlerOutcome::Close();
@@ -225,27 +207,17 @@ HandlerOutcome BrokerCore::HandleListOffsets(const RequestHeader& header, WireRe
     std::int32_t index;
     std::int64_t timestamp;
   };
-  struct TopicIn {
-    std::string name;
-    std::vector<PartitionIn> partitions;
-  };
+  using TopicIn = TopicEntries<PartitionIn>;
   r.Int32();  // ReplicaId
   Isolation isolation = Isolation::kReadUncommitted;
   if (version >= 2 && r.Int8() == 1) isolation = Isolation::kReadCommitted;
-  std::vector<TopicIn> topics;
-  std::int32_t topic_count = r.ArrayCount();
-  for (std::int32_t t = 0; t < topic_count && r.ok(); ++t) {
-    TopicIn topic{r.String(), {}};
-    std::int32_t partition_count = r.ArrayCount();
-    for (std::int32_t p = 0; p < partition_count && r.ok(); ++p) {
-      PartitionIn part;
-      part.index = r.Int32();
-      part.timestamp = r.Int64();
-      if (version == 0) r.Int32();  // MaxNumOffsets
-      topic.partitions.push_back(part);
-    }
-    topics.push_back(std::move(topic));
-  }
+  const std::vector<TopicIn> topics = ReadTopicArray<PartitionIn>(r, [version](WireReader& r) {
+    PartitionIn part;
+    part.index = r.Int32();
+    part.timestamp = r.Int64();
+    if (version == 0) r.Int32();  // MaxNumOffsets
+    return part;
+  });
   if (!r.ok()) return HandlerOutcome::Close();
 
   OutFrame frame(header.correlation_id);

@@ -36,11 +36,8 @@ HandlerOutcome BrokerCore::HandleAddPartitionsToTxn(const RequestHeader& header,
   std::int64_t producer_id = r.Int64();
   std::int16_t producer_epoch = r.Int16();
   std::vector<TopicPartition> partitions;
-  std::int32_t topic_count = r.ArrayCount();
-  for (std::int32_t t = 0; t < topic_count && r.ok(); ++t) {
-    std::string topic = r.String();
-    std::int32_t n = r.ArrayCount();
-    for (std::int32_t p = 0; p < n && r.ok(); ++p) partitions.push_back({topic, r.Int32()});
+  for (const auto& topic : ReadTopicArray<std::int32_t>(r, [](WireReader& r) { return r.Int32(); })) {
+    for (std::int32_t p : topic.partitions) partitions.push_back({topic.name, p});
   }
   if (!r.ok()) return HandlerOutcome::Close();
   std::map<TopicPartition, KafkaError> results =
@@ -95,25 +92,16 @@ HandlerOutcome BrokerCore::HandleTxnOffsetCommit(const RequestHeader& header, Wi
   std::string group_id = r.String();
   std::int64_t producer_id = r.Int64();
   std::int16_t producer_epoch = r.Int16();
-  struct TopicIn {
-    std::string name;
-    std::vector<std::pair<std::int32_t, OffsetEntry>> partitions;
-  };
-  std::vector<TopicIn> topics;
-  std::int32_t topic_count = r.ArrayCount();
-  for (std::int32_t t = 0; t < topic_count && r.ok(); ++t) {
-    TopicIn topic{r.String(), {}};
-    std::int32_t n = r.ArrayCount();
-    for (std::int32_t p = 0; p < n && r.ok(); ++p) {
-      std::int32_t index = r.Int32();
-      OffsetEntry entry;
-      entry.offset = r.Int64();
-      if (version >= 2) entry.leader_epoch = r.Int32();
-      entry.metadata = r.NullableString();
-      topic.partitions.emplace_back(index, std::move(entry));
-    }
-    topics.push_back(std::move(topic));
-  }
+  using PartitionIn = std::pair<std::int32_t, OffsetEntry>;
+  using TopicIn = TopicEntries<PartitionIn>;
+  const std::vector<TopicIn> topics = ReadTopicArray<PartitionIn>(r, [version](WireReader& r) {
+    const std::int32_t index = r.Int32();
+    OffsetEntry entry;
+    entry.offset = r.Int64();
+    if (version >= 2) entry.leader_epoch = r.Int32();
+    entry.metadata = r.NullableString();
+    return PartitionIn{index, std::move(entry)};
+  });
   if (!r.ok()) return HandlerOutcome::Close();
 
   KafkaError error =

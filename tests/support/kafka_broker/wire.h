@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ctrjoin::testbroker {
 
@@ -103,5 +104,30 @@ std::int32_t LoadBe32(const std::uint8_t* p);
 std::int64_t LoadBe64(const std::uint8_t* p);
 void StoreBe32(std::uint8_t* p, std::int32_t v);
 void StoreBe64(std::uint8_t* p, std::int64_t v);
+
+// A topic and its per-partition entries: the shape of most requests.
+template <typename Partition>
+struct TopicEntries {
+  std::string name;
+  std::vector<Partition> partitions;
+};
+
+// Reads an array of {topic name, array of partitions}; read_partition reads
+// one partition's fields and returns them. Stops at the first failure; the
+// caller checks r.ok().
+template <typename Partition, typename ReadPartition>
+std::vector<TopicEntries<Partition>> ReadTopicArray(WireReader& r, ReadPartition read_partition) {
+  std::vector<TopicEntries<Partition>> topics;
+  const std::int32_t topic_count = r.ArrayCount();
+  for (std::int32_t t = 0; t < topic_count && r.ok(); ++t) {
+    TopicEntries<Partition>& topic = topics.emplace_back();
+    topic.name = r.String();
+    const std::int32_t partition_count = r.ArrayCount();
+    for (std::int32_t p = 0; p < partition_count && r.ok(); ++p) {
+      topic.partitions.push_back(read_partition(r));
+    }
+  }
+  return topics;
+}
 
 }  // namespace ctrjoin::testbroker
