@@ -120,6 +120,7 @@ LookupService::LookupService(LookupServiceOptions options, std::vector<LookupSpe
       ready_(lookups_.size()) {
   for (const LookupSpec& spec : lookups_) {
     caches_.push_back(std::make_unique<FeatureCache>(spec.cache, metrics_));
+    keyed_by_user_.push_back(spec.key_field == "user_id");
   }
   for (int i = 0; i < options_.io_threads; ++i) threads_.emplace_back([this] { IoLoop(); });
 }
@@ -151,7 +152,7 @@ void LookupService::EnrichAsync(std::vector<Impression*> impressions,
     const Impression& imp = *state->impressions[i];
     for (size_t l = 0; l < lookups; ++l) {
       const size_t idx = i * lookups + l;
-      const std::string& row = lookups_[l].key_field == "user_id" ? imp.user_id : imp.item_id;
+      const std::string& row = keyed_by_user_[l] ? imp.user_id : imp.item_id;
       if (std::optional<FeatureSet> hit = caches_[l]->Get(row, imp.ts.ms, now)) {
         ++hits;
         state->results[idx] = std::move(*hit);

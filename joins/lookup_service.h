@@ -100,6 +100,7 @@ class LookupService : public Enricher {
   FeatureStore* const store_;
   LookupMetrics* const metrics_;
   std::vector<std::unique_ptr<FeatureCache>> caches_;  // one per lookup
+  std::vector<bool> keyed_by_user_;  // per lookup: row = user_id, else item_id
 
   std::mutex mu_;  // protects pending_, ready_, retry_, stop_, next_lookup_
   std::condition_variable cv_;

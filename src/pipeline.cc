@@ -257,7 +257,9 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
           }
           for (const PartitionId& p : in->meta.assigned) tracker.Assign(p, now);
           uint64_t impressions = 0, clicks = 0;
+          int64_t max_ts = metrics_->max_event_ts_ms.Get();
           for (ParsedEvent& e : in->events) {
+            max_ts = std::max(max_ts, e.ts.ms);
             if (gone.empty() || std::find(gone.begin(), gone.end(), e.partition) == gone.end()) {
               tracker.Observe(e.partition, e.ts, now);
             }
@@ -281,10 +283,8 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
           metrics_->clicks_in.Add(clicks);
           metrics_->dead_letters.Add(in->dead_letters.size());
           metrics_->batches.Add();
+          metrics_->max_event_ts_ms.Set(max_ts);
           if (wm != EventTime::Max() && wm != EventTime::Min()) metrics_->watermark_ms.Set(wm.ms);
-          for (const ParsedEvent& e : in->events) {
-            if (e.ts.ms > metrics_->max_event_ts_ms.Get()) metrics_->max_event_ts_ms.Set(e.ts.ms);
-          }
         });
         // Every shard gets exactly one message per batch, even after a failure,
         // so that the sink can count completions and return the token.
