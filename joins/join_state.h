@@ -20,9 +20,14 @@
 // over the spilled keys keeps lookups of keys that were never spilled (every
 // new impression) away from RocksDB.
 //
+// Checkpoints (EnableSnapshots): the store also keeps a mirror of the
+// in-memory entries, brought up to date at each Checkpoint() from the keys
+// changed since the previous one (a dirty set), so a checkpoint writes what
+// changed, not the whole state. At a checkpoint, mirror plus spilled
+// entries are exactly the state; Restore() reads them back.
+//
 // Called only from the owning shard's thread. Owns its map and timer heap;
-// borrows the SpillStore (shared by all shards, disjoint key prefixes) and
-// the metrics.
+// borrows the SpillStore (one per shard in the pipeline) and the metrics.
 
 #include <cstdint>
 #include <limits>
@@ -31,6 +36,7 @@
 #include <vector>
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 
 #include "joins/key_filter.h"
 #include "src/event.h"
@@ -71,6 +77,15 @@ class JoinState {
   // Spills to RocksDB when the hot state is over budget. Call once per batch.
   Status EnforceBudget();
 
+  // Keeps a mirror of the in-memory entries in the store, for checkpoints.
+  // Call before the first change.
+  void EnableSnapshots() { snapshots_ = true; }
+  // Brings the mirror up to date and checkpoints the store into dir.
+  Status Checkpoint(const std::string& dir, uint64_t& new_bytes);
+  // Loads the state a store restored from a checkpoint holds: mirrored
+  // entries into memory (spilling again if over budget), spilled ones stay.
+  Status Restore();
+
   size_t memory_bytes() const;
   size_t entries_in_memory() const { return map_.size(); }
   size_t entries_spilled() const { return spilled_; }
@@ -86,6 +101,10 @@ class JoinState {
   void AddBytes(const JoinEntry& e, int sign);
   std::string EntryKey(uint64_t key) const;
   std::string TimerKey(int64_t deadline, uint64_t key) const;
+  std::string MirrorKey(uint64_t key) const;
+  void MarkDirty(uint64_t key) {
+    if (snapshots_) dirty_.insert(key);
+  }
   Status Spill(size_t target_bytes, size_t min_victims);
   Status GrowFilter(size_t keys);
   Status PopExpiredSpilled(EventTime watermark, std::vector<std::pair<uint64_t, JoinEntry>>& out);
@@ -100,6 +119,8 @@ class JoinState {
   std::vector<Timer> timers_;  // min-heap; stale entries skipped on pop
   size_t payload_bytes_ = 0;
   size_t spilled_ = 0;
+  bool snapshots_ = false;
+  absl::flat_hash_set<uint64_t> dirty_;  // keys changed since the last checkpoint
   KeyFilter spilled_filter_;  // every spilled key (and some since removed)
   size_t filter_added_ = 0;   // keys added to the filter since it was built
   int64_t spill_scan_from_ = std::numeric_limits<int64_t>::min();  // last expiry bound

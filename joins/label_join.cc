@@ -166,6 +166,15 @@ Status LabelJoin::OnClick(uint64_t key, const Click& click, std::vector<Sample>&
   return Status::Internal("unknown join state");
 }
 
+Status LabelJoin::Checkpoint(const std::string& dir, uint64_t& new_bytes) {
+  return state_.Checkpoint(dir, new_bytes);
+}
+
+Status LabelJoin::Restore(EventTime watermark) {
+  watermark_ = std::max(watermark_, watermark);
+  return state_.Restore();
+}
+
 Status LabelJoin::AdvanceTo(EventTime watermark, std::vector<Sample>& out) {
   if (watermark <= watermark_) return Status::Ok();
   watermark_ = watermark;

@@ -41,6 +41,10 @@ class LabelJoin : public ShardProcessor {
   LabelJoin(LabelJoinOptions options, JoinState state, JoinMetrics* metrics);
 
   Status Process(ShardBatch& batch, std::vector<Sample>& out) override;
+  Status Checkpoint(const std::string& dir, uint64_t& new_bytes) override;
+  // Continues from a checkpoint: the state's store was restored from it and
+  // watermark is the one it was taken at.
+  Status Restore(EventTime watermark);
 
   const JoinState& state() const { return state_; }
 

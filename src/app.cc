@@ -2,6 +2,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <optional>
+
+#include <fmt/format.h>
 
 #include <spdlog/spdlog.h>
 
@@ -11,6 +15,8 @@
 #include "joins/label_join.h"
 #include "sinks/file_sink.h"
 #include "sinks/kafka_sink.h"
+#include "sinks/kafka_txn_sink.h"
+#include "sinks/txn_file_sink.h"
 #include "src/file_source.h"
 #include "src/kafka_source.h"
 #include "src/pipeline.h"
@@ -98,23 +104,54 @@ Result<Enrichment> MakeEnrichment(const Config& config, Metrics& metrics) {
 }
 
 Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
-                       SampleSink& sink, DeadLetterSink& dead_letters) {
-  SpillStoreOptions store_options;
-  store_options.dir = config.state.dir;
-  store_options.rocksdb_memory_bytes = config.state.RocksDbBytes();
-  auto store = SpillStore::Open(store_options);
-  if (!store.ok()) return store.status();
-
+                       SampleSink& sink, DeadLetterSink& dead_letters, ExactlyOnce* eos) {
   const uint32_t shards = config.pipeline.EffectiveShards();
+  const std::optional<CheckpointMeta>* resume = eos != nullptr ? &eos->resume : nullptr;
+  if (resume != nullptr && resume->has_value() && (*resume)->shards != shards) {
+    return Status::InvalidArgument(fmt::format(
+        "pipeline.shards: checkpoint {} was taken with {} shards, this run has {}; keys are "
+        "routed by shard, so set pipeline.shards to {} to resume",
+        (*resume)->epoch, (*resume)->shards, shards, (*resume)->shards));
+  }
+
+  // One RocksDB instance per shard (so that each checkpoints at its own
+  // barrier), all in one memory budget.
+  std::error_code ec;
+  std::filesystem::remove_all(std::filesystem::path(config.state.dir) / "live", ec);
+  if (ec) return Status::IoError("state.dir: cannot clear " + config.state.dir + "/live");
+  auto memory = std::make_shared<SpillMemory>(config.state.RocksDbBytes());
+  std::vector<std::unique_ptr<SpillStore>> stores;
+  for (uint32_t i = 0; i < shards; ++i) {
+    SpillStoreOptions o;
+    o.dir = config.state.dir;
+    o.name = fmt::format("live/shard-{}", i);
+    o.rocksdb_memory_bytes = config.state.RocksDbBytes();
+    if (resume != nullptr && resume->has_value()) {
+      o.restore_from = eos->coordinator->store().ShardDir((*resume)->epoch, i);
+    }
+    auto store = SpillStore::Open(o, memory);
+    if (!store.ok()) return store.status();
+    stores.push_back(std::move(store).value());
+  }
+
   const size_t hot_bytes = config.state.HotBytesPerShard(shards);
-  SpillStore* store_ptr = store->get();
   ShardFactory make_shard = [&](uint32_t shard) -> Result<std::unique_ptr<ShardProcessor>> {
-    return std::unique_ptr<ShardProcessor>(std::make_unique<LabelJoin>(
-        config.join, JoinState(shard, store_ptr, hot_bytes, &metrics.join), &metrics.join));
+    JoinState state(shard, stores[shard].get(), hot_bytes, &metrics.join);
+    if (eos != nullptr) state.EnableSnapshots();
+    auto join = std::make_unique<LabelJoin>(config.join, std::move(state), &metrics.join);
+    if (resume != nullptr && resume->has_value()) {
+      CTRJOIN_RETURN_IF_ERROR(join->Restore((*resume)->watermark));
+    }
+    return std::unique_ptr<ShardProcessor>(std::move(join));
   };
 
   Pipeline pipeline(config.pipeline, config.schema, config.watermark, &source, enricher, &sink,
                     &dead_letters, &metrics);
+  if (eos != nullptr) {
+    pipeline.SetCheckpointHooks(eos->coordinator);
+    if (eos->resume) pipeline.ResumeFrom(*eos->resume);
+    CTRJOIN_RETURN_IF_ERROR(eos->coordinator->Start());
+  }
   g_enricher.store(enricher);
   g_pipeline.store(&pipeline);
   if (StopRequested()) pipeline.Stop();
@@ -123,6 +160,10 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
                config.state.memory_budget_mb);
   const auto start = std::chrono::steady_clock::now();
   Status st = pipeline.Run(make_shard);
+  if (eos != nullptr) {
+    Status closed = eos->coordinator->Close();
+    if (st.ok()) st = closed;
+  }
   g_pipeline.store(nullptr);
   g_enricher.store(nullptr);
   const double secs =
@@ -136,6 +177,17 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
       j.positives.Get(), j.negatives.Get(), j.corrections.Get(), metrics.dead_letters.Get(),
       j.duplicate_clicks.Get(), j.duplicate_impressions.Get(), j.orphan_clicks.Get(),
       j.late_clicks.Get(), j.clicks_outside_window.Get(), j.late_impressions.Get());
+  if (eos != nullptr) {
+    const CheckpointMetrics& c = metrics.checkpoint;
+    spdlog::info(
+        "ctrjoin: checkpoints {} ({} committed, {} aborted epochs, {} restores), last committed "
+        "epoch {}, state written {:.1f} MiB; checkpoint duration p99 <= {} ms (max {:.1f}); "
+        "barrier to commit p99 <= {} ms (max {:.1f})",
+        c.completed.Get(), c.committed.Get(), c.aborted_epochs.Get(), c.restores.Get(),
+        c.last_committed_epoch.Get(), c.bytes_total.Get() / 1048576.0,
+        c.duration.QuantileBoundMs(0.99), c.duration.max_ms(), c.commit_lag.QuantileBoundMs(0.99),
+        c.commit_lag.max_ms());
+  }
   if (enricher != nullptr) {
     const LookupMetrics& l = metrics.lookup;
     const uint64_t lookups = l.cache_hits.Get() + l.cache_misses.Get();
@@ -152,14 +204,57 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
 Status RunPipeline(const Config& config, Metrics& metrics) {
   auto source = MakeSource(config);
   if (!source.ok()) return source.status();
-  auto sink = MakeSink(config.sink);
-  if (!sink.ok()) return sink.status();
   auto dead_letters = MakeDeadLetterSink(config.dead_letter);
   if (!dead_letters.ok()) return dead_letters.status();
   auto enrichment = MakeEnrichment(config, metrics);
   if (!enrichment.ok()) return enrichment.status();
-  return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **sink,
-                         **dead_letters);
+  if (!config.checkpoint.enabled) {
+    auto sink = MakeSink(config.sink);
+    if (!sink.ok()) return sink.status();
+    return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **sink,
+                           **dead_letters);
+  }
+
+  // Exactly once: a transactional sink driven by the checkpoint coordinator.
+  std::unique_ptr<TransactionalSink> txn_sink;
+  CommitLog log;
+  auto* kafka_source = dynamic_cast<KafkaSource*>(source->get());
+  if (config.sink.type == "kafka") {
+    auto s = KafkaTransactionalSink::Open(config.KafkaTxnSinkOptions());
+    if (!s.ok()) return s.status();
+    KafkaTransactionalSink* kafka_sink = s->get();
+    txn_sink = std::move(s).value();
+    // Validated: a Kafka sink has a Kafka source. Its committed offsets,
+    // written in the sink's transactions, say which epoch committed.
+    log.committed_epoch = [kafka_source] { return kafka_source->CommittedEpoch(); };
+    log.before_commit = [kafka_source, kafka_sink](EpochId epoch, const CheckpointMeta& meta) {
+      KafkaPartitionList offsets = kafka_source->OffsetsFor(meta.positions, epoch.value);
+      if (offsets->cnt == 0) return Status::Ok();
+      rd_kafka_consumer_group_metadata_t* group = kafka_source->NewGroupMetadata();
+      Status st = kafka_sink->SendOffsets(epoch, offsets.get(), group);
+      rd_kafka_consumer_group_metadata_destroy(group);
+      return st;
+    };
+  } else {
+    TransactionalFileSinkOptions o;
+    o.dir = config.sink.path;
+    Result<SampleFormat> format = ParseSampleFormat(config.sink.format, "sink.format");
+    if (!format.ok()) return format.status();
+    o.format = *format;
+    auto s = TransactionalFileSink::Open(o);
+    if (!s.ok()) return s.status();
+    txn_sink = std::move(s).value();
+  }
+  auto coordinator =
+      CheckpointCoordinator::Open(config.checkpoint, txn_sink.get(), log, &metrics.checkpoint);
+  if (!coordinator.ok()) return coordinator.status();
+  ExactlyOnce eos{coordinator->get(), std::nullopt};
+  auto resume = (*coordinator)->Recover();
+  if (!resume.ok()) return resume.status();
+  eos.resume = std::move(resume).value();
+  if (eos.resume) CTRJOIN_RETURN_IF_ERROR((*source)->Seek(eos.resume->positions));
+  return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **coordinator,
+                         **dead_letters, &eos);
 }
 
 Status GenerateTrace(const GenerateOptions& options, const WorkloadOptions& workload) {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "src/config.h"
@@ -21,11 +22,19 @@ namespace ctrjoin {
 // RequestStop() is called (SIGINT/SIGTERM handlers call it). Logs a summary.
 Status RunPipeline(const Config& config, Metrics& metrics);
 
+// Exactly-once run: the coordinator (which is also the pipeline's sink) and
+// the checkpoint to resume from, if any (the source was already sought).
+struct ExactlyOnce {
+  CheckpointCoordinator* coordinator = nullptr;
+  std::optional<CheckpointMeta> resume;
+};
+
 // Runs the pipeline over given source and sinks (RunPipeline builds them
 // from config.source/sink/dead_letter; the demo brings its own).
-// enricher may be null (no lookups).
+// enricher may be null (no lookups); eos is null without checkpoints.
 Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
-                       SampleSink& sink, DeadLetterSink& dead_letters);
+                       SampleSink& sink, DeadLetterSink& dead_letters,
+                       ExactlyOnce* eos = nullptr);
 
 // Builds the feature store and lookup service for config.lookups; null
 // pointers when there are none.

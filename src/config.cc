@@ -215,12 +215,23 @@ Status Fill(Section& root, Config& c) {
     CTRJOIN_RETURN_IF_ERROR(s.Get("type", c.sink.type));
     CTRJOIN_RETURN_IF_ERROR(s.Get("format", c.sink.format));
     CTRJOIN_RETURN_IF_ERROR(s.Get("path", c.sink.path));
-    return s.Sub("kafka", [&](Section& k) { return FillKafkaSink(k, c.sink.kafka); });
+    return s.Sub("kafka", [&](Section& k) {
+      CTRJOIN_RETURN_IF_ERROR(k.Get("transactional_id_prefix", c.sink.transactional_id_prefix));
+      CTRJOIN_RETURN_IF_ERROR(k.Get("pool_size", c.sink.pool_size));
+      CTRJOIN_RETURN_IF_ERROR(k.Get("transaction_timeout_ms", c.sink.transaction_timeout_ms));
+      return FillKafkaSink(k, c.sink.kafka);
+    });
   }));
   CTRJOIN_RETURN_IF_ERROR(root.Sub("dead_letter", [&](Section& s) {
     CTRJOIN_RETURN_IF_ERROR(s.Get("type", c.dead_letter.type));
     CTRJOIN_RETURN_IF_ERROR(s.Get("path", c.dead_letter.path));
     return s.Sub("kafka", [&](Section& k) { return FillKafkaSink(k, c.dead_letter.kafka); });
+  }));
+  CTRJOIN_RETURN_IF_ERROR(root.Sub("checkpoint", [&](Section& s) {
+    CTRJOIN_RETURN_IF_ERROR(s.Get("enabled", c.checkpoint.enabled));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("interval_ms", c.checkpoint.interval_ms));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("retain", c.checkpoint.retain));
+    return s.Get("dir", c.checkpoint.dir);
   }));
   CTRJOIN_RETURN_IF_ERROR(root.Sub("pipeline", [&](Section& s) {
     CTRJOIN_RETURN_IF_ERROR(s.Get("batch_size", c.pipeline.batch_size));
@@ -342,7 +353,42 @@ Status Config::Validate() const {
     return Status::InvalidArgument(
         "dead_letter.type: must be 'file', 'kafka' or 'stderr', got '" + dead_letter.type + "'");
   }
-  return pipeline.Validate();
+  CTRJOIN_RETURN_IF_ERROR(pipeline.Validate());
+  if (!checkpoint.enabled) return Status::Ok();
+  CTRJOIN_RETURN_IF_ERROR(checkpoint.Validate());
+  if (sink.type == "stdout") {
+    return Status::InvalidArgument(
+        "checkpoint.enabled: exactly-once output needs sink.type 'file' or 'kafka', not 'stdout'");
+  }
+  if (source.type == "kafka" && source.kafka.mode != "assign") {
+    return Status::InvalidArgument(
+        "source.kafka.mode: checkpoints need mode 'assign' (a checkpoint holds the offsets of "
+        "every partition)");
+  }
+  if (sink.type == "kafka") {
+    if (source.type != "kafka") {
+      return Status::InvalidArgument(
+          "sink.type: exactly-once Kafka output needs a Kafka source (the input offsets commit "
+          "in the output's transactions)");
+    }
+    CTRJOIN_RETURN_IF_ERROR(KafkaTxnSinkOptions().Validate());
+  }
+  return Status::Ok();
+}
+
+KafkaTransactionalSinkOptions Config::KafkaTxnSinkOptions() const {
+  KafkaTransactionalSinkOptions o;
+  o.brokers = sink.kafka.brokers;
+  o.topic = sink.kafka.topic;
+  o.transactional_id_prefix = sink.transactional_id_prefix;
+  o.pool_size = sink.pool_size;
+  o.transaction_timeout_ms = sink.transaction_timeout_ms;
+  o.commit_interval_ms = static_cast<int>(checkpoint.interval_ms);
+  o.operation_timeout_ms = sink.kafka.flush_timeout_ms;
+  o.properties = sink.kafka.properties;
+  Result<SampleFormat> format = ParseSampleFormat(sink.format, "sink.format");
+  if (format.ok()) o.format = *format;
+  return o;
 }
 
 Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::string>& overrides) {
@@ -358,6 +404,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::
   Config config;
   Section section(root, "");
   CTRJOIN_RETURN_IF_ERROR(Fill(section, config));
+  if (config.checkpoint.dir.empty()) config.checkpoint.dir = config.state.dir + "/checkpoints";
   CTRJOIN_RETURN_IF_ERROR(config.Validate());
   return config;
 }

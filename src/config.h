@@ -18,12 +18,14 @@
 #include "joins/label_join.h"
 #include "joins/lookup_service.h"
 #include "sinks/kafka_sink.h"
+#include "sinks/kafka_txn_sink.h"
 #include "src/event_parser.h"
 #include "src/file_source.h"
 #include "src/kafka_source.h"
 #include "src/pipeline.h"
 #include "src/status.h"
 #include "src/watermark.h"
+#include "txn/checkpoint_coordinator.h"
 
 namespace ctrjoin {
 
@@ -46,8 +48,12 @@ struct StateConfig {
 struct SinkConfig {
   std::string type = "stdout";  // stdout | file | kafka
   std::string format = "json";  // json | tf_example (not for stdout)
-  std::string path;             // for file
+  std::string path;             // for file: a file, or with checkpoints a directory
   KafkaSinkOptions kafka;       // for kafka
+  // For kafka with checkpoints (exactly once): see KafkaTransactionalSinkOptions.
+  std::string transactional_id_prefix;
+  int pool_size = 2;
+  int transaction_timeout_ms = 60'000;
 };
 
 struct DeadLetterConfig {
@@ -74,8 +80,10 @@ struct Config {
   SinkConfig sink;
   DeadLetterConfig dead_letter;
   PipelineOptions pipeline;
+  CheckpointOptions checkpoint;  // dir defaults to <state.dir>/checkpoints
 
   Status Validate() const;
+  KafkaTransactionalSinkOptions KafkaTxnSinkOptions() const;
 };
 
 // Parses YAML text; overrides are "dotted.key=value" pairs applied on top

@@ -82,6 +82,15 @@ Status FileSource::Advance(Input& in) {
   }
 }
 
+Status FileSource::Seek(const SourcePositions& positions) {
+  for (Input& in : inputs_) {
+    auto it = positions.find(PartitionId{in.stream, 0});
+    if (it == positions.end()) continue;
+    while (in.has_head && in.line_no < it->second) CTRJOIN_RETURN_IF_ERROR(Advance(in));
+  }
+  return Status::Ok();
+}
+
 Result<SourceBatch> FileSource::Next(size_t max_records) {
   SourceBatch batch;
   if (!announced_) {

@@ -34,6 +34,8 @@ class FileSource : public Source {
   ~FileSource() override;
 
   Result<SourceBatch> Next(size_t max_records) override;
+  // Skips every line before the position of its file (re-reading them).
+  Status Seek(const SourcePositions& positions) override;
   std::string Describe() const override;
 
  private:

@@ -1,5 +1,8 @@
 #include "src/kafka_source.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -87,6 +90,8 @@ struct KafkaSource::Impl {
 
   Status Subscribe();
   Status AssignAll();
+  Status Seek(const SourcePositions& positions);
+  Result<uint64_t> CommittedEpoch();
   Result<std::vector<int32_t>> PartitionsOf(const std::string& topic, Clock::time_point deadline);
   Status TrackEnd(const rd_kafka_topic_partition_t& part);
   void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -112,6 +117,7 @@ struct KafkaSource::Impl {
   std::vector<PartitionId> finished_;
   Status rebalance_error_;  // first failure inside the rebalance callback
   std::map<PartitionId, End> ends_;  // stop_at_end only
+  std::map<PartitionId, int64_t> start_offsets_;  // mode assign: as assigned at start-up
   size_t unfinished_ = 0;            // entries of ends_ not yet reached
 };
 
@@ -184,7 +190,9 @@ Status KafkaSource::Impl::AssignAll() {
   CTRJOIN_RETURN_IF_ERROR(
       KafkaStatus(rd_kafka_assign(rk, parts.get()), "source.kafka: assigning partitions"));
   for (int i = 0; i < parts->cnt; ++i) {
-    assigned_.push_back({*StreamOf(parts->elems[i].topic), parts->elems[i].partition});
+    const PartitionId id{*StreamOf(parts->elems[i].topic), parts->elems[i].partition};
+    assigned_.push_back(id);
+    start_offsets_[id] = parts->elems[i].offset;
   }
   spdlog::info("source.kafka: assigned {} partitions of {} and {}", parts->cnt,
                options_.impressions_topic, options_.clicks_topic);
@@ -192,6 +200,54 @@ Status KafkaSource::Impl::AssignAll() {
   if (!options_.stop_at_end) return Status::Ok();
   for (int i = 0; i < parts->cnt; ++i) CTRJOIN_RETURN_IF_ERROR(TrackEnd(parts->elems[i]));
   return Status::Ok();
+}
+
+Status KafkaSource::Impl::Seek(const SourcePositions& positions) {
+  if (options_.mode != "assign") {
+    return Status::InvalidArgument(
+        "source.kafka.mode: resuming from a checkpoint needs mode 'assign'");
+  }
+  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
+  for (auto& [id, offset] : start_offsets_) {
+    if (auto it = positions.find(id); it != positions.end()) offset = it->second;
+    rd_kafka_topic_partition_list_add(parts.get(), TopicOf(id.stream).c_str(), id.partition)
+        ->offset = offset;
+  }
+  CTRJOIN_RETURN_IF_ERROR(
+      KafkaStatus(rd_kafka_assign(consumer_.get(), parts.get()), "source.kafka: seeking"));
+  for (const auto& [id, offset] : positions) {
+    if (start_offsets_.contains(id)) Reached(id, offset);
+  }
+  return Status::Ok();
+}
+
+namespace {
+constexpr std::string_view kEpochTag = "ctrjoin-epoch=";
+}  // namespace
+
+Result<uint64_t> KafkaSource::Impl::CommittedEpoch() {
+  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
+  for (const auto& [id, offset] : start_offsets_) {
+    rd_kafka_topic_partition_list_add(parts.get(), TopicOf(id.stream).c_str(), id.partition);
+  }
+  CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
+      rd_kafka_committed(consumer_.get(), parts.get(), kRequestTimeoutMs),
+      fmt::format("source.kafka: fetching committed offsets of group '{}'", options_.group_id)));
+  uint64_t epoch = 0;
+  for (int i = 0; i < parts->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = parts->elems[i];
+    std::string_view meta(static_cast<const char*>(p.metadata), p.metadata_size);
+    if (p.offset < 0 || !meta.starts_with(kEpochTag)) continue;
+    const uint64_t e = std::strtoull(std::string(meta.substr(kEpochTag.size())).c_str(), nullptr, 10);
+    if (epoch != 0 && e != epoch) {
+      return Status::Corruption(fmt::format(
+          "source.kafka: group '{}' has offsets committed by epochs {} and {}; they are "
+          "committed together, so this group was also written by something else",
+          options_.group_id, epoch, e));
+    }
+    epoch = e;
+  }
+  return epoch;
 }
 
 Result<std::vector<int32_t>> KafkaSource::Impl::PartitionsOf(const std::string& topic,
@@ -363,6 +419,31 @@ KafkaSource::KafkaSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 KafkaSource::~KafkaSource() = default;
 
 Result<SourceBatch> KafkaSource::Next(size_t max_records) { return impl_->Next(max_records); }
+
+Status KafkaSource::Seek(const SourcePositions& positions) { return impl_->Seek(positions); }
+
+Result<uint64_t> KafkaSource::CommittedEpoch() { return impl_->CommittedEpoch(); }
+
+KafkaPartitionList KafkaSource::OffsetsFor(const SourcePositions& positions,
+                                           uint64_t epoch) const {
+  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
+  const std::string meta = fmt::format("{}{}", kEpochTag, epoch);
+  for (const auto& [id, start] : impl_->start_offsets_) {
+    auto it = positions.find(id);
+    if (it == positions.end()) continue;
+    rd_kafka_topic_partition_t* p = rd_kafka_topic_partition_list_add(
+        parts.get(), impl_->TopicOf(id.stream).c_str(), id.partition);
+    p->offset = it->second;
+    p->metadata = std::malloc(meta.size());  // freed with the list
+    std::memcpy(p->metadata, meta.data(), meta.size());
+    p->metadata_size = meta.size();
+  }
+  return parts;
+}
+
+rd_kafka_consumer_group_metadata_t* KafkaSource::NewGroupMetadata() const {
+  return rd_kafka_consumer_group_metadata(impl_->consumer_.get());
+}
 
 std::string KafkaSource::Describe() const {
   const KafkaSourceOptions& o = impl_->options_;

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "src/kafka_client.h"
 #include "src/source.h"
 #include "src/status.h"
 
@@ -38,7 +39,20 @@ class KafkaSource : public Source {
   ~KafkaSource() override;
 
   Result<SourceBatch> Next(size_t max_records) override;
+  // Mode "assign" only: re-assigns the named partitions at these offsets.
+  Status Seek(const SourcePositions& positions) override;
   std::string Describe() const override;
+
+  // Exactly-once with a Kafka sink: the input offsets are committed in the
+  // sink's transactions, tagged with the epoch ("ctrjoin-epoch=N" offset
+  // metadata). The epoch of the group's committed offsets; 0 when nothing
+  // was committed with an epoch.
+  Result<uint64_t> CommittedEpoch();
+  // The offsets to commit for a checkpoint: positions of every assigned
+  // partition, tagged with epoch. Partitions without a position are left out.
+  KafkaPartitionList OffsetsFor(const SourcePositions& positions, uint64_t epoch) const;
+  // For send_offsets_to_transaction; the caller destroys it.
+  rd_kafka_consumer_group_metadata_t* NewGroupMetadata() const;
 
  private:
   struct Impl;

@@ -5,6 +5,7 @@
 // pipeline and outlives it.
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace ctrjoin {
@@ -60,6 +61,58 @@ struct LookupMetrics {
   Counter latency_us_sum;  // store call latency, summed
 };
 
+// Latencies in fixed buckets (milliseconds), as a Prometheus histogram.
+class LatencyHistogram {
+ public:
+  static constexpr double kBoundsMs[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+  static constexpr size_t kBuckets = sizeof(kBoundsMs) / sizeof(kBoundsMs[0]) + 1;  // + Inf
+
+  void Record(double ms) {
+    size_t i = 0;
+    while (i + 1 < kBuckets && ms > kBoundsMs[i]) ++i;
+    buckets_[i].Add();
+    sum_us_.Add(static_cast<uint64_t>(ms * 1000));
+    count_.Add();
+    uint64_t us = static_cast<uint64_t>(ms * 1000), prev = max_us_.load(std::memory_order_relaxed);
+    while (us > prev && !max_us_.compare_exchange_weak(prev, us, std::memory_order_relaxed)) {
+    }
+  }
+  uint64_t count() const { return count_.Get(); }
+  uint64_t bucket(size_t i) const { return buckets_[i].Get(); }  // not cumulative
+  double sum_ms() const { return sum_us_.Get() / 1000.0; }
+  double max_ms() const { return max_us_.load(std::memory_order_relaxed) / 1000.0; }
+  // The upper bound of the bucket holding quantile q (0..1); 0 when empty.
+  double QuantileBoundMs(double q) const {
+    const uint64_t n = count();
+    if (n == 0) return 0;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < kBuckets; ++i) {
+      seen += bucket(i);
+      if (seen >= q * n) return i + 1 < kBuckets ? kBoundsMs[i] : max_ms();
+    }
+    return max_ms();
+  }
+
+ private:
+  Counter buckets_[kBuckets];
+  Counter sum_us_;
+  Counter count_;
+  std::atomic<uint64_t> max_us_{0};
+};
+
+// Exactly-once: the checkpoint coordinator's figures.
+struct CheckpointMetrics {
+  Counter completed;            // checkpoints written (state + pre-committed output)
+  Counter committed;            // epochs committed
+  Counter aborted_epochs;       // epochs aborted (a failed commit, or the run failed)
+  Counter restores;             // starts that restored a checkpoint
+  Gauge last_committed_epoch;
+  Gauge last_bytes;             // state bytes the last checkpoint added
+  Counter bytes_total;          // summed over checkpoints
+  LatencyHistogram duration;    // barrier injected -> checkpoint complete
+  LatencyHistogram commit_lag;  // barrier injected -> epoch committed (visible)
+};
+
 struct Metrics {
   Counter impressions_in;
   Counter clicks_in;
@@ -70,6 +123,7 @@ struct Metrics {
   Gauge max_event_ts_ms;  // largest event time seen
   JoinMetrics join;
   LookupMetrics lookup;
+  CheckpointMetrics checkpoint;
 };
 
 }  // namespace ctrjoin

@@ -3,11 +3,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <limits>
 #include <thread>
 #include <unordered_map>
 
 #include <oneapi/tbb/enumerable_thread_specific.h>
 #include <oneapi/tbb/flow_graph.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "src/hash.h"
@@ -25,6 +28,7 @@ struct SourceMsg {
   uint64_t seq = 0;
   SourceBatch batch;
   bool last = false;  // no message follows (end of input, stop or failure)
+  std::shared_ptr<Barrier> barrier;  // a checkpoint barrier after this batch
 };
 
 struct ParsedEvent {
@@ -39,6 +43,7 @@ struct ParsedMsg {
   std::vector<DeadLetter> dead_letters;
   SourceBatch meta;  // records moved out; partition changes and end flag kept
   bool last = false;
+  std::shared_ptr<Barrier> barrier;
 };
 
 struct ShardMsg {
@@ -50,6 +55,8 @@ struct ShardMsg {
 struct ShardOut {
   uint64_t seq = 0;
   std::vector<Sample> samples;
+  std::shared_ptr<Barrier> barrier;  // this shard has passed (and snapshotted at) it
+  uint64_t state_bytes = 0;          // what its snapshot added
 };
 
 using SourcePtr = std::shared_ptr<SourceMsg>;
@@ -114,6 +121,17 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
   flow::graph g;
   uint64_t next_seq = 0;
   bool source_done = false;
+  SourcePositions positions = resume_.positions;  // read so far (source node only)
+  // A barrier from the hooks, carrying the positions of what was read before it.
+  auto barrier_now = [&](bool final) -> std::shared_ptr<Barrier> {
+    if (hooks_ == nullptr || failed()) return nullptr;
+    std::shared_ptr<Barrier> b = hooks_->NextBarrier(final);
+    if (b != nullptr) {
+      b->meta.positions = positions;
+      b->meta.shards = shard_count;
+    }
+    return b;
+  };
 
   // Never throws: a body that throws would cancel the whole graph.
   auto guarded = [this](const char* stage, auto&& fn) {
@@ -134,8 +152,11 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
     if (stop_requested_.load(std::memory_order_relaxed) || failed()) {
       msg->last = true;
       source_done = true;
+      guarded("checkpoint", [&] { msg->barrier = barrier_now(/*final=*/true); });
       return msg;
     }
+    guarded("checkpoint", [&] { msg->barrier = barrier_now(/*final=*/false); });
+    if (msg->barrier != nullptr) return msg;  // an empty batch: the barrier alone
     guarded("source", [&] {
       Result<SourceBatch> batch = source_->Next(options_.batch_size);
       if (!batch.ok()) {
@@ -145,6 +166,19 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
       }
       msg->batch = std::move(batch).value();
       msg->last = msg->batch.end_of_input;
+      if (hooks_ == nullptr) return;
+      const PartitionId* last_id = nullptr;
+      int64_t* last_pos = nullptr;
+      for (const RawRecord& r : msg->batch.records) {
+        const PartitionId id{r.pos.stream, r.pos.partition};
+        if (last_id == nullptr || *last_id != id) {
+          auto it = positions.try_emplace(id, 0).first;
+          last_id = &it->first;
+          last_pos = &it->second;
+        }
+        *last_pos = r.pos.offset.value + 1;
+      }
+      if (msg->last) msg->barrier = barrier_now(/*final=*/true);
     });
     if (failed()) msg->last = true;
     source_done = msg->last;
@@ -158,6 +192,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
     auto out = std::make_shared<ParsedMsg>();
     out->seq = in->seq;
     out->last = in->last;
+    out->barrier = std::move(in->barrier);
     guarded("parse", [&] {
       std::unique_ptr<EventParser>& parser = parsers.local();
       if (!parser) parser = std::make_unique<EventParser>(schema_);
@@ -221,12 +256,19 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
   for (uint32_t i = 0; i < shard_count; ++i) {
     ShardProcessor* processor = processors[i].get();
     shard_nodes.push_back(std::make_unique<flow::function_node<ShardPtr, OutPtr>>(
-        g, flow::serial, [this, processor, &guarded](ShardPtr in) {
+        g, flow::serial, [this, processor, &guarded, i](ShardPtr in) {
           auto out = std::make_shared<ShardOut>();
           out->seq = in->seq;
+          out->barrier = in->batch.barrier;  // even after a failure: the sink counts barriers
           if (failed()) return out;
           guarded("shard", [&] {
             Status st = processor->Process(in->batch, out->samples);
+            if (st.ok() && in->batch.barrier != nullptr && in->batch.barrier->dir.empty()) {
+              st = Status::IoError("checkpoint: no directory for this epoch");
+            } else if (st.ok() && in->batch.barrier != nullptr) {
+              const std::string dir = fmt::format("{}/shard-{}", in->batch.barrier->dir, i);
+              st = processor->Checkpoint(dir, out->state_bytes);
+            }
             if (!st.ok()) Fail(st);
           });
           return out;
@@ -234,6 +276,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
   }
 
   WatermarkTracker tracker(watermarks_);
+  tracker.Restore(resume_.partition_max_ts, resume_.watermark, Clock::now());
   flow::function_node<ParsedPtr, flow::continue_msg> route(
       g, flow::serial, [&](ParsedPtr in) {
         std::vector<ShardPtr> outs(shard_count);
@@ -278,6 +321,11 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
           for (ShardPtr& out : outs) {
             out->batch.watermark = wm;
             out->batch.end_of_input = in->meta.end_of_input;
+            out->batch.barrier = in->barrier;
+          }
+          if (in->barrier != nullptr) {
+            in->barrier->meta.partition_max_ts = tracker.Snapshot();
+            in->barrier->meta.watermark = wm;
           }
           metrics_->impressions_in.Add(impressions);
           metrics_->clicks_in.Add(clicks);
@@ -294,19 +342,51 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
 
   using SinkNode = flow::multifunction_node<OutPtr, std::tuple<flow::continue_msg>>;
   std::unordered_map<uint64_t, uint32_t> arrived;  // seq -> shard outputs seen
-  SinkNode sink(g, flow::serial, [&](OutPtr in, SinkNode::output_ports_type& ports) {
-    guarded("sink", [&] {
-      if (!in->samples.empty() && !failed()) {
-        Status st = sink_->Write(in->samples);
-        if (st.ok()) {
-          metrics_->samples_out.Add(in->samples.size());
-        } else {
-          Fail(st.WithContext(sink_->Describe()));
+  // A barrier that some shards have passed and others not yet: output from
+  // the shards past it (seq > barrier_seq) waits in `held`.
+  constexpr uint64_t kNoBarrier = std::numeric_limits<uint64_t>::max();
+  uint64_t barrier_seq = kNoBarrier;
+  uint64_t barrier_bytes = 0;
+  std::deque<OutPtr> held;
+  SinkNode sink(g, flow::serial, [&](OutPtr first, SinkNode::output_ports_type& ports) {
+    std::deque<OutPtr> work{std::move(first)};
+    while (!work.empty()) {
+      OutPtr in = std::move(work.front());
+      work.pop_front();
+      if (barrier_seq != kNoBarrier && in->seq > barrier_seq) {
+        held.push_back(std::move(in));
+        continue;
+      }
+      guarded("sink", [&] {
+        if (!in->samples.empty() && !failed()) {
+          Status st = sink_->Write(in->samples);
+          if (st.ok()) {
+            metrics_->samples_out.Add(in->samples.size());
+          } else {
+            Fail(st.WithContext(sink_->Describe()));
+          }
+        }
+      });
+      if (in->barrier != nullptr) {
+        barrier_seq = in->seq;
+        barrier_bytes += in->state_bytes;
+      }
+      if (++arrived[in->seq] < shard_count) continue;
+      arrived.erase(in->seq);
+      if (in->barrier != nullptr) {
+        guarded("checkpoint", [&] {
+          if (failed()) return;
+          in->barrier->meta.state_bytes = barrier_bytes;
+          Status st = hooks_->OnBarrier(*in->barrier);
+          if (!st.ok()) Fail(st.WithContext(fmt::format("checkpoint {}", in->barrier->epoch)));
+        });
+        barrier_seq = kNoBarrier;
+        barrier_bytes = 0;
+        while (!held.empty()) {
+          work.push_back(std::move(held.front()));
+          held.pop_front();
         }
       }
-    });
-    if (++arrived[in->seq] == shard_count) {
-      arrived.erase(in->seq);
       std::get<0>(ports).try_put(flow::continue_msg());
     }
   });

@@ -15,6 +15,11 @@
 // max_inflight_batches source batches are anywhere in the graph: a slow sink
 // stops the source (backpressure), and memory for in-flight data is bounded.
 //
+// Checkpoints (SetCheckpointHooks): barriers from the hooks travel through
+// the graph as described in src/checkpoint.h; the sink node holds back
+// output from after a barrier until every shard has passed it and the hooks
+// have completed it, so each sink write belongs to exactly one epoch.
+//
 // Run() is called from one thread and blocks until the input ends, Stop()
 // is called, or a stage fails. Stop() may be called from any thread or a
 // signal handler (it only sets an atomic flag). The Pipeline borrows the
@@ -26,6 +31,7 @@
 #include <memory>
 #include <mutex>
 
+#include "src/checkpoint.h"
 #include "src/enricher.h"
 #include "src/event_parser.h"
 #include "src/metrics.h"
@@ -59,6 +65,11 @@ class Pipeline {
   // error of any stage, or OK (end of input, or stopped).
   Status Run(const ShardFactory& make_shard);
   void Stop() { stop_requested_.store(true, std::memory_order_relaxed); }
+  // Before Run: cut epochs with these hooks (borrowed).
+  void SetCheckpointHooks(CheckpointHooks* hooks) { hooks_ = hooks; }
+  // Before Run: continue from a checkpoint (positions and watermarks; the
+  // source was sought and the shards restored by the caller).
+  void ResumeFrom(const CheckpointMeta& meta) { resume_ = meta; }
 
  private:
   struct Graph;
@@ -73,6 +84,8 @@ class Pipeline {
   SampleSink* const sink_;
   DeadLetterSink* const dead_letters_;
   Metrics* const metrics_;
+  CheckpointHooks* hooks_ = nullptr;
+  CheckpointMeta resume_;
 
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> failed_{false};

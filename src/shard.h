@@ -8,9 +8,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <variant>
 #include <vector>
 
+#include "src/checkpoint.h"
 #include "src/event.h"
 #include "src/status.h"
 
@@ -28,6 +30,9 @@ struct ShardBatch {
   // ts <= watermark - 0 is expected on time (see watermark.h).
   EventTime watermark = EventTime::Min();
   bool end_of_input = false;  // the watermark is final: close every window
+  // Set on a checkpoint barrier's batch (which has no events): after
+  // Process, the shard node calls Checkpoint.
+  std::shared_ptr<Barrier> barrier;
 };
 
 class ShardProcessor {
@@ -36,6 +41,14 @@ class ShardProcessor {
   // Applies the events, then advances to batch.watermark; appends emitted
   // samples to out. An error is fatal for the run (e.g. state I/O failed).
   virtual Status Process(ShardBatch& batch, std::vector<Sample>& out) = 0;
+  // At a checkpoint barrier: writes a consistent copy of the shard's state
+  // to dir (which must not exist yet); new_bytes is what it did not share
+  // with the previous checkpoint.
+  virtual Status Checkpoint(const std::string& dir, uint64_t& new_bytes) {
+    (void)dir;
+    (void)new_bytes;
+    return Status::Internal("this shard processor cannot checkpoint", Effect::kNoEffect);
+  }
 };
 
 }  // namespace ctrjoin

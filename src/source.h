@@ -7,6 +7,7 @@
 // unless they run background threads.
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,10 @@ struct PartitionId {
   int32_t partition = 0;
   auto operator<=>(const PartitionId&) const = default;
 };
+
+// The next offset to read, per input partition: the Kafka offset, or for a
+// file the next line number (1-based).
+using SourcePositions = std::map<PartitionId, int64_t>;
 
 struct SourceBatch {
   std::vector<RawRecord> records;
@@ -43,6 +48,12 @@ class Source {
   // timeout, so it may return an empty batch (which still lets idle
   // partitions advance the watermark). An error ends the run.
   virtual Result<SourceBatch> Next(size_t max_records) = 0;
+  // Called before the first Next to continue from a checkpoint: reading
+  // starts at these positions; partitions not named start as configured.
+  virtual Status Seek(const SourcePositions& positions) {
+    (void)positions;
+    return Status::InvalidArgument(Describe() + ": cannot resume from a checkpoint");
+  }
   // A human-readable description for logs ("files a.jsonl + b.jsonl").
   virtual std::string Describe() const = 0;
 };

@@ -20,6 +20,20 @@ void WatermarkTracker::Observe(PartitionId p, EventTime ts, Clock::time_point no
   s.last_activity = now;
 }
 
+std::vector<std::pair<PartitionId, EventTime>> WatermarkTracker::Snapshot() const {
+  std::vector<std::pair<PartitionId, EventTime>> out;
+  for (const auto& [id, s] : partitions_) {
+    if (s.max_ts != EventTime::Min()) out.emplace_back(id, s.max_ts);
+  }
+  return out;
+}
+
+void WatermarkTracker::Restore(const std::vector<std::pair<PartitionId, EventTime>>& max_ts,
+                               EventTime watermark, Clock::time_point now) {
+  for (const auto& [id, ts] : max_ts) Observe(id, ts, now);
+  current_ = std::max(current_, watermark);
+}
+
 void WatermarkTracker::FinishAll() {
   all_finished_ = true;
   current_ = EventTime::Max();

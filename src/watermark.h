@@ -18,6 +18,8 @@
 
 #include <chrono>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "src/event.h"
 #include "src/source.h"
@@ -46,6 +48,14 @@ class WatermarkTracker {
   EventTime Advance(Clock::time_point now);
   // Forces the watermark to the end (bounded input fully read).
   void FinishAll();
+
+  // What a checkpoint keeps: the largest event time seen per partition.
+  // Idleness and processing times are not kept: a restored partition is
+  // active until it goes idle again.
+  std::vector<std::pair<PartitionId, EventTime>> Snapshot() const;
+  // Starts from a snapshot and the watermark it had (which never moves back).
+  void Restore(const std::vector<std::pair<PartitionId, EventTime>>& max_ts, EventTime watermark,
+               Clock::time_point now);
 
   EventTime current() const { return current_; }
   size_t active_partitions() const { return active_; }

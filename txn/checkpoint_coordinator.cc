@@ -1,0 +1,270 @@
+#include "txn/checkpoint_coordinator.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "src/clock.h"
+#include "txn/crash_point.h"
+
+namespace ctrjoin {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kMinIntervalMs = 50;
+constexpr int64_t kMaxIntervalMs = 3'600'000;
+constexpr uint32_t kMaxRetain = 100;
+// A commit whose outcome is unknown is retried (Commit is idempotent) this
+// many times before the run fails.
+constexpr int kCommitAttempts = 5;
+
+double MsSince(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+}  // namespace
+
+Status CheckpointOptions::Validate() const {
+  if (interval_ms < kMinIntervalMs || interval_ms > kMaxIntervalMs) {
+    return Status::InvalidArgument(
+        fmt::format("checkpoint.interval_ms: must be in [{}, {}], got {}", kMinIntervalMs,
+                    kMaxIntervalMs, interval_ms));
+  }
+  if (retain < 1 || retain > kMaxRetain) {
+    return Status::InvalidArgument(
+        fmt::format("checkpoint.retain: must be in [1, {}], got {}", kMaxRetain, retain));
+  }
+  if (dir.empty()) return Status::InvalidArgument("checkpoint.dir: must not be empty");
+  return Status::Ok();
+}
+
+CheckpointCoordinator::CheckpointCoordinator(CheckpointOptions options, TransactionalSink* sink,
+                                             CommitLog log, CheckpointMetrics* metrics,
+                                             std::unique_ptr<CheckpointStore> store)
+    : options_(std::move(options)),
+      sink_(sink),
+      log_(std::move(log)),
+      metrics_(metrics),
+      store_(std::move(store)) {}
+
+Result<std::unique_ptr<CheckpointCoordinator>> CheckpointCoordinator::Open(
+    CheckpointOptions options, TransactionalSink* sink, CommitLog log,
+    CheckpointMetrics* metrics) {
+  CTRJOIN_RETURN_IF_ERROR(options.Validate());
+  auto store = CheckpointStore::Open(options.dir);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<CheckpointCoordinator>(new CheckpointCoordinator(
+      std::move(options), sink, std::move(log), metrics, std::move(store).value()));
+}
+
+CheckpointCoordinator::~CheckpointCoordinator() {
+  Status st = Close();
+  if (!st.ok()) spdlog::error("checkpoint: {}", st.ToString());
+}
+
+Result<std::optional<CheckpointMeta>> CheckpointCoordinator::Recover() {
+  Result<std::vector<uint64_t>> complete = store_->List();
+  if (!complete.ok()) return complete.status();
+  uint64_t committed = 0;
+  if (log_.committed_epoch) {
+    Result<uint64_t> c = log_.committed_epoch();
+    if (!c.ok()) return c.status().WithContext("checkpoint: reading the committed epoch");
+    committed = *c;
+  } else if (!complete->empty()) {
+    committed = complete->back();
+  }
+  Result<EpochId> sink_epoch = sink_->Recover(EpochId{committed});
+  if (!sink_epoch.ok()) return sink_epoch.status().WithContext(sink_->Describe());
+  CTRJOIN_RETURN_IF_ERROR(store_->DiscardAbove(committed));
+  // New epochs go above everything the output has seen, even if the
+  // checkpoints were deleted: a file sink must never reuse an epoch's name.
+  next_barrier_epoch_ = std::max(committed, sink_epoch->value) + 1;
+  if (committed == 0) {
+    spdlog::info("checkpoint: no committed epoch; starting afresh at epoch {}",
+                 next_barrier_epoch_);
+    return std::optional<CheckpointMeta>();
+  }
+  Result<CheckpointMeta> meta = store_->Load(committed);
+  if (!meta.ok()) {
+    return Status::NotFound(fmt::format(
+        "checkpoint: the output committed epoch {}, but {} has no checkpoint for it ({}); the "
+        "state directory was lost or belongs to another job. To start over, use a new output "
+        "(or transactional-id prefix and consumer group) and an empty checkpoint.dir",
+        committed, store_->dir().string(), meta.status().message()));
+  }
+  metrics_->restores.Add();
+  metrics_->last_committed_epoch.Set(static_cast<int64_t>(committed));
+  spdlog::info("checkpoint: restoring epoch {} ({} partitions, watermark {})", committed,
+               meta->positions.size(), meta->watermark.ms);
+  return std::optional<CheckpointMeta>(std::move(meta).value());
+}
+
+Status CheckpointCoordinator::Start() {
+  if (next_barrier_epoch_ == 0) next_barrier_epoch_ = 1;  // Recover was not called
+  open_ = EpochId{next_barrier_epoch_};
+  CTRJOIN_RETURN_IF_ERROR(sink_->Begin(open_));
+  next_due_ = Clock::now() + std::chrono::milliseconds(options_.interval_ms);
+  committer_ = std::thread([this] { CommitLoop(); });
+  return Status::Ok();
+}
+
+std::shared_ptr<Barrier> CheckpointCoordinator::NextBarrier(bool final) {
+  if (final_sent_) return nullptr;
+  const Clock::time_point now = Clock::now();
+  if (!final && (now < next_due_ || barrier_in_flight_.load(std::memory_order_acquire))) {
+    return nullptr;
+  }
+  auto barrier = std::make_shared<Barrier>();
+  barrier->epoch = next_barrier_epoch_;
+  barrier->final = final;
+  barrier->injected = now;
+  Result<std::string> dir = store_->BeginCheckpoint(barrier->epoch);
+  if (!dir.ok()) {
+    // Reported by OnBarrier, which fails the run.
+    barrier->dir.clear();
+    barrier->meta.epoch = 0;
+    spdlog::error("checkpoint {}: {}", barrier->epoch, dir.status().ToString());
+  } else {
+    barrier->dir = *dir;
+  }
+  ++next_barrier_epoch_;
+  next_due_ = now + std::chrono::milliseconds(options_.interval_ms);
+  final_sent_ = final;
+  barrier_in_flight_.store(true, std::memory_order_release);
+  return barrier;
+}
+
+Status CheckpointCoordinator::OnBarrier(Barrier& barrier) {
+  CrashPoint("barrier");
+  barrier_in_flight_.store(false, std::memory_order_release);
+  CTRJOIN_RETURN_IF_ERROR(CommitError());
+  if (barrier.dir.empty()) return Status::IoError("checkpoint: no directory for this epoch");
+  const EpochId epoch{barrier.epoch};
+  if (epoch != open_) {
+    return Status::Internal(
+        fmt::format("checkpoint: barrier of epoch {} while epoch {} is open", epoch.value,
+                    open_.value),
+        Effect::kNoEffect);
+  }
+  CrashPoint("precommit");
+  CTRJOIN_RETURN_IF_ERROR(sink_->PreCommit(epoch));
+  open_ = EpochId{};
+  CrashPoint("after_precommit");
+  barrier.meta.epoch = epoch.value;
+  barrier.meta.created_ms = WallClockMs();
+  CTRJOIN_RETURN_IF_ERROR(store_->Complete(barrier.meta));
+  CrashPoint("checkpoint_complete");
+  metrics_->completed.Add();
+  metrics_->last_bytes.Set(static_cast<int64_t>(barrier.meta.state_bytes));
+  metrics_->bytes_total.Add(barrier.meta.state_bytes);
+  metrics_->duration.Record(MsSince(barrier.injected));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(PendingCommit{epoch, barrier.meta, barrier.injected});
+  }
+  cv_.notify_all();
+  if (barrier.final) return WaitForCommits(0);
+  // The next epoch may need the transactional id of the one before this
+  // one: it must have committed. One epoch (this one) may still wait.
+  CTRJOIN_RETURN_IF_ERROR(WaitForCommits(1));
+  CTRJOIN_RETURN_IF_ERROR(sink_->Begin(EpochId{epoch.value + 1}));
+  open_ = EpochId{epoch.value + 1};
+  return Status::Ok();
+}
+
+Status CheckpointCoordinator::Write(std::span<const Sample> samples) {
+  if (failed_.load(std::memory_order_acquire)) return CommitError();
+  if (open_.value == 0) {
+    return Status::Internal("checkpoint: output after the final checkpoint", Effect::kNoEffect);
+  }
+  CrashPoint("write");
+  return sink_->Write(samples);
+}
+
+Status CheckpointCoordinator::Flush() { return CommitError(); }
+
+std::string CheckpointCoordinator::Describe() const {
+  return fmt::format("{}, exactly once every {} ms", sink_->Describe(), options_.interval_ms);
+}
+
+Status CheckpointCoordinator::CommitError() {
+  if (!failed_.load(std::memory_order_acquire)) return Status::Ok();
+  std::lock_guard<std::mutex> lock(mu_);
+  return commit_error_;
+}
+
+Status CheckpointCoordinator::WaitForCommits(size_t pending) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return queue_.size() <= pending || failed_.load(); });
+  return commit_error_;
+}
+
+void CheckpointCoordinator::CommitLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+    if (queue_.empty()) return;  // stopping, nothing left
+    const PendingCommit pending = queue_.front();
+    const bool give_up = failed_.load();
+    lock.unlock();
+    Status st;
+    if (give_up) {
+      // An earlier epoch failed: later ones must not become visible.
+      st = sink_->Abort(pending.epoch);
+      metrics_->aborted_epochs.Add();
+      if (!st.ok()) spdlog::error("checkpoint: {}", st.ToString());
+    } else {
+      st = CommitOne(pending);
+    }
+    lock.lock();
+    queue_.pop_front();
+    if (!st.ok() && !give_up) {
+      commit_error_ = st.WithContext(fmt::format("committing epoch {}", pending.epoch.value));
+      failed_.store(true);
+      metrics_->aborted_epochs.Add();
+    }
+    cv_.notify_all();
+  }
+}
+
+Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
+  if (log_.before_commit) CTRJOIN_RETURN_IF_ERROR(log_.before_commit(pending.epoch, pending.meta));
+  CrashPoint("commit");
+  Status st;
+  for (int attempt = 1; attempt <= kCommitAttempts; ++attempt) {
+    st = sink_->Commit(pending.epoch);
+    if (st.ok() || st.effect() != Effect::kEffectUnknown) break;
+    spdlog::warn("checkpoint: commit of epoch {} unfinished (attempt {}): {}",
+                 pending.epoch.value, attempt, st.ToString());
+  }
+  if (!st.ok()) return st;
+  CrashPoint("after_commit");
+  metrics_->committed.Add();
+  metrics_->commit_lag.Record(MsSince(pending.injected));
+  metrics_->last_committed_epoch.Set(static_cast<int64_t>(pending.epoch.value));
+  Status retained = store_->Retain(pending.epoch.value, options_.retain);
+  if (!retained.ok()) spdlog::warn("checkpoint: {}", retained.ToString());
+  return Status::Ok();
+}
+
+Status CheckpointCoordinator::Close() {
+  if (committer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    committer_.join();
+  }
+  if (open_.value != 0) {
+    Status st = sink_->Abort(open_);
+    metrics_->aborted_epochs.Add();
+    if (!st.ok()) spdlog::error("checkpoint: aborting epoch {}: {}", open_.value, st.ToString());
+    open_ = EpochId{};
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  return commit_error_;
+}
+
+}  // namespace ctrjoin

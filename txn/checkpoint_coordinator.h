@@ -1,0 +1,139 @@
+#pragma once
+// CheckpointCoordinator: cuts the run into epochs and drives two-phase
+// commit (DESIGN.md, "Exactly once").
+//
+// Per epoch N:
+//   1. NextBarrier (source node, every checkpoint.interval_ms) injects
+//      barrier N at the source's current positions;
+//   2. each shard snapshots its state when the barrier reaches it;
+//   3. OnBarrier (sink node, once all of N's output is written): the sink
+//      pre-commits N, the checkpoint is completed (META, atomic rename),
+//      epoch N+1 is begun and N is handed to the committer thread;
+//   4. the committer thread commits N (after before_commit, which for Kafka
+//      adds the input offsets to N's transaction) while N+1 is processed,
+//      strictly in epoch order, then deletes checkpoints beyond the newest
+//      `retain` committed ones.
+// At most one epoch waits to commit while the next one runs: if a commit is
+// slower than an epoch, OnBarrier waits for it (backpressure). If a commit
+// fails, every later epoch is aborted and the run fails; the restart
+// recovers.
+//
+// Recovery (Recover, before Start): the last committed epoch C is what the
+// output says (committed_epoch: Kafka's committed offsets) or, for files,
+// the newest complete checkpoint; the sink recovers to C (files: staged
+// epochs <= C are published, others removed), checkpoints above C are
+// discarded, and checkpoint C is returned for the caller to restore.
+//
+// Also the pipeline's SampleSink: Write goes to the open epoch.
+//
+// Threads: NextBarrier from the source node, OnBarrier/Write/Flush from the
+// sink node, an internal committer thread; Open/Recover/Start/Close from the
+// thread that runs the pipeline. Owns the committer thread and the
+// CheckpointStore; borrows the TransactionalSink and the metrics.
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "src/checkpoint.h"
+#include "src/metrics.h"
+#include "src/sink.h"
+#include "txn/checkpoint_store.h"
+#include "txn/two_phase_commit.h"
+
+namespace ctrjoin {
+
+struct CheckpointOptions {
+  bool enabled = false;         // exactly-once output; needs a file or Kafka sink
+  int64_t interval_ms = 1'000;  // epoch length, 50 ms .. 1 hour
+  uint32_t retain = 3;          // complete checkpoints kept, 1..100
+  std::string dir;              // default: <state.dir>/checkpoints
+
+  Status Validate() const;  // "checkpoint.interval_ms: ..."
+};
+
+// Where the output records which epoch it committed (set by the caller).
+struct CommitLog {
+  // The last committed epoch as the output records it; empty: the newest
+  // complete checkpoint counts as committed (file sink).
+  std::function<Result<uint64_t>()> committed_epoch;
+  // On the committer thread, before Commit(N): e.g. adds the input offsets
+  // of N's checkpoint to N's Kafka transaction.
+  std::function<Status(EpochId, const CheckpointMeta&)> before_commit;
+};
+
+class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
+ public:
+  static Result<std::unique_ptr<CheckpointCoordinator>> Open(CheckpointOptions options,
+                                                             TransactionalSink* sink,
+                                                             CommitLog log,
+                                                             CheckpointMetrics* metrics);
+  ~CheckpointCoordinator() override;
+
+  // The checkpoint to continue from, or nullopt to start afresh.
+  Result<std::optional<CheckpointMeta>> Recover();
+  // Begins the first epoch and the committer thread.
+  Status Start();
+  // After the pipeline ended: lets pending commits finish (or aborts them
+  // if a commit failed), aborts the open epoch if the run ended without its
+  // final barrier, stops the committer. Returns the first commit error.
+  Status Close();
+
+  // CheckpointHooks
+  std::shared_ptr<Barrier> NextBarrier(bool final) override;
+  Status OnBarrier(Barrier& barrier) override;
+
+  // SampleSink: the open epoch.
+  Status Write(std::span<const Sample> samples) override;
+  Status Flush() override;
+  std::string Describe() const override;
+
+  const CheckpointStore& store() const { return *store_; }
+
+ private:
+  struct PendingCommit {
+    EpochId epoch;
+    CheckpointMeta meta;
+    std::chrono::steady_clock::time_point injected;
+  };
+
+  CheckpointCoordinator(CheckpointOptions options, TransactionalSink* sink, CommitLog log,
+                        CheckpointMetrics* metrics, std::unique_ptr<CheckpointStore> store);
+  void CommitLoop();
+  Status CommitOne(const PendingCommit& pending);
+  Status CommitError();
+  // Waits until at most `pending` epochs wait to commit.
+  Status WaitForCommits(size_t pending);
+
+  const CheckpointOptions options_;
+  TransactionalSink* const sink_;
+  const CommitLog log_;
+  CheckpointMetrics* const metrics_;
+  const std::unique_ptr<CheckpointStore> store_;
+
+  // Source thread only.
+  uint64_t next_barrier_epoch_ = 0;
+  std::chrono::steady_clock::time_point next_due_;
+  bool final_sent_ = false;
+  std::atomic<bool> barrier_in_flight_{false};
+
+  // Sink thread (and Start/Close).
+  EpochId open_;
+
+  // Shared with the committer thread.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<PendingCommit> queue_;  // pre-committed, in epoch order; front is being committed
+  bool stopping_ = false;
+  Status commit_error_;
+  std::atomic<bool> failed_{false};
+  std::thread committer_;
+};
+
+}  // namespace ctrjoin

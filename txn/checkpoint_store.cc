@@ -1,0 +1,166 @@
+#include "txn/checkpoint_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace ctrjoin {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kPrefix = "chk-";
+constexpr std::string_view kInProgressSuffix = ".inprogress";
+constexpr const char* kMetaFile = "META";
+
+Status FsError(const std::error_code& ec, const std::string& what) {
+  return Status::IoError("checkpoints: " + what + ": " + ec.message());
+}
+
+Status Errno(const std::string& what) {
+  return Status::IoError("checkpoints: " + what + ": " + std::strerror(errno));
+}
+
+Status SyncPath(const fs::path& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) return Errno("opening " + path.string());
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Errno("fsync " + path.string());
+  return Status::Ok();
+}
+
+// The epoch of a directory name "chk-<digits>[.inprogress]"; 0 if it is not one.
+uint64_t EpochOf(const std::string& name, bool& in_progress) {
+  if (!name.starts_with(kPrefix)) return 0;
+  std::string digits = name.substr(kPrefix.size());
+  in_progress = digits.ends_with(kInProgressSuffix);
+  if (in_progress) digits.resize(digits.size() - kInProgressSuffix.size());
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return 0;
+  return std::strtoull(digits.c_str(), nullptr, 10);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(const std::string& dir) {
+  if (dir.empty()) return Status::InvalidArgument("checkpoint.dir: must not be empty");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return FsError(ec, "creating " + dir);
+  std::unique_ptr<CheckpointStore> store(new CheckpointStore(dir));
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    bool in_progress = false;
+    if (EpochOf(e.path().filename().string(), in_progress) != 0 && in_progress) {
+      fs::remove_all(e.path(), ec);
+      if (ec) return FsError(ec, "removing " + e.path().string());
+    }
+  }
+  if (ec) return FsError(ec, "listing " + dir);
+  return store;
+}
+
+fs::path CheckpointStore::Final(uint64_t epoch) const {
+  return dir_ / fmt::format("{}{:020d}", kPrefix, epoch);
+}
+
+fs::path CheckpointStore::InProgress(uint64_t epoch) const {
+  return dir_ / fmt::format("{}{:020d}{}", kPrefix, epoch, kInProgressSuffix);
+}
+
+std::string CheckpointStore::ShardDir(uint64_t epoch, uint32_t shard) const {
+  return (Final(epoch) / fmt::format("shard-{}", shard)).string();
+}
+
+Result<std::string> CheckpointStore::BeginCheckpoint(uint64_t epoch) const {
+  const fs::path path = InProgress(epoch);
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  fs::create_directories(path, ec);
+  if (ec) return FsError(ec, "creating " + path.string());
+  return path.string();
+}
+
+Status CheckpointStore::Complete(const CheckpointMeta& meta) const {
+  const fs::path from = InProgress(meta.epoch);
+  const fs::path meta_path = from / kMetaFile;
+  {
+    std::ofstream out(meta_path, std::ios::binary | std::ios::trunc);
+    out << meta.Encode();
+    out.close();
+    if (!out) return Errno("writing " + meta_path.string());
+  }
+  CTRJOIN_RETURN_IF_ERROR(SyncPath(meta_path, false));
+  CTRJOIN_RETURN_IF_ERROR(SyncPath(from, true));
+  std::error_code ec;
+  fs::rename(from, Final(meta.epoch), ec);
+  if (ec) return FsError(ec, "completing " + from.string());
+  return SyncPath(dir_, true);
+}
+
+Result<std::vector<uint64_t>> CheckpointStore::List() const {
+  std::vector<uint64_t> epochs;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir_, ec)) {
+    bool in_progress = false;
+    const uint64_t epoch = EpochOf(e.path().filename().string(), in_progress);
+    if (epoch != 0 && !in_progress) epochs.push_back(epoch);
+  }
+  if (ec) return FsError(ec, "listing " + dir_.string());
+  std::sort(epochs.begin(), epochs.end());
+  return epochs;
+}
+
+Result<CheckpointMeta> CheckpointStore::Load(uint64_t epoch) const {
+  const fs::path path = Final(epoch) / kMetaFile;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("checkpoints: no checkpoint " + Final(epoch).string());
+  std::stringstream text;
+  text << in.rdbuf();
+  Result<CheckpointMeta> meta = CheckpointMeta::Decode(text.str());
+  if (!meta.ok()) return meta.status().WithContext(path.string());
+  if (meta->epoch != epoch) {
+    return Status::Corruption(fmt::format("{}: holds epoch {}", path.string(), meta->epoch));
+  }
+  return meta;
+}
+
+Status CheckpointStore::DiscardAbove(uint64_t epoch) const {
+  std::error_code ec;
+  std::vector<fs::path> doomed;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir_, ec)) {
+    bool in_progress = false;
+    if (EpochOf(e.path().filename().string(), in_progress) > epoch) doomed.push_back(e.path());
+  }
+  if (ec) return FsError(ec, "listing " + dir_.string());
+  for (const fs::path& p : doomed) {
+    fs::remove_all(p, ec);
+    if (ec) return FsError(ec, "removing " + p.string());
+  }
+  return Status::Ok();
+}
+
+Status CheckpointStore::Retain(uint64_t committed, uint32_t keep) const {
+  Result<std::vector<uint64_t>> epochs = List();
+  if (!epochs.ok()) return epochs.status();
+  std::vector<uint64_t> old;
+  for (uint64_t e : *epochs) {
+    if (e <= committed) old.push_back(e);
+  }
+  if (old.size() <= keep) return Status::Ok();
+  std::error_code ec;
+  for (size_t i = 0; i + keep < old.size(); ++i) {
+    fs::remove_all(Final(old[i]), ec);
+    if (ec) return FsError(ec, "removing " + Final(old[i]).string());
+  }
+  return Status::Ok();
+}
+
+}  // namespace ctrjoin

@@ -1,0 +1,61 @@
+#pragma once
+// CheckpointStore: the checkpoints on disk, under one directory.
+//
+//   <dir>/chk-<epoch, 20 digits>/             a complete checkpoint:
+//        shard-<i>/                           each shard's state (RocksDB checkpoint)
+//        META                                 CheckpointMeta, written last
+//   <dir>/chk-<epoch>.inprogress/             being written; removed at open
+//
+// A checkpoint is complete once its directory has its final name: META is
+// fsynced inside the in-progress directory, which is then renamed and the
+// parent fsynced. State files are hard links into the live state (RocksDB
+// SST files are immutable), so consecutive checkpoints share what did not
+// change.
+//
+// Called from the checkpoint coordinator: the source thread (creating an
+// in-progress directory), the sink thread (Complete) and the committer
+// thread (Retain); the methods touch disjoint directories and keep no
+// mutable state, so no lock is needed. Owns nothing but paths.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "src/checkpoint.h"
+#include "src/status.h"
+
+namespace ctrjoin {
+
+class CheckpointStore {
+ public:
+  // Creates dir if needed and removes in-progress checkpoints.
+  static Result<std::unique_ptr<CheckpointStore>> Open(const std::string& dir);
+
+  // Creates (empty) the directory the shards of epoch write into.
+  Result<std::string> BeginCheckpoint(uint64_t epoch) const;
+  // Writes meta and makes the checkpoint complete and durable.
+  Status Complete(const CheckpointMeta& meta) const;
+  // Complete checkpoints, ascending by epoch.
+  Result<std::vector<uint64_t>> List() const;
+  Result<CheckpointMeta> Load(uint64_t epoch) const;
+  // Where shard's state of a complete checkpoint is.
+  std::string ShardDir(uint64_t epoch, uint32_t shard) const;
+  // Removes every checkpoint (complete or not) above epoch.
+  Status DiscardAbove(uint64_t epoch) const;
+  // Keeps the `keep` newest complete checkpoints at or below `committed`
+  // (and everything above it, not committed yet); removes the rest.
+  Status Retain(uint64_t committed, uint32_t keep) const;
+
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  explicit CheckpointStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  std::filesystem::path Final(uint64_t epoch) const;
+  std::filesystem::path InProgress(uint64_t epoch) const;
+
+  const std::filesystem::path dir_;
+};
+
+}  // namespace ctrjoin
