@@ -1,0 +1,306 @@
+// The crash suite (CTest label "crash"; the long variant is labelled
+// "slow"): runs the real `ctrjoin run` binary on a generated workload with
+// exactly-once output, kills it with SIGKILL over and over — at random
+// moments from outside, and at chosen points inside the checkpoint protocol
+// through the CTRJOIN_CRASH_AT test hook (txn/crash_point.h) — restarts it
+// until a run finishes, and then checks that the committed output holds
+// every expected sample exactly once with the right label (the brute-force
+// oracle of tests/support/trace_oracle.h). Once for the transactional file
+// sink, once for the Kafka sink through the transaction-capable test broker,
+// read back with a read_committed consumer.
+//
+// CTRJOIN_CRASH_KILLS sets how many kills each test makes (default 20).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+
+#include "src/app.h"
+#include "src/kafka_client.h"
+#include "tests/support/kafka_broker/broker.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/trace_oracle.h"
+
+namespace ctrjoin {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kWindowMs = 20'000;
+constexpr uint64_t kImpressions = 60'000;
+// Points inside the protocol where the hook kills the process.
+const char* const kCrashPoints[] = {"write",  "barrier", "precommit",  "after_precommit",
+                                    "checkpoint_complete", "commit", "after_commit"};
+
+int Kills() {
+  const char* v = std::getenv("CTRJOIN_CRASH_KILLS");
+  return v != nullptr ? std::max(1, std::atoi(v)) : 20;
+}
+
+struct RunResult {
+  bool finished = false;  // exit 0
+  bool killed = false;    // SIGKILL
+  int status = 0;
+};
+
+// Runs `ctrjoin run --config config`, with crash_at in CTRJOIN_CRASH_AT (if
+// not empty), killing it after kill_after (if not zero); bounded by 120 s.
+RunResult RunOnce(const std::string& config, const std::string& log, const std::string& crash_at,
+                  std::chrono::milliseconds kill_after) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // Both streams to the log (spdlog writes to stdout).
+    FILE* err = std::freopen(log.c_str(), "a", stderr);
+    if (err != nullptr) dup2(fileno(err), STDOUT_FILENO);
+    if (!crash_at.empty()) setenv("CTRJOIN_CRASH_AT", crash_at.c_str(), 1);
+    execl(CTRJOIN_BINARY, CTRJOIN_BINARY, "run", "--config", config.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  RunResult r;
+  const Clock::time_point start = Clock::now();
+  bool sent_kill = false;
+  while (true) {
+    int status = 0;
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) {
+      r.status = status;
+      r.finished = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      r.killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+      return r;
+    }
+    const auto elapsed = Clock::now() - start;
+    if (!sent_kill && ((kill_after.count() > 0 && elapsed >= kill_after) ||
+                       elapsed > std::chrono::seconds(120))) {
+      kill(pid, SIGKILL);
+      sent_kill = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+std::string Tail(const std::string& path) {
+  std::vector<std::string> lines = testing::ReadLines(path);
+  std::string out;
+  for (size_t i = lines.size() > 15 ? lines.size() - 15 : 0; i < lines.size(); ++i) {
+    out += lines[i] + "\n";
+  }
+  return out;
+}
+
+// Kills and restarts the job described by `config` until a run finishes;
+// returns how many times it was killed.
+int RunThroughCrashes(const std::string& config, const std::string& log, std::mt19937_64& rng,
+                      int max_kills) {
+  int kills = 0;
+  for (int attempt = 0; attempt < max_kills + 50; ++attempt) {
+    std::string crash_at;
+    std::chrono::milliseconds kill_after{0};
+    if (kills < max_kills) {
+      if (rng() % 2 == 0) {
+        crash_at = fmt::format("{}:{}", kCrashPoints[rng() % std::size(kCrashPoints)],
+                               1 + rng() % 4);
+      } else {
+        kill_after = std::chrono::milliseconds(5 + rng() % 200);
+      }
+    }
+    const RunResult r = RunOnce(config, log, crash_at, kill_after);
+    if (r.finished) return kills;
+    EXPECT_TRUE(r.killed) << "ctrjoin failed (status " << r.status << "):\n" << Tail(log);
+    if (!r.killed) return kills;
+    ++kills;
+  }
+  ADD_FAILURE() << "the job never finished";
+  return kills;
+}
+
+std::string BaseConfig(const testing::TempDir& dir) {
+  return fmt::format(R"(
+join: {{window_ms: {}, allowed_lateness_ms: 5000}}
+watermark: {{out_of_orderness_ms: 5000, idle_timeout_ms: 0}}
+state: {{dir: {}, memory_budget_mb: 64}}
+dead_letter: {{type: file, path: {}}}
+checkpoint: {{enabled: true, interval_ms: 50, retain: 2}}
+pipeline: {{shards: 2, batch_size: 256}}
+)",
+                     kWindowMs, dir.File("state"), dir.File("dead.jsonl"));
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+size_t CountCheckpoints(const std::string& dir) {
+  size_t n = 0;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().starts_with("chk-")) ++n;
+  }
+  return n;
+}
+
+TEST(CrashTest, FileSinkExactlyOnceThroughKills) {
+  std::mt19937_64 rng(20261121);
+  const int target = Kills();
+  int kills = 0;
+  for (int round = 0; kills < target; ++round) {
+    testing::TempDir dir;
+    GenerateOptions gen{dir.File("imp.jsonl"), dir.File("clk.jsonl"), "", kImpressions};
+    ASSERT_TRUE(GenerateTrace(gen, testing::OracleWorkload(100 + round, kWindowMs)).ok());
+    const std::string config = dir.File("job.yaml");
+    WriteFile(config, BaseConfig(dir) + fmt::format(R"(
+source: {{type: files, files: {{impressions: {}, clicks: {}}}}}
+sink: {{type: file, path: {}}}
+)",
+                                                     gen.impressions_path, gen.clicks_path,
+                                                     dir.File("out")));
+    const int round_kills = RunThroughCrashes(config, dir.File("ctrjoin.log"), rng, target - kills);
+    kills += round_kills;
+
+    // Every committed epoch file, concatenated: one sample per impression.
+    std::ofstream all(dir.File("all.jsonl"));
+    size_t epochs = 0;
+    for (const fs::directory_entry& e : fs::directory_iterator(dir.File("out"))) {
+      if (!e.path().filename().string().starts_with("epoch-")) continue;
+      ++epochs;
+      std::ifstream in(e.path());
+      all << in.rdbuf();
+    }
+    all.close();
+    const testing::Oracle oracle =
+        testing::ComputeOracle(gen.impressions_path, gen.clicks_path, kWindowMs);
+    const auto samples = testing::ReadSamples(dir.File("all.jsonl"));
+    testing::ExpectMatchesOracle(oracle, samples);
+    EXPECT_TRUE(fs::is_empty(dir.File("out/_staging"))) << "staged epochs left behind";
+    EXPECT_LE(CountCheckpoints(dir.File("state/checkpoints")), 2u + 1u);
+    std::printf("round %d: %d kills, %zu epoch files, %zu samples\n", round, round_kills, epochs,
+                samples.size());
+    if (::testing::Test::HasFailure()) {
+      std::printf("log tail:\n%s", Tail(dir.File("ctrjoin.log")).c_str());
+      return;
+    }
+  }
+}
+
+// Reads every committed record of topic (read_committed) into a JSON-lines file.
+void ConsumeCommitted(const std::string& brokers, const std::string& topic,
+                      const std::string& path) {
+  auto conf = MakeKafkaConf({{"bootstrap.servers", brokers},
+                             {"group.id", "crash-test-reader"},
+                             {"isolation.level", "read_committed"},
+                             {"enable.partition.eof", "true"},
+                             {"enable.auto.commit", "false"}});
+  ASSERT_TRUE(conf.ok());
+  auto consumer = MakeKafkaHandle(RD_KAFKA_CONSUMER, std::move(conf).value());
+  ASSERT_TRUE(consumer.ok());
+  rd_kafka_t* rk = consumer->get();
+  rd_kafka_poll_set_consumer(rk);
+  const rd_kafka_metadata_t* md = nullptr;
+  KafkaTopic rkt(rd_kafka_topic_new(rk, topic.c_str(), nullptr));
+  ASSERT_EQ(rd_kafka_metadata(rk, 0, rkt.get(), &md, 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
+  const int partitions = md->topics[0].partition_cnt;
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(parts.get(), topic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_metadata_destroy(md);
+  ASSERT_EQ(rd_kafka_assign(rk, parts.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::ofstream out(path);
+  std::set<int32_t> at_end;
+  const Clock::time_point deadline = Clock::now() + std::chrono::seconds(60);
+  while (static_cast<int>(at_end.size()) < partitions && Clock::now() < deadline) {
+    KafkaMessage msg(rd_kafka_consumer_poll(rk, 100));
+    if (!msg) continue;
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      at_end.insert(msg->partition);
+      continue;
+    }
+    ASSERT_EQ(msg->err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_message_errstr(msg.get());
+    at_end.erase(msg->partition);
+    out << std::string_view(static_cast<const char*>(msg->payload), msg->len) << "\n";
+  }
+  EXPECT_EQ(static_cast<int>(at_end.size()), partitions) << "output not read to its end";
+  rd_kafka_consumer_close(rk);
+}
+
+TEST(CrashTest, KafkaSinkExactlyOnceThroughKills) {
+  testbroker::BrokerOptions options;
+  options.default_partitions = 2;
+  auto broker = testbroker::TestBroker::Start(options);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  const std::string brokers = (*broker)->bootstrap();
+
+  std::mt19937_64 rng(777);
+  const int target = Kills();
+  int kills = 0;
+  for (int round = 0; kills < target; ++round) {
+    testing::TempDir dir;
+    GenerateOptions gen{dir.File("imp.jsonl"), dir.File("clk.jsonl"), "", kImpressions};
+    ASSERT_TRUE(GenerateTrace(gen, testing::OracleWorkload(200 + round, kWindowMs)).ok());
+    // Fresh topics, group and transactional ids per round.
+    const std::string imp_topic = fmt::format("impressions-{}", round);
+    const std::string clk_topic = fmt::format("clicks-{}", round);
+    const std::string out_topic = fmt::format("samples-{}", round);
+    {
+      auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}, {"linger.ms", "5"}});
+      ASSERT_TRUE(conf.ok());
+      auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+      ASSERT_TRUE(producer.ok());
+      for (auto [topic, file] : {std::pair{imp_topic, gen.impressions_path},
+                                 std::pair{clk_topic, gen.clicks_path}}) {
+        int i = 0;
+        for (const std::string& line : testing::ReadLines(file)) {
+          ASSERT_EQ(rd_kafka_producev(producer->get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+                                      RD_KAFKA_V_PARTITION(i++ % 2),
+                                      RD_KAFKA_V_VALUE(const_cast<char*>(line.data()), line.size()),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                    RD_KAFKA_RESP_ERR_NO_ERROR);
+        }
+      }
+      ASSERT_EQ(rd_kafka_flush(producer->get(), 30'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    const std::string config = dir.File("job.yaml");
+    WriteFile(config, BaseConfig(dir) + fmt::format(R"(
+source:
+  type: kafka
+  kafka: {{brokers: "{0}", impressions_topic: {1}, clicks_topic: {2}, group_id: crash-{4},
+          mode: assign, stop_at_end: true, poll_timeout_ms: 20}}
+sink:
+  type: kafka
+  kafka: {{brokers: "{0}", topic: {3}, transactional_id_prefix: crash-{4},
+          transaction_timeout_ms: 15000, flush_timeout_ms: 10000}}
+)",
+                                                     brokers, imp_topic, clk_topic, out_topic,
+                                                     round));
+    const int round_kills = RunThroughCrashes(config, dir.File("ctrjoin.log"), rng, target - kills);
+    kills += round_kills;
+
+    ConsumeCommitted(brokers, out_topic, dir.File("all.jsonl"));
+    const testing::Oracle oracle =
+        testing::ComputeOracle(gen.impressions_path, gen.clicks_path, kWindowMs);
+    const auto samples = testing::ReadSamples(dir.File("all.jsonl"));
+    testing::ExpectMatchesOracle(oracle, samples);
+    EXPECT_LE(CountCheckpoints(dir.File("state/checkpoints")), 2u + 1u);
+    std::printf("round %d: %d kills, %zu samples\n", round, round_kills, samples.size());
+    if (::testing::Test::HasFailure()) {
+      std::printf("log tail:\n%s", Tail(dir.File("ctrjoin.log")).c_str());
+      return;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ctrjoin
