@@ -52,13 +52,15 @@ int Kills() {
 struct RunResult {
   bool finished = false;  // exit 0
   bool killed = false;    // SIGKILL
+  bool signalled = false; // we sent the signal before it exited
   int status = 0;
 };
 
 // Runs `ctrjoin run --config config`, with crash_at in CTRJOIN_CRASH_AT (if
-// not empty), killing it after kill_after (if not zero); bounded by 120 s.
+// not empty), sending `signal` after kill_after (if not zero); bounded by
+// 120 s (then SIGKILL).
 RunResult RunOnce(const std::string& config, const std::string& log, const std::string& crash_at,
-                  std::chrono::milliseconds kill_after) {
+                  std::chrono::milliseconds kill_after, int signal = SIGKILL) {
   const pid_t pid = fork();
   if (pid == 0) {
     // Both streams to the log (spdlog writes to stdout).
@@ -79,14 +81,15 @@ RunResult RunOnce(const std::string& config, const std::string& log, const std::
       r.status = status;
       r.finished = WIFEXITED(status) && WEXITSTATUS(status) == 0;
       r.killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+      r.signalled = sent_kill;
       return r;
     }
     const auto elapsed = Clock::now() - start;
-    if (!sent_kill && ((kill_after.count() > 0 && elapsed >= kill_after) ||
-                       elapsed > std::chrono::seconds(120))) {
-      kill(pid, SIGKILL);
+    if (!sent_kill && kill_after.count() > 0 && elapsed >= kill_after) {
+      kill(pid, signal);
       sent_kill = true;
     }
+    if (elapsed > std::chrono::seconds(120)) kill(pid, SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }
@@ -101,22 +104,32 @@ std::string Tail(const std::string& path) {
 }
 
 // Kills and restarts the job described by `config` until a run finishes;
-// returns how many times it was killed.
+// returns how many times it was killed. Some runs are stopped with SIGTERM
+// instead, which must end them cleanly (exit 0, current epoch committed).
 int RunThroughCrashes(const std::string& config, const std::string& log, std::mt19937_64& rng,
                       int max_kills) {
   int kills = 0;
   for (int attempt = 0; attempt < max_kills + 50; ++attempt) {
     std::string crash_at;
     std::chrono::milliseconds kill_after{0};
+    int signal = SIGKILL;
     if (kills < max_kills) {
-      if (rng() % 2 == 0) {
+      const uint64_t mode = rng() % 5;
+      if (mode < 2) {
         crash_at = fmt::format("{}:{}", kCrashPoints[rng() % std::size(kCrashPoints)],
                                1 + rng() % 4);
       } else {
         kill_after = std::chrono::milliseconds(5 + rng() % 200);
+        if (mode == 4) signal = SIGTERM;
       }
     }
-    const RunResult r = RunOnce(config, log, crash_at, kill_after);
+    const RunResult r = RunOnce(config, log, crash_at, kill_after, signal);
+    if (signal == SIGTERM && r.signalled) {
+      EXPECT_TRUE(r.finished) << "SIGTERM must end the run with exit 0 (status " << r.status
+                              << "):\n" << Tail(log);
+      if (!r.finished) return kills;
+      continue;  // stopped cleanly: resume it
+    }
     if (r.finished) return kills;
     EXPECT_TRUE(r.killed) << "ctrjoin failed (status " << r.status << "):\n" << Tail(log);
     if (!r.killed) return kills;

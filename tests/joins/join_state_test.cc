@@ -152,3 +152,76 @@ TEST_F(JoinStateTest, LabelJoinGivesSameSamplesWhenSpilling) {
 
 }  // namespace
 }  // namespace ctrjoin
+
+namespace ctrjoin {
+namespace {
+
+// Checkpoint, then change the state: a store restored from the checkpoint
+// holds exactly the state at the checkpoint, in memory and spilled alike.
+TEST(JoinStateCheckpointTest, RestoreGivesTheStateAtTheCheckpoint) {
+  testing::TempDir dir;
+  JoinMetrics metrics;
+  SpillStoreOptions o;
+  o.dir = dir.File("state");
+  o.rocksdb_memory_bytes = 16 << 20;
+  auto store = SpillStore::Open(o);
+  ASSERT_TRUE(store.ok());
+  std::map<uint64_t, JoinEntry> expected;
+  {
+    JoinState state(1, store->get(), 128 << 10, &metrics);
+    state.EnableSnapshots();
+    for (uint64_t k = 0; k < 6000; ++k) {
+      JoinEntry e{EntryState::kPending, static_cast<int64_t>(k), static_cast<int64_t>(k) + 1000,
+                  std::string(60, static_cast<char>('a' + k % 26))};
+      state.Put(k, e);
+      expected[k] = e;
+      if (k % 1000 == 999) ASSERT_TRUE(state.EnforceBudget().ok());
+    }
+    ASSERT_GT(state.entries_spilled(), 0u) << "the test needs spilled entries too";
+    // Changed through Find, expired, and a first checkpoint in between.
+    uint64_t bytes = 0;
+    ASSERT_TRUE(state.Checkpoint(dir.File("chk1"), bytes).ok());
+    EXPECT_GT(bytes, 0u);
+    auto found = state.Find(10);
+    ASSERT_TRUE(found.ok() && *found != nullptr);
+    (*found)->state = EntryState::kLabeled;
+    expected[10].state = EntryState::kLabeled;
+    std::vector<std::pair<uint64_t, JoinEntry>> expired;
+    ASSERT_TRUE(state.PopExpired(EventTime{1100}, expired).ok());  // deadlines < 1100
+    for (const auto& [k, e] : expired) expected.erase(k);
+    ASSERT_EQ(expired.size(), 100u);
+    ASSERT_TRUE(state.Checkpoint(dir.File("chk2"), bytes).ok());
+    // After the checkpoint: must not be in it.
+    state.Put(999'999, JoinEntry{EntryState::kPending, 5, 6, "late"});
+    ASSERT_TRUE(state.Find(20).ok());
+    std::vector<std::pair<uint64_t, JoinEntry>> more;
+    ASSERT_TRUE(state.PopExpired(EventTime{1200}, more).ok());
+    ASSERT_FALSE(more.empty());
+  }
+  o.name = "restored";
+  o.restore_from = dir.File("chk2");
+  auto restored = SpillStore::Open(o);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  JoinMetrics metrics2;
+  JoinState state(1, restored->get(), 128 << 10, &metrics2);
+  state.EnableSnapshots();
+  ASSERT_TRUE(state.Restore().ok());
+  EXPECT_EQ(state.entries_in_memory() + state.entries_spilled(), expected.size());
+  EXPECT_GT(state.entries_spilled(), 0u);
+  auto none = state.Find(999'999);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, nullptr);
+  // Everything comes out, in deadline order, as it was at the checkpoint.
+  std::vector<std::pair<uint64_t, JoinEntry>> all;
+  ASSERT_TRUE(state.PopExpired(EventTime::Max(), all).ok());
+  ASSERT_EQ(all.size(), expected.size());
+  for (const auto& [k, e] : all) {
+    ASSERT_TRUE(expected.contains(k)) << k;
+    EXPECT_EQ(e.state, expected[k].state) << k;
+    EXPECT_EQ(e.deadline, expected[k].deadline) << k;
+    EXPECT_EQ(e.payload, expected[k].payload) << k;
+  }
+}
+
+}  // namespace
+}  // namespace ctrjoin

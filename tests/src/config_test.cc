@@ -99,3 +99,42 @@ TEST(ConfigTest, OverridesApplyOnTop) {
 
 }  // namespace
 }  // namespace ctrjoin
+
+namespace ctrjoin {
+namespace {
+
+TEST(ConfigTest, CheckpointKeysAreValidated) {
+  const std::string files = std::string(kMinimal) + "sink: {type: file, path: out}\n";
+  Result<Config> ok = ParseConfig(files + "checkpoint: {enabled: true, interval_ms: 100}", {});
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->checkpoint.dir, ok->state.dir + "/checkpoints");
+  EXPECT_EQ(ok->checkpoint.retain, 3u);
+  EXPECT_NE(ErrorOf(files + "checkpoint: {enabled: true, interval_ms: 10}")
+                .find("checkpoint.interval_ms: must be in [50, 3600000], got 10"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(files + "checkpoint: {enabled: true, retain: 0}").find("checkpoint.retain"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(std::string(kMinimal) + "checkpoint: {enabled: true}")
+                .find("checkpoint.enabled: exactly-once output needs sink.type"),
+            std::string::npos);
+  // A Kafka sink under exactly once needs a Kafka source and a prefix.
+  const std::string kafka_sink =
+      std::string(kMinimal) + "sink: {type: kafka, kafka: {brokers: b, topic: t}}\n";
+  EXPECT_NE(ErrorOf(kafka_sink + "checkpoint: {enabled: true}").find("needs a Kafka source"),
+            std::string::npos);
+  const std::string kafka_both =
+      "source: {type: kafka, kafka: {brokers: b}}\n"
+      "sink: {type: kafka, kafka: {brokers: b, topic: t}}\ncheckpoint: {enabled: true}\n";
+  EXPECT_NE(ErrorOf(kafka_both).find("sink.kafka.transactional_id_prefix"), std::string::npos);
+  EXPECT_NE(ErrorOf(kafka_both, {"sink.kafka.transactional_id_prefix=job",
+                                 "sink.kafka.transaction_timeout_ms=5000"})
+                .find("sink.kafka.transaction_timeout_ms: 5000 ms is too short"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(kafka_both, {"sink.kafka.transactional_id_prefix=job",
+                                 "source.kafka.mode=subscribe"})
+                .find("source.kafka.mode: checkpoints need mode 'assign'"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ctrjoin

@@ -1,0 +1,94 @@
+// CheckpointMeta's text form and the CheckpointStore's life cycle: complete
+// only after META, in-progress ones removed at open, bounded by Retain.
+#include "txn/checkpoint_store.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/temp_dir.h"
+
+namespace ctrjoin {
+namespace {
+
+namespace fs = std::filesystem;
+
+CheckpointMeta SomeMeta(uint64_t epoch) {
+  CheckpointMeta m;
+  m.epoch = epoch;
+  m.shards = 2;
+  m.positions[{StreamKind::kImpression, 0}] = 1234;
+  m.positions[{StreamKind::kClick, 3}] = 77;
+  m.partition_max_ts = {{{StreamKind::kImpression, 0}, EventTime{1'700'000'000'000}}};
+  m.watermark = EventTime{1'699'999'995'000};
+  m.created_ms = 42;
+  m.state_bytes = 4096;
+  return m;
+}
+
+TEST(CheckpointMetaTest, RoundTrips) {
+  const CheckpointMeta m = SomeMeta(9);
+  Result<CheckpointMeta> back = CheckpointMeta::Decode(m.Encode());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->epoch, 9u);
+  EXPECT_EQ(back->shards, 2u);
+  EXPECT_EQ(back->positions, m.positions);
+  EXPECT_EQ(back->partition_max_ts, m.partition_max_ts);
+  EXPECT_EQ(back->watermark, m.watermark);
+  EXPECT_EQ(back->state_bytes, 4096u);
+}
+
+TEST(CheckpointMetaTest, RejectsDamagedText) {
+  const std::string good = SomeMeta(9).Encode();
+  EXPECT_FALSE(CheckpointMeta::Decode("").ok());
+  EXPECT_FALSE(CheckpointMeta::Decode(good.substr(0, good.size() - 4)).ok()) << "truncated";
+  std::string bad = good;
+  bad.replace(bad.find("position impressions"), 20, "position nonsense   ");
+  Result<CheckpointMeta> r = CheckpointMeta::Decode(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("line"), std::string::npos) << r.status().message();
+}
+
+std::vector<uint64_t> Epochs(const CheckpointStore& store) {
+  Result<std::vector<uint64_t>> r = store.List();
+  EXPECT_TRUE(r.ok());
+  return r.ok() ? *r : std::vector<uint64_t>{};
+}
+
+TEST(CheckpointStoreTest, CompleteListRetainDiscard) {
+  testing::TempDir dir;
+  auto store = CheckpointStore::Open(dir.File("chk"));
+  ASSERT_TRUE(store.ok());
+  for (uint64_t e = 1; e <= 6; ++e) {
+    Result<std::string> d = (*store)->BeginCheckpoint(e);
+    ASSERT_TRUE(d.ok());
+    std::ofstream(*d + "/file") << "state";
+    // Not complete (not listed) until Complete.
+    EXPECT_EQ(Epochs(**store).size(), e - 1);
+    ASSERT_TRUE((*store)->Complete(SomeMeta(e)).ok());
+  }
+  EXPECT_EQ(Epochs(**store), (std::vector<uint64_t>{1, 2, 3, 4, 5, 6}));
+  Result<CheckpointMeta> m = (*store)->Load(4);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->epoch, 4u);
+  EXPECT_FALSE((*store)->Load(17).ok());
+  // Committed up to 5: keep the two newest committed (4, 5) and 6.
+  ASSERT_TRUE((*store)->Retain(5, 2).ok());
+  EXPECT_EQ(Epochs(**store), (std::vector<uint64_t>{4, 5, 6}));
+  ASSERT_TRUE((*store)->DiscardAbove(4).ok());
+  EXPECT_EQ(Epochs(**store), (std::vector<uint64_t>{4}));
+  // An interrupted checkpoint is gone after the next open.
+  ASSERT_TRUE((*store)->BeginCheckpoint(5).ok());
+  auto reopened = CheckpointStore::Open(dir.File("chk"));
+  ASSERT_TRUE(reopened.ok());
+  size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(dir.File("chk"))) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1u);
+}
+
+}  // namespace
+}  // namespace ctrjoin
