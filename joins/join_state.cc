@@ -290,9 +290,12 @@ Status JoinState::Checkpoint(const std::string& dir, uint64_t& new_bytes) {
     return Status::Internal("join state: checkpoints need a store and EnableSnapshots()",
                             Effect::kNoEffect);
   }
+  // In key order: RocksDB's memtable inserts sorted keys far faster.
+  std::vector<uint64_t> keys(dirty_.begin(), dirty_.end());
+  std::sort(keys.begin(), keys.end());
   rocksdb::WriteBatch batch;
   std::string value;
-  for (uint64_t key : dirty_) {
+  for (uint64_t key : keys) {
     if (auto it = map_.find(key); it != map_.end()) {
       value.clear();
       EncodeEntry(it->second, value);

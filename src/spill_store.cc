@@ -112,6 +112,10 @@ Result<std::unique_ptr<SpillStore>> SpillStore::Open(const SpillStoreOptions& op
   db_options.max_write_buffer_number = 3;
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   db_options.max_background_jobs = 2;
+  // Fresh files (memtable flushes at every checkpoint) are short-lived:
+  // compressing them costs more CPU than it saves; older levels compress.
+  db_options.compression_per_level = {rocksdb::kNoCompression, rocksdb::kNoCompression,
+                                      rocksdb::kSnappyCompression};
 
   rocksdb::DB* raw = nullptr;
   CTRJOIN_RETURN_IF_ERROR(FromRocksDb(rocksdb::DB::Open(db_options, path, &raw), "opening " + path));
