@@ -54,18 +54,26 @@ Status EndTxnStatus(rd_kafka_t* rk, const KafkaError& error, std::string_view co
 
 Clock::time_point After(int ms) { return Clock::now() + std::chrono::milliseconds(ms); }
 
-// Calls call(timeout_ms) until it succeeds, fails other than retriably, or
-// the deadline passes. Init, commit and abort resume what a timed-out call
-// left running in the background.
+bool Retriable(const rd_kafka_error_t* error) { return rd_kafka_error_is_retriable(error); }
+
+// An abort that failed with an abortable error (EndTxn refused for a reason
+// other than fencing) is back at its start in librdkafka and may be called
+// again.
+bool AbortRetriable(const rd_kafka_error_t* error) {
+  return rd_kafka_error_is_retriable(error) || rd_kafka_error_txn_requires_abort(error);
+}
+
+// Calls call(timeout_ms) until it succeeds, fails with an error that
+// retry(error) rejects, or the deadline passes. Init, commit and abort
+// resume what a timed-out call left running in the background.
 template <typename Call>
-KafkaError RetryUntil(Clock::time_point deadline, Call call) {
+KafkaError RetryUntil(Clock::time_point deadline, Call call,
+                      bool (*retry)(const rd_kafka_error_t*) = Retriable) {
   while (true) {
     const int64_t left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     KafkaError error(call(static_cast<int>(std::max<int64_t>(left, 1))));
-    if (!error || !rd_kafka_error_is_retriable(error.get()) || Clock::now() >= deadline) {
-      return error;
-    }
+    if (!error || !retry(error.get()) || Clock::now() >= deadline) return error;
     std::this_thread::sleep_for(kRetryPause);
   }
 }
@@ -116,53 +124,69 @@ Status KafkaTransactionalSinkOptions::Validate() const {
 }
 
 // One transactional id of the pool: its producer and the epoch whose
-// transaction it holds. Used only from the sink's calling thread. Owns the
-// producer.
+// transaction it holds. The producer (producer_ and every call below that
+// uses it) belongs to one thread at a time, its current user (see the
+// header); epoch_ and precommitted_ are read and written only under the
+// sink's mu_; id_ is constant. Owns the producer.
 class KafkaTransactionalSink::TxnProducer {
  public:
+  // Creates a producer for id and initializes its transactions, which fences
+  // and aborts what an earlier producer of id left open.
   static Result<std::unique_ptr<TxnProducer>> Open(const KafkaTransactionalSinkOptions& options,
                                                    std::string id);
 
   rd_kafka_t* get() const { return producer_->get(); }
-  const std::string& id() const { return producer_->name(); }
+  const std::string& id() const { return id_; }
+
+  // Bookkeeping; the caller holds the sink's mu_.
   EpochId epoch() const { return epoch_; }
   bool precommitted() const { return precommitted_; }
-
-  Status Begin(EpochId epoch);
-  // Queues one message, polling while the queue is full, up to timeout_ms.
-  Status Produce(const std::string& topic, std::string_view key, std::string_view value,
-                 int timeout_ms) {
-    return Fatal(producer_->Send(topic, key, value, timeout_ms));
-  }
-  // Waits up to timeout_ms for every queued message to be delivered.
-  Status Flush(int timeout_ms) { return Fatal(producer_->Flush(timeout_ms)); }
-  void MarkPreCommitted() { precommitted_ = true; }
-  // The transaction ended (committed or aborted).
-  void Release() {
-    epoch_ = EpochId{};
+  void Assign(EpochId epoch) {
+    epoch_ = epoch;
     precommitted_ = false;
   }
+  void MarkPreCommitted() { precommitted_ = true; }
+  // The transaction ended (committed or aborted).
+  void Release() { Assign(EpochId{}); }
+
+  // The calls below may block; the caller does not hold mu_. epoch is the
+  // transaction's, for messages.
+  Status Begin(EpochId epoch);
+  // Queues one message, polling while the queue is full, up to timeout_ms.
+  Status Produce(EpochId epoch, const std::string& topic, std::string_view key,
+                 std::string_view value, int timeout_ms) {
+    return Fatal(epoch, producer_->Send(topic, key, value, timeout_ms));
+  }
+  // Waits up to timeout_ms for every queued message to be delivered.
+  Status Flush(EpochId epoch, int timeout_ms) { return Fatal(epoch, producer_->Flush(timeout_ms)); }
+  // Whether a message of the current or last transaction failed delivery.
+  bool LostDeliveries() const { return !producer_->DeliveryStatus().ok(); }
+  // Replaces the producer by a new one for the same id; keeps the old one if
+  // that fails.
+  Status Reopen(const KafkaTransactionalSinkOptions& options);
 
  private:
-  explicit TxnProducer(std::unique_ptr<KafkaProducer> producer)
-      : producer_(std::move(producer)) {}
+  TxnProducer(std::string id, std::unique_ptr<KafkaProducer> producer)
+      : id_(std::move(id)), producer_(std::move(producer)) {}
+  static Result<std::unique_ptr<KafkaProducer>> NewProducer(
+      const KafkaTransactionalSinkOptions& options, const std::string& id);
   // Once the producer has a fatal error it is unusable for good: the caller
   // must stop, as when fenced, whatever the failed call reported.
-  Status Fatal(Status st) const {
+  Status Fatal(EpochId epoch, Status st) const {
     if (st.ok() || rd_kafka_fatal_error(get(), nullptr, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       return st;
     }
-    return FatalStatus(get(), fmt::format("sink.kafka: epoch {} on {}", epoch_.value, id()));
+    return FatalStatus(get(), fmt::format("sink.kafka: epoch {} on {}", epoch.value, id()));
   }
 
+  const std::string id_;
   std::unique_ptr<KafkaProducer> producer_;
   EpochId epoch_;  // whose transaction is open; 0 when idle
   bool precommitted_ = false;
 };
 
-Result<std::unique_ptr<KafkaTransactionalSink::TxnProducer>>
-KafkaTransactionalSink::TxnProducer::Open(const KafkaTransactionalSinkOptions& options,
-                                          std::string id) {
+Result<std::unique_ptr<KafkaProducer>> KafkaTransactionalSink::TxnProducer::NewProducer(
+    const KafkaTransactionalSinkOptions& options, const std::string& id) {
   std::map<std::string, std::string> properties = {
       {"bootstrap.servers", options.brokers},
       {"partitioner", "murmur2_random"},  // as Java clients partition by key
@@ -172,17 +196,36 @@ KafkaTransactionalSink::TxnProducer::Open(const KafkaTransactionalSinkOptions& o
   properties["enable.idempotence"] = "true";
   properties["transactional.id"] = id;
   properties["transaction.timeout.ms"] = std::to_string(options.transaction_timeout_ms);
-  Result<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Open(properties, std::move(id));
+  Result<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Open(properties, id);
   if (!producer.ok()) return producer.status().WithContext("sink.kafka");
-  return std::unique_ptr<TxnProducer>(new TxnProducer(std::move(producer).value()));
+  rd_kafka_t* rk = (*producer)->get();
+  KafkaError error = RetryUntil(After(options.operation_timeout_ms), [rk](int timeout_ms) {
+    return rd_kafka_init_transactions(rk, timeout_ms);
+  });
+  CTRJOIN_RETURN_IF_ERROR(
+      TxnStatus(rk, error, fmt::format("sink.kafka: initializing transactions of {}", id)));
+  return producer;
+}
+
+Result<std::unique_ptr<KafkaTransactionalSink::TxnProducer>>
+KafkaTransactionalSink::TxnProducer::Open(const KafkaTransactionalSinkOptions& options,
+                                          std::string id) {
+  Result<std::unique_ptr<KafkaProducer>> producer = NewProducer(options, id);
+  if (!producer.ok()) return producer.status();
+  return std::unique_ptr<TxnProducer>(new TxnProducer(std::move(id), std::move(producer).value()));
+}
+
+Status KafkaTransactionalSink::TxnProducer::Reopen(const KafkaTransactionalSinkOptions& options) {
+  Result<std::unique_ptr<KafkaProducer>> producer = NewProducer(options, id_);
+  if (!producer.ok()) return producer.status();
+  producer_ = std::move(producer).value();
+  return Status::Ok();
 }
 
 Status KafkaTransactionalSink::TxnProducer::Begin(EpochId epoch) {
   KafkaError error(rd_kafka_begin_transaction(get()));
   CTRJOIN_RETURN_IF_ERROR(TxnStatus(
       get(), error, fmt::format("sink.kafka: beginning epoch {} on {}", epoch.value, id())));
-  epoch_ = epoch;
-  precommitted_ = false;
   producer_->ResetDeliveryStatus();
   return Status::Ok();
 }
@@ -200,12 +243,6 @@ Result<std::unique_ptr<KafkaTransactionalSink>> KafkaTransactionalSink::Open(
     Result<std::unique_ptr<TxnProducer>> producer =
         TxnProducer::Open(options, fmt::format("{}-{}", options.transactional_id_prefix, i));
     if (!producer.ok()) return producer.status();
-    rd_kafka_t* rk = (*producer)->get();
-    KafkaError error = RetryUntil(After(options.operation_timeout_ms), [rk](int timeout_ms) {
-      return rd_kafka_init_transactions(rk, timeout_ms);
-    });
-    CTRJOIN_RETURN_IF_ERROR(TxnStatus(
-        rk, error, fmt::format("sink.kafka: initializing transactions of {}", (*producer)->id())));
     sink->producers_.push_back(std::move(producer).value());
   }
   return sink;
@@ -223,46 +260,64 @@ KafkaTransactionalSink::TxnProducer* KafkaTransactionalSink::Holding(EpochId epo
 }
 
 Status KafkaTransactionalSink::Begin(EpochId epoch) {
-  if (open_.value != 0) {
-    return Status::InvalidArgument(
-        fmt::format("epoch {} begun while {} is open", epoch.value, open_.value));
+  TxnProducer* producer = producers_[epoch.value % producers_.size()].get();
+  {
+    std::lock_guard lock(mu_);
+    if (open_.value != 0) {
+      return Status::InvalidArgument(
+          fmt::format("epoch {} begun while {} is open", epoch.value, open_.value));
+    }
+    if (epoch <= last_begun_) {
+      return Status::InvalidArgument(
+          fmt::format("epoch {} begun after epoch {}", epoch.value, last_begun_.value));
+    }
+    if (producer->epoch().value != 0) {
+      return Status::InvalidArgument(
+          fmt::format("epoch {} needs {}, whose epoch {} is not committed or aborted yet",
+                      epoch.value, producer->id(), producer->epoch().value));
+    }
   }
-  if (epoch <= last_begun_) {
-    return Status::InvalidArgument(
-        fmt::format("epoch {} begun after epoch {}", epoch.value, last_begun_.value));
-  }
-  TxnProducer& producer = *producers_[epoch.value % producers_.size()];
-  if (producer.epoch().value != 0) {
-    return Status::InvalidArgument(
-        fmt::format("epoch {} needs {}, whose epoch {} is not committed or aborted yet",
-                    epoch.value, producer.id(), producer.epoch().value));
-  }
-  CTRJOIN_RETURN_IF_ERROR(producer.Begin(epoch));
+  // The producer is idle, and only this thread begins epochs.
+  CTRJOIN_RETURN_IF_ERROR(producer->Begin(epoch));
+  std::lock_guard lock(mu_);
+  producer->Assign(epoch);
   open_ = epoch;
   last_begun_ = epoch;
   return Status::Ok();
 }
 
 Status KafkaTransactionalSink::Write(std::span<const Sample> samples) {
-  TxnProducer* producer = Holding(open_);
+  TxnProducer* producer;
+  EpochId epoch;
+  {
+    std::lock_guard lock(mu_);
+    producer = Holding(open_);
+    epoch = open_;
+  }
   if (producer == nullptr) return Status::InvalidArgument("write outside an open epoch");
   for (const Sample& sample : samples) {
     buffer_.clear();
     AppendSampleValue(options_.format, sample, buffer_);
-    CTRJOIN_RETURN_IF_ERROR(producer->Produce(options_.topic, sample.impression.impression_id,
-                                              buffer_, options_.operation_timeout_ms));
+    CTRJOIN_RETURN_IF_ERROR(producer->Produce(epoch, options_.topic,
+                                              sample.impression.impression_id, buffer_,
+                                              options_.operation_timeout_ms));
   }
   return Status::Ok();
 }
 
 Status KafkaTransactionalSink::PreCommit(EpochId epoch) {
-  TxnProducer* producer = Holding(open_);
-  if (epoch != open_ || producer == nullptr) {
-    return Status::InvalidArgument(
-        fmt::format("pre-commit of epoch {}, which is not open", epoch.value));
+  TxnProducer* producer;
+  {
+    std::lock_guard lock(mu_);
+    producer = Holding(open_);
+    if (epoch != open_ || producer == nullptr) {
+      return Status::InvalidArgument(
+          fmt::format("pre-commit of epoch {}, which is not open", epoch.value));
+    }
   }
-  CTRJOIN_RETURN_IF_ERROR(producer->Flush(options_.operation_timeout_ms));
-  producer->MarkPreCommitted();
+  CTRJOIN_RETURN_IF_ERROR(producer->Flush(epoch, options_.operation_timeout_ms));
+  std::lock_guard lock(mu_);
+  producer->MarkPreCommitted();  // from here on the committer's
   open_ = EpochId{};
   return Status::Ok();
 }
@@ -270,7 +325,11 @@ Status KafkaTransactionalSink::PreCommit(EpochId epoch) {
 Status KafkaTransactionalSink::SendOffsets(EpochId epoch,
                                            const rd_kafka_topic_partition_list_t* offsets,
                                            const rd_kafka_consumer_group_metadata_t* group) {
-  TxnProducer* producer = Holding(epoch);
+  TxnProducer* producer;
+  {
+    std::lock_guard lock(mu_);
+    producer = Holding(epoch);
+  }
   if (producer == nullptr) {
     return Status::InvalidArgument(
         fmt::format("offsets sent for epoch {}, which is not open or pre-committed", epoch.value));
@@ -286,21 +345,25 @@ Status KafkaTransactionalSink::SendOffsets(EpochId epoch,
 }
 
 Status KafkaTransactionalSink::Commit(EpochId epoch) {
-  TxnProducer* producer = Holding(epoch);
-  if (producer == nullptr) {
-    if (epoch.value != 0 && epoch <= last_committed_) return Status::Ok();  // a retry
-    return Status::InvalidArgument(
-        fmt::format("commit of epoch {}, which is not pre-committed", epoch.value));
-  }
-  if (!producer->precommitted()) {
-    return Status::InvalidArgument(
-        fmt::format("commit of epoch {}, which is still open", epoch.value));
-  }
-  for (const auto& other : producers_) {
-    if (other->epoch().value != 0 && other->epoch() < epoch) {
+  TxnProducer* producer;
+  {
+    std::lock_guard lock(mu_);
+    producer = Holding(epoch);
+    if (producer == nullptr) {
+      if (epoch.value != 0 && epoch <= last_committed_) return Status::Ok();  // a retry
       return Status::InvalidArgument(
-          fmt::format("commit of epoch {} before epoch {}: epochs commit in order", epoch.value,
-                      other->epoch().value));
+          fmt::format("commit of epoch {}, which is not pre-committed", epoch.value));
+    }
+    if (!producer->precommitted()) {
+      return Status::InvalidArgument(
+          fmt::format("commit of epoch {}, which is still open", epoch.value));
+    }
+    for (const auto& other : producers_) {
+      if (other->epoch().value != 0 && other->epoch() < epoch) {
+        return Status::InvalidArgument(
+            fmt::format("commit of epoch {} before epoch {}: epochs commit in order", epoch.value,
+                        other->epoch().value));
+      }
     }
   }
   rd_kafka_t* rk = producer->get();
@@ -308,45 +371,64 @@ Status KafkaTransactionalSink::Commit(EpochId epoch) {
     return rd_kafka_commit_transaction(rk, timeout_ms);
   });
   if (!error) {
+    std::lock_guard lock(mu_);
     producer->Release();
-    last_committed_ = epoch;
+    last_committed_ = std::max(last_committed_, epoch);
     return Status::Ok();
   }
   const Status cause = EndTxnStatus(
       rk, error, fmt::format("sink.kafka: committing epoch {} on {}", epoch.value, producer->id()),
       options_.operation_timeout_ms);
   if (!rd_kafka_error_is_fatal(error.get()) && rd_kafka_error_txn_requires_abort(error.get())) {
-    CTRJOIN_RETURN_IF_ERROR(AbortOn(*producer));
+    CTRJOIN_RETURN_IF_ERROR(AbortOn(*producer, epoch));
     return Status::Internal(cause.message() + "; the epoch was aborted", Effect::kNoEffect);
   }
   return cause;
 }
 
 Status KafkaTransactionalSink::Abort(EpochId epoch) {
-  TxnProducer* producer = Holding(epoch);
+  TxnProducer* producer;
+  {
+    std::lock_guard lock(mu_);
+    producer = Holding(epoch);
+  }
   if (producer == nullptr) return Status::Ok();  // never begun here, or already aborted
-  return AbortOn(*producer);
+  return AbortOn(*producer, epoch);
 }
 
-Status KafkaTransactionalSink::AbortOn(TxnProducer& producer) {
+Status KafkaTransactionalSink::AbortOn(TxnProducer& producer, EpochId epoch) {
   rd_kafka_t* rk = producer.get();
-  KafkaError error = RetryUntil(After(options_.operation_timeout_ms), [rk](int timeout_ms) {
-    return rd_kafka_abort_transaction(rk, timeout_ms);
-  });
+  KafkaError error = RetryUntil(
+      After(options_.operation_timeout_ms),
+      [rk](int timeout_ms) { return rd_kafka_abort_transaction(rk, timeout_ms); }, AbortRetriable);
   if (error) {
     return EndTxnStatus(
-        rk, error,
-        fmt::format("sink.kafka: aborting epoch {} on {}", producer.epoch().value, producer.id()),
+        rk, error, fmt::format("sink.kafka: aborting epoch {} on {}", epoch.value, producer.id()),
         options_.operation_timeout_ms);
   }
-  if (producer.epoch() == open_) open_ = EpochId{};
+  // A message the broker refused leaves a gap in the producer's sequence
+  // numbers, and librdkafka 2.0 does not bump the producer epoch when
+  // aborting for it, so the broker would refuse the next transaction too
+  // (OUT_OF_ORDER_SEQUENCE_NUMBER). So after any lost message (refused, or
+  // purged by the abort: the delivery status does not tell which) a new
+  // producer, with a new epoch, takes the id over. Done before the release,
+  // while no Begin can pick the producer; if it fails the epoch is aborted
+  // all the same (Abort again returns OK) and the old producer stays.
+  Status reopened = Status::Ok();
+  if (producer.LostDeliveries()) {
+    reopened = producer.Reopen(options_).WithContext(fmt::format(
+        "sink.kafka: epoch {} aborted; replacing the producer of {}", epoch.value, producer.id()));
+  }
+  std::lock_guard lock(mu_);
+  if (epoch == open_) open_ = EpochId{};
   producer.Release();
-  return Status::Ok();
+  return reopened;
 }
 
 Result<EpochId> KafkaTransactionalSink::Recover(EpochId last_checkpoint) {
   // Open's init_transactions already aborted whatever was left open; a
   // committed Kafka transaction needs nothing more.
+  std::lock_guard lock(mu_);
   last_begun_ = std::max(last_begun_, last_checkpoint);
   last_committed_ = std::max(last_committed_, last_checkpoint);
   return last_checkpoint;

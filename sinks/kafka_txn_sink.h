@@ -32,18 +32,34 @@
 // never be used again and the only way on is to stop; a restart re-inits the
 // ids. A commit that failed and was aborted is kNoEffect; a commit or abort
 // still unfinished at operation_timeout_ms is kEffectUnknown, and calling it
-// again resumes it.
+// again resumes it. After aborting a transaction that lost messages, the id
+// gets a new producer (a broker-refused message would otherwise make the
+// broker refuse the id's next transaction too; see AbortOn).
 //
-// Called by one thread at a time (TransactionalSink contract): the pipeline's
-// sink node (Begin, Write, PreCommit) and the checkpoint coordinator
-// (SendOffsets, Commit, Abort), never concurrently. Owns pool_size producer
-// handles; their delivery reports run inside the poll, flush, commit and
-// abort calls made by these methods, on the calling thread.
+// Threads: two at once, each on the epochs it owns. The pipeline's sink
+// thread calls Begin, Write and PreCommit, and Abort of the open epoch; the
+// checkpoint coordinator's committer thread calls SendOffsets, Commit and
+// Abort of a pre-committed epoch, concurrently with the sink thread working
+// on the next epoch. So a producer has one user at a time: the sink thread
+// from Begin(N) until PreCommit(N) returns, then the committer until
+// Commit(N) or Abort(N) releases it; the caller guarantees that Begin(M)
+// comes only after the epoch before it on producer M % pool_size was
+// committed or aborted. mu_ guards the bookkeeping (open_, last_begun_,
+// last_committed_, each producer's epoch and pre-committed flag) and is never
+// held across a librdkafka call that can block (produce, flush,
+// send-offsets, commit, abort, setting up a replacement producer), so a slow
+// commit of N never stalls Write of N+1. Recover runs before either thread
+// starts.
+//
+// Owns pool_size producer handles; their delivery reports run inside the
+// poll, flush, commit and abort calls made by these methods, on the calling
+// thread, which is the producer's current user.
 
 #include <librdkafka/rdkafka.h>
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -89,7 +105,8 @@ class KafkaTransactionalSink : public TransactionalSink {
 
   // Adds consumed input offsets (next offset to read, per partition) of
   // `group` to epoch's transaction (open or pre-committed), so they commit
-  // or abort with its output.
+  // or abort with its output. Called by the thread that owns the epoch: the
+  // committer for a pre-committed one.
   Status SendOffsets(EpochId epoch, const rd_kafka_topic_partition_list_t* offsets,
                      const rd_kafka_consumer_group_metadata_t* group);
 
@@ -97,16 +114,21 @@ class KafkaTransactionalSink : public TransactionalSink {
   class TxnProducer;  // one transactional id, in the .cc
 
   explicit KafkaTransactionalSink(KafkaTransactionalSinkOptions options);
-  // The producer whose transaction belongs to epoch, or nullptr.
+  // The producer whose transaction belongs to epoch, or nullptr. Needs mu_.
   TxnProducer* Holding(EpochId epoch) const;
-  Status AbortOn(TxnProducer& producer);
+  // Aborts producer's transaction, which belongs to epoch, replaces the
+  // producer if the transaction lost messages, and releases it.
+  Status AbortOn(TxnProducer& producer, EpochId epoch);
 
   const KafkaTransactionalSinkOptions options_;
-  std::vector<std::unique_ptr<TxnProducer>> producers_;  // [i] is "<prefix>-i"
-  EpochId open_;                                         // 0 when no epoch is open
+  // [i] is "<prefix>-i"; the vector is fixed after Open, each producer's
+  // bookkeeping is guarded by mu_.
+  std::vector<std::unique_ptr<TxnProducer>> producers_;
+  std::mutex mu_;  // guards open_, last_begun_, last_committed_ and each producer's epoch
+  EpochId open_;   // 0 when no epoch is open
   EpochId last_begun_;
   EpochId last_committed_;
-  std::string buffer_;  // reused encoding buffer
+  std::string buffer_;  // reused encoding buffer; sink thread only (Write)
 };
 
 }  // namespace ctrjoin

@@ -74,10 +74,15 @@ fs::path TransactionalFileSink::CommittedPath(EpochId epoch) const {
   return dir_ / fmt::format("epoch-{}.{}", EpochName(epoch), ext);
 }
 
+EpochId TransactionalFileSink::OpenEpoch() const {
+  std::lock_guard lock(mu_);
+  return open_;
+}
+
 Status TransactionalFileSink::Begin(EpochId epoch) {
-  if (open_.value != 0) {
-    return Status::InvalidArgument(fmt::format("epoch {} begun while {} is open", epoch.value,
-                                               open_.value));
+  if (const EpochId open = OpenEpoch(); open.value != 0) {
+    return Status::InvalidArgument(
+        fmt::format("epoch {} begun while {} is open", epoch.value, open.value));
   }
   std::error_code ec;
   fs::create_directories(StagingDir(epoch), ec);
@@ -85,8 +90,8 @@ Status TransactionalFileSink::Begin(EpochId epoch) {
   const fs::path path = StagingDir(epoch) / kInProgress;
   file_ = std::fopen(path.c_str(), "wb");
   if (file_ == nullptr) return Errno("creating " + path.string());
+  std::lock_guard lock(mu_);
   open_ = epoch;
-  written_ = 0;
   return Status::Ok();
 }
 
@@ -95,39 +100,45 @@ Status TransactionalFileSink::Write(std::span<const Sample> samples) {
   buffer_.clear();
   for (const Sample& s : samples) AppendSampleRecord(options_.format, s, buffer_);
   if (std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
-    return Errno("writing epoch " + EpochName(open_));
+    return Errno("writing epoch " + EpochName(OpenEpoch()));
   }
-  written_ += samples.size();
   return Status::Ok();
 }
 
-Status TransactionalFileSink::CloseFile() {
+Status TransactionalFileSink::CloseFile(EpochId epoch) {
   const bool ok = std::fflush(file_) == 0 && ::fsync(fileno(file_)) == 0;
   const int saved = errno;
   std::fclose(file_);
   file_ = nullptr;
   errno = saved;
-  if (!ok) return Errno("flushing epoch " + EpochName(open_));
+  if (!ok) return Errno("flushing epoch " + EpochName(epoch));
   return Status::Ok();
 }
 
 Status TransactionalFileSink::PreCommit(EpochId epoch) {
-  if (epoch != open_ || file_ == nullptr) {
-    return Status::InvalidArgument(fmt::format("pre-commit of epoch {}, which is not open",
-                                               epoch.value));
+  if (epoch != OpenEpoch() || file_ == nullptr) {
+    return Status::InvalidArgument(
+        fmt::format("pre-commit of epoch {}, which is not open", epoch.value));
   }
-  CTRJOIN_RETURN_IF_ERROR(CloseFile());
+  CTRJOIN_RETURN_IF_ERROR(CloseFile(epoch));
   const fs::path dir = StagingDir(epoch);
   if (std::rename((dir / kInProgress).c_str(), (dir / kPreCommitted).c_str()) != 0) {
     return Errno("pre-committing epoch " + EpochName(epoch));
   }
   CTRJOIN_RETURN_IF_ERROR(SyncDir(dir));
   CTRJOIN_RETURN_IF_ERROR(SyncDir(staging_));
-  open_ = EpochId{};
+  std::lock_guard lock(mu_);
+  open_ = EpochId{};  // from here on the committer's
   return Status::Ok();
 }
 
 Status TransactionalFileSink::Commit(EpochId epoch) {
+  // Committing the open epoch would delete its staging directory under the
+  // sink thread's feet.
+  if (epoch.value != 0 && epoch == OpenEpoch()) {
+    return Status::InvalidArgument(
+        fmt::format("commit of epoch {}, which is still open", epoch.value));
+  }
   const fs::path dir = StagingDir(epoch);
   const fs::path staged = dir / kPreCommitted;
   std::error_code ec;
@@ -146,10 +157,18 @@ Status TransactionalFileSink::Commit(EpochId epoch) {
 }
 
 Status TransactionalFileSink::Abort(EpochId epoch) {
-  if (epoch == open_ && file_ != nullptr) {
+  bool was_open = false;
+  {
+    std::lock_guard lock(mu_);
+    if (epoch.value != 0 && epoch == open_) {
+      was_open = true;
+      open_ = EpochId{};
+    }
+  }
+  // Only the open epoch has a file, and only the sink thread aborts it.
+  if (was_open && file_ != nullptr) {
     std::fclose(file_);
     file_ = nullptr;
-    open_ = EpochId{};
   }
   std::error_code ec;
   fs::remove_all(StagingDir(epoch), ec);

@@ -12,12 +12,20 @@
 // epochs up to the last checkpoint and removes every other staged epoch.
 // Epochs that wrote nothing publish no file.
 //
-// Called by one thread at a time (TransactionalSink contract). Owns the open
-// file.
+// Threads: the pipeline's sink thread calls Begin, Write and PreCommit, and
+// Abort of the open epoch; the checkpoint coordinator's committer thread
+// calls Commit and Abort of a pre-committed epoch, concurrently with the sink
+// thread working on the next one. A pre-committed epoch's files are touched
+// by the committer only, the open epoch's file by the sink thread only; the
+// one field both read is open_, guarded by mu_ (never held across file I/O);
+// Commit refuses the open epoch. Recover runs before either thread starts.
+//
+// Owns the open file.
 
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "sinks/sample_format.h"
@@ -52,15 +60,16 @@ class TransactionalFileSink : public TransactionalSink {
  private:
   explicit TransactionalFileSink(TransactionalFileSinkOptions options);
   std::filesystem::path StagingDir(EpochId epoch) const;
-  Status CloseFile();
+  EpochId OpenEpoch() const;
+  Status CloseFile(EpochId epoch);
 
   const TransactionalFileSinkOptions options_;
   const std::filesystem::path dir_;
   const std::filesystem::path staging_;
-  EpochId open_;                 // 0 when no epoch is open
-  std::FILE* file_ = nullptr;    // the open epoch's file
-  uint64_t written_ = 0;         // samples in the open epoch
-  std::string buffer_;           // reused
+  mutable std::mutex mu_;      // guards open_
+  EpochId open_;               // 0 when no epoch is open
+  std::FILE* file_ = nullptr;  // the open epoch's file; sink thread only
+  std::string buffer_;         // reused by Write; sink thread only
 };
 
 }  // namespace ctrjoin

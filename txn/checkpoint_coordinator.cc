@@ -229,7 +229,15 @@ void CheckpointCoordinator::CommitLoop() {
 }
 
 Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
-  if (log_.before_commit) CTRJOIN_RETURN_IF_ERROR(log_.before_commit(pending.epoch, pending.meta));
+  if (log_.before_commit) {
+    Status st = log_.before_commit(pending.epoch, pending.meta);
+    if (!st.ok()) {
+      // Never committed: abort it rather than leave it to the broker's timeout.
+      Status aborted = sink_->Abort(pending.epoch);
+      if (!aborted.ok()) spdlog::error("checkpoint: {}", aborted.ToString());
+      return st;
+    }
+  }
   CrashPoint("commit");
   Status st;
   for (int attempt = 1; attempt <= kCommitAttempts; ++attempt) {

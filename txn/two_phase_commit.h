@@ -13,8 +13,12 @@
 //                  idempotent (Commit and Abort are);
 //   kFenced        another instance of this job owns the output now: stop.
 //
-// Called by one thread at a time (the pipeline's sink node or the
-// coordinator), never concurrently.
+// Threads: Begin, Write and PreCommit come from one thread (the pipeline's
+// sink node); Commit and Abort of a pre-committed epoch may come from
+// another (the coordinator's committer) at the same time. The coordinator
+// never calls Begin(M) before every epoch that could share M's resources
+// has been committed or aborted, and aborts the open epoch only from the
+// sink thread.
 
 #include <compare>
 #include <cstdint>

@@ -1,8 +1,9 @@
 // The Kafka transactional sink against the in-process test broker: epochs are
 // invisible to read_committed consumers until committed, aborted epochs never
 // become visible, a new instance fences the old one and aborts its open
-// transactions, input offsets commit with the output, and options are
-// validated. Every test starts its own broker; every wait is bounded.
+// transactions, input offsets commit with the output, a committer thread can
+// commit one epoch while the next is written, and options are validated.
+// Every test starts its own broker; every wait is bounded.
 #include "sinks/kafka_txn_sink.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -129,6 +131,14 @@ class Reader {
   KafkaHandle consumer_;
 };
 
+int64_t CommittedOffset(rd_kafka_t* consumer, const std::string& topic, int32_t partition) {
+  KafkaPartitionList list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
+  EXPECT_EQ(rd_kafka_committed(consumer, list.get(), kApiTimeoutMs), RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(list->elems[0].err, RD_KAFKA_RESP_ERR_NO_ERROR);
+  return list->elems[0].offset;
+}
+
 class KafkaTxnSinkTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -162,6 +172,27 @@ class KafkaTxnSinkTest : public ::testing::Test {
   Reader Committed() const { return Reader(broker_->bootstrap(), topic_, "read_committed"); }
   Reader Uncommitted() const { return Reader(broker_->bootstrap(), topic_, "read_uncommitted"); }
 
+  // Creates an input topic with a plain producer, so that offsets can be
+  // committed for it.
+  void CreateInput(const std::string& input) const {
+    auto source = KafkaSampleSink::Open({broker_->bootstrap(), input, {{"log_level", "4"}}});
+    ASSERT_TRUE(source.ok()) << source.status().ToString();
+    ASSERT_TRUE((*source)->Write(Samples("in", 10)).ok());
+    ASSERT_TRUE((*source)->Flush().ok());
+  }
+
+  // Adds "input[0] consumed up to offset" of group to epoch's transaction.
+  static Status SendOffsets(KafkaTransactionalSink& sink, EpochId epoch, const std::string& input,
+                            const std::string& group, int64_t offset) {
+    KafkaPartitionList offsets(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(offsets.get(), input.c_str(), 0)->offset = offset;
+    rd_kafka_consumer_group_metadata_t* metadata =
+        rd_kafka_consumer_group_metadata_new(group.c_str());
+    Status status = sink.SendOffsets(epoch, offsets.get(), metadata);
+    rd_kafka_consumer_group_metadata_destroy(metadata);
+    return status;
+  }
+
   std::unique_ptr<testbroker::TestBroker> broker_;
   std::string topic_;
   std::string prefix_;
@@ -192,6 +223,63 @@ TEST_F(KafkaTxnSinkTest, EpochVisibleOnlyAfterItsCommitWhileNextIsOpen) {
   ASSERT_TRUE(committed.ok()) << committed.ToString();
   EXPECT_EQ(Keys(reader.Read(second.size())), Ids(second));
   EXPECT_TRUE(reader.ReadRest().empty()) << "each sample exactly once";
+}
+
+// As the checkpoint coordinator runs it: its committer thread sends the
+// input offsets of pre-committed epoch N and commits it while the sink
+// thread begins and writes N+1. N becomes visible with its offsets, N+1 only
+// after its own commit.
+TEST_F(KafkaTxnSinkTest, CommitterThreadCommitsWhileTheNextEpochIsWritten) {
+  constexpr uint64_t kEpochs = 3;
+  constexpr int kMinBatches = 10;  // written while the committer runs, and more until it is done
+  constexpr int kMaxBatches = 2'000;
+  constexpr int kBatch = 4;
+  const std::string input = UniqueName("input");
+  const std::string group = UniqueName("job");
+  ASSERT_NO_FATAL_FAILURE(CreateInput(input));
+  KafkaHandle observer = MakeConsumer(broker_->bootstrap(), {{"group.id", group}});
+  auto sink = Open();
+  ASSERT_TRUE(sink);
+  std::vector<Sample> precommitted = Samples("e1-", 10);
+  ASSERT_TRUE(sink->Begin({1}).ok());
+  ASSERT_TRUE(sink->Write(precommitted).ok());
+  ASSERT_TRUE(sink->PreCommit({1}).ok());
+  Reader reader = Committed();  // the topic exists now
+  for (uint64_t e = 1; e <= kEpochs; ++e) {
+    const bool last = e == kEpochs;
+    std::atomic<bool> committed{false};
+    Status sent;
+    Status commit;
+    std::vector<Sample> open;
+    {
+      std::jthread committer([&] {
+        sent = SendOffsets(*sink, {e}, input, group, static_cast<int64_t>(10 * e));
+        if (sent.ok()) commit = sink->Commit({e});
+        committed = true;
+      });
+      if (!last) {
+        ASSERT_TRUE(sink->Begin({e + 1}).ok());
+        for (int batch = 0; (batch < kMinBatches || !committed) && batch < kMaxBatches; ++batch) {
+          const std::vector<Sample> samples =
+              Samples("e" + std::to_string(e + 1) + "-" + std::to_string(batch) + "-", kBatch);
+          Status written = sink->Write(samples);
+          ASSERT_TRUE(written.ok()) << written.ToString();
+          open.insert(open.end(), samples.begin(), samples.end());
+        }
+      }
+    }  // joins the committer
+    ASSERT_TRUE(sent.ok()) << "epoch " << e << ": " << sent.ToString();
+    ASSERT_TRUE(commit.ok()) << "epoch " << e << ": " << commit.ToString();
+    EXPECT_EQ(Keys(reader.Read(precommitted.size())), Ids(precommitted)) << "epoch " << e;
+    EXPECT_TRUE(reader.ReadRest().empty()) << "epoch " << e + 1 << " is not committed yet";
+    EXPECT_EQ(CommittedOffset(observer.get(), input, 0), static_cast<int64_t>(10 * e));
+    if (!last) {
+      Status pre = sink->PreCommit({e + 1});
+      ASSERT_TRUE(pre.ok()) << pre.ToString();
+      precommitted = std::move(open);
+    }
+  }
+  rd_kafka_consumer_close(observer.get());
 }
 
 TEST_F(KafkaTxnSinkTest, EpochsUseThePoolAndCommitInOrder) {
@@ -277,33 +365,13 @@ TEST_F(KafkaTxnSinkTest, NewInstanceFencesTheOldAndAbortsItsTransactions) {
   }
 }
 
-int64_t CommittedOffset(rd_kafka_t* consumer, const std::string& topic, int32_t partition) {
-  KafkaPartitionList list(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
-  EXPECT_EQ(rd_kafka_committed(consumer, list.get(), kApiTimeoutMs), RD_KAFKA_RESP_ERR_NO_ERROR);
-  EXPECT_EQ(list->elems[0].err, RD_KAFKA_RESP_ERR_NO_ERROR);
-  return list->elems[0].offset;
-}
-
 TEST_F(KafkaTxnSinkTest, SentOffsetsCommitWithTheEpoch) {
   const std::string input = UniqueName("input");
   const std::string group = UniqueName("job");
-  {
-    // The input topic exists before offsets are committed for it.
-    auto source = KafkaSampleSink::Open({broker_->bootstrap(), input, {{"log_level", "4"}}});
-    ASSERT_TRUE(source.ok()) << source.status().ToString();
-    ASSERT_TRUE((*source)->Write(Samples("in", 10)).ok());
-    ASSERT_TRUE((*source)->Flush().ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateInput(input));
   KafkaHandle observer = MakeConsumer(broker_->bootstrap(), {{"group.id", group}});
   auto send = [&](KafkaTransactionalSink& sink, EpochId epoch, int64_t offset) {
-    KafkaPartitionList offsets(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(offsets.get(), input.c_str(), 0)->offset = offset;
-    rd_kafka_consumer_group_metadata_t* metadata =
-        rd_kafka_consumer_group_metadata_new(group.c_str());
-    Status status = sink.SendOffsets(epoch, offsets.get(), metadata);
-    rd_kafka_consumer_group_metadata_destroy(metadata);
-    return status;
+    return SendOffsets(sink, epoch, input, group, offset);
   };
 
   auto sink = Open();

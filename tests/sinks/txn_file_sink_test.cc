@@ -1,11 +1,14 @@
 // The transactional file sink: nothing is visible before Commit, commits are
-// atomic and idempotent, aborts leave nothing, and recovery after a crash at
-// any point commits exactly the pre-committed epochs up to the checkpoint.
+// atomic and idempotent, aborts leave nothing, a committer thread can end one
+// epoch while the next is written, and recovery after a crash at any point
+// commits exactly the pre-committed epochs up to the checkpoint.
 #include "sinks/txn_file_sink.h"
 #include "tests/support/temp_dir.h"
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -65,6 +68,54 @@ TEST_F(TxnFileSinkTest, VisibleOnlyAfterCommit) {
   EXPECT_EQ(Visible(), std::make_pair(size_t{2}, size_t{5}));
 }
 
+// As the checkpoint coordinator runs it: its committer thread commits (odd
+// epochs) or aborts (even ones) pre-committed epoch N while the sink thread
+// writes N+1. Each epoch is published whole or not at all, and the open one
+// never shows.
+TEST_F(TxnFileSinkTest, CommitterThreadEndsAnEpochWhileTheNextIsWritten) {
+  constexpr uint64_t kEpochs = 7;
+  constexpr int kMinBatches = 20;  // written while the committer runs, and more until it is done
+  constexpr int kMaxBatches = 100'000;
+  ASSERT_TRUE(sink_->Begin({1}).ok());
+  ASSERT_TRUE(sink_->Write(Samples("e1-", 3)).ok());
+  ASSERT_TRUE(sink_->PreCommit({1}).ok());
+  size_t precommitted_lines = 3;
+  std::pair<size_t, size_t> expected{0, 0};  // files, lines
+  for (uint64_t e = 1; e < kEpochs; ++e) {
+    const bool commit = e % 2 == 1;
+    std::atomic<bool> ended{false};
+    Status ended_status;
+    size_t open_lines = 0;
+    {
+      std::jthread committer([&] {
+        ended_status = commit ? sink_->Commit({e}) : sink_->Abort({e});
+        ended = true;
+      });
+      ASSERT_TRUE(sink_->Begin({e + 1}).ok());
+      for (int batch = 0; (batch < kMinBatches || !ended) && batch < kMaxBatches; ++batch) {
+        const std::string prefix = "e" + std::to_string(e + 1) + "-" + std::to_string(batch) + "-";
+        ASSERT_TRUE(sink_->Write(Samples(prefix, 2)).ok());
+        open_lines += 2;
+      }
+    }  // joins the committer
+    ASSERT_TRUE(ended_status.ok()) << "epoch " << e << ": " << ended_status.ToString();
+    if (commit) {
+      ++expected.first;
+      expected.second += precommitted_lines;
+    }
+    EXPECT_EQ(fs::exists(sink_->CommittedPath({e})), commit) << "epoch " << e;
+    EXPECT_EQ(Visible(), expected) << "after ending epoch " << e << "; " << e + 1 << " is open";
+    ASSERT_TRUE(sink_->PreCommit({e + 1}).ok());
+    EXPECT_EQ(Visible(), expected) << "epoch " << e + 1 << " is pre-committed, not committed";
+    precommitted_lines = open_lines;
+  }
+  ASSERT_TRUE(sink_->Commit({kEpochs}).ok());
+  ++expected.first;
+  expected.second += precommitted_lines;
+  EXPECT_EQ(Visible(), expected);
+  EXPECT_TRUE(fs::is_empty(dir_ / "_staging"));
+}
+
 TEST_F(TxnFileSinkTest, AbortLeavesNothing) {
   ASSERT_TRUE(sink_->Begin({1}).ok());
   ASSERT_TRUE(sink_->Write(Samples("a", 3)).ok());
@@ -119,6 +170,11 @@ TEST_F(TxnFileSinkTest, MisuseIsRejected) {
   EXPECT_FALSE(sink_->PreCommit({1}).ok());
   ASSERT_TRUE(sink_->Begin({1}).ok());
   EXPECT_FALSE(sink_->Begin({2}).ok());
+  EXPECT_FALSE(sink_->Commit({1}).ok()) << "epoch 1 is open";
+  ASSERT_TRUE(sink_->Write(Samples("y", 1)).ok()) << "and still is";
+  ASSERT_TRUE(sink_->PreCommit({1}).ok());
+  ASSERT_TRUE(sink_->Commit({1}).ok());
+  EXPECT_EQ(Visible(), std::make_pair(size_t{1}, size_t{1}));
   EXPECT_FALSE(TransactionalFileSink::Open({"", SampleFormat::kJson}).ok());
 }
 
