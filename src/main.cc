@@ -37,6 +37,8 @@ int Report(const ctrjoin::Status& st, int code_on_error) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First, so that a stop asked for during start-up is a clean stop too.
+  InstallSignalHandlers();
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   CLI::App app{"ctrjoin: impression/click label join and feature enrichment for CTR training"};
   app.require_subcommand(1);
@@ -78,7 +80,6 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
 
-  InstallSignalHandlers();
   if (run->parsed()) {
     auto config = ctrjoin::LoadConfigFile(config_path, overrides);
     if (!config.ok()) return Report(config.status(), kExitUsage);
