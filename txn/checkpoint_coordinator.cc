@@ -121,9 +121,7 @@ std::shared_ptr<Barrier> CheckpointCoordinator::NextBarrier(bool final) {
   barrier->injected = now;
   Result<std::string> dir = store_->BeginCheckpoint(barrier->epoch);
   if (!dir.ok()) {
-    // Reported by OnBarrier, which fails the run.
-    barrier->dir.clear();
-    barrier->meta.epoch = 0;
+    // An empty dir fails the shards' snapshots, and so the run.
     spdlog::error("checkpoint {}: {}", barrier->epoch, dir.status().ToString());
   } else {
     barrier->dir = *dir;

@@ -29,6 +29,7 @@
 #include "src/app.h"
 #include "src/kafka_client.h"
 #include "tests/support/kafka_broker/broker.h"
+#include "tests/support/kafka_test_util.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/trace_oracle.h"
 
@@ -283,16 +284,8 @@ TEST(CrashTest, KafkaSinkExactlyOnceThroughKills) {
       ASSERT_TRUE(producer.ok());
       for (auto [topic, file] : {std::pair{imp_topic, gen.impressions_path},
                                  std::pair{clk_topic, gen.clicks_path}}) {
-        int i = 0;
-        for (const std::string& line : testing::ReadLines(file)) {
-          ASSERT_EQ(rd_kafka_producev(producer->get(), RD_KAFKA_V_TOPIC(topic.c_str()),
-                                      RD_KAFKA_V_PARTITION(i++ % 2),
-                                      RD_KAFKA_V_VALUE(const_cast<char*>(line.data()), line.size()),
-                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
-                    RD_KAFKA_RESP_ERR_NO_ERROR);
-        }
+        ASSERT_TRUE(testing::ProduceLines(producer->get(), topic, file, 2).ok());
       }
-      ASSERT_EQ(rd_kafka_flush(producer->get(), 30'000), RD_KAFKA_RESP_ERR_NO_ERROR);
     }
     const std::string config = dir.File("job.yaml");
     WriteFile(config, BaseConfig(dir) + fmt::format(R"(

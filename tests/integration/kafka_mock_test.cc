@@ -20,6 +20,7 @@
 #include "sinks/json_encoder.h"
 #include "sinks/kafka_sink.h"
 #include "src/kafka_client.h"
+#include "tests/support/kafka_test_util.h"
 #include "src/kafka_source.h"
 
 namespace ctrjoin {
@@ -34,12 +35,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kWait = std::chrono::seconds(20);  // bound for every wait loop
-
-struct MockClusterDeleter {
-  void operator()(rd_kafka_mock_cluster_t* cluster) const {
-    rd_kafka_mock_cluster_destroy(cluster);
-  }
-};
 
 // One record as the tests compare them: stream, partition, offset, payload.
 using Row = std::tuple<StreamKind, int32_t, int64_t, std::string>;
@@ -99,18 +94,14 @@ struct Output {
 class KafkaMockTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Result<KafkaConf> conf = MakeKafkaConf({});
-    ASSERT_TRUE(conf.ok()) << conf.status().ToString();
-    Result<KafkaHandle> handle = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
-    ASSERT_TRUE(handle.ok()) << handle.status().ToString();
-    mock_handle_ = std::move(handle).value();
-    cluster_.reset(rd_kafka_mock_cluster_new(mock_handle_.get(), 1));
-    ASSERT_NE(cluster_, nullptr);
-    brokers_ = rd_kafka_mock_cluster_bootstraps(cluster_.get());
+    auto cluster = testing::MockKafkaCluster::Start();
+    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+    cluster_ = std::move(cluster).value();
+    brokers_ = rd_kafka_mock_cluster_bootstraps(cluster_->get());
     ASSERT_EQ(brokers_.rfind("127.0.0.1:", 0), 0u) << brokers_;
     for (auto [topic, partitions] : {std::pair{"impressions", 2}, std::pair{"clicks", 2},
                                      std::pair{"samples", 3}, std::pair{"dead_letters", 1}}) {
-      ASSERT_EQ(rd_kafka_mock_topic_create(cluster_.get(), topic, partitions, 1),
+      ASSERT_EQ(rd_kafka_mock_topic_create(cluster_->get(), topic, partitions, 1),
                 RD_KAFKA_RESP_ERR_NO_ERROR);
     }
   }
@@ -179,9 +170,7 @@ class KafkaMockTest : public ::testing::Test {
     return options;
   }
 
-  // Declared before cluster_: the cluster must go first.
-  KafkaHandle mock_handle_;
-  std::unique_ptr<rd_kafka_mock_cluster_t, MockClusterDeleter> cluster_;
+  std::unique_ptr<testing::MockKafkaCluster> cluster_;
   std::string brokers_;
 };
 
@@ -355,7 +344,7 @@ TEST_F(KafkaMockTest, SampleSinkReportsDeliveryFailures) {
   // The broker fails the next Produce requests, permanently.
   constexpr int16_t kProduceApiKey = 0;
   const std::vector<rd_kafka_resp_err_t> errors(10, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
-  rd_kafka_mock_push_request_errors_array(cluster_.get(), kProduceApiKey, errors.size(),
+  rd_kafka_mock_push_request_errors_array(cluster_->get(), kProduceApiKey, errors.size(),
                                           errors.data());
 
   // One sample: its delivery report cannot arrive before Write returns.

@@ -11,6 +11,7 @@
 #include "src/app.h"
 #include "src/kafka_client.h"
 #include "tests/support/trace_oracle.h"
+#include "tests/support/kafka_test_util.h"
 #include "tests/support/temp_dir.h"
 
 namespace ctrjoin {
@@ -33,19 +34,10 @@ TEST(KafkaPipelineTest, BoundedRunMatchesOracle) {
   for (const char* topic : {"impressions", "clicks"}) {
     ASSERT_EQ(rd_kafka_mock_topic_create(cluster, topic, 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
   }
-  // Line i goes to partition i % 2: each partition keeps the file's order.
   for (auto [topic, file] : {std::pair{"impressions", path("imp.jsonl")},
                              std::pair{"clicks", path("clk.jsonl")}}) {
-    int i = 0;
-    for (const std::string& line : testing::ReadLines(file)) {
-      ASSERT_EQ(rd_kafka_producev(producer->get(), RD_KAFKA_V_TOPIC(topic),
-                                  RD_KAFKA_V_PARTITION(i++ % 2),
-                                  RD_KAFKA_V_VALUE(const_cast<char*>(line.data()), line.size()),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
-                RD_KAFKA_RESP_ERR_NO_ERROR);
-    }
+    ASSERT_TRUE(testing::ProduceLines(producer->get(), topic, file, 2).ok());
   }
-  ASSERT_EQ(rd_kafka_flush(producer->get(), 30'000), RD_KAFKA_RESP_ERR_NO_ERROR);
 
   Config c;
   c.source.type = "kafka";

@@ -29,6 +29,7 @@
 
 #include "sinks/kafka_txn_sink.h"
 #include "src/kafka_client.h"
+#include "tests/support/kafka_test_util.h"
 
 namespace ctrjoin {
 namespace {
@@ -95,26 +96,16 @@ struct Failure {
   Status status;
 };
 
-struct MockClusterDeleter {
-  void operator()(rd_kafka_mock_cluster_t* cluster) const {
-    rd_kafka_mock_cluster_destroy(cluster);
-  }
-};
-
 // One mock cluster per test (destroying one takes librdkafka about a
 // second, so the cases of a kind share it); one sink per case.
 class KafkaTxnMockTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Result<KafkaConf> conf = MakeKafkaConf({{"log_level", "3"}});
-    ASSERT_TRUE(conf.ok()) << conf.status().ToString();
-    Result<KafkaHandle> handle = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
-    ASSERT_TRUE(handle.ok()) << handle.status().ToString();
-    mock_handle_ = std::move(handle).value();
-    cluster_.reset(rd_kafka_mock_cluster_new(mock_handle_.get(), 1));
-    ASSERT_NE(cluster_, nullptr);
-    ASSERT_EQ(rd_kafka_mock_topic_create(cluster_.get(), kTopic, 3, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-    ASSERT_EQ(rd_kafka_mock_topic_create(cluster_.get(), kInput, 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    auto cluster = testing::MockKafkaCluster::Start({{"log_level", "3"}});
+    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+    cluster_ = std::move(cluster).value();
+    ASSERT_EQ(rd_kafka_mock_topic_create(cluster_->get(), kTopic, 3, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_EQ(rd_kafka_mock_topic_create(cluster_->get(), kInput, 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
   }
 
   void TearDown() override {
@@ -126,7 +117,7 @@ class KafkaTxnMockTest : public ::testing::Test {
   void OpenSink(const std::string& prefix, int pool_size) {
     sink_.reset();
     KafkaTransactionalSinkOptions options;
-    options.brokers = rd_kafka_mock_cluster_bootstraps(cluster_.get());
+    options.brokers = cluster_->bootstraps();
     options.topic = kTopic;
     options.transactional_id_prefix = prefix;
     options.pool_size = pool_size;
@@ -147,7 +138,7 @@ class KafkaTxnMockTest : public ::testing::Test {
   void Inject(Api api, const std::vector<rd_kafka_resp_err_t>& errors, int rtt_ms = 0) {
     for (rd_kafka_resp_err_t error : errors) {
       ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(
-                    cluster_.get(), kBroker, static_cast<int16_t>(api), 1, error, rtt_ms),
+                    cluster_->get(), kBroker, static_cast<int16_t>(api), 1, error, rtt_ms),
                 RD_KAFKA_RESP_ERR_NO_ERROR);
     }
   }
@@ -155,7 +146,7 @@ class KafkaTxnMockTest : public ::testing::Test {
   // Injected errors of type api not used up yet.
   size_t Pending(Api api) const {
     size_t count = 0;
-    EXPECT_EQ(rd_kafka_mock_broker_error_stack_cnt(cluster_.get(), kBroker,
+    EXPECT_EQ(rd_kafka_mock_broker_error_stack_cnt(cluster_->get(), kBroker,
                                                    static_cast<int16_t>(api), &count),
               RD_KAFKA_RESP_ERR_NO_ERROR);
     return count;
@@ -248,8 +239,7 @@ class KafkaTxnMockTest : public ::testing::Test {
     }
   }
 
-  KafkaHandle mock_handle_;
-  std::unique_ptr<rd_kafka_mock_cluster_t, MockClusterDeleter> cluster_;
+  std::unique_ptr<testing::MockKafkaCluster> cluster_;
   std::unique_ptr<KafkaTransactionalSink> sink_;
 };
 

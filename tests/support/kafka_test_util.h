@@ -1,0 +1,44 @@
+#pragma once
+// Test support for Kafka tests: librdkafka's in-process mock cluster, and
+// producing a JSON-lines trace into topics. Used from the test thread.
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "src/kafka_client.h"
+#include "src/status.h"
+
+namespace ctrjoin::testing {
+
+// A one-broker mock cluster and the handle that hosts it (librdkafka needs
+// both; the cluster is destroyed first). Destroying one takes librdkafka
+// about a second.
+class MockKafkaCluster {
+ public:
+  // properties configure the hosting handle (e.g. {"log_level", "3"}).
+  static Result<std::unique_ptr<MockKafkaCluster>> Start(
+      const std::map<std::string, std::string>& properties = {});
+  ~MockKafkaCluster();
+
+  rd_kafka_mock_cluster_t* get() const { return cluster_; }
+  const std::string& bootstraps() const { return bootstraps_; }
+  Status CreateTopic(const std::string& topic, int partitions);
+
+ private:
+  MockKafkaCluster() = default;
+  KafkaHandle host_;
+  rd_kafka_mock_cluster_t* cluster_ = nullptr;
+  std::string bootstraps_;
+};
+
+// Produces every line of the file at path to topic, line i to partition
+// i % partitions (so each partition keeps the file's order), and waits
+// until all are delivered.
+Status ProduceLines(rd_kafka_t* producer, const std::string& topic, const std::string& path,
+                    int partitions);
+
+}  // namespace ctrjoin::testing
