@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <set>
 #include <thread>
@@ -174,47 +175,71 @@ size_t CountCheckpoints(const std::string& dir) {
   return n;
 }
 
-TEST(CrashTest, FileSinkExactlyOnceThroughKills) {
-  std::mt19937_64 rng(20261121);
+// What one kind of job adds to the rounds of CrashRounds.
+struct CrashJob {
+  // Writes the job's config (the rest of BaseConfig) for a fresh trace.
+  std::function<void(const testing::TempDir&, const GenerateOptions&, int round,
+                     std::string& config_yaml)>
+      setup;
+  // Writes the committed output as JSON lines to `path`.
+  std::function<void(const testing::TempDir&, int round, const std::string& path)> collect;
+};
+
+// Rounds, until Kills() kills were made: a fresh trace in a fresh directory,
+// the job run through kills until it finishes, then its committed output
+// checked against the oracle (one sample per impression, the right label)
+// and the checkpoints counted (retain 2, plus at most one pending).
+void CrashRounds(uint64_t seed, const CrashJob& job) {
+  std::mt19937_64 rng(seed);
   const int target = Kills();
   int kills = 0;
   for (int round = 0; kills < target; ++round) {
     testing::TempDir dir;
     GenerateOptions gen{dir.File("imp.jsonl"), dir.File("clk.jsonl"), "", kImpressions};
-    ASSERT_TRUE(GenerateTrace(gen, testing::OracleWorkload(100 + round, kWindowMs)).ok());
+    ASSERT_TRUE(GenerateTrace(gen, testing::OracleWorkload(seed + round, kWindowMs)).ok());
+    std::string yaml = BaseConfig(dir);
+    job.setup(dir, gen, round, yaml);
+    if (::testing::Test::HasFatalFailure()) return;
     const std::string config = dir.File("job.yaml");
-    WriteFile(config, BaseConfig(dir) + fmt::format(R"(
-source: {{type: files, files: {{impressions: {}, clicks: {}}}}}
-sink: {{type: file, path: {}}}
-)",
-                                                     gen.impressions_path, gen.clicks_path,
-                                                     dir.File("out")));
+    WriteFile(config, yaml);
     const int round_kills = RunThroughCrashes(config, dir.File("ctrjoin.log"), rng, target - kills);
     kills += round_kills;
 
-    // Every committed epoch file, concatenated: one sample per impression.
-    std::ofstream all(dir.File("all.jsonl"));
-    size_t epochs = 0;
-    for (const fs::directory_entry& e : fs::directory_iterator(dir.File("out"))) {
-      if (!e.path().filename().string().starts_with("epoch-")) continue;
-      ++epochs;
-      std::ifstream in(e.path());
-      all << in.rdbuf();
-    }
-    all.close();
+    job.collect(dir, round, dir.File("all.jsonl"));
     const testing::Oracle oracle =
         testing::ComputeOracle(gen.impressions_path, gen.clicks_path, kWindowMs);
     const auto samples = testing::ReadSamples(dir.File("all.jsonl"));
     testing::ExpectMatchesOracle(oracle, samples);
-    EXPECT_TRUE(fs::is_empty(dir.File("out/_staging"))) << "staged epochs left behind";
     EXPECT_LE(CountCheckpoints(dir.File("state/checkpoints")), 2u + 1u);
-    std::printf("round %d: %d kills, %zu epoch files, %zu samples\n", round, round_kills, epochs,
-                samples.size());
+    std::printf("round %d: %d kills, %zu samples\n", round, round_kills, samples.size());
     if (::testing::Test::HasFailure()) {
       std::printf("log tail:\n%s", Tail(dir.File("ctrjoin.log")).c_str());
       return;
     }
   }
+}
+
+TEST(CrashTest, FileSinkExactlyOnceThroughKills) {
+  CrashJob job;
+  job.setup = [](const testing::TempDir& dir, const GenerateOptions& gen, int,
+                 std::string& yaml) {
+    yaml += fmt::format(R"(
+source: {{type: files, files: {{impressions: {}, clicks: {}}}}}
+sink: {{type: file, path: {}}}
+)",
+                        gen.impressions_path, gen.clicks_path, dir.File("out"));
+  };
+  job.collect = [](const testing::TempDir& dir, int, const std::string& path) {
+    // Every committed epoch file, concatenated; nothing left staged.
+    std::ofstream all(path);
+    for (const fs::directory_entry& e : fs::directory_iterator(dir.File("out"))) {
+      if (!e.path().filename().string().starts_with("epoch-")) continue;
+      std::ifstream in(e.path());
+      all << in.rdbuf();
+    }
+    EXPECT_TRUE(fs::is_empty(dir.File("out/_staging"))) << "staged epochs left behind";
+  };
+  CrashRounds(20261121, job);
 }
 
 // Reads every committed record of topic (read_committed) into a JSON-lines file.
@@ -265,56 +290,36 @@ TEST(CrashTest, KafkaSinkExactlyOnceThroughKills) {
   auto broker = testbroker::TestBroker::Start(options);
   ASSERT_TRUE(broker.ok()) << broker.status().ToString();
   const std::string brokers = (*broker)->bootstrap();
-
-  std::mt19937_64 rng(777);
-  const int target = Kills();
-  int kills = 0;
-  for (int round = 0; kills < target; ++round) {
-    testing::TempDir dir;
-    GenerateOptions gen{dir.File("imp.jsonl"), dir.File("clk.jsonl"), "", kImpressions};
-    ASSERT_TRUE(GenerateTrace(gen, testing::OracleWorkload(200 + round, kWindowMs)).ok());
-    // Fresh topics, group and transactional ids per round.
+  // Fresh topics, group and transactional ids per round.
+  CrashJob job;
+  job.setup = [&](const testing::TempDir&, const GenerateOptions& gen, int round,
+                  std::string& yaml) {
     const std::string imp_topic = fmt::format("impressions-{}", round);
     const std::string clk_topic = fmt::format("clicks-{}", round);
-    const std::string out_topic = fmt::format("samples-{}", round);
-    {
-      auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}, {"linger.ms", "5"}});
-      ASSERT_TRUE(conf.ok());
-      auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
-      ASSERT_TRUE(producer.ok());
-      for (auto [topic, file] : {std::pair{imp_topic, gen.impressions_path},
-                                 std::pair{clk_topic, gen.clicks_path}}) {
-        ASSERT_TRUE(testing::ProduceLines(producer->get(), topic, file, 2).ok());
-      }
+    auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}, {"linger.ms", "5"}});
+    ASSERT_TRUE(conf.ok());
+    auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+    ASSERT_TRUE(producer.ok());
+    for (auto [topic, file] : {std::pair{imp_topic, gen.impressions_path},
+                               std::pair{clk_topic, gen.clicks_path}}) {
+      ASSERT_TRUE(testing::ProduceLines(producer->get(), topic, file, 2).ok());
     }
-    const std::string config = dir.File("job.yaml");
-    WriteFile(config, BaseConfig(dir) + fmt::format(R"(
+    yaml += fmt::format(R"(
 source:
   type: kafka
-  kafka: {{brokers: "{0}", impressions_topic: {1}, clicks_topic: {2}, group_id: crash-{4},
+  kafka: {{brokers: "{0}", impressions_topic: {1}, clicks_topic: {2}, group_id: crash-{3},
           mode: assign, stop_at_end: true, poll_timeout_ms: 20}}
 sink:
   type: kafka
-  kafka: {{brokers: "{0}", topic: {3}, transactional_id_prefix: crash-{4},
+  kafka: {{brokers: "{0}", topic: samples-{3}, transactional_id_prefix: crash-{3},
           transaction_timeout_ms: 15000, flush_timeout_ms: 10000}}
 )",
-                                                     brokers, imp_topic, clk_topic, out_topic,
-                                                     round));
-    const int round_kills = RunThroughCrashes(config, dir.File("ctrjoin.log"), rng, target - kills);
-    kills += round_kills;
-
-    ConsumeCommitted(brokers, out_topic, dir.File("all.jsonl"));
-    const testing::Oracle oracle =
-        testing::ComputeOracle(gen.impressions_path, gen.clicks_path, kWindowMs);
-    const auto samples = testing::ReadSamples(dir.File("all.jsonl"));
-    testing::ExpectMatchesOracle(oracle, samples);
-    EXPECT_LE(CountCheckpoints(dir.File("state/checkpoints")), 2u + 1u);
-    std::printf("round %d: %d kills, %zu samples\n", round, round_kills, samples.size());
-    if (::testing::Test::HasFailure()) {
-      std::printf("log tail:\n%s", Tail(dir.File("ctrjoin.log")).c_str());
-      return;
-    }
-  }
+                        brokers, imp_topic, clk_topic, round);
+  };
+  job.collect = [&](const testing::TempDir&, int round, const std::string& path) {
+    ConsumeCommitted(brokers, fmt::format("samples-{}", round), path);
+  };
+  CrashRounds(777, job);
 }
 
 }  // namespace
