@@ -135,7 +135,10 @@ void JoinState::Put(uint64_t key, JoinEntry entry) {
   auto [it, inserted] = map_.try_emplace(key);
   if (inserted || it->second.deadline != entry.deadline) PushTimer(entry.deadline, key);
   if (!inserted) AddBytes(it->second, -1);
-  it->second = std::move(entry);
+  // Swapped, not move-assigned: a short (inline) payload move-assigned onto
+  // a long one would leave the long one's heap buffer in place, uncounted.
+  // The old entry is freed with `entry`.
+  std::swap(it->second, entry);
 }
 
 Status JoinState::PopExpired(EventTime watermark,

@@ -191,7 +191,7 @@ Status LabelJoin::AdvanceTo(EventTime watermark, std::vector<Sample>& out) {
         case EntryState::kPending: {
           CTRJOIN_RETURN_IF_ERROR(EmitFromPayload(key, e, 0, false, EventTime::Min(), out));
           metrics_->negatives.Add();
-          if (!options_.emit_corrections) e.payload = std::string();
+          if (!options_.emit_corrections) std::string().swap(e.payload);  // frees it
           e.state = EntryState::kClosedNegative;
           e.deadline = ForgetAt(e.impression_ts);
           state_.Put(key, std::move(e));

@@ -99,6 +99,25 @@ TEST_F(JoinStateTest, DoesNotSpillWithoutStore) {
   EXPECT_EQ(state.entries_in_memory(), 100u);
 }
 
+// A labelled entry (no payload) replacing a pending one: the pending
+// payload's bytes are given back, and expiring the entry takes away only
+// what it holds (an inline payload must not keep the old heap buffer).
+TEST_F(JoinStateTest, ReplacingAPayloadGivesItsBytesBack) {
+  JoinState state(0, nullptr, 1 << 30, &metrics_);
+  const size_t empty = state.memory_bytes();
+  for (uint64_t k = 0; k < 100; ++k) state.Put(k, Pending(1, 200));
+  const size_t with_payloads = state.memory_bytes();
+  ASSERT_GE(with_payloads, empty + 100 * 200);
+  for (uint64_t k = 0; k < 100; ++k) {
+    state.Put(k, JoinEntry{EntryState::kLabeled, 1, 1001, {}});
+  }
+  EXPECT_LE(state.memory_bytes(), with_payloads - 100 * 200);
+  std::vector<std::pair<uint64_t, JoinEntry>> out;
+  ASSERT_TRUE(state.PopExpired(EventTime::Max(), out).ok());
+  EXPECT_EQ(out.size(), 100u);
+  EXPECT_LE(state.memory_bytes(), with_payloads - 100 * 200);
+}
+
 TEST_F(JoinStateTest, EntryCodecRoundTrips) {
   JoinEntry e{EntryState::kClosedNegative, -5, 77, std::string("\0abc", 4)};
   std::string bytes;
