@@ -1,0 +1,327 @@
+// `ctrjoin replay` through the in-process test broker: a live run labels a
+// generated trace (with user/item features from the embedded store); then the
+// store gets new versions of every feature (as it would months later), and
+// replays of sub-ranges, by offsets and by times, must produce exactly the
+// samples the live run produced for the impressions in those ranges: same
+// ids, labels, timestamps and features, byte for byte.
+//
+// The trace keeps every event within the watermark's out-of-orderness and
+// has no duplicate impression ids: then a label depends only on event times,
+// not on the order partitions are read in (README, "Replay").
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "joins/embedded_feature_store.h"
+#include "src/app.h"
+#include "src/kafka_client.h"
+#include "tests/support/kafka_broker/broker.h"
+#include "tests/support/kafka_test_util.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/trace_oracle.h"
+
+namespace ctrjoin {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kWindowMs = 20'000;
+constexpr int kPartitions = 2;
+constexpr uint64_t kImpressions = 20'000;
+
+// One impression line of the trace: where ProduceLines put it.
+struct Placed {
+  std::string impression_id;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t ts = 0;
+};
+
+class ReplayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    workload_ = testing::OracleWorkload(31, kWindowMs);
+    workload_.users = 300;
+    workload_.items = 60;
+    workload_.duplicate_impression_rate = 0;
+    workload_.malformed_rate = 0;
+    GenerateOptions gen{Path("imp.jsonl"), Path("clk.jsonl"), Path("features.jsonl"),
+                        kImpressions};
+    ASSERT_TRUE(GenerateTrace(gen, workload_).ok());
+
+    testbroker::BrokerOptions options;
+    options.default_partitions = kPartitions;
+    auto broker = testbroker::TestBroker::Start(options);
+    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+    broker_ = std::move(broker).value();
+    auto conf = MakeKafkaConf({{"bootstrap.servers", broker_->bootstrap()}, {"linger.ms", "5"}});
+    ASSERT_TRUE(conf.ok());
+    auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+    ASSERT_TRUE(producer.ok());
+    for (auto [topic, file] : {std::pair{"impressions", Path("imp.jsonl")},
+                               std::pair{"clicks", Path("clk.jsonl")}}) {
+      ASSERT_TRUE(
+          testing::ProduceLines(producer->get(), topic, file, kPartitions, /*event_time=*/true)
+              .ok());
+    }
+    // Line i went to partition i % kPartitions at offset i / kPartitions.
+    simdjson::dom::parser parser;
+    const std::vector<std::string> lines = testing::ReadLines(Path("imp.jsonl"));
+    for (size_t i = 0; i < lines.size(); ++i) {
+      simdjson::dom::element doc;
+      ASSERT_FALSE(parser.parse(lines[i]).get(doc));
+      std::string_view id;
+      int64_t ts = 0;
+      ASSERT_FALSE(doc["impression_id"].get(id));
+      ASSERT_FALSE(doc["ts"].get(ts));
+      placed_.push_back({std::string(id), static_cast<int32_t>(i % kPartitions),
+                         static_cast<int64_t>(i / kPartitions), ts});
+    }
+  }
+
+  std::string Path(const std::string& name) const { return dir_.File(name); }
+
+  Config LiveConfig() const {
+    Config c;
+    c.source.type = "kafka";
+    c.source.kafka.brokers = broker_->bootstrap();
+    c.source.kafka.group_id = "live";
+    c.source.kafka.stop_at_end = true;
+    c.source.kafka.poll_timeout_ms = 20;
+    c.watermark.out_of_orderness_ms = 5'000;
+    c.watermark.idle_timeout_ms = 0;  // partitions are read at different speeds
+    c.join.window_ms = kWindowMs;
+    c.lookups = {LookupSpec{"user", "user_features", "f", "user_id", 2, {}},
+                 LookupSpec{"item", "item_features", "f", "item_id", 2, {}}};
+    c.feature_store.embedded.path = Path("features-db");
+    c.feature_store.embedded.load = Path("features.jsonl");
+    c.state.dir = Path("state");
+    c.checkpoint.dir = c.state.dir + "/checkpoints";
+    c.checkpoint.interval_ms = 200;
+    c.sink.type = "file";
+    c.sink.path = Path("live.jsonl");
+    c.dead_letter.path = Path("dead.jsonl");
+    c.pipeline.shards = 2;
+    return c;
+  }
+
+  // Every feature of every user and item gets a new version, dated now
+  // (long after every impression): a replay must not see it.
+  void ChangeFeatures() {
+    EmbeddedFeatureStoreOptions o;
+    o.path = Path("features-db");
+    auto store = EmbeddedFeatureStore::Open(o);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    const int64_t now = 1'790'000'000'000;  // 2026-09
+    ASSERT_GT(now, placed_.back().ts + 10 * kWindowMs);
+    uint64_t changed = 0;
+    for (const std::string& line : testing::ReadLines(Path("features.jsonl"))) {
+      simdjson::dom::parser parser;
+      simdjson::dom::element doc;
+      ASSERT_FALSE(parser.parse(line).get(doc));
+      std::string_view table, row;
+      ASSERT_FALSE(doc["table"].get(table));
+      ASSERT_FALSE(doc["row"].get(row));
+      simdjson::dom::object columns;
+      ASSERT_FALSE(doc["columns"].get(columns));
+      for (auto [column, value] : columns) {
+        ASSERT_TRUE((*store)->Put(std::string(table), std::string(row), "f",
+                                  std::string(column), now, "-7")
+                        .ok());
+        ++changed;
+      }
+    }
+    ASSERT_GT(changed, 0u);
+  }
+
+  // sample JSON by impression id
+  static std::map<std::string, std::string> ByImpression(const std::vector<std::string>& lines) {
+    std::map<std::string, std::string> out;
+    simdjson::dom::parser parser;
+    for (const std::string& line : lines) {
+      simdjson::dom::element doc;
+      EXPECT_FALSE(parser.parse(line).get(doc)) << line;
+      std::string_view id;
+      EXPECT_FALSE(doc["impression_id"].get(id)) << line;
+      EXPECT_TRUE(out.emplace(std::string(id), line).second) << "duplicate sample: " << line;
+    }
+    return out;
+  }
+
+  static std::vector<std::string> EpochFiles(const std::string& dir) {
+    std::vector<std::string> lines;
+    for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
+      if (!e.path().filename().string().starts_with("epoch-")) continue;
+      for (std::string& l : testing::ReadLines(e.path().string())) lines.push_back(std::move(l));
+    }
+    return lines;
+  }
+
+  // The live samples of the impressions in [start, end) per partition.
+  std::map<std::string, std::string> LiveIn(const std::map<int32_t, int64_t>& start,
+                                            const std::map<int32_t, int64_t>& end) const {
+    std::set<std::string> ids;
+    for (const Placed& p : placed_) {
+      if (p.offset >= start.at(p.partition) && p.offset < end.at(p.partition)) {
+        ids.insert(p.impression_id);
+      }
+    }
+    std::map<std::string, std::string> out;
+    for (const auto& [id, line] : live_) {
+      if (ids.contains(id)) out[id] = line;
+    }
+    EXPECT_EQ(out.size(), ids.size()) << "the live run labelled every impression in the range";
+    return out;
+  }
+
+  // The first offset per partition whose record time is >= ms (what
+  // offsets-for-times answers).
+  std::map<int32_t, int64_t> OffsetsForTime(int64_t ms) const {
+    std::map<int32_t, int64_t> out;
+    for (int32_t p = 0; p < kPartitions; ++p) out[p] = -1;
+    std::map<int32_t, int64_t> next;
+    for (const Placed& p : placed_) {
+      next[p.partition] = p.offset + 1;
+      if (out[p.partition] < 0 && p.ts >= ms) out[p.partition] = p.offset;
+    }
+    for (auto& [p, o] : out) {
+      if (o < 0) o = next[p];
+    }
+    return out;
+  }
+
+  void RunLive() {
+    Metrics metrics;
+    Status st = RunPipeline(LiveConfig(), metrics);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    live_ = ByImpression(testing::ReadLines(Path("live.jsonl")));
+    ASSERT_EQ(live_.size(), placed_.size());
+    ChangeFeatures();
+  }
+
+  testing::TempDir dir_;
+  WorkloadOptions workload_;
+  std::unique_ptr<testbroker::TestBroker> broker_;
+  std::vector<Placed> placed_;
+  std::map<std::string, std::string> live_;
+};
+
+void ExpectSameSamples(const std::map<std::string, std::string>& expected,
+                       const std::map<std::string, std::string>& replayed) {
+  size_t positives = 0, with_features = 0, mismatches = 0;
+  for (const auto& [id, line] : expected) {
+    auto it = replayed.find(id);
+    if (it == replayed.end()) {
+      ADD_FAILURE() << "replay has no sample for " << id << ": " << line;
+      if (++mismatches > 5) return;
+      continue;
+    }
+    if (it->second != line) {
+      ADD_FAILURE() << "replay differs for " << id << "\n live:   " << line
+                    << "\n replay: " << it->second;
+      if (++mismatches > 5) return;
+    }
+    positives += line.find("\"label\":1") != std::string::npos ? 1 : 0;
+    with_features += line.find("\"user.") != std::string::npos ? 1 : 0;
+  }
+  for (const auto& [id, line] : replayed) {
+    if (!expected.contains(id)) {
+      ADD_FAILURE() << "replay has a sample outside its range: " << line;
+      if (++mismatches > 5) return;
+    }
+  }
+  EXPECT_GT(positives, 20u);
+  EXPECT_EQ(with_features, expected.size()) << "every sample carries looked-up features";
+  std::printf("replay: %zu samples (%zu positive) equal to the live run's\n", expected.size(),
+              positives);
+}
+
+TEST_F(ReplayTest, ByOffsetsReproducesTheLiveSamples) {
+  RunLive();
+  ReplayOptions replay;
+  replay.name = "by-offsets";
+  replay.output = Path("replay-offsets");
+  replay.range.start_offsets = {{0, 700}, {1, 900}};
+  replay.range.end_offsets = {{0, 2300}, {1, 2000}};
+  replay.progress = 0;
+  Metrics metrics;
+  Status st = RunReplay(LiveConfig(), replay, metrics);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ExpectSameSamples(LiveIn(replay.range.start_offsets, replay.range.end_offsets),
+                    ByImpression(EpochFiles(Path("replay-offsets"))));
+  EXPECT_EQ(metrics.impressions_in.Get(), 1600u + 1100u);
+  EXPECT_GT(metrics.checkpoint.committed.Get(), 0u);
+
+  // Run again under the same name: it resumes from its last checkpoint,
+  // finds the range done and adds nothing.
+  Metrics again;
+  st = RunReplay(LiveConfig(), replay, again);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(again.checkpoint.restores.Get(), 1u);
+  ExpectSameSamples(LiveIn(replay.range.start_offsets, replay.range.end_offsets),
+                    ByImpression(EpochFiles(Path("replay-offsets"))));
+}
+
+TEST_F(ReplayTest, ByTimesIntoATopicReproducesTheLiveSamples) {
+  RunLive();
+  // The live run's config as it would be with a Kafka sink: the replay
+  // writes its own topic with its own transactional ids.
+  Config live = LiveConfig();
+  live.sink.type = "kafka";
+  live.sink.kafka.brokers = broker_->bootstrap();
+  live.sink.kafka.topic = "samples";
+  live.sink.transactional_id_prefix = "live";
+  live.sink.transaction_timeout_ms = 15'000;
+  ReplayOptions replay;
+  replay.name = "by-time";
+  replay.output = "samples-replayed";
+  const int64_t from = workload_.start_ts_ms + 3'000, to = workload_.start_ts_ms + 8'000;
+  replay.range.start_ms = from;
+  replay.range.end_ms = to;
+  replay.progress = 0;
+  Metrics metrics;
+  Status st = RunReplay(live, replay, metrics);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_TRUE(
+      testing::ConsumeCommitted(broker_->bootstrap(), "samples-replayed", Path("by-time.jsonl"))
+          .ok());
+  ExpectSameSamples(LiveIn(OffsetsForTime(from), OffsetsForTime(to)),
+                    ByImpression(testing::ReadLines(Path("by-time.jsonl"))));
+}
+
+TEST_F(ReplayTest, RefusesTheLiveOutputAndBadRanges) {
+  Config live = LiveConfig();
+  ReplayOptions replay;
+  replay.output = live.sink.path;
+  Result<Config> c = ReplayConfig(live, replay);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("--output"), std::string::npos) << c.status().message();
+
+  replay.output = Path("out");
+  replay.range.start_offsets = {{0, 10}};
+  replay.range.end_offsets = {{0, 5}};
+  Metrics metrics;
+  Status st = RunReplay(live, replay, metrics);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("--end-offsets: partition 0 ends at 5"), std::string::npos)
+      << st.message();
+
+  replay.range.end_offsets = {{7, 5}};
+  st = RunReplay(live, replay, metrics);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("has no partition 7"), std::string::npos) << st.message();
+
+  replay.range.end_offsets = {{0, 999'999}};
+  st = RunReplay(live, replay, metrics);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("outside its retained offsets"), std::string::npos)
+      << st.message();
+}
+
+}  // namespace
+}  // namespace ctrjoin
