@@ -1,0 +1,120 @@
+#pragma once
+// In-process sources and discarding sinks for the end-to-end benchmark, so
+// that the pipeline can be measured without a broker or a disk in the way.
+//
+//   MemorySource      replays a Trace's records from memory (payloads are
+//                     moved out, not copied), optionally paced at a rate;
+//   GeneratingSource  runs a WorkloadGenerator inside Next (memory runs:
+//                     no trace held in memory), then asks the run to stop;
+//   CountingSink      encodes every sample as JSON (so encoding is paid),
+//                     counts, and discards;
+//   MemoryTxnSink     the same under two-phase commit: epochs are counted,
+//                     pre-committed and committed in memory;
+//   CountingDeadLetters counts and discards.
+//
+// Threads: sources are called from the pipeline's source node, sinks from its
+// sink node (Source / SampleSink contracts); MemoryTxnSink's Commit and Abort
+// of a pre-committed epoch also from the coordinator's committer thread.
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "bench/e2e_probe.h"
+#include "bench/e2e_trace.h"
+#include "src/sink.h"
+#include "src/source.h"
+#include "src/workload.h"
+#include "txn/two_phase_commit.h"
+
+namespace ctrjoin::bench {
+
+class MemorySource : public Source {
+ public:
+  // Replays the trace's records [0, limit) (limit 0: all); pacing may be null.
+  MemorySource(Trace* trace, uint64_t limit, Pacing* pacing);
+  Result<SourceBatch> Next(size_t max_records) override;
+  std::string Describe() const override { return "memory trace"; }
+
+ private:
+  Trace* const trace_;
+  const uint64_t end_;
+  Pacing* const pacing_;
+  Placement placement_;
+  uint64_t next_ = 0;
+  bool started_ = false;
+};
+
+class GeneratingSource : public Source {
+ public:
+  // Generates until `impressions` impressions were made, then delivers
+  // nothing for settle_ms (so the pipeline catches up and the state can be
+  // read) and calls RequestStop(): pending windows are not flushed.
+  GeneratingSource(WorkloadOptions workload, int32_t partitions, uint64_t impressions,
+                   int64_t settle_ms);
+  Result<SourceBatch> Next(size_t max_records) override;
+  std::string Describe() const override { return "workload generator"; }
+  uint64_t records() const { return records_; }
+
+ private:
+  WorkloadGenerator gen_;
+  const int32_t partitions_;
+  Placement placement_;
+  const uint64_t impressions_;
+  const int64_t settle_ms_;
+  uint64_t records_ = 0;
+  bool started_ = false;
+  int64_t done_ns_ = 0;  // when the last impression was generated
+};
+
+class CountingSink : public SampleSink {
+ public:
+  Status Write(std::span<const Sample> samples) override;
+  Status Flush() override { return Status::Ok(); }
+  std::string Describe() const override { return "counting sink (JSON encoded, discarded)"; }
+  uint64_t samples() const { return samples_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  std::string buffer_;
+  uint64_t samples_ = 0;
+  uint64_t bytes_ = 0;
+};
+
+class MemoryTxnSink : public TransactionalSink {
+ public:
+  Status Begin(EpochId epoch) override;
+  Status Write(std::span<const Sample> samples) override;
+  Status PreCommit(EpochId epoch) override;
+  Status Commit(EpochId epoch) override;
+  Status Abort(EpochId epoch) override;
+  Result<EpochId> Recover(EpochId last_checkpoint) override;
+  std::string Describe() const override {
+    return "in-memory transactional sink (JSON encoded, discarded)";
+  }
+  uint64_t committed_samples() const { return committed_.load(); }
+
+ private:
+  CountingSink open_;                           // sink thread: the open epoch's encoder
+  uint64_t open_base_ = 0;                      // open_.samples() when the open epoch began
+  std::mutex mu_;                               // guards pre_committed_
+  std::map<uint64_t, uint64_t> pre_committed_;  // epoch -> samples
+  std::atomic<uint64_t> committed_{0};
+};
+
+class CountingDeadLetters : public DeadLetterSink {
+ public:
+  Status Write(const DeadLetter&) override {
+    ++count_;
+    return Status::Ok();
+  }
+  Status Flush() override { return Status::Ok(); }
+  uint64_t count() const { return count_; }
+
+ private:
+  uint64_t count_ = 0;
+};
+
+}  // namespace ctrjoin::bench

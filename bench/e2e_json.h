@@ -1,0 +1,99 @@
+#pragma once
+// A minimal JSON writer for the end-to-end benchmark's results: nested
+// objects and arrays, commas placed automatically, non-finite numbers
+// written as null. One owner thread.
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench/e2e_probe.h"
+#include "sinks/json_encoder.h"
+
+namespace ctrjoin::bench {
+
+class JsonWriter {
+ public:
+  // key is ignored inside arrays and for the outermost value.
+  JsonWriter& BeginObject(std::string_view key = {}) { return Begin(key, '{'); }
+  JsonWriter& EndObject() { return End('}'); }
+  JsonWriter& BeginArray(std::string_view key = {}) { return Begin(key, '['); }
+  JsonWriter& EndArray() { return End(']'); }
+  JsonWriter& Number(std::string_view key, double v) {
+    Key(key);
+    if (std::isfinite(v)) {
+      out_ += fmt::format("{:.6g}", v);
+    } else {
+      out_ += "null";
+    }
+    return *this;
+  }
+  JsonWriter& Int(std::string_view key, int64_t v) {
+    Key(key);
+    out_ += std::to_string(v);
+    return *this;
+  }
+  JsonWriter& String(std::string_view key, std::string_view v) {
+    Key(key);
+    AppendJsonString(v, out_);
+    return *this;
+  }
+  JsonWriter& Bool(std::string_view key, bool v) {
+    Key(key);
+    out_ += v ? "true" : "false";
+    return *this;
+  }
+  // An already encoded JSON value.
+  JsonWriter& Raw(std::string_view key, std::string_view json) {
+    Key(key);
+    out_ += json;
+    return *this;
+  }
+  // {"count", "p50", "p99", "p999", "max", "mean"} in milliseconds.
+  JsonWriter& Quantiles(std::string_view key, const Histogram& h) {
+    return BeginObject(key)
+        .Int("count", static_cast<int64_t>(h.count()))
+        .Number("p50", h.QuantileMs(0.50))
+        .Number("p99", h.QuantileMs(0.99))
+        .Number("p999", h.QuantileMs(0.999))
+        .Number("max", h.MaxMs())
+        .Number("mean", h.MeanMs())
+        .EndObject();
+  }
+
+  const std::string& str() const { return out_; }
+
+ private:
+  JsonWriter& Begin(std::string_view key, char open) {
+    Key(key);
+    out_ += open;
+    first_.push_back(true);
+    in_array_.push_back(open == '[');
+    return *this;
+  }
+  JsonWriter& End(char close) {
+    out_ += close;
+    first_.pop_back();
+    in_array_.pop_back();
+    return *this;
+  }
+  void Key(std::string_view key) {
+    if (first_.empty()) return;
+    if (!first_.back()) out_ += ',';
+    first_.back() = false;
+    if (!in_array_.back()) {
+      AppendJsonString(key, out_);
+      out_ += ':';
+    }
+  }
+
+  std::string out_;
+  std::vector<bool> first_;
+  std::vector<bool> in_array_;
+};
+
+}  // namespace ctrjoin::bench

@@ -1,0 +1,223 @@
+#include "bench/e2e_trace.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+
+#include "src/clock.h"
+#include "src/event_parser.h"
+#include "src/hash.h"
+#include "src/kafka_client.h"
+
+namespace ctrjoin::bench {
+
+namespace {
+
+constexpr char kMagic[8] = {'E', '2', 'E', 'T', 'R', 'C', '0', '1'};
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using File = std::unique_ptr<std::FILE, FileCloser>;
+
+template <typename T>
+bool Put(std::FILE* f, const T& v) {
+  return std::fwrite(&v, sizeof(T), 1, f) == 1;
+}
+template <typename T>
+bool Get(std::FILE* f, T& v) {
+  return std::fread(&v, sizeof(T), 1, f) == 1;
+}
+
+}  // namespace
+
+Trace Trace::Generate(const TraceOptions& options) {
+  Trace t;
+  t.partitions_ = options.partitions;
+  t.window_ms_ = options.window_ms;
+  EventParser parser{SchemaOptions{}};
+  const int64_t now_ms = WallClockMs();
+  // Impression id -> its records; clicks with their ids, for the second pass.
+  std::unordered_map<std::string, std::vector<uint32_t>> impressions;
+  std::vector<std::pair<std::string, uint32_t>> clicks;
+  auto add = [&](GeneratedRecord&& g) {
+    const auto index = static_cast<uint32_t>(t.ts_.size());
+    int64_t ts = kNoTs;
+    ParseResult parsed = parser.Parse(g.stream, g.json, now_ms);
+    if (auto* imp = std::get_if<Impression>(&parsed)) {
+      ts = imp->ts.ms;
+      impressions[imp->impression_id].push_back(index);
+    } else if (auto* click = std::get_if<Click>(&parsed)) {
+      ts = click->ts.ms;
+      clicks.emplace_back(std::move(click->impression_id), index);
+    }
+    t.stream_.push_back(g.stream);
+    t.ts_.push_back(ts);
+    t.payloads_.push_back(std::move(g.json));
+  };
+  WorkloadGenerator gen(options.workload);
+  while (t.ts_.size() < options.min_events) add(gen.Next());
+  GeneratedRecord tail;
+  while (gen.Drain(tail)) add(std::move(tail));
+  t.impressions_ = gen.impressions_generated();
+
+  std::unordered_map<std::string_view, ClickedImpression> clicked;
+  for (const auto& [id, click] : clicks) {
+    auto imp = impressions.find(id);
+    if (imp == impressions.end()) continue;  // an orphan click
+    const int64_t imp_ts = t.ts_[imp->second.front()];
+    const int64_t click_ts = t.ts_[click];
+    if (click_ts < imp_ts || click_ts > imp_ts + options.window_ms) continue;
+    ClickedImpression& c = clicked[imp->first];
+    if (c.impressions[0] == ClickedImpression::kNone) {
+      c.sample_id = ImpressionKey(imp->first);
+      for (size_t i = 0; i < 2 && i < imp->second.size(); ++i) c.impressions[i] = imp->second[i];
+    }
+    for (uint32_t& slot : c.clicks) {
+      if (slot == ClickedImpression::kNone) {
+        slot = click;
+        break;
+      }
+    }
+  }
+  for (auto& [id, c] : clicked) t.clicked_.push_back(c);
+  std::sort(t.clicked_.begin(), t.clicked_.end(),
+            [](const auto& a, const auto& b) { return a.sample_id < b.sample_id; });
+  t.Index();
+  return t;
+}
+
+void Trace::Index() {
+  for (auto& v : by_stream_) v.clear();
+  for (uint32_t i = 0; i < stream_.size(); ++i) {
+    by_stream_[static_cast<size_t>(stream_[i])].push_back(i);
+  }
+}
+
+uint32_t Trace::IndexOf(StreamKind stream, int32_t partition, int64_t offset) const {
+  const std::vector<uint32_t>& v = by_stream_[static_cast<size_t>(stream)];
+  const int64_t n = offset * partitions_ + partition;
+  if (partition < 0 || partition >= partitions_ || offset < 0 ||
+      n >= static_cast<int64_t>(v.size())) {
+    return ClickedImpression::kNone;
+  }
+  return v[static_cast<size_t>(n)];
+}
+
+const ClickedImpression* Trace::FindClicked(uint64_t sample_id) const {
+  auto it =
+      std::lower_bound(clicked_.begin(), clicked_.end(), sample_id,
+                       [](const ClickedImpression& c, uint64_t id) { return c.sample_id < id; });
+  return it != clicked_.end() && it->sample_id == sample_id ? &*it : nullptr;
+}
+
+Status Trace::Write(const std::string& path) const {
+  File f(std::fopen(path.c_str(), "wb"));
+  if (!f) return Status::IoError("cannot create " + path);
+  std::setvbuf(f.get(), nullptr, _IOFBF, 1 << 20);
+  bool ok = std::fwrite(kMagic, sizeof(kMagic), 1, f.get()) == 1 && Put(f.get(), partitions_) &&
+            Put(f.get(), window_ms_) && Put(f.get(), impressions_) &&
+            Put(f.get(), static_cast<uint64_t>(clicked_.size()));
+  for (const ClickedImpression& c : clicked_) ok = ok && Put(f.get(), c);
+  ok = ok && Put(f.get(), static_cast<uint64_t>(size()));
+  for (size_t i = 0; i < size(); ++i) {
+    const std::string& p = payloads_[i];
+    ok = ok && Put(f.get(), static_cast<uint8_t>(stream_[i])) && Put(f.get(), ts_[i]) &&
+         Put(f.get(), static_cast<uint32_t>(p.size())) &&
+         (p.empty() || std::fwrite(p.data(), p.size(), 1, f.get()) == 1);
+  }
+  if (!ok || std::fflush(f.get()) != 0) return Status::IoError("cannot write " + path);
+  return Status::Ok();
+}
+
+Result<Trace> Trace::Read(const std::string& path, uint64_t limit, bool payloads) {
+  File f(std::fopen(path.c_str(), "rb"));
+  if (!f) return Status::IoError("cannot open " + path);
+  std::setvbuf(f.get(), nullptr, _IOFBF, 1 << 20);
+  const Status bad = Status::Corruption(path + ": not a complete e2e trace");
+  char magic[sizeof(kMagic)];
+  Trace t;
+  uint64_t clicked = 0, records = 0;
+  if (std::fread(magic, sizeof(magic), 1, f.get()) != 1 ||
+      !std::equal(magic, magic + sizeof(magic), kMagic) || !Get(f.get(), t.partitions_) ||
+      !Get(f.get(), t.window_ms_) || !Get(f.get(), t.impressions_) || !Get(f.get(), clicked)) {
+    return bad;
+  }
+  t.clicked_.resize(clicked);
+  for (ClickedImpression& c : t.clicked_) {
+    if (!Get(f.get(), c)) return bad;
+  }
+  if (!Get(f.get(), records)) return bad;
+  if (limit > 0) records = std::min(records, limit);
+  t.stream_.resize(records);
+  t.ts_.resize(records);
+  t.payloads_.resize(payloads ? records : 0);
+  for (size_t i = 0; i < records; ++i) {
+    uint8_t stream = 0;
+    uint32_t size = 0;
+    if (!Get(f.get(), stream) || !Get(f.get(), t.ts_[i]) || !Get(f.get(), size)) return bad;
+    t.stream_[i] = static_cast<StreamKind>(stream);
+    if (payloads) {
+      t.payloads_[i].resize(size);
+      if (size > 0 && std::fread(t.payloads_[i].data(), size, 1, f.get()) != 1) return bad;
+    } else if (std::fseek(f.get(), size, SEEK_CUR) != 0) {
+      return bad;
+    }
+  }
+  t.Index();
+  return t;
+}
+
+namespace {
+
+std::atomic<uint64_t> g_failed_deliveries{0};
+
+void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) g_failed_deliveries.fetch_add(1);
+}
+
+}  // namespace
+
+Status ProduceTrace(const Trace& trace, const std::string& brokers) {
+  Result<KafkaConf> conf = MakeKafkaConf({{"bootstrap.servers", brokers},
+                                          {"enable.idempotence", "true"},
+                                          {"linger.ms", "5"},
+                                          {"batch.num.messages", "10000"},
+                                          {"queue.buffering.max.messages", "1000000"},
+                                          {"queue.buffering.max.kbytes", "1048576"}});
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &OnDelivery);
+  Result<KafkaHandle> producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  if (!producer.ok()) return producer.status();
+  rd_kafka_t* rk = producer->get();
+  g_failed_deliveries = 0;
+  Placement placement(trace.partitions());
+  for (size_t i = 0; i < trace.size(); ++i) {
+    const SourcePosition pos = placement.Next(trace.stream(i));
+    const char* topic = pos.stream == StreamKind::kImpression ? "impressions" : "clicks";
+    const std::string& payload = trace.payload(i);
+    rd_kafka_resp_err_t err;
+    while ((err = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(pos.partition),
+                RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+           RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(rk, 10);
+    }
+    CTRJOIN_RETURN_IF_ERROR(KafkaStatus(err, fmt::format("producing the trace to {}", topic)));
+  }
+  CTRJOIN_RETURN_IF_ERROR(KafkaStatus(rd_kafka_flush(rk, 120'000), "flushing the trace"));
+  if (g_failed_deliveries > 0) {
+    return Status::Internal(
+        fmt::format("{} trace records were not delivered", g_failed_deliveries.load()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace ctrjoin::bench

@@ -1,0 +1,104 @@
+#pragma once
+// The end-to-end benchmark's input: a workload generated once with a fixed
+// seed (WorkloadGenerator), laid out over Kafka-style partitions, plus what
+// the latency probe needs to tell, for a sample written by a sink, which
+// input record made it.
+//
+// Layout (Placement): the n-th record of a stream goes to partition
+// n % partitions at offset n / partitions, both in memory (MemorySource) and
+// in the test broker (ProduceTrace into fresh topics), so a (stream,
+// partition, offset) names the same record on every path.
+//
+// The benchmark's parent process generates the trace and writes it to a file
+// (Write); each configuration's child process reads it (Read), so that
+// generating it shows in no child's peak RSS, and a child that reads from the
+// broker keeps only the 17 bytes per record the probe needs. Not thread-safe:
+// built by one thread, then only read (MemorySource moves payloads out).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "src/event.h"
+#include "src/status.h"
+#include "src/workload.h"
+
+namespace ctrjoin::bench {
+
+struct TraceOptions {
+  uint64_t min_events = 1'000'000;  // records generated before draining the generator
+  int32_t partitions = 4;           // per stream (impressions, clicks)
+  int64_t window_ms = 60'000;       // W, to tell which clicks can make a positive
+  WorkloadOptions workload;         // seed and rates
+};
+
+// Hands out (partition, offset) to the records of a stream in order.
+class Placement {
+ public:
+  explicit Placement(int32_t partitions) : partitions_(partitions) {}
+  SourcePosition Next(StreamKind stream) {
+    const uint64_t n = counts_[static_cast<size_t>(stream)]++;
+    return SourcePosition{stream, static_cast<int32_t>(n % partitions_),
+                          Offset{static_cast<int64_t>(n / partitions_)}};
+  }
+
+ private:
+  const uint64_t partitions_;
+  uint64_t counts_[2] = {0, 0};
+};
+
+// An impression that a valid click can turn positive: its own records and
+// those of its in-window clicks (first copies and duplicates; kNone if absent).
+struct ClickedImpression {
+  uint64_t sample_id = 0;  // xxh3-64 of the impression id
+  uint32_t impressions[2] = {kNone, kNone};
+  uint32_t clicks[2] = {kNone, kNone};
+  static constexpr uint32_t kNone = UINT32_MAX;
+};
+
+class Trace {
+ public:
+  static constexpr int64_t kNoTs = INT64_MIN;  // a record the parser rejects
+
+  static Trace Generate(const TraceOptions& options);
+  // limit: read at most this many records (0 = all); payloads: keep them.
+  static Result<Trace> Read(const std::string& path, uint64_t limit, bool payloads);
+  Status Write(const std::string& path) const;
+
+  size_t size() const { return ts_.size(); }
+  StreamKind stream(size_t i) const { return stream_[i]; }
+  int64_t ts(size_t i) const { return ts_[i]; }
+  bool has_payloads() const { return payloads_.size() == ts_.size(); }
+  // Only with payloads; empty once a MemorySource moved it out.
+  std::string& payload(size_t i) { return payloads_[i]; }
+  const std::string& payload(size_t i) const { return payloads_[i]; }
+
+  int32_t partitions() const { return partitions_; }
+  int64_t window_ms() const { return window_ms_; }
+  uint64_t impressions() const { return impressions_; }
+  // The record at (stream, partition, offset), or ClickedImpression::kNone.
+  uint32_t IndexOf(StreamKind stream, int32_t partition, int64_t offset) const;
+  // The clicked impression with this sample id, or null.
+  const ClickedImpression* FindClicked(uint64_t sample_id) const;
+
+ private:
+  void Index();  // fills by_stream_ from stream_
+
+  int32_t partitions_ = 1;
+  int64_t window_ms_ = 0;
+  uint64_t impressions_ = 0;
+  std::vector<StreamKind> stream_;
+  std::vector<int64_t> ts_;
+  std::vector<std::string> payloads_;
+  std::vector<ClickedImpression> clicked_;  // sorted by sample_id
+  std::vector<uint32_t> by_stream_[2];      // n-th record of a stream -> index
+};
+
+// Produces the trace into the impressions and clicks topics of the broker at
+// `brokers` (each record to its own partition, so offsets match the layout)
+// and waits until everything is delivered. Topics are created by the broker
+// on first use, with its default partition count (which must be
+// trace.partitions()).
+Status ProduceTrace(const Trace& trace, const std::string& brokers);
+
+}  // namespace ctrjoin::bench

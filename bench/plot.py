@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""Plots of the end-to-end benchmark (bench/e2e_bench.cc) as PNG files.
+
+    /usr/bin/python3 bench/plot.py bench/results/e2e.json bench/results
+
+Draws, from the JSON that e2e_bench wrote:
+  e2e_throughput.png     events/s of every configuration
+  e2e_load_throughput.png  achieved against offered events/s (paced source)
+  e2e_load_latency.png   processing latency p50/p99/p99.9 against offered load
+  e2e_memory.png         peak RSS, hot join state and RocksDB on disk against
+                         pending impressions, with the state budget
+Uses Debian's python3-matplotlib (scripts/setup-bench installs it).
+"""
+
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
+
+def swept(results):
+    """The load sweep grouped by configuration: {name: [run, ...]} by offered rate."""
+    groups = {}
+    for run in results.get("load_sweep", []):
+        groups.setdefault(run["name"], []).append(run)
+    for runs in groups.values():
+        runs.sort(key=lambda r: r["offered_rate"])
+    return groups
+
+
+def subtitle(results):
+    machine = results.get("machine", {})
+    settings = results.get("settings", {})
+    return "{} cores, {} events, {} shards, W {} s".format(
+        machine.get("cores", "?"), settings.get("events", "?"), settings.get("shards", "?"),
+        settings.get("window_ms", 0) / 1000)
+
+
+def plot_throughput(results, out):
+    configs = results.get("configs", [])
+    if not configs:
+        return
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    names = [c["name"] for c in configs]
+    rates = [c["events_per_s"] / 1000 for c in configs]
+    colors = ["tab:blue" if c["system"] == "ctrjoin" else "tab:gray" for c in configs]
+    bars = ax.barh(names, rates, color=colors)
+    ax.bar_label(bars, fmt="%.0f", padding=3, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("thousand events/s (blue: ctrjoin, gray: baselines)")
+    ax.set_title("Throughput per configuration\n" + subtitle(results), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "e2e_throughput.png"), dpi=110)
+    plt.close(fig)
+
+
+def plot_load(results, out):
+    groups = swept(results)
+    if not groups:
+        return
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    top = 0
+    for name, runs in groups.items():
+        offered = [r["offered_rate"] / 1000 for r in runs]
+        achieved = [r["events_per_s"] / 1000 for r in runs]
+        top = max(top, max(offered), max(achieved))
+        ax.plot(offered, achieved, marker="o", label=name)
+    ax.plot([0, top], [0, top], color="lightgray", linestyle="--", label="achieved = offered")
+    ax.set_xlabel("offered thousand events/s")
+    ax.set_ylabel("achieved thousand events/s")
+    ax.set_title("Throughput against offered load\n" + subtitle(results), fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "e2e_load_throughput.png"), dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    styles = {"p50": ":", "p99": "-", "p999": "--"}
+    for i, (name, runs) in enumerate(groups.items()):
+        color = "C{}".format(i)
+        offered = [r["offered_rate"] / 1000 for r in runs]
+        for q, style in styles.items():
+            ax.plot(offered, [r["latency_ms"][q] for r in runs], linestyle=style, marker="o",
+                    markersize=3, color=color, label="{} {}".format(name, q.replace("p999", "p99.9")))
+    ax.axhline(2, color="red", linewidth=0.8, alpha=0.5, label="target p99 at 50%: 2 ms")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered thousand events/s")
+    ax.set_ylabel("source read (due time) -> sink write, ms")
+    ax.set_title("Processing latency against offered load\n" + subtitle(results), fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "e2e_load_latency.png"), dpi=110)
+    plt.close(fig)
+
+
+def plot_memory(results, out):
+    runs = sorted(results.get("memory_sweep", []), key=lambda r: r["peak_state_entries"])
+    if not runs:
+        return
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    pending = [max(r["peak_state_entries"], 1) for r in runs]
+    ax.plot(pending, [r["peak_rss_mib"] for r in runs], marker="o", label="peak RSS")
+    ax.plot(pending, [r["peak_hot_state_mib"] for r in runs], marker="s",
+            label="hot join state (in memory)")
+    ax.plot(pending, [r["rocksdb_disk_mib"] for r in runs], marker="^",
+            label="spilled state, RocksDB on disk")
+    budget = runs[0]["state_budget_mib"]
+    ax.axhline(budget, color="red", linewidth=0.8, alpha=0.6,
+               label="state budget {} MiB".format(budget))
+    ax.set_xscale("log")
+    ax.set_xlabel("pending impressions (peak join state keys)")
+    ax.set_ylabel("MiB")
+    ax.set_title("Memory against pending impressions\n" + subtitle(results), fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "e2e_memory.png"), dpi=110)
+    plt.close(fig)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: plot.py RESULTS.json OUT_DIR")
+    with open(sys.argv[1]) as f:
+        results = json.load(f)
+    os.makedirs(sys.argv[2], exist_ok=True)
+    plot_throughput(results, sys.argv[2])
+    plot_load(results, sys.argv[2])
+    plot_memory(results, sys.argv[2])
+
+
+if __name__ == "__main__":
+    main()
