@@ -1,7 +1,7 @@
 #include "bench/micro_common.h"
 
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <utility>
 #include <variant>
 
@@ -45,12 +45,9 @@ const Impression& TypicalImpression() {
     }
     Impression imp = std::get<Impression>(std::move(parsed));
     imp.lookup_features = {
-        {"user.age", 34.0},
-        {"user.country", std::string("de")},
-        {"user.ctr_7d", 0.0312},
-        {"user.embedding", std::vector<double>{0.113, 0.582, 0.907}},
-        {"item.price", 42.5},
-        {"item.category", std::string("books")},
+        {"user.age", 34.0},          {"user.country", std::string("de")},
+        {"user.ctr_7d", 0.0312},     {"user.embedding", std::vector<double>{0.113, 0.582, 0.907}},
+        {"item.price", 42.5},        {"item.category", std::string("books")},
         {"item.popularity", 0.4471},
     };
     return imp;

@@ -75,7 +75,9 @@ void BM_FeatureCacheMiss(benchmark::State& state, Miss miss) {
   for (int i = 0; i < kRows; ++i) {
     cached.push_back("u" + std::to_string(i));
     absent.push_back("v" + std::to_string(i));
-    FetchedRow row{{{"age", "34", 900}, {"country", "de", 900}, {"ctr_7d", "0.031", 900},
+    FetchedRow row{{{"age", "34", 900},
+                    {"country", "de", 900},
+                    {"ctr_7d", "0.031", 900},
                     {"embedding", "[0.1,0.2,0.3]", 900}}};
     cache.Put(cached.back(), RowVersions::Make(row, "user.", 1, 1000, false), 0);
   }
@@ -87,7 +89,8 @@ void BM_FeatureCacheMiss(benchmark::State& state, Miss miss) {
     benchmark::DoNotOptimize(got);
   }
   state.SetItemsProcessed(state.iterations());
-  state.counters["hit_ratio"] = static_cast<double>(answered) / static_cast<double>(state.iterations());
+  state.counters["hit_ratio"] =
+      static_cast<double>(answered) / static_cast<double>(state.iterations());
 }
 BENCHMARK_CAPTURE(BM_FeatureCacheMiss, absent, Miss::kAbsent);
 BENCHMARK_CAPTURE(BM_FeatureCacheMiss, too_old, Miss::kTooOld);

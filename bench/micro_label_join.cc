@@ -77,7 +77,8 @@ size_t RssBytes() {
 class ScratchDir {
  public:
   ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ctrjoin-micro-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "ctrjoin-micro-XXXXXX").string();
     if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
   }
   ~ScratchDir() {
@@ -129,10 +130,11 @@ class PendingJoin {
     const size_t rss_after = RssBytes();
     const auto n = static_cast<double>(pending);
     f->payload_per_entry_ = static_cast<double>(payload) / n;
-    f->state_per_entry_ = (static_cast<double>(f->join_->state().memory_bytes()) -
-                           static_cast<double>(payload)) / n;
-    f->rss_per_entry_ =
-        (static_cast<double>(rss_after) - static_cast<double>(rss_before) - static_cast<double>(payload)) / n;
+    f->state_per_entry_ =
+        (static_cast<double>(f->join_->state().memory_bytes()) - static_cast<double>(payload)) / n;
+    f->rss_per_entry_ = (static_cast<double>(rss_after) - static_cast<double>(rss_before) -
+                         static_cast<double>(payload)) /
+                        n;
     f->spilled_fraction_ = static_cast<double>(f->join_->state().entries_spilled()) / n;
     return f;
   }
@@ -277,8 +279,8 @@ void BM_LabelJoin(benchmark::State& state, Step step, bool spill) {
     }
   }
   for (const auto& s : steps) {
-    benchmark::RegisterBenchmark((std::string("BM_LabelJoinSpill/") + s.name).c_str(),
-                                 BM_LabelJoin, s.step, true)
+    benchmark::RegisterBenchmark((std::string("BM_LabelJoinSpill/") + s.name).c_str(), BM_LabelJoin,
+                                 s.step, true)
         ->ArgName("pending")
         ->Arg(1'000'000)
         ->UseRealTime()

@@ -116,9 +116,8 @@ void BM_RouteBatch(benchmark::State& state) {
     state.ResumeTiming();
     const auto now = WatermarkTracker::Clock::now();
     for (RoutedEvent& e : events) {
-      e.keyed.key = ImpressionKey(std::visit([](auto& ev) -> std::string_view {
-        return ev.impression_id;
-      }, e.keyed.event));
+      e.keyed.key = ImpressionKey(
+          std::visit([](auto& ev) -> std::string_view { return ev.impression_id; }, e.keyed.event));
       max_ts = std::max(max_ts, e.ts.ms);
       tracker.Observe(e.partition, e.ts, now);
       const bool is_impression = std::holds_alternative<Impression>(e.keyed.event);
