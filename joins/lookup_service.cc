@@ -284,8 +284,7 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
   Result<std::vector<FetchedRow>> rows =
       store_->GetMultiple(spec.table, spec.family, fetches, spec.max_versions);
   metrics_->store_calls.Add();
-  metrics_->latency_us_sum.Add(static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()));
+  metrics_->latency.Record(Clock::now() - start);
   if (rows.ok() && rows->size() == batch.size()) {
     const std::string prefix = spec.name + ".";
     const int64_t now = MonotonicMs();

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <optional>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <spdlog/spdlog.h>
@@ -18,8 +20,11 @@
 #include "sinks/kafka_txn_sink.h"
 #include "sinks/txn_file_sink.h"
 #include "src/file_source.h"
+#include "src/kafka_client.h"
 #include "src/kafka_source.h"
+#include "src/ops_endpoints.h"
 #include "src/pipeline.h"
+#include "src/replay_progress.h"
 #include "src/spill_store.h"
 #include "src/workload.h"
 
@@ -104,7 +109,8 @@ Result<Enrichment> MakeEnrichment(const Config& config, Metrics& metrics) {
 }
 
 Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
-                       SampleSink& sink, DeadLetterSink& dead_letters, ExactlyOnce* eos) {
+                       SampleSink& sink, DeadLetterSink& dead_letters, ExactlyOnce* eos,
+                       int64_t end_after_window_ms) {
   const uint32_t shards = config.pipeline.EffectiveShards();
   const std::optional<CheckpointMeta>* resume = eos != nullptr ? &eos->resume : nullptr;
   if (resume != nullptr && resume->has_value() && (*resume)->shards != shards) {
@@ -145,8 +151,28 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
     return std::unique_ptr<ShardProcessor>(std::move(join));
   };
 
+  // /metrics, /healthz and /ready while the pipeline runs.
+  std::unique_ptr<HttpServer> http;
+  metrics.join.rocksdb_memory_limit_bytes.Set(static_cast<int64_t>(memory->bytes()));
+  if (config.http.enabled) {
+    OpsEndpointOptions ops;
+    if (config.source.type == "kafka") {
+      ops.exposition = {config.source.kafka.impressions_topic, config.source.kafka.clicks_topic};
+    }
+    ops.checkpoints = eos != nullptr;
+    ops.max_checkpoint_age_ms = config.http.ReadyMaxCheckpointAgeMs(config.checkpoint.interval_ms);
+    ops.before_scrape = [&metrics, memory] {
+      metrics.join.rocksdb_memory_bytes.Set(static_cast<int64_t>(memory->Usage()));
+    };
+    auto server = HttpServer::Start(config.http.server, OpsRoutes(metrics, std::move(ops)));
+    if (!server.ok()) return server.status();
+    http = std::move(server).value();
+    spdlog::info("http: /metrics, /healthz and /ready on {}", http->Url());
+  }
+
   Pipeline pipeline(config.pipeline, config.schema, config.watermark, &source, enricher, &sink,
                     &dead_letters, &metrics);
+  if (end_after_window_ms >= 0) pipeline.EndAfterWindows(end_after_window_ms);
   if (eos != nullptr) {
     pipeline.SetCheckpointHooks(eos->coordinator);
     if (eos->resume) pipeline.ResumeFrom(*eos->resume);
@@ -164,6 +190,7 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
     Status closed = eos->coordinator->Close();
     if (st.ok()) st = closed;
   }
+  http.reset();  // stops and joins the server thread
   g_pipeline.store(nullptr);
   g_enricher.store(nullptr);
   const double secs =
@@ -201,9 +228,20 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   return st;
 }
 
-Status RunPipeline(const Config& config, Metrics& metrics) {
+namespace {
+
+// Runs the pipeline described by config; a replay (options non-null) ends
+// after the windows of its range and reports progress.
+Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions* replay) {
   auto source = MakeSource(config);
   if (!source.ok()) return source.status();
+  auto* kafka_source = dynamic_cast<KafkaSource*>(source->get());
+  const int64_t end_after = replay != nullptr ? config.join.window_ms : -1;
+  std::unique_ptr<ReplayProgress> progress;
+  if (replay != nullptr && kafka_source != nullptr) {
+    const bool terminal = replay->progress >= 0 ? replay->progress == 1 : isatty(2) == 1;
+    progress = std::make_unique<ReplayProgress>(kafka_source, &metrics, terminal);
+  }
   auto dead_letters = MakeDeadLetterSink(config.dead_letter);
   if (!dead_letters.ok()) return dead_letters.status();
   auto enrichment = MakeEnrichment(config, metrics);
@@ -212,13 +250,12 @@ Status RunPipeline(const Config& config, Metrics& metrics) {
     auto sink = MakeSink(config.sink);
     if (!sink.ok()) return sink.status();
     return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **sink,
-                           **dead_letters);
+                           **dead_letters, nullptr, end_after);
   }
 
   // Exactly once: a transactional sink driven by the checkpoint coordinator.
   std::unique_ptr<TransactionalSink> txn_sink;
   CommitLog log;
-  auto* kafka_source = dynamic_cast<KafkaSource*>(source->get());
   if (config.sink.type == "kafka") {
     auto s = KafkaTransactionalSink::Open(config.KafkaTxnSinkOptions());
     if (!s.ok()) return s.status();
@@ -254,10 +291,131 @@ Status RunPipeline(const Config& config, Metrics& metrics) {
   eos.resume = std::move(resume).value();
   if (eos.resume) CTRJOIN_RETURN_IF_ERROR((*source)->Seek(eos.resume->positions));
   return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **coordinator,
-                         **dead_letters, &eos);
+                         **dead_letters, &eos, end_after);
 }
 
+}  // namespace
+
+Status RunPipeline(const Config& config, Metrics& metrics) {
+  return RunFromConfig(config, metrics, /*replay=*/nullptr);
+}
+
+Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
+  if (live.source.type != "kafka") {
+    return Status::InvalidArgument(fmt::format(
+        "source.type: replay reads a range of Kafka topics, this config reads '{}'",
+        live.source.type));
+  }
+  CTRJOIN_RETURN_IF_ERROR(options.range.Validate());
+  if (options.name.empty() ||
+      options.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789-_.") != std::string::npos) {
+    return Status::InvalidArgument(
+        fmt::format("--name: letters, digits, '-', '_' and '.' only, got '{}'", options.name));
+  }
+  Config c = live;
+  const std::string suffix = "-replay-" + options.name;
+  c.source.kafka.group_id = live.source.kafka.group_id + suffix;
+  c.source.kafka.mode = "assign";
+  c.source.kafka.stop_at_end = true;
+  c.state.dir = live.state.dir + "/replay-" + options.name;
+  c.checkpoint.dir = live.checkpoint.dir == live.state.dir + "/checkpoints"
+                         ? c.state.dir + "/checkpoints"
+                         : live.checkpoint.dir + "/replay-" + options.name;
+  c.http.server.address = options.http_address;
+  // The live run's dead letters are its own: a replay's go next to its state.
+  c.dead_letter.type = "file";
+  c.dead_letter.path = c.state.dir + "/dead-letters.jsonl";
+  if (live.sink.type == "stdout") {
+    c.checkpoint.enabled = false;
+    return c;
+  }
+  if (options.output.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "--output: required: the replay's own {} (never the live run's)",
+        live.sink.type == "kafka" ? "topic" : "directory"));
+  }
+  // A replay is restartable only from its own checkpoints.
+  c.checkpoint.enabled = true;
+  if (live.sink.type == "kafka") {
+    if (options.output == live.sink.kafka.topic) {
+      return Status::InvalidArgument(fmt::format(
+          "--output: '{}' is the live run's output topic; a replay writes its own", options.output));
+    }
+    c.sink.kafka.topic = options.output;
+    c.sink.transactional_id_prefix = !options.transactional_id_prefix.empty()
+                                         ? options.transactional_id_prefix
+                                         : live.sink.transactional_id_prefix + suffix;
+    if (c.sink.transactional_id_prefix == live.sink.transactional_id_prefix) {
+      return Status::InvalidArgument(
+          "--transactional-id-prefix: must differ from the live run's sink.transactional_id_prefix "
+          "(the live run's transactions would be fenced)");
+    }
+  } else {
+    if (options.output == live.sink.path) {
+      return Status::InvalidArgument(fmt::format(
+          "--output: '{}' is the live run's sink.path; a replay writes its own", options.output));
+    }
+    c.sink.path = options.output;
+  }
+  CTRJOIN_RETURN_IF_ERROR(c.Validate());
+  return c;
+}
+
+Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metrics) {
+  Result<Config> config = ReplayConfig(live, options);
+  if (!config.ok()) return config.status();
+  Result<ResolvedRange> range = ResolveReplayRange(config->source.kafka, options.range);
+  if (!range.ok()) return range.status();
+  spdlog::info("replay '{}': {} = {} impressions; clicks from time {}: {}", options.name,
+               options.range.Describe(), range->impressions, range->click_start_ms,
+               range->Describe());
+  config->source.kafka.start_offsets = range->start;
+  config->source.kafka.end_offsets = range->end;
+  return RunFromConfig(*config, metrics, &options);
+}
+
+namespace {
+
+Status WriteFeatureRows(const GenerateOptions& options, const WorkloadOptions& workload);
+
+// `ctrjoin gen --brokers`: the trace into Kafka, record timestamps = arrival.
+Status ProduceTrace(const GenerateOptions& options, const WorkloadOptions& workload) {
+  Result<KafkaConf> conf =
+      MakeKafkaConf({{"bootstrap.servers", options.brokers}, {"linger.ms", "20"}});
+  if (!conf.ok()) return conf.status();
+  Result<KafkaHandle> producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  if (!producer.ok()) return producer.status();
+  rd_kafka_t* rk = producer->get();
+  auto produce = [&](const GeneratedRecord& r) {
+    const std::string& topic =
+        r.stream == StreamKind::kImpression ? options.impressions_topic : options.clicks_topic;
+    rd_kafka_resp_err_t err;
+    while ((err = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(topic.c_str()),
+                RD_KAFKA_V_VALUE(const_cast<char*>(r.json.data()), r.json.size()),
+                RD_KAFKA_V_TIMESTAMP(r.arrival_ms), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(rk, 100);
+    }
+    return KafkaStatus(err, "gen: producing to " + topic);
+  };
+  WorkloadGenerator gen(workload);
+  GeneratedRecord r;
+  while (gen.impressions_generated() < options.impressions) {
+    CTRJOIN_RETURN_IF_ERROR(produce(gen.Next()));
+  }
+  while (gen.Drain(r)) CTRJOIN_RETURN_IF_ERROR(produce(r));
+  return KafkaStatus(rd_kafka_flush(rk, 60'000), "gen: flushing");
+}
+
+}  // namespace
+
 Status GenerateTrace(const GenerateOptions& options, const WorkloadOptions& workload) {
+  if (!options.brokers.empty()) {
+    CTRJOIN_RETURN_IF_ERROR(ProduceTrace(options, workload));
+    return WriteFeatureRows(options, workload);
+  }
   auto impressions = LineWriter::OpenFile(options.impressions_path, false);
   if (!impressions.ok()) return impressions.status();
   auto clicks = LineWriter::OpenFile(options.clicks_path, false);
@@ -275,6 +433,12 @@ Status GenerateTrace(const GenerateOptions& options, const WorkloadOptions& work
   }
   CTRJOIN_RETURN_IF_ERROR((*impressions)->Flush());
   CTRJOIN_RETURN_IF_ERROR((*clicks)->Flush());
+  return WriteFeatureRows(options, workload);
+}
+
+namespace {
+
+Status WriteFeatureRows(const GenerateOptions& options, const WorkloadOptions& workload) {
   if (options.features_path.empty()) return Status::Ok();
   auto features = LineWriter::OpenFile(options.features_path, false);
   if (!features.ok()) return features.status();
@@ -285,5 +449,7 @@ Status GenerateTrace(const GenerateOptions& options, const WorkloadOptions& work
   CTRJOIN_RETURN_IF_ERROR(written);
   return (*features)->Flush();
 }
+
+}  // namespace
 
 }  // namespace ctrjoin

@@ -13,6 +13,7 @@
 #include "joins/feature_store.h"
 #include "joins/lookup_service.h"
 #include "src/metrics.h"
+#include "src/replay_range.h"
 #include "src/sink.h"
 #include "src/source.h"
 
@@ -32,9 +33,30 @@ struct ExactlyOnce {
 // Runs the pipeline over given source and sinks (RunPipeline builds them
 // from config.source/sink/dead_letter; the demo brings its own).
 // enricher may be null (no lookups); eos is null without checkpoints.
+// end_after_window_ms >= 0 makes it a bounded replay (Pipeline::EndAfterWindows).
 Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
                        SampleSink& sink, DeadLetterSink& dead_letters,
-                       ExactlyOnce* eos = nullptr);
+                       ExactlyOnce* eos = nullptr, int64_t end_after_window_ms = -1);
+
+// `ctrjoin replay`: the live run's pipeline over a bounded range of its input
+// topics, into its own output, state and transactional ids.
+struct ReplayOptions {
+  ReplayRange range;
+  // Names the replay's state dir (<state.dir>/replay-<name>), consumer group
+  // (<group_id>-replay-<name>) and default transactional-id prefix
+  // (<prefix>-replay-<name>). Run again with the same name to resume.
+  std::string name = "replay";
+  std::string output;                   // topic (sink.type kafka) or directory (file)
+  std::string transactional_id_prefix;  // default: see name
+  // The replay's HTTP endpoint; by default a free port on loopback (logged),
+  // so that it never collides with the live run's beside it.
+  std::string http_address = "127.0.0.1:0";
+  int progress = -1;                    // 1 terminal redraw, 0 log lines, -1 by isatty(stderr)
+};
+
+// The replay's configuration derived from the live one (exposed for tests).
+Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options);
+Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metrics);
 
 // Builds the feature store and lookup service for config.lookups; null
 // pointers when there are none.
@@ -68,9 +90,15 @@ struct GenerateOptions {
   std::string clicks_path;
   std::string features_path;      // optional: user/item feature rows for the embedded store
   uint64_t impressions = 10'000;  // stop after this many impressions were generated
+  // With brokers: produce into these Kafka topics instead of the two files,
+  // each record stamped with its arrival time (as a live producer would).
+  std::string brokers;
+  std::string impressions_topic = "impressions";
+  std::string clicks_topic = "clicks";
 };
 
-// `ctrjoin gen`: writes a synthetic trace as two JSON-lines files.
+// `ctrjoin gen`: writes a synthetic trace as two JSON-lines files, or
+// produces it into two Kafka topics.
 Status GenerateTrace(const GenerateOptions& options, const struct WorkloadOptions& workload);
 
 }  // namespace ctrjoin

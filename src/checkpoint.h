@@ -51,6 +51,9 @@ struct Barrier {
   bool final = false;  // the run's last barrier (input ended, or stop)
   std::chrono::steady_clock::time_point injected;
   CheckpointMeta meta;
+  // When the source read each batch with records of this epoch (set by the
+  // source node): the coordinator records read -> committed per batch.
+  std::vector<std::chrono::steady_clock::time_point> batch_reads;
 };
 
 // Implemented by the checkpoint coordinator (txn/). NextBarrier is called

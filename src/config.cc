@@ -1,9 +1,11 @@
 #include "src/config.h"
 
+#include <cctype>
 #include <fstream>
 #include <functional>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include <yaml-cpp/yaml.h>
 
@@ -233,6 +235,11 @@ Status Fill(Section& root, Config& c) {
     CTRJOIN_RETURN_IF_ERROR(s.Get("retain", c.checkpoint.retain));
     return s.Get("dir", c.checkpoint.dir);
   }));
+  CTRJOIN_RETURN_IF_ERROR(root.Sub("http", [&](Section& s) {
+    CTRJOIN_RETURN_IF_ERROR(s.Get("enabled", c.http.enabled));
+    CTRJOIN_RETURN_IF_ERROR(s.Get("address", c.http.server.address));
+    return s.Get("ready_max_checkpoint_age_ms", c.http.ready_max_checkpoint_age_ms);
+  }));
   CTRJOIN_RETURN_IF_ERROR(root.Sub("pipeline", [&](Section& s) {
     CTRJOIN_RETURN_IF_ERROR(s.Get("batch_size", c.pipeline.batch_size));
     CTRJOIN_RETURN_IF_ERROR(s.Get("max_inflight_batches", c.pipeline.max_inflight_batches));
@@ -241,10 +248,12 @@ Status Fill(Section& root, Config& c) {
   return root.CheckUnknown();
 }
 
-Status ApplyOverride(YAML::Node& root, const std::string& assignment) {
+// origin names where the assignment came from, for errors: "--set k=v" or
+// "environment variable CTRJOIN_K".
+Status ApplyOverride(YAML::Node& root, const std::string& assignment, const std::string& origin) {
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
-    return Status::InvalidArgument("--set " + assignment + ": expected key=value");
+    return Status::InvalidArgument(origin + ": expected key=value");
   }
   std::vector<std::string> path;
   std::stringstream keys(assignment.substr(0, eq));
@@ -253,7 +262,7 @@ Status ApplyOverride(YAML::Node& root, const std::string& assignment) {
   try {
     value = YAML::Load(assignment.substr(eq + 1));
   } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument("--set " + assignment + ": " + e.what());
+    return Status::InvalidArgument(origin + ": " + e.what());
   }
   // yaml-cpp nodes are handles: walk with copies, assigning through them.
   std::vector<YAML::Node> chain{root};
@@ -281,6 +290,11 @@ Status Duration(const char* key, int64_t v) {
 }
 
 }  // namespace
+
+int64_t HttpConfig::ReadyMaxCheckpointAgeMs(int64_t checkpoint_interval_ms) const {
+  if (ready_max_checkpoint_age_ms > 0) return ready_max_checkpoint_age_ms;
+  return std::max<int64_t>(3 * checkpoint_interval_ms, 10'000);
+}
 
 size_t StateConfig::RocksDbBytes() const {
   const size_t total = memory_budget_mb << 20;
@@ -354,6 +368,9 @@ Status Config::Validate() const {
         "dead_letter.type: must be 'file', 'kafka' or 'stderr', got '" + dead_letter.type + "'");
   }
   CTRJOIN_RETURN_IF_ERROR(pipeline.Validate());
+  CTRJOIN_RETURN_IF_ERROR(
+      Duration("http.ready_max_checkpoint_age_ms", http.ready_max_checkpoint_age_ms));
+  if (http.enabled) CTRJOIN_RETURN_IF_ERROR(http.server.Validate());
   if (!checkpoint.enabled) return Status::Ok();
   CTRJOIN_RETURN_IF_ERROR(checkpoint.Validate());
   if (sink.type == "stdout") {
@@ -391,7 +408,31 @@ KafkaTransactionalSinkOptions Config::KafkaTxnSinkOptions() const {
   return o;
 }
 
-Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::string>& overrides) {
+std::vector<EnvOverride> EnvOverrides(char** env) {
+  constexpr std::string_view kPrefix = "CTRJOIN_";
+  std::vector<EnvOverride> out;
+  for (char** e = env; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    const size_t eq = entry.find('=');
+    if (!entry.starts_with(kPrefix) || eq == std::string_view::npos) continue;
+    std::string_view name = entry.substr(kPrefix.size(), eq - kPrefix.size());
+    if (name.find("__") == std::string_view::npos) continue;  // not a config key
+    std::string key;
+    for (size_t i = 0; i < name.size(); ++i) {
+      if (name.compare(i, 2, "__") == 0) {
+        key += '.';
+        ++i;
+      } else {
+        key += static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+      }
+    }
+    out.push_back({std::string(entry.substr(0, eq)), key + "=" + std::string(entry.substr(eq + 1))});
+  }
+  return out;
+}
+
+Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                           const std::vector<EnvOverride>& env) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -400,21 +441,35 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) return Status::InvalidArgument("config: the top level must be a mapping");
-  for (const std::string& o : overrides) CTRJOIN_RETURN_IF_ERROR(ApplyOverride(root, o));
+  for (const EnvOverride& e : env) {
+    CTRJOIN_RETURN_IF_ERROR(ApplyOverride(root, e.assignment, "environment variable " + e.variable));
+  }
+  for (const std::string& o : overrides) CTRJOIN_RETURN_IF_ERROR(ApplyOverride(root, o, "--set " + o));
   Config config;
+  config.http.enabled = true;  // see HttpConfig::enabled
   Section section(root, "");
-  CTRJOIN_RETURN_IF_ERROR(Fill(section, config));
+  if (Status st = Fill(section, config); !st.ok()) {
+    // Say so when the bad key came from the environment.
+    for (const EnvOverride& e : env) {
+      const std::string key = e.assignment.substr(0, e.assignment.find('='));
+      if (st.message().starts_with(key + ":")) {
+        return st.WithContext("environment variable " + e.variable);
+      }
+    }
+    return st;
+  }
   if (config.checkpoint.dir.empty()) config.checkpoint.dir = config.state.dir + "/checkpoints";
   CTRJOIN_RETURN_IF_ERROR(config.Validate());
   return config;
 }
 
-Result<Config> LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides) {
+Result<Config> LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides,
+                              const std::vector<EnvOverride>& env) {
   std::ifstream in(path);
   if (!in) return Status::InvalidArgument("cannot read config file " + path);
   std::stringstream text;
   text << in.rdbuf();
-  Result<Config> c = ParseConfig(text.str(), overrides);
+  Result<Config> c = ParseConfig(text.str(), overrides, env);
   if (!c.ok()) return c.status().WithContext(path);
   return c;
 }

@@ -21,6 +21,7 @@
 #include "sinks/kafka_txn_sink.h"
 #include "src/event_parser.h"
 #include "src/file_source.h"
+#include "src/http_server.h"
 #include "src/kafka_source.h"
 #include "src/pipeline.h"
 #include "src/status.h"
@@ -62,6 +63,19 @@ struct DeadLetterConfig {
   KafkaSinkOptions kafka;                   // for kafka
 };
 
+// The HTTP endpoint (/metrics, /healthz, /ready; see src/ops_endpoints.h).
+struct HttpConfig {
+  // Off in a Config built in code (tests, embedders); ParseConfig turns it
+  // on, so a config file (run, replay) serves HTTP unless it says otherwise.
+  bool enabled = false;
+  HttpServerOptions server;  // key `address`: default 127.0.0.1:9464 (loopback only)
+  // /ready fails when the last checkpoint is older than this; 0 = derive:
+  // max(3 x checkpoint.interval_ms, 10 s). Only with checkpoints.
+  int64_t ready_max_checkpoint_age_ms = 0;
+
+  int64_t ReadyMaxCheckpointAgeMs(int64_t checkpoint_interval_ms) const;
+};
+
 struct FeatureStoreConfig {
   std::string type = "embedded";  // embedded | hbase (used when lookups are configured)
   EmbeddedFeatureStoreOptions embedded;
@@ -81,14 +95,29 @@ struct Config {
   DeadLetterConfig dead_letter;
   PipelineOptions pipeline;
   CheckpointOptions checkpoint;  // dir defaults to <state.dir>/checkpoints
+  HttpConfig http;
 
   Status Validate() const;
   KafkaTransactionalSinkOptions KafkaTxnSinkOptions() const;
 };
 
-// Parses YAML text; overrides are "dotted.key=value" pairs applied on top
-// (from --set), with YAML scalar syntax for the value.
-Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::string>& overrides);
-Result<Config> LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides);
+// A config key set by an environment variable: CTRJOIN_<SECTION>__<KEY>,
+// levels separated by a double underscore, case-insensitive:
+// CTRJOIN_JOIN__WINDOW_MS=60000 sets join.window_ms,
+// CTRJOIN_SOURCE__KAFKA__BROKERS=... sets source.kafka.brokers.
+struct EnvOverride {
+  std::string variable;    // "CTRJOIN_JOIN__WINDOW_MS"
+  std::string assignment;  // "join.window_ms=60000"
+};
+// The overrides in an environment (environ); variables without "__" after
+// the prefix (CTRJOIN_CRASH_AT, CTRJOIN_LOG_FORMAT) are not config keys.
+std::vector<EnvOverride> EnvOverrides(char** env);
+
+// Parses YAML text; env overrides apply on top, then overrides
+// ("dotted.key=value" pairs from --set), with YAML scalar syntax for values.
+Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                           const std::vector<EnvOverride>& env = {});
+Result<Config> LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides,
+                              const std::vector<EnvOverride>& env = {});
 
 }  // namespace ctrjoin

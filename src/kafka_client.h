@@ -11,10 +11,12 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "src/status.h"
 
@@ -72,6 +74,11 @@ Result<KafkaHandle> MakeKafkaHandle(rd_kafka_type_t type, KafkaConf conf);
 // is Fenced, rejected configuration or arguments had no effect.
 Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context,
                    std::string_view reason = {});
+
+// The partition ids of topic, waiting up to wait_ms for the topic to appear
+// (a deployment may create it just before starting us).
+Result<std::vector<int32_t>> KafkaTopicPartitions(rd_kafka_t* rk, const std::string& topic,
+                                                  int wait_ms);
 
 // The Status for RD_KAFKA_RESP_ERR__FATAL: maps the underlying error that
 // rd_kafka_fatal_error reports for rk (e.g. a fenced idempotent producer).

@@ -27,7 +27,6 @@ constexpr int kRequestTimeoutMs = 10'000;
 // How long "assign" mode waits for its topics to appear: a deployment may
 // create them just before starting us.
 constexpr std::chrono::seconds kTopicWait{10};
-constexpr std::chrono::milliseconds kTopicRetryDelay{200};
 
 int RemainingMs(Clock::time_point deadline) {
   auto left =
@@ -92,7 +91,6 @@ struct KafkaSource::Impl {
   Status AssignAll();
   Status Seek(const SourcePositions& positions);
   Result<uint64_t> CommittedEpoch();
-  Result<std::vector<int32_t>> PartitionsOf(const std::string& topic, Clock::time_point deadline);
   Status TrackEnd(const rd_kafka_topic_partition_t& part);
   void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                    const rd_kafka_topic_partition_list_t* parts);
@@ -119,6 +117,9 @@ struct KafkaSource::Impl {
   std::map<PartitionId, End> ends_;  // stop_at_end only
   std::map<PartitionId, int64_t> start_offsets_;  // mode assign: as assigned at start-up
   size_t unfinished_ = 0;            // entries of ends_ not yet reached
+  // For Progress(): ends_ with start and position, guarded by progress_mu_.
+  mutable std::mutex progress_mu_;
+  std::map<PartitionId, KafkaSource::PartitionProgress> progress_;
 };
 
 KafkaSource::Impl::~Impl() {
@@ -169,7 +170,8 @@ Status KafkaSource::Impl::AssignAll() {
   KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
   const Clock::time_point deadline = Clock::now() + kTopicWait;
   for (const std::string* topic : {&options_.impressions_topic, &options_.clicks_topic}) {
-    Result<std::vector<int32_t>> ids = PartitionsOf(*topic, deadline);
+    Result<std::vector<int32_t>> ids =
+        KafkaTopicPartitions(consumer_.get(), *topic, std::max(RemainingMs(deadline), 1));
     if (!ids.ok()) return ids.status();
     for (int32_t id : *ids) rd_kafka_topic_partition_list_add(parts.get(), topic->c_str(), id);
   }
@@ -184,7 +186,10 @@ Status KafkaSource::Impl::AssignAll() {
     CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
         part.err,
         fmt::format("source.kafka: committed offset of {}[{}]", part.topic, part.partition)));
-    if (part.offset < 0) part.offset = fallback;  // nothing committed
+    if (part.offset >= 0) continue;
+    // Nothing committed.
+    auto start = options_.start_offsets.find({*StreamOf(part.topic), part.partition});
+    part.offset = start != options_.start_offsets.end() ? start->second : fallback;
   }
 
   CTRJOIN_RETURN_IF_ERROR(
@@ -216,7 +221,12 @@ Status KafkaSource::Impl::Seek(const SourcePositions& positions) {
   CTRJOIN_RETURN_IF_ERROR(
       KafkaStatus(rd_kafka_assign(consumer_.get(), parts.get()), "source.kafka: seeking"));
   for (const auto& [id, offset] : positions) {
-    if (start_offsets_.contains(id)) Reached(id, offset);
+    if (!start_offsets_.contains(id)) continue;
+    {
+      std::lock_guard<std::mutex> lock(progress_mu_);
+      if (auto p = progress_.find(id); p != progress_.end()) p->second.position = offset;
+    }
+    Reached(id, offset);
   }
   return Status::Ok();
 }
@@ -250,37 +260,6 @@ Result<uint64_t> KafkaSource::Impl::CommittedEpoch() {
   return epoch;
 }
 
-Result<std::vector<int32_t>> KafkaSource::Impl::PartitionsOf(const std::string& topic,
-                                                             Clock::time_point deadline) {
-  const std::string context = fmt::format("source.kafka: topic '{}'", topic);
-  KafkaTopic rkt(rd_kafka_topic_new(consumer_.get(), topic.c_str(), nullptr));
-  if (!rkt) return KafkaStatus(rd_kafka_last_error(), context);
-  while (true) {
-    const rd_kafka_metadata_t* raw = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(consumer_.get(), /*all_topics=*/0, rkt.get(),
-                                                &raw, std::max(RemainingMs(deadline), 1));
-    KafkaMetadata metadata(raw);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-          metadata->topics[0].partition_cnt > 0) {
-        const rd_kafka_metadata_topic_t& t = metadata->topics[0];
-        std::vector<int32_t> ids;
-        for (int i = 0; i < t.partition_cnt; ++i) ids.push_back(t.partitions[i].id);
-        return ids;
-      }
-      err = metadata->topic_cnt == 1 && metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR
-                ? metadata->topics[0].err
-                : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-    }
-    Status status = KafkaStatus(err, context);
-    const bool may_appear = status.code() == StatusCode::kNotFound ||
-                            status.code() == StatusCode::kUnavailable ||
-                            status.code() == StatusCode::kTimedOut;
-    if (!may_appear || Clock::now() + kTopicRetryDelay >= deadline) return status;
-    std::this_thread::sleep_for(kTopicRetryDelay);
-  }
-}
-
 Status KafkaSource::Impl::TrackEnd(const rd_kafka_topic_partition_t& part) {
   int64_t low = 0;
   int64_t high = 0;
@@ -292,8 +271,20 @@ Status KafkaSource::Impl::TrackEnd(const rd_kafka_topic_partition_t& part) {
                         : part.offset == RD_KAFKA_OFFSET_BEGINNING ? low
                                                                    : high;
   const PartitionId id{*StreamOf(part.topic), part.partition};
+  if (auto end = options_.end_offsets.find(id); end != options_.end_offsets.end()) {
+    if (end->second > high) {
+      return Status::InvalidArgument(fmt::format(
+          "source.kafka: end offset {} of {}[{}] is beyond its last committed offset {}",
+          end->second, part.topic, part.partition, high));
+    }
+    high = end->second;
+  }
   ends_[id] = End{high, false};
   ++unfinished_;
+  {
+    std::lock_guard<std::mutex> lock(progress_mu_);
+    progress_[id] = KafkaSource::PartitionProgress{id, start, high, start};
+  }
   Reached(id, start);
   return Status::Ok();
 }
@@ -330,6 +321,13 @@ Result<SourceBatch> KafkaSource::Impl::Next(size_t max_records) {
     if (msg) CTRJOIN_RETURN_IF_ERROR(Handle(*msg, batch));
     if (!msg && !batch.records.empty()) break;
     if (Clock::now() >= deadline) break;
+  }
+  if (options_.stop_at_end && !batch.records.empty()) {
+    std::lock_guard<std::mutex> lock(progress_mu_);
+    for (const RawRecord& r : batch.records) {
+      auto it = progress_.find({r.pos.stream, r.pos.partition});
+      if (it != progress_.end()) it->second.position = r.pos.offset.value + 1;
+    }
   }
   batch.assigned = std::exchange(assigned_, {});
   batch.revoked = std::exchange(revoked_, {});
@@ -389,6 +387,10 @@ void KafkaSource::Impl::Reached(PartitionId id, int64_t position) {
   it->second.reached = true;
   --unfinished_;
   finished_.push_back(id);
+  {
+    std::lock_guard<std::mutex> lock(progress_mu_);
+    if (auto p = progress_.find(id); p != progress_.end()) p->second.position = p->second.end;
+  }
   KafkaPartitionList part(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(part.get(), TopicOf(id.stream).c_str(), id.partition);
   rd_kafka_resp_err_t err = rd_kafka_pause_partitions(consumer_.get(), part.get());
@@ -443,6 +445,40 @@ KafkaPartitionList KafkaSource::OffsetsFor(const SourcePositions& positions,
 
 rd_kafka_consumer_group_metadata_t* KafkaSource::NewGroupMetadata() const {
   return rd_kafka_consumer_group_metadata(impl_->consumer_.get());
+}
+
+std::vector<KafkaSource::PartitionProgress> KafkaSource::Progress() const {
+  std::lock_guard<std::mutex> lock(impl_->progress_mu_);
+  std::vector<PartitionProgress> out;
+  for (const auto& [id, p] : impl_->progress_) out.push_back(p);
+  return out;
+}
+
+std::array<int64_t, 2> KafkaSource::ConsumerLag() {
+  std::array<int64_t, 2> lag = {-1, -1};
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(impl_->consumer_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return lag;
+  KafkaPartitionList parts(raw);
+  if (rd_kafka_position(impl_->consumer_.get(), parts.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return lag;
+  }
+  for (int i = 0; i < parts->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = parts->elems[i];
+    const std::optional<StreamKind> stream = impl_->StreamOf(p.topic);
+    int64_t low = 0;
+    int64_t high = 0;
+    // Known once a fetch for the partition came back, and a position once a
+    // record of it was read.
+    if (!stream || p.offset < 0 ||
+        rd_kafka_get_watermark_offsets(impl_->consumer_.get(), p.topic, p.partition, &low,
+                                       &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0) {
+      continue;
+    }
+    int64_t& sum = lag[static_cast<size_t>(*stream)];
+    sum = std::max<int64_t>(sum, 0) + std::max<int64_t>(high - p.offset, 0);
+  }
+  return lag;
 }
 
 std::string KafkaSource::Describe() const {

@@ -10,7 +10,9 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "src/kafka_client.h"
 #include "src/source.h"
@@ -29,6 +31,11 @@ struct KafkaSourceOptions {
   bool stop_at_end = false;
   int poll_timeout_ms = 100;
   std::map<std::string, std::string> properties;  // extra librdkafka settings
+  // Set by `ctrjoin replay` (not config keys). Where a partition starts when
+  // the group has no committed offset for it (instead of `start`), and where
+  // a bounded run (stop_at_end) ends instead of the end offset at start-up.
+  std::map<PartitionId, int64_t> start_offsets;
+  std::map<PartitionId, int64_t> end_offsets;
 
   Status Validate() const;  // names the bad field: "source.kafka.brokers: ..."
 };
@@ -42,6 +49,18 @@ class KafkaSource : public Source {
   // Mode "assign" only: re-assigns the named partitions at these offsets.
   Status Seek(const SourcePositions& positions) override;
   std::string Describe() const override;
+  // From librdkafka's cached high watermarks (no broker round trip).
+  std::array<int64_t, 2> ConsumerLag() override;
+
+  // How far a bounded run (stop_at_end) got, per partition. Callable from
+  // any thread (progress reporting); updated once per batch.
+  struct PartitionProgress {
+    PartitionId id;
+    int64_t start = 0;     // first offset of the run
+    int64_t end = 0;       // end offset (exclusive)
+    int64_t position = 0;  // next offset to read
+  };
+  std::vector<PartitionProgress> Progress() const;
 
   // Exactly-once with a Kafka sink: the input offsets are committed in the
   // sink's transactions, tagged with the epoch ("ctrjoin-epoch=N" offset

@@ -2,9 +2,11 @@
 #include "src/pipeline.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <deque>
 #include <limits>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -22,6 +24,20 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Latency stamps (steady clock) travel with a batch: read_at is when the
+// source returned it, left unset for batches without records (empty polls,
+// barriers), which are not timed. See PipelineMetrics.
+bool Timed(Clock::time_point read_at) { return read_at != Clock::time_point(); }
+
+// Ends `stage` of a timed batch: records now - since, and since becomes now.
+void EndStage(PipelineMetrics& m, Stage stage, Clock::time_point read_at,
+              Clock::time_point& since) {
+  if (!Timed(read_at)) return;
+  const Clock::time_point now = Clock::now();
+  m.stage[static_cast<size_t>(stage)].Record(now - since);
+  since = now;
+}
+
 // Messages are shared_ptrs: flow-graph buffers copy messages, and a batch
 // must never be copied.
 struct SourceMsg {
@@ -29,6 +45,7 @@ struct SourceMsg {
   SourceBatch batch;
   bool last = false;  // no message follows (end of input, stop or failure)
   std::shared_ptr<Barrier> barrier;  // a checkpoint barrier after this batch
+  Clock::time_point read_at;
 };
 
 struct ParsedEvent {
@@ -44,12 +61,16 @@ struct ParsedMsg {
   SourceBatch meta;  // records moved out; partition changes and end flag kept
   bool last = false;
   std::shared_ptr<Barrier> barrier;
+  Clock::time_point read_at;
+  Clock::time_point stage_done;  // the last stage so far finished (parse or enrich)
 };
 
 struct ShardMsg {
   uint64_t seq = 0;
   ShardBatch batch;
   bool last = false;
+  Clock::time_point read_at;
+  Clock::time_point routed_at;  // also when the router advanced the watermark
 };
 
 struct ShardOut {
@@ -57,6 +78,10 @@ struct ShardOut {
   std::vector<Sample> samples;
   std::shared_ptr<Barrier> barrier;  // this shard has passed (and snapshotted at) it
   uint64_t state_bytes = 0;          // what its snapshot added
+  Clock::time_point read_at;
+  Clock::time_point routed_at;
+  Clock::time_point done_at;  // the shard finished the batch
+  bool negatives = false;     // samples holds negatives (the watermark closed windows)
 };
 
 using SourcePtr = std::shared_ptr<SourceMsg>;
@@ -65,6 +90,7 @@ using ShardPtr = std::shared_ptr<ShardMsg>;
 using OutPtr = std::shared_ptr<ShardOut>;
 
 constexpr size_t kMaxDeadLetterPayload = 64 << 10;
+constexpr std::chrono::seconds kLagReportInterval{1};
 
 }  // namespace
 
@@ -103,6 +129,7 @@ void Pipeline::Fail(Status status) {
   if (enricher_ != nullptr) enricher_->Cancel();
   std::lock_guard<std::mutex> lock(error_mu_);
   if (!failed_.exchange(true)) {
+    metrics_->pipeline.failed.Set(1);
     spdlog::error("pipeline stopping: {}", status.ToString());
     error_ = std::move(status);
   }
@@ -122,6 +149,10 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
   uint64_t next_seq = 0;
   bool source_done = false;
   SourcePositions positions = resume_.positions;  // read so far (source node only)
+  // Read times of the batches with records since the last barrier (source
+  // node only): the barrier takes them to the commit, for read_to_commit.
+  std::vector<Clock::time_point> epoch_reads;
+  Clock::time_point next_lag_report;  // source node only
   // A barrier from the hooks, carrying the positions of what was read before it.
   auto barrier_now = [&](bool final) -> std::shared_ptr<Barrier> {
     if (hooks_ == nullptr || failed()) return nullptr;
@@ -129,6 +160,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
     if (b != nullptr) {
       b->meta.positions = positions;
       b->meta.shards = shard_count;
+      b->batch_reads = std::exchange(epoch_reads, {});
     }
     return b;
   };
@@ -166,6 +198,16 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
       }
       msg->batch = std::move(batch).value();
       msg->last = msg->batch.end_of_input;
+      const Clock::time_point now = Clock::now();
+      if (!msg->batch.records.empty()) {
+        msg->read_at = now;
+        if (hooks_ != nullptr) epoch_reads.push_back(now);
+      }
+      if (now >= next_lag_report) {
+        next_lag_report = now + kLagReportInterval;
+        const std::array<int64_t, 2> lag = source_->ConsumerLag();
+        for (size_t s = 0; s < lag.size(); ++s) metrics_->consumer_lag[s].Set(lag[s]);
+      }
       if (hooks_ == nullptr) return;
       const PartitionId* last_id = nullptr;
       int64_t* last_pos = nullptr;
@@ -193,6 +235,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
     out->seq = in->seq;
     out->last = in->last;
     out->barrier = std::move(in->barrier);
+    out->read_at = out->stage_done = in->read_at;
     guarded("parse", [&] {
       std::unique_ptr<EventParser>& parser = parsers.local();
       if (!parser) parser = std::make_unique<EventParser>(schema_);
@@ -218,6 +261,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
       in->batch.records.clear();
       out->meta = std::move(in->batch);
     });
+    EndStage(metrics_->pipeline, Stage::kParse, out->read_at, out->stage_done);
     return out;
   });
 
@@ -231,6 +275,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
       }
     }
     if (impressions.empty()) {
+      EndStage(metrics_->pipeline, Stage::kEnrich, in->read_at, in->stage_done);
       gateway.try_put(in);
       return;
     }
@@ -240,6 +285,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
     auto finish = [this, in, &gateway, finished](Status st) {
       if (finished->exchange(true)) return;
       if (!st.ok()) Fail(st.WithContext("feature lookup"));
+      EndStage(metrics_->pipeline, Stage::kEnrich, in->read_at, in->stage_done);
       gateway.try_put(in);
       gateway.release_wait();
     };
@@ -260,6 +306,8 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
           auto out = std::make_shared<ShardOut>();
           out->seq = in->seq;
           out->barrier = in->batch.barrier;  // even after a failure: the sink counts barriers
+          out->read_at = in->read_at;
+          out->routed_at = in->routed_at;
           if (failed()) return out;
           guarded("shard", [&] {
             Status st = processor->Process(in->batch, out->samples);
@@ -271,12 +319,25 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
             }
             if (!st.ok()) Fail(st);
           });
+          if (Timed(out->read_at)) out->done_at = Clock::now();
+          out->negatives = std::any_of(out->samples.begin(), out->samples.end(),
+                                       [](const Sample& s) { return s.label == 0; });
           return out;
         }));
   }
 
   WatermarkTracker tracker(watermarks_);
   tracker.Restore(resume_.partition_max_ts, resume_.watermark, Clock::now());
+  // EndAfterWindows: the impression partitions not yet finished, the latest
+  // impression ts read, and whether the input was ended by the watermark.
+  std::set<PartitionId> open_impression_partitions;
+  EventTime max_impression_ts = EventTime::Min();
+  for (const auto& [p, ts] : resume_.partition_max_ts) {
+    if (p.stream == StreamKind::kImpression) max_impression_ts = std::max(max_impression_ts, ts);
+  }
+  bool saw_impression_partition = false;
+  bool ended_by_watermark = false;
+  std::set<PartitionId> assigned;  // by the source, for the assigned_partitions gauge
   flow::function_node<ParsedPtr, flow::continue_msg> route(
       g, flow::serial, [&](ParsedPtr in) {
         std::vector<ShardPtr> outs(shard_count);
@@ -299,6 +360,24 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
             }
           }
           for (const PartitionId& p : in->meta.assigned) tracker.Assign(p, now);
+          if (!in->meta.revoked.empty() || !in->meta.assigned.empty()) {
+            for (const PartitionId& p : in->meta.revoked) assigned.erase(p);
+            assigned.insert(in->meta.assigned.begin(), in->meta.assigned.end());
+            metrics_->pipeline.assigned_partitions.Set(static_cast<int64_t>(assigned.size()));
+          }
+          if (ended_by_watermark) {
+            // A replay past its end: nothing more belongs to it.
+            metrics_->events_past_end.Add(in->events.size());
+            in->events.clear();
+          }
+          if (end_after_window_ms_ >= 0) {
+            for (const PartitionId& p : in->meta.assigned) {
+              if (p.stream != StreamKind::kImpression) continue;
+              open_impression_partitions.insert(p);
+              saw_impression_partition = true;
+            }
+            for (const PartitionId& p : in->meta.finished) open_impression_partitions.erase(p);
+          }
           uint64_t impressions = 0, clicks = 0;
           int64_t max_ts = metrics_->max_event_ts_ms.Get();
           for (ParsedEvent& e : in->events) {
@@ -307,6 +386,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
               tracker.Observe(e.partition, e.ts, now);
             }
             const bool is_impression = std::holds_alternative<Impression>(e.keyed.event);
+            if (is_impression) max_impression_ts = std::max(max_impression_ts, e.ts);
             impressions += is_impression ? 1 : 0;
             clicks += is_impression ? 0 : 1;
             outs[ShardOf(e.keyed.key, shard_count)]->batch.events.push_back(std::move(e.keyed));
@@ -317,7 +397,19 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
             if (!st.ok()) Fail(st.WithContext("dead-letter output"));
           }
           if (in->meta.end_of_input) tracker.FinishAll();
-          const EventTime wm = tracker.Advance(now);
+          EventTime wm = tracker.Advance(now);
+          if (end_after_window_ms_ >= 0 && !ended_by_watermark && saw_impression_partition &&
+              open_impression_partitions.empty() &&
+              (max_impression_ts == EventTime::Min() ||
+               wm.ms > SaturatingAdd(max_impression_ts.ms, end_after_window_ms_))) {
+            spdlog::info("replay: every window of the range is closed (watermark {}), ending",
+                         wm.ms);
+            ended_by_watermark = true;
+            in->meta.end_of_input = true;
+            tracker.FinishAll();
+            wm = tracker.Advance(now);
+            Stop();
+          }
           for (ShardPtr& out : outs) {
             out->batch.watermark = wm;
             out->batch.end_of_input = in->meta.end_of_input;
@@ -330,10 +422,24 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
           metrics_->impressions_in.Add(impressions);
           metrics_->clicks_in.Add(clicks);
           metrics_->dead_letters.Add(in->dead_letters.size());
+          for (const DeadLetter& d : in->dead_letters) {
+            metrics_->dead_letters_in[static_cast<size_t>(d.pos.stream)].Add();
+          }
           metrics_->batches.Add();
           metrics_->max_event_ts_ms.Set(max_ts);
           if (wm != EventTime::Max() && wm != EventTime::Min()) metrics_->watermark_ms.Set(wm.ms);
         });
+        // Every batch, timed or not: one that only lets idle partitions
+        // advance the watermark may close windows too.
+        const Clock::time_point routed_at = Clock::now();
+        if (Timed(in->read_at)) {
+          metrics_->pipeline.stage[static_cast<size_t>(Stage::kRoute)].Record(routed_at -
+                                                                              in->stage_done);
+        }
+        for (ShardPtr& out : outs) {
+          out->read_at = in->read_at;
+          out->routed_at = routed_at;
+        }
         // Every shard gets exactly one message per batch, even after a failure,
         // so that the sink can count completions and return the token.
         for (uint32_t i = 0; i < shard_count; ++i) shard_nodes[i]->try_put(std::move(outs[i]));
@@ -341,7 +447,14 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
       });
 
   using SinkNode = flow::multifunction_node<OutPtr, std::tuple<flow::continue_msg>>;
-  std::unordered_map<uint64_t, uint32_t> arrived;  // seq -> shard outputs seen
+  // Per batch (seq) whose shard outputs are still arriving: how many came,
+  // when the slowest shard finished, whether they held negatives.
+  struct Arrivals {
+    uint32_t outputs = 0;
+    Clock::time_point shards_done;
+    bool negatives = false;
+  };
+  std::unordered_map<uint64_t, Arrivals> arrived;
   // A barrier that some shards have passed and others not yet: output from
   // the shards past it (seq > barrier_seq) waits in `held`.
   constexpr uint64_t kNoBarrier = std::numeric_limits<uint64_t>::max();
@@ -371,7 +484,18 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
         barrier_seq = in->seq;
         barrier_bytes += in->state_bytes;
       }
-      if (++arrived[in->seq] < shard_count) continue;
+      Arrivals& a = arrived[in->seq];
+      a.shards_done = std::max(a.shards_done, in->done_at);
+      a.negatives = a.negatives || in->negatives;
+      if (++a.outputs < shard_count) continue;
+      if (Timed(in->read_at)) {
+        PipelineMetrics& pm = metrics_->pipeline;
+        const Clock::time_point now = Clock::now();
+        pm.stage[static_cast<size_t>(Stage::kShard)].Record(a.shards_done - in->routed_at);
+        pm.stage[static_cast<size_t>(Stage::kSink)].Record(now - a.shards_done);
+        pm.end_to_end.Record(now - in->read_at);
+      }
+      if (a.negatives) metrics_->pipeline.negative_delay.Record(Clock::now() - in->routed_at);
       arrived.erase(in->seq);
       if (in->barrier != nullptr) {
         guarded("checkpoint", [&] {
@@ -403,6 +527,8 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
   for (auto& node : shard_nodes) flow::make_edge(*node, sink);
   flow::make_edge(flow::output_port<0>(sink), limiter.decrementer());
 
+  metrics_->pipeline.started_ms.Set(WallClockMs());
+  metrics_->pipeline.running.Set(1);
   source.activate();
   g.wait_for_all();
 
@@ -412,6 +538,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
   }
   Status dl = dead_letters_->Flush();
   if (!dl.ok()) Fail(dl.WithContext("dead-letter output"));
+  metrics_->pipeline.running.Set(0);
   std::lock_guard<std::mutex> lock(error_mu_);
   return error_;
 }

@@ -70,6 +70,11 @@ class Pipeline {
   // Before Run: continue from a checkpoint (positions and watermarks; the
   // source was sought and the shards restored by the caller).
   void ResumeFrom(const CheckpointMeta& meta) { resume_ = meta; }
+  // Before Run, for a bounded replay: once every impression partition has
+  // finished, the input ends as soon as the watermark has closed the window
+  // of the latest impression read (watermark > its ts + window_ms); clicks
+  // read after that are dropped (counted in events_past_end).
+  void EndAfterWindows(int64_t window_ms) { end_after_window_ms_ = window_ms; }
 
  private:
   struct Graph;
@@ -86,6 +91,7 @@ class Pipeline {
   Metrics* const metrics_;
   CheckpointHooks* hooks_ = nullptr;
   CheckpointMeta resume_;
+  int64_t end_after_window_ms_ = -1;  // < 0: not a replay
 
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> failed_{false};

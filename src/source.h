@@ -6,7 +6,9 @@
 // time (never concurrently), so implementations need no locking of their own
 // unless they run background threads.
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -56,6 +58,11 @@ class Source {
   }
   // A human-readable description for logs ("files a.jsonl + b.jsonl").
   virtual std::string Describe() const = 0;
+  // Records not read yet, per stream (indexed by StreamKind): for Kafka the
+  // high watermark minus the position, summed over assigned partitions;
+  // -1 where unknown (files, nothing fetched yet). Must be cheap (no
+  // broker round trip): the source node asks about once a second.
+  virtual std::array<int64_t, 2> ConsumerLag() { return {-1, -1}; }
 };
 
 }  // namespace ctrjoin

@@ -154,12 +154,14 @@ Status CheckpointCoordinator::OnBarrier(Barrier& barrier) {
   CTRJOIN_RETURN_IF_ERROR(store_->Complete(barrier.meta));
   CrashPoint("checkpoint_complete");
   metrics_->completed.Add();
+  metrics_->last_completed_ms.Set(barrier.meta.created_ms);
   metrics_->last_bytes.Set(static_cast<int64_t>(barrier.meta.state_bytes));
   metrics_->bytes_total.Add(barrier.meta.state_bytes);
   metrics_->duration.Record(MsSince(barrier.injected));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(PendingCommit{epoch, barrier.meta, barrier.injected});
+    queue_.push_back(
+        PendingCommit{epoch, barrier.meta, barrier.injected, std::move(barrier.batch_reads)});
   }
   cv_.notify_all();
   if (barrier.final) return WaitForCommits(0);
@@ -248,6 +250,8 @@ Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
   CrashPoint("after_commit");
   metrics_->committed.Add();
   metrics_->commit_lag.Record(MsSince(pending.injected));
+  const Clock::time_point now = Clock::now();
+  for (Clock::time_point read : pending.batch_reads) metrics_->read_to_commit.Record(now - read);
   metrics_->last_committed_epoch.Set(static_cast<int64_t>(pending.epoch.value));
   Status retained = store_->Retain(pending.epoch.value, options_.retain);
   if (!retained.ok()) spdlog::warn("checkpoint: {}", retained.ToString());

@@ -101,6 +101,7 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
     EpochId epoch;
     CheckpointMeta meta;
     std::chrono::steady_clock::time_point injected;
+    std::vector<std::chrono::steady_clock::time_point> batch_reads;
   };
 
   CheckpointCoordinator(CheckpointOptions options, TransactionalSink* sink, CommitLog log,

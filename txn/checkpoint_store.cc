@@ -67,6 +67,14 @@ Result<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(const std::string
   return store;
 }
 
+Result<std::unique_ptr<CheckpointStore>> CheckpointStore::Inspect(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return Status::NotFound(fmt::format("checkpoint.dir: no checkpoint directory at {}", dir));
+  }
+  return std::unique_ptr<CheckpointStore>(new CheckpointStore(dir));
+}
+
 fs::path CheckpointStore::Final(uint64_t epoch) const {
   return dir_ / fmt::format("{}{:020d}", kPrefix, epoch);
 }

@@ -32,6 +32,9 @@ class CheckpointStore {
  public:
   // Creates dir if needed and removes in-progress checkpoints.
   static Result<std::unique_ptr<CheckpointStore>> Open(const std::string& dir);
+  // For reading only (admin commands, while a run may be writing): changes
+  // nothing on disk; dir must exist.
+  static Result<std::unique_ptr<CheckpointStore>> Inspect(const std::string& dir);
 
   // Creates (empty) the directory the shards of epoch write into.
   Result<std::string> BeginCheckpoint(uint64_t epoch) const;

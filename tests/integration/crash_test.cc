@@ -59,11 +59,12 @@ struct RunResult {
   int status = 0;
 };
 
-// Runs `ctrjoin run --config config`, with crash_at in CTRJOIN_CRASH_AT (if
-// not empty), sending `signal` after kill_after (if not zero); bounded by
-// 120 s (then SIGKILL).
-RunResult RunOnce(const std::string& config, const std::string& log, const std::string& crash_at,
-                  std::chrono::milliseconds kill_after, int signal = SIGKILL) {
+// Runs `ctrjoin <args>` (e.g. run --config c.yaml), with crash_at in
+// CTRJOIN_CRASH_AT (if not empty), sending `signal` after kill_after (if not
+// zero); bounded by 120 s (then SIGKILL).
+RunResult RunOnce(const std::vector<std::string>& args, const std::string& log,
+                  const std::string& crash_at, std::chrono::milliseconds kill_after,
+                  int signal = SIGKILL) {
   std::error_code ec;
   const uintmax_t log_before = fs::exists(log) ? fs::file_size(log, ec) : 0;
   const pid_t pid = fork();
@@ -72,8 +73,10 @@ RunResult RunOnce(const std::string& config, const std::string& log, const std::
     FILE* err = std::freopen(log.c_str(), "a", stderr);
     if (err != nullptr) dup2(fileno(err), STDOUT_FILENO);
     if (!crash_at.empty()) setenv("CTRJOIN_CRASH_AT", crash_at.c_str(), 1);
-    execl(CTRJOIN_BINARY, CTRJOIN_BINARY, "run", "--config", config.c_str(),
-          static_cast<char*>(nullptr));
+    std::vector<char*> argv{const_cast<char*>(CTRJOIN_BINARY)};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(CTRJOIN_BINARY, argv.data());
     _exit(127);
   }
   RunResult r;
@@ -112,11 +115,11 @@ std::string Tail(const std::string& path) {
   return out;
 }
 
-// Kills and restarts the job described by `config` until a run finishes;
+// Kills and restarts the job (`ctrjoin <args>`) until a run finishes;
 // returns how many times it was killed. Some runs are stopped with SIGTERM
 // instead, which must end them cleanly (exit 0, current epoch committed).
-int RunThroughCrashes(const std::string& config, const std::string& log, std::mt19937_64& rng,
-                      int max_kills) {
+int RunThroughCrashes(const std::vector<std::string>& args, const std::string& log,
+                      std::mt19937_64& rng, int max_kills) {
   int kills = 0;
   for (int attempt = 0; attempt < 4 * max_kills + 50; ++attempt) {
     std::string crash_at;
@@ -132,7 +135,7 @@ int RunThroughCrashes(const std::string& config, const std::string& log, std::mt
         if (mode == 4) signal = SIGTERM;
       }
     }
-    const RunResult r = RunOnce(config, log, crash_at, kill_after, signal);
+    const RunResult r = RunOnce(args, log, crash_at, kill_after, signal);
     if (signal == SIGTERM && r.signalled) {
       // Before main installs its handlers the default action ends the
       // process: harmless (like a kill), but only that early.
@@ -158,6 +161,7 @@ state: {{dir: {}, memory_budget_mb: 64}}
 dead_letter: {{type: file, path: {}}}
 checkpoint: {{enabled: true, interval_ms: 50, retain: 2}}
 pipeline: {{shards: 2, batch_size: 256}}
+http: {{address: "127.0.0.1:0"}}
 )",
                      kWindowMs, dir.File("state"), dir.File("dead.jsonl"));
 }
@@ -183,6 +187,15 @@ struct CrashJob {
       setup;
   // Writes the committed output as JSON lines to `path`.
   std::function<void(const testing::TempDir&, int round, const std::string& path)> collect;
+  // The command line after `ctrjoin`; default: run --config <config>.
+  std::function<std::vector<std::string>(const testing::TempDir&, const std::string& config)>
+      command = [](const testing::TempDir&, const std::string& config) {
+        return std::vector<std::string>{"run", "--config", config};
+      };
+  // The impressions the output must label (a JSON-lines file); default: all.
+  std::function<std::string(const testing::TempDir&, const GenerateOptions&)> impressions =
+      [](const testing::TempDir&, const GenerateOptions& gen) { return gen.impressions_path; };
+  std::string checkpoints = "state/checkpoints";  // under the round's directory
 };
 
 // Rounds, until Kills() kills were made: a fresh trace in a fresh directory,
@@ -202,21 +215,33 @@ void CrashRounds(uint64_t seed, const CrashJob& job) {
     if (::testing::Test::HasFatalFailure()) return;
     const std::string config = dir.File("job.yaml");
     WriteFile(config, yaml);
-    const int round_kills = RunThroughCrashes(config, dir.File("ctrjoin.log"), rng, target - kills);
+    const int round_kills =
+        RunThroughCrashes(job.command(dir, config), dir.File("ctrjoin.log"), rng, target - kills);
     kills += round_kills;
 
     job.collect(dir, round, dir.File("all.jsonl"));
     const testing::Oracle oracle =
-        testing::ComputeOracle(gen.impressions_path, gen.clicks_path, kWindowMs);
+        testing::ComputeOracle(job.impressions(dir, gen), gen.clicks_path, kWindowMs);
     const auto samples = testing::ReadSamples(dir.File("all.jsonl"));
     testing::ExpectMatchesOracle(oracle, samples);
-    EXPECT_LE(CountCheckpoints(dir.File("state/checkpoints")), 2u + 1u);
+    EXPECT_LE(CountCheckpoints(dir.File(job.checkpoints)), 2u + 1u);
     std::printf("round %d: %d kills, %zu samples\n", round, round_kills, samples.size());
     if (::testing::Test::HasFailure()) {
       std::printf("log tail:\n%s", Tail(dir.File("ctrjoin.log")).c_str());
       return;
     }
   }
+}
+
+// Every committed epoch file in <dir>/out, concatenated; nothing left staged.
+void CollectEpochFiles(const testing::TempDir& dir, int, const std::string& path) {
+  std::ofstream all(path);
+  for (const fs::directory_entry& e : fs::directory_iterator(dir.File("out"))) {
+    if (!e.path().filename().string().starts_with("epoch-")) continue;
+    std::ifstream in(e.path());
+    all << in.rdbuf();
+  }
+  EXPECT_TRUE(fs::is_empty(dir.File("out/_staging"))) << "staged epochs left behind";
 }
 
 TEST(CrashTest, FileSinkExactlyOnceThroughKills) {
@@ -229,59 +254,8 @@ sink: {{type: file, path: {}}}
 )",
                         gen.impressions_path, gen.clicks_path, dir.File("out"));
   };
-  job.collect = [](const testing::TempDir& dir, int, const std::string& path) {
-    // Every committed epoch file, concatenated; nothing left staged.
-    std::ofstream all(path);
-    for (const fs::directory_entry& e : fs::directory_iterator(dir.File("out"))) {
-      if (!e.path().filename().string().starts_with("epoch-")) continue;
-      std::ifstream in(e.path());
-      all << in.rdbuf();
-    }
-    EXPECT_TRUE(fs::is_empty(dir.File("out/_staging"))) << "staged epochs left behind";
-  };
+  job.collect = CollectEpochFiles;
   CrashRounds(20261121, job);
-}
-
-// Reads every committed record of topic (read_committed) into a JSON-lines file.
-void ConsumeCommitted(const std::string& brokers, const std::string& topic,
-                      const std::string& path) {
-  auto conf = MakeKafkaConf({{"bootstrap.servers", brokers},
-                             {"group.id", "crash-test-reader"},
-                             {"isolation.level", "read_committed"},
-                             {"enable.partition.eof", "true"},
-                             {"enable.auto.commit", "false"}});
-  ASSERT_TRUE(conf.ok());
-  auto consumer = MakeKafkaHandle(RD_KAFKA_CONSUMER, std::move(conf).value());
-  ASSERT_TRUE(consumer.ok());
-  rd_kafka_t* rk = consumer->get();
-  rd_kafka_poll_set_consumer(rk);
-  const rd_kafka_metadata_t* md = nullptr;
-  KafkaTopic rkt(rd_kafka_topic_new(rk, topic.c_str(), nullptr));
-  ASSERT_EQ(rd_kafka_metadata(rk, 0, rkt.get(), &md, 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
-  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
-  const int partitions = md->topics[0].partition_cnt;
-  for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(parts.get(), topic.c_str(), p)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-  }
-  rd_kafka_metadata_destroy(md);
-  ASSERT_EQ(rd_kafka_assign(rk, parts.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
-  std::ofstream out(path);
-  std::set<int32_t> at_end;
-  const Clock::time_point deadline = Clock::now() + std::chrono::seconds(60);
-  while (static_cast<int>(at_end.size()) < partitions && Clock::now() < deadline) {
-    KafkaMessage msg(rd_kafka_consumer_poll(rk, 100));
-    if (!msg) continue;
-    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      at_end.insert(msg->partition);
-      continue;
-    }
-    ASSERT_EQ(msg->err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_message_errstr(msg.get());
-    at_end.erase(msg->partition);
-    out << std::string_view(static_cast<const char*>(msg->payload), msg->len) << "\n";
-  }
-  EXPECT_EQ(static_cast<int>(at_end.size()), partitions) << "output not read to its end";
-  rd_kafka_consumer_close(rk);
 }
 
 TEST(CrashTest, KafkaSinkExactlyOnceThroughKills) {
@@ -317,9 +291,61 @@ sink:
                         brokers, imp_topic, clk_topic, round);
   };
   job.collect = [&](const testing::TempDir&, int round, const std::string& path) {
-    ConsumeCommitted(brokers, fmt::format("samples-{}", round), path);
+    Status st = testing::ConsumeCommitted(brokers, fmt::format("samples-{}", round), path);
+    EXPECT_TRUE(st.ok()) << st.ToString();
   };
   CrashRounds(777, job);
+}
+
+// `ctrjoin replay` of an offset range of Kafka topics into a directory,
+// killed and restarted (same --name) until it finishes: it resumes from its
+// own checkpoints and labels every impression of the range exactly once.
+TEST(CrashTest, ReplayResumesThroughKills) {
+  testbroker::BrokerOptions options;
+  options.default_partitions = 2;
+  auto broker = testbroker::TestBroker::Start(options);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  const std::string brokers = (*broker)->bootstrap();
+  // Impressions at offsets [5000, 20000) of each partition: lines i with
+  // 10000 <= i < 40000 (line i went to partition i % 2 at offset i / 2).
+  constexpr size_t kFirstLine = 10'000, kEndLine = 40'000;
+  CrashJob job;
+  job.setup = [&](const testing::TempDir& dir, const GenerateOptions& gen, int round,
+                  std::string& yaml) {
+    const std::string imp_topic = fmt::format("r-impressions-{}", round);
+    const std::string clk_topic = fmt::format("r-clicks-{}", round);
+    auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}, {"linger.ms", "5"}});
+    ASSERT_TRUE(conf.ok());
+    auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+    ASSERT_TRUE(producer.ok());
+    for (auto [topic, file] : {std::pair{imp_topic, gen.impressions_path},
+                               std::pair{clk_topic, gen.clicks_path}}) {
+      ASSERT_TRUE(testing::ProduceLines(producer->get(), topic, file, 2).ok());
+    }
+    yaml += fmt::format(R"(
+source:
+  type: kafka
+  kafka: {{brokers: "{0}", impressions_topic: {1}, clicks_topic: {2}, group_id: live-{3},
+          mode: assign, poll_timeout_ms: 20}}
+sink: {{type: file, path: {4}}}
+)",
+                        brokers, imp_topic, clk_topic, round, dir.File("live-out"));
+  };
+  job.command = [](const testing::TempDir& dir, const std::string& config) {
+    return std::vector<std::string>{"replay", "--config", config, "--name", "r",
+                                    "--start-offsets", "0=5000,1=5000", "--end-offsets",
+                                    "0=20000,1=20000", "--output", dir.File("out"),
+                                    "--progress", "log"};
+  };
+  job.impressions = [](const testing::TempDir& dir, const GenerateOptions& gen) {
+    const std::vector<std::string> lines = testing::ReadLines(gen.impressions_path);
+    std::ofstream range(dir.File("range.jsonl"));
+    for (size_t i = kFirstLine; i < kEndLine && i < lines.size(); ++i) range << lines[i] << "\n";
+    return dir.File("range.jsonl");
+  };
+  job.collect = CollectEpochFiles;
+  job.checkpoints = "state/replay-r/checkpoints";
+  CrashRounds(31415, job);
 }
 
 }  // namespace

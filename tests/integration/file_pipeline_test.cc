@@ -2,10 +2,13 @@
 // with labels computed independently from the same files by a brute-force
 // oracle (no watermarks, no state: just the window rule).
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
+#include "sinks/file_sink.h"
 #include "src/app.h"
+#include "src/file_source.h"
 #include "src/hash.h"
 #include "src/workload.h"
 #include "tests/support/trace_oracle.h"
@@ -83,6 +86,38 @@ TEST_F(FilePipelineTest, SameInputSameSamplesWhateverShardsAndBatches) {
   const auto b = ReadSamples(Path("b.jsonl"));
   EXPECT_GT(a.size(), 29'000u);
   EXPECT_EQ(a, b);
+}
+
+// A bounded replay's end (Pipeline::EndAfterWindows): the first 3000
+// impressions against all 60 s of clicks; the run ends once the watermark closes
+// the last of their windows, long before the clicks end, with every label
+// right.
+TEST_F(FilePipelineTest, EndAfterWindowsStopsOnceTheRangeIsLabelled) {
+  {
+    std::ofstream head(Path("head.jsonl"));
+    const std::vector<std::string> lines = ReadLines(Path("impressions.jsonl"));
+    for (size_t i = 0; i < 3'000; ++i) head << lines[i] << "\n";
+  }
+  const Oracle oracle = ComputeOracle(Path("head.jsonl"), Path("clicks.jsonl"), kWindowMs);
+  Config c = MakeConfig("head-samples.jsonl", 2, 256, 256);
+  c.source.files.impressions_path = Path("head.jsonl");
+  auto source = FileSource::Open(c.source.files, c.schema);
+  ASSERT_TRUE(source.ok());
+  auto out = LineWriter::OpenFile(Path("head-samples.jsonl"), false);
+  ASSERT_TRUE(out.ok());
+  FileSampleSink sink(std::move(out).value(), SampleFormat::kJson);
+  auto dead = LineWriter::OpenFile(Path("head-dead.jsonl"), false);
+  ASSERT_TRUE(dead.ok());
+  JsonLinesDeadLetterSink dead_letters(std::move(dead).value());
+  Metrics metrics;
+  Status st = RunPipelineWith(c, metrics, **source, nullptr, sink, dead_letters, nullptr,
+                              /*end_after_window_ms=*/kWindowMs);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ExpectMatchesOracle(oracle, ReadSamples(Path("head-samples.jsonl")));
+  const size_t clicks = ReadLines(Path("clicks.jsonl")).size();
+  // 3000 impressions are 6 s of event time; their windows close at about
+  // 6 + 30 + 5 s of the 60 s of clicks.
+  EXPECT_LT(metrics.clicks_in.Get(), clicks * 3 / 4) << "read clicks long past the range's windows";
 }
 
 }  // namespace

@@ -138,3 +138,42 @@ TEST(ConfigTest, CheckpointKeysAreValidated) {
 
 }  // namespace
 }  // namespace ctrjoin
+
+namespace ctrjoin {
+namespace {
+
+TEST(ConfigTest, HttpKeysAreValidated) {
+  EXPECT_FALSE(Config().http.enabled) << "a Config built in code serves no HTTP";
+  Result<Config> c = ParseConfig(kMinimal, {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->http.enabled) << "a config file serves HTTP by default";
+  EXPECT_EQ(c->http.server.address, "127.0.0.1:9464");
+  EXPECT_EQ(c->http.ReadyMaxCheckpointAgeMs(1'000), 10'000);
+  EXPECT_EQ(c->http.ReadyMaxCheckpointAgeMs(5'000), 15'000);
+
+  c = ParseConfig(std::string(kMinimal) +
+                      "http: {enabled: false, address: '0.0.0.0:0', "
+                      "ready_max_checkpoint_age_ms: 2500}",
+                  {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->http.enabled);
+  EXPECT_EQ(c->http.server.address, "0.0.0.0:0");
+  EXPECT_EQ(c->http.ReadyMaxCheckpointAgeMs(1'000), 2'500);
+
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "http: {enabled: maybe}"),
+            "http.enabled: expected true or false, got 'maybe'");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "http: {port: 1}"),
+            "http.port: unknown key (see README, Configuration)");
+  EXPECT_TRUE(ErrorOf(std::string(kMinimal) + "http: {address: 'metrics.example:9464'}")
+                  .starts_with("http.address: the host must be an IP address or localhost"));
+  EXPECT_TRUE(ErrorOf(kMinimal, {"http.address=127.0.0.1:70000"})
+                  .starts_with("http.address: the port must be a number in [0, 65535]"));
+  EXPECT_NE(ErrorOf(std::string(kMinimal) + "http: {ready_max_checkpoint_age_ms: -1}")
+                .find("http.ready_max_checkpoint_age_ms: must be >= 0"),
+            std::string::npos);
+  // A disabled endpoint's address is not looked at.
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "http: {enabled: false, address: nowhere}"), "");
+}
+
+}  // namespace
+}  // namespace ctrjoin

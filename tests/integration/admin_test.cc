@@ -1,0 +1,135 @@
+// Admin commands: listing and showing checkpoints (read only, also while an
+// epoch is in progress), and aborting a transaction left open by a producer
+// that went away, which holds back every read_committed consumer.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "src/admin.h"
+#include "src/kafka_client.h"
+#include "tests/support/kafka_broker/broker.h"
+#include "tests/support/kafka_test_util.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/trace_oracle.h"
+#include "txn/checkpoint_store.h"
+
+namespace ctrjoin {
+namespace {
+
+std::string Capture(const std::function<Status(std::FILE*)>& command, Status& status) {
+  char* buf = nullptr;
+  size_t size = 0;
+  std::FILE* out = open_memstream(&buf, &size);
+  status = command(out);
+  std::fclose(out);
+  std::string text(buf, size);
+  std::free(buf);
+  return text;
+}
+
+TEST(AdminTest, ListsAndShowsCheckpointsWithoutTouchingThem) {
+  testing::TempDir dir;
+  Config config;
+  config.checkpoint.dir = dir.File("chk");
+  auto store = CheckpointStore::Open(config.checkpoint.dir);
+  ASSERT_TRUE(store.ok());
+  for (uint64_t e = 7; e <= 8; ++e) {
+    ASSERT_TRUE((*store)->BeginCheckpoint(e).ok());
+    CheckpointMeta meta;
+    meta.epoch = e;
+    meta.shards = 0;
+    meta.positions = {{{StreamKind::kImpression, 0}, 100 * static_cast<int64_t>(e)},
+                      {{StreamKind::kClick, 1}, 42}};
+    meta.partition_max_ts = {{{StreamKind::kImpression, 0}, EventTime{1'767'225'600'000}}};
+    meta.watermark = EventTime{1'767'225'595'000};
+    meta.created_ms = 1'767'225'700'000;
+    meta.state_bytes = 4096;
+    ASSERT_TRUE((*store)->Complete(meta).ok());
+  }
+  ASSERT_TRUE((*store)->BeginCheckpoint(9).ok());  // in progress: a run is writing it
+
+  Status st;
+  std::string list = Capture([&](std::FILE* out) { return ListCheckpoints(config, out); }, st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NE(list.find("2 complete checkpoints"), std::string::npos) << list;
+  EXPECT_NE(list.find("8        2026-01-01T00:01:40.000Z"), std::string::npos) << list;
+  EXPECT_NE(list.find("2025-12-31T23:59:55.000Z"), std::string::npos) << list;
+
+  std::string show = Capture([&](std::FILE* out) { return ShowCheckpoint(config, 8, out); }, st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NE(show.find("impressions [0] 800"), std::string::npos) << show;
+  EXPECT_NE(show.find("clicks      [1] 42"), std::string::npos) << show;
+  EXPECT_NE(show.find("impressions [0] 2026-01-01T00:00:00.000Z"), std::string::npos) << show;
+
+  Capture([&](std::FILE* out) { return ShowCheckpoint(config, 9, out); }, st);
+  EXPECT_EQ(st.code(), StatusCode::kNotFound) << "an in-progress checkpoint is not shown";
+  EXPECT_TRUE(std::filesystem::exists(dir.File("chk/chk-00000000000000000009.inprogress")))
+      << "listing must not clean up a running job's checkpoint";
+  config.checkpoint.dir = dir.File("missing");
+  Capture([&](std::FILE* out) { return ListCheckpoints(config, out); }, st);
+  EXPECT_NE(st.message().find("no checkpoint directory"), std::string::npos) << st.message();
+}
+
+// A transactional producer of id job-0 writes and vanishes with its
+// transaction open: read_committed readers stop before it, so a later
+// committed record stays invisible until the transaction is aborted.
+TEST(AdminTest, AbortTransactionsReleasesReadCommittedReaders) {
+  testbroker::BrokerOptions options;
+  auto broker = testbroker::TestBroker::Start(options);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  const std::string brokers = (*broker)->bootstrap();
+  testing::TempDir dir;
+  {
+    auto conf = MakeKafkaConf({{"bootstrap.servers", brokers},
+                               {"transactional.id", "job-0"},
+                               {"transaction.timeout.ms", "600000"}});
+    ASSERT_TRUE(conf.ok());
+    auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+    ASSERT_TRUE(producer.ok());
+    rd_kafka_t* rk = producer->get();
+    ASSERT_EQ(rd_kafka_init_transactions(rk, 10'000), nullptr);
+    ASSERT_EQ(rd_kafka_begin_transaction(rk), nullptr);
+    for (const char* v : {"open-1", "open-2"}) {
+      ASSERT_EQ(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("out"),
+                                  RD_KAFKA_V_VALUE(const_cast<char*>(v), 6), RD_KAFKA_V_END),
+                RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    ASSERT_EQ(rd_kafka_flush(rk, 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  }  // gone, transaction open
+  {
+    auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}});
+    ASSERT_TRUE(conf.ok());
+    auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+    ASSERT_TRUE(producer.ok());
+    ASSERT_EQ(rd_kafka_producev(producer->get(), RD_KAFKA_V_TOPIC("out"),
+                                RD_KAFKA_V_VALUE(const_cast<char*>("later"), 5), RD_KAFKA_V_END),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_EQ(rd_kafka_flush(producer->get(), 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  ASSERT_TRUE(testing::ConsumeCommitted(brokers, "out", dir.File("before.txt")).ok());
+  EXPECT_TRUE(testing::ReadLines(dir.File("before.txt")).empty())
+      << "the open transaction holds read_committed readers back";
+
+  Config config;
+  config.sink.type = "kafka";
+  config.sink.kafka.brokers = brokers;
+  config.sink.kafka.topic = "out";
+  config.sink.transactional_id_prefix = "job";
+  config.sink.pool_size = 1;
+  Status st;
+  std::string report = Capture(
+      [&](std::FILE* out) { return AbortTransactions(config, "", 0, out); }, st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NE(report.find("job-0 .. job-0"), std::string::npos) << report;
+  ASSERT_TRUE(testing::ConsumeCommitted(brokers, "out", dir.File("after.txt")).ok());
+  EXPECT_EQ(testing::ReadLines(dir.File("after.txt")), std::vector<std::string>{"later"});
+
+  config.sink.type = "file";
+  Capture([&](std::FILE* out) { return AbortTransactions(config, "", 0, out); }, st);
+  EXPECT_NE(st.message().find("sink.type"), std::string::npos) << st.message();
+}
+
+}  // namespace
+}  // namespace ctrjoin
