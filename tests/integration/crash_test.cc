@@ -258,6 +258,19 @@ sink: {{type: file, path: {}}}
   CrashRounds(20261121, job);
 }
 
+// The trace into two fresh topics of 2 partitions (line i to partition i % 2).
+void ProduceTrace(const std::string& brokers, const GenerateOptions& gen,
+                  const std::string& imp_topic, const std::string& clk_topic) {
+  auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}, {"linger.ms", "5"}});
+  ASSERT_TRUE(conf.ok());
+  auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  ASSERT_TRUE(producer.ok());
+  for (auto [topic, file] : {std::pair{imp_topic, gen.impressions_path},
+                             std::pair{clk_topic, gen.clicks_path}}) {
+    ASSERT_TRUE(testing::ProduceLines(producer->get(), topic, file, 2).ok());
+  }
+}
+
 TEST(CrashTest, KafkaSinkExactlyOnceThroughKills) {
   testbroker::BrokerOptions options;
   options.default_partitions = 2;
@@ -270,14 +283,7 @@ TEST(CrashTest, KafkaSinkExactlyOnceThroughKills) {
                   std::string& yaml) {
     const std::string imp_topic = fmt::format("impressions-{}", round);
     const std::string clk_topic = fmt::format("clicks-{}", round);
-    auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}, {"linger.ms", "5"}});
-    ASSERT_TRUE(conf.ok());
-    auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
-    ASSERT_TRUE(producer.ok());
-    for (auto [topic, file] : {std::pair{imp_topic, gen.impressions_path},
-                               std::pair{clk_topic, gen.clicks_path}}) {
-      ASSERT_TRUE(testing::ProduceLines(producer->get(), topic, file, 2).ok());
-    }
+    ProduceTrace(brokers, gen, imp_topic, clk_topic);
     yaml += fmt::format(R"(
 source:
   type: kafka
@@ -314,14 +320,7 @@ TEST(CrashTest, ReplayResumesThroughKills) {
                   std::string& yaml) {
     const std::string imp_topic = fmt::format("r-impressions-{}", round);
     const std::string clk_topic = fmt::format("r-clicks-{}", round);
-    auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}, {"linger.ms", "5"}});
-    ASSERT_TRUE(conf.ok());
-    auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
-    ASSERT_TRUE(producer.ok());
-    for (auto [topic, file] : {std::pair{imp_topic, gen.impressions_path},
-                               std::pair{clk_topic, gen.clicks_path}}) {
-      ASSERT_TRUE(testing::ProduceLines(producer->get(), topic, file, 2).ok());
-    }
+    ProduceTrace(brokers, gen, imp_topic, clk_topic);
     yaml += fmt::format(R"(
 source:
   type: kafka
