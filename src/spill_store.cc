@@ -46,9 +46,21 @@ Status SpillStoreOptions::Validate() const {
   return Status::Ok();
 }
 
+namespace {
+int CacheShardBits(size_t bytes) {
+  int bits = 0;
+  while (bits < 6 && (bytes >> (bits + 1)) >= (size_t{16} << 20)) ++bits;
+  return bits;
+}
+}  // namespace
+
 SpillMemory::SpillMemory(size_t bytes)
     : bytes_(bytes),
-      cache_(rocksdb::NewLRUCache(bytes)),
+      // At most 2^k shards of at least 16 MiB each: RocksDB does not keep a
+      // block bigger than its shard, and a million spilled keys make filter
+      // blocks of over a megabyte, which would then be read from disk on every
+      // lookup of a spilled key.
+      cache_(rocksdb::NewLRUCache(bytes, CacheShardBits(bytes))),
       write_buffers_(std::make_shared<rocksdb::WriteBufferManager>(bytes / 2, cache_)) {}
 
 namespace {
