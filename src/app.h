@@ -79,6 +79,7 @@ struct DemoOptions {
   uint64_t seed = 42;
   int show_samples = 3;           // sample records of each label to print
   std::string state_dir = "./ctrjoin-demo-state";
+  std::string http_address = "127.0.0.1:0";  // /metrics etc.; port 0: a free one
 };
 
 // `ctrjoin demo`: an in-process Kafka mock cluster, a synthetic workload

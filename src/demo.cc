@@ -158,6 +158,9 @@ Status RunDemo(const DemoOptions& options) {
                     LookupSpec{"item", "item_features", "f", "item_id", 3, {}}};
   config.feature_store.embedded.path = options.state_dir + "/features";
   config.state.memory_budget_mb = 256;
+  // /metrics, /healthz, /ready on a free loopback port (the URL is logged).
+  config.http.enabled = true;
+  config.http.server.address = options.http_address;
   config.sink.type = "kafka";
   config.sink.kafka.brokers = brokers;
   config.sink.kafka.topic = "samples";

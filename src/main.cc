@@ -107,6 +107,8 @@ int main(int argc, char** argv) {
   demo->add_option("--rate", demo_options.impressions_per_sec, "impressions per second");
   demo->add_option("--window-ms", demo_options.window_ms, "attribution window");
   demo->add_option("--seed", demo_options.seed, "workload seed");
+  demo->add_option("--http-address", demo_options.http_address,
+                   "/metrics, /healthz, /ready (default: a free port on 127.0.0.1, logged)");
 
   ctrjoin::GenerateOptions gen_options;
   ctrjoin::WorkloadOptions workload;
