@@ -1,7 +1,5 @@
 #include "bench/e2e_baseline.h"
 
-#include <fmt/format.h>
-
 #include <functional>
 #include <limits>
 #include <optional>
@@ -10,6 +8,8 @@
 #include <unordered_map>
 #include <variant>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "sinks/kafka_producer.h"
 #include "sinks/sample_format.h"

@@ -1,7 +1,7 @@
 // e2e_bench: ctrjoin end to end, with its baselines, in one run.
 //
 //   e2e_bench [--quick] [--out FILE] [--work-dir DIR] [--keep-work]
-//             [--events N] [--only NAME,NAME...]
+//             [--events N] [--repeat N] [--only NAME,NAME...] [--tbb-threads N]
 //
 // The parent process generates one workload (fixed seed) and runs every
 // configuration in a child process of its own (this binary again, with
@@ -17,28 +17,25 @@
 //   handwritten-*  the one-thread program a team would write (e2e_baseline.h)
 //   passthrough-broker  consume -> produce, no processing: the ceiling
 //
-// then a latency-vs-offered-load sweep (the in-process source paced at
-// fractions of the measured peak) and a memory-vs-pending-impressions sweep.
+// each --repeat times, round-robin, keeping the median; then a
+// latency-vs-offered-load sweep (the in-process source paced at fractions of
+// the measured peak) and a memory-vs-pending-impressions sweep.
 // Every broker configuration gets a fresh broker with the trace produced into
 // it first (4 partitions per topic); the broker's CPU time is the parent's.
 // Writes one JSON file with everything and prints tables. Asserts nothing:
 // exits 0 unless a configuration failed to run.
 
 #include <fcntl.h>
-#include <fmt/format.h>
-#include <oneapi/tbb/global_control.h>
-#include <oneapi/tbb/task_arena.h>
-#include <simdjson.h>
 #include <spawn.h>
-#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -46,11 +43,17 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/task_arena.h>
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
 
 #include "bench/e2e_baseline.h"
 #include "bench/e2e_io.h"
@@ -72,8 +75,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// ----------------------------------------------------------------
-// configurations
+// ---------------------------------------------------------------- configurations
 
 enum class System { kCtrjoin, kHandWritten, kPassthrough, kFootprint };
 enum class Input { kMemory, kBroker };
@@ -100,16 +102,13 @@ constexpr Spec kSpecs[] = {
     {"mem-eos-1s", System::kCtrjoin, Input::kMemory, Output::kTxnMemory, 1000, false,
      "ctrjoin exactly once, 1 s epochs, in-memory transactional sink"},
     {"mem-eos-100ms-files", System::kCtrjoin, Input::kMemory, Output::kTxnFiles, 100, true,
-     "ctrjoin exactly once, 100 ms epochs, transactional file sink (fsync per "
-     "epoch)"},
+     "ctrjoin exactly once, 100 ms epochs, transactional file sink (fsync per epoch)"},
     {"handwritten-mem", System::kHandWritten, Input::kMemory, Output::kPlain, 0, false,
      "hand-written one-thread join, from memory, JSON encoded and discarded"},
     {"broker-plain", System::kCtrjoin, Input::kBroker, Output::kPlain, 0, false,
      "ctrjoin, KafkaSource -> plain Kafka sink, test broker"},
     {"broker-plain-default-queue", System::kCtrjoin, Input::kBroker, Output::kPlain, 0, true,
-     "ctrjoin, KafkaSource with librdkafka's default queued.min.messages -> "
-     "plain Kafka sink",
-     true},
+     "ctrjoin, KafkaSource with librdkafka's default queued.min.messages -> Kafka sink", true},
     {"broker-eos-100ms", System::kCtrjoin, Input::kBroker, Output::kTxnKafka, 100, false,
      "ctrjoin exactly once, 100 ms epochs, Kafka transactions, test broker"},
     {"broker-eos-1s", System::kCtrjoin, Input::kBroker, Output::kTxnKafka, 1000, false,
@@ -148,8 +147,7 @@ struct ChildArgs {
   int tbb_threads = 0;  // 0 = oneTBB's default (one per core)
 };
 
-// ---------------------------------------------------------------- process
-// figures
+// ---------------------------------------------------------------- process figures
 
 struct Usage {
   double cpu_s = 0;
@@ -216,8 +214,7 @@ uint64_t DirBytes(const fs::path& dir) {
   return total;
 }
 
-// ---------------------------------------------------------------- child: one
-// configuration
+// ---------------------------------------------------------------- child: one configuration
 
 // Runs the pipeline with oneTBB's default threads, or in an arena of
 // a.tbb_threads (which may exceed the cores: a diagnostic for a source that
@@ -416,20 +413,23 @@ Status RunCtrjoin(const Spec& spec, const ChildArgs& a, JsonWriter& j) {
       .Int("peak_state_entries", sampler.entries)
       .Number("peak_hot_state_mib", static_cast<double>(sampler.hot_bytes) / 1048576.0)
       .Int("state_budget_mib", static_cast<int64_t>(a.budget_mb));
+  // The pipeline's own per-batch figures (src/metrics.h), beside the
+  // probe's per-sample ones.
+  j.BeginObject("pipeline_metrics");
+  for (size_t i = 0; i < kStages; ++i) {
+    if (i != static_cast<size_t>(Stage::kEnrich)) {
+      j.Quantiles(StageName(static_cast<Stage>(i)), metrics.pipeline.stage[i]);
+    }
+  }
+  j.Quantiles("end_to_end", metrics.pipeline.end_to_end)
+      .Quantiles("negative_delay", metrics.pipeline.negative_delay);
+  if (timed_txn != nullptr) j.Quantiles("read_to_commit", metrics.checkpoint.read_to_commit);
+  j.EndObject();
   if (timed_txn != nullptr) {
     const CheckpointMetrics& c = metrics.checkpoint;
     j.Quantiles("visibility_ms", timed_txn->visibility())
-        .BeginObject("commit_lag_ms")
-        .Int("count", static_cast<int64_t>(c.commit_lag.count()))
-        .Number("p50_bucket", c.commit_lag.QuantileBoundMs(0.5))
-        .Number("p99_bucket", c.commit_lag.QuantileBoundMs(0.99))
-        .Number("mean", c.commit_lag.count() > 0 ? c.commit_lag.sum_ms() / c.commit_lag.count() : 0)
-        .Number("max", c.commit_lag.max_ms())
-        .EndObject()
-        .BeginObject("checkpoint_duration_ms")
-        .Number("p99_bucket", c.duration.QuantileBoundMs(0.99))
-        .Number("max", c.duration.max_ms())
-        .EndObject()
+        .Quantiles("commit_lag_ms", c.commit_lag)
+        .Quantiles("checkpoint_duration_ms", c.duration)
         .Int("checkpoints_completed", static_cast<int64_t>(c.completed.Get()))
         .Int("epochs_committed", static_cast<int64_t>(c.committed.Get()))
         .Number("checkpoint_state_mib", static_cast<double>(c.bytes_total.Get()) / 1048576.0);
@@ -474,14 +474,18 @@ Status RunBaseline(const Spec& spec, const ChildArgs& a, JsonWriter& j) {
 }
 
 // Memory footprint: a window that keeps about `pending` impressions waiting
-// for their label, at the workload's 1,000 impressions/s of event time.
+// for their label, at the workload's 1,000 impressions/s of event time. A
+// key stays W + L + allowed lateness, so L and the lateness are small here
+// (L still covers the workload's 2 s of disorder).
 Status RunFootprint(const Spec& spec, const ChildArgs& a, JsonWriter& j) {
   ChildArgs args = a;
+  args.out_of_orderness_ms = 2'000;
+  args.lateness_ms = 1'000;
   WorkloadOptions w;
   const double per_ms = w.impressions_per_sec / 1000.0;
   args.window_ms =
       std::max<int64_t>(1000, static_cast<int64_t>(static_cast<double>(a.pending) / per_ms) -
-                                  a.out_of_orderness_ms - a.lateness_ms);
+                                  args.out_of_orderness_ms - args.lateness_ms);
   const Config config = PipelineConfig(args, spec);
   Metrics metrics;
   CountingDeadLetters dead_letters;
@@ -547,38 +551,55 @@ struct Options {
   uint64_t events = 0;  // 0: the mode's default
   std::string only;     // comma-separated configuration names
   int tbb_threads = 0;  // passed to every child
+  int repeat = 0;       // 0: the mode's default
 };
 
+// What --quick and the full run differ in.
 struct Mode {
-  uint64_t events;
-  int64_t window_ms, out_of_orderness_ms, lateness_ms;
-  std::vector<double> load_fractions;
-  double sweep_seconds;
-  std::vector<const char*> swept;  // configurations swept over offered load
-  std::vector<uint64_t> pending;
-  uint64_t footprint_budget_mb;
-  int child_timeout_s;
+  uint64_t events = 0;  // records in the trace (at least)
+  int64_t window_ms = 0;
+  int64_t out_of_orderness_ms = 0;
+  int64_t lateness_ms = 0;
+  std::vector<double> load_fractions;  // of each swept configuration's measured peak
+  double sweep_seconds = 0;            // of input per sweep point (at most the trace)
+  std::vector<const char*> swept;      // configurations swept over offered load
+  std::vector<uint64_t> pending;       // memory sweep: impressions kept pending
+  uint64_t footprint_budget_mb = 0;    // memory sweep: state budget
+  int child_timeout_s = 0;             // a child still running then is killed (a failure)
+  int repeat = 1;  // runs of each configuration and sweep point; the median is kept
 };
 
 Mode ModeFor(const Options& o) {
   Mode m;
   if (o.quick) {
     // Small: a 10 s window, so that windows close within 60 s of event time.
-    m = Mode{60'000,        10'000,           2'000, 2'000, {0.25, 0.5, 1.0}, 1.0,
-             {"mem-plain"}, {10'000, 50'000}, 256,   120};
+    m = Mode{.events = 60'000,
+             .window_ms = 10'000,
+             .out_of_orderness_ms = 2'000,
+             .lateness_ms = 2'000,
+             .load_fractions = {0.25, 0.5, 1.0},
+             .sweep_seconds = 1.0,
+             .swept = {"mem-plain"},
+             .pending = {10'000, 50'000},
+             .footprint_budget_mb = 256,
+             .child_timeout_s = 120,
+             .repeat = 1};
   } else {
-    m = Mode{2'000'000,
-             60'000,
-             5'000,
-             10'000,
-             {0.1, 0.25, 0.5, 0.75, 1.0},
-             8.0,
-             {"mem-plain", "mem-eos-100ms"},
-             {10'000, 100'000, 1'000'000, 10'000'000},
-             256,
-             1800};
+    // As bench/eos_cost.sh: W 60 s, L 5 s, allowed lateness 10 s.
+    m = Mode{.events = 2'000'000,
+             .window_ms = 60'000,
+             .out_of_orderness_ms = 5'000,
+             .lateness_ms = 10'000,
+             .load_fractions = {0.1, 0.25, 0.5, 0.75, 1.0},
+             .sweep_seconds = 8.0,
+             .swept = {"mem-plain", "mem-eos-100ms"},
+             .pending = {10'000, 100'000, 1'000'000, 10'000'000},
+             .footprint_budget_mb = 256,
+             .child_timeout_s = 1800,
+             .repeat = 3};
   }
   if (o.events > 0) m.events = o.events;
+  if (o.repeat > 0) m.repeat = o.repeat;
   return m;
 }
 
@@ -586,18 +607,28 @@ Mode ModeFor(const Options& o) {
 struct Run {
   std::string json;
   std::string name;
+  std::string label;  // name, or name@load for the sweep
+  double spread = 0;  // (max - min) / median events/s over repeats
   double events_per_s = 0, samples_per_s = 0;
   double p50 = 0, p99 = 0, p999 = 0, neg_p99 = 0, neg_p999 = 0, neg_max = 0;
   double vis_p99 = -1, rss = 0, cpu_us = 0, broker_cpu_us = -1, offered = 0;
   int64_t events = 0, samples = 0, interval_ms = 0;
   double hot_mib = 0, rocksdb_mib = 0;
-  int64_t state_entries = 0, spilled = 0;
+  int64_t state_entries = 0, spilled = 0, pending_target = 0;
+  // p99 of the pipeline's per-batch histograms (src/metrics.h); -1: none.
+  std::map<std::string, double> batch_p99;
 };
 
-double Get(simdjson::dom::element e, const char* a, const char* b = nullptr, double def = 0) {
+constexpr const char* kBatchHistograms[] = {"parse",      "route",          "shard",         "sink",
+                                            "end_to_end", "negative_delay", "read_to_commit"};
+
+// The number at e[a][b][c] (b and c optional), or def.
+double Get(simdjson::dom::element e, const char* a, const char* b = nullptr, double def = 0,
+           const char* c = nullptr) {
   simdjson::dom::element v;
   if (e[a].get(v) != simdjson::SUCCESS) return def;
   if (b != nullptr && v[b].get(v) != simdjson::SUCCESS) return def;
+  if (c != nullptr && v[c].get(v) != simdjson::SUCCESS) return def;
   double d = 0;
   if (v.get_double().get(d) == simdjson::SUCCESS) return d;
   int64_t i = 0;
@@ -633,6 +664,10 @@ Result<Run> ParseRun(std::string json) {
   r.rocksdb_mib = Get(e, "rocksdb_disk_mib");
   r.state_entries = static_cast<int64_t>(Get(e, "peak_state_entries"));
   r.spilled = static_cast<int64_t>(Get(e, "peak_spilled_entries"));
+  r.pending_target = static_cast<int64_t>(Get(e, "pending_target"));
+  for (const char* h : kBatchHistograms) {
+    r.batch_p99[h] = Get(e, "pipeline_metrics", h, -1, "p99");
+  }
   r.json = std::move(json);
   return r;
 }
@@ -682,6 +717,15 @@ class Parent {
   int Run();
 
  private:
+  struct Job {
+    const Spec* spec;
+    std::string label;
+    std::vector<std::string> extra;  // child arguments
+  };
+  // Runs every job mode_.repeat times, round-robin (so that the machine's
+  // background load drifts over all of them alike), and keeps each job's
+  // median run: by events/s, or by_latency by p99 latency.
+  std::vector<bench::Run> RunJobs(const std::vector<Job>& jobs, bool by_latency);
   bool Wanted(const Spec& s) const;
   Result<bench::Run> RunConfig(const Spec& spec, const std::string& label,
                                std::vector<std::string> extra);
@@ -764,8 +808,11 @@ Result<bench::Run> Parent::RunConfig(const Spec& spec, const std::string& label,
                  log.substr(log.size() > 4000 ? log.size() - 4000 : 0).c_str());
     return st;
   }
+  // The child's object, reopened to add what only the parent knows.
   std::string json = ReadFile(result);
-  while (!json.empty() && (json.back() == '\n' || json.back() == '}')) json.pop_back();
+  while (!json.empty() && std::isspace(static_cast<unsigned char>(json.back()))) json.pop_back();
+  if (json.empty() || json.back() != '}') return Status::Corruption(result.string());
+  json.pop_back();
   Result<bench::Run> parsed = ParseRun(json + "}");
   if (!parsed.ok()) return parsed.status();
   if (broker != nullptr && parsed->events > 0) {
@@ -773,7 +820,7 @@ Result<bench::Run> Parent::RunConfig(const Spec& spec, const std::string& label,
     json += fmt::format(",\"broker_cpu_s\":{:.6g},\"broker_cpu_us_per_event\":{:.6g}",
                         u1.cpu_s - u0.cpu_s, (u1.cpu_s - u0.cpu_s) * 1e6 / parsed->events);
   }
-  json += fmt::format(",\"label\":\"{}\"}}", label);
+  json += fmt::format(",\"run\":\"{}\"}}", label);
   return ParseRun(json);
 }
 
@@ -803,6 +850,46 @@ std::string MachineJson() {
   return j.str();
 }
 
+std::vector<bench::Run> Parent::RunJobs(const std::vector<Job>& jobs, bool by_latency) {
+  std::vector<std::vector<bench::Run>> done(jobs.size());
+  for (int round = 0; round < mode_.repeat; ++round) {
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const std::string dir =
+          mode_.repeat > 1 ? fmt::format("{}#{}", jobs[i].label, round + 1) : jobs[i].label;
+      Result<bench::Run> r = RunConfig(*jobs[i].spec, dir, jobs[i].extra);
+      if (r.ok()) {
+        r->label = jobs[i].label;
+        done[i].push_back(std::move(r).value());
+      } else {
+        ++failures_;
+      }
+    }
+  }
+  std::vector<bench::Run> kept;
+  for (std::vector<bench::Run>& runs : done) {
+    if (runs.empty()) continue;
+    auto key = [by_latency](const bench::Run& r) { return by_latency ? r.p99 : r.events_per_s; };
+    std::sort(runs.begin(), runs.end(),
+              [&](const bench::Run& a, const bench::Run& b) { return key(a) < key(b); });
+    bench::Run median = runs[(runs.size() - 1) / 2];
+    JsonWriter all;
+    all.BeginArray();
+    for (const bench::Run& r : runs) {
+      all.BeginObject().Number("events_per_s", r.events_per_s).Number("p99_ms", r.p99).EndObject();
+    }
+    all.EndArray();
+    median.json.insert(median.json.size() - 1,
+                       fmt::format(",\"label\":\"{}\",\"repeats\":{}", median.label, all.str()));
+    median.spread =
+        runs.size() > 1 && median.events_per_s > 0
+            ? (runs.back().events_per_s - runs.front().events_per_s) / median.events_per_s
+            : 0;
+    if (by_latency) median.spread = 0;
+    kept.push_back(std::move(median));
+  }
+  return kept;
+}
+
 int Parent::Run() {
   const auto start = std::chrono::steady_clock::now();
   machine_json_ = MachineJson();
@@ -818,16 +905,13 @@ int Parent::Run() {
     std::fprintf(stderr, "e2e: %s\n", st.ToString().c_str());
     return 1;
   }
+  std::vector<Job> jobs;
   for (const Spec& spec : kSpecs) {
-    if (spec.system == System::kFootprint || !Wanted(spec)) continue;
-    Result<bench::Run> r = RunConfig(spec, spec.name, {});
-    if (r.ok()) {
-      runs_.push_back(std::move(r).value());
-    } else {
-      ++failures_;
-    }
+    if (spec.system != System::kFootprint && Wanted(spec)) jobs.push_back({&spec, spec.name, {}});
   }
+  runs_ = RunJobs(jobs, /*by_latency=*/false);
   // Latency against offered load: fractions of each swept configuration's peak.
+  jobs.clear();
   for (const char* name : mode_.swept) {
     const bench::Run* peak = Find(name);
     if (peak == nullptr || peak->events_per_s <= 0) continue;
@@ -835,18 +919,14 @@ int Parent::Run() {
       const double rate = f * peak->events_per_s;
       const auto limit =
           std::min<uint64_t>(trace_.size(), static_cast<uint64_t>(rate * mode_.sweep_seconds));
-      const std::string label = fmt::format("{}@{:.0f}%", name, f * 100);
-      Result<bench::Run> r =
-          RunConfig(*FindSpec(name), label,
-                    {"--rate", fmt::format("{:.0f}", rate), "--limit", std::to_string(limit)});
-      if (r.ok()) {
-        sweep_.push_back(std::move(r).value());
-      } else {
-        ++failures_;
-      }
+      jobs.push_back({FindSpec(name),
+                      fmt::format("{}@{:.0f}%", name, f * 100),
+                      {"--rate", fmt::format("{:.0f}", rate), "--limit", std::to_string(limit)}});
     }
   }
-  // Memory against pending impressions.
+  sweep_ = RunJobs(jobs, /*by_latency=*/true);
+  // Memory against pending impressions: once each (they are long, and RSS
+  // hardly depends on the machine's load).
   const Spec& footprint = *FindSpec("memory");
   if (options_.only.empty() || Wanted(footprint)) {
     for (uint64_t pending : mode_.pending) {
@@ -854,6 +934,8 @@ int Parent::Run() {
                                        {"--pending", std::to_string(pending), "--budget-mb",
                                         std::to_string(mode_.footprint_budget_mb)});
       if (r.ok()) {
+        r->label = fmt::format("memory@{}", pending);
+        r->json.insert(r->json.size() - 1, fmt::format(",\"label\":\"{}\"", r->label));
         footprint_.push_back(std::move(r).value());
       } else {
         ++failures_;
@@ -874,7 +956,7 @@ double Ratio(const bench::Run* a, const bench::Run* b) {
 
 const bench::Run* FindIn(const std::vector<bench::Run>& runs, const std::string& label) {
   for (const bench::Run& r : runs) {
-    if (r.json.find("\"label\":\"" + label + "\"") != std::string::npos) return &r;
+    if (r.label == label) return &r;
   }
   return nullptr;
 }
@@ -1024,14 +1106,26 @@ void Parent::PrintTables() const {
       "\nctrjoin end to end: %zu events, %d partitions per topic, 2 "
       "shards, W %ld ms\n",
       trace_.size(), trace_.partitions(), static_cast<long>(mode_.window_ms));
-  std::printf("%-26s %10s %10s %8s %8s %8s %8s %8s %7s %7s %7s\n", "config", "events/s",
-              "samples/s", "p50 ms", "p99 ms", "p99.9 ms", "neg p99", "vis p99", "RSS MiB",
-              "CPU us", "brk us");
+  std::printf("%-26s %10s %6s %10s %8s %8s %8s %8s %8s %7s %7s %7s\n", "config", "events/s",
+              "spread", "samples/s", "p50 ms", "p99 ms", "p99.9 ms", "neg p99", "vis p99",
+              "RSS MiB", "CPU us", "brk us");
   for (const bench::Run& r : runs_) {
-    std::printf("%-26s %10.0f %10.0f %8s %8s %8s %8s %8s %7.0f %7.2f %7s\n", r.name.c_str(),
-                r.events_per_s, r.samples_per_s, Ms(r.p50).c_str(), Ms(r.p99).c_str(),
-                Ms(r.p999).c_str(), Ms(r.neg_p99).c_str(), Ms(r.vis_p99).c_str(), r.rss, r.cpu_us,
+    std::printf("%-26s %10.0f %5.0f%% %10.0f %8s %8s %8s %8s %8s %7.0f %7.2f %7s\n", r.name.c_str(),
+                r.events_per_s, r.spread * 100, r.samples_per_s, Ms(r.p50).c_str(),
+                Ms(r.p99).c_str(), Ms(r.p999).c_str(), Ms(r.neg_p99).c_str(), Ms(r.vis_p99).c_str(),
+                r.rss, r.cpu_us,
                 r.broker_cpu_us < 0 ? "-" : fmt::format("{:.2f}", r.broker_cpu_us).c_str());
+  }
+  std::printf(
+      "\nPer-batch latency p99 in ms, from the pipeline's own histograms (src/metrics.h)\n");
+  std::printf("%-26s", "config");
+  for (const char* h : kBatchHistograms) std::printf(" %14s", h);
+  std::printf("\n");
+  for (const bench::Run& r : runs_) {
+    if (r.batch_p99.at("end_to_end") < 0) continue;
+    std::printf("%-26s", r.name.c_str());
+    for (const char* h : kBatchHistograms) std::printf(" %14s", Ms(r.batch_p99.at(h)).c_str());
+    std::printf("\n");
   }
   std::printf("\nRatios (events/s)\n");
   auto ratio = [&](const char* what, const char* a, const char* b) {
@@ -1053,11 +1147,9 @@ void Parent::PrintTables() const {
     std::printf("%-22s %10s %10s %8s %8s %8s %8s %8s\n", "config@load", "offered/s", "events/s",
                 "p50 ms", "p99 ms", "p99.9 ms", "neg p99", "vis p99");
     for (const bench::Run& r : sweep_) {
-      const std::string label = r.json.substr(r.json.find("\"label\":\"") + 9);
-      std::printf("%-22s %10.0f %10.0f %8s %8s %8s %8s %8s\n",
-                  label.substr(0, label.find('"')).c_str(), r.offered, r.events_per_s,
-                  Ms(r.p50).c_str(), Ms(r.p99).c_str(), Ms(r.p999).c_str(), Ms(r.neg_p99).c_str(),
-                  Ms(r.vis_p99).c_str());
+      std::printf("%-22s %10.0f %10.0f %8s %8s %8s %8s %8s\n", r.label.c_str(), r.offered,
+                  r.events_per_s, Ms(r.p50).c_str(), Ms(r.p99).c_str(), Ms(r.p999).c_str(),
+                  Ms(r.neg_p99).c_str(), Ms(r.vis_p99).c_str());
     }
   }
   if (!footprint_.empty()) {
@@ -1066,10 +1158,9 @@ void Parent::PrintTables() const {
     std::printf("%12s %12s %10s %10s %12s %10s %10s\n", "pending", "peak keys", "hot MiB",
                 "spilled", "RocksDB MiB", "RSS MiB", "events/s");
     for (const bench::Run& r : footprint_) {
-      const std::string target = r.json.substr(r.json.find("\"pending_target\":") + 17);
-      std::printf("%12ld %12ld %10.1f %10ld %12.1f %10.0f %10.0f\n", std::atol(target.c_str()),
-                  static_cast<long>(r.state_entries), r.hot_mib, static_cast<long>(r.spilled),
-                  r.rocksdb_mib, r.rss, r.events_per_s);
+      std::printf("%12ld %12ld %10.1f %10ld %12.1f %10.0f %10.0f\n",
+                  static_cast<long>(r.pending_target), static_cast<long>(r.state_entries),
+                  r.hot_mib, static_cast<long>(r.spilled), r.rocksdb_mib, r.rss, r.events_per_s);
     }
   }
   Verdicts(nullptr, true);
@@ -1085,6 +1176,8 @@ int Main(int argc, char** argv) {
   app.add_flag("--keep-work", o.keep_work, "keep the scratch directory");
   app.add_option("--events", o.events, "events in the trace (default 2,000,000; quick 60,000)");
   app.add_option("--only", o.only, "run only these configurations (comma-separated)");
+  app.add_option("--repeat", o.repeat,
+                 "runs of each configuration, median kept (default: full 3, quick 1)");
   app.add_option("--tbb-threads", o.tbb_threads,
                  "oneTBB threads per child (default: one per core); a diagnostic");
   // Set by the parent for its children.

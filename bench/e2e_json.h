@@ -3,16 +3,17 @@
 // objects and arrays, commas placed automatically, non-finite numbers
 // written as null. One owner thread.
 
-#include <fmt/format.h>
-
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "bench/e2e_probe.h"
 #include "sinks/json_encoder.h"
+#include "src/metrics.h"
 
 namespace ctrjoin::bench {
 
@@ -62,6 +63,19 @@ class JsonWriter {
         .Number("p999", h.QuantileMs(0.999))
         .Number("max", h.MaxMs())
         .Number("mean", h.MeanMs())
+        .EndObject();
+  }
+
+  // The same for one of the pipeline's own per-batch histograms
+  // (src/metrics.h: fixed buckets, quantiles interpolated inside them).
+  JsonWriter& Quantiles(std::string_view key, const LatencyHistogram& h) {
+    return BeginObject(key)
+        .Int("count", static_cast<int64_t>(h.count()))
+        .Number("p50", h.QuantileMs(0.50))
+        .Number("p99", h.QuantileMs(0.99))
+        .Number("p999", h.QuantileMs(0.999))
+        .Number("max", h.max_ms())
+        .Number("mean", h.count() > 0 ? h.sum_ms() / static_cast<double>(h.count()) : 0)
         .EndObject();
   }
 

@@ -1,7 +1,5 @@
 #include "bench/e2e_trace.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -9,6 +7,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <variant>
+
+#include <fmt/format.h>
 
 #include "src/clock.h"
 #include "src/event_parser.h"
