@@ -266,23 +266,6 @@ void WriteProcess(JsonWriter& j, double elapsed_s, double cpu_s, uint64_t events
       .Number("rss_before_run_mib", rss_before);
 }
 
-// The Kafka exactly-once wiring, as RunPipeline does it (src/app.cc): the
-// input offsets of each epoch go into the epoch's transaction, and the
-// group's committed offsets say which epoch committed.
-CommitLog KafkaCommitLog(KafkaSource* source, KafkaTransactionalSink* sink) {
-  CommitLog log;
-  log.committed_epoch = [source] { return source->CommittedEpoch(); };
-  log.before_commit = [source, sink](EpochId epoch, const CheckpointMeta& meta) {
-    KafkaPartitionList offsets = source->OffsetsFor(meta.positions, epoch.value);
-    if (offsets->cnt == 0) return Status::Ok();
-    rd_kafka_consumer_group_metadata_t* group = source->NewGroupMetadata();
-    Status st = sink->SendOffsets(epoch, offsets.get(), group);
-    rd_kafka_consumer_group_metadata_destroy(group);
-    return st;
-  };
-  return log;
-}
-
 KafkaSourceOptions SourceOptions(const ChildArgs& a, const Spec& spec) {
   KafkaSourceOptions o;
   o.brokers = a.broker;

@@ -91,6 +91,20 @@ void RequestStop() {
   if (Enricher* e = g_enricher.load(); e != nullptr && requests > 1) e->Cancel();
 }
 
+CommitLog KafkaCommitLog(KafkaSource* source, KafkaTransactionalSink* sink) {
+  CommitLog log;
+  log.committed_epoch = [source] { return source->CommittedEpoch(); };
+  log.before_commit = [source, sink](EpochId epoch, const CheckpointMeta& meta) {
+    KafkaPartitionList offsets = source->OffsetsFor(meta.positions, epoch.value);
+    if (offsets->cnt == 0) return Status::Ok();
+    rd_kafka_consumer_group_metadata_t* group = source->NewGroupMetadata();
+    Status st = sink->SendOffsets(epoch, offsets.get(), group);
+    rd_kafka_consumer_group_metadata_destroy(group);
+    return st;
+  };
+  return log;
+}
+
 Result<Enrichment> MakeEnrichment(const Config& config, Metrics& metrics) {
   Enrichment e;
   if (config.lookups.empty()) return e;
@@ -261,17 +275,8 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
     if (!s.ok()) return s.status();
     KafkaTransactionalSink* kafka_sink = s->get();
     txn_sink = std::move(s).value();
-    // Validated: a Kafka sink has a Kafka source. Its committed offsets,
-    // written in the sink's transactions, say which epoch committed.
-    log.committed_epoch = [kafka_source] { return kafka_source->CommittedEpoch(); };
-    log.before_commit = [kafka_source, kafka_sink](EpochId epoch, const CheckpointMeta& meta) {
-      KafkaPartitionList offsets = kafka_source->OffsetsFor(meta.positions, epoch.value);
-      if (offsets->cnt == 0) return Status::Ok();
-      rd_kafka_consumer_group_metadata_t* group = kafka_source->NewGroupMetadata();
-      Status st = kafka_sink->SendOffsets(epoch, offsets.get(), group);
-      rd_kafka_consumer_group_metadata_destroy(group);
-      return st;
-    };
+    // Validated: a Kafka sink has a Kafka source.
+    log = KafkaCommitLog(kafka_source, kafka_sink);
   } else {
     TransactionalFileSinkOptions o;
     o.dir = config.sink.path;

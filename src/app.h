@@ -58,6 +58,11 @@ struct ReplayOptions {
 Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options);
 Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metrics);
 
+// Exactly once with a Kafka sink: each epoch's input offsets go into the
+// epoch's transaction, and the group's committed offsets say which epoch
+// committed. Borrows both; they must outlive the coordinator.
+CommitLog KafkaCommitLog(KafkaSource* source, KafkaTransactionalSink* sink);
+
 // Builds the feature store and lookup service for config.lookups; null
 // pointers when there are none.
 struct Enrichment {
