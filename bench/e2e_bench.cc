@@ -149,11 +149,12 @@ struct ChildArgs {
 
 // ---------------------------------------------------------------- process figures
 
+// CPU time (user + system) of this process so far.
 struct Usage {
   double cpu_s = 0;
-  static Usage Now(int who = RUSAGE_SELF) {
+  static Usage Now() {
     rusage u{};
-    getrusage(who, &u);
+    getrusage(RUSAGE_SELF, &u);
     auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
     return Usage{s(u.ru_utime) + s(u.ru_stime)};
   }
@@ -176,7 +177,8 @@ double StatusMib(const char* name) {
 double PeakRssMib() { return StatusMib("VmHWM"); }
 double CurrentRssMib() { return StatusMib("VmRSS"); }
 
-// Peaks of the join state gauges and of RSS, sampled every 20 ms.
+// Peaks of the join state gauges and of RSS, sampled every 20 ms by a thread
+// of its own, which writes the public fields: read them after Stop().
 class StateSampler {
  public:
   explicit StateSampler(const Metrics* metrics)
