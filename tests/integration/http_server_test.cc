@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <future>
 #include <string>
 
@@ -139,8 +140,13 @@ TEST_F(HttpServerTest, StopInterruptsAClientThatNeverFinishesItsRequest) {
   auto stopped = std::async(std::launch::async, [&] { server_->Stop(); });
   EXPECT_EQ(stopped.wait_for(std::chrono::seconds(60)), std::future_status::ready);
   stopped.get();
+  // Closed without an answer: an orderly close, or a reset when the server
+  // closed before it had read the half request (unread data makes the
+  // kernel send RST).
   char c;
-  EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << "closed without an answer";
+  const ssize_t got = ::recv(fd, &c, 1, 0);
+  EXPECT_TRUE(got == 0 || (got < 0 && errno == ECONNRESET))
+      << "closed without an answer; recv returned " << got << ", errno " << errno;
   ::close(fd);
   EXPECT_EQ(server_->requests_served(), 0u);
   EXPECT_FALSE(HttpGet(server_->port(), "/healthz").ok()) << "no longer listening";
