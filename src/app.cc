@@ -251,11 +251,16 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   if (!source.ok()) return source.status();
   auto* kafka_source = dynamic_cast<KafkaSource*>(source->get());
   const int64_t end_after = replay != nullptr ? config.join.window_ms : -1;
+  // Started once the source is at its resume positions, so that what an
+  // earlier run read does not count towards this run's rate.
   std::unique_ptr<ReplayProgress> progress;
-  if (replay != nullptr && kafka_source != nullptr) {
-    const bool terminal = replay->progress >= 0 ? replay->progress == 1 : isatty(2) == 1;
+  auto start_progress = [&] {
+    if (replay == nullptr || kafka_source == nullptr) return;
+    const bool terminal = replay->progress == ReplayProgressMode::kAuto
+                              ? isatty(2) == 1
+                              : replay->progress == ReplayProgressMode::kTerminal;
     progress = std::make_unique<ReplayProgress>(kafka_source, &metrics, terminal);
-  }
+  };
   auto dead_letters = MakeDeadLetterSink(config.dead_letter);
   if (!dead_letters.ok()) return dead_letters.status();
   auto enrichment = MakeEnrichment(config, metrics);
@@ -263,6 +268,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   if (!config.checkpoint.enabled) {
     auto sink = MakeSink(config.sink);
     if (!sink.ok()) return sink.status();
+    start_progress();
     return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **sink,
                            **dead_letters, nullptr, end_after);
   }
@@ -295,6 +301,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   if (!resume.ok()) return resume.status();
   eos.resume = std::move(resume).value();
   if (eos.resume) CTRJOIN_RETURN_IF_ERROR((*source)->Seek(eos.resume->positions));
+  start_progress();
   return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **coordinator,
                          **dead_letters, &eos, end_after);
 }
@@ -370,8 +377,20 @@ Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
 Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metrics) {
   Result<Config> config = ReplayConfig(live, options);
   if (!config.ok()) return config.status();
-  Result<ResolvedRange> range = ResolveReplayRange(config->source.kafka, options.range);
-  if (!range.ok()) return range.status();
+  // The range is resolved once, by the first run under this name, and kept:
+  // "the end at start-up" and offsets-for-times must not move on a resume.
+  const std::string range_file = config->state.dir + "/RANGE";
+  Result<ResolvedRange> range = LoadResolvedRange(range_file, options.range);
+  if (!range.ok() && range.status().code() != StatusCode::kNotFound) {
+    return range.status().WithContext(fmt::format("--name {}", options.name));
+  }
+  if (!range.ok()) {
+    range = ResolveReplayRange(config->source.kafka, options.range);
+    if (!range.ok()) return range.status();
+    CTRJOIN_RETURN_IF_ERROR(SaveResolvedRange(range_file, options.range, *range));
+  } else {
+    spdlog::info("replay '{}': resuming the range resolved by its first run", options.name);
+  }
   spdlog::info("replay '{}': {} = {} impressions; clicks from time {}: {}", options.name,
                options.range.Describe(), range->impressions, range->click_start_ms,
                range->Describe());

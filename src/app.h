@@ -38,6 +38,12 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
                        SampleSink& sink, DeadLetterSink& dead_letters,
                        ExactlyOnce* eos = nullptr, int64_t end_after_window_ms = -1);
 
+enum class ReplayProgressMode {
+  kAuto,      // a terminal redraw if stderr is a terminal, else log lines
+  kTerminal,  // redraw a few lines every second
+  kLog,       // a log line every 10 s
+};
+
 // `ctrjoin replay`: the live run's pipeline over a bounded range of its input
 // topics, into its own output, state and transactional ids.
 struct ReplayOptions {
@@ -51,7 +57,7 @@ struct ReplayOptions {
   // The replay's HTTP endpoint; by default a free port on loopback (logged),
   // so that it never collides with the live run's beside it.
   std::string http_address = "127.0.0.1:0";
-  int progress = -1;                    // 1 terminal redraw, 0 log lines, -1 by isatty(stderr)
+  ReplayProgressMode progress = ReplayProgressMode::kAuto;
 };
 
 // The replay's configuration derived from the live one (exposed for tests).

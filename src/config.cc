@@ -3,6 +3,7 @@
 #include <cctype>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -441,25 +442,33 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) return Status::InvalidArgument("config: the top level must be a mapping");
+  // Where each overridden key was set last, to name it in errors.
+  std::map<std::string, std::string> origins;
+  auto key_of = [](const std::string& assignment) {
+    return assignment.substr(0, assignment.find('='));
+  };
   for (const EnvOverride& e : env) {
-    CTRJOIN_RETURN_IF_ERROR(ApplyOverride(root, e.assignment, "environment variable " + e.variable));
+    const std::string origin = "environment variable " + e.variable;
+    CTRJOIN_RETURN_IF_ERROR(ApplyOverride(root, e.assignment, origin));
+    origins[key_of(e.assignment)] = origin;
   }
-  for (const std::string& o : overrides) CTRJOIN_RETURN_IF_ERROR(ApplyOverride(root, o, "--set " + o));
+  for (const std::string& o : overrides) {
+    CTRJOIN_RETURN_IF_ERROR(ApplyOverride(root, o, "--set " + o));
+    origins[key_of(o)] = "--set " + o;
+  }
+  // Errors name the key ("join.window_ms: ..."); add where it was set.
+  auto with_origin = [&](const Status& st) {
+    for (const auto& [key, origin] : origins) {
+      if (st.message().starts_with(key + ":")) return st.WithContext(origin);
+    }
+    return st;
+  };
   Config config;
   config.http.enabled = true;  // see HttpConfig::enabled
   Section section(root, "");
-  if (Status st = Fill(section, config); !st.ok()) {
-    // Say so when the bad key came from the environment.
-    for (const EnvOverride& e : env) {
-      const std::string key = e.assignment.substr(0, e.assignment.find('='));
-      if (st.message().starts_with(key + ":")) {
-        return st.WithContext("environment variable " + e.variable);
-      }
-    }
-    return st;
-  }
+  if (Status st = Fill(section, config); !st.ok()) return with_origin(st);
   if (config.checkpoint.dir.empty()) config.checkpoint.dir = config.state.dir + "/checkpoints";
-  CTRJOIN_RETURN_IF_ERROR(config.Validate());
+  if (Status st = config.Validate(); !st.ok()) return with_origin(st);
   return config;
 }
 

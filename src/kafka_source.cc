@@ -71,9 +71,11 @@ Status KafkaSourceOptions::Validate() const {
 }
 
 // The consumer and what the next batch must report. Touched only by the
-// thread calling Next: the rebalance callback runs inside
-// rd_kafka_consumer_poll on that thread. Owns the consumer handle and closes
-// it (leaving the group) before destroying it.
+// thread calling Next (the rebalance callback runs inside
+// rd_kafka_consumer_poll on that thread), except progress_ (any thread,
+// under progress_mu_) and what OffsetsFor/NewGroupMetadata read (fixed after
+// start-up). Owns the consumer handle and closes it (leaving the group)
+// before destroying it.
 struct KafkaSource::Impl {
   explicit Impl(KafkaSourceOptions options) : options_(std::move(options)) {}
   ~Impl();
@@ -83,7 +85,9 @@ struct KafkaSource::Impl {
 
   // Where a bounded run (stop_at_end) ends, per partition.
   struct End {
-    int64_t offset = 0;  // end offset (LSO for read_committed) at start-up
+    int64_t start = 0;     // first offset of the run
+    int64_t offset = 0;    // end offset (LSO for read_committed) at start-up
+    int64_t position = 0;  // next offset to read
     bool reached = false;
   };
 
@@ -117,9 +121,11 @@ struct KafkaSource::Impl {
   std::map<PartitionId, End> ends_;  // stop_at_end only
   std::map<PartitionId, int64_t> start_offsets_;  // mode assign: as assigned at start-up
   size_t unfinished_ = 0;            // entries of ends_ not yet reached
-  // For Progress(): ends_ with start and position, guarded by progress_mu_.
+  // Copies ends_ into progress_ for Progress(); called by the source thread.
+  void PublishProgress();
+  // ends_ as of the last batch, for other threads; guarded by progress_mu_.
   mutable std::mutex progress_mu_;
-  std::map<PartitionId, KafkaSource::PartitionProgress> progress_;
+  std::vector<KafkaSource::PartitionProgress> progress_;
 };
 
 KafkaSource::Impl::~Impl() {
@@ -204,6 +210,7 @@ Status KafkaSource::Impl::AssignAll() {
 
   if (!options_.stop_at_end) return Status::Ok();
   for (int i = 0; i < parts->cnt; ++i) CTRJOIN_RETURN_IF_ERROR(TrackEnd(parts->elems[i]));
+  PublishProgress();
   return Status::Ok();
 }
 
@@ -222,12 +229,10 @@ Status KafkaSource::Impl::Seek(const SourcePositions& positions) {
       KafkaStatus(rd_kafka_assign(consumer_.get(), parts.get()), "source.kafka: seeking"));
   for (const auto& [id, offset] : positions) {
     if (!start_offsets_.contains(id)) continue;
-    {
-      std::lock_guard<std::mutex> lock(progress_mu_);
-      if (auto p = progress_.find(id); p != progress_.end()) p->second.position = offset;
-    }
+    if (auto e = ends_.find(id); e != ends_.end()) e->second.position = offset;
     Reached(id, offset);
   }
+  if (options_.stop_at_end) PublishProgress();
   return Status::Ok();
 }
 
@@ -274,17 +279,13 @@ Status KafkaSource::Impl::TrackEnd(const rd_kafka_topic_partition_t& part) {
   if (auto end = options_.end_offsets.find(id); end != options_.end_offsets.end()) {
     if (end->second > high) {
       return Status::InvalidArgument(fmt::format(
-          "source.kafka: end offset {} of {}[{}] is beyond its last committed offset {}",
+          "replay: end offset {} of {}[{}] is beyond the end of the partition ({})",
           end->second, part.topic, part.partition, high));
     }
     high = end->second;
   }
-  ends_[id] = End{high, false};
+  ends_[id] = End{start, high, start, false};
   ++unfinished_;
-  {
-    std::lock_guard<std::mutex> lock(progress_mu_);
-    progress_[id] = KafkaSource::PartitionProgress{id, start, high, start};
-  }
   Reached(id, start);
   return Status::Ok();
 }
@@ -322,13 +323,7 @@ Result<SourceBatch> KafkaSource::Impl::Next(size_t max_records) {
     if (!msg && !batch.records.empty()) break;
     if (Clock::now() >= deadline) break;
   }
-  if (options_.stop_at_end && !batch.records.empty()) {
-    std::lock_guard<std::mutex> lock(progress_mu_);
-    for (const RawRecord& r : batch.records) {
-      auto it = progress_.find({r.pos.stream, r.pos.partition});
-      if (it != progress_.end()) it->second.position = r.pos.offset.value + 1;
-    }
-  }
+  if (options_.stop_at_end) PublishProgress();
   batch.assigned = std::exchange(assigned_, {});
   batch.revoked = std::exchange(revoked_, {});
   batch.finished = std::exchange(finished_, {});
@@ -383,20 +378,27 @@ bool KafkaSource::Impl::PastEnd(PartitionId id, int64_t offset) const {
 // partition is paused: nothing it could still deliver belongs to this run.
 void KafkaSource::Impl::Reached(PartitionId id, int64_t position) {
   auto it = ends_.find(id);
-  if (it == ends_.end() || it->second.reached || position < it->second.offset) return;
+  if (it == ends_.end() || it->second.reached) return;
+  it->second.position = std::max(it->second.position, position);
+  if (position < it->second.offset) return;
   it->second.reached = true;
+  it->second.position = it->second.offset;
   --unfinished_;
   finished_.push_back(id);
-  {
-    std::lock_guard<std::mutex> lock(progress_mu_);
-    if (auto p = progress_.find(id); p != progress_.end()) p->second.position = p->second.end;
-  }
   KafkaPartitionList part(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(part.get(), TopicOf(id.stream).c_str(), id.partition);
   rd_kafka_resp_err_t err = rd_kafka_pause_partitions(consumer_.get(), part.get());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     spdlog::warn("{}", KafkaStatus(err, "source.kafka: pausing a finished partition").message());
   }
+}
+
+void KafkaSource::Impl::PublishProgress() {
+  std::vector<KafkaSource::PartitionProgress> snapshot;
+  snapshot.reserve(ends_.size());
+  for (const auto& [id, e] : ends_) snapshot.push_back({id, e.start, e.offset, e.position});
+  std::lock_guard<std::mutex> lock(progress_mu_);
+  progress_ = std::move(snapshot);
 }
 
 std::optional<StreamKind> KafkaSource::Impl::StreamOf(const char* topic) const {
@@ -449,9 +451,7 @@ rd_kafka_consumer_group_metadata_t* KafkaSource::NewGroupMetadata() const {
 
 std::vector<KafkaSource::PartitionProgress> KafkaSource::Progress() const {
   std::lock_guard<std::mutex> lock(impl_->progress_mu_);
-  std::vector<PartitionProgress> out;
-  for (const auto& [id, p] : impl_->progress_) out.push_back(p);
-  return out;
+  return impl_->progress_;
 }
 
 std::array<int64_t, 2> KafkaSource::ConsumerLag() {

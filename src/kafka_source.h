@@ -5,8 +5,11 @@
 // (mode "subscribe"). Reports partition assignment changes in SourceBatch so
 // the watermark tracker knows which partitions hold the watermark back.
 //
-// Called only from the pipeline's source node (Source contract). Owns the
-// librdkafka consumer handle.
+// Next, Seek, CommittedEpoch and ConsumerLag are called from the source node
+// or before it starts (Source contract); OffsetsFor and NewGroupMetadata
+// from the checkpoint coordinator's committer thread (they read only what
+// is fixed after start-up); Progress from any thread. Owns
+// the librdkafka consumer handle.
 
 #include <map>
 #include <memory>

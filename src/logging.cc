@@ -80,7 +80,9 @@ Status ConfigureLogging(const std::string& format, const std::string& level) {
         fmt::format("--log-format: expected 'text' or 'json', got '{}'", format));
   }
   // Logs on stderr: stdout carries samples when sink.type is stdout.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("ctrjoin"));
+  // Not registered by name, so that configuring twice replaces it.
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "ctrjoin", std::make_shared<spdlog::sinks::stderr_color_sink_mt>()));
   spdlog::set_level(lvl);
   if (format == "text") {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

@@ -205,7 +205,9 @@ int main(int argc, char** argv) {
       return ExitCode(ctrjoin::Status::InvalidArgument(
           "--progress: expected auto, terminal or log, got '" + progress + "'"));
     }
-    replay_options.progress = progress == "auto" ? -1 : progress == "terminal" ? 1 : 0;
+    replay_options.progress = progress == "auto"       ? ctrjoin::ReplayProgressMode::kAuto
+                              : progress == "terminal" ? ctrjoin::ReplayProgressMode::kTerminal
+                                                       : ctrjoin::ReplayProgressMode::kLog;
     return ExitCode(ctrjoin::RunReplay(*config, replay_options, metrics));
   }
   if (list->parsed()) return ExitCode(ctrjoin::ListCheckpoints(*config, stdout));

@@ -367,8 +367,9 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
           }
           if (ended_by_watermark) {
             // A replay past its end: nothing more belongs to it.
-            metrics_->events_past_end.Add(in->events.size());
+            metrics_->events_past_end.Add(in->events.size() + in->dead_letters.size());
             in->events.clear();
+            in->dead_letters.clear();
           }
           if (end_after_window_ms_ >= 0) {
             for (const PartitionId& p : in->meta.assigned) {

@@ -3,7 +3,10 @@
 #include <charconv>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <limits>
+#include <sstream>
 #include <vector>
 
 #include <fmt/format.h>
@@ -77,9 +80,18 @@ Result<int64_t> FirstTimestamp(rd_kafka_t* rk, const std::string& topic,
   while (seen.size() < static_cast<size_t>(list->cnt) &&
          std::chrono::steady_clock::now() < deadline) {
     KafkaMessage msg(rd_kafka_consumer_poll(rk, 100));
-    if (!msg || msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    if (!msg || msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_assign(rk, nullptr);
+      return KafkaStatus(msg->err, fmt::format("replay: reading the first record of {}[{}]", topic,
+                                               msg->partition),
+                         rd_kafka_message_errstr(msg.get()));
+    }
     if (seen.contains(msg->partition)) continue;
     seen[msg->partition] = true;
+    // Past the range's end (only aborted or control records inside it): no
+    // first record there.
+    if (msg->offset >= end.at(msg->partition)) continue;
     rd_kafka_timestamp_type_t type;
     const int64_t ts = rd_kafka_message_timestamp(msg.get(), &type);
     if (ts >= 0) first = std::min(first, ts);
@@ -101,6 +113,10 @@ Status ReplayRange::Validate() const {
   }
   if (!end_offsets.empty() && end_ms) {
     return Status::InvalidArgument("--end-offsets: give either --end-offsets or --end-time");
+  }
+  if ((start_ms && *start_ms < 0) || (end_ms && *end_ms < 0)) {
+    return Status::InvalidArgument(fmt::format(
+        "{}: must not be before 1970", start_ms && *start_ms < 0 ? "--start-time" : "--end-time"));
   }
   if (start_ms && end_ms && *end_ms <= *start_ms) {
     return Status::InvalidArgument(
@@ -166,29 +182,49 @@ Result<int64_t> ParseTimestampMs(std::string_view text, std::string_view option)
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos) {
     return ParseInt(text, option, "a time");
   }
-  // YYYY-MM-DDTHH:MM:SS[.mmm]Z
-  std::tm tm{};
+  const Status bad = Status::InvalidArgument(fmt::format(
+      "{}: expected a UTC time like 2026-11-20T10:00:00Z (or .250Z) or milliseconds since the "
+      "epoch, got '{}'",
+      option, std::string(text)));
+  // YYYY-MM-DDTHH:MM:SS[.mmm]Z, digits exactly where the layout has them.
+  const std::string_view layout = "dddd-dd-ddTdd:dd:dd";
+  if (text.size() != layout.size() + 1 && text.size() != layout.size() + 5) return bad;
+  for (size_t i = 0; i < layout.size(); ++i) {
+    const bool digit = text[i] >= '0' && text[i] <= '9';
+    if (layout[i] == 'd' ? !digit : text[i] != layout[i]) return bad;
+  }
+  auto num = [&](size_t at, size_t len) {
+    int v = 0;
+    for (size_t i = at; i < at + len; ++i) v = v * 10 + (text[i] - '0');
+    return v;
+  };
   int ms = 0;
-  const std::string s(text);
-  int consumed = 0;
-  const int n = std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-                            &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed);
-  std::string_view rest = n == 6 ? text.substr(consumed) : std::string_view("?");
-  if (rest.size() == 5 && rest[0] == '.') {
-    Result<int64_t> frac = ParseInt(rest.substr(1, 3), option, "milliseconds");
-    if (frac.ok()) ms = static_cast<int>(*frac);
-    rest = frac.ok() ? rest.substr(4) : std::string_view("?");
+  std::string_view rest = text.substr(layout.size());
+  if (rest.size() == 5) {
+    if (rest[0] != '.') return bad;
+    for (size_t i = 1; i < 4; ++i) {
+      if (rest[i] < '0' || rest[i] > '9') return bad;
+    }
+    ms = num(layout.size() + 1, 3);
+    rest = rest.substr(4);
   }
-  if (rest != "Z" || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-      tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
-    return Status::InvalidArgument(fmt::format(
-        "{}: expected a UTC time like 2026-11-20T10:00:00Z (or .250Z) or milliseconds since "
-        "the epoch, got '{}'",
-        option, s));
+  if (rest != "Z") return bad;
+  std::tm tm{};
+  tm.tm_year = num(0, 4) - 1900;
+  tm.tm_mon = num(5, 2) - 1;
+  tm.tm_mday = num(8, 2);
+  tm.tm_hour = num(11, 2);
+  tm.tm_min = num(14, 2);
+  tm.tm_sec = num(17, 2);
+  const std::tm given = tm;
+  const std::time_t secs = timegm(&tm);
+  // timegm normalises (Feb 31 -> Mar 3): a changed field means it was out of range.
+  if (tm.tm_year != given.tm_year || tm.tm_mon != given.tm_mon || tm.tm_mday != given.tm_mday ||
+      tm.tm_hour != given.tm_hour || tm.tm_min != given.tm_min || tm.tm_sec != given.tm_sec ||
+      secs < 0) {
+    return bad;
   }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
+  return static_cast<int64_t>(secs) * 1000 + ms;
 }
 
 std::string ResolvedRange::Describe() const {
@@ -291,8 +327,10 @@ Result<ResolvedRange> ResolveReplayRange(const KafkaSourceOptions& source,
   Result<std::vector<int32_t>> clk_ids = bounds(source.clicks_topic, clk_low, clk_high);
   if (!clk_ids.ok()) return clk_ids.status();
   std::map<int32_t, int64_t> clk_start = clk_low;
+  // No impression in the range: clicks from the start (none will match).
+  if (from_ms == std::numeric_limits<int64_t>::max()) from_ms = 0;
   out.click_start_ms = from_ms > range.click_lookback_ms ? from_ms - range.click_lookback_ms : 0;
-  if (from_ms != std::numeric_limits<int64_t>::max() && out.click_start_ms > 0) {
+  if (out.click_start_ms > 0) {
     auto r = OffsetsForTime(rk, source.clicks_topic, *clk_ids, out.click_start_ms, clk_high);
     if (!r.ok()) return r.status();
     clk_start = *r;
@@ -301,6 +339,81 @@ Result<ResolvedRange> ResolveReplayRange(const KafkaSourceOptions& source,
     out.start[{StreamKind::kClick, p}] = clk_start[p];
     out.end[{StreamKind::kClick, p}] = clk_high[p];
   }
+  return out;
+}
+
+namespace {
+constexpr std::string_view kRangeMagic = "ctrjoin-replay-range 1";
+}  // namespace
+
+Status SaveResolvedRange(const std::string& path, const ReplayRange& range,
+                         const ResolvedRange& resolved) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec) return Status::IoError(fmt::format("replay: creating {}: {}", path, ec.message()));
+  std::string text = fmt::format("{}\nspec {}\nclick_start_ms {}\nimpressions {}\n", kRangeMagic,
+                                 range.Describe(), resolved.click_start_ms, resolved.impressions);
+  for (const auto& [id, start] : resolved.start) {
+    text += fmt::format("partition {} {} {} {}\n", static_cast<int>(id.stream), id.partition, start,
+                        resolved.end.at(id));
+  }
+  text += "end\n";
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) return Status::IoError("replay: writing " + tmp);
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) return Status::IoError(fmt::format("replay: renaming {}: {}", tmp, ec.message()));
+  return Status::Ok();
+}
+
+Result<ResolvedRange> LoadResolvedRange(const std::string& path, const ReplayRange& range) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("replay: no resolved range at " + path);
+  const Status corrupt = Status::Corruption("replay: " + path + " is damaged; remove the replay's "
+                                            "state dir to start it afresh");
+  std::string line;
+  if (!std::getline(in, line) || line != kRangeMagic) return corrupt;
+  if (!std::getline(in, line) || !line.starts_with("spec ")) return corrupt;
+  const std::string spec = line.substr(5);
+  if (spec != range.Describe()) {
+    return Status::InvalidArgument(fmt::format(
+        "this replay was started with the range {}, not {}; resume it with the same range, or "
+        "give a new --name",
+        spec, range.Describe()));
+  }
+  ResolvedRange out;
+  bool ended = false;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string key;
+    words >> key;
+    if (key == "click_start_ms") {
+      words >> out.click_start_ms;
+    } else if (key == "impressions") {
+      words >> out.impressions;
+    } else if (key == "partition") {
+      int stream = -1;
+      int32_t partition = -1;
+      int64_t start = -1, end = -1;
+      words >> stream >> partition >> start >> end;
+      if (stream < 0 || stream > 1 || partition < 0 || start < 0 || end < start) return corrupt;
+      const PartitionId id{static_cast<StreamKind>(stream), partition};
+      out.start[id] = start;
+      out.end[id] = end;
+    } else if (key == "end") {
+      ended = true;
+      break;
+    } else {
+      return corrupt;
+    }
+    if (words.fail()) return corrupt;
+  }
+  if (!ended || out.start.empty()) return corrupt;
   return out;
 }
 

@@ -61,4 +61,11 @@ struct ResolvedRange {
 Result<ResolvedRange> ResolveReplayRange(const KafkaSourceOptions& source,
                                          const ReplayRange& range);
 
+// The resolved range of a replay, kept in its state dir by its first run so
+// that a resume reads the same offsets. Load: NotFound when there is none;
+// InvalidArgument when it was resolved from a different range than `range`.
+Status SaveResolvedRange(const std::string& path, const ReplayRange& range,
+                         const ResolvedRange& resolved);
+Result<ResolvedRange> LoadResolvedRange(const std::string& path, const ReplayRange& range);
+
 }  // namespace ctrjoin

@@ -94,7 +94,46 @@ TEST(ConfigTest, OverridesApplyOnTop) {
   EXPECT_EQ(c->sink.path, "/tmp/o.jsonl");
   EXPECT_EQ(ErrorOf(kMinimal, {"join.window_ms"}), "--set join.window_ms: expected key=value");
   EXPECT_EQ(ErrorOf(kMinimal, {"join.windw=3"}),
-            "join.windw: unknown key (see README, Configuration)");
+            "--set join.windw=3: join.windw: unknown key (see README, Configuration)");
+}
+
+TEST(EnvOverrideTest, DoubleUnderscoreSeparatesLevels) {
+  const char* env[] = {"CTRJOIN_JOIN__WINDOW_MS=60000", "CTRJOIN_SOURCE__KAFKA__BROKERS=h:1",
+                       "CTRJOIN_CRASH_AT=write:3", "CTRJOIN_LOG_FORMAT=json", "PATH=/bin",
+                       nullptr};
+  std::vector<EnvOverride> o = EnvOverrides(const_cast<char**>(env));
+  ASSERT_EQ(o.size(), 2u);
+  EXPECT_EQ(o[0].variable, "CTRJOIN_JOIN__WINDOW_MS");
+  EXPECT_EQ(o[0].assignment, "join.window_ms=60000");
+  EXPECT_EQ(o[1].assignment, "source.kafka.brokers=h:1");
+}
+
+TEST(EnvOverrideTest, AppliesBetweenFileAndSetAndNamesTheVariable) {
+  const std::string yaml = "source: {files: {impressions: a, clicks: b}}\njoin: {window_ms: 1000}\n";
+  auto c = ParseConfig(yaml, {}, {{"CTRJOIN_JOIN__WINDOW_MS", "join.window_ms=2000"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->join.window_ms, 2000);
+  c = ParseConfig(yaml, {"join.window_ms=3000"}, {{"CTRJOIN_JOIN__WINDOW_MS", "join.window_ms=2000"}});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->join.window_ms, 3000) << "--set wins over the environment";
+  c = ParseConfig(yaml, {}, {{"CTRJOIN_JOIN__WINDOW_MS", "join.window_ms=ten"}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("CTRJOIN_JOIN__WINDOW_MS"), std::string::npos)
+      << c.status().message();
+  EXPECT_NE(c.status().message().find("join.window_ms"), std::string::npos);
+  c = ParseConfig(yaml, {}, {{"CTRJOIN_JOIN__WINDOW_MS", "join.window_ms=-1"}});
+  ASSERT_FALSE(c.ok()) << "a value the validation rejects";
+  EXPECT_NE(c.status().message().find("environment variable CTRJOIN_JOIN__WINDOW_MS"),
+            std::string::npos)
+      << c.status().message();
+  c = ParseConfig(yaml, {"join.window_ms=-1"}, {{"CTRJOIN_JOIN__WINDOW_MS", "join.window_ms=2"}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("--set join.window_ms=-1"), std::string::npos)
+      << "the last setter is named: " << c.status().message();
+  c = ParseConfig(yaml, {}, {{"CTRJOIN_JOIN__WINDOWMS", "join.windowms=5"}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("CTRJOIN_JOIN__WINDOWMS"), std::string::npos)
+      << c.status().message();
 }
 
 }  // namespace
@@ -167,7 +206,8 @@ TEST(ConfigTest, HttpKeysAreValidated) {
   EXPECT_TRUE(ErrorOf(std::string(kMinimal) + "http: {address: 'metrics.example:9464'}")
                   .starts_with("http.address: the host must be an IP address or localhost"));
   EXPECT_TRUE(ErrorOf(kMinimal, {"http.address=127.0.0.1:70000"})
-                  .starts_with("http.address: the port must be a number in [0, 65535]"));
+                  .starts_with("--set http.address=127.0.0.1:70000: http.address: the port must "
+                               "be a number in [0, 65535]"));
   EXPECT_NE(ErrorOf(std::string(kMinimal) + "http: {ready_max_checkpoint_age_ms: -1}")
                 .find("http.ready_max_checkpoint_age_ms: must be >= 0"),
             std::string::npos);

@@ -1,11 +1,12 @@
-// Replay ranges as given on the command line, their validation, the
-// progress report, environment overrides and JSON log lines.
+// Replay ranges as given on the command line, their validation, the range
+// kept for resumes, and the progress report.
 #include <gtest/gtest.h>
 
-#include "src/config.h"
-#include "src/logging.h"
+#include <fstream>
+
 #include "src/replay_progress.h"
 #include "src/replay_range.h"
+#include "tests/support/temp_dir.h"
 
 namespace ctrjoin {
 namespace {
@@ -30,8 +31,11 @@ TEST(ReplayRangeTest, ParsesTimes) {
     ASSERT_TRUE(r.ok()) << text << ": " << r.status().ToString();
     EXPECT_EQ(r.value(), ms) << text;
   }
-  for (const char* bad : {"", "yesterday", "2026-01-01", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z",
-                          "2026-01-01T00:00:00+01:00", "2026-01-01T00:00:00.5Z"}) {
+  for (const char* bad :
+       {"", "yesterday", "2026-01-01", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z",
+        "2026-01-01T00:00:00+01:00", "2026-01-01T00:00:00.5Z", "2026-02-31T00:00:00Z",
+        "2026-01-01T-1:00:00Z", " 2026-01-01T00:00:00Z", "2026-01-01T00:00:00.-12Z",
+        "2026-01-01T24:00:00Z", "1969-12-31T23:59:59Z", "2026-1-01T00:00:00Z"}) {
     auto r = ParseTimestampMs(bad, "--end-time");
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_TRUE(r.status().message().starts_with("--end-time: ")) << r.status().message();
@@ -48,6 +52,9 @@ TEST(ReplayRangeTest, ValidationNamesTheOption) {
   r.start_ms = 10;
   r.end_ms = 10;
   EXPECT_TRUE(r.Validate().message().starts_with("--end-time")) << r.Validate().message();
+  r = ReplayRange{};
+  r.start_ms = -5;
+  EXPECT_TRUE(r.Validate().message().starts_with("--start-time")) << r.Validate().message();
   r = ReplayRange{};
   r.click_lookback_ms = -1;
   EXPECT_TRUE(r.Validate().message().starts_with("--click-lookback-ms")) << r.Validate().message();
@@ -69,43 +76,34 @@ TEST(ReplayProgressTest, ReportsPercentagePerPartitionRateAndEta) {
   EXPECT_NE(ReplayProgress::Format(parts, 0, 1)[0].find("ETA <= --:--:--"), std::string::npos);
 }
 
-TEST(EnvOverrideTest, DoubleUnderscoreSeparatesLevels) {
-  const char* env[] = {"CTRJOIN_JOIN__WINDOW_MS=60000", "CTRJOIN_SOURCE__KAFKA__BROKERS=h:1",
-                       "CTRJOIN_CRASH_AT=write:3", "CTRJOIN_LOG_FORMAT=json", "PATH=/bin",
-                       nullptr};
-  std::vector<EnvOverride> o = EnvOverrides(const_cast<char**>(env));
-  ASSERT_EQ(o.size(), 2u);
-  EXPECT_EQ(o[0].variable, "CTRJOIN_JOIN__WINDOW_MS");
-  EXPECT_EQ(o[0].assignment, "join.window_ms=60000");
-  EXPECT_EQ(o[1].assignment, "source.kafka.brokers=h:1");
-}
-
-TEST(EnvOverrideTest, AppliesBetweenFileAndSetAndNamesTheVariable) {
-  const std::string yaml = "source: {files: {impressions: a, clicks: b}}\njoin: {window_ms: 1000}\n";
-  auto c = ParseConfig(yaml, {}, {{"CTRJOIN_JOIN__WINDOW_MS", "join.window_ms=2000"}});
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->join.window_ms, 2000);
-  c = ParseConfig(yaml, {"join.window_ms=3000"}, {{"CTRJOIN_JOIN__WINDOW_MS", "join.window_ms=2000"}});
-  ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->join.window_ms, 3000) << "--set wins over the environment";
-  c = ParseConfig(yaml, {}, {{"CTRJOIN_JOIN__WINDOW_MS", "join.window_ms=ten"}});
-  ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.status().message().find("CTRJOIN_JOIN__WINDOW_MS"), std::string::npos)
-      << c.status().message();
-  EXPECT_NE(c.status().message().find("join.window_ms"), std::string::npos);
-  c = ParseConfig(yaml, {}, {{"CTRJOIN_JOIN__WINDOWMS", "join.windowms=5"}});
-  ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.status().message().find("CTRJOIN_JOIN__WINDOWMS"), std::string::npos)
-      << c.status().message();
-}
-
-TEST(LoggingTest, JsonLinesEscapeTheMessage) {
-  EXPECT_EQ(JsonLogLine("2026-11-21T10:00:00.000Z", "info", "a \"b\"\n\tc\\"),
-            "{\"ts\":\"2026-11-21T10:00:00.000Z\",\"level\":\"info\",\"msg\":\"a \\\"b\\\"\\n\\tc\\\\\"}\n");
-  EXPECT_EQ(JsonLogLine("t", "warn", std::string("x\x01y")),
-            "{\"ts\":\"t\",\"level\":\"warn\",\"msg\":\"x\\u0001y\"}\n");
-  EXPECT_FALSE(ConfigureLogging("xml", "info").ok());
-  EXPECT_TRUE(ConfigureLogging("text", "info").ok());
+TEST(ReplayRangeTest, ResolvedRangeIsKeptForResumesOfTheSameRangeOnly) {
+  testing::TempDir dir;
+  const std::string path = dir.File("state/replay-x/RANGE");
+  ReplayRange range;
+  range.start_ms = 1'000;
+  ResolvedRange resolved;
+  resolved.start = {{{StreamKind::kImpression, 0}, 5}, {{StreamKind::kClick, 1}, 0}};
+  resolved.end = {{{StreamKind::kImpression, 0}, 90}, {{StreamKind::kClick, 1}, 70}};
+  resolved.click_start_ms = 400;
+  resolved.impressions = 85;
+  EXPECT_EQ(LoadResolvedRange(path, range).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(SaveResolvedRange(path, range, resolved).ok());
+  Result<ResolvedRange> loaded = LoadResolvedRange(path, range);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->start, resolved.start);
+  EXPECT_EQ(loaded->end, resolved.end);
+  EXPECT_EQ(loaded->click_start_ms, 400);
+  EXPECT_EQ(loaded->impressions, 85u);
+  ReplayRange other = range;
+  other.end_ms = 9'000;
+  Result<ResolvedRange> refused = LoadResolvedRange(path, other);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("started with the range from time 1000"),
+            std::string::npos)
+      << refused.status().message();
+  std::ofstream(path) << "ctrjoin-replay-range 1\nspec " << range.Describe() << "\npartition x\n";
+  EXPECT_EQ(LoadResolvedRange(path, range).status().code(), StatusCode::kCorruption);
 }
 
 }  // namespace
