@@ -136,16 +136,6 @@ int RunThroughCrashes(const std::vector<std::string>& args, const std::string& l
       }
     }
     const RunResult r = RunOnce(args, log, crash_at, kill_after, signal);
-    {  // DEBUG HACK: keep every checkpoint META
-      const fs::path chk = fs::path(log).parent_path() / "state/replay-r/checkpoints";
-      const fs::path keep = fs::path(log).parent_path() / "metas";
-      std::error_code ec2;
-      fs::create_directories(keep, ec2);
-      for (const fs::directory_entry& e : fs::directory_iterator(chk, ec2)) {
-        fs::copy_file(e.path() / "META", keep / (e.path().filename().string() + "-" + std::to_string(attempt)), fs::copy_options::overwrite_existing, ec2);
-      }
-      std::ofstream(log, std::ios::app) << "=== TEST: run ended attempt " << attempt << " crash_at=" << crash_at << " kill_after=" << kill_after.count() << " signal=" << signal << " finished=" << r.finished << "\n";
-    }
     if (signal == SIGTERM && r.signalled) {
       // Before main installs its handlers the default action ends the
       // process: harmless (like a kill), but only that early.
@@ -237,8 +227,6 @@ void CrashRounds(uint64_t seed, const CrashJob& job) {
     EXPECT_LE(CountCheckpoints(dir.File(job.checkpoints)), 2u + 1u);
     std::printf("round %d: %d kills, %zu samples\n", round, round_kills, samples.size());
     if (::testing::Test::HasFailure()) {
-      std::error_code ec3;  // DEBUG HACK
-      fs::copy(dir.path(), fmt::format("/tmp/repro/keep-{}-{}", getpid(), round), fs::copy_options::recursive, ec3);
       std::printf("log tail:\n%s", Tail(dir.File("ctrjoin.log")).c_str());
       return;
     }
