@@ -275,13 +275,17 @@ void HttpServer::Serve(int fd) {
   HttpResponse response;
   bool method_not_allowed = false;
   while (true) {
-    if (HeadEnd(request) != std::string::npos) {
-      response = Respond(request);
-      method_not_allowed = response.status == 405;
+    // The limit holds for the head however the bytes arrived: a head that
+    // ends past it is too large even if it ended within the last read.
+    const size_t head_end = HeadEnd(request);
+    const size_t head_size = head_end != std::string::npos ? head_end : request.size();
+    if (head_size > options_.max_request_bytes) {
+      response = Plain(431, "request too large\n");
       break;
     }
-    if (request.size() > options_.max_request_bytes) {
-      response = Plain(431, "request too large\n");
+    if (head_end != std::string::npos) {
+      response = Respond(request);
+      method_not_allowed = response.status == 405;
       break;
     }
     const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);

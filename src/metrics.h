@@ -143,7 +143,7 @@ struct LookupMetrics {
   Counter requests;        // rows asked of the store (after coalescing)
   Counter store_calls;     // GetMultiple calls
   Counter coalesced;       // misses that joined a request already pending
-  Counter retries;         // failed store calls retried
+  Counter retries;         // rows of failed store calls queued for a retry
   Counter errors;          // failed store calls
   Counter partial;         // lookups given up (emit_partial), impressions flagged partial
   LatencyHistogram latency;  // one store call (GetMultiple), retries counted apart
@@ -188,6 +188,7 @@ inline const char* StageName(Stage stage) {
 
 struct PipelineMetrics {
   LatencyHistogram stage[kStages];  // indexed by Stage
+  LatencyHistogram& of(Stage s) { return stage[static_cast<size_t>(s)]; }
   LatencyHistogram end_to_end;      // source read -> all of the batch's output written
   // A batch whose watermark made shards emit negatives: router advanced the
   // watermark -> the last of those negatives written.

@@ -34,7 +34,7 @@ void EndStage(PipelineMetrics& m, Stage stage, Clock::time_point read_at,
               Clock::time_point& since) {
   if (!Timed(read_at)) return;
   const Clock::time_point now = Clock::now();
-  m.stage[static_cast<size_t>(stage)].Record(now - since);
+  m.of(stage).Record(now - since);
   since = now;
 }
 
@@ -434,8 +434,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
         // advance the watermark may close windows too.
         const Clock::time_point routed_at = Clock::now();
         if (Timed(in->read_at)) {
-          metrics_->pipeline.stage[static_cast<size_t>(Stage::kRoute)].Record(routed_at -
-                                                                              in->stage_done);
+          metrics_->pipeline.of(Stage::kRoute).Record(routed_at - in->stage_done);
         }
         for (ShardPtr& out : outs) {
           out->read_at = in->read_at;
@@ -489,14 +488,16 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
       a.shards_done = std::max(a.shards_done, in->done_at);
       a.negatives = a.negatives || in->negatives;
       if (++a.outputs < shard_count) continue;
-      if (Timed(in->read_at)) {
+      // Not after a failure: shards then return without processing (and
+      // without a done_at), and the batch's output is dropped.
+      const Clock::time_point now = Clock::now();
+      if (Timed(in->read_at) && !failed() && Timed(a.shards_done)) {
         PipelineMetrics& pm = metrics_->pipeline;
-        const Clock::time_point now = Clock::now();
-        pm.stage[static_cast<size_t>(Stage::kShard)].Record(a.shards_done - in->routed_at);
-        pm.stage[static_cast<size_t>(Stage::kSink)].Record(now - a.shards_done);
+        pm.of(Stage::kShard).Record(a.shards_done - in->routed_at);
+        pm.of(Stage::kSink).Record(now - a.shards_done);
         pm.end_to_end.Record(now - in->read_at);
       }
-      if (a.negatives) metrics_->pipeline.negative_delay.Record(Clock::now() - in->routed_at);
+      if (a.negatives && !failed()) metrics_->pipeline.negative_delay.Record(now - in->routed_at);
       arrived.erase(in->seq);
       if (in->barrier != nullptr) {
         guarded("checkpoint", [&] {

@@ -1,11 +1,11 @@
 #include "src/prometheus.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <initializer_list>
 #include <string_view>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "src/clock.h"
 
@@ -57,6 +57,15 @@ class Exposition {
     Sample(name, {}, value);
   }
 
+  // A Counter is exposed as a counter, a Gauge as a gauge: the type comes
+  // from the metric, never from a string at the call site.
+  void Metric(std::string_view name, std::string_view help, const ctrjoin::Counter& c) {
+    Single(name, "counter", help, c.Get());
+  }
+  void Metric(std::string_view name, std::string_view help, const ctrjoin::Gauge& g) {
+    Single(name, "gauge", help, g.Get());
+  }
+
   // _bucket (cumulative, le in seconds, ending with +Inf), _sum, _count.
   void Histogram(std::string_view name, std::initializer_list<Label> labels,
                  const LatencyHistogram& h) {
@@ -99,10 +108,17 @@ class Exposition {
   void Escape(std::string_view text, bool quotes) {
     for (char c : text) {
       switch (c) {
-        case '\\': out_ += "\\\\"; break;
-        case '\n': out_ += "\\n"; break;
-        case '"': out_ += quotes ? "\\\"" : "\""; break;
-        default: out_ += c;
+        case '\\':
+          out_ += "\\\\";
+          break;
+        case '\n':
+          out_ += "\\n";
+          break;
+        case '"':
+          out_ += quotes ? "\\\"" : "\"";
+          break;
+        default:
+          out_ += c;
       }
     }
   }
@@ -132,22 +148,19 @@ std::string RenderPrometheus(const Metrics& m, const ExpositionOptions& options,
   // Process and pipeline.
   e.Single("ctrjoin_up", "gauge", "1: the ctrjoin process is up and serving metrics.", int64_t{1});
   e.Single("ctrjoin_process_start_time_seconds", "gauge",
-           "When the process started, in seconds since the Unix epoch.",
-           Seconds(kProcessStartMs));
+           "When the process started, in seconds since the Unix epoch.", Seconds(kProcessStartMs));
   const PipelineMetrics& p = m.pipeline;
-  e.Single("ctrjoin_pipeline_running", "gauge", "1 while the pipeline runs.", p.running.Get());
-  e.Single("ctrjoin_pipeline_failed", "gauge", "1 once a pipeline stage failed (the run ends).",
-           p.failed.Get());
+  e.Metric("ctrjoin_pipeline_running", "1 while the pipeline runs.", p.running);
+  e.Metric("ctrjoin_pipeline_failed", "1 once a pipeline stage failed (the run ends).", p.failed);
   if (p.started_ms.Get() > 0) {
     e.Single("ctrjoin_pipeline_start_time_seconds", "gauge",
              "When the pipeline started running, in seconds since the Unix epoch.",
              Seconds(p.started_ms.Get()));
   }
-  e.Single("ctrjoin_source_assigned_partitions", "gauge",
+  e.Metric("ctrjoin_source_assigned_partitions",
            "Input partitions assigned to the source (Kafka partitions, or one per input file).",
-           p.assigned_partitions.Get());
-  e.Single("ctrjoin_batches_total", "counter", "Source batches routed through the pipeline.",
-           m.batches.Get());
+           p.assigned_partitions);
+  e.Metric("ctrjoin_batches_total", "Source batches routed through the pipeline.", m.batches);
 
   // Input.
   e.Family("ctrjoin_events_in_total", "counter",
@@ -170,9 +183,9 @@ std::string RenderPrometheus(const Metrics& m, const ExpositionOptions& options,
       if (lag >= 0) e.Sample("ctrjoin_consumer_lag_records", {{"topic", topics[s]}}, lag);
     }
   }
-  e.Single("ctrjoin_replay_events_past_end_total", "counter",
+  e.Metric("ctrjoin_replay_events_past_end_total",
            "Replay: events read after every window of the range had closed, dropped.",
-           m.events_past_end.Get());
+           m.events_past_end);
 
   // Event time.
   if (const int64_t wm = m.watermark_ms.Get(); wm > 0) {
@@ -212,8 +225,7 @@ std::string RenderPrometheus(const Metrics& m, const ExpositionOptions& options,
   e.Histogram("ctrjoin_negative_emission_delay_seconds", {}, p.negative_delay);
 
   // Output and the label join.
-  e.Single("ctrjoin_samples_out_total", "counter", "Samples written to the sink.",
-           m.samples_out.Get());
+  e.Metric("ctrjoin_samples_out_total", "Samples written to the sink.", m.samples_out);
   const JoinMetrics& j = m.join;
   e.Family("ctrjoin_join_samples_total", "counter",
            "Samples emitted by the label join, by kind: positive, negative, correction (a late "
@@ -221,80 +233,72 @@ std::string RenderPrometheus(const Metrics& m, const ExpositionOptions& options,
   e.Sample("ctrjoin_join_samples_total", {{"kind", "positive"}}, j.positives.Get());
   e.Sample("ctrjoin_join_samples_total", {{"kind", "negative"}}, j.negatives.Get());
   e.Sample("ctrjoin_join_samples_total", {{"kind", "correction"}}, j.corrections.Get());
-  e.Single("ctrjoin_join_duplicate_clicks_total", "counter",
-           "Further clicks for an already labelled impression (not emitted).",
-           j.duplicate_clicks.Get());
-  e.Single("ctrjoin_join_duplicate_impressions_total", "counter",
-           "Impression ids seen again (the first wins).", j.duplicate_impressions.Get());
-  e.Single("ctrjoin_join_orphan_clicks_total", "counter",
-           "Held clicks whose impression never came (dropped).", j.orphan_clicks.Get());
-  e.Single("ctrjoin_join_late_clicks_total", "counter",
-           "Clicks that came after their impression's negative was emitted.", j.late_clicks.Get());
-  e.Single("ctrjoin_join_clicks_outside_window_total", "counter",
-           "Clicks with ts before their impression or after its window.",
-           j.clicks_outside_window.Get());
-  e.Single("ctrjoin_join_late_impressions_total", "counter",
-           "Impressions whose window had already closed when they came.", j.late_impressions.Get());
-  e.Single("ctrjoin_join_state_entries", "gauge", "Keys held in join state (memory and RocksDB).",
-           j.state_entries.Get());
-  e.Single("ctrjoin_join_state_memory_bytes", "gauge", "Bytes of join state held in memory.",
-           j.state_memory_bytes.Get());
-  e.Single("ctrjoin_join_state_spilled_entries", "gauge", "Keys whose state lives in RocksDB.",
-           j.spilled_entries.Get());
-  e.Single("ctrjoin_join_spill_writes_total", "counter", "State entries moved to RocksDB.",
-           j.spill_writes.Get());
-  e.Single("ctrjoin_rocksdb_memory_bytes", "gauge",
-           "RocksDB block cache and memtables of the state stores.", j.rocksdb_memory_bytes.Get());
-  e.Single("ctrjoin_rocksdb_memory_limit_bytes", "gauge",
-           "RocksDB's share of the state memory budget.", j.rocksdb_memory_limit_bytes.Get());
+  e.Metric("ctrjoin_join_duplicate_clicks_total",
+           "Further clicks for an already labelled impression (not emitted).", j.duplicate_clicks);
+  e.Metric("ctrjoin_join_duplicate_impressions_total",
+           "Impression ids seen again (the first wins).", j.duplicate_impressions);
+  e.Metric("ctrjoin_join_orphan_clicks_total", "Held clicks whose impression never came (dropped).",
+           j.orphan_clicks);
+  e.Metric("ctrjoin_join_late_clicks_total",
+           "Clicks that came after their impression's negative was emitted.", j.late_clicks);
+  e.Metric("ctrjoin_join_clicks_outside_window_total",
+           "Clicks with ts before their impression or after its window.", j.clicks_outside_window);
+  e.Metric("ctrjoin_join_late_impressions_total",
+           "Impressions whose window had already closed when they came.", j.late_impressions);
+  e.Metric("ctrjoin_join_state_entries", "Keys held in join state (memory and RocksDB).",
+           j.state_entries);
+  e.Metric("ctrjoin_join_state_memory_bytes", "Bytes of join state held in memory.",
+           j.state_memory_bytes);
+  e.Metric("ctrjoin_join_state_spilled_entries", "Keys whose state lives in RocksDB.",
+           j.spilled_entries);
+  e.Metric("ctrjoin_join_spill_writes_total", "State entries moved to RocksDB.", j.spill_writes);
+  e.Metric("ctrjoin_rocksdb_memory_bytes", "RocksDB block cache and memtables of the state stores.",
+           j.rocksdb_memory_bytes);
+  e.Metric("ctrjoin_rocksdb_memory_limit_bytes", "RocksDB's share of the state memory budget.",
+           j.rocksdb_memory_limit_bytes);
 
   // Feature lookups (summed over the configured lookups).
   const LookupMetrics& l = m.lookup;
-  e.Single("ctrjoin_lookup_cache_hits_total", "counter", "Feature lookups answered by the cache.",
-           l.cache_hits.Get());
-  e.Single("ctrjoin_lookup_cache_misses_total", "counter",
-           "Feature lookups the cache could not answer.", l.cache_misses.Get());
-  e.Single("ctrjoin_lookup_cache_evictions_total", "counter", "Rows evicted from the cache.",
-           l.cache_evictions.Get());
-  e.Single("ctrjoin_lookup_cache_entries", "gauge", "Rows held in the cache.",
-           l.cache_entries.Get());
-  e.Single("ctrjoin_lookup_cache_bytes", "gauge", "Bytes held in the cache.", l.cache_bytes.Get());
-  e.Single("ctrjoin_lookup_store_rows_total", "counter",
-           "Rows asked of the feature store (after coalescing).", l.requests.Get());
-  e.Single("ctrjoin_lookup_store_calls_total", "counter", "Feature store calls (getMultiple).",
-           l.store_calls.Get());
-  e.Single("ctrjoin_lookup_coalesced_total", "counter",
-           "Cache misses that joined a request already pending.", l.coalesced.Get());
-  e.Single("ctrjoin_lookup_retries_total", "counter", "Failed feature store calls retried.",
-           l.retries.Get());
-  e.Single("ctrjoin_lookup_errors_total", "counter", "Failed feature store calls.",
-           l.errors.Get());
-  e.Single("ctrjoin_lookup_partial_total", "counter",
-           "Lookups given up (emit_partial): samples flagged partial.", l.partial.Get());
+  e.Metric("ctrjoin_lookup_cache_hits_total", "Feature lookups answered by the cache.",
+           l.cache_hits);
+  e.Metric("ctrjoin_lookup_cache_misses_total", "Feature lookups the cache could not answer.",
+           l.cache_misses);
+  e.Metric("ctrjoin_lookup_cache_evictions_total", "Rows evicted from the cache.",
+           l.cache_evictions);
+  e.Metric("ctrjoin_lookup_cache_entries", "Rows held in the cache.", l.cache_entries);
+  e.Metric("ctrjoin_lookup_cache_bytes", "Bytes held in the cache.", l.cache_bytes);
+  e.Metric("ctrjoin_lookup_store_rows_total", "Rows asked of the feature store (after coalescing).",
+           l.requests);
+  e.Metric("ctrjoin_lookup_store_calls_total", "Feature store calls (getMultiple).", l.store_calls);
+  e.Metric("ctrjoin_lookup_coalesced_total", "Cache misses that joined a request already pending.",
+           l.coalesced);
+  e.Metric("ctrjoin_lookup_retries_total", "Rows of failed feature store calls queued for a retry.",
+           l.retries);
+  e.Metric("ctrjoin_lookup_errors_total", "Failed feature store calls.", l.errors);
+  e.Metric("ctrjoin_lookup_partial_total",
+           "Lookups given up (emit_partial): samples flagged partial.", l.partial);
   e.Family("ctrjoin_lookup_latency_seconds", "histogram", "Duration of one feature store call.");
   e.Histogram("ctrjoin_lookup_latency_seconds", {}, l.latency);
 
   // Checkpoints and commits (exactly once).
   const CheckpointMetrics& c = m.checkpoint;
-  e.Single("ctrjoin_checkpoints_completed_total", "counter",
-           "Checkpoints completed (state snapshot and pre-committed output).", c.completed.Get());
-  e.Single("ctrjoin_checkpoint_epochs_committed_total", "counter", "Epochs committed.",
-           c.committed.Get());
-  e.Single("ctrjoin_checkpoint_epochs_aborted_total", "counter",
-           "Epochs aborted (a failed commit, or the run failed).", c.aborted_epochs.Get());
-  e.Single("ctrjoin_checkpoint_restores_total", "counter", "Starts that restored a checkpoint.",
-           c.restores.Get());
-  e.Single("ctrjoin_checkpoint_last_committed_epoch", "gauge", "The last epoch committed.",
-           c.last_committed_epoch.Get());
+  e.Metric("ctrjoin_checkpoints_completed_total",
+           "Checkpoints completed (state snapshot and pre-committed output).", c.completed);
+  e.Metric("ctrjoin_checkpoint_epochs_committed_total", "Epochs committed.", c.committed);
+  e.Metric("ctrjoin_checkpoint_epochs_aborted_total",
+           "Epochs aborted (a failed commit, or the run failed).", c.aborted_epochs);
+  e.Metric("ctrjoin_checkpoint_restores_total", "Starts that restored a checkpoint.", c.restores);
+  e.Metric("ctrjoin_checkpoint_last_committed_epoch", "The last epoch committed.",
+           c.last_committed_epoch);
   if (c.last_completed_ms.Get() > 0) {
     e.Single("ctrjoin_checkpoint_last_completed_timestamp_seconds", "gauge",
              "When the last checkpoint completed, in seconds since the Unix epoch.",
              Seconds(c.last_completed_ms.Get()));
   }
-  e.Single("ctrjoin_checkpoint_last_size_bytes", "gauge",
-           "State bytes the last checkpoint added (the rest are hard links).", c.last_bytes.Get());
-  e.Single("ctrjoin_checkpoint_written_bytes_total", "counter",
-           "State bytes written by checkpoints.", c.bytes_total.Get());
+  e.Metric("ctrjoin_checkpoint_last_size_bytes",
+           "State bytes the last checkpoint added (the rest are hard links).", c.last_bytes);
+  e.Metric("ctrjoin_checkpoint_written_bytes_total", "State bytes written by checkpoints.",
+           c.bytes_total);
   e.Family("ctrjoin_checkpoint_duration_seconds", "histogram",
            "Barrier injected -> checkpoint complete (state snapshotted, output pre-committed).");
   e.Histogram("ctrjoin_checkpoint_duration_seconds", {}, c.duration);

@@ -205,22 +205,25 @@ void CheckpointCoordinator::CommitLoop() {
   while (true) {
     cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
     if (queue_.empty()) return;  // stopping, nothing left
-    const PendingCommit pending = queue_.front();
+    // By reference (its per-batch read times can be long): only this thread
+    // pops, and push_back elsewhere leaves references to elements valid.
+    const PendingCommit& pending = queue_.front();
+    const EpochId epoch = pending.epoch;
     const bool give_up = failed_.load();
     lock.unlock();
     Status st;
     if (give_up) {
       // An earlier epoch failed: later ones must not become visible.
-      st = sink_->Abort(pending.epoch);
+      st = sink_->Abort(epoch);
       metrics_->aborted_epochs.Add();
       if (!st.ok()) spdlog::error("checkpoint: {}", st.ToString());
     } else {
       st = CommitOne(pending);
     }
     lock.lock();
-    queue_.pop_front();
+    queue_.pop_front();  // `pending` dangles from here on
     if (!st.ok() && !give_up) {
-      commit_error_ = st.WithContext(fmt::format("committing epoch {}", pending.epoch.value));
+      commit_error_ = st.WithContext(fmt::format("committing epoch {}", epoch.value));
       failed_.store(true);
       metrics_->aborted_epochs.Add();
     }
