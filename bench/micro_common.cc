@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 
@@ -55,13 +56,34 @@ const Impression& TypicalImpression() {
   return impression;
 }
 
+// The console reporter, counting runs that reported an error. Used by main
+// on the benchmark thread only.
+class ErrorCountingReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) errors_ += r.error_occurred ? 1 : 0;
+    ConsoleReporter::ReportRuns(runs);
+  }
+  int errors() const { return errors_; }
+
+ private:
+  int errors_ = 0;
+};
+
 }  // namespace ctrjoin::bench
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  // A benchmark that reports an error (SkipWithError) fails the run, so
+  // that the short CTest run catches it.
+  ctrjoin::bench::ErrorCountingReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   ctrjoin::bench::ReleaseLabelJoinFixture();
+  if (reporter.errors() > 0) {
+    std::fprintf(stderr, "micro_bench: %d benchmarks reported errors\n", reporter.errors());
+    return 1;
+  }
   return 0;
 }
