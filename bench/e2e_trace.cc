@@ -1,7 +1,6 @@
 #include "bench/e2e_trace.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <string_view>
@@ -174,50 +173,21 @@ Result<Trace> Trace::Read(const std::string& path, uint64_t limit, bool payloads
   return t;
 }
 
-namespace {
-
-std::atomic<uint64_t> g_failed_deliveries{0};
-
-void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
-  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) g_failed_deliveries.fetch_add(1);
-}
-
-}  // namespace
-
 Status ProduceTrace(const Trace& trace, const std::string& brokers) {
-  Result<KafkaConf> conf = MakeKafkaConf({{"bootstrap.servers", brokers},
-                                          {"enable.idempotence", "true"},
-                                          {"linger.ms", "5"},
-                                          {"batch.num.messages", "10000"},
-                                          {"queue.buffering.max.messages", "1000000"},
-                                          {"queue.buffering.max.kbytes", "1048576"}});
-  if (!conf.ok()) return conf.status();
-  rd_kafka_conf_set_dr_msg_cb(conf->get(), &OnDelivery);
-  Result<KafkaHandle> producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  auto producer = BulkProducer::Open({{"bootstrap.servers", brokers},
+                                      {"enable.idempotence", "true"},
+                                      {"linger.ms", "5"},
+                                      {"batch.num.messages", "10000"},
+                                      {"queue.buffering.max.messages", "1000000"},
+                                      {"queue.buffering.max.kbytes", "1048576"}});
   if (!producer.ok()) return producer.status();
-  rd_kafka_t* rk = producer->get();
-  g_failed_deliveries = 0;
   Placement placement(trace.partitions());
   for (size_t i = 0; i < trace.size(); ++i) {
     const SourcePosition pos = placement.Next(trace.stream(i));
-    const char* topic = pos.stream == StreamKind::kImpression ? "impressions" : "clicks";
-    const std::string& payload = trace.payload(i);
-    rd_kafka_resp_err_t err;
-    while ((err = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(pos.partition),
-                RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
-                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
-           RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      rd_kafka_poll(rk, 10);
-    }
-    CTRJOIN_RETURN_IF_ERROR(KafkaStatus(err, fmt::format("producing the trace to {}", topic)));
+    const std::string topic = pos.stream == StreamKind::kImpression ? "impressions" : "clicks";
+    CTRJOIN_RETURN_IF_ERROR((*producer)->Produce(topic, pos.partition, trace.payload(i)));
   }
-  CTRJOIN_RETURN_IF_ERROR(KafkaStatus(rd_kafka_flush(rk, 120'000), "flushing the trace"));
-  if (g_failed_deliveries > 0) {
-    return Status::Internal(
-        fmt::format("{} trace records were not delivered", g_failed_deliveries.load()));
-  }
-  return Status::Ok();
+  return (*producer)->Flush(120'000).WithContext("producing the trace");
 }
 
 }  // namespace ctrjoin::bench

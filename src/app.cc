@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 
 #include <unistd.h>
@@ -403,34 +404,28 @@ namespace {
 
 Status WriteFeatureRows(const GenerateOptions& options, const WorkloadOptions& workload);
 
+// Every record of the workload's first n impressions (and the clicks they
+// lead to), in arrival order; stops at the first error fn returns.
+Status ForEachGenerated(const WorkloadOptions& workload, uint64_t n,
+                        const std::function<Status(const GeneratedRecord&)>& fn) {
+  WorkloadGenerator gen(workload);
+  while (gen.impressions_generated() < n) CTRJOIN_RETURN_IF_ERROR(fn(gen.Next()));
+  GeneratedRecord r;
+  while (gen.Drain(r)) CTRJOIN_RETURN_IF_ERROR(fn(r));
+  return Status::Ok();
+}
+
 // `ctrjoin gen --brokers`: the trace into Kafka, record timestamps = arrival.
 Status ProduceTrace(const GenerateOptions& options, const WorkloadOptions& workload) {
-  Result<KafkaConf> conf =
-      MakeKafkaConf({{"bootstrap.servers", options.brokers}, {"linger.ms", "20"}});
-  if (!conf.ok()) return conf.status();
-  Result<KafkaHandle> producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
-  if (!producer.ok()) return producer.status();
-  rd_kafka_t* rk = producer->get();
-  auto produce = [&](const GeneratedRecord& r) {
-    const std::string& topic =
-        r.stream == StreamKind::kImpression ? options.impressions_topic : options.clicks_topic;
-    rd_kafka_resp_err_t err;
-    while ((err = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic.c_str()),
-                RD_KAFKA_V_VALUE(const_cast<char*>(r.json.data()), r.json.size()),
-                RD_KAFKA_V_TIMESTAMP(r.arrival_ms), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      rd_kafka_poll(rk, 100);
-    }
-    return KafkaStatus(err, "gen: producing to " + topic);
-  };
-  WorkloadGenerator gen(workload);
-  GeneratedRecord r;
-  while (gen.impressions_generated() < options.impressions) {
-    CTRJOIN_RETURN_IF_ERROR(produce(gen.Next()));
-  }
-  while (gen.Drain(r)) CTRJOIN_RETURN_IF_ERROR(produce(r));
-  return KafkaStatus(rd_kafka_flush(rk, 60'000), "gen: flushing");
+  auto producer = BulkProducer::Open({{"bootstrap.servers", options.brokers}, {"linger.ms", "20"}});
+  if (!producer.ok()) return producer.status().WithContext("gen");
+  CTRJOIN_RETURN_IF_ERROR(
+      ForEachGenerated(workload, options.impressions, [&](const GeneratedRecord& r) {
+        const std::string& topic = r.stream == StreamKind::kImpression ? options.impressions_topic
+                                                                        : options.clicks_topic;
+        return (*producer)->Produce(topic, -1, r.json, r.arrival_ms);
+      }));
+  return (*producer)->Flush(60'000).WithContext("gen");
 }
 
 }  // namespace
@@ -444,17 +439,11 @@ Status GenerateTrace(const GenerateOptions& options, const WorkloadOptions& work
   if (!impressions.ok()) return impressions.status();
   auto clicks = LineWriter::OpenFile(options.clicks_path, false);
   if (!clicks.ok()) return clicks.status();
-  WorkloadGenerator gen(workload);
-  GeneratedRecord r;
-  while (gen.impressions_generated() < options.impressions) {
-    r = gen.Next();
-    LineWriter& out = r.stream == StreamKind::kImpression ? **impressions : **clicks;
-    CTRJOIN_RETURN_IF_ERROR(out.WriteLine(r.json));
-  }
-  while (gen.Drain(r)) {
-    LineWriter& out = r.stream == StreamKind::kImpression ? **impressions : **clicks;
-    CTRJOIN_RETURN_IF_ERROR(out.WriteLine(r.json));
-  }
+  CTRJOIN_RETURN_IF_ERROR(
+      ForEachGenerated(workload, options.impressions, [&](const GeneratedRecord& r) {
+        LineWriter& out = r.stream == StreamKind::kImpression ? **impressions : **clicks;
+        return out.WriteLine(r.json);
+      }));
   CTRJOIN_RETURN_IF_ERROR((*impressions)->Flush());
   CTRJOIN_RETURN_IF_ERROR((*clicks)->Flush());
   return WriteFeatureRows(options, workload);

@@ -288,4 +288,45 @@ Result<std::vector<int32_t>> KafkaTopicPartitions(rd_kafka_t* rk, const std::str
   }
 }
 
+Result<std::unique_ptr<BulkProducer>> BulkProducer::Open(
+    const std::map<std::string, std::string>& properties) {
+  Result<KafkaConf> conf = MakeKafkaConf(properties);
+  if (!conf.ok()) return conf.status();
+  std::unique_ptr<BulkProducer> p(new BulkProducer());
+  rd_kafka_conf_set_opaque(conf->get(), p.get());
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &BulkProducer::OnDelivery);
+  Result<KafkaHandle> rk = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  if (!rk.ok()) return rk.status();
+  p->rk_ = std::move(rk).value();
+  return p;
+}
+
+void BulkProducer::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
+  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  auto* self = static_cast<BulkProducer*>(opaque);
+  if (self->failed_++ == 0) self->first_error_ = msg->err;
+}
+
+Status BulkProducer::Produce(const std::string& topic, int32_t partition, std::string_view value,
+                             int64_t timestamp_ms) {
+  rd_kafka_resp_err_t err;
+  while ((err = rd_kafka_producev(
+              rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+              RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+              RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+              RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+              RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+    rd_kafka_poll(rk_.get(), 10);  // delivery reports make room
+  }
+  return KafkaStatus(err, "producing to " + topic);
+}
+
+Status BulkProducer::Flush(int timeout_ms) {
+  CTRJOIN_RETURN_IF_ERROR(KafkaStatus(rd_kafka_flush(rk_.get(), timeout_ms), "flushing"));
+  if (failed_ > 0) {
+    return KafkaStatus(first_error_, fmt::format("{} messages were not delivered", failed_));
+  }
+  return Status::Ok();
+}
+
 }  // namespace ctrjoin

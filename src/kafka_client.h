@@ -80,6 +80,32 @@ Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context,
 Result<std::vector<int32_t>> KafkaTopicPartitions(rd_kafka_t* rk, const std::string& topic,
                                                   int wait_ms);
 
+// A producer for loading data (`ctrjoin gen --brokers`, tests, benchmarks):
+// Produce copies the value and waits while librdkafka's queue is full; Flush
+// waits for every delivery and fails if any message was not delivered.
+// Called from one thread; owns its handle (its delivery reports run inside
+// Produce and Flush on that thread).
+class BulkProducer {
+ public:
+  // properties: librdkafka settings, bootstrap.servers at least.
+  static Result<std::unique_ptr<BulkProducer>> Open(
+      const std::map<std::string, std::string>& properties);
+
+  // partition < 0: librdkafka's partitioner; timestamp_ms 0: now.
+  Status Produce(const std::string& topic, int32_t partition, std::string_view value,
+                 int64_t timestamp_ms = 0);
+  Status Flush(int timeout_ms);
+  rd_kafka_t* get() const { return rk_.get(); }
+
+ private:
+  BulkProducer() = default;
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+
+  KafkaHandle rk_;
+  uint64_t failed_ = 0;
+  rd_kafka_resp_err_t first_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
+
 // The Status for RD_KAFKA_RESP_ERR__FATAL: maps the underlying error that
 // rd_kafka_fatal_error reports for rk (e.g. a fenced idempotent producer).
 Status KafkaFatalStatus(rd_kafka_t* rk, std::string_view context);

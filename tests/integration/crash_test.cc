@@ -261,13 +261,11 @@ sink: {{type: file, path: {}}}
 // The trace into two fresh topics of 2 partitions (line i to partition i % 2).
 void ProduceTrace(const std::string& brokers, const GenerateOptions& gen,
                   const std::string& imp_topic, const std::string& clk_topic) {
-  auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}, {"linger.ms", "5"}});
-  ASSERT_TRUE(conf.ok());
-  auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  auto producer = BulkProducer::Open({{"bootstrap.servers", brokers}, {"linger.ms", "5"}});
   ASSERT_TRUE(producer.ok());
   for (auto [topic, file] : {std::pair{imp_topic, gen.impressions_path},
                              std::pair{clk_topic, gen.clicks_path}}) {
-    ASSERT_TRUE(testing::ProduceLines(producer->get(), topic, file, 2).ok());
+    ASSERT_TRUE(testing::ProduceLines(**producer, topic, file, 2).ok());
   }
 }
 

@@ -25,18 +25,16 @@ TEST(KafkaPipelineTest, BoundedRunMatchesOracle) {
   GenerateOptions gen{path("imp.jsonl"), path("clk.jsonl"), "", 10'000};
   ASSERT_TRUE(GenerateTrace(gen, testing::OracleWorkload(11, kWindowMs)).ok());
 
-  auto conf = MakeKafkaConf({{"test.mock.num.brokers", "1"}});
-  ASSERT_TRUE(conf.ok());
-  auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  auto producer = BulkProducer::Open({{"test.mock.num.brokers", "1"}});
   ASSERT_TRUE(producer.ok());
-  rd_kafka_mock_cluster_t* cluster = rd_kafka_handle_mock_cluster(producer->get());
+  rd_kafka_mock_cluster_t* cluster = rd_kafka_handle_mock_cluster((*producer)->get());
   ASSERT_NE(cluster, nullptr);
   for (const char* topic : {"impressions", "clicks"}) {
     ASSERT_EQ(rd_kafka_mock_topic_create(cluster, topic, 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
   }
   for (auto [topic, file] : {std::pair{"impressions", path("imp.jsonl")},
                              std::pair{"clicks", path("clk.jsonl")}}) {
-    ASSERT_TRUE(testing::ProduceLines(producer->get(), topic, file, 2).ok());
+    ASSERT_TRUE(testing::ProduceLines(**producer, topic, file, 2).ok());
   }
 
   Config c;

@@ -425,11 +425,9 @@ TEST(ConsumerLagTest, KafkaSourceReportsHighWatermarkMinusPosition) {
     std::ofstream lines(dir.File("impressions.jsonl"));
     for (int i = 0; i < kRecords; ++i) lines << "{\"impression_id\": \"i" << i << "\"}\n";
   }
-  auto conf = MakeKafkaConf({{"bootstrap.servers", (*cluster)->bootstraps()}});
-  ASSERT_TRUE(conf.ok()) << conf.status().ToString();
-  auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  auto producer = BulkProducer::Open({{"bootstrap.servers", (*cluster)->bootstraps()}});
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
-  ASSERT_TRUE(testing::ProduceLines(producer->get(), "impressions", dir.File("impressions.jsonl"), 1)
+  ASSERT_TRUE(testing::ProduceLines(**producer, "impressions", dir.File("impressions.jsonl"), 1)
                   .ok());
 
   KafkaSourceOptions o;

@@ -60,14 +60,13 @@ class ReplayTest : public ::testing::Test {
     auto broker = testbroker::TestBroker::Start(options);
     ASSERT_TRUE(broker.ok()) << broker.status().ToString();
     broker_ = std::move(broker).value();
-    auto conf = MakeKafkaConf({{"bootstrap.servers", broker_->bootstrap()}, {"linger.ms", "5"}});
-    ASSERT_TRUE(conf.ok());
-    auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+    auto producer =
+        BulkProducer::Open({{"bootstrap.servers", broker_->bootstrap()}, {"linger.ms", "5"}});
     ASSERT_TRUE(producer.ok());
     for (auto [topic, file] : {std::pair{"impressions", Path("imp.jsonl")},
                                std::pair{"clicks", Path("clk.jsonl")}}) {
       ASSERT_TRUE(
-          testing::ProduceLines(producer->get(), topic, file, kPartitions, /*event_time=*/true)
+          testing::ProduceLines(**producer, topic, file, kPartitions, /*event_time=*/true)
               .ok());
     }
     // Line i went to partition i % kPartitions at offset i / kPartitions.

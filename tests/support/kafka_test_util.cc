@@ -46,24 +46,14 @@ int64_t EventTimeOf(const std::string& line) {
 
 }  // namespace
 
-Status ProduceLines(rd_kafka_t* producer, const std::string& topic, const std::string& path,
+Status ProduceLines(BulkProducer& producer, const std::string& topic, const std::string& path,
                     int partitions, bool event_time) {
   int i = 0;
   for (const std::string& line : ReadLines(path)) {
-    rd_kafka_resp_err_t err;
-    const int64_t timestamp = event_time ? EventTimeOf(line) : 0;
-    while ((err = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic.c_str()),
-                                    RD_KAFKA_V_PARTITION(i % partitions),
-                                    RD_KAFKA_V_VALUE(const_cast<char*>(line.data()), line.size()),
-                                    RD_KAFKA_V_TIMESTAMP(timestamp),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
-           RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      rd_kafka_poll(producer, 100);  // let deliveries make room
-    }
-    ++i;
-    CTRJOIN_RETURN_IF_ERROR(KafkaStatus(err, fmt::format("producing {} to {}", path, topic)));
+    CTRJOIN_RETURN_IF_ERROR(producer.Produce(topic, i++ % partitions, line,
+                                             event_time ? EventTimeOf(line) : 0));
   }
-  return KafkaStatus(rd_kafka_flush(producer, 30'000), "flushing " + topic);
+  return producer.Flush(30'000).WithContext(fmt::format("producing {} to {}", path, topic));
 }
 
 Status ConsumeCommitted(const std::string& brokers, const std::string& topic,

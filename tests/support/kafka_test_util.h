@@ -37,11 +37,11 @@ class MockKafkaCluster {
 
 // Produces every line of the file at path to topic, line i to partition
 // i % partitions (so each partition keeps the file's order), and waits
-// until all are delivered.
+// until all are delivered (an error if any was not).
 // With event_time, each record's Kafka timestamp is the line's "ts" field
 // (as a producer that stamps records with the event time does), so that
 // offsets-for-times finds events by their time.
-Status ProduceLines(rd_kafka_t* producer, const std::string& topic, const std::string& path,
+Status ProduceLines(BulkProducer& producer, const std::string& topic, const std::string& path,
                     int partitions, bool event_time = false);
 
 // Reads every committed record of topic (read_committed, from the beginning
