@@ -80,7 +80,8 @@ Status ShowCheckpoint(const Config& config, uint64_t epoch, std::FILE* out) {
   std::fprintf(out, "  max event time per partition:\n");
   for (const auto& [id, ts] : meta->partition_max_ts) {
     std::fprintf(out, "    %-11s [%d] %s\n", StreamName(id.stream), id.partition,
-                 UtcTime(ts.ms).c_str());
+                 ts == EventTime::Min() ? "none yet (holds the watermark back)"
+                                        : UtcTime(ts.ms).c_str());
   }
   std::fprintf(out, "  shards: %u\n", meta->shards);
   for (uint32_t i = 0; i < meta->shards; ++i) {

@@ -33,7 +33,9 @@ struct CheckpointMeta {
   uint64_t epoch = 0;
   uint32_t shards = 0;
   SourcePositions positions;
-  std::vector<std::pair<PartitionId, EventTime>> partition_max_ts;  // watermark tracker
+  // The watermark tracker's partitions: max event ts seen, EventTime::Min()
+  // for a partition known (assigned) that had delivered nothing yet.
+  std::vector<std::pair<PartitionId, EventTime>> partition_max_ts;
   EventTime watermark = EventTime::Min();
   int64_t created_ms = 0;    // wall clock
   uint64_t state_bytes = 0;  // state files new in this checkpoint (the rest are hard links)

@@ -43,6 +43,9 @@ void EndStage(PipelineMetrics& m, Stage stage, Clock::time_point read_at,
 struct SourceMsg {
   uint64_t seq = 0;
   SourceBatch batch;
+  // The batch came from Source::Next (a barrier alone, or the stop message,
+  // did not read: they must not move the watermark, see the router).
+  bool polled = false;
   bool last = false;  // no message follows (end of input, stop or failure)
   std::shared_ptr<Barrier> barrier;  // a checkpoint barrier after this batch
   Clock::time_point read_at;
@@ -59,6 +62,7 @@ struct ParsedMsg {
   std::vector<ParsedEvent> events;
   std::vector<DeadLetter> dead_letters;
   SourceBatch meta;  // records moved out; partition changes and end flag kept
+  bool polled = false;
   bool last = false;
   std::shared_ptr<Barrier> barrier;
   Clock::time_point read_at;
@@ -190,6 +194,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
     guarded("checkpoint", [&] { msg->barrier = barrier_now(/*final=*/false); });
     if (msg->barrier != nullptr) return msg;  // an empty batch: the barrier alone
     guarded("source", [&] {
+      msg->polled = true;
       Result<SourceBatch> batch = source_->Next(options_.batch_size);
       if (!batch.ok()) {
         Fail(batch.status().WithContext(source_->Describe()));
@@ -233,6 +238,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
   flow::function_node<SourcePtr, ParsedPtr> parse(g, flow::unlimited, [&](SourcePtr in) {
     auto out = std::make_shared<ParsedMsg>();
     out->seq = in->seq;
+    out->polled = in->polled;
     out->last = in->last;
     out->barrier = std::move(in->barrier);
     out->read_at = out->stage_done = in->read_at;
@@ -398,7 +404,11 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
             if (!st.ok()) Fail(st.WithContext("dead-letter output"));
           }
           if (in->meta.end_of_input) tracker.FinishAll();
-          EventTime wm = tracker.Advance(now);
+          // Only what the source delivered moves the watermark. A barrier
+          // alone (or the stop message) read nothing; routed before the
+          // first batch of a resumed run, it would see only the partitions
+          // restored from the checkpoint, not yet the source's assignment.
+          EventTime wm = in->polled ? tracker.Advance(now) : tracker.current();
           if (end_after_window_ms_ >= 0 && !ended_by_watermark && saw_impression_partition &&
               open_impression_partitions.empty() &&
               (max_impression_ts == EventTime::Min() ||

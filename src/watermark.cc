@@ -22,15 +22,22 @@ void WatermarkTracker::Observe(PartitionId p, EventTime ts, Clock::time_point no
 
 std::vector<std::pair<PartitionId, EventTime>> WatermarkTracker::Snapshot() const {
   std::vector<std::pair<PartitionId, EventTime>> out;
-  for (const auto& [id, s] : partitions_) {
-    if (s.max_ts != EventTime::Min()) out.emplace_back(id, s.max_ts);
-  }
+  // Partitions without data too: leaving them out would let a restored
+  // tracker compute the watermark without them (before the source reports
+  // its assignment again), past what the checkpoint's watermark allowed.
+  for (const auto& [id, s] : partitions_) out.emplace_back(id, s.max_ts);
   return out;
 }
 
 void WatermarkTracker::Restore(const std::vector<std::pair<PartitionId, EventTime>>& max_ts,
                                EventTime watermark, Clock::time_point now) {
-  for (const auto& [id, ts] : max_ts) Observe(id, ts, now);
+  for (const auto& [id, ts] : max_ts) {
+    if (ts == EventTime::Min()) {
+      Assign(id, now);  // known, no data yet: holds the watermark back
+    } else {
+      Observe(id, ts, now);
+    }
+  }
   current_ = std::max(current_, watermark);
 }
 

@@ -49,9 +49,13 @@ class WatermarkTracker {
   // Forces the watermark to the end (bounded input fully read).
   void FinishAll();
 
-  // What a checkpoint keeps: the largest event time seen per partition.
-  // Idleness and processing times are not kept: a restored partition is
-  // active until it goes idle again.
+  // What a checkpoint keeps: every partition the tracker knows with the
+  // largest event time seen on it, EventTime::Min() for one that has not
+  // delivered anything yet (it holds the watermark back just the same, so a
+  // restored tracker must know it too). Idleness and processing times are
+  // not kept: a restored partition is active until it goes idle again.
+  // Finished flags are not kept either: the source reports its finished
+  // partitions again after a restore (until then they only hold back).
   std::vector<std::pair<PartitionId, EventTime>> Snapshot() const;
   // Starts from a snapshot and the watermark it had (which never moves back).
   void Restore(const std::vector<std::pair<PartitionId, EventTime>>& max_ts, EventTime watermark,

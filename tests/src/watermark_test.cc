@@ -115,6 +115,25 @@ TEST(WatermarkTest, RevokedPartitionStopsHolding) {
   EXPECT_EQ(t.Advance(now).ms, 100);
 }
 
+// A checkpoint taken while a partition had not delivered anything yet: the
+// restored tracker must still know it, or its first Advance (before the
+// source has reported its assignment again) would move the watermark to the
+// other partitions' bound, past what the checkpoint allowed.
+TEST(WatermarkTest, RestoredTrackerKeepsSilentPartitionsHolding) {
+  WatermarkTracker t({100, 0});
+  const auto now = WatermarkTracker::Clock::now();
+  t.Assign(kImp0, now);
+  t.Assign(kImp1, now);
+  t.Observe(kImp0, EventTime{5000}, now);
+  ASSERT_EQ(t.Advance(now), EventTime::Min());
+
+  WatermarkTracker restored({100, 0});
+  restored.Restore(t.Snapshot(), t.current(), now);
+  EXPECT_EQ(restored.Advance(now), EventTime::Min());
+  restored.Observe(kImp1, EventTime{3000}, now);
+  EXPECT_EQ(restored.Advance(now).ms, 2900);
+}
+
 TEST(WatermarkTest, FinishAllJumpsToEnd) {
   WatermarkTracker t({0, 0});
   t.Observe(kImp0, EventTime{100}, WatermarkTracker::Clock::now());
