@@ -13,10 +13,10 @@
 
 #include "sinks/kafka_producer.h"
 #include "sinks/sample_format.h"
-#include "src/clock.h"
-#include "src/event_parser.h"
-#include "src/hash.h"
-#include "src/kafka_client.h"
+#include "src/core/clock.h"
+#include "src/pipeline/event_parser.h"
+#include "src/core/hash.h"
+#include "src/io/kafka_client.h"
 
 namespace ctrjoin::bench {
 

@@ -28,8 +28,8 @@
 
 #include "bench/e2e_probe.h"
 #include "bench/e2e_trace.h"
-#include "src/status.h"
-#include "src/watermark.h"
+#include "src/core/status.h"
+#include "src/pipeline/watermark.h"
 
 namespace ctrjoin::bench {
 

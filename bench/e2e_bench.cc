@@ -63,10 +63,10 @@
 #include "sinks/kafka_sink.h"
 #include "sinks/kafka_txn_sink.h"
 #include "sinks/txn_file_sink.h"
-#include "src/app.h"
-#include "src/config.h"
-#include "src/kafka_source.h"
-#include "src/metrics.h"
+#include "src/app/app.h"
+#include "src/app/config.h"
+#include "src/io/kafka_source.h"
+#include "src/app/run_metrics.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "txn/checkpoint_coordinator.h"
 
@@ -379,14 +379,14 @@ Status RunCtrjoin(const Spec& spec, const ChildArgs& a, JsonWriter& j) {
   CTRJOIN_RETURN_IF_ERROR(st);
 
   const uint64_t events =
-      metrics.impressions_in.Get() + metrics.clicks_in.Get() + metrics.dead_letters.Get();
-  const uint64_t samples = metrics.samples_out.Get();
+      metrics.pipeline.impressions_in.Get() + metrics.pipeline.clicks_in.Get() + metrics.pipeline.dead_letters.Get();
+  const uint64_t samples = metrics.pipeline.samples_out.Get();
   WriteHeader(j, spec, a);
   j.Int("events", static_cast<int64_t>(events))
       .Int("samples", static_cast<int64_t>(samples))
       .Int("positives", static_cast<int64_t>(metrics.join.positives.Get()))
       .Int("negatives", static_cast<int64_t>(metrics.join.negatives.Get()))
-      .Int("dead_letters", static_cast<int64_t>(metrics.dead_letters.Get()))
+      .Int("dead_letters", static_cast<int64_t>(metrics.pipeline.dead_letters.Get()))
       .Number("events_per_s", static_cast<double>(events) / elapsed)
       .Number("samples_per_s", static_cast<double>(samples) / elapsed);
   WriteProcess(j, elapsed, u1.cpu_s - u0.cpu_s, events, rss_before);
@@ -398,7 +398,7 @@ Status RunCtrjoin(const Spec& spec, const ChildArgs& a, JsonWriter& j) {
       .Int("peak_state_entries", sampler.entries)
       .Number("peak_hot_state_mib", static_cast<double>(sampler.hot_bytes) / 1048576.0)
       .Int("state_budget_mib", static_cast<int64_t>(a.budget_mb));
-  // The pipeline's own per-batch figures (src/metrics.h), beside the
+  // The pipeline's own per-batch figures (src/ops/metrics.h), beside the
   // probe's per-sample ones.
   j.BeginObject("pipeline_metrics");
   for (size_t i = 0; i < kStages; ++i) {
@@ -492,7 +492,7 @@ Status RunFootprint(const Spec& spec, const ChildArgs& a, JsonWriter& j) {
   j.Int("pending_target", static_cast<int64_t>(a.pending))
       .Int("window_ms", args.window_ms)
       .Int("events", static_cast<int64_t>(events))
-      .Int("samples", static_cast<int64_t>(metrics.samples_out.Get()))
+      .Int("samples", static_cast<int64_t>(metrics.pipeline.samples_out.Get()))
       .Number("events_per_s", static_cast<double>(events) / elapsed);
   WriteProcess(j, elapsed, u1.cpu_s - u0.cpu_s, events, rss_before);
   j.Int("peak_state_entries", sampler.entries)
@@ -600,7 +600,7 @@ struct Run {
   int64_t events = 0, samples = 0, interval_ms = 0;
   double hot_mib = 0, rocksdb_mib = 0;
   int64_t state_entries = 0, spilled = 0, pending_target = 0;
-  // p99 of the pipeline's per-batch histograms (src/metrics.h); -1: none.
+  // p99 of the pipeline's per-batch histograms (src/ops/metrics.h); -1: none.
   std::map<std::string, double> batch_p99;
 };
 
@@ -1102,7 +1102,7 @@ void Parent::PrintTables() const {
                 r.broker_cpu_us < 0 ? "-" : fmt::format("{:.2f}", r.broker_cpu_us).c_str());
   }
   std::printf(
-      "\nPer-batch latency p99 in ms, from the pipeline's own histograms (src/metrics.h)\n");
+      "\nPer-batch latency p99 in ms, from the pipeline's own histograms (src/ops/metrics.h)\n");
   std::printf("%-26s", "config");
   for (const char* h : kBatchHistograms) std::printf(" %14s", h);
   std::printf("\n");

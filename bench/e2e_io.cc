@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "sinks/sample_format.h"
-#include "src/app.h"
+#include "src/app/app.h"
 
 namespace ctrjoin::bench {
 

@@ -13,7 +13,7 @@
 
 #include "bench/e2e_probe.h"
 #include "sinks/json_encoder.h"
-#include "src/metrics.h"
+#include "src/app/run_metrics.h"
 
 namespace ctrjoin::bench {
 
@@ -67,7 +67,7 @@ class JsonWriter {
   }
 
   // The same for one of the pipeline's own per-batch histograms
-  // (src/metrics.h: fixed buckets, quantiles interpolated inside them).
+  // (src/ops/metrics.h: fixed buckets, quantiles interpolated inside them).
   JsonWriter& Quantiles(std::string_view key, const LatencyHistogram& h) {
     return BeginObject(key)
         .Int("count", static_cast<int64_t>(h.count()))

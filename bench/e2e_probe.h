@@ -37,9 +37,9 @@
 #include <vector>
 
 #include "bench/e2e_trace.h"
-#include "src/sink.h"
-#include "src/source.h"
-#include "src/watermark.h"
+#include "src/pipeline/sink.h"
+#include "src/pipeline/source.h"
+#include "src/pipeline/watermark.h"
 #include "txn/two_phase_commit.h"
 
 namespace ctrjoin::bench {

@@ -9,10 +9,10 @@
 
 #include <fmt/format.h>
 
-#include "src/clock.h"
-#include "src/event_parser.h"
-#include "src/hash.h"
-#include "src/kafka_client.h"
+#include "src/core/clock.h"
+#include "src/pipeline/event_parser.h"
+#include "src/core/hash.h"
+#include "src/io/kafka_client.h"
 
 namespace ctrjoin::bench {
 

@@ -19,9 +19,9 @@
 #include <string>
 #include <vector>
 
-#include "src/event.h"
-#include "src/status.h"
-#include "src/workload.h"
+#include "src/core/event.h"
+#include "src/core/status.h"
+#include "src/io/workload.h"
 
 namespace ctrjoin::bench {
 

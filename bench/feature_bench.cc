@@ -8,7 +8,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "src/clock.h"
+#include "src/core/clock.h"
 #include "joins/feature_cache.h"
 #include "joins/hbase_client.h"
 #include "joins/hbase_feature_store.h"

@@ -8,9 +8,9 @@
 
 #include <benchmark/benchmark.h>
 
-#include "src/clock.h"
-#include "src/event_parser.h"
-#include "src/workload.h"
+#include "src/core/clock.h"
+#include "src/pipeline/event_parser.h"
+#include "src/io/workload.h"
 
 namespace ctrjoin::bench {
 

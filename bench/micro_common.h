@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "src/event.h"
+#include "src/core/event.h"
 
 namespace ctrjoin::bench {
 
-// Records of the demo workload generator (src/workload.h) with nothing
+// Records of the demo workload generator (src/io/workload.h) with nothing
 // malformed or duplicated, split by stream: impressions with their five own
 // features, and clicks. At least 4096 of each.
 struct WorkloadRecords {

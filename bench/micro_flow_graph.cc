@@ -16,7 +16,7 @@
 #include <benchmark/benchmark.h>
 #include <oneapi/tbb/flow_graph.h>
 
-#include "src/shard.h"
+#include "src/pipeline/shard.h"
 
 namespace ctrjoin::bench {
 namespace {

@@ -52,9 +52,9 @@
 #include "bench/micro_common.h"
 #include "joins/join_state.h"
 #include "joins/label_join.h"
-#include "src/hash.h"
-#include "src/spill_store.h"
-#include "src/state_codec.h"
+#include "src/core/hash.h"
+#include "src/state/spill_store.h"
+#include "src/core/state_codec.h"
 
 namespace ctrjoin::bench {
 namespace {

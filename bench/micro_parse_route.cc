@@ -1,5 +1,5 @@
 // Micro-benchmarks of the work the pipeline's parse and route nodes do per
-// event (src/pipeline.cc): JSON parsing into a typed event, xxh3 of the
+// event (src/pipeline/pipeline.cc): JSON parsing into a typed event, xxh3 of the
 // impression id, and routing an event to its shard's batch. They print
 // figures and assert nothing.
 #include <algorithm>
@@ -11,11 +11,11 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/micro_common.h"
-#include "src/clock.h"
-#include "src/event_parser.h"
-#include "src/hash.h"
-#include "src/shard.h"
-#include "src/watermark.h"
+#include "src/core/clock.h"
+#include "src/pipeline/event_parser.h"
+#include "src/core/hash.h"
+#include "src/pipeline/shard.h"
+#include "src/pipeline/watermark.h"
 
 namespace ctrjoin::bench {
 namespace {

@@ -9,8 +9,8 @@
 #include <rocksdb/write_batch.h>
 #include <simdjson.h>
 
-#include "src/spill_store.h"
-#include "src/state_codec.h"
+#include "src/state/spill_store.h"
+#include "src/core/state_codec.h"
 
 namespace ctrjoin {
 

@@ -4,7 +4,7 @@
 #include <map>
 
 #include "joins/feature_value.h"
-#include "src/hash.h"
+#include "src/core/hash.h"
 
 namespace ctrjoin {
 

@@ -30,8 +30,8 @@
 #include <absl/container/flat_hash_map.h>
 
 #include "joins/feature_store.h"
-#include "src/event.h"
-#include "src/metrics.h"
+#include "src/core/event.h"
+#include "joins/lookup_metrics.h"
 
 namespace ctrjoin {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "src/status.h"
+#include "src/core/status.h"
 
 namespace ctrjoin {
 

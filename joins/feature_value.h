@@ -5,7 +5,7 @@
 
 #include <string_view>
 
-#include "src/event.h"
+#include "src/core/event.h"
 
 namespace ctrjoin {
 

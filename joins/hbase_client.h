@@ -31,7 +31,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/status.h"
+#include "src/core/status.h"
 
 namespace ctrjoin {
 

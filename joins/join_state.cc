@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <functional>
 
-#include "src/state_codec.h"
+#include "src/core/state_codec.h"
 
 namespace ctrjoin {
 

@@ -39,10 +39,10 @@
 #include <absl/container/flat_hash_set.h>
 
 #include "joins/key_filter.h"
-#include "src/event.h"
-#include "src/metrics.h"
-#include "src/spill_store.h"
-#include "src/status.h"
+#include "src/core/event.h"
+#include "joins/join_metrics.h"
+#include "src/state/spill_store.h"
+#include "src/core/status.h"
 
 namespace ctrjoin {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "src/state_codec.h"
+#include "src/core/state_codec.h"
 
 namespace ctrjoin {
 

@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "joins/join_state.h"
-#include "src/metrics.h"
-#include "src/shard.h"
+#include "joins/join_metrics.h"
+#include "src/pipeline/shard.h"
 
 namespace ctrjoin {
 

@@ -1,4 +1,4 @@
-#include "src/clock.h"
+#include "src/core/clock.h"
 #include "joins/lookup_service.h"
 
 #include <algorithm>

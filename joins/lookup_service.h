@@ -43,8 +43,8 @@
 
 #include "joins/feature_cache.h"
 #include "joins/feature_store.h"
-#include "src/enricher.h"
-#include "src/metrics.h"
+#include "src/pipeline/enricher.h"
+#include "joins/lookup_metrics.h"
 
 namespace ctrjoin {
 

@@ -12,7 +12,7 @@
 
 #include <string>
 
-#include "src/event.h"
+#include "src/core/event.h"
 
 namespace ctrjoin {
 

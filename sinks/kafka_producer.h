@@ -16,8 +16,8 @@
 #include <string>
 #include <string_view>
 
-#include "src/kafka_client.h"
-#include "src/status.h"
+#include "src/io/kafka_client.h"
+#include "src/core/status.h"
 
 namespace ctrjoin {
 

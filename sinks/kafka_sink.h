@@ -13,7 +13,7 @@
 #include <string>
 
 #include "sinks/sample_format.h"
-#include "src/sink.h"
+#include "src/pipeline/sink.h"
 
 namespace ctrjoin {
 

@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "sinks/kafka_producer.h"
-#include "src/kafka_client.h"
+#include "src/io/kafka_client.h"
 
 namespace ctrjoin {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "src/event.h"
-#include "src/status.h"
+#include "src/core/event.h"
+#include "src/core/status.h"
 
 namespace ctrjoin {
 

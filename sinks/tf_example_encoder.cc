@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "src/crc32c.h"
+#include "src/core/crc32c.h"
 
 namespace ctrjoin {
 

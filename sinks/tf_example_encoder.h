@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "src/event.h"
+#include "src/core/event.h"
 
 namespace ctrjoin {
 

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "src/clock.h"
+#include "src/core/clock.h"
 #include "txn/crash_point.h"
 
 namespace ctrjoin {

@@ -41,9 +41,9 @@
 #include <string>
 #include <thread>
 
-#include "src/checkpoint.h"
-#include "src/metrics.h"
-#include "src/sink.h"
+#include "src/pipeline/checkpoint.h"
+#include "txn/checkpoint_metrics.h"
+#include "src/pipeline/sink.h"
 #include "txn/checkpoint_store.h"
 #include "txn/two_phase_commit.h"
 

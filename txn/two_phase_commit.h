@@ -25,8 +25,8 @@
 #include <span>
 #include <string>
 
-#include "src/event.h"
-#include "src/status.h"
+#include "src/core/event.h"
+#include "src/core/status.h"
 
 namespace ctrjoin {
 

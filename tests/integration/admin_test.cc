@@ -7,8 +7,8 @@
 
 #include <gtest/gtest.h>
 
-#include "src/admin.h"
-#include "src/kafka_client.h"
+#include "src/app/admin.h"
+#include "src/io/kafka_client.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "tests/support/kafka_test_util.h"
 #include "tests/support/temp_dir.h"

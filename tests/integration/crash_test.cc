@@ -27,8 +27,8 @@
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 
-#include "src/app.h"
-#include "src/kafka_client.h"
+#include "src/app/app.h"
+#include "src/io/kafka_client.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "tests/support/kafka_test_util.h"
 #include "tests/support/temp_dir.h"

@@ -9,7 +9,7 @@
 #include <simdjson.h>
 
 #include "joins/hbase_client.h"
-#include "src/app.h"
+#include "src/app/app.h"
 #include "tests/support/hbase_server.h"
 #include "tests/support/trace_oracle.h"
 #include "tests/support/temp_dir.h"

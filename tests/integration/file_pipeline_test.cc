@@ -13,13 +13,13 @@
 #include "joins/join_state.h"
 #include "joins/label_join.h"
 #include "sinks/file_sink.h"
-#include "src/app.h"
-#include "src/checkpoint.h"
-#include "src/file_source.h"
-#include "src/hash.h"
-#include "src/pipeline.h"
-#include "src/spill_store.h"
-#include "src/workload.h"
+#include "src/app/app.h"
+#include "src/pipeline/checkpoint.h"
+#include "src/io/file_source.h"
+#include "src/core/hash.h"
+#include "src/pipeline/pipeline.h"
+#include "src/state/spill_store.h"
+#include "src/io/workload.h"
 #include "tests/support/trace_oracle.h"
 #include "tests/support/temp_dir.h"
 
@@ -77,7 +77,7 @@ TEST_F(FilePipelineTest, OneSamplePerImpressionWithTheWindowLabel) {
   const size_t positives = ExpectMatchesOracle(oracle, ReadSamples(Path("samples.jsonl")));
   EXPECT_GT(positives, 500u);
   EXPECT_EQ(metrics.join.positives.Get(), positives);
-  EXPECT_EQ(metrics.dead_letters.Get(), oracle.rejected);
+  EXPECT_EQ(metrics.pipeline.dead_letters.Get(), oracle.rejected);
   EXPECT_EQ(ReadLines(Path("dead-samples.jsonl")).size(), oracle.rejected);
   EXPECT_GT(metrics.join.duplicate_clicks.Get(), 0u);
   EXPECT_GT(metrics.join.duplicate_impressions.Get(), 0u);
@@ -126,7 +126,7 @@ TEST_F(FilePipelineTest, EndAfterWindowsStopsOnceTheRangeIsLabelled) {
   const size_t clicks = ReadLines(Path("clicks.jsonl")).size();
   // 3000 impressions are 6 s of event time; their windows close at about
   // 6 + 30 + 5 s of the 60 s of clicks.
-  EXPECT_LT(metrics.clicks_in.Get(), clicks * 3 / 4) << "read clicks long past the range's windows";
+  EXPECT_LT(metrics.pipeline.clicks_in.Get(), clicks * 3 / 4) << "read clicks long past the range's windows";
 }
 
 // Resuming from a checkpoint taken while an input partition had not
@@ -264,7 +264,7 @@ RunResult RunOnce(const testing::TempDir& dir, const std::string& name,
   PipelineOptions po;
   po.shards = 1;
   Pipeline pipeline(po, SchemaOptions{}, WatermarkOptions{5'000, 0}, &source, nullptr, &sink,
-                    &dead_letters, &metrics);
+                    &dead_letters, &metrics.pipeline);
   source.pipeline = &pipeline;
   pipeline.SetCheckpointHooks(&hooks);
   if (resume) pipeline.ResumeFrom(*resume);

@@ -1,7 +1,7 @@
-// HttpServer (src/http_server.h) on 127.0.0.1 with an ephemeral port: the
+// HttpServer (src/ops/http_server.h) on 127.0.0.1 with an ephemeral port: the
 // routes, the errors it answers on its own (404, 405, 400, 431, 500), and
 // that Stop interrupts a client that never finishes its request.
-#include "src/http_server.h"
+#include "src/ops/http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -19,9 +19,9 @@
 
 #include "sinks/json_encoder.h"
 #include "sinks/kafka_sink.h"
-#include "src/kafka_client.h"
+#include "src/io/kafka_client.h"
 #include "tests/support/kafka_test_util.h"
-#include "src/kafka_source.h"
+#include "src/io/kafka_source.h"
 
 namespace ctrjoin {
 

@@ -8,8 +8,8 @@
 
 #include <gtest/gtest.h>
 
-#include "src/app.h"
-#include "src/kafka_client.h"
+#include "src/app/app.h"
+#include "src/io/kafka_client.h"
 #include "tests/support/trace_oracle.h"
 #include "tests/support/kafka_test_util.h"
 #include "tests/support/temp_dir.h"
@@ -59,7 +59,7 @@ TEST(KafkaPipelineTest, BoundedRunMatchesOracle) {
   const size_t positives =
       testing::ExpectMatchesOracle(oracle, testing::ReadSamples(path("samples.jsonl")));
   EXPECT_GT(positives, 100u);
-  EXPECT_EQ(metrics.dead_letters.Get(), oracle.rejected);
+  EXPECT_EQ(metrics.pipeline.dead_letters.Get(), oracle.rejected);
   EXPECT_EQ(testing::ReadLines(path("dead.jsonl")).size(), oracle.rejected);
 }
 

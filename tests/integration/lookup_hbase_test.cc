@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "src/clock.h"
+#include "src/core/clock.h"
 #include "joins/hbase_client.h"
 #include "joins/hbase_feature_store.h"
 #include "joins/lookup_service.h"

@@ -25,9 +25,9 @@
 
 #include "sinks/file_sink.h"
 #include "sinks/txn_file_sink.h"
-#include "src/app.h"
-#include "src/file_source.h"
-#include "src/kafka_source.h"
+#include "src/app/app.h"
+#include "src/io/file_source.h"
+#include "src/io/kafka_source.h"
 #include "tests/support/http_client.h"
 #include "tests/support/kafka_test_util.h"
 #include "tests/support/temp_dir.h"
@@ -386,7 +386,7 @@ scrape_configs:
                              "ctrjoin_events_in_total{job=\"ctrjoin\",topic=\"impressions\"}");
         // The source is drained: the count no longer moves.
         return up && up->size() == 1 && (*up)[0] == "1" && events && events->size() == 1 &&
-               (*events)[0] == std::to_string(run.metrics().impressions_in.Get());
+               (*events)[0] == std::to_string(run.metrics().pipeline.impressions_in.Get());
       },
       std::chrono::seconds(90));
   std::optional<std::vector<std::string>> quantile = QueryValues(
@@ -399,9 +399,9 @@ scrape_configs:
   ASSERT_TRUE(seen) << "no successful scrape of all impressions within 90 s; up = "
                     << (up ? ::testing::PrintToString(*up) : "no answer") << ", events = "
                     << (events ? ::testing::PrintToString(*events) : "no answer")
-                    << ", expected " << run.metrics().impressions_in.Get() << "\n"
+                    << ", expected " << run.metrics().pipeline.impressions_in.Get() << "\n"
                     << ReadFile(log);
-  EXPECT_GT(run.metrics().impressions_in.Get(), 19'000u);
+  EXPECT_GT(run.metrics().pipeline.impressions_in.Get(), 19'000u);
   ASSERT_TRUE(quantile && quantile->size() == 1);
   EXPECT_GT(std::stod((*quantile)[0]), 0) << "end-to-end p99 as Prometheus computes it";
   std::printf("prometheus: up = %s, ctrjoin_events_in_total{topic=\"impressions\"} = %s, "

@@ -19,8 +19,8 @@
 #include <simdjson.h>
 
 #include "joins/embedded_feature_store.h"
-#include "src/app.h"
-#include "src/kafka_client.h"
+#include "src/app/app.h"
+#include "src/io/kafka_client.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "tests/support/kafka_test_util.h"
 #include "tests/support/temp_dir.h"
@@ -260,7 +260,7 @@ TEST_F(ReplayTest, ByOffsetsReproducesTheLiveSamples) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   ExpectSameSamples(LiveIn(replay.range.start_offsets, replay.range.end_offsets),
                     ByImpression(EpochFiles(Path("replay-offsets"))));
-  EXPECT_EQ(metrics.impressions_in.Get(), 1600u + 1100u);
+  EXPECT_EQ(metrics.pipeline.impressions_in.Get(), 1600u + 1100u);
   EXPECT_GT(metrics.checkpoint.committed.Get(), 0u);
 
   // Run again under the same name: it resumes from its last checkpoint,

@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "joins/label_join.h"
-#include "src/hash.h"
+#include "src/core/hash.h"
 #include "tests/support/temp_dir.h"
 
 namespace ctrjoin {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "src/hash.h"
+#include "src/core/hash.h"
 
 namespace ctrjoin {
 namespace {

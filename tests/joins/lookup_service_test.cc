@@ -2,7 +2,7 @@
 // point-in-time values, coalescing and batching (request counts), cache hits,
 // retries, back-pressure while the store is down, emit_partial, cancel, and
 // completions landing on the right impression under concurrency.
-#include "src/clock.h"
+#include "src/core/clock.h"
 #include "joins/lookup_service.h"
 #include "tests/support/enrich.h"
 

@@ -11,8 +11,8 @@
 #include <gtest/gtest.h>
 
 #include "joins/label_join.h"
-#include "src/config.h"
-#include "src/hash.h"
+#include "src/app/config.h"
+#include "src/core/hash.h"
 #include "tests/support/temp_dir.h"
 
 namespace ctrjoin {

@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "sinks/kafka_txn_sink.h"
-#include "src/kafka_client.h"
+#include "src/io/kafka_client.h"
 #include "tests/support/kafka_test_util.h"
 
 namespace ctrjoin {

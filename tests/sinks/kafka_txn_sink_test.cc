@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "sinks/kafka_sink.h"
-#include "src/kafka_client.h"
+#include "src/io/kafka_client.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "tf_example.pb.h"
 

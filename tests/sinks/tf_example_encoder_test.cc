@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "sinks/file_sink.h"
-#include "src/crc32c.h"
+#include "src/core/crc32c.h"
 #include "tests/support/temp_dir.h"
 #include "tf_example.pb.h"
 

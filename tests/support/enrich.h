@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "src/enricher.h"
+#include "src/pipeline/enricher.h"
 
 namespace ctrjoin::testing {
 

@@ -29,7 +29,7 @@
 #include <string>
 #include <thread>
 
-#include "src/status.h"
+#include "src/core/status.h"
 
 namespace apache::thrift::server {
 class TThreadedServer;

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "src/status.h"
+#include "src/core/status.h"
 
 namespace ctrjoin::testing {
 

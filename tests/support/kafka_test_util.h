@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "src/kafka_client.h"
-#include "src/status.h"
+#include "src/io/kafka_client.h"
+#include "src/core/status.h"
 
 namespace ctrjoin::testing {
 

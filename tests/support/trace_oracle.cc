@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
-#include "src/hash.h"
+#include "src/core/hash.h"
 
 namespace ctrjoin::testing {
 

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "src/workload.h"
+#include "src/io/workload.h"
 
 namespace ctrjoin::testing {
 

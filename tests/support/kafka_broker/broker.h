@@ -22,7 +22,7 @@
 #include <string>
 #include <thread>
 
-#include "src/status.h"
+#include "src/core/status.h"
 #include "tests/support/kafka_broker/options.h"
 
 namespace ctrjoin::testbroker {

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "src/status.h"
+#include "src/core/status.h"
 #include "tests/support/kafka_broker/group_coordinator.h"
 #include "tests/support/kafka_broker/log_manager.h"
 #include "tests/support/kafka_broker/logger.h"

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "tests/support/kafka_broker/broker_core.h"
-#include "src/crc32c.h"
+#include "src/core/crc32c.h"
 #include "tests/support/kafka_broker/record_batch.h"
 #include "tests/support/kafka_broker/wire.h"
 

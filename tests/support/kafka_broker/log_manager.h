@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/status.h"
+#include "src/core/status.h"
 #include "tests/support/kafka_broker/kafka_error.h"
 #include "tests/support/kafka_broker/partition_log.h"
 

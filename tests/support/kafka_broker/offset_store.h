@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 
-#include "src/status.h"
+#include "src/core/status.h"
 #include "tests/support/kafka_broker/topic_partition.h"
 
 namespace ctrjoin::testbroker {

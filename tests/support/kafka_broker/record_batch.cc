@@ -2,7 +2,7 @@
 
 #include <limits>
 
-#include "src/crc32c.h"
+#include "src/core/crc32c.h"
 
 namespace ctrjoin::testbroker {
 namespace {

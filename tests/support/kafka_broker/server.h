@@ -23,7 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "src/status.h"
+#include "src/core/status.h"
 #include "tests/support/kafka_broker/logger.h"
 #include "tests/support/kafka_broker/out_frame.h"
 #include "tests/support/kafka_broker/wire.h"

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-#include "src/status.h"
+#include "src/core/status.h"
 #include "tests/support/kafka_broker/wire.h"
 
 namespace ctrjoin::testbroker {

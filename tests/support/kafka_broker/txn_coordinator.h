@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "src/status.h"
+#include "src/core/status.h"
 #include "tests/support/kafka_broker/kafka_error.h"
 #include "tests/support/kafka_broker/log_manager.h"
 #include "tests/support/kafka_broker/logger.h"

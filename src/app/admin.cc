@@ -1,0 +1,116 @@
+#include "src/app/admin.h"
+
+#include <ctime>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "sinks/kafka_txn_sink.h"
+#include "txn/checkpoint_store.h"
+
+namespace ctrjoin {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string UtcTime(int64_t ms) {
+  if (ms == EventTime::Min().ms) return "-";
+  if (ms == EventTime::Max().ms) return "end";
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03}Z", buf, ms % 1000 < 0 ? 0 : ms % 1000);
+}
+
+uint64_t DirBytes(const fs::path& dir) {
+  uint64_t bytes = 0;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
+    if (e.is_regular_file(ec)) bytes += e.file_size(ec);
+  }
+  return bytes;
+}
+
+}  // namespace
+
+Status ListCheckpoints(const Config& config, std::FILE* out) {
+  auto store = CheckpointStore::Inspect(config.checkpoint.dir);
+  if (!store.ok()) return store.status();
+  auto epochs = (*store)->List();
+  if (!epochs.ok()) return epochs.status();
+  std::fprintf(out, "%s: %zu complete checkpoints\n", config.checkpoint.dir.c_str(),
+               epochs->size());
+  if (epochs->empty()) return Status::Ok();
+  std::fprintf(out, "%-8s %-24s %6s %-24s %12s\n", "epoch", "created (UTC)", "shards",
+               "watermark (UTC)", "new bytes");
+  for (uint64_t epoch : *epochs) {
+    auto meta = (*store)->Load(epoch);
+    if (!meta.ok()) {
+      std::fprintf(out, "%-8llu unreadable: %s\n", static_cast<unsigned long long>(epoch),
+                   meta.status().ToString().c_str());
+      continue;
+    }
+    std::fprintf(out, "%-8llu %-24s %6u %-24s %12llu\n", static_cast<unsigned long long>(epoch),
+                 UtcTime(meta->created_ms).c_str(), meta->shards,
+                 UtcTime(meta->watermark.ms).c_str(),
+                 static_cast<unsigned long long>(meta->state_bytes));
+  }
+  return Status::Ok();
+}
+
+Status ShowCheckpoint(const Config& config, uint64_t epoch, std::FILE* out) {
+  auto store = CheckpointStore::Inspect(config.checkpoint.dir);
+  if (!store.ok()) return store.status();
+  auto meta = (*store)->Load(epoch);
+  if (!meta.ok()) return meta.status().WithContext(fmt::format("checkpoint {}", epoch));
+  std::fprintf(out, "checkpoint %llu in %s\n", static_cast<unsigned long long>(epoch),
+               config.checkpoint.dir.c_str());
+  std::fprintf(out, "  created    %s\n", UtcTime(meta->created_ms).c_str());
+  std::fprintf(out, "  watermark  %s (%lld)\n", UtcTime(meta->watermark.ms).c_str(),
+               static_cast<long long>(meta->watermark.ms));
+  std::fprintf(out, "  new bytes  %llu\n", static_cast<unsigned long long>(meta->state_bytes));
+  std::fprintf(out, "  input positions (next offset or line to read):\n");
+  for (const auto& [id, pos] : meta->positions) {
+    std::fprintf(out, "    %-11s [%d] %lld\n", StreamName(id.stream), id.partition,
+                 static_cast<long long>(pos));
+  }
+  std::fprintf(out, "  max event time per partition:\n");
+  for (const auto& [id, ts] : meta->partition_max_ts) {
+    std::fprintf(out, "    %-11s [%d] %s\n", StreamName(id.stream), id.partition,
+                 ts == EventTime::Min() ? "none yet (holds the watermark back)"
+                                        : UtcTime(ts.ms).c_str());
+  }
+  std::fprintf(out, "  shards: %u\n", meta->shards);
+  for (uint32_t i = 0; i < meta->shards; ++i) {
+    std::fprintf(out, "    shard-%u  %llu bytes on disk (shared with other checkpoints)\n", i,
+                 static_cast<unsigned long long>(DirBytes((*store)->ShardDir(epoch, i))));
+  }
+  return Status::Ok();
+}
+
+Status AbortTransactions(const Config& config, const std::string& prefix, int pool_size,
+                         std::FILE* out) {
+  if (config.sink.type != "kafka") {
+    return Status::InvalidArgument(fmt::format(
+        "sink.type: transactions belong to a Kafka sink, this config's sink is '{}'",
+        config.sink.type));
+  }
+  KafkaTransactionalSinkOptions o = config.KafkaTxnSinkOptions();
+  if (!prefix.empty()) o.transactional_id_prefix = prefix;
+  if (pool_size != 0) o.pool_size = pool_size;
+  CTRJOIN_RETURN_IF_ERROR(o.Validate());
+  // Open initialises transactions on every id of the pool, which is the abort.
+  auto sink = KafkaTransactionalSink::Open(o);
+  if (!sink.ok()) return sink.status();
+  std::fprintf(out,
+               "aborted any open transaction of %s-0 .. %s-%d on %s (their previous producers "
+               "are fenced)\n",
+               o.transactional_id_prefix.c_str(), o.transactional_id_prefix.c_str(),
+               o.pool_size - 1, o.brokers.c_str());
+  return Status::Ok();
+}
+
+}  // namespace ctrjoin

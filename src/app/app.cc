@@ -1,0 +1,479 @@
+#include "src/app/app.h"
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <spdlog/spdlog.h>
+
+#include "joins/embedded_feature_store.h"
+#include "joins/hbase_feature_store.h"
+#include "joins/join_state.h"
+#include "joins/label_join.h"
+#include "sinks/file_sink.h"
+#include "sinks/kafka_sink.h"
+#include "sinks/kafka_txn_sink.h"
+#include "sinks/txn_file_sink.h"
+#include "src/io/file_source.h"
+#include "src/io/kafka_client.h"
+#include "src/io/kafka_source.h"
+#include "src/ops/ops_endpoints.h"
+#include "src/pipeline/pipeline.h"
+#include "src/app/replay_progress.h"
+#include "src/core/clock.h"
+#include "src/state/spill_store.h"
+#include "src/io/workload.h"
+
+namespace ctrjoin {
+
+namespace {
+
+std::atomic<int> g_stop_requests{0};
+std::atomic<Pipeline*> g_pipeline{nullptr};
+std::atomic<Enricher*> g_enricher{nullptr};
+
+Result<std::unique_ptr<Source>> MakeSource(const Config& c) {
+  if (c.source.type == "kafka") {
+    auto s = KafkaSource::Open(c.source.kafka);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<Source>(std::move(s).value());
+  }
+  auto s = FileSource::Open(c.source.files, c.schema);
+  if (!s.ok()) return s.status();
+  return std::unique_ptr<Source>(std::move(s).value());
+}
+
+Result<std::unique_ptr<SampleSink>> MakeSink(const SinkConfig& c) {
+  Result<SampleFormat> format = ParseSampleFormat(c.format, "sink.format");
+  if (!format.ok()) return format.status();
+  if (c.type == "kafka") {
+    auto s = KafkaSampleSink::Open(c.kafka, *format);
+    if (!s.ok()) return s.status().WithContext("sink.kafka");
+    return std::unique_ptr<SampleSink>(std::move(s).value());
+  }
+  if (c.type == "file") {
+    auto w = LineWriter::OpenFile(c.path, /*append=*/false);
+    if (!w.ok()) return w.status().WithContext("sink.path");
+    return std::unique_ptr<SampleSink>(
+        std::make_unique<FileSampleSink>(std::move(w).value(), *format));
+  }
+  return std::unique_ptr<SampleSink>(
+      std::make_unique<FileSampleSink>(LineWriter::Stdout(), SampleFormat::kJson));
+}
+
+Result<std::unique_ptr<DeadLetterSink>> MakeDeadLetterSink(const DeadLetterConfig& c) {
+  if (c.type == "kafka") {
+    auto s = KafkaDeadLetterSink::Open(c.kafka);
+    if (!s.ok()) return s.status().WithContext("dead_letter.kafka");
+    return std::unique_ptr<DeadLetterSink>(std::move(s).value());
+  }
+  if (c.type == "file") {
+    auto w = LineWriter::OpenFile(c.path, /*append=*/true);
+    if (!w.ok()) return w.status().WithContext("dead_letter.path");
+    return std::unique_ptr<DeadLetterSink>(
+        std::make_unique<JsonLinesDeadLetterSink>(std::move(w).value()));
+  }
+  return std::unique_ptr<DeadLetterSink>(
+      std::make_unique<JsonLinesDeadLetterSink>(LineWriter::Stderr()));
+}
+
+}  // namespace
+
+bool StopRequested() { return g_stop_requests.load() > 0; }
+
+void RequestStop() {
+  const int requests = g_stop_requests.fetch_add(1) + 1;
+  if (Pipeline* p = g_pipeline.load()) p->Stop();
+  if (Enricher* e = g_enricher.load(); e != nullptr && requests > 1) e->Cancel();
+}
+
+CommitLog KafkaCommitLog(KafkaSource* source, KafkaTransactionalSink* sink) {
+  CommitLog log;
+  log.committed_epoch = [source] { return source->CommittedEpoch(); };
+  log.before_commit = [source, sink](EpochId epoch, const CheckpointMeta& meta) {
+    KafkaPartitionList offsets = source->OffsetsFor(meta.positions, epoch.value);
+    if (offsets->cnt == 0) return Status::Ok();
+    rd_kafka_consumer_group_metadata_t* group = source->NewGroupMetadata();
+    Status st = sink->SendOffsets(epoch, offsets.get(), group);
+    rd_kafka_consumer_group_metadata_destroy(group);
+    return st;
+  };
+  return log;
+}
+
+Result<Enrichment> MakeEnrichment(const Config& config, Metrics& metrics) {
+  Enrichment e;
+  if (config.lookups.empty()) return e;
+  if (config.feature_store.type == "hbase") {
+    auto store = HBaseFeatureStore::Open(config.feature_store.hbase);
+    if (!store.ok()) return store.status().WithContext("feature_store.hbase");
+    e.store = std::move(store).value();
+  } else {
+    auto store = EmbeddedFeatureStore::Open(config.feature_store.embedded);
+    if (!store.ok()) return store.status();
+    e.store = std::move(store).value();
+  }
+  e.service = std::make_unique<LookupService>(config.lookup, config.lookups, e.store.get(),
+                                              &metrics.lookup);
+  return e;
+}
+
+Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
+                       SampleSink& sink, DeadLetterSink& dead_letters, ExactlyOnce* eos,
+                       int64_t end_after_window_ms) {
+  const uint32_t shards = config.pipeline.EffectiveShards();
+  const std::optional<CheckpointMeta>* resume = eos != nullptr ? &eos->resume : nullptr;
+  if (resume != nullptr && resume->has_value() && (*resume)->shards != shards) {
+    return Status::InvalidArgument(fmt::format(
+        "pipeline.shards: checkpoint {} was taken with {} shards, this run has {}; keys are "
+        "routed by shard, so set pipeline.shards to {} to resume",
+        (*resume)->epoch, (*resume)->shards, shards, (*resume)->shards));
+  }
+
+  // One RocksDB instance per shard (so that each checkpoints at its own
+  // barrier), all in one memory budget.
+  std::error_code ec;
+  std::filesystem::remove_all(std::filesystem::path(config.state.dir) / "live", ec);
+  if (ec) return Status::IoError("state.dir: cannot clear " + config.state.dir + "/live");
+  auto memory = std::make_shared<SpillMemory>(config.state.RocksDbBytes());
+  std::vector<std::unique_ptr<SpillStore>> stores;
+  for (uint32_t i = 0; i < shards; ++i) {
+    SpillStoreOptions o;
+    o.dir = config.state.dir;
+    o.name = fmt::format("live/shard-{}", i);
+    o.rocksdb_memory_bytes = config.state.RocksDbBytes();
+    if (resume != nullptr && resume->has_value()) {
+      o.restore_from = eos->coordinator->store().ShardDir((*resume)->epoch, i);
+    }
+    auto store = SpillStore::Open(o, memory);
+    if (!store.ok()) return store.status();
+    stores.push_back(std::move(store).value());
+  }
+
+  const size_t hot_bytes = config.state.HotBytesPerShard(shards);
+  ShardFactory make_shard = [&](uint32_t shard) -> Result<std::unique_ptr<ShardProcessor>> {
+    JoinState state(shard, stores[shard].get(), hot_bytes, &metrics.join);
+    if (eos != nullptr) state.EnableSnapshots();
+    auto join = std::make_unique<LabelJoin>(config.join, std::move(state), &metrics.join);
+    if (resume != nullptr && resume->has_value()) {
+      CTRJOIN_RETURN_IF_ERROR(join->Restore((*resume)->watermark));
+    }
+    return std::unique_ptr<ShardProcessor>(std::move(join));
+  };
+
+  // /metrics, /healthz and /ready while the pipeline runs.
+  std::unique_ptr<HttpServer> http;
+  metrics.join.rocksdb_memory_limit_bytes.Set(static_cast<int64_t>(memory->bytes()));
+  MetricRegistry registry;
+  if (config.http.enabled) {
+    TopicLabels topics;
+    if (config.source.type == "kafka") {
+      topics = {config.source.kafka.impressions_topic, config.source.kafka.clicks_topic};
+    }
+    metrics.RegisterWith(registry, topics);
+    ReadinessOptions readiness;
+    readiness.checkpoints = eos != nullptr;
+    readiness.max_checkpoint_age_ms =
+        config.http.ReadyMaxCheckpointAgeMs(config.checkpoint.interval_ms);
+    OpsProbes ops;
+    ops.registry = &registry;
+    ops.before_scrape = [&metrics, memory] {
+      metrics.join.rocksdb_memory_bytes.Set(static_cast<int64_t>(memory->Usage()));
+    };
+    ops.unhealthy = [&metrics] { return UnhealthyReason(metrics); };
+    ops.not_ready = [&metrics, readiness] {
+      return NotReadyReason(metrics, readiness, WallClockMs());
+    };
+    auto server = HttpServer::Start(config.http.server, OpsRoutes(std::move(ops)));
+    if (!server.ok()) return server.status();
+    http = std::move(server).value();
+    spdlog::info("http: /metrics, /healthz and /ready on {}", http->Url());
+  }
+
+  Pipeline pipeline(config.pipeline, config.schema, config.watermark, &source, enricher, &sink,
+                    &dead_letters, &metrics.pipeline);
+  if (end_after_window_ms >= 0) pipeline.EndAfterWindows(end_after_window_ms);
+  if (eos != nullptr) {
+    pipeline.SetCheckpointHooks(eos->coordinator);
+    if (eos->resume) pipeline.ResumeFrom(*eos->resume);
+    CTRJOIN_RETURN_IF_ERROR(eos->coordinator->Start());
+  }
+  g_enricher.store(enricher);
+  g_pipeline.store(&pipeline);
+  if (StopRequested()) pipeline.Stop();
+  spdlog::info("ctrjoin: {} -> {} ({} shards, window {} ms, state budget {} MiB)",
+               source.Describe(), sink.Describe(), shards, config.join.window_ms,
+               config.state.memory_budget_mb);
+  const auto start = std::chrono::steady_clock::now();
+  Status st = pipeline.Run(make_shard);
+  if (eos != nullptr) {
+    Status closed = eos->coordinator->Close();
+    if (st.ok()) st = closed;
+  }
+  http.reset();  // stops and joins the server thread
+  g_pipeline.store(nullptr);
+  g_enricher.store(nullptr);
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const JoinMetrics& j = metrics.join;
+  spdlog::info(
+      "ctrjoin: done in {:.2f} s: {} impressions, {} clicks in; {} samples out ({} positive, {} "
+      "negative, {} corrections); dead letters {}, duplicate clicks {}, duplicate impressions {}, "
+      "orphan clicks {}, late clicks {}, clicks outside window {}, late impressions {}",
+      secs, metrics.pipeline.impressions_in.Get(), metrics.pipeline.clicks_in.Get(), metrics.pipeline.samples_out.Get(),
+      j.positives.Get(), j.negatives.Get(), j.corrections.Get(), metrics.pipeline.dead_letters.Get(),
+      j.duplicate_clicks.Get(), j.duplicate_impressions.Get(), j.orphan_clicks.Get(),
+      j.late_clicks.Get(), j.clicks_outside_window.Get(), j.late_impressions.Get());
+  if (eos != nullptr) {
+    const CheckpointMetrics& c = metrics.checkpoint;
+    spdlog::info(
+        "ctrjoin: checkpoints {} ({} committed, {} aborted epochs, {} restores), last committed "
+        "epoch {}, state written {:.1f} MiB; checkpoint duration p99 <= {} ms (max {:.1f}); "
+        "barrier to commit p99 <= {} ms (max {:.1f})",
+        c.completed.Get(), c.committed.Get(), c.aborted_epochs.Get(), c.restores.Get(),
+        c.last_committed_epoch.Get(), c.bytes_total.Get() / 1048576.0,
+        c.duration.QuantileBoundMs(0.99), c.duration.max_ms(), c.commit_lag.QuantileBoundMs(0.99),
+        c.commit_lag.max_ms());
+  }
+  if (enricher != nullptr) {
+    const LookupMetrics& l = metrics.lookup;
+    const uint64_t lookups = l.cache_hits.Get() + l.cache_misses.Get();
+    spdlog::info(
+        "ctrjoin: feature lookups {}: cache hits {} ({:.1f}%), store rows {}, store calls {}, "
+        "coalesced {}, retries {}, errors {}, partial {}",
+        lookups, l.cache_hits.Get(), lookups > 0 ? 100.0 * l.cache_hits.Get() / lookups : 0.0,
+        l.requests.Get(), l.store_calls.Get(), l.coalesced.Get(), l.retries.Get(), l.errors.Get(),
+        l.partial.Get());
+  }
+  return st;
+}
+
+namespace {
+
+// Runs the pipeline described by config; a replay (options non-null) ends
+// after the windows of its range and reports progress.
+Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions* replay) {
+  auto source = MakeSource(config);
+  if (!source.ok()) return source.status();
+  auto* kafka_source = dynamic_cast<KafkaSource*>(source->get());
+  const int64_t end_after = replay != nullptr ? config.join.window_ms : -1;
+  // Started once the source is at its resume positions, so that what an
+  // earlier run read does not count towards this run's rate.
+  std::unique_ptr<ReplayProgress> progress;
+  auto start_progress = [&] {
+    if (replay == nullptr || kafka_source == nullptr) return;
+    const bool terminal = replay->progress == ReplayProgressMode::kAuto
+                              ? isatty(2) == 1
+                              : replay->progress == ReplayProgressMode::kTerminal;
+    progress = std::make_unique<ReplayProgress>(kafka_source, &metrics, terminal);
+  };
+  auto dead_letters = MakeDeadLetterSink(config.dead_letter);
+  if (!dead_letters.ok()) return dead_letters.status();
+  auto enrichment = MakeEnrichment(config, metrics);
+  if (!enrichment.ok()) return enrichment.status();
+  if (!config.checkpoint.enabled) {
+    auto sink = MakeSink(config.sink);
+    if (!sink.ok()) return sink.status();
+    start_progress();
+    return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **sink,
+                           **dead_letters, nullptr, end_after);
+  }
+
+  // Exactly once: a transactional sink driven by the checkpoint coordinator.
+  std::unique_ptr<TransactionalSink> txn_sink;
+  CommitLog log;
+  if (config.sink.type == "kafka") {
+    auto s = KafkaTransactionalSink::Open(config.KafkaTxnSinkOptions());
+    if (!s.ok()) return s.status();
+    KafkaTransactionalSink* kafka_sink = s->get();
+    txn_sink = std::move(s).value();
+    // Validated: a Kafka sink has a Kafka source.
+    log = KafkaCommitLog(kafka_source, kafka_sink);
+  } else {
+    TransactionalFileSinkOptions o;
+    o.dir = config.sink.path;
+    Result<SampleFormat> format = ParseSampleFormat(config.sink.format, "sink.format");
+    if (!format.ok()) return format.status();
+    o.format = *format;
+    auto s = TransactionalFileSink::Open(o);
+    if (!s.ok()) return s.status();
+    txn_sink = std::move(s).value();
+  }
+  auto coordinator =
+      CheckpointCoordinator::Open(config.checkpoint, txn_sink.get(), log, &metrics.checkpoint);
+  if (!coordinator.ok()) return coordinator.status();
+  ExactlyOnce eos{coordinator->get(), std::nullopt};
+  auto resume = (*coordinator)->Recover();
+  if (!resume.ok()) return resume.status();
+  eos.resume = std::move(resume).value();
+  if (eos.resume) CTRJOIN_RETURN_IF_ERROR((*source)->Seek(eos.resume->positions));
+  start_progress();
+  return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **coordinator,
+                         **dead_letters, &eos, end_after);
+}
+
+}  // namespace
+
+Status RunPipeline(const Config& config, Metrics& metrics) {
+  return RunFromConfig(config, metrics, /*replay=*/nullptr);
+}
+
+Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
+  if (live.source.type != "kafka") {
+    return Status::InvalidArgument(fmt::format(
+        "source.type: replay reads a range of Kafka topics, this config reads '{}'",
+        live.source.type));
+  }
+  CTRJOIN_RETURN_IF_ERROR(options.range.Validate());
+  if (options.name.empty() ||
+      options.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789-_.") != std::string::npos) {
+    return Status::InvalidArgument(
+        fmt::format("--name: letters, digits, '-', '_' and '.' only, got '{}'", options.name));
+  }
+  Config c = live;
+  const std::string suffix = "-replay-" + options.name;
+  c.source.kafka.group_id = live.source.kafka.group_id + suffix;
+  c.source.kafka.mode = "assign";
+  c.source.kafka.stop_at_end = true;
+  c.state.dir = live.state.dir + "/replay-" + options.name;
+  c.checkpoint.dir = live.checkpoint.dir == live.state.dir + "/checkpoints"
+                         ? c.state.dir + "/checkpoints"
+                         : live.checkpoint.dir + "/replay-" + options.name;
+  c.http.server.address = options.http_address;
+  // The live run's dead letters are its own: a replay's go next to its state.
+  c.dead_letter.type = "file";
+  c.dead_letter.path = c.state.dir + "/dead-letters.jsonl";
+  if (live.sink.type == "stdout") {
+    c.checkpoint.enabled = false;
+    return c;
+  }
+  if (options.output.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "--output: required: the replay's own {} (never the live run's)",
+        live.sink.type == "kafka" ? "topic" : "directory"));
+  }
+  // A replay is restartable only from its own checkpoints.
+  c.checkpoint.enabled = true;
+  if (live.sink.type == "kafka") {
+    if (options.output == live.sink.kafka.topic) {
+      return Status::InvalidArgument(fmt::format(
+          "--output: '{}' is the live run's output topic; a replay writes its own", options.output));
+    }
+    c.sink.kafka.topic = options.output;
+    c.sink.transactional_id_prefix = !options.transactional_id_prefix.empty()
+                                         ? options.transactional_id_prefix
+                                         : live.sink.transactional_id_prefix + suffix;
+    if (c.sink.transactional_id_prefix == live.sink.transactional_id_prefix) {
+      return Status::InvalidArgument(
+          "--transactional-id-prefix: must differ from the live run's sink.transactional_id_prefix "
+          "(the live run's transactions would be fenced)");
+    }
+  } else {
+    if (options.output == live.sink.path) {
+      return Status::InvalidArgument(fmt::format(
+          "--output: '{}' is the live run's sink.path; a replay writes its own", options.output));
+    }
+    c.sink.path = options.output;
+  }
+  CTRJOIN_RETURN_IF_ERROR(c.Validate());
+  return c;
+}
+
+Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metrics) {
+  Result<Config> config = ReplayConfig(live, options);
+  if (!config.ok()) return config.status();
+  // The range is resolved once, by the first run under this name, and kept:
+  // "the end at start-up" and offsets-for-times must not move on a resume.
+  const std::string range_file = config->state.dir + "/RANGE";
+  Result<ResolvedRange> range = LoadResolvedRange(range_file, options.range);
+  if (!range.ok() && range.status().code() != StatusCode::kNotFound) {
+    return range.status().WithContext(fmt::format("--name {}", options.name));
+  }
+  if (!range.ok()) {
+    range = ResolveReplayRange(config->source.kafka, options.range);
+    if (!range.ok()) return range.status();
+    CTRJOIN_RETURN_IF_ERROR(SaveResolvedRange(range_file, options.range, *range));
+  } else {
+    spdlog::info("replay '{}': resuming the range resolved by its first run", options.name);
+  }
+  spdlog::info("replay '{}': {} = {} impressions; clicks from time {}: {}", options.name,
+               options.range.Describe(), range->impressions, range->click_start_ms,
+               range->Describe());
+  config->source.kafka.start_offsets = range->start;
+  config->source.kafka.end_offsets = range->end;
+  return RunFromConfig(*config, metrics, &options);
+}
+
+namespace {
+
+Status WriteFeatureRows(const GenerateOptions& options, const WorkloadOptions& workload);
+
+// Every record of the workload's first n impressions (and the clicks they
+// lead to), in arrival order; stops at the first error fn returns.
+Status ForEachGenerated(const WorkloadOptions& workload, uint64_t n,
+                        const std::function<Status(const GeneratedRecord&)>& fn) {
+  WorkloadGenerator gen(workload);
+  while (gen.impressions_generated() < n) CTRJOIN_RETURN_IF_ERROR(fn(gen.Next()));
+  GeneratedRecord r;
+  while (gen.Drain(r)) CTRJOIN_RETURN_IF_ERROR(fn(r));
+  return Status::Ok();
+}
+
+// `ctrjoin gen --brokers`: the trace into Kafka, record timestamps = arrival.
+Status ProduceTrace(const GenerateOptions& options, const WorkloadOptions& workload) {
+  auto producer = BulkProducer::Open({{"bootstrap.servers", options.brokers}, {"linger.ms", "20"}});
+  if (!producer.ok()) return producer.status().WithContext("gen");
+  CTRJOIN_RETURN_IF_ERROR(
+      ForEachGenerated(workload, options.impressions, [&](const GeneratedRecord& r) {
+        const std::string& topic = r.stream == StreamKind::kImpression ? options.impressions_topic
+                                                                        : options.clicks_topic;
+        return (*producer)->Produce(topic, -1, r.json, r.arrival_ms);
+      }));
+  return (*producer)->Flush(60'000).WithContext("gen");
+}
+
+}  // namespace
+
+Status GenerateTrace(const GenerateOptions& options, const WorkloadOptions& workload) {
+  if (!options.brokers.empty()) {
+    CTRJOIN_RETURN_IF_ERROR(ProduceTrace(options, workload));
+    return WriteFeatureRows(options, workload);
+  }
+  auto impressions = LineWriter::OpenFile(options.impressions_path, false);
+  if (!impressions.ok()) return impressions.status();
+  auto clicks = LineWriter::OpenFile(options.clicks_path, false);
+  if (!clicks.ok()) return clicks.status();
+  CTRJOIN_RETURN_IF_ERROR(
+      ForEachGenerated(workload, options.impressions, [&](const GeneratedRecord& r) {
+        LineWriter& out = r.stream == StreamKind::kImpression ? **impressions : **clicks;
+        return out.WriteLine(r.json);
+      }));
+  CTRJOIN_RETURN_IF_ERROR((*impressions)->Flush());
+  CTRJOIN_RETURN_IF_ERROR((*clicks)->Flush());
+  return WriteFeatureRows(options, workload);
+}
+
+namespace {
+
+Status WriteFeatureRows(const GenerateOptions& options, const WorkloadOptions& workload) {
+  if (options.features_path.empty()) return Status::Ok();
+  auto features = LineWriter::OpenFile(options.features_path, false);
+  if (!features.ok()) return features.status();
+  Status written;
+  GenerateFeatureRows(workload, [&](const std::string& json) {
+    if (written.ok()) written = (*features)->WriteLine(json);
+  });
+  CTRJOIN_RETURN_IF_ERROR(written);
+  return (*features)->Flush();
+}
+
+}  // namespace
+
+}  // namespace ctrjoin

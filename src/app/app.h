@@ -1,0 +1,116 @@
+#pragma once
+// Composition of the ctrjoin binary's subcommands: builds sources, sinks,
+// state and joins from a Config and runs the pipeline. Part of ctrjoin_app
+// (not ctrjoin_core): the one place that names concrete joins and sinks.
+// Called from main's thread.
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "src/app/config.h"
+#include "joins/feature_store.h"
+#include "joins/lookup_service.h"
+#include "src/app/run_metrics.h"
+#include "src/io/replay_range.h"
+#include "src/pipeline/sink.h"
+#include "src/pipeline/source.h"
+
+namespace ctrjoin {
+
+// Runs the pipeline described by config until the input ends or
+// RequestStop() is called (SIGINT/SIGTERM handlers call it). Logs a summary.
+Status RunPipeline(const Config& config, Metrics& metrics);
+
+// Exactly-once run: the coordinator (which is also the pipeline's sink) and
+// the checkpoint to resume from, if any (the source was already sought).
+struct ExactlyOnce {
+  CheckpointCoordinator* coordinator = nullptr;
+  std::optional<CheckpointMeta> resume;
+};
+
+// Runs the pipeline over given source and sinks (RunPipeline builds them
+// from config.source/sink/dead_letter; the demo brings its own).
+// enricher may be null (no lookups); eos is null without checkpoints.
+// end_after_window_ms >= 0 makes it a bounded replay (Pipeline::EndAfterWindows).
+Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
+                       SampleSink& sink, DeadLetterSink& dead_letters,
+                       ExactlyOnce* eos = nullptr, int64_t end_after_window_ms = -1);
+
+enum class ReplayProgressMode {
+  kAuto,      // a terminal redraw if stderr is a terminal, else log lines
+  kTerminal,  // redraw a few lines every second
+  kLog,       // a log line every 10 s
+};
+
+// `ctrjoin replay`: the live run's pipeline over a bounded range of its input
+// topics, into its own output, state and transactional ids.
+struct ReplayOptions {
+  ReplayRange range;
+  // Names the replay's state dir (<state.dir>/replay-<name>), consumer group
+  // (<group_id>-replay-<name>) and default transactional-id prefix
+  // (<prefix>-replay-<name>). Run again with the same name to resume.
+  std::string name = "replay";
+  std::string output;                   // topic (sink.type kafka) or directory (file)
+  std::string transactional_id_prefix;  // default: see name
+  // The replay's HTTP endpoint; by default a free port on loopback (logged),
+  // so that it never collides with the live run's beside it.
+  std::string http_address = "127.0.0.1:0";
+  ReplayProgressMode progress = ReplayProgressMode::kAuto;
+};
+
+// The replay's configuration derived from the live one (exposed for tests).
+Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options);
+Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metrics);
+
+// Exactly once with a Kafka sink: each epoch's input offsets go into the
+// epoch's transaction, and the group's committed offsets say which epoch
+// committed. Borrows both; they must outlive the coordinator.
+CommitLog KafkaCommitLog(KafkaSource* source, KafkaTransactionalSink* sink);
+
+// Builds the feature store and lookup service for config.lookups; null
+// pointers when there are none.
+struct Enrichment {
+  std::unique_ptr<FeatureStore> store;
+  std::unique_ptr<LookupService> service;
+};
+Result<Enrichment> MakeEnrichment(const Config& config, Metrics& metrics);
+
+// Asks the running pipeline to stop: sources stop, in-flight batches finish,
+// sinks flush. A second call also abandons pending feature lookups (which
+// may never finish while the store is down). Async-signal-safe.
+void RequestStop();
+bool StopRequested();
+
+struct DemoOptions {
+  int duration_s = 0;             // 0 = until Ctrl-C
+  double impressions_per_sec = 2'000;
+  int64_t window_ms = 5'000;
+  uint64_t seed = 42;
+  int show_samples = 3;           // sample records of each label to print
+  std::string state_dir = "./ctrjoin-demo-state";
+  std::string http_address = "127.0.0.1:0";  // /metrics etc.; port 0: a free one
+};
+
+// `ctrjoin demo`: an in-process Kafka mock cluster, a synthetic workload
+// produced in real time, the pipeline reading it, and live progress.
+Status RunDemo(const DemoOptions& options);
+
+struct GenerateOptions {
+  std::string impressions_path;
+  std::string clicks_path;
+  std::string features_path;      // optional: user/item feature rows for the embedded store
+  uint64_t impressions = 10'000;  // stop after this many impressions were generated
+  // With brokers: produce into these Kafka topics instead of the two files,
+  // each record stamped with its arrival time (as a live producer would).
+  std::string brokers;
+  std::string impressions_topic = "impressions";
+  std::string clicks_topic = "clicks";
+};
+
+// `ctrjoin gen`: writes a synthetic trace as two JSON-lines files, or
+// produces it into two Kafka topics.
+Status GenerateTrace(const GenerateOptions& options, const struct WorkloadOptions& workload);
+
+}  // namespace ctrjoin

@@ -1,0 +1,123 @@
+#pragma once
+// The ctrjoin configuration file (YAML): one section per component, each
+// filled into that component's XxxOptions struct and validated by it. Keys
+// are the options' field names; an unknown key, a mistyped value or an
+// invalid value is rejected with a message naming the key
+// ("join.window_ms: expected an integer, got 'ten'").
+//
+// This is composition code of the ctrjoin binary (library ctrjoin_app): the
+// only part of src/ that names concrete joins and sinks. Called from main's
+// thread at start-up.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "joins/embedded_feature_store.h"
+#include "joins/hbase_client.h"
+#include "joins/label_join.h"
+#include "joins/lookup_service.h"
+#include "sinks/kafka_sink.h"
+#include "sinks/kafka_txn_sink.h"
+#include "src/pipeline/event_parser.h"
+#include "src/io/file_source.h"
+#include "src/ops/http_server.h"
+#include "src/io/kafka_source.h"
+#include "src/pipeline/pipeline.h"
+#include "src/core/status.h"
+#include "src/pipeline/watermark.h"
+#include "txn/checkpoint_coordinator.h"
+
+namespace ctrjoin {
+
+struct SourceConfig {
+  std::string type = "files";  // files | kafka
+  FileSourceOptions files;
+  KafkaSourceOptions kafka;
+};
+
+struct StateConfig {
+  std::string dir = "./ctrjoin-state";
+  // Join state budget: hot in-memory state plus RocksDB's block cache and
+  // memtables. A quarter (at least 16 MiB) goes to RocksDB.
+  uint64_t memory_budget_mb = 1024;
+
+  size_t RocksDbBytes() const;
+  size_t HotBytesPerShard(uint32_t shards) const;
+};
+
+struct SinkConfig {
+  std::string type = "stdout";  // stdout | file | kafka
+  std::string format = "json";  // json | tf_example (not for stdout)
+  std::string path;             // for file: a file, or with checkpoints a directory
+  KafkaSinkOptions kafka;       // for kafka
+  // For kafka with checkpoints (exactly once): see KafkaTransactionalSinkOptions.
+  std::string transactional_id_prefix;
+  int pool_size = 2;
+  int transaction_timeout_ms = 60'000;
+};
+
+struct DeadLetterConfig {
+  std::string type = "file";                // file | kafka | stderr
+  std::string path = "dead-letters.jsonl";  // for file
+  KafkaSinkOptions kafka;                   // for kafka
+};
+
+// The HTTP endpoint (/metrics, /healthz, /ready; see src/ops/ops_endpoints.h).
+struct HttpConfig {
+  // Off in a Config built in code (tests, embedders); ParseConfig turns it
+  // on, so a config file (run, replay) serves HTTP unless it says otherwise.
+  bool enabled = false;
+  HttpServerOptions server;  // key `address`: default 127.0.0.1:9464 (loopback only)
+  // /ready fails when the last checkpoint is older than this; 0 = derive:
+  // max(3 x checkpoint.interval_ms, 10 s). Only with checkpoints.
+  int64_t ready_max_checkpoint_age_ms = 0;
+
+  int64_t ReadyMaxCheckpointAgeMs(int64_t checkpoint_interval_ms) const;
+};
+
+struct FeatureStoreConfig {
+  std::string type = "embedded";  // embedded | hbase (used when lookups are configured)
+  EmbeddedFeatureStoreOptions embedded;
+  HBaseClientOptions hbase;
+};
+
+struct Config {
+  SourceConfig source;
+  SchemaOptions schema;
+  WatermarkOptions watermark;
+  LabelJoinOptions join;
+  std::vector<LookupSpec> lookups;  // none: samples carry the impression's own features only
+  LookupServiceOptions lookup;
+  FeatureStoreConfig feature_store;
+  StateConfig state;
+  SinkConfig sink;
+  DeadLetterConfig dead_letter;
+  PipelineOptions pipeline;
+  CheckpointOptions checkpoint;  // dir defaults to <state.dir>/checkpoints
+  HttpConfig http;
+
+  Status Validate() const;
+  KafkaTransactionalSinkOptions KafkaTxnSinkOptions() const;
+};
+
+// A config key set by an environment variable: CTRJOIN_<SECTION>__<KEY>,
+// levels separated by a double underscore, case-insensitive:
+// CTRJOIN_JOIN__WINDOW_MS=60000 sets join.window_ms,
+// CTRJOIN_SOURCE__KAFKA__BROKERS=... sets source.kafka.brokers.
+struct EnvOverride {
+  std::string variable;    // "CTRJOIN_JOIN__WINDOW_MS"
+  std::string assignment;  // "join.window_ms=60000"
+};
+// The overrides in an environment (environ); variables without "__" after
+// the prefix (CTRJOIN_CRASH_AT, CTRJOIN_LOG_FORMAT) are not config keys.
+std::vector<EnvOverride> EnvOverrides(char** env);
+
+// Parses YAML text; env overrides apply on top, then overrides
+// ("dotted.key=value" pairs from --set), with YAML scalar syntax for values.
+Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                           const std::vector<EnvOverride>& env = {});
+Result<Config> LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides,
+                              const std::vector<EnvOverride>& env = {});
+
+}  // namespace ctrjoin

@@ -1,0 +1,219 @@
+// ctrjoin: turns impression and click streams into labelled CTR training
+// samples. Subcommands: run, replay, demo, gen, checkpoints, abort-transactions.
+//
+// Exit codes (README, "Exit codes"):
+//   0  done: the input ended, or SIGINT/SIGTERM stopped it cleanly
+//   1  the run failed (the log says why; committed output stays valid)
+//   2  bad command line or configuration (nothing was started)
+//   3  fenced: another instance took over this job's transactional ids
+//
+// Configuration: the YAML file, then CTRJOIN_<SECTION>__<KEY> environment
+// variables, then --set key=value, each overriding the one before.
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "src/app/admin.h"
+#include "src/app/app.h"
+#include "src/app/config.h"
+#include "src/ops/logging.h"
+#include "src/io/workload.h"
+
+extern char** environ;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitFenced = 3;
+
+void OnSignal(int) { ctrjoin::RequestStop(); }
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+int ExitCode(const ctrjoin::Status& st) {
+  if (st.ok()) return kExitOk;
+  spdlog::error("{}", st.ToString());
+  if (st.effect() == ctrjoin::Effect::kFenced) return kExitFenced;
+  if (st.code() == ctrjoin::StatusCode::kInvalidArgument) return kExitUsage;
+  return kExitFailed;
+}
+
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // First, so that a stop asked for during start-up is a clean stop too.
+  InstallSignalHandlers();
+  CLI::App app{"ctrjoin: impression/click label join and feature enrichment for CTR training"};
+  app.require_subcommand(1);
+  std::string log_format = EnvOr("CTRJOIN_LOG_FORMAT", "text");
+  std::string log_level = EnvOr("CTRJOIN_LOG_LEVEL", "info");
+  app.add_option("--log-format", log_format, "text | json (env CTRJOIN_LOG_FORMAT)");
+  app.add_option("--log-level", log_level, "trace | debug | info | warn | error");
+
+  std::string config_path;
+  std::vector<std::string> overrides;
+  auto add_config = [&](CLI::App* cmd) {
+    cmd->add_option("--config,-c", config_path, "YAML config file")->required();
+    cmd->add_option("--set", overrides, "override a config key: --set join.window_ms=60000");
+  };
+  CLI::App* run = app.add_subcommand("run", "run the pipeline described by a config file");
+  add_config(run);
+
+  ctrjoin::ReplayOptions replay_options;
+  std::string start_offsets, end_offsets, start_time, end_time;
+  std::string progress = "auto";
+  CLI::App* replay = app.add_subcommand(
+      "replay", "re-run the pipeline over a bounded range of the input topics (backfill)");
+  add_config(replay);
+  replay->add_option("--start-offsets", start_offsets,
+                     "impressions partition=offset,...: first offsets (default: earliest)");
+  replay->add_option("--end-offsets", end_offsets,
+                     "impressions partition=offset,...: end offsets, exclusive (default: the "
+                     "end at start-up)");
+  replay->add_option("--start-time", start_time,
+                     "UTC time (2026-11-20T10:00:00Z) or epoch ms, via offsets-for-times");
+  replay->add_option("--end-time", end_time, "UTC time or epoch ms, exclusive");
+  replay->add_option("--click-lookback-ms", replay_options.range.click_lookback_ms,
+                     "read clicks from this long before the range's first impression");
+  replay->add_option("--name", replay_options.name,
+                     "names the replay's state, group and transactional ids; rerun to resume");
+  replay->add_option("--output", replay_options.output,
+                     "the replay's own output topic (Kafka sink) or directory (file sink)");
+  replay->add_option("--transactional-id-prefix", replay_options.transactional_id_prefix);
+  replay->add_option("--progress", progress, "auto | terminal | log");
+  replay->add_option("--http-address", replay_options.http_address,
+                     "the replay's /metrics endpoint (default: a free port on 127.0.0.1)");
+
+  ctrjoin::DemoOptions demo_options;
+  CLI::App* demo = app.add_subcommand("demo", "embedded demo: mock Kafka, synthetic workload");
+  demo->add_option("--duration", demo_options.duration_s, "stop after S seconds (0: Ctrl-C)");
+  demo->add_option("--rate", demo_options.impressions_per_sec, "impressions per second");
+  demo->add_option("--window-ms", demo_options.window_ms, "attribution window");
+  demo->add_option("--seed", demo_options.seed, "workload seed");
+  demo->add_option("--http-address", demo_options.http_address,
+                   "/metrics, /healthz, /ready (default: a free port on 127.0.0.1, logged)");
+
+  ctrjoin::GenerateOptions gen_options;
+  ctrjoin::WorkloadOptions workload;
+  CLI::App* gen = app.add_subcommand("gen", "write a synthetic trace as two JSON-lines files");
+  CLI::Option* imp_out = gen->add_option("--impressions-out", gen_options.impressions_path);
+  CLI::Option* clk_out = gen->add_option("--clicks-out", gen_options.clicks_path);
+  CLI::Option* gen_brokers = gen->add_option(
+      "--brokers", gen_options.brokers, "produce into Kafka topics instead of files");
+  gen->add_option("--impressions-topic", gen_options.impressions_topic);
+  gen->add_option("--clicks-topic", gen_options.clicks_topic);
+  imp_out->excludes(gen_brokers);
+  clk_out->excludes(gen_brokers);
+  gen->add_option("--features-out", gen_options.features_path,
+                  "also write user/item feature rows (embedded store JSON lines)");
+  gen->add_option("--count", gen_options.impressions, "impressions to generate");
+  gen->add_option("--users", workload.users);
+  gen->add_option("--items", workload.items);
+  gen->add_option("--seed", workload.seed);
+  gen->add_option("--start-ms", workload.start_ts_ms, "event time of the first impression");
+  gen->add_option("--rate", workload.impressions_per_sec, "impressions per event-time second");
+  gen->add_option("--ctr", workload.ctr);
+  gen->add_option("--mean-click-delay-ms", workload.mean_click_delay_ms);
+  gen->add_option("--max-disorder-ms", workload.max_disorder_ms);
+  gen->add_option("--late-rate", workload.late_rate);
+  gen->add_option("--malformed-rate", workload.malformed_rate);
+
+  CLI::App* checkpoints = app.add_subcommand("checkpoints", "list or show a job's checkpoints");
+  checkpoints->require_subcommand(1);
+  CLI::App* list = checkpoints->add_subcommand("list", "complete checkpoints, oldest first");
+  add_config(list);
+  uint64_t epoch = 0;
+  CLI::App* show = checkpoints->add_subcommand("show", "one checkpoint's positions and state");
+  add_config(show);
+  show->add_option("epoch", epoch, "checkpoint epoch")->required();
+
+  std::string abort_prefix;
+  int abort_pool = 0;
+  CLI::App* abort_txns = app.add_subcommand(
+      "abort-transactions", "abort lingering transactions of a transactional-id prefix");
+  add_config(abort_txns);
+  abort_txns->add_option("--prefix", abort_prefix, "default: sink.transactional_id_prefix");
+  abort_txns->add_option("--pool-size", abort_pool, "ids <prefix>-0.. (default: sink.pool_size)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+  if (ctrjoin::Status st = ctrjoin::ConfigureLogging(log_format, log_level); !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.ToString().c_str());
+    return kExitUsage;
+  }
+
+  if (demo->parsed()) return ExitCode(ctrjoin::RunDemo(demo_options));
+  if (gen->parsed()) {
+    if (gen_options.brokers.empty() &&
+        (gen_options.impressions_path.empty() || gen_options.clicks_path.empty())) {
+      return ExitCode(ctrjoin::Status::InvalidArgument(
+          "gen: give --impressions-out and --clicks-out, or --brokers"));
+    }
+    return ExitCode(ctrjoin::GenerateTrace(gen_options, workload));
+  }
+
+  auto config = ctrjoin::LoadConfigFile(config_path, overrides, ctrjoin::EnvOverrides(environ));
+  if (!config.ok()) return ExitCode(config.status());
+  ctrjoin::Metrics metrics;
+  if (run->parsed()) return ExitCode(ctrjoin::RunPipeline(*config, metrics));
+  if (replay->parsed()) {
+    ctrjoin::ReplayRange& range = replay_options.range;
+    auto parse_offsets = [](const std::string& text, const char* option,
+                            std::map<int32_t, int64_t>& out) {
+      if (text.empty()) return ctrjoin::Status::Ok();
+      auto parsed = ctrjoin::ParsePartitionOffsets(text, option);
+      if (!parsed.ok()) return parsed.status();
+      out = *parsed;
+      return ctrjoin::Status::Ok();
+    };
+    auto parse_time = [](const std::string& text, const char* option,
+                         std::optional<int64_t>& out) {
+      if (text.empty()) return ctrjoin::Status::Ok();
+      auto parsed = ctrjoin::ParseTimestampMs(text, option);
+      if (!parsed.ok()) return parsed.status();
+      out = *parsed;
+      return ctrjoin::Status::Ok();
+    };
+    for (ctrjoin::Status st :
+         {parse_offsets(start_offsets, "--start-offsets", range.start_offsets),
+          parse_offsets(end_offsets, "--end-offsets", range.end_offsets),
+          parse_time(start_time, "--start-time", range.start_ms),
+          parse_time(end_time, "--end-time", range.end_ms)}) {
+      if (!st.ok()) return ExitCode(st);
+    }
+    if (progress != "auto" && progress != "terminal" && progress != "log") {
+      return ExitCode(ctrjoin::Status::InvalidArgument(
+          "--progress: expected auto, terminal or log, got '" + progress + "'"));
+    }
+    replay_options.progress = progress == "auto"       ? ctrjoin::ReplayProgressMode::kAuto
+                              : progress == "terminal" ? ctrjoin::ReplayProgressMode::kTerminal
+                                                       : ctrjoin::ReplayProgressMode::kLog;
+    return ExitCode(ctrjoin::RunReplay(*config, replay_options, metrics));
+  }
+  if (list->parsed()) return ExitCode(ctrjoin::ListCheckpoints(*config, stdout));
+  if (show->parsed()) return ExitCode(ctrjoin::ShowCheckpoint(*config, epoch, stdout));
+  if (abort_txns->parsed()) {
+    return ExitCode(ctrjoin::AbortTransactions(*config, abort_prefix, abort_pool, stdout));
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,44 @@
+#include "src/app/run_metrics.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace ctrjoin {
+
+void Metrics::RegisterWith(MetricRegistry& registry, const TopicLabels& topics) const {
+  registry.Add([this, topics](Exposition& e) { pipeline.Expose(e, topics); });
+  registry.Add([this](Exposition& e) { join.Expose(e); });
+  registry.Add([this](Exposition& e) { lookup.Expose(e); });
+  registry.Add([this](Exposition& e) { checkpoint.Expose(e); });
+}
+
+std::string RenderPrometheus(const Metrics& metrics, const TopicLabels& topics, int64_t now_ms) {
+  MetricRegistry registry;
+  metrics.RegisterWith(registry, topics);
+  return registry.Render(now_ms);
+}
+
+std::string UnhealthyReason(const Metrics& metrics) {
+  return metrics.pipeline.failed.Get() != 0 ? "a pipeline stage failed (see the log)" : "";
+}
+
+std::string NotReadyReason(const Metrics& metrics, const ReadinessOptions& options,
+                           int64_t now_ms) {
+  const PipelineMetrics& p = metrics.pipeline;
+  if (p.failed.Get() != 0) return "a pipeline stage failed (see the log)";
+  if (p.running.Get() == 0) return "the pipeline is not running";
+  if (p.assigned_partitions.Get() <= 0) return "the source has no input partitions assigned yet";
+  if (!options.checkpoints) return "";
+  const int64_t last = metrics.checkpoint.last_completed_ms.Get();
+  const int64_t since = std::max(last, p.started_ms.Get());
+  if (now_ms - since <= options.max_checkpoint_age_ms) return "";
+  if (last == 0) {
+    return fmt::format("no checkpoint completed in the {:.1f} s since the start (bound {:.1f} s)",
+                       (now_ms - since) / 1000.0, options.max_checkpoint_age_ms / 1000.0);
+  }
+  return fmt::format("the last checkpoint completed {:.1f} s ago (bound {:.1f} s)",
+                     (now_ms - since) / 1000.0, options.max_checkpoint_age_ms / 1000.0);
+}
+
+}  // namespace ctrjoin

@@ -1,0 +1,490 @@
+#include "src/io/kafka_source.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "src/io/kafka_client.h"
+
+namespace ctrjoin {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Bound for single blocking requests: committed offsets, watermarks.
+constexpr int kRequestTimeoutMs = 10'000;
+// How long "assign" mode waits for its topics to appear: a deployment may
+// create them just before starting us.
+constexpr std::chrono::seconds kTopicWait{10};
+
+int RemainingMs(Clock::time_point deadline) {
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left > 0 ? static_cast<int>(left) : 0;
+}
+
+}  // namespace
+
+Status KafkaSourceOptions::Validate() const {
+  if (brokers.empty()) return Status::InvalidArgument("source.kafka.brokers: must not be empty");
+  if (impressions_topic.empty()) {
+    return Status::InvalidArgument("source.kafka.impressions_topic: must not be empty");
+  }
+  if (clicks_topic.empty()) {
+    return Status::InvalidArgument("source.kafka.clicks_topic: must not be empty");
+  }
+  if (impressions_topic == clicks_topic) {
+    return Status::InvalidArgument(fmt::format(
+        "source.kafka.clicks_topic: must differ from impressions_topic, both are '{}'",
+        clicks_topic));
+  }
+  if (group_id.empty()) return Status::InvalidArgument("source.kafka.group_id: must not be empty");
+  if (mode != "assign" && mode != "subscribe") {
+    return Status::InvalidArgument(
+        fmt::format("source.kafka.mode: must be 'assign' or 'subscribe', got '{}'", mode));
+  }
+  if (start != "earliest" && start != "latest") {
+    return Status::InvalidArgument(
+        fmt::format("source.kafka.start: must be 'earliest' or 'latest', got '{}'", start));
+  }
+  // A group member cannot tell when the whole group has read to the end:
+  // partitions move between members, and a member may get none at all.
+  if (stop_at_end && mode != "assign") {
+    return Status::InvalidArgument("source.kafka.stop_at_end: requires mode 'assign'");
+  }
+  if (poll_timeout_ms < 1 || poll_timeout_ms > 10'000) {
+    return Status::InvalidArgument(fmt::format(
+        "source.kafka.poll_timeout_ms: must be in [1, 10000], got {}", poll_timeout_ms));
+  }
+  return Status::Ok();
+}
+
+// The consumer and what the next batch must report. Touched only by the
+// thread calling Next (the rebalance callback runs inside
+// rd_kafka_consumer_poll on that thread), except progress_ (any thread,
+// under progress_mu_) and what OffsetsFor/NewGroupMetadata read (fixed after
+// start-up). Owns the consumer handle and closes it (leaving the group)
+// before destroying it.
+struct KafkaSource::Impl {
+  explicit Impl(KafkaSourceOptions options) : options_(std::move(options)) {}
+  ~Impl();
+
+  Status Start();
+  Result<SourceBatch> Next(size_t max_records);
+
+  // Where a bounded run (stop_at_end) ends, per partition.
+  struct End {
+    int64_t start = 0;     // first offset of the run
+    int64_t offset = 0;    // end offset (LSO for read_committed) at start-up
+    int64_t position = 0;  // next offset to read
+    bool reached = false;
+  };
+
+  Status Subscribe();
+  Status AssignAll();
+  Status Seek(const SourcePositions& positions);
+  Result<uint64_t> CommittedEpoch();
+  Status TrackEnd(const rd_kafka_topic_partition_t& part);
+  void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                   const rd_kafka_topic_partition_list_t* parts);
+  Status Handle(const rd_kafka_message_t& msg, SourceBatch& batch);
+  // The bounded run is over; stays true (ends_ is fixed at start-up).
+  bool AllFinished() const { return options_.stop_at_end && unfinished_ == 0; }
+  bool PastEnd(PartitionId id, int64_t offset) const;
+  void Reached(PartitionId id, int64_t position);
+  std::optional<StreamKind> StreamOf(const char* topic) const;
+  const std::string& TopicOf(StreamKind stream) const;
+
+  static void RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    static_cast<Impl*>(opaque)->OnRebalance(rk, err, parts);
+  }
+
+  const KafkaSourceOptions options_;
+  KafkaHandle consumer_;
+  // Changes since the previous batch, reported by the next one.
+  std::vector<PartitionId> assigned_;
+  std::vector<PartitionId> revoked_;
+  std::vector<PartitionId> finished_;
+  Status rebalance_error_;  // first failure inside the rebalance callback
+  std::map<PartitionId, End> ends_;  // stop_at_end only
+  std::map<PartitionId, int64_t> start_offsets_;  // mode assign: as assigned at start-up
+  size_t unfinished_ = 0;            // entries of ends_ not yet reached
+  // Copies ends_ into progress_ for Progress(); called by the source thread.
+  void PublishProgress();
+  // ends_ as of the last batch, for other threads; guarded by progress_mu_.
+  mutable std::mutex progress_mu_;
+  std::vector<KafkaSource::PartitionProgress> progress_;
+};
+
+KafkaSource::Impl::~Impl() {
+  if (!consumer_) return;
+  rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer_.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::warn("{}", KafkaStatus(err, "source.kafka: closing the consumer").message());
+  }
+}
+
+Status KafkaSource::Impl::Start() {
+  std::map<std::string, std::string> properties = {
+      {"bootstrap.servers", options_.brokers},
+      {"group.id", options_.group_id},
+      {"isolation.level", "read_committed"},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", options_.start},
+      {"enable.partition.eof", options_.stop_at_end ? "true" : "false"},
+  };
+  for (const auto& [name, value] : options_.properties) properties[name] = value;
+  Result<KafkaConf> conf = MakeKafkaConf(properties);
+  if (!conf.ok()) return conf.status().WithContext("source.kafka.properties");
+  rd_kafka_conf_set_opaque(conf->get(), this);
+  if (options_.mode == "subscribe") {
+    rd_kafka_conf_set_rebalance_cb(conf->get(), &Impl::RebalanceCallback);
+  }
+  Result<KafkaHandle> consumer = MakeKafkaHandle(RD_KAFKA_CONSUMER, std::move(conf).value());
+  if (!consumer.ok()) return consumer.status().WithContext("source.kafka");
+  consumer_ = std::move(consumer).value();
+  // Errors and other events then come out of rd_kafka_consumer_poll instead
+  // of piling up on the main queue nobody polls.
+  rd_kafka_poll_set_consumer(consumer_.get());
+  return options_.mode == "subscribe" ? Subscribe() : AssignAll();
+}
+
+Status KafkaSource::Impl::Subscribe() {
+  KafkaPartitionList topics(rd_kafka_topic_partition_list_new(2));
+  for (const std::string* topic : {&options_.impressions_topic, &options_.clicks_topic}) {
+    rd_kafka_topic_partition_list_add(topics.get(), topic->c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  return KafkaStatus(rd_kafka_subscribe(consumer_.get(), topics.get()),
+                     "source.kafka: subscribing");
+}
+
+Status KafkaSource::Impl::AssignAll() {
+  rd_kafka_t* rk = consumer_.get();
+  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
+  const Clock::time_point deadline = Clock::now() + kTopicWait;
+  for (const std::string* topic : {&options_.impressions_topic, &options_.clicks_topic}) {
+    Result<std::vector<int32_t>> ids =
+        KafkaTopicPartitions(consumer_.get(), *topic, std::max(RemainingMs(deadline), 1));
+    if (!ids.ok()) return ids.status();
+    for (int32_t id : *ids) rd_kafka_topic_partition_list_add(parts.get(), topic->c_str(), id);
+  }
+
+  CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
+      rd_kafka_committed(rk, parts.get(), kRequestTimeoutMs),
+      fmt::format("source.kafka: fetching committed offsets of group '{}'", options_.group_id)));
+  const int64_t fallback =
+      options_.start == "earliest" ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+  for (int i = 0; i < parts->cnt; ++i) {
+    rd_kafka_topic_partition_t& part = parts->elems[i];
+    CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
+        part.err,
+        fmt::format("source.kafka: committed offset of {}[{}]", part.topic, part.partition)));
+    if (part.offset >= 0) continue;
+    // Nothing committed.
+    auto start = options_.start_offsets.find({*StreamOf(part.topic), part.partition});
+    part.offset = start != options_.start_offsets.end() ? start->second : fallback;
+  }
+
+  CTRJOIN_RETURN_IF_ERROR(
+      KafkaStatus(rd_kafka_assign(rk, parts.get()), "source.kafka: assigning partitions"));
+  for (int i = 0; i < parts->cnt; ++i) {
+    const PartitionId id{*StreamOf(parts->elems[i].topic), parts->elems[i].partition};
+    assigned_.push_back(id);
+    start_offsets_[id] = parts->elems[i].offset;
+  }
+  spdlog::info("source.kafka: assigned {} partitions of {} and {}", parts->cnt,
+               options_.impressions_topic, options_.clicks_topic);
+
+  if (!options_.stop_at_end) return Status::Ok();
+  for (int i = 0; i < parts->cnt; ++i) CTRJOIN_RETURN_IF_ERROR(TrackEnd(parts->elems[i]));
+  PublishProgress();
+  return Status::Ok();
+}
+
+Status KafkaSource::Impl::Seek(const SourcePositions& positions) {
+  if (options_.mode != "assign") {
+    return Status::InvalidArgument(
+        "source.kafka.mode: resuming from a checkpoint needs mode 'assign'");
+  }
+  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
+  for (auto& [id, offset] : start_offsets_) {
+    if (auto it = positions.find(id); it != positions.end()) offset = it->second;
+    rd_kafka_topic_partition_list_add(parts.get(), TopicOf(id.stream).c_str(), id.partition)
+        ->offset = offset;
+  }
+  CTRJOIN_RETURN_IF_ERROR(
+      KafkaStatus(rd_kafka_assign(consumer_.get(), parts.get()), "source.kafka: seeking"));
+  for (const auto& [id, offset] : positions) {
+    if (!start_offsets_.contains(id)) continue;
+    if (auto e = ends_.find(id); e != ends_.end()) e->second.position = offset;
+    Reached(id, offset);
+  }
+  if (options_.stop_at_end) PublishProgress();
+  return Status::Ok();
+}
+
+namespace {
+constexpr std::string_view kEpochTag = "ctrjoin-epoch=";
+}  // namespace
+
+Result<uint64_t> KafkaSource::Impl::CommittedEpoch() {
+  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
+  for (const auto& [id, offset] : start_offsets_) {
+    rd_kafka_topic_partition_list_add(parts.get(), TopicOf(id.stream).c_str(), id.partition);
+  }
+  CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
+      rd_kafka_committed(consumer_.get(), parts.get(), kRequestTimeoutMs),
+      fmt::format("source.kafka: fetching committed offsets of group '{}'", options_.group_id)));
+  uint64_t epoch = 0;
+  for (int i = 0; i < parts->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = parts->elems[i];
+    std::string_view meta(static_cast<const char*>(p.metadata), p.metadata_size);
+    if (p.offset < 0 || !meta.starts_with(kEpochTag)) continue;
+    const uint64_t e = std::strtoull(std::string(meta.substr(kEpochTag.size())).c_str(), nullptr, 10);
+    if (epoch != 0 && e != epoch) {
+      return Status::Corruption(fmt::format(
+          "source.kafka: group '{}' has offsets committed by epochs {} and {}; they are "
+          "committed together, so this group was also written by something else",
+          options_.group_id, epoch, e));
+    }
+    epoch = e;
+  }
+  return epoch;
+}
+
+Status KafkaSource::Impl::TrackEnd(const rd_kafka_topic_partition_t& part) {
+  int64_t low = 0;
+  int64_t high = 0;
+  CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
+      rd_kafka_query_watermark_offsets(consumer_.get(), part.topic, part.partition, &low, &high,
+                                       kRequestTimeoutMs),
+      fmt::format("source.kafka: end offset of {}[{}]", part.topic, part.partition)));
+  const int64_t start = part.offset >= 0                          ? part.offset
+                        : part.offset == RD_KAFKA_OFFSET_BEGINNING ? low
+                                                                   : high;
+  const PartitionId id{*StreamOf(part.topic), part.partition};
+  if (auto end = options_.end_offsets.find(id); end != options_.end_offsets.end()) {
+    if (end->second > high) {
+      return Status::InvalidArgument(fmt::format(
+          "replay: end offset {} of {}[{}] is beyond the end of the partition ({})",
+          end->second, part.topic, part.partition, high));
+    }
+    high = end->second;
+  }
+  ends_[id] = End{start, high, start, false};
+  ++unfinished_;
+  Reached(id, start);
+  return Status::Ok();
+}
+
+void KafkaSource::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                    const rd_kafka_topic_partition_list_t* parts) {
+  // Eager protocol: an assignment replaces the previous one, a revocation
+  // takes every partition back. Anything else is an error: drop everything.
+  const bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+  if (!assign && err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && rebalance_error_.ok()) {
+    rebalance_error_ = KafkaStatus(err, "source.kafka: rebalance");
+  }
+  std::vector<PartitionId>& changed = assign ? assigned_ : revoked_;
+  for (int i = 0; i < parts->cnt; ++i) {
+    std::optional<StreamKind> stream = StreamOf(parts->elems[i].topic);
+    if (stream) changed.push_back({*stream, parts->elems[i].partition});
+  }
+  spdlog::info("source.kafka: {} {} partitions", assign ? "assigned" : "revoked", parts->cnt);
+  Status applied = KafkaStatus(rd_kafka_assign(rk, assign ? parts : nullptr),
+                               "source.kafka: applying a rebalance");
+  if (!applied.ok() && rebalance_error_.ok()) rebalance_error_ = applied;
+}
+
+Result<SourceBatch> KafkaSource::Impl::Next(size_t max_records) {
+  SourceBatch batch;
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::milliseconds(options_.poll_timeout_ms);
+  // Wait up to the poll timeout for the first record, then take only what is
+  // already fetched: a batch never waits for more data once it has some.
+  while (!AllFinished() && batch.records.size() < max_records) {
+    const int wait_ms = batch.records.empty() ? RemainingMs(deadline) : 0;
+    KafkaMessage msg(rd_kafka_consumer_poll(consumer_.get(), wait_ms));
+    CTRJOIN_RETURN_IF_ERROR(rebalance_error_);
+    if (msg) CTRJOIN_RETURN_IF_ERROR(Handle(*msg, batch));
+    if (!msg && !batch.records.empty()) break;
+    if (Clock::now() >= deadline) break;
+  }
+  if (options_.stop_at_end) PublishProgress();
+  batch.assigned = std::exchange(assigned_, {});
+  batch.revoked = std::exchange(revoked_, {});
+  batch.finished = std::exchange(finished_, {});
+  batch.end_of_input = AllFinished();
+  return batch;
+}
+
+Status KafkaSource::Impl::Handle(const rd_kafka_message_t& msg, SourceBatch& batch) {
+  const char* topic = msg.rkt != nullptr ? rd_kafka_topic_name(msg.rkt) : nullptr;
+  std::optional<StreamKind> stream = topic != nullptr ? StreamOf(topic) : std::nullopt;
+  if (msg.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    if (stream) Reached({*stream, msg.partition}, msg.offset);
+    return Status::Ok();
+  }
+  if (msg.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const std::string context = topic != nullptr
+                                    ? fmt::format("source.kafka: {}[{}]", topic, msg.partition)
+                                    : std::string("source.kafka");
+    if (msg.err == RD_KAFKA_RESP_ERR__FATAL) return KafkaFatalStatus(consumer_.get(), context);
+    Status status = KafkaStatus(msg.err, context, rd_kafka_message_errstr(&msg));
+    // Connection trouble: librdkafka reconnects and retries by itself.
+    if (status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kTimedOut) {
+      spdlog::warn("{}", status.message());
+      return Status::Ok();
+    }
+    return status;
+  }
+  if (!stream) {
+    return Status::Internal(fmt::format("source.kafka: a record from unexpected topic '{}'",
+                                        topic != nullptr ? topic : "(none)"));
+  }
+  const PartitionId id{*stream, msg.partition};
+  // Written after start-up: beyond the bounded run.
+  if (PastEnd(id, msg.offset)) {
+    Reached(id, msg.offset);
+    return Status::Ok();
+  }
+  batch.records.push_back(RawRecord{
+      SourcePosition{*stream, msg.partition, Offset{msg.offset}},
+      msg.payload != nullptr ? std::string(static_cast<const char*>(msg.payload), msg.len)
+                             : std::string()});
+  Reached(id, msg.offset + 1);
+  return Status::Ok();
+}
+
+bool KafkaSource::Impl::PastEnd(PartitionId id, int64_t offset) const {
+  auto it = ends_.find(id);
+  return it != ends_.end() && offset >= it->second.offset;
+}
+
+// position is the next offset the partition would deliver. A finished
+// partition is paused: nothing it could still deliver belongs to this run.
+void KafkaSource::Impl::Reached(PartitionId id, int64_t position) {
+  auto it = ends_.find(id);
+  if (it == ends_.end() || it->second.reached) return;
+  it->second.position = std::max(it->second.position, position);
+  if (position < it->second.offset) return;
+  it->second.reached = true;
+  it->second.position = it->second.offset;
+  --unfinished_;
+  finished_.push_back(id);
+  KafkaPartitionList part(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(part.get(), TopicOf(id.stream).c_str(), id.partition);
+  rd_kafka_resp_err_t err = rd_kafka_pause_partitions(consumer_.get(), part.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::warn("{}", KafkaStatus(err, "source.kafka: pausing a finished partition").message());
+  }
+}
+
+void KafkaSource::Impl::PublishProgress() {
+  std::vector<KafkaSource::PartitionProgress> snapshot;
+  snapshot.reserve(ends_.size());
+  for (const auto& [id, e] : ends_) snapshot.push_back({id, e.start, e.offset, e.position});
+  std::lock_guard<std::mutex> lock(progress_mu_);
+  progress_ = std::move(snapshot);
+}
+
+std::optional<StreamKind> KafkaSource::Impl::StreamOf(const char* topic) const {
+  if (options_.impressions_topic == topic) return StreamKind::kImpression;
+  if (options_.clicks_topic == topic) return StreamKind::kClick;
+  return std::nullopt;
+}
+
+const std::string& KafkaSource::Impl::TopicOf(StreamKind stream) const {
+  return stream == StreamKind::kImpression ? options_.impressions_topic : options_.clicks_topic;
+}
+
+Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(const KafkaSourceOptions& options) {
+  CTRJOIN_RETURN_IF_ERROR(options.Validate());
+  auto impl = std::make_unique<Impl>(options);
+  CTRJOIN_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<KafkaSource>(new KafkaSource(std::move(impl)));
+}
+
+KafkaSource::KafkaSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+KafkaSource::~KafkaSource() = default;
+
+Result<SourceBatch> KafkaSource::Next(size_t max_records) { return impl_->Next(max_records); }
+
+Status KafkaSource::Seek(const SourcePositions& positions) { return impl_->Seek(positions); }
+
+Result<uint64_t> KafkaSource::CommittedEpoch() { return impl_->CommittedEpoch(); }
+
+KafkaPartitionList KafkaSource::OffsetsFor(const SourcePositions& positions,
+                                           uint64_t epoch) const {
+  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
+  const std::string meta = fmt::format("{}{}", kEpochTag, epoch);
+  for (const auto& [id, start] : impl_->start_offsets_) {
+    auto it = positions.find(id);
+    if (it == positions.end()) continue;
+    rd_kafka_topic_partition_t* p = rd_kafka_topic_partition_list_add(
+        parts.get(), impl_->TopicOf(id.stream).c_str(), id.partition);
+    p->offset = it->second;
+    p->metadata = std::malloc(meta.size());  // freed with the list
+    std::memcpy(p->metadata, meta.data(), meta.size());
+    p->metadata_size = meta.size();
+  }
+  return parts;
+}
+
+rd_kafka_consumer_group_metadata_t* KafkaSource::NewGroupMetadata() const {
+  return rd_kafka_consumer_group_metadata(impl_->consumer_.get());
+}
+
+std::vector<KafkaSource::PartitionProgress> KafkaSource::Progress() const {
+  std::lock_guard<std::mutex> lock(impl_->progress_mu_);
+  return impl_->progress_;
+}
+
+std::array<int64_t, 2> KafkaSource::ConsumerLag() {
+  std::array<int64_t, 2> lag = {-1, -1};
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(impl_->consumer_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return lag;
+  KafkaPartitionList parts(raw);
+  if (rd_kafka_position(impl_->consumer_.get(), parts.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return lag;
+  }
+  for (int i = 0; i < parts->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = parts->elems[i];
+    const std::optional<StreamKind> stream = impl_->StreamOf(p.topic);
+    int64_t low = 0;
+    int64_t high = 0;
+    // Known once a fetch for the partition came back, and a position once a
+    // record of it was read.
+    if (!stream || p.offset < 0 ||
+        rd_kafka_get_watermark_offsets(impl_->consumer_.get(), p.topic, p.partition, &low,
+                                       &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0) {
+      continue;
+    }
+    int64_t& sum = lag[static_cast<size_t>(*stream)];
+    sum = std::max<int64_t>(sum, 0) + std::max<int64_t>(high - p.offset, 0);
+  }
+  return lag;
+}
+
+std::string KafkaSource::Describe() const {
+  const KafkaSourceOptions& o = impl_->options_;
+  return fmt::format("kafka {} {}+{} ({})", o.brokers, o.impressions_topic, o.clicks_topic,
+                     o.mode);
+}
+
+}  // namespace ctrjoin

@@ -1,0 +1,85 @@
+#pragma once
+// KafkaSource: reads the impressions and clicks topics with one librdkafka
+// consumer (isolation.level=read_committed), either by assigning every
+// partition of both topics (mode "assign") or through a consumer group
+// (mode "subscribe"). Reports partition assignment changes in SourceBatch so
+// the watermark tracker knows which partitions hold the watermark back.
+//
+// Next, Seek, CommittedEpoch and ConsumerLag are called from the source node
+// or before it starts (Source contract); OffsetsFor and NewGroupMetadata
+// from the checkpoint coordinator's committer thread (they read only what
+// is fixed after start-up); Progress from any thread. Owns
+// the librdkafka consumer handle.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "src/io/kafka_client.h"
+#include "src/pipeline/source.h"
+#include "src/core/status.h"
+
+namespace ctrjoin {
+
+struct KafkaSourceOptions {
+  std::string brokers;                          // required, e.g. "127.0.0.1:9092"
+  std::string impressions_topic = "impressions";
+  std::string clicks_topic = "clicks";
+  std::string group_id = "ctrjoin";
+  std::string mode = "assign";     // "assign" (all partitions) | "subscribe" (group)
+  std::string start = "earliest";  // where to start without a committed offset: earliest | latest
+  // Stop at the end offsets as of start-up (a bounded run; closes every window).
+  bool stop_at_end = false;
+  int poll_timeout_ms = 100;
+  std::map<std::string, std::string> properties;  // extra librdkafka settings
+  // Set by `ctrjoin replay` (not config keys). Where a partition starts when
+  // the group has no committed offset for it (instead of `start`), and where
+  // a bounded run (stop_at_end) ends instead of the end offset at start-up.
+  std::map<PartitionId, int64_t> start_offsets;
+  std::map<PartitionId, int64_t> end_offsets;
+
+  Status Validate() const;  // names the bad field: "source.kafka.brokers: ..."
+};
+
+class KafkaSource : public Source {
+ public:
+  static Result<std::unique_ptr<KafkaSource>> Open(const KafkaSourceOptions& options);
+  ~KafkaSource() override;
+
+  Result<SourceBatch> Next(size_t max_records) override;
+  // Mode "assign" only: re-assigns the named partitions at these offsets.
+  Status Seek(const SourcePositions& positions) override;
+  std::string Describe() const override;
+  // From librdkafka's cached high watermarks (no broker round trip).
+  std::array<int64_t, 2> ConsumerLag() override;
+
+  // How far a bounded run (stop_at_end) got, per partition. Callable from
+  // any thread (progress reporting); updated once per batch.
+  struct PartitionProgress {
+    PartitionId id;
+    int64_t start = 0;     // first offset of the run
+    int64_t end = 0;       // end offset (exclusive)
+    int64_t position = 0;  // next offset to read
+  };
+  std::vector<PartitionProgress> Progress() const;
+
+  // Exactly-once with a Kafka sink: the input offsets are committed in the
+  // sink's transactions, tagged with the epoch ("ctrjoin-epoch=N" offset
+  // metadata). The epoch of the group's committed offsets; 0 when nothing
+  // was committed with an epoch.
+  Result<uint64_t> CommittedEpoch();
+  // The offsets to commit for a checkpoint: positions of every assigned
+  // partition, tagged with epoch. Partitions without a position are left out.
+  KafkaPartitionList OffsetsFor(const SourcePositions& positions, uint64_t epoch) const;
+  // For send_offsets_to_transaction; the caller destroys it.
+  rd_kafka_consumer_group_metadata_t* NewGroupMetadata() const;
+
+ private:
+  struct Impl;
+  explicit KafkaSource(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ctrjoin

@@ -1,0 +1,184 @@
+#include "src/io/workload.h"
+
+#include <algorithm>
+#include <cmath>
+#include <queue>
+#include <random>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace ctrjoin {
+
+namespace {
+
+// Samples ranks 1..n with P(k) proportional to 1 / k^s (inverse CDF).
+class ZipfSampler {
+ public:
+  ZipfSampler(uint64_t n, double s) : cdf_(n) {
+    double sum = 0;
+    for (uint64_t k = 0; k < n; ++k) {
+      sum += 1.0 / std::pow(static_cast<double>(k + 1), s);
+      cdf_[k] = sum;
+    }
+    for (double& c : cdf_) c /= sum;
+  }
+  uint64_t operator()(std::mt19937_64& rng) {
+    const double u = std::uniform_real_distribution<double>(0, 1)(rng);
+    return static_cast<uint64_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin());
+  }
+
+ private:
+  std::vector<double> cdf_;
+};
+
+struct Queued {
+  int64_t arrival_ms;
+  uint64_t seq;  // generation order breaks ties: deterministic
+  GeneratedRecord record;
+  bool operator>(const Queued& o) const {
+    return arrival_ms != o.arrival_ms ? arrival_ms > o.arrival_ms : seq > o.seq;
+  }
+};
+
+constexpr const char* kDevices[] = {"ios", "android", "web"};
+
+}  // namespace
+
+struct WorkloadGenerator::Impl {
+  explicit Impl(WorkloadOptions o)
+      : opts(o),
+        rng(o.seed),
+        users(o.users, o.zipf_exponent),
+        items(o.items, o.zipf_exponent),
+        clock_ms(static_cast<double>(o.start_ts_ms)) {}
+
+  double Uniform() { return std::uniform_real_distribution<double>(0, 1)(rng); }
+  bool Chance(double p) { return p > 0 && Uniform() < p; }
+
+  int64_t ArrivalFor(int64_t ts) {
+    int64_t arrival =
+        ts + static_cast<int64_t>(Uniform() * static_cast<double>(opts.max_disorder_ms));
+    if (Chance(opts.late_rate)) arrival += opts.late_by_ms;
+    return arrival;
+  }
+
+  void Push(StreamKind stream, int64_t arrival, std::string json) {
+    queue.push(Queued{arrival, seq++, GeneratedRecord{stream, arrival, std::move(json)}});
+  }
+
+  // Replaces a record by one of a few realistic kinds of garbage.
+  std::string Corrupt(const std::string& json, StreamKind stream) {
+    switch (static_cast<int>(Uniform() * 4)) {
+      case 0: return json.substr(0, json.size() / 2);  // truncated
+      case 1: return R"({"impression_id": 12.5, "ts": "yesterday"})";
+      case 2: return stream == StreamKind::kClick ? R"({"ts": 1})" : R"({"user_id": "u1"})";
+      default: return "not json at all";
+    }
+  }
+
+  void GenerateImpression() {
+    clock_ms += 1000.0 / opts.impressions_per_sec;
+    const auto ts = static_cast<int64_t>(clock_ms);
+    const uint64_t n = impressions++;
+    const std::string id = fmt::format("imp-{}-{}", opts.seed, n);
+    const uint64_t position = static_cast<uint64_t>(Uniform() * 10);
+    std::string json = fmt::format(
+        R"({{"impression_id":"{}","user_id":"u{}","item_id":"i{}","ts":{},"features":)"
+        R"({{"position":{},"device":"{}","hour":{},"ctx":[{:.3f},{:.3f}]}}}})",
+        id, users(rng), items(rng), ts, position, kDevices[static_cast<int>(Uniform() * 3)],
+        (ts / 3'600'000) % 24, Uniform(), Uniform());
+    if (Chance(opts.malformed_rate)) json = Corrupt(json, StreamKind::kImpression);
+    const int64_t arrival = ArrivalFor(ts);
+    if (Chance(opts.duplicate_impression_rate)) {
+      Push(StreamKind::kImpression, arrival + 1 + static_cast<int64_t>(Uniform() * 1000), json);
+    }
+    Push(StreamKind::kImpression, arrival, std::move(json));
+
+    if (Chance(opts.ctr)) {
+      const double delay = std::exponential_distribution<double>(
+          1.0 / static_cast<double>(std::max<int64_t>(1, opts.mean_click_delay_ms)))(rng);
+      const int64_t click_ts = ts + static_cast<int64_t>(delay);
+      PushClick(id, click_ts);
+      if (Chance(opts.duplicate_click_rate)) {
+        PushClick(id, click_ts + static_cast<int64_t>(Uniform() * 5000));
+      }
+    }
+    if (Chance(opts.orphan_click_rate)) {
+      PushClick(fmt::format("ghost-{}-{}", opts.seed, n), ts);
+    }
+  }
+
+  void PushClick(const std::string& id, int64_t click_ts) {
+    std::string json = fmt::format(R"({{"impression_id":"{}","ts":{}}})", id, click_ts);
+    if (Chance(opts.malformed_rate)) json = Corrupt(json, StreamKind::kClick);
+    Push(StreamKind::kClick, ArrivalFor(click_ts), std::move(json));
+  }
+
+  WorkloadOptions opts;
+  std::mt19937_64 rng;
+  ZipfSampler users;
+  ZipfSampler items;
+  double clock_ms;
+  uint64_t impressions = 0;
+  uint64_t seq = 0;
+  std::priority_queue<Queued, std::vector<Queued>, std::greater<>> queue;
+};
+
+void GenerateFeatureRows(const WorkloadOptions& o,
+                         const std::function<void(const std::string& json)>& emit) {
+  std::mt19937_64 rng(o.seed ^ 0x5eedf00dULL);
+  std::uniform_real_distribution<double> unit(0, 1);
+  constexpr const char* kCountries[] = {"de", "fr", "us", "br", "in", "jp"};
+  constexpr const char* kCategories[] = {"shoes", "books", "games", "garden", "music"};
+  constexpr int64_t kDay = 86'400'000;
+  for (uint64_t u = 0; u < o.users; ++u) {
+    const int versions = unit(rng) < 0.2 ? 3 : 2;
+    const int age = 18 + static_cast<int>(unit(rng) * 50);
+    const char* country = kCountries[static_cast<int>(unit(rng) * 6)];
+    for (int v = 0; v < versions; ++v) {
+      const int64_t ts = o.start_ts_ms - (v == 0 ? 30 * kDay : v == 1 ? 7 * kDay : kDay / 24);
+      emit(fmt::format(R"({{"table":"user_features","row":"u{}","ts":{},"columns":)"
+                       R"({{"age":{},"country":"{}","ctr_7d":{:.4f},"embedding":[{:.3f},{:.3f},{:.3f}]}}}})",
+                       u, ts, age + (v == 0 ? 0 : 1), country, unit(rng) * 0.08, unit(rng),
+                       unit(rng), unit(rng)));
+    }
+  }
+  for (uint64_t i = 0; i < o.items; ++i) {
+    const char* category = kCategories[static_cast<int>(unit(rng) * 5)];
+    for (int v = 0; v < 2; ++v) {
+      const int64_t ts = o.start_ts_ms - (v == 0 ? 30 * kDay : 7 * kDay);
+      emit(fmt::format(R"({{"table":"item_features","row":"i{}","ts":{},"columns":)"
+                       R"({{"price":{:.2f},"category":"{}","popularity":{:.4f}}}}})",
+                       i, ts, 1 + unit(rng) * 200, category, unit(rng)));
+    }
+  }
+}
+
+WorkloadGenerator::WorkloadGenerator(WorkloadOptions options)
+    : impl_(std::make_unique<Impl>(options)) {}
+
+WorkloadGenerator::~WorkloadGenerator() = default;
+
+GeneratedRecord WorkloadGenerator::Next() {
+  // A record may be returned once the generation clock has passed its
+  // arrival time: every record generated later arrives later still.
+  while (impl_->queue.empty() ||
+         impl_->queue.top().arrival_ms > static_cast<int64_t>(impl_->clock_ms)) {
+    impl_->GenerateImpression();
+  }
+  GeneratedRecord r = std::move(const_cast<Queued&>(impl_->queue.top()).record);
+  impl_->queue.pop();
+  return r;
+}
+
+bool WorkloadGenerator::Drain(GeneratedRecord& out) {
+  if (impl_->queue.empty()) return false;
+  out = std::move(const_cast<Queued&>(impl_->queue.top()).record);
+  impl_->queue.pop();
+  return true;
+}
+
+uint64_t WorkloadGenerator::impressions_generated() const { return impl_->impressions; }
+
+}  // namespace ctrjoin

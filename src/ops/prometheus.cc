@@ -1,0 +1,123 @@
+#include "src/ops/prometheus.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <iterator>
+
+#include "src/core/clock.h"
+
+namespace ctrjoin {
+
+namespace {
+
+// Initialised when the binary is loaded, i.e. as the process starts.
+const int64_t kProcessStartMs = WallClockMs();
+
+std::string Number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  return fmt::format("{}", v);  // shortest form that reads back exactly
+}
+
+}  // namespace
+
+int64_t ProcessStartMs() { return kProcessStartMs; }
+
+void Exposition::Family(std::string_view name, std::string_view type, std::string_view help) {
+  out_ += "# HELP ";
+  out_ += name;
+  out_ += ' ';
+  Escape(help, /*quotes=*/false);
+  out_ += "\n# TYPE ";
+  out_ += name;
+  out_ += ' ';
+  out_ += type;
+  out_ += '\n';
+}
+
+void Exposition::Sample(std::string_view name, std::initializer_list<Label> labels, double value) {
+  Series(name, labels, {});
+  out_ += ' ';
+  out_ += Number(value);
+  out_ += '\n';
+}
+
+void Exposition::Sample(std::string_view name, std::initializer_list<Label> labels,
+                        uint64_t value) {
+  Series(name, labels, {});
+  fmt::format_to(std::back_inserter(out_), " {}\n", value);
+}
+
+void Exposition::Sample(std::string_view name, std::initializer_list<Label> labels, int64_t value) {
+  Series(name, labels, {});
+  fmt::format_to(std::back_inserter(out_), " {}\n", value);
+}
+
+void Exposition::Histogram(std::string_view name, std::initializer_list<Label> labels,
+                           const LatencyHistogram& h) {
+  const std::string bucket = std::string(name) + "_bucket";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
+    cumulative += h.bucket(i);
+    const std::string le = i + 1 < LatencyHistogram::kBuckets
+                               ? Number(LatencyHistogram::kBoundsMs[i] / 1000)
+                               : std::string("+Inf");
+    Series(bucket, labels, Label{"le", le});
+    fmt::format_to(std::back_inserter(out_), " {}\n", cumulative);
+  }
+  Sample(std::string(name) + "_sum", labels, h.sum_seconds());
+  // The buckets' total, not count(): the two may differ by a concurrent
+  // Record, and +Inf must equal _count.
+  Sample(std::string(name) + "_count", labels, cumulative);
+}
+
+void Exposition::Series(std::string_view name, std::initializer_list<Label> labels, Label extra) {
+  out_ += name;
+  if (labels.size() == 0 && extra.first.empty()) return;
+  out_ += '{';
+  bool first = true;
+  auto add = [&](const Label& l) {
+    if (!first) out_ += ',';
+    first = false;
+    out_ += l.first;
+    out_ += "=\"";
+    Escape(l.second, /*quotes=*/true);
+    out_ += '"';
+  };
+  for (const Label& l : labels) add(l);
+  if (!extra.first.empty()) add(extra);
+  out_ += '}';
+}
+
+// HELP text escapes backslash and newline; label values also '"'.
+void Exposition::Escape(std::string_view text, bool quotes) {
+  for (char c : text) {
+    switch (c) {
+      case '\\':
+        out_ += "\\\\";
+        break;
+      case '\n':
+        out_ += "\\n";
+        break;
+      case '"':
+        out_ += quotes ? "\\\"" : "\"";
+        break;
+      default:
+        out_ += c;
+    }
+  }
+}
+
+std::string MetricRegistry::Render(int64_t now_ms) const {
+  std::string out;
+  out.reserve(32 << 10);
+  Exposition e(out, now_ms);
+  e.Single("ctrjoin_up", "gauge", "1: the ctrjoin process is up and serving metrics.", int64_t{1});
+  e.Single("ctrjoin_process_start_time_seconds", "gauge",
+           "When the process started, in seconds since the Unix epoch.", Seconds(kProcessStartMs));
+  for (const Writer& w : writers_) w(e);
+  return out;
+}
+
+}  // namespace ctrjoin

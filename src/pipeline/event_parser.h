@@ -1,0 +1,66 @@
+#pragma once
+// EventParser: decodes one JSON record (impression or click, by the stream it
+// came from) into a typed event, or explains why it cannot.
+//
+// Field names are configurable (SchemaOptions). A record is rejected with a
+// reason that names the field when: it is not a JSON object, a required field
+// is missing or has the wrong type, an id is empty or longer than
+// max_id_bytes, ts is negative or more than max_future_ms ahead of the
+// wall clock, or a feature value is not a number, a string or an array of
+// numbers. ids may be JSON strings or integers (integers become their decimal
+// text). Unknown top-level fields are ignored.
+//
+// Thread-safety: one EventParser per thread (it owns a simdjson parser and
+// its buffers). Called from the pipeline's parse node.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "src/core/event.h"
+#include "src/core/status.h"
+
+namespace ctrjoin {
+
+struct SchemaOptions {
+  std::string impression_id_field = "impression_id";
+  std::string user_id_field = "user_id";
+  std::string item_id_field = "item_id";
+  std::string ts_field = "ts";
+  std::string features_field = "features";  // optional in records
+  std::string click_impression_id_field = "impression_id";
+  std::string click_ts_field = "ts";
+  size_t max_id_bytes = 256;
+  size_t max_features = 1024;
+  int64_t max_future_ms = 86'400'000;  // 1 day ahead of the wall clock
+  size_t max_record_bytes = 1 << 20;
+
+  Status Validate() const;  // names the bad field: "schema.max_id_bytes: ..."
+};
+
+// Either a parsed event or the reason it was rejected.
+using ParseResult = std::variant<Impression, Click, std::string>;
+
+class EventParser {
+ public:
+  explicit EventParser(SchemaOptions options);
+  ~EventParser();
+  EventParser(const EventParser&) = delete;
+  EventParser& operator=(const EventParser&) = delete;
+
+  // now_ms is the wall clock used for the "far in the future" check.
+  ParseResult Parse(StreamKind stream, std::string_view json, int64_t now_ms);
+
+  // Extracts only the event time, for ordering file inputs; nullopt-like
+  // EventTime::Min() when the record has no usable ts.
+  EventTime PeekTs(StreamKind stream, std::string_view json);
+
+ private:
+  struct Impl;
+  SchemaOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ctrjoin

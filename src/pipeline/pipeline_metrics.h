@@ -1,0 +1,65 @@
+#pragma once
+// The pipeline's own figures: input and output counts, event time, and where
+// a source batch's time goes. Written by the pipeline's nodes (any oneTBB
+// worker, relaxed atomics, per batch) and by the source node about once a
+// second (consumer lag); read by /metrics, progress lines and summaries.
+// Owned by whoever assembles the pipeline; borrowed by Pipeline.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "src/ops/metrics.h"
+#include "src/ops/prometheus.h"
+
+namespace ctrjoin {
+
+// Stages of a source batch, one histogram each (not per shard or per pair of
+// nodes). Each batch that carried records adds one observation to each:
+// parse = source read -> parsed; enrich = parsed -> lookups done (only with
+// lookups); route = -> routed (includes the wait in the sequencer); shard =
+// routed -> the slowest shard done; sink = -> the last of its output
+// written. They add up to end_to_end.
+enum class Stage : uint8_t { kParse, kEnrich, kRoute, kShard, kSink };
+inline constexpr size_t kStages = 5;
+
+const char* StageName(Stage stage);
+
+// Values of the `topic` label: the Kafka topics read, or for files the
+// stream names.
+struct TopicLabels {
+  std::string impressions = "impressions";
+  std::string clicks = "clicks";
+};
+
+struct PipelineMetrics {
+  Counter impressions_in;
+  Counter clicks_in;
+  Counter dead_letters;
+  Counter dead_letters_in[2];  // the same, by input stream (indexed by StreamKind)
+  // Records not read yet, by input stream (indexed by StreamKind): Kafka's
+  // high watermark - position summed over assigned partitions; -1: unknown
+  // (files, or nothing fetched yet). Set by the source node about once a second.
+  Gauge consumer_lag[2] = {Gauge(-1), Gauge(-1)};
+  Counter samples_out;
+  Counter batches;
+  Counter events_past_end;  // replay: read after the range's windows closed, dropped
+  Gauge watermark_ms;       // current global watermark (event time)
+  Gauge max_event_ts_ms;    // largest event time seen
+
+  LatencyHistogram stage[kStages];  // indexed by Stage
+  LatencyHistogram& of(Stage s) { return stage[static_cast<size_t>(s)]; }
+  LatencyHistogram end_to_end;  // source read -> all of the batch's output written
+  // A batch whose watermark made shards emit negatives: router advanced the
+  // watermark -> the last of those negatives written.
+  LatencyHistogram negative_delay;
+  Gauge running;              // 1 while Pipeline::Run runs
+  Gauge failed;               // 1 once a stage failed (the run then ends)
+  Gauge started_ms;           // wall clock when Pipeline::Run began
+  Gauge assigned_partitions;  // input partitions assigned to the source (files: 2)
+
+  // Writes the families of these metrics (src/ops/README.md lists them).
+  void Expose(Exposition& e, const TopicLabels& topics) const;
+};
+
+}  // namespace ctrjoin

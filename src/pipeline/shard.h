@@ -1,0 +1,54 @@
+#pragma once
+// The interface between the pipeline and the keyed operator that runs inside
+// each shard (the label join, in joins/). The pipeline routes every event by
+// xxh3(impression_id) % shards, so a shard owns its keys outright.
+//
+// A ShardProcessor is called only from its own shard node, which is serial:
+// never concurrently, always in the order the router emitted batches.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "src/pipeline/checkpoint.h"
+#include "src/core/event.h"
+#include "src/core/status.h"
+
+namespace ctrjoin {
+
+// An event together with its precomputed key (xxh3-64 of impression_id).
+struct KeyedEvent {
+  uint64_t key = 0;
+  std::variant<Impression, Click> event;
+};
+
+struct ShardBatch {
+  std::vector<KeyedEvent> events;  // in arrival order
+  // The global watermark after this batch's events: no further event with
+  // ts <= watermark - 0 is expected on time (see watermark.h).
+  EventTime watermark = EventTime::Min();
+  bool end_of_input = false;  // the watermark is final: close every window
+  // Set on a checkpoint barrier's batch (which has no events): after
+  // Process, the shard node calls Checkpoint.
+  std::shared_ptr<Barrier> barrier;
+};
+
+class ShardProcessor {
+ public:
+  virtual ~ShardProcessor() = default;
+  // Applies the events, then advances to batch.watermark; appends emitted
+  // samples to out. An error is fatal for the run (e.g. state I/O failed).
+  virtual Status Process(ShardBatch& batch, std::vector<Sample>& out) = 0;
+  // At a checkpoint barrier: writes a consistent copy of the shard's state
+  // to dir (which must not exist yet); new_bytes is what it did not share
+  // with the previous checkpoint.
+  virtual Status Checkpoint(const std::string& dir, uint64_t& new_bytes) {
+    (void)dir;
+    (void)new_bytes;
+    return Status::Internal("this shard processor cannot checkpoint", Effect::kNoEffect);
+  }
+};
+
+}  // namespace ctrjoin

@@ -1,0 +1,68 @@
+#pragma once
+// The interface between the pipeline and where events come from (Kafka,
+// JSON-lines files, an in-process generator).
+//
+// A Source is called only from the pipeline's source node, one call at a
+// time (never concurrently), so implementations need no locking of their own
+// unless they run background threads.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "src/core/event.h"
+#include "src/core/status.h"
+
+namespace ctrjoin {
+
+// One input partition: a Kafka topic partition, or one input file.
+struct PartitionId {
+  StreamKind stream = StreamKind::kImpression;
+  int32_t partition = 0;
+  auto operator<=>(const PartitionId&) const = default;
+};
+
+// The next offset to read, per input partition: the Kafka offset, or for a
+// file the next line number (1-based).
+using SourcePositions = std::map<PartitionId, int64_t>;
+
+struct SourceBatch {
+  std::vector<RawRecord> records;
+  // Partitions assigned since the previous batch. An assigned partition holds
+  // the watermark back until it delivers data or goes idle.
+  std::vector<PartitionId> assigned;
+  // Partitions revoked since the previous batch: they stop holding the
+  // watermark back.
+  std::vector<PartitionId> revoked;
+  // Partitions that reached the end of a bounded input.
+  std::vector<PartitionId> finished;
+  // No further batch will come: every window may be closed.
+  bool end_of_input = false;
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Returns up to max_records records; blocks for at most the source's poll
+  // timeout, so it may return an empty batch (which still lets idle
+  // partitions advance the watermark). An error ends the run.
+  virtual Result<SourceBatch> Next(size_t max_records) = 0;
+  // Called before the first Next to continue from a checkpoint: reading
+  // starts at these positions; partitions not named start as configured.
+  virtual Status Seek(const SourcePositions& positions) {
+    (void)positions;
+    return Status::InvalidArgument(Describe() + ": cannot resume from a checkpoint");
+  }
+  // A human-readable description for logs ("files a.jsonl + b.jsonl").
+  virtual std::string Describe() const = 0;
+  // Records not read yet, per stream (indexed by StreamKind): for Kafka the
+  // high watermark minus the position, summed over assigned partitions;
+  // -1 where unknown (files, nothing fetched yet). Must be cheap (no
+  // broker round trip): the source node asks about once a second.
+  virtual std::array<int64_t, 2> ConsumerLag() { return {-1, -1}; }
+};
+
+}  // namespace ctrjoin

@@ -1,0 +1,184 @@
+#include "src/state/spill_store.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
+#include <rocksdb/write_buffer_manager.h>
+
+namespace ctrjoin {
+
+namespace fs = std::filesystem;
+
+Status FromRocksDb(const rocksdb::Status& s, const std::string& context) {
+  using C = rocksdb::Status::Code;
+  const std::string msg = context + ": " + s.ToString();
+  switch (s.code()) {
+    case C::kOk: return Status::Ok();
+    case C::kNotFound: return Status::NotFound(msg);
+    case C::kCorruption: return Status::Corruption(msg);
+    case C::kNotSupported: return Status::Internal(msg, Effect::kNoEffect);
+    case C::kInvalidArgument: return Status::InvalidArgument(msg);
+    case C::kIOError: return Status::IoError(msg);
+    case C::kMergeInProgress: return Status::Internal(msg, Effect::kEffectUnknown);
+    case C::kIncomplete: return Status::Internal(msg, Effect::kEffectUnknown);
+    case C::kShutdownInProgress: return Status::Unavailable(msg, Effect::kEffectUnknown);
+    case C::kTimedOut: return Status::TimedOut(msg);
+    case C::kAborted: return Status::Internal(msg, Effect::kNoEffect);
+    case C::kBusy: return Status::Unavailable(msg, Effect::kNoEffect);
+    case C::kExpired: return Status::Internal(msg, Effect::kNoEffect);
+    case C::kTryAgain: return Status::Unavailable(msg, Effect::kNoEffect);
+    case C::kCompactionTooLarge: return Status::Internal(msg, Effect::kNoEffect);
+    case C::kColumnFamilyDropped: return Status::Internal(msg, Effect::kNoEffect);
+    case C::kMaxCode: return Status::Internal(msg);
+  }
+  return Status::Internal(msg);
+}
+
+Status SpillStoreOptions::Validate() const {
+  if (dir.empty()) return Status::InvalidArgument("state.dir: must not be empty");
+  if (rocksdb_memory_bytes < (8u << 20)) {
+    return Status::InvalidArgument("state: RocksDB share of the memory budget is below 8 MiB");
+  }
+  return Status::Ok();
+}
+
+namespace {
+int CacheShardBits(size_t bytes) {
+  int bits = 0;
+  while (bits < 6 && (bytes >> (bits + 1)) >= (size_t{16} << 20)) ++bits;
+  return bits;
+}
+}  // namespace
+
+SpillMemory::SpillMemory(size_t bytes)
+    : bytes_(bytes),
+      // At most 2^k shards of at least 16 MiB each: RocksDB does not keep a
+      // block bigger than its shard, and a million spilled keys make filter
+      // blocks of over a megabyte, which would then be read from disk on every
+      // lookup of a spilled key.
+      cache_(rocksdb::NewLRUCache(bytes, CacheShardBits(bytes))),
+      write_buffers_(std::make_shared<rocksdb::WriteBufferManager>(bytes / 2, cache_)) {}
+
+namespace {
+
+// Rebuilds a working directory from a checkpoint: SST files are immutable,
+// so they are hard linked (copied only across file systems); the rest
+// (MANIFEST, CURRENT, OPTIONS) is copied.
+Status RestoreInto(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  if (ec) return Status::IoError("creating " + to.string() + ": " + ec.message());
+  for (const fs::directory_entry& e : fs::directory_iterator(from, ec)) {
+    const fs::path target = to / e.path().filename();
+    if (e.path().extension() == ".sst") {
+      fs::create_hard_link(e.path(), target, ec);
+      if (!ec) continue;
+      ec.clear();
+    }
+    fs::copy_file(e.path(), target, ec);
+    if (ec) return Status::IoError("restoring " + e.path().string() + ": " + ec.message());
+  }
+  if (ec) return Status::IoError("reading checkpoint " + from.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SpillStore>> SpillStore::Open(const SpillStoreOptions& options,
+                                                     std::shared_ptr<SpillMemory> memory) {
+  CTRJOIN_RETURN_IF_ERROR(options.Validate());
+  const std::string path = (fs::path(options.dir) / options.name).string();
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) return Status::IoError("state.dir: cannot clear " + path + ": " + ec.message());
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec) return Status::IoError("state.dir: cannot create " + path + ": " + ec.message());
+  std::unique_ptr<SpillStore> store(new SpillStore());
+  if (!options.restore_from.empty()) {
+    CTRJOIN_RETURN_IF_ERROR(RestoreInto(options.restore_from, path));
+    // Shared with the checkpoint restored from: not new in the next one.
+    for (const fs::directory_entry& e : fs::directory_iterator(options.restore_from, ec)) {
+      store->last_checkpoint_files_.insert(e.path().filename().string());
+    }
+  }
+
+  store->memory_ =
+      memory != nullptr ? std::move(memory) : std::make_shared<SpillMemory>(options.rocksdb_memory_bytes);
+  const size_t memory_bytes = store->memory_->bytes();
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = store->memory_->cache();
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.write_buffer_manager = store->memory_->write_buffers();
+  db_options.write_buffer_size = std::max<size_t>(memory_bytes / 8, 1 << 20);
+  db_options.max_write_buffer_number = 3;
+  db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  db_options.max_background_jobs = 2;
+  // Fresh files (memtable flushes at every checkpoint) are short-lived:
+  // compressing them costs more CPU than it saves; older levels compress.
+  db_options.compression_per_level = {rocksdb::kNoCompression, rocksdb::kNoCompression,
+                                      rocksdb::kSnappyCompression};
+
+  rocksdb::DB* raw = nullptr;
+  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(rocksdb::DB::Open(db_options, path, &raw), "opening " + path));
+  store->db_.reset(raw);
+  store->write_options_.disableWAL = true;
+  return store;
+}
+
+SpillStore::~SpillStore() {
+  if (db_) db_->Close().PermitUncheckedError();
+}
+
+Status SpillStore::Write(rocksdb::WriteBatch& batch) {
+  return FromRocksDb(db_->Write(write_options_, &batch), "writing spilled state");
+}
+
+Status SpillStore::Get(const std::string& key, std::string& value, bool& found) {
+  rocksdb::Status s = db_->Get(read_options_, key, &value);
+  found = s.ok();
+  if (s.IsNotFound()) return Status::Ok();
+  return FromRocksDb(s, "reading spilled state");
+}
+
+std::unique_ptr<rocksdb::Iterator> SpillStore::NewIterator() {
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(read_options_));
+}
+
+size_t SpillStore::MemoryUsage() const { return memory_->Usage(); }
+
+Status SpillStore::Checkpoint(const std::string& dir, uint64_t& new_bytes) {
+  rocksdb::Checkpoint* raw = nullptr;
+  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(rocksdb::Checkpoint::Create(db_.get(), &raw),
+                                      "checkpointing state"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // log_size_for_flush 0: always flush, so that the checkpoint needs no WAL.
+  CTRJOIN_RETURN_IF_ERROR(
+      FromRocksDb(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
+                  "checkpointing state to " + dir));
+  std::set<std::string> files;
+  new_bytes = 0;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (e.path().extension() == ".sst" && !last_checkpoint_files_.contains(name)) {
+      new_bytes += e.file_size(ec);
+    }
+    files.insert(std::move(name));
+  }
+  if (ec) return Status::IoError("reading checkpoint " + dir + ": " + ec.message());
+  last_checkpoint_files_ = std::move(files);
+  return Status::Ok();
+}
+
+}  // namespace ctrjoin

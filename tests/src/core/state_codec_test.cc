@@ -1,0 +1,42 @@
+#include "src/core/state_codec.h"
+
+#include <gtest/gtest.h>
+
+namespace ctrjoin {
+namespace {
+
+TEST(StateCodecTest, ImpressionRoundTrips) {
+  Impression imp{"imp-1", "user\0x", "item", EventTime{1'767'225'600'123},
+                 {{"a", 1.25}, {"b", std::string("ios")}, {"c", std::vector<double>{1, -2.5}},
+                  {"empty", std::vector<double>{}}}};
+  imp.lookup_features = {{"user.age", 34.0}, {"item.tags", std::string("a,b")}};
+  imp.features_partial = true;
+  std::string bytes;
+  EncodeImpression(imp, bytes);
+  Impression back;
+  ASSERT_TRUE(DecodeImpression(bytes, back).ok());
+  EXPECT_EQ(back, imp);
+}
+
+TEST(StateCodecTest, TruncatedInputIsCorruption) {
+  Impression imp{"imp-1", "u", "i", EventTime{5}, {{"a", 1.0}}};
+  std::string bytes;
+  EncodeImpression(imp, bytes);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    Impression back;
+    EXPECT_FALSE(DecodeImpression(std::string_view(bytes).substr(0, n), back).ok()) << n;
+  }
+  Impression back;
+  EXPECT_FALSE(DecodeImpression(bytes + "x", back).ok());
+}
+
+TEST(StateCodecTest, BigEndianSortsLikeNumbers) {
+  std::string a, b;
+  PutBigEndian64(a, 255);
+  PutBigEndian64(b, 256);
+  EXPECT_LT(a, b);
+  EXPECT_EQ(ReadBigEndian64(b.data()), 256u);
+}
+
+}  // namespace
+}  // namespace ctrjoin

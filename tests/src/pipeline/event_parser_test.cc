@@ -1,0 +1,379 @@
+#include "src/pipeline/event_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace ctrjoin {
+namespace {
+
+constexpr int64_t kNow = 1'700'000'000'000;
+constexpr int64_t kDayMs = 86'400'000;
+
+class EventParserTest : public ::testing::Test {
+ protected:
+  ParseResult ParseImpression(const std::string& json) {
+    return parser_.Parse(StreamKind::kImpression, json, kNow);
+  }
+  ParseResult ParseClick(const std::string& json) {
+    return parser_.Parse(StreamKind::kClick, json, kNow);
+  }
+
+  // The rejection reason, or a failure if the record was accepted.
+  std::string ImpressionReason(const std::string& json) {
+    ParseResult result = ParseImpression(json);
+    if (!std::holds_alternative<std::string>(result)) {
+      ADD_FAILURE() << "accepted: " << json;
+      return "";
+    }
+    return std::get<std::string>(result);
+  }
+  std::string ClickReason(const std::string& json) {
+    ParseResult result = ParseClick(json);
+    if (!std::holds_alternative<std::string>(result)) {
+      ADD_FAILURE() << "accepted: " << json;
+      return "";
+    }
+    return std::get<std::string>(result);
+  }
+
+  EventParser parser_{SchemaOptions{}};
+};
+
+// An impression with the given body after the three ids.
+std::string WithIds(const std::string& rest) {
+  return R"({"impression_id":"imp-1","user_id":"u-1","item_id":"i-1",)" + rest + "}";
+}
+
+TEST_F(EventParserTest, ParsesImpressionWithAllFeatureKinds) {
+  ParseResult result = ParseImpression(
+      R"({"impression_id":"imp-1","user_id":"u-1","item_id":"i-1","ts":1700000000123,)"
+      R"("extra":{"ignored":[true]},)"
+      R"("features":{"age":31,"ctr":0.25,"big":18446744073709551615,"neg":-7,)"
+      R"("country":"DE","emb":[1,2.5,-3],"empty":[]}})");
+  ASSERT_TRUE(std::holds_alternative<Impression>(result));
+  const Impression& imp = std::get<Impression>(result);
+  EXPECT_EQ(imp.impression_id, "imp-1");
+  EXPECT_EQ(imp.user_id, "u-1");
+  EXPECT_EQ(imp.item_id, "i-1");
+  EXPECT_EQ(imp.ts, EventTime{1'700'000'000'123});
+  const std::vector<Feature> expected = {
+      {"age", 31.0},
+      {"ctr", 0.25},
+      {"big", 18446744073709551615.0},
+      {"neg", -7.0},
+      {"country", std::string("DE")},
+      {"emb", std::vector<double>{1.0, 2.5, -3.0}},
+      {"empty", std::vector<double>{}},
+  };
+  EXPECT_EQ(imp.features, expected);
+}
+
+TEST_F(EventParserTest, FeaturesAreOptional) {
+  ParseResult result = ParseImpression(WithIds(R"("ts":5)"));
+  ASSERT_TRUE(std::holds_alternative<Impression>(result));
+  EXPECT_TRUE(std::get<Impression>(result).features.empty());
+  EXPECT_EQ(std::get<Impression>(result).ts, EventTime{5});
+}
+
+TEST_F(EventParserTest, IntegerIdsBecomeDecimalText) {
+  ParseResult result = ParseImpression(
+      R"({"impression_id":12345678901234,"user_id":-42,"item_id":18446744073709551615,"ts":0})");
+  ASSERT_TRUE(std::holds_alternative<Impression>(result));
+  const Impression& imp = std::get<Impression>(result);
+  EXPECT_EQ(imp.impression_id, "12345678901234");
+  EXPECT_EQ(imp.user_id, "-42");
+  EXPECT_EQ(imp.item_id, "18446744073709551615");
+  EXPECT_EQ(imp.ts, EventTime{0});
+}
+
+TEST_F(EventParserTest, ParsesClick) {
+  ParseResult result = ParseClick(R"({"impression_id":"imp-9","ts":1700000000500,"x":null})");
+  ASSERT_TRUE(std::holds_alternative<Click>(result));
+  EXPECT_EQ(std::get<Click>(result).impression_id, "imp-9");
+  EXPECT_EQ(std::get<Click>(result).ts, EventTime{1'700'000'000'500});
+
+  result = ParseClick(R"({"impression_id":77,"ts":1})");
+  ASSERT_TRUE(std::holds_alternative<Click>(result));
+  EXPECT_EQ(std::get<Click>(result).impression_id, "77");
+}
+
+TEST_F(EventParserTest, RejectsInvalidJson) {
+  EXPECT_TRUE(ImpressionReason(R"({"impression_id":)").starts_with("invalid JSON: "));
+  EXPECT_TRUE(ImpressionReason("").starts_with("invalid JSON: "));
+  EXPECT_TRUE(ImpressionReason("{\"a\":\"\xff\"}").starts_with("invalid JSON: "));
+  EXPECT_TRUE(ClickReason("not json").starts_with("invalid JSON: "));
+}
+
+TEST_F(EventParserTest, RejectsNonObjects) {
+  EXPECT_EQ(ImpressionReason("[1,2]"), "invalid JSON: expected an object, got an array");
+  EXPECT_EQ(ClickReason("42"), "invalid JSON: expected an object, got an integer");
+  EXPECT_EQ(ClickReason(R"("text")"), "invalid JSON: expected an object, got a string");
+}
+
+TEST_F(EventParserTest, RejectsMissingImpressionFields) {
+  EXPECT_EQ(ImpressionReason(R"({"user_id":"u","item_id":"i","ts":1})"), "impression_id: missing");
+  EXPECT_EQ(ImpressionReason(R"({"impression_id":"m","item_id":"i","ts":1})"), "user_id: missing");
+  EXPECT_EQ(ImpressionReason(R"({"impression_id":"m","user_id":"u","ts":1})"), "item_id: missing");
+  EXPECT_EQ(ImpressionReason(R"({"impression_id":"m","user_id":"u","item_id":"i"})"),
+            "ts: missing");
+}
+
+TEST_F(EventParserTest, RejectsMissingClickFields) {
+  EXPECT_EQ(ClickReason(R"({"ts":1})"), "impression_id: missing");
+  EXPECT_EQ(ClickReason(R"({"impression_id":"m"})"), "ts: missing");
+}
+
+TEST_F(EventParserTest, RejectsMistypedIds) {
+  EXPECT_EQ(ImpressionReason(R"({"impression_id":1.5,"user_id":"u","item_id":"i","ts":1})"),
+            "impression_id: expected a string or an integer, got a floating-point number");
+  EXPECT_EQ(ImpressionReason(R"({"impression_id":"m","user_id":null,"item_id":"i","ts":1})"),
+            "user_id: expected a string or an integer, got null");
+  EXPECT_EQ(ImpressionReason(R"({"impression_id":"m","user_id":"u","item_id":[1],"ts":1})"),
+            "item_id: expected a string or an integer, got an array");
+  EXPECT_EQ(ClickReason(R"({"impression_id":true,"ts":1})"),
+            "impression_id: expected a string or an integer, got a boolean");
+  EXPECT_EQ(ClickReason(R"({"impression_id":{},"ts":1})"),
+            "impression_id: expected a string or an integer, got an object");
+}
+
+TEST_F(EventParserTest, RejectsMistypedTs) {
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":"1700000000000")")),
+            "ts: expected an integer (epoch ms), got a string");
+  EXPECT_EQ(ClickReason(R"({"impression_id":"m","ts":null})"),
+            "ts: expected an integer (epoch ms), got null");
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":18446744073709551615)")),
+            "ts: 18446744073709551615 is out of range (epoch ms must fit a signed 64-bit "
+            "integer)");
+}
+
+TEST_F(EventParserTest, RejectsEmptyIds) {
+  EXPECT_EQ(ImpressionReason(R"({"impression_id":"","user_id":"u","item_id":"i","ts":1})"),
+            "impression_id: must not be empty");
+  EXPECT_EQ(ImpressionReason(R"({"impression_id":"m","user_id":"","item_id":"i","ts":1})"),
+            "user_id: must not be empty");
+  EXPECT_EQ(ClickReason(R"({"impression_id":"","ts":1})"), "impression_id: must not be empty");
+}
+
+TEST_F(EventParserTest, RejectsTooLongIds) {
+  const std::string at_limit(256, 'a');
+  const std::string too_long(257, 'a');
+  EXPECT_TRUE(std::holds_alternative<Impression>(ParseImpression(
+      R"({"impression_id":")" + at_limit + R"(","user_id":"u","item_id":"i","ts":1})")));
+  EXPECT_EQ(ImpressionReason(R"({"impression_id":")" + too_long +
+                             R"(","user_id":"u","item_id":"i","ts":1})"),
+            "impression_id: longer than 256 bytes");
+  EXPECT_EQ(ImpressionReason(R"({"impression_id":"m","user_id":"u","item_id":")" + too_long +
+                             R"(","ts":1})"),
+            "item_id: longer than 256 bytes");
+  EXPECT_EQ(ClickReason(R"({"impression_id":")" + too_long + R"(","ts":1})"),
+            "impression_id: longer than 256 bytes");
+}
+
+TEST_F(EventParserTest, RejectsNegativeTs) {
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":-1)")), "ts: must not be negative, got -1");
+  EXPECT_EQ(ClickReason(R"({"impression_id":"m","ts":-5})"), "ts: must not be negative, got -5");
+}
+
+TEST_F(EventParserTest, RejectsFractionalTs) {
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1700000000000.5)")),
+            "ts: expected an integer (epoch ms), got a floating-point number");
+  EXPECT_EQ(ClickReason(R"({"impression_id":"m","ts":1.7e12})"),
+            "ts: expected an integer (epoch ms), got a floating-point number");
+}
+
+TEST_F(EventParserTest, RejectsFarFutureTs) {
+  const std::string at_limit = "\"ts\":" + std::to_string(kNow + kDayMs);
+  EXPECT_TRUE(std::holds_alternative<Impression>(ParseImpression(WithIds(at_limit))));
+  EXPECT_EQ(ImpressionReason(WithIds("\"ts\":" + std::to_string(kNow + 2 * kDayMs))),
+            "ts: 2 days ahead of the wall clock (max_future_ms=86400000)");
+  EXPECT_EQ(ClickReason(R"({"impression_id":"m","ts":)" + std::to_string(kNow + kDayMs + 1) + "}"),
+            "ts: 24 hours ahead of the wall clock (max_future_ms=86400000)");
+}
+
+TEST_F(EventParserTest, RejectsFeaturesThatAreNotAnObject) {
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":[1,2])")),
+            "features: expected an object, got an array");
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":null)")),
+            "features: expected an object, got null");
+}
+
+TEST_F(EventParserTest, RejectsBadFeatureValues) {
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":{"ok":1,"nested":{"a":1}})")),
+            "features.nested: expected a number, a string or an array of numbers, got an object");
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":{"tags":["a","b"]})")),
+            "features.tags: expected a number, a string or an array of numbers, got an array "
+            "containing a string");
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":{"m":[[1]]})")),
+            "features.m: expected a number, a string or an array of numbers, got an array "
+            "containing an array");
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":{"flag":true})")),
+            "features.flag: expected a number, a string or an array of numbers, got a boolean");
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":{"n":null})")),
+            "features.n: expected a number, a string or an array of numbers, got null");
+}
+
+TEST_F(EventParserTest, RejectsTooManyFeatures) {
+  SchemaOptions options;
+  options.max_features = 3;
+  EventParser parser(options);
+  EXPECT_TRUE(std::holds_alternative<Impression>(parser.Parse(
+      StreamKind::kImpression, WithIds(R"("ts":1,"features":{"a":1,"b":2,"c":3})"), kNow)));
+  ParseResult result = parser.Parse(
+      StreamKind::kImpression, WithIds(R"("ts":1,"features":{"a":1,"b":2,"c":3,"d":4})"), kNow);
+  ASSERT_TRUE(std::holds_alternative<std::string>(result));
+  EXPECT_EQ(std::get<std::string>(result), "features: more than max_features=3 entries");
+}
+
+TEST_F(EventParserTest, RejectsOversizedRecord) {
+  SchemaOptions options;
+  options.max_record_bytes = 100;
+  EventParser parser(options);
+  const std::string fits = WithIds(R"("ts":1,"features":{"pad":")" + std::string(14, 'x') + "\"}");
+  ASSERT_EQ(fits.size(), 100u);
+  EXPECT_TRUE(
+      std::holds_alternative<Impression>(parser.Parse(StreamKind::kImpression, fits, kNow)));
+  const std::string big = WithIds(R"("ts":1,"features":{"pad":")" + std::string(100, 'x') + "\"}");
+  ParseResult result = parser.Parse(StreamKind::kImpression, big, kNow);
+  ASSERT_TRUE(std::holds_alternative<std::string>(result));
+  EXPECT_EQ(std::get<std::string>(result),
+            "record: " + std::to_string(big.size()) + " bytes, more than max_record_bytes=100");
+}
+
+TEST(EventParserSchemaTest, UsesConfiguredFieldNames) {
+  SchemaOptions options;
+  options.impression_id_field = "rid";
+  options.user_id_field = "uid";
+  options.item_id_field = "doc";
+  options.ts_field = "event_time";
+  options.features_field = "f";
+  options.click_impression_id_field = "request";
+  options.click_ts_field = "clicked_at";
+  EventParser parser(options);
+
+  ParseResult imp = parser.Parse(
+      StreamKind::kImpression,
+      R"({"rid":"r1","uid":"u1","doc":"d1","event_time":10,"f":{"x":2},"ts":"ignored"})", kNow);
+  ASSERT_TRUE(std::holds_alternative<Impression>(imp));
+  EXPECT_EQ(std::get<Impression>(imp).impression_id, "r1");
+  EXPECT_EQ(std::get<Impression>(imp).user_id, "u1");
+  EXPECT_EQ(std::get<Impression>(imp).item_id, "d1");
+  EXPECT_EQ(std::get<Impression>(imp).ts, EventTime{10});
+  EXPECT_EQ(std::get<Impression>(imp).features, (std::vector<Feature>{{"x", 2.0}}));
+
+  ParseResult click = parser.Parse(StreamKind::kClick, R"({"request":"r1","clicked_at":20})", kNow);
+  ASSERT_TRUE(std::holds_alternative<Click>(click));
+  EXPECT_EQ(std::get<Click>(click).impression_id, "r1");
+  EXPECT_EQ(std::get<Click>(click).ts, EventTime{20});
+
+  // Reasons name the configured fields.
+  ParseResult missing =
+      parser.Parse(StreamKind::kImpression, R"({"impression_id":"a","user_id":"b"})", kNow);
+  ASSERT_TRUE(std::holds_alternative<std::string>(missing));
+  EXPECT_EQ(std::get<std::string>(missing), "rid: missing");
+  ParseResult bad_feature =
+      parser.Parse(StreamKind::kImpression,
+                   R"({"rid":"r","uid":"u","doc":"d","event_time":1,"f":{"b":false}})", kNow);
+  ASSERT_TRUE(std::holds_alternative<std::string>(bad_feature));
+  EXPECT_EQ(std::get<std::string>(bad_feature),
+            "f.b: expected a number, a string or an array of numbers, got a boolean");
+  ParseResult bad_click =
+      parser.Parse(StreamKind::kClick, R"({"request":"r1","clicked_at":-3})", kNow);
+  ASSERT_TRUE(std::holds_alternative<std::string>(bad_click));
+  EXPECT_EQ(std::get<std::string>(bad_click), "clicked_at: must not be negative, got -3");
+}
+
+TEST(EventParserPeekTsTest, ReturnsTsOrMin) {
+  SchemaOptions options;
+  options.click_ts_field = "cts";
+  EventParser parser(options);
+  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":1234,"junk":[}")"), EventTime::Min());
+  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":1234})"), EventTime{1234});
+  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":1234,"cts":5})"), EventTime{1234});
+  EXPECT_EQ(parser.PeekTs(StreamKind::kClick, R"({"ts":1234,"cts":5})"), EventTime{5});
+  EXPECT_EQ(parser.PeekTs(StreamKind::kClick, R"({"ts":1234})"), EventTime::Min());
+  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":-1})"), EventTime::Min());
+  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":1.5})"), EventTime::Min());
+  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":"7"})"), EventTime::Min());
+  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, "[7]"), EventTime::Min());
+  // No wall-clock bound: PeekTs has no clock.
+  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":9223372036854775807})"),
+            EventTime::Max());
+}
+
+TEST_F(EventParserTest, ManyRecordsInARowKeepNoStaleData) {
+  std::vector<Impression> parsed;
+  for (int i = 0; i < 200; ++i) {
+    // Sizes go up and down so the parser's buffers are regrown and reused.
+    const std::string pad(static_cast<size_t>((i * 37) % 500), static_cast<char>('a' + i % 26));
+    const std::string json = R"({"impression_id":"imp-)" + std::to_string(i) +
+                             R"(","user_id":"user-)" + std::to_string(i) + R"(","item_id":)" +
+                             std::to_string(1000 + i) + R"(,"ts":)" + std::to_string(i) +
+                             R"(,"features":{"pad":")" + pad + R"(","v":[)" + std::to_string(i) +
+                             "]}}";
+    ParseResult result = ParseImpression(json);
+    ASSERT_TRUE(std::holds_alternative<Impression>(result)) << json;
+    parsed.push_back(std::get<Impression>(std::move(result)));
+    if (i % 10 == 0) {
+      // Interleave failures and another stream.
+      EXPECT_TRUE(ClickReason("{bad").starts_with("invalid JSON: "));
+      EXPECT_TRUE(std::holds_alternative<Click>(ParseClick(R"({"impression_id":"c","ts":1})")));
+    }
+  }
+  for (int i = 0; i < 200; ++i) {
+    const Impression& imp = parsed[static_cast<size_t>(i)];
+    EXPECT_EQ(imp.impression_id, "imp-" + std::to_string(i));
+    EXPECT_EQ(imp.user_id, "user-" + std::to_string(i));
+    EXPECT_EQ(imp.item_id, std::to_string(1000 + i));
+    EXPECT_EQ(imp.ts, EventTime{i});
+    ASSERT_EQ(imp.features.size(), 2u);
+    EXPECT_EQ(imp.features[0].value, FeatureValue(std::string(static_cast<size_t>((i * 37) % 500),
+                                                              static_cast<char>('a' + i % 26))));
+    EXPECT_EQ(imp.features[1].value, FeatureValue(std::vector<double>{static_cast<double>(i)}));
+  }
+}
+
+TEST(SchemaOptionsTest, DefaultsAreValid) { EXPECT_TRUE(SchemaOptions{}.Validate().ok()); }
+
+TEST(SchemaOptionsTest, RejectsEmptyFieldNames) {
+  SchemaOptions options;
+  options.ts_field = "";
+  Status status = options.Validate();
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "schema.ts_field: must not be empty");
+
+  options = SchemaOptions{};
+  options.click_impression_id_field = "";
+  EXPECT_EQ(options.Validate().message(), "schema.click_impression_id_field: must not be empty");
+}
+
+TEST(SchemaOptionsTest, RejectsBadLimits) {
+  SchemaOptions options;
+  options.max_id_bytes = 0;
+  EXPECT_EQ(options.Validate().message(), "schema.max_id_bytes: must be in [1, 65536], got 0");
+  options.max_id_bytes = 65537;
+  EXPECT_EQ(options.Validate().message(), "schema.max_id_bytes: must be in [1, 65536], got 65537");
+  options.max_id_bytes = 65536;
+  EXPECT_TRUE(options.Validate().ok());
+
+  options = SchemaOptions{};
+  options.max_features = 0;
+  EXPECT_EQ(options.Validate().message(), "schema.max_features: must be at least 1, got 0");
+
+  options = SchemaOptions{};
+  options.max_future_ms = -1;
+  EXPECT_EQ(options.Validate().message(), "schema.max_future_ms: must not be negative, got -1");
+  options.max_future_ms = 0;
+  EXPECT_TRUE(options.Validate().ok());
+
+  options = SchemaOptions{};
+  options.max_record_bytes = 63;
+  EXPECT_EQ(options.Validate().message(), "schema.max_record_bytes: must be at least 64, got 63");
+  options.max_record_bytes = 64;
+  EXPECT_TRUE(options.Validate().ok());
+}
+
+}  // namespace
+}  // namespace ctrjoin

@@ -1,0 +1,34 @@
+#include "txn/checkpoint_metrics.h"
+
+namespace ctrjoin {
+
+void CheckpointMetrics::Expose(Exposition& e) const {
+  e.Histogram("ctrjoin_end_to_end_commit_latency_seconds",
+              "Source read -> the batch's epoch committed (output visible), per batch with "
+              "records; exactly-once runs only.",
+              read_to_commit);
+  e.Metric("ctrjoin_checkpoints_completed_total",
+           "Checkpoints completed (state snapshot and pre-committed output).", completed);
+  e.Metric("ctrjoin_checkpoint_epochs_committed_total", "Epochs committed.", committed);
+  e.Metric("ctrjoin_checkpoint_epochs_aborted_total",
+           "Epochs aborted (a failed commit, or the run failed).", aborted_epochs);
+  e.Metric("ctrjoin_checkpoint_restores_total", "Starts that restored a checkpoint.", restores);
+  e.Metric("ctrjoin_checkpoint_last_committed_epoch", "The last epoch committed.",
+           last_committed_epoch);
+  if (last_completed_ms.Get() > 0) {
+    e.Single("ctrjoin_checkpoint_last_completed_timestamp_seconds", "gauge",
+             "When the last checkpoint completed, in seconds since the Unix epoch.",
+             Seconds(last_completed_ms.Get()));
+  }
+  e.Metric("ctrjoin_checkpoint_last_size_bytes",
+           "State bytes the last checkpoint added (the rest are hard links).", last_bytes);
+  e.Metric("ctrjoin_checkpoint_written_bytes_total", "State bytes written by checkpoints.",
+           bytes_total);
+  e.Histogram("ctrjoin_checkpoint_duration_seconds",
+              "Barrier injected -> checkpoint complete (state snapshotted, output pre-committed).",
+              duration);
+  e.Histogram("ctrjoin_checkpoint_commit_latency_seconds",
+              "Barrier injected -> epoch committed (its output visible).", commit_lag);
+}
+
+}  // namespace ctrjoin

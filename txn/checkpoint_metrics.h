@@ -1,0 +1,31 @@
+#pragma once
+// Exactly once: the checkpoint coordinator's figures. Written by the
+// coordinator (the sink node's thread and its committer thread, relaxed
+// atomics); read by /metrics, /ready and summaries. Owned by whoever
+// assembles the pipeline; borrowed by the CheckpointCoordinator.
+
+#include "src/ops/metrics.h"
+#include "src/ops/prometheus.h"
+
+namespace ctrjoin {
+
+struct CheckpointMetrics {
+  Counter completed;          // checkpoints written (state + pre-committed output)
+  Counter committed;          // epochs committed
+  Counter aborted_epochs;     // epochs aborted (a failed commit, or the run failed)
+  Counter restores;           // starts that restored a checkpoint
+  Gauge last_committed_epoch;
+  Gauge last_bytes;           // state bytes the last checkpoint added
+  Counter bytes_total;        // summed over checkpoints
+  Gauge last_completed_ms;    // wall clock when the last checkpoint completed; 0: none yet
+  LatencyHistogram duration;  // barrier injected -> checkpoint complete
+  LatencyHistogram commit_lag;  // barrier injected -> epoch committed (visible)
+  // Source read -> epoch committed, one observation per source batch with
+  // records (Barrier::batch_reads): end-to-end latency to visible output.
+  LatencyHistogram read_to_commit;
+
+  // Writes the families of these metrics (src/ops/README.md lists them).
+  void Expose(Exposition& e) const;
+};
+
+}  // namespace ctrjoin
