@@ -1,5 +1,7 @@
 #include "bench/e2e_baseline.h"
 
+#include <fmt/format.h>
+
 #include <functional>
 #include <limits>
 #include <optional>
@@ -9,14 +11,12 @@
 #include <variant>
 #include <vector>
 
-#include <fmt/format.h>
-
 #include "sinks/kafka_producer.h"
 #include "sinks/sample_format.h"
 #include "src/core/clock.h"
-#include "src/pipeline/event_parser.h"
 #include "src/core/hash.h"
 #include "src/io/kafka_client.h"
+#include "src/pipeline/event_parser.h"
 
 namespace ctrjoin::bench {
 

@@ -26,12 +26,18 @@
 // exits 0 unless a configuration failed to run.
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/task_arena.h>
+#include <simdjson.h>
 #include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -48,13 +54,6 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <oneapi/tbb/global_control.h>
-#include <oneapi/tbb/task_arena.h>
-#include <simdjson.h>
-#include <spdlog/spdlog.h>
-
 #include "bench/e2e_baseline.h"
 #include "bench/e2e_io.h"
 #include "bench/e2e_json.h"
@@ -65,8 +64,8 @@
 #include "sinks/txn_file_sink.h"
 #include "src/app/app.h"
 #include "src/app/config.h"
-#include "src/io/kafka_source.h"
 #include "src/app/run_metrics.h"
+#include "src/io/kafka_source.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "txn/checkpoint_coordinator.h"
 
@@ -310,9 +309,7 @@ Status RunCtrjoin(const Spec& spec, const ChildArgs& a, JsonWriter& j) {
         plain = std::move(s).value();
       }
       break;
-    case Output::kTxnMemory:
-      txn = std::make_unique<MemoryTxnSink>();
-      break;
+    case Output::kTxnMemory: txn = std::make_unique<MemoryTxnSink>(); break;
     case Output::kTxnFiles: {
       TransactionalFileSinkOptions o;
       o.dir = (fs::path(a.work) / "out").string();
@@ -378,8 +375,8 @@ Status RunCtrjoin(const Spec& spec, const ChildArgs& a, JsonWriter& j) {
   sampler.Stop();
   CTRJOIN_RETURN_IF_ERROR(st);
 
-  const uint64_t events =
-      metrics.pipeline.impressions_in.Get() + metrics.pipeline.clicks_in.Get() + metrics.pipeline.dead_letters.Get();
+  const uint64_t events = metrics.pipeline.impressions_in.Get() + metrics.pipeline.clicks_in.Get() +
+                          metrics.pipeline.dead_letters.Get();
   const uint64_t samples = metrics.pipeline.samples_out.Get();
   WriteHeader(j, spec, a);
   j.Int("events", static_cast<int64_t>(events))

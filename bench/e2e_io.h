@@ -24,9 +24,9 @@
 
 #include "bench/e2e_probe.h"
 #include "bench/e2e_trace.h"
+#include "src/io/workload.h"
 #include "src/pipeline/sink.h"
 #include "src/pipeline/source.h"
-#include "src/io/workload.h"
 #include "txn/two_phase_commit.h"
 
 namespace ctrjoin::bench {

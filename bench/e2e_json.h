@@ -3,13 +3,13 @@
 // objects and arrays, commas placed automatically, non-finite numbers
 // written as null. One owner thread.
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "bench/e2e_probe.h"
 #include "sinks/json_encoder.h"

@@ -1,5 +1,7 @@
 #include "bench/e2e_trace.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -7,12 +9,10 @@
 #include <unordered_map>
 #include <variant>
 
-#include <fmt/format.h>
-
 #include "src/core/clock.h"
-#include "src/pipeline/event_parser.h"
 #include "src/core/hash.h"
 #include "src/io/kafka_client.h"
+#include "src/pipeline/event_parser.h"
 
 namespace ctrjoin::bench {
 

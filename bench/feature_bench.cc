@@ -2,17 +2,17 @@
 // hit, sustained misses through batched Thrift getMultiple calls to the test
 // HBase server, and the latency enrichment adds to a batch when >= 95% of
 // lookups hit the cache. They print figures and assert nothing.
+#include <benchmark/benchmark.h>
+
 #include <algorithm>
 #include <chrono>
 #include <future>
 
-#include <benchmark/benchmark.h>
-
-#include "src/core/clock.h"
 #include "joins/feature_cache.h"
 #include "joins/hbase_client.h"
 #include "joins/hbase_feature_store.h"
 #include "joins/lookup_service.h"
+#include "src/core/clock.h"
 #include "tests/support/enrich.h"
 #include "tests/support/hbase_server.h"
 
@@ -26,7 +26,9 @@ void BM_CacheHit(benchmark::State& state) {
   std::vector<std::string> rows;
   for (int i = 0; i < kRows; ++i) {
     rows.push_back("u" + std::to_string(i));
-    FetchedRow row{{{"age", "34", 1}, {"country", "de", 1}, {"ctr_7d", "0.031", 1},
+    FetchedRow row{{{"age", "34", 1},
+                    {"country", "de", 1},
+                    {"ctr_7d", "0.031", 1},
                     {"embedding", "[0.1,0.2,0.3]", 1}}};
     cache.Put(rows.back(), RowVersions::Make(row, "user.", 3, 1000, true), 0);
   }
@@ -62,8 +64,8 @@ struct Fixture {
     (void)loader->PutMultiple("user_features", puts);
     store = std::move(HBaseFeatureStore::Open(client)).value();
     LookupSpec spec{"user", "user_features", "f", "user_id", 3, {}};
-    service = std::make_unique<LookupService>(options, std::vector<LookupSpec>{spec},
-                                              store.get(), &metrics);
+    service = std::make_unique<LookupService>(options, std::vector<LookupSpec>{spec}, store.get(),
+                                              &metrics);
   }
 
   // Enriches one batch and waits for it; returns the time it took.
@@ -144,7 +146,10 @@ void BM_EnrichLatencyAt95PercentHits(benchmark::State& state) {
   state.counters["hit_ratio"] = hits / (hits + misses);
   state.SetItemsProcessed(state.iterations() * 512);
 }
-BENCHMARK(BM_EnrichLatencyAt95PercentHits)->Iterations(400)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EnrichLatencyAt95PercentHits)
+    ->Iterations(400)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace ctrjoin

@@ -1,16 +1,16 @@
 #include "bench/micro_common.h"
 
+#include <benchmark/benchmark.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
 #include <variant>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
 #include "src/core/clock.h"
-#include "src/pipeline/event_parser.h"
 #include "src/io/workload.h"
+#include "src/pipeline/event_parser.h"
 
 namespace ctrjoin::bench {
 

@@ -3,11 +3,11 @@
 // (BM_CacheHit, same cache contents: 100k rows of 4 user columns); here is
 // the other side, what a lookup costs when the cache cannot answer. They
 // print figures and assert nothing.
+#include <benchmark/benchmark.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "bench/micro_common.h"
 #include "joins/feature_cache.h"
@@ -37,15 +37,9 @@ void BM_EncodeSample(benchmark::State& state, Encoding encoding) {
   for (auto _ : state) {
     out.clear();
     switch (encoding) {
-      case Encoding::kJson:
-        AppendSampleJson(sample, out);
-        break;
-      case Encoding::kTfExample:
-        AppendSampleTfExample(sample, out);
-        break;
-      case Encoding::kTfRecord:
-        AppendSampleRecord(SampleFormat::kTfExample, sample, out);
-        break;
+      case Encoding::kJson: AppendSampleJson(sample, out); break;
+      case Encoding::kTfExample: AppendSampleTfExample(sample, out); break;
+      case Encoding::kTfRecord: AppendSampleRecord(SampleFormat::kTfExample, sample, out); break;
     }
     benchmark::DoNotOptimize(out.data());
     bytes += static_cast<int64_t>(out.size());

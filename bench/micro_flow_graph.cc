@@ -9,12 +9,12 @@
 // one node (the baseline), nodes:2 adds one function_node -> function_node
 // edge: the hop is the difference. Real time, as the graph runs on oneTBB's
 // worker threads. They print figures and assert nothing.
+#include <benchmark/benchmark.h>
+#include <oneapi/tbb/flow_graph.h>
+
 #include <atomic>
 #include <memory>
 #include <vector>
-
-#include <benchmark/benchmark.h>
-#include <oneapi/tbb/flow_graph.h>
 
 #include "src/pipeline/shard.h"
 

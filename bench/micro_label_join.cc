@@ -36,6 +36,7 @@
 // The fixture of one size is kept for all three benchmarks of that size
 // (they are registered size by size) and rebuilt when the size changes.
 // match runs last: the entries it labels stay until they are the oldest.
+#include <benchmark/benchmark.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -47,14 +48,12 @@
 #include <string>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
 #include "bench/micro_common.h"
 #include "joins/join_state.h"
 #include "joins/label_join.h"
 #include "src/core/hash.h"
-#include "src/state/spill_store.h"
 #include "src/core/state_codec.h"
+#include "src/state/spill_store.h"
 
 namespace ctrjoin::bench {
 namespace {

@@ -2,18 +2,18 @@
 // event (src/pipeline/pipeline.cc): JSON parsing into a typed event, xxh3 of the
 // impression id, and routing an event to its shard's batch. They print
 // figures and assert nothing.
+#include <benchmark/benchmark.h>
+
 #include <algorithm>
 #include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
 #include "bench/micro_common.h"
 #include "src/core/clock.h"
-#include "src/pipeline/event_parser.h"
 #include "src/core/hash.h"
+#include "src/pipeline/event_parser.h"
 #include "src/pipeline/shard.h"
 #include "src/pipeline/watermark.h"
 

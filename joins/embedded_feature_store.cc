@@ -1,16 +1,16 @@
 #include "joins/embedded_feature_store.h"
 
-#include <charconv>
-#include <filesystem>
-#include <fstream>
-
 #include <rocksdb/cache.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <simdjson.h>
 
-#include "src/state/spill_store.h"
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+
 #include "src/core/state_codec.h"
+#include "src/state/spill_store.h"
 
 namespace ctrjoin {
 
@@ -58,15 +58,15 @@ bool CellText(simdjson::dom::element v, std::string& out) {
       out.push_back(']');
       return true;
     }
-    default:
-      return false;
+    default: return false;
   }
 }
 
 }  // namespace
 
 Status EmbeddedFeatureStoreOptions::Validate() const {
-  if (path.empty()) return Status::InvalidArgument("feature_store.embedded.path: must not be empty");
+  if (path.empty())
+    return Status::InvalidArgument("feature_store.embedded.path: must not be empty");
   if (cache_mb == 0) return Status::InvalidArgument("feature_store.embedded.cache_mb: must be > 0");
   return Status::Ok();
 }
@@ -86,8 +86,8 @@ Result<std::unique_ptr<EmbeddedFeatureStore>> EmbeddedFeatureStore::Open(
   db_options.create_if_missing = true;
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
-  CTRJOIN_RETURN_IF_ERROR(
-      FromRocksDb(rocksdb::DB::Open(db_options, options.path, &raw), "feature store " + options.path));
+  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(rocksdb::DB::Open(db_options, options.path, &raw),
+                                      "feature store " + options.path));
   std::unique_ptr<EmbeddedFeatureStore> store(new EmbeddedFeatureStore());
   store->path_ = options.path;
   store->db_.reset(raw);

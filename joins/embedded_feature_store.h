@@ -12,13 +12,12 @@
 // Thread-safe: RocksDB serialises writers and allows concurrent readers.
 // Owns its rocksdb::DB.
 
-#include <memory>
-#include <string>
-
-#include <mutex>
-
 #include <rocksdb/db.h>
 #include <simdjson.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
 
 #include "joins/feature_store.h"
 

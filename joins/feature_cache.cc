@@ -26,7 +26,8 @@ Status FeatureCacheOptions::Validate(const std::string& prefix) const {
   if (expire_after_write_ms <= 0) {
     return Status::InvalidArgument(prefix + ".expire_after_write_ms: must be > 0");
   }
-  if (negative_ttl_ms <= 0) return Status::InvalidArgument(prefix + ".negative_ttl_ms: must be > 0");
+  if (negative_ttl_ms <= 0)
+    return Status::InvalidArgument(prefix + ".negative_ttl_ms: must be > 0");
   return Status::Ok();
 }
 

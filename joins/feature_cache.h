@@ -18,6 +18,8 @@
 // Thread-safe: keys are spread over stripes, each with its own mutex. Every
 // write names its row explicitly.
 
+#include <absl/container/flat_hash_map.h>
+
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -27,11 +29,9 @@
 #include <string_view>
 #include <vector>
 
-#include <absl/container/flat_hash_map.h>
-
 #include "joins/feature_store.h"
-#include "src/core/event.h"
 #include "joins/lookup_metrics.h"
+#include "src/core/event.h"
 
 namespace ctrjoin {
 
@@ -49,7 +49,7 @@ using FeatureSet = std::shared_ptr<const std::vector<Feature>>;
 // What one fetch told about one row. Immutable once built; shared.
 struct RowVersions {
   struct Column {
-    std::string name;  // prefixed, e.g. "user.age"
+    std::string name;                                        // prefixed, e.g. "user.age"
     std::vector<std::pair<int64_t, FeatureValue>> versions;  // newest first
     bool complete = false;  // every version below known_until is here
   };
@@ -95,7 +95,8 @@ class FeatureCache {
   struct Stripe {
     mutable std::mutex mu;  // protects lru, index, bytes
     std::list<Node> lru;    // most recent first
-    absl::flat_hash_map<std::string_view, std::list<Node>::iterator, RowHash> index;  // views into lru
+    absl::flat_hash_map<std::string_view, std::list<Node>::iterator, RowHash>
+        index;  // views into lru
     size_t bytes = 0;
   };
   void EraseLocked(Stripe& s, std::list<Node>::iterator it);

@@ -94,8 +94,7 @@ Status HBaseThriftStatus(std::exception_ptr error, std::string_view context) {
       // Never connected, or the socket was already closed: nothing was sent.
       case TTransportException::NOT_OPEN:
         return Status::Unavailable(std::move(msg), Effect::kNoEffect);
-      case TTransportException::TIMED_OUT:
-        return Status::TimedOut(std::move(msg));
+      case TTransportException::TIMED_OUT: return Status::TimedOut(std::move(msg));
       // The connection broke after the request may have been sent.
       case TTransportException::END_OF_FILE:
       case TTransportException::INTERRUPTED:
@@ -103,8 +102,7 @@ Status HBaseThriftStatus(std::exception_ptr error, std::string_view context) {
         return Status::Unavailable(std::move(msg), Effect::kEffectUnknown);
       case TTransportException::UNKNOWN:
         return Status::IoError(std::move(msg), Effect::kEffectUnknown);
-      case TTransportException::BAD_ARGS:
-        return Status::InvalidArgument(std::move(msg));
+      case TTransportException::BAD_ARGS: return Status::InvalidArgument(std::move(msg));
       // Framing we cannot read: typically a transport mismatch with the server.
       case TTransportException::CORRUPTED_DATA:
       case TTransportException::INTERNAL_ERROR:
@@ -193,21 +191,13 @@ Result<std::unique_ptr<HBaseConnection>> HBaseConnection::Open(const HBaseClient
   socket->setSendTimeout(options.request_timeout_ms);
   std::shared_ptr<TTransport> transport;
   switch (*ParseHBaseTransport(options.transport)) {
-    case HBaseTransport::kBuffered:
-      transport = std::make_shared<TBufferedTransport>(socket);
-      break;
-    case HBaseTransport::kFramed:
-      transport = std::make_shared<TFramedTransport>(socket);
-      break;
+    case HBaseTransport::kBuffered: transport = std::make_shared<TBufferedTransport>(socket); break;
+    case HBaseTransport::kFramed: transport = std::make_shared<TFramedTransport>(socket); break;
   }
   std::shared_ptr<TProtocol> protocol;
   switch (*ParseHBaseProtocol(options.protocol)) {
-    case HBaseProtocol::kBinary:
-      protocol = std::make_shared<TBinaryProtocol>(transport);
-      break;
-    case HBaseProtocol::kCompact:
-      protocol = std::make_shared<TCompactProtocol>(transport);
-      break;
+    case HBaseProtocol::kBinary: protocol = std::make_shared<TBinaryProtocol>(transport); break;
+    case HBaseProtocol::kCompact: protocol = std::make_shared<TCompactProtocol>(transport); break;
   }
   try {
     transport->open();

@@ -183,7 +183,8 @@ Status JoinState::PopExpiredSpilled(EventTime watermark,
     if (deadline >= watermark.ms && watermark != EventTime::Max()) break;
     const uint64_t key = ReadBigEndian64(k.data() + 17);
     JoinEntry entry;
-    CTRJOIN_RETURN_IF_ERROR(DecodeEntry(std::string_view(it->value().data(), it->value().size()), entry));
+    CTRJOIN_RETURN_IF_ERROR(
+        DecodeEntry(std::string_view(it->value().data(), it->value().size()), entry));
     batch.Delete(k);
     batch.Delete(EntryKey(key));
     --spilled_;
@@ -214,7 +215,8 @@ Status JoinState::EnforceBudget() {
     min_victims = map_.size() + kGrowthHeadroom - std::min(map_.size(), grow_at * 3 / 4);
   }
   if (memory_bytes() > budget_bytes_ || min_victims > 0) {
-    CTRJOIN_RETURN_IF_ERROR(Spill(static_cast<size_t>(budget_bytes_ * kSpillLowWater), min_victims));
+    CTRJOIN_RETURN_IF_ERROR(
+        Spill(static_cast<size_t>(budget_bytes_ * kSpillLowWater), min_victims));
   }
   PublishGauges();
   return Status::Ok();
@@ -230,8 +232,8 @@ Status JoinState::Spill(size_t target_bytes, size_t min_victims) {
   using Slot = std::pair<const uint64_t, JoinEntry>;
   const size_t fixed = map_.capacity() * (sizeof(Slot) + 1) + spilled_filter_.memory_bytes();
   const size_t excess = memory_bytes() - std::min(memory_bytes(), target_bytes);
-  const size_t per_entry = (memory_bytes() - std::min(memory_bytes(), fixed)) /
-                           std::max<size_t>(1, map_.size());
+  const size_t per_entry =
+      (memory_bytes() - std::min(memory_bytes(), fixed)) / std::max<size_t>(1, map_.size());
   const size_t victims =
       std::min(map_.size(), std::max(min_victims, excess / std::max<size_t>(1, per_entry) + 1));
   std::nth_element(by_deadline.begin(), by_deadline.end() - victims, by_deadline.end());

@@ -16,8 +16,8 @@
 // transient peak of the map growing). EnforceBudget() moves the entries with the latest deadlines
 // (needed last) to the SpillStore (RocksDB): the entry itself under a timer
 // key ordered by deadline (so expiry is one range scan), and its deadline
-// under a key by impression key (so Find can locate it). Find() brings a spilled entry back into memory. A Bloom filter
-// over the spilled keys keeps lookups of keys that were never spilled (every
+// under a key by impression key (so Find can locate it). Find() brings a spilled entry back into
+// memory. A Bloom filter over the spilled keys keeps lookups of keys that were never spilled (every
 // new impression) away from RocksDB.
 //
 // Checkpoints (EnableSnapshots): the store also keeps a mirror of the
@@ -29,20 +29,20 @@
 // Called only from the owning shard's thread. Owns its map and timer heap;
 // borrows the SpillStore (one per shard in the pipeline) and the metrics.
 
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <absl/container/flat_hash_map.h>
-#include <absl/container/flat_hash_set.h>
-
+#include "joins/join_metrics.h"
 #include "joins/key_filter.h"
 #include "src/core/event.h"
-#include "joins/join_metrics.h"
-#include "src/state/spill_store.h"
 #include "src/core/status.h"
+#include "src/state/spill_store.h"
 
 namespace ctrjoin {
 
@@ -121,8 +121,8 @@ class JoinState {
   size_t spilled_ = 0;
   bool snapshots_ = false;
   absl::flat_hash_set<uint64_t> dirty_;  // keys changed since the last checkpoint
-  KeyFilter spilled_filter_;  // every spilled key (and some since removed)
-  size_t filter_added_ = 0;   // keys added to the filter since it was built
+  KeyFilter spilled_filter_;             // every spilled key (and some since removed)
+  size_t filter_added_ = 0;              // keys added to the filter since it was built
   int64_t spill_scan_from_ = std::numeric_limits<int64_t>::min();  // last expiry bound
 
   // Last values published to the shared gauges (which sum over shards).

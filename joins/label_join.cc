@@ -185,9 +185,7 @@ Status LabelJoin::AdvanceTo(EventTime watermark, std::vector<Sample>& out) {
     CTRJOIN_RETURN_IF_ERROR(state_.PopExpired(watermark, expired_));
     for (auto& [key, e] : expired_) {
       switch (e.state) {
-        case EntryState::kHeldClicks:
-          metrics_->orphan_clicks.Add(e.payload.size() / 8);
-          break;
+        case EntryState::kHeldClicks: metrics_->orphan_clicks.Add(e.payload.size() / 8); break;
         case EntryState::kPending: {
           CTRJOIN_RETURN_IF_ERROR(EmitFromPayload(key, e, 0, false, EventTime::Min(), out));
           metrics_->negatives.Add();
@@ -203,8 +201,7 @@ Status LabelJoin::AdvanceTo(EventTime watermark, std::vector<Sample>& out) {
           state_.Put(key, std::move(e));
           break;
         case EntryState::kClosedPositive:
-        case EntryState::kClosedNegative:
-          break;  // forgotten
+        case EntryState::kClosedNegative: break;  // forgotten
       }
     }
   } while (!expired_.empty());

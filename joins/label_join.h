@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "joins/join_state.h"
 #include "joins/join_metrics.h"
+#include "joins/join_state.h"
 #include "src/pipeline/shard.h"
 
 namespace ctrjoin {

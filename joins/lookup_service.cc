@@ -1,13 +1,14 @@
-#include "src/core/clock.h"
 #include "joins/lookup_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <iterator>
-#include <chrono>
 #include <random>
 
-#include <spdlog/spdlog.h>
+#include "src/core/clock.h"
 
 namespace ctrjoin {
 
@@ -18,9 +19,9 @@ using Clock = std::chrono::steady_clock;
 // Backoff for the given attempt (1-based), with +-50% jitter.
 std::chrono::milliseconds Backoff(int attempt, int64_t initial_ms, int64_t max_ms) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  const double base = std::min<double>(static_cast<double>(max_ms),
-                                       static_cast<double>(initial_ms) *
-                                           std::pow(2.0, std::min(attempt - 1, 30)));
+  const double base =
+      std::min<double>(static_cast<double>(max_ms),
+                       static_cast<double>(initial_ms) * std::pow(2.0, std::min(attempt - 1, 30)));
   const double jittered = base * std::uniform_real_distribution<double>(0.5, 1.5)(rng);
   return std::chrono::milliseconds(static_cast<int64_t>(jittered));
 }
@@ -48,7 +49,8 @@ Status LookupServiceOptions::Validate() const {
   if (max_batch < 1 || max_batch > 10'000) {
     return Status::InvalidArgument("lookup.max_batch: must be in [1, 10000]");
   }
-  if (max_batch_delay_us < 0) return Status::InvalidArgument("lookup.max_batch_delay_us: must be >= 0");
+  if (max_batch_delay_us < 0)
+    return Status::InvalidArgument("lookup.max_batch_delay_us: must be >= 0");
   if (deadline_ms <= 0) return Status::InvalidArgument("lookup.deadline_ms: must be > 0");
   if (retry_initial_ms <= 0 || retry_max_ms < retry_initial_ms) {
     return Status::InvalidArgument(
@@ -289,15 +291,15 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
     const std::string prefix = spec.name + ".";
     const int64_t now = MonotonicMs();
     for (size_t i = 0; i < batch.size(); ++i) {
-      auto versions = RowVersions::Make((*rows)[i], prefix, spec.max_versions, batch[i]->upper,
-                                        batch[i]->live);
+      auto versions =
+          RowVersions::Make((*rows)[i], prefix, spec.max_versions, batch[i]->upper, batch[i]->live);
       caches_[lookup]->Put(batch[i]->row, versions, now);
       Complete(*batch[i], versions);
     }
     return;
   }
-  const Status error = rows.ok() ? Status::Internal("store returned the wrong number of rows")
-                                 : rows.status();
+  const Status error =
+      rows.ok() ? Status::Internal("store returned the wrong number of rows") : rows.status();
   metrics_->errors.Add();
   static std::atomic<int64_t> last_warning_ms{0};
   const int64_t now_ms = MonotonicMs();
@@ -315,8 +317,9 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
       ++r->attempts;
       if (options_.emit_partial) {
         // Each impression has its own deadline, counted from when it asked.
-        auto expired = std::stable_partition(r->waiters.begin(), r->waiters.end(),
-                                             [&](const auto& w) { return now - w.since < deadline; });
+        auto expired =
+            std::stable_partition(r->waiters.begin(), r->waiters.end(),
+                                  [&](const auto& w) { return now - w.since < deadline; });
         std::move(expired, r->waiters.end(), std::back_inserter(give_up));
         r->waiters.erase(expired, r->waiters.end());
         if (r->waiters.empty()) {
@@ -341,7 +344,8 @@ void LookupService::Complete(const Request& request,
   std::vector<Request::Waiter> waiters;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = pending_.find(request.key); it != pending_.end() && it->second.get() == &request) {
+    if (auto it = pending_.find(request.key);
+        it != pending_.end() && it->second.get() == &request) {
       pending_.erase(it);
     }
     waiters = std::move(const_cast<Request&>(request).waiters);

@@ -30,6 +30,8 @@
 // own threads run the store calls and the completions. Owns its threads,
 // caches and request table; borrows the store and metrics.
 
+#include <absl/container/flat_hash_map.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -39,21 +41,19 @@
 #include <thread>
 #include <vector>
 
-#include <absl/container/flat_hash_map.h>
-
 #include "joins/feature_cache.h"
 #include "joins/feature_store.h"
-#include "src/pipeline/enricher.h"
 #include "joins/lookup_metrics.h"
+#include "src/pipeline/enricher.h"
 
 namespace ctrjoin {
 
 struct LookupSpec {
-  std::string name;                  // required; prefixes the features: "user.age"
-  std::string table;                 // required
+  std::string name;   // required; prefixes the features: "user.age"
+  std::string table;  // required
   std::string family = "f";
   std::string key_field = "user_id";  // user_id | item_id
-  int max_versions = 3;              // versions per column fetched (and cached)
+  int max_versions = 3;               // versions per column fetched (and cached)
   FeatureCacheOptions cache;
 
   Status Validate(const std::string& prefix) const;  // prefix: "lookups[0]"
@@ -78,8 +78,7 @@ class LookupService : public Enricher {
                 LookupMetrics* metrics);
   ~LookupService() override;  // cancels, then joins the io threads
 
-  void EnrichAsync(std::vector<Impression*> impressions,
-                   std::function<void(Status)> done) override;
+  void EnrichAsync(std::vector<Impression*> impressions, std::function<void(Status)> done) override;
   // Completes every pending and future lookup with an error. Only sets a
   // flag (async-signal-safe); io threads notice within 100 ms.
   void Cancel() override { cancelled_.store(true, std::memory_order_relaxed); }
@@ -100,14 +99,14 @@ class LookupService : public Enricher {
   FeatureStore* const store_;
   LookupMetrics* const metrics_;
   std::vector<std::unique_ptr<FeatureCache>> caches_;  // one per lookup
-  std::vector<bool> keyed_by_user_;  // per lookup: row = user_id, else item_id
+  std::vector<bool> keyed_by_user_;                    // per lookup: row = user_id, else item_id
 
   std::mutex mu_;  // protects pending_, ready_, retry_, stop_, next_lookup_
   std::condition_variable cv_;
   absl::flat_hash_map<std::string, std::shared_ptr<Request>> pending_;  // coalescing key ->
   std::vector<std::deque<std::shared_ptr<Request>>> ready_;  // per lookup, waiting for a thread
-  std::vector<std::shared_ptr<Request>> retry_;  // failed, waiting for their backoff
-  size_t next_lookup_ = 0;  // round robin over lookups
+  std::vector<std::shared_ptr<Request>> retry_;              // failed, waiting for their backoff
+  size_t next_lookup_ = 0;                                   // round robin over lookups
   bool stop_ = false;
   std::atomic<bool> cancelled_{false};
   std::vector<std::thread> threads_;

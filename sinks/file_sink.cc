@@ -1,10 +1,10 @@
 #include "sinks/file_sink.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
-#include <unistd.h>
 
 #include "sinks/json_encoder.h"
 

@@ -1,9 +1,9 @@
 #include "sinks/kafka_producer.h"
 
-#include <chrono>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <chrono>
 
 namespace ctrjoin {
 
@@ -82,7 +82,7 @@ void KafkaProducer::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, vo
   const std::string context =
       fmt::format("delivering to {}[{}]", rd_kafka_topic_name(msg->rkt), msg->partition);
   self->first_failure_ = msg->err == RD_KAFKA_RESP_ERR__FATAL ? KafkaFatalStatus(rk, context)
-                                                               : KafkaStatus(msg->err, context);
+                                                              : KafkaStatus(msg->err, context);
 }
 
 // Client-level errors (brokers down, ...): librdkafka retries by itself, and

@@ -16,8 +16,8 @@
 #include <string>
 #include <string_view>
 
-#include "src/io/kafka_client.h"
 #include "src/core/status.h"
+#include "src/io/kafka_client.h"
 
 namespace ctrjoin {
 
@@ -35,8 +35,8 @@ class KafkaProducer {
   // Serves delivery reports, then queues one message (a null key if none),
   // polling while the queue is full for up to timeout_ms. Returns the first
   // delivery failure seen so far, if any, and then queues nothing.
-  Status Send(const std::string& topic, std::optional<std::string_view> key,
-              std::string_view value, int timeout_ms);
+  Status Send(const std::string& topic, std::optional<std::string_view> key, std::string_view value,
+              int timeout_ms);
   // Waits up to timeout_ms for every queued message to be delivered.
   Status Flush(int timeout_ms);
   // The first delivery failure since the last reset, or OK.

@@ -46,14 +46,14 @@ Result<std::unique_ptr<KafkaSampleSink>> KafkaSampleSink::Open(const KafkaSinkOp
   CTRJOIN_RETURN_IF_ERROR(options.Validate("sink.kafka"));
   Result<std::unique_ptr<KafkaProducer>> producer = OpenProducer(options);
   if (!producer.ok()) return producer.status();
-  return std::unique_ptr<KafkaSampleSink>(
-      new KafkaSampleSink(std::move(producer).value(), options.brokers, options.topic, format,
-                          options.flush_timeout_ms));
+  return std::unique_ptr<KafkaSampleSink>(new KafkaSampleSink(std::move(producer).value(),
+                                                              options.brokers, options.topic,
+                                                              format, options.flush_timeout_ms));
 }
 
 KafkaSampleSink::KafkaSampleSink(std::unique_ptr<KafkaProducer> producer,
-                                 const std::string& brokers, std::string topic,
-                                 SampleFormat format, int timeout_ms)
+                                 const std::string& brokers, std::string topic, SampleFormat format,
+                                 int timeout_ms)
     : producer_(std::move(producer)),
       topic_(std::move(topic)),
       format_(format),
@@ -74,22 +74,19 @@ Status KafkaSampleSink::Write(std::span<const Sample> samples) {
 
 Status KafkaSampleSink::Flush() { return producer_->Flush(timeout_ms_); }
 
-std::string KafkaSampleSink::Describe() const {
-  return description_;
-}
+std::string KafkaSampleSink::Describe() const { return description_; }
 
 Result<std::unique_ptr<KafkaDeadLetterSink>> KafkaDeadLetterSink::Open(
     const KafkaSinkOptions& options) {
   CTRJOIN_RETURN_IF_ERROR(options.Validate("dead_letter.kafka"));
   Result<std::unique_ptr<KafkaProducer>> producer = OpenProducer(options);
   if (!producer.ok()) return producer.status();
-  return std::unique_ptr<KafkaDeadLetterSink>(
-      new KafkaDeadLetterSink(std::move(producer).value(), options.topic,
-                              options.flush_timeout_ms));
+  return std::unique_ptr<KafkaDeadLetterSink>(new KafkaDeadLetterSink(
+      std::move(producer).value(), options.topic, options.flush_timeout_ms));
 }
 
-KafkaDeadLetterSink::KafkaDeadLetterSink(std::unique_ptr<KafkaProducer> producer,
-                                         std::string topic, int timeout_ms)
+KafkaDeadLetterSink::KafkaDeadLetterSink(std::unique_ptr<KafkaProducer> producer, std::string topic,
+                                         int timeout_ms)
     : producer_(std::move(producer)), topic_(std::move(topic)), timeout_ms_(timeout_ms) {}
 
 KafkaDeadLetterSink::~KafkaDeadLetterSink() = default;

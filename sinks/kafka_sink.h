@@ -18,8 +18,8 @@
 namespace ctrjoin {
 
 struct KafkaSinkOptions {
-  std::string brokers;  // required
-  std::string topic;    // required
+  std::string brokers;                            // required
+  std::string topic;                              // required
   std::map<std::string, std::string> properties;  // extra librdkafka settings
   int flush_timeout_ms = 30'000;
 

@@ -29,12 +29,8 @@ void AppendSampleRecord(SampleFormat format, const Sample& sample, std::string& 
 
 void AppendSampleValue(SampleFormat format, const Sample& sample, std::string& out) {
   switch (format) {
-    case SampleFormat::kJson:
-      AppendSampleJson(sample, out);
-      return;
-    case SampleFormat::kTfExample:
-      AppendSampleTfExample(sample, out);
-      return;
+    case SampleFormat::kJson: AppendSampleJson(sample, out); return;
+    case SampleFormat::kTfExample: AppendSampleTfExample(sample, out); return;
   }
 }
 

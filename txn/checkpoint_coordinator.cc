@@ -49,8 +49,7 @@ CheckpointCoordinator::CheckpointCoordinator(CheckpointOptions options, Transact
       store_(std::move(store)) {}
 
 Result<std::unique_ptr<CheckpointCoordinator>> CheckpointCoordinator::Open(
-    CheckpointOptions options, TransactionalSink* sink, CommitLog log,
-    CheckpointMetrics* metrics) {
+    CheckpointOptions options, TransactionalSink* sink, CommitLog log, CheckpointMetrics* metrics) {
   CTRJOIN_RETURN_IF_ERROR(options.Validate());
   auto store = CheckpointStore::Open(options.dir);
   if (!store.ok()) return store.status();
@@ -140,10 +139,9 @@ Status CheckpointCoordinator::OnBarrier(Barrier& barrier) {
   if (barrier.dir.empty()) return Status::IoError("checkpoint: no directory for this epoch");
   const EpochId epoch{barrier.epoch};
   if (epoch != open_) {
-    return Status::Internal(
-        fmt::format("checkpoint: barrier of epoch {} while epoch {} is open", epoch.value,
-                    open_.value),
-        Effect::kNoEffect);
+    return Status::Internal(fmt::format("checkpoint: barrier of epoch {} while epoch {} is open",
+                                        epoch.value, open_.value),
+                            Effect::kNoEffect);
   }
   CrashPoint("precommit");
   CTRJOIN_RETURN_IF_ERROR(sink_->PreCommit(epoch));
@@ -246,8 +244,8 @@ Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
   for (int attempt = 1; attempt <= kCommitAttempts; ++attempt) {
     st = sink_->Commit(pending.epoch);
     if (st.ok() || st.effect() != Effect::kEffectUnknown) break;
-    spdlog::warn("checkpoint: commit of epoch {} unfinished (attempt {}): {}",
-                 pending.epoch.value, attempt, st.ToString());
+    spdlog::warn("checkpoint: commit of epoch {} unfinished (attempt {}): {}", pending.epoch.value,
+                 attempt, st.ToString());
   }
   if (!st.ok()) return st;
   CrashPoint("after_commit");

@@ -42,8 +42,8 @@
 #include <thread>
 
 #include "src/pipeline/checkpoint.h"
-#include "txn/checkpoint_metrics.h"
 #include "src/pipeline/sink.h"
+#include "txn/checkpoint_metrics.h"
 #include "txn/checkpoint_store.h"
 #include "txn/two_phase_commit.h"
 
@@ -71,8 +71,7 @@ struct CommitLog {
 class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
  public:
   static Result<std::unique_ptr<CheckpointCoordinator>> Open(CheckpointOptions options,
-                                                             TransactionalSink* sink,
-                                                             CommitLog log,
+                                                             TransactionalSink* sink, CommitLog log,
                                                              CheckpointMetrics* metrics);
   ~CheckpointCoordinator() override;
 

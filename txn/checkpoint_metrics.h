@@ -10,15 +10,15 @@
 namespace ctrjoin {
 
 struct CheckpointMetrics {
-  Counter completed;          // checkpoints written (state + pre-committed output)
-  Counter committed;          // epochs committed
-  Counter aborted_epochs;     // epochs aborted (a failed commit, or the run failed)
-  Counter restores;           // starts that restored a checkpoint
+  Counter completed;       // checkpoints written (state + pre-committed output)
+  Counter committed;       // epochs committed
+  Counter aborted_epochs;  // epochs aborted (a failed commit, or the run failed)
+  Counter restores;        // starts that restored a checkpoint
   Gauge last_committed_epoch;
-  Gauge last_bytes;           // state bytes the last checkpoint added
-  Counter bytes_total;        // summed over checkpoints
-  Gauge last_completed_ms;    // wall clock when the last checkpoint completed; 0: none yet
-  LatencyHistogram duration;  // barrier injected -> checkpoint complete
+  Gauge last_bytes;             // state bytes the last checkpoint added
+  Counter bytes_total;          // summed over checkpoints
+  Gauge last_completed_ms;      // wall clock when the last checkpoint completed; 0: none yet
+  LatencyHistogram duration;    // barrier injected -> checkpoint complete
   LatencyHistogram commit_lag;  // barrier injected -> epoch committed (visible)
   // Source read -> epoch committed, one observation per source batch with
   // records (Barrier::batch_reads): end-to-end latency to visible output.

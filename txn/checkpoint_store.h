@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "src/pipeline/checkpoint.h"
 #include "src/core/status.h"
+#include "src/pipeline/checkpoint.h"
 
 namespace ctrjoin {
 

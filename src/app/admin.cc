@@ -1,9 +1,9 @@
 #include "src/app/admin.h"
 
+#include <fmt/format.h>
+
 #include <ctime>
 #include <filesystem>
-
-#include <fmt/format.h>
 
 #include "sinks/kafka_txn_sink.h"
 #include "txn/checkpoint_store.h"
@@ -79,9 +79,9 @@ Status ShowCheckpoint(const Config& config, uint64_t epoch, std::FILE* out) {
   }
   std::fprintf(out, "  max event time per partition:\n");
   for (const auto& [id, ts] : meta->partition_max_ts) {
-    std::fprintf(out, "    %-11s [%d] %s\n", StreamName(id.stream), id.partition,
-                 ts == EventTime::Min() ? "none yet (holds the watermark back)"
-                                        : UtcTime(ts.ms).c_str());
+    std::fprintf(
+        out, "    %-11s [%d] %s\n", StreamName(id.stream), id.partition,
+        ts == EventTime::Min() ? "none yet (holds the watermark back)" : UtcTime(ts.ms).c_str());
   }
   std::fprintf(out, "  shards: %u\n", meta->shards);
   for (uint32_t i = 0; i < meta->shards; ++i) {
@@ -94,9 +94,9 @@ Status ShowCheckpoint(const Config& config, uint64_t epoch, std::FILE* out) {
 Status AbortTransactions(const Config& config, const std::string& prefix, int pool_size,
                          std::FILE* out) {
   if (config.sink.type != "kafka") {
-    return Status::InvalidArgument(fmt::format(
-        "sink.type: transactions belong to a Kafka sink, this config's sink is '{}'",
-        config.sink.type));
+    return Status::InvalidArgument(
+        fmt::format("sink.type: transactions belong to a Kafka sink, this config's sink is '{}'",
+                    config.sink.type));
   }
   KafkaTransactionalSinkOptions o = config.KafkaTxnSinkOptions();
   if (!prefix.empty()) o.transactional_id_prefix = prefix;

@@ -1,16 +1,14 @@
 #include "src/app/app.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <optional>
-
-#include <unistd.h>
-
-#include <fmt/format.h>
-
-#include <spdlog/spdlog.h>
 
 #include "joins/embedded_feature_store.h"
 #include "joins/hbase_feature_store.h"
@@ -20,15 +18,15 @@
 #include "sinks/kafka_sink.h"
 #include "sinks/kafka_txn_sink.h"
 #include "sinks/txn_file_sink.h"
+#include "src/app/replay_progress.h"
+#include "src/core/clock.h"
 #include "src/io/file_source.h"
 #include "src/io/kafka_client.h"
 #include "src/io/kafka_source.h"
+#include "src/io/workload.h"
 #include "src/ops/ops_endpoints.h"
 #include "src/pipeline/pipeline.h"
-#include "src/app/replay_progress.h"
-#include "src/core/clock.h"
 #include "src/state/spill_store.h"
-#include "src/io/workload.h"
 
 namespace ctrjoin {
 
@@ -226,10 +224,11 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
       "ctrjoin: done in {:.2f} s: {} impressions, {} clicks in; {} samples out ({} positive, {} "
       "negative, {} corrections); dead letters {}, duplicate clicks {}, duplicate impressions {}, "
       "orphan clicks {}, late clicks {}, clicks outside window {}, late impressions {}",
-      secs, metrics.pipeline.impressions_in.Get(), metrics.pipeline.clicks_in.Get(), metrics.pipeline.samples_out.Get(),
-      j.positives.Get(), j.negatives.Get(), j.corrections.Get(), metrics.pipeline.dead_letters.Get(),
-      j.duplicate_clicks.Get(), j.duplicate_impressions.Get(), j.orphan_clicks.Get(),
-      j.late_clicks.Get(), j.clicks_outside_window.Get(), j.late_impressions.Get());
+      secs, metrics.pipeline.impressions_in.Get(), metrics.pipeline.clicks_in.Get(),
+      metrics.pipeline.samples_out.Get(), j.positives.Get(), j.negatives.Get(), j.corrections.Get(),
+      metrics.pipeline.dead_letters.Get(), j.duplicate_clicks.Get(), j.duplicate_impressions.Get(),
+      j.orphan_clicks.Get(), j.late_clicks.Get(), j.clicks_outside_window.Get(),
+      j.late_impressions.Get());
   if (eos != nullptr) {
     const CheckpointMetrics& c = metrics.checkpoint;
     spdlog::info(
@@ -326,9 +325,9 @@ Status RunPipeline(const Config& config, Metrics& metrics) {
 
 Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
   if (live.source.type != "kafka") {
-    return Status::InvalidArgument(fmt::format(
-        "source.type: replay reads a range of Kafka topics, this config reads '{}'",
-        live.source.type));
+    return Status::InvalidArgument(
+        fmt::format("source.type: replay reads a range of Kafka topics, this config reads '{}'",
+                    live.source.type));
   }
   CTRJOIN_RETURN_IF_ERROR(options.range.Validate());
   if (options.name.empty() ||
@@ -355,16 +354,17 @@ Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
     return c;
   }
   if (options.output.empty()) {
-    return Status::InvalidArgument(fmt::format(
-        "--output: required: the replay's own {} (never the live run's)",
-        live.sink.type == "kafka" ? "topic" : "directory"));
+    return Status::InvalidArgument(
+        fmt::format("--output: required: the replay's own {} (never the live run's)",
+                    live.sink.type == "kafka" ? "topic" : "directory"));
   }
   // A replay is restartable only from its own checkpoints.
   c.checkpoint.enabled = true;
   if (live.sink.type == "kafka") {
     if (options.output == live.sink.kafka.topic) {
-      return Status::InvalidArgument(fmt::format(
-          "--output: '{}' is the live run's output topic; a replay writes its own", options.output));
+      return Status::InvalidArgument(
+          fmt::format("--output: '{}' is the live run's output topic; a replay writes its own",
+                      options.output));
     }
     c.sink.kafka.topic = options.output;
     c.sink.transactional_id_prefix = !options.transactional_id_prefix.empty()
@@ -432,8 +432,8 @@ Status ProduceTrace(const GenerateOptions& options, const WorkloadOptions& workl
   if (!producer.ok()) return producer.status().WithContext("gen");
   CTRJOIN_RETURN_IF_ERROR(
       ForEachGenerated(workload, options.impressions, [&](const GeneratedRecord& r) {
-        const std::string& topic = r.stream == StreamKind::kImpression ? options.impressions_topic
-                                                                        : options.clicks_topic;
+        const std::string& topic =
+            r.stream == StreamKind::kImpression ? options.impressions_topic : options.clicks_topic;
         return (*producer)->Produce(topic, -1, r.json, r.arrival_ms);
       }));
   return (*producer)->Flush(60'000).WithContext("gen");

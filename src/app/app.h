@@ -9,9 +9,9 @@
 #include <optional>
 #include <string>
 
-#include "src/app/config.h"
 #include "joins/feature_store.h"
 #include "joins/lookup_service.h"
+#include "src/app/config.h"
 #include "src/app/run_metrics.h"
 #include "src/io/replay_range.h"
 #include "src/pipeline/sink.h"
@@ -35,8 +35,8 @@ struct ExactlyOnce {
 // enricher may be null (no lookups); eos is null without checkpoints.
 // end_after_window_ms >= 0 makes it a bounded replay (Pipeline::EndAfterWindows).
 Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
-                       SampleSink& sink, DeadLetterSink& dead_letters,
-                       ExactlyOnce* eos = nullptr, int64_t end_after_window_ms = -1);
+                       SampleSink& sink, DeadLetterSink& dead_letters, ExactlyOnce* eos = nullptr,
+                       int64_t end_after_window_ms = -1);
 
 enum class ReplayProgressMode {
   kAuto,      // a terminal redraw if stderr is a terminal, else log lines
@@ -84,11 +84,11 @@ void RequestStop();
 bool StopRequested();
 
 struct DemoOptions {
-  int duration_s = 0;             // 0 = until Ctrl-C
+  int duration_s = 0;  // 0 = until Ctrl-C
   double impressions_per_sec = 2'000;
   int64_t window_ms = 5'000;
   uint64_t seed = 42;
-  int show_samples = 3;           // sample records of each label to print
+  int show_samples = 3;  // sample records of each label to print
   std::string state_dir = "./ctrjoin-demo-state";
   std::string http_address = "127.0.0.1:0";  // /metrics etc.; port 0: a free one
 };

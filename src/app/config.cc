@@ -1,5 +1,7 @@
 #include "src/app/config.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <cctype>
 #include <fstream>
 #include <functional>
@@ -7,8 +9,6 @@
 #include <set>
 #include <sstream>
 #include <string_view>
-
-#include <yaml-cpp/yaml.h>
 
 namespace ctrjoin {
 
@@ -77,7 +77,8 @@ class Section {
     for (const auto& kv : node_) {
       const std::string k = kv.first.as<std::string>();
       if (!used_.count(k)) {
-        return Status::InvalidArgument(Name(k.c_str()) + ": unknown key (see README, Configuration)");
+        return Status::InvalidArgument(Name(k.c_str()) +
+                                       ": unknown key (see README, Configuration)");
       }
     }
     return Status::Ok();
@@ -93,10 +94,14 @@ class Section {
 
   template <typename T>
   static const char* TypeName() {
-    if constexpr (std::is_same_v<T, bool>) return "true or false";
-    else if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) return "a non-negative integer";
-    else if constexpr (std::is_integral_v<T>) return "an integer";
-    else return "a string";
+    if constexpr (std::is_same_v<T, bool>)
+      return "true or false";
+    else if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>)
+      return "a non-negative integer";
+    else if constexpr (std::is_integral_v<T>)
+      return "an integer";
+    else
+      return "a string";
   }
 
   YAML::Node node_;
@@ -163,8 +168,8 @@ Status Fill(Section& root, Config& c) {
     std::string late = c.join.emit_corrections ? "correct" : "drop";
     CTRJOIN_RETURN_IF_ERROR(s.Get("late_clicks", late));
     if (late != "drop" && late != "correct") {
-      return Status::InvalidArgument("join.late_clicks: must be 'drop' or 'correct', got '" +
-                                     late + "'");
+      return Status::InvalidArgument("join.late_clicks: must be 'drop' or 'correct', got '" + late +
+                                     "'");
     }
     c.join.emit_corrections = late == "correct";
     return Status::Ok();
@@ -313,8 +318,8 @@ Status Config::Validate() const {
   } else if (source.type == "kafka") {
     CTRJOIN_RETURN_IF_ERROR(source.kafka.Validate());
   } else {
-    return Status::InvalidArgument("source.type: must be 'files' or 'kafka', got '" +
-                                   source.type + "'");
+    return Status::InvalidArgument("source.type: must be 'files' or 'kafka', got '" + source.type +
+                                   "'");
   }
   CTRJOIN_RETURN_IF_ERROR(schema.Validate());
   CTRJOIN_RETURN_IF_ERROR(Duration("watermark.out_of_orderness_ms", watermark.out_of_orderness_ms));
@@ -351,7 +356,8 @@ Status Config::Validate() const {
     return Status::InvalidArgument("sink.format: stdout takes only 'json'");
   }
   if (sink.type == "file") {
-    if (sink.path.empty()) return Status::InvalidArgument("sink.path: required when sink.type is 'file'");
+    if (sink.path.empty())
+      return Status::InvalidArgument("sink.path: required when sink.type is 'file'");
   } else if (sink.type == "kafka") {
     CTRJOIN_RETURN_IF_ERROR(sink.kafka.Validate("sink.kafka"));
   } else if (sink.type != "stdout") {
@@ -365,8 +371,8 @@ Status Config::Validate() const {
   } else if (dead_letter.type == "kafka") {
     CTRJOIN_RETURN_IF_ERROR(dead_letter.kafka.Validate("dead_letter.kafka"));
   } else if (dead_letter.type != "stderr") {
-    return Status::InvalidArgument(
-        "dead_letter.type: must be 'file', 'kafka' or 'stderr', got '" + dead_letter.type + "'");
+    return Status::InvalidArgument("dead_letter.type: must be 'file', 'kafka' or 'stderr', got '" +
+                                   dead_letter.type + "'");
   }
   CTRJOIN_RETURN_IF_ERROR(pipeline.Validate());
   CTRJOIN_RETURN_IF_ERROR(
@@ -427,7 +433,8 @@ std::vector<EnvOverride> EnvOverrides(char** env) {
         key += static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
       }
     }
-    out.push_back({std::string(entry.substr(0, eq)), key + "=" + std::string(entry.substr(eq + 1))});
+    out.push_back(
+        {std::string(entry.substr(0, eq)), key + "=" + std::string(entry.substr(eq + 1))});
   }
   return out;
 }

@@ -3,23 +3,22 @@
 // in real time (one producer thread), runs the pipeline on it (main thread)
 // and prints live progress and a few samples (one reporter thread).
 
+#include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
-#include "src/core/clock.h"
 #include "joins/embedded_feature_store.h"
 #include "sinks/json_encoder.h"
 #include "sinks/kafka_sink.h"
 #include "src/app/app.h"
+#include "src/core/clock.h"
 #include "src/io/kafka_client.h"
 #include "src/io/kafka_source.h"
 #include "src/io/workload.h"
@@ -74,15 +73,15 @@ void ProduceWorkload(rd_kafka_t* producer, WorkloadOptions w, const std::atomic<
     GeneratedRecord r = gen.Next();
     while (!stop.load() && WallClockMs() < r.arrival_ms) {
       rd_kafka_poll(producer, 0);
-      std::this_thread::sleep_for(std::chrono::milliseconds(
-          std::min<int64_t>(20, r.arrival_ms - WallClockMs())));
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(std::min<int64_t>(20, r.arrival_ms - WallClockMs())));
     }
     const char* topic = r.stream == StreamKind::kImpression ? "impressions" : "clicks";
     while (!stop.load()) {
-      rd_kafka_resp_err_t err = rd_kafka_producev(
-          producer, RD_KAFKA_V_TOPIC(topic),
-          RD_KAFKA_V_VALUE(const_cast<char*>(r.json.data()), r.json.size()),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+      rd_kafka_resp_err_t err =
+          rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic),
+                            RD_KAFKA_V_VALUE(const_cast<char*>(r.json.data()), r.json.size()),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
       rd_kafka_poll(producer, 50);
     }
@@ -105,8 +104,8 @@ void PrintProgress(const Metrics& m, double secs) {
       secs, static_cast<unsigned long long>(m.pipeline.impressions_in.Get()),
       static_cast<unsigned long long>(m.pipeline.clicks_in.Get()),
       static_cast<unsigned long long>(m.pipeline.samples_out.Get()),
-      static_cast<unsigned long long>(pos), static_cast<unsigned long long>(neg), ctr,
-      lag.c_str(), static_cast<long long>(j.state_entries.Get()), hit_ratio,
+      static_cast<unsigned long long>(pos), static_cast<unsigned long long>(neg), ctr, lag.c_str(),
+      static_cast<long long>(j.state_entries.Get()), hit_ratio,
       static_cast<unsigned long long>(m.pipeline.dead_letters.Get()),
       static_cast<unsigned long long>(j.duplicate_clicks.Get()),
       static_cast<unsigned long long>(j.orphan_clicks.Get()),

@@ -10,18 +10,18 @@
 // Configuration: the YAML file, then CTRJOIN_<SECTION>__<KEY> environment
 // variables, then --set key=value, each overriding the one before.
 
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 
-#include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
-
 #include "src/app/admin.h"
 #include "src/app/app.h"
 #include "src/app/config.h"
-#include "src/ops/logging.h"
 #include "src/io/workload.h"
+#include "src/ops/logging.h"
 
 extern char** environ;
 
@@ -115,8 +115,8 @@ int main(int argc, char** argv) {
   CLI::App* gen = app.add_subcommand("gen", "write a synthetic trace as two JSON-lines files");
   CLI::Option* imp_out = gen->add_option("--impressions-out", gen_options.impressions_path);
   CLI::Option* clk_out = gen->add_option("--clicks-out", gen_options.clicks_path);
-  CLI::Option* gen_brokers = gen->add_option(
-      "--brokers", gen_options.brokers, "produce into Kafka topics instead of files");
+  CLI::Option* gen_brokers = gen->add_option("--brokers", gen_options.brokers,
+                                             "produce into Kafka topics instead of files");
   gen->add_option("--impressions-topic", gen_options.impressions_topic);
   gen->add_option("--clicks-topic", gen_options.clicks_topic);
   imp_out->excludes(gen_brokers);
@@ -186,19 +186,17 @@ int main(int argc, char** argv) {
       out = *parsed;
       return ctrjoin::Status::Ok();
     };
-    auto parse_time = [](const std::string& text, const char* option,
-                         std::optional<int64_t>& out) {
+    auto parse_time = [](const std::string& text, const char* option, std::optional<int64_t>& out) {
       if (text.empty()) return ctrjoin::Status::Ok();
       auto parsed = ctrjoin::ParseTimestampMs(text, option);
       if (!parsed.ok()) return parsed.status();
       out = *parsed;
       return ctrjoin::Status::Ok();
     };
-    for (ctrjoin::Status st :
-         {parse_offsets(start_offsets, "--start-offsets", range.start_offsets),
-          parse_offsets(end_offsets, "--end-offsets", range.end_offsets),
-          parse_time(start_time, "--start-time", range.start_ms),
-          parse_time(end_time, "--end-time", range.end_ms)}) {
+    for (ctrjoin::Status st : {parse_offsets(start_offsets, "--start-offsets", range.start_offsets),
+                               parse_offsets(end_offsets, "--end-offsets", range.end_offsets),
+                               parse_time(start_time, "--start-time", range.start_ms),
+                               parse_time(end_time, "--end-time", range.end_ms)}) {
       if (!st.ok()) return ExitCode(st);
     }
     if (progress != "auto" && progress != "terminal" && progress != "log") {

@@ -1,9 +1,9 @@
 #include "src/app/replay_progress.h"
 
-#include <cstdio>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <cstdio>
 
 namespace ctrjoin {
 
@@ -69,9 +69,9 @@ std::vector<std::string> ReplayProgress::Format(
   std::vector<std::string> lines;
   // Clicks end at their end offset at most: the replay stops as soon as the
   // range's windows are closed, so the ETA is an upper bound.
-  lines.push_back(fmt::format(
-      "replay: {:.1f}% of {} records read, {:.0f} records/s, elapsed {}, ETA <= {}", pct, total,
-      rate, Hms(elapsed_s), Hms(eta)));
+  lines.push_back(
+      fmt::format("replay: {:.1f}% of {} records read, {:.0f} records/s, elapsed {}, ETA <= {}",
+                  pct, total, rate, Hms(elapsed_s), Hms(eta)));
   for (StreamKind stream : {StreamKind::kImpression, StreamKind::kClick}) {
     std::string line = fmt::format("  {:<11}", StreamName(stream));
     for (const auto& p : parts) {
@@ -86,7 +86,8 @@ void ReplayProgress::Report(bool last) {
   const std::vector<KafkaSource::PartitionProgress> parts = source_->Progress();
   const Clock::time_point now = Clock::now();
   uint64_t records = 0;
-  for (const auto& p : parts) records += static_cast<uint64_t>(std::max<int64_t>(p.position - p.start, 0));
+  for (const auto& p : parts)
+    records += static_cast<uint64_t>(std::max<int64_t>(p.position - p.start, 0));
   const double dt = std::chrono::duration<double>(now - last_time_).count();
   if (dt > 0 && records >= last_records_) {
     const double instant = static_cast<double>(records - last_records_) / dt;

@@ -16,8 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "src/io/kafka_source.h"
 #include "src/app/run_metrics.h"
+#include "src/io/kafka_source.h"
 
 namespace ctrjoin {
 
@@ -44,7 +44,7 @@ class ReplayProgress {
   const std::chrono::steady_clock::time_point start_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  bool stop_ = false;       // guarded by mu_
   size_t lines_drawn_ = 0;  // terminal: lines to overwrite (reporting thread only)
   uint64_t last_records_ = 0;
   std::chrono::steady_clock::time_point last_time_;

@@ -1,8 +1,8 @@
 #include "src/app/run_metrics.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace ctrjoin {
 

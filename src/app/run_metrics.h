@@ -39,8 +39,7 @@ struct ReadinessOptions {
 };
 
 // Why the run is not ready (one line), or "" when it is. now_ms: wall clock.
-std::string NotReadyReason(const Metrics& metrics, const ReadinessOptions& options,
-                           int64_t now_ms);
+std::string NotReadyReason(const Metrics& metrics, const ReadinessOptions& options, int64_t now_ms);
 
 // Why the run is unhealthy (one line), or "" when it is healthy.
 std::string UnhealthyReason(const Metrics& metrics);

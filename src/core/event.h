@@ -87,10 +87,10 @@ struct DeadLetter {
 
 // A labelled training sample.
 struct Sample {
-  uint64_t sample_id = 0;  // xxh3-64 of impression_id
-  int label = 0;           // 1 = clicked within the window, 0 = not
-  bool correction = false; // a late click turned an emitted negative positive
-  Impression impression;   // ids, ts, own and looked-up features
+  uint64_t sample_id = 0;                 // xxh3-64 of impression_id
+  int label = 0;                          // 1 = clicked within the window, 0 = not
+  bool correction = false;                // a late click turned an emitted negative positive
+  Impression impression;                  // ids, ts, own and looked-up features
   EventTime click_ts = EventTime::Min();  // set for positives
 };
 

@@ -2,10 +2,10 @@
 // Hashing helpers. The sample id and the shard of a key are both derived from
 // xxh3-64 of the impression id, so they are stable across runs and replays.
 
+#include <xxhash.h>
+
 #include <cstdint>
 #include <string_view>
-
-#include <xxhash.h>
 
 namespace ctrjoin {
 

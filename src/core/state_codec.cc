@@ -105,8 +105,7 @@ bool DecodeFeatures(std::string_view& in, std::vector<Feature>& out) {
         f.value = std::move(v);
         break;
       }
-      default:
-        return false;
+      default: return false;
     }
     out.push_back(std::move(f));
   }
@@ -114,7 +113,6 @@ bool DecodeFeatures(std::string_view& in, std::vector<Feature>& out) {
 }
 
 }  // namespace
-
 
 void PutFixed64(std::string& out, uint64_t v) {
   char buf[8];

@@ -21,7 +21,7 @@ enum class StatusCode {
   kInvalidArgument,  // bad config or input; nothing was done
   kNotFound,
   kIoError,
-  kUnavailable,      // a remote service cannot be reached
+  kUnavailable,  // a remote service cannot be reached
   kTimedOut,
   kCorruption,
   kInternal,
@@ -81,7 +81,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -102,8 +102,8 @@ class [[nodiscard]] Result {
 
 }  // namespace ctrjoin
 
-#define CTRJOIN_RETURN_IF_ERROR(expr)         \
-  do {                                        \
-    ::ctrjoin::Status _st = (expr);           \
-    if (!_st.ok()) return _st;                \
+#define CTRJOIN_RETURN_IF_ERROR(expr) \
+  do {                                \
+    ::ctrjoin::Status _st = (expr);   \
+    if (!_st.ok()) return _st;        \
   } while (0)

@@ -1,9 +1,9 @@
 #include "src/io/file_source.h"
 
-#include "src/core/clock.h"
-
 #include <cerrno>
 #include <cstring>
+
+#include "src/core/clock.h"
 
 namespace ctrjoin {
 

@@ -30,9 +30,8 @@ Result<KafkaHandle> MakeKafkaHandle(rd_kafka_type_t type, KafkaConf conf) {
   char errstr[kErrstrSize];
   rd_kafka_t* rk = rd_kafka_new(type, conf.get(), errstr, sizeof errstr);
   if (rk == nullptr) {
-    return Status::InvalidArgument(
-        fmt::format("creating Kafka {}: {}",
-                    type == RD_KAFKA_PRODUCER ? "producer" : "consumer", errstr));
+    return Status::InvalidArgument(fmt::format(
+        "creating Kafka {}: {}", type == RD_KAFKA_PRODUCER ? "producer" : "consumer", errstr));
   }
   conf.release();  // rd_kafka_new took it over
   return KafkaHandle(rk);
@@ -41,25 +40,22 @@ Result<KafkaHandle> MakeKafkaHandle(rd_kafka_type_t type, KafkaConf conf) {
 // One exhaustive switch with no default: -Wswitch flags any error code a
 // librdkafka upgrade adds, so each gets a deliberate decision.
 Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context, std::string_view reason) {
-  std::string msg = fmt::format("{}: {} ({})", context,
-                                reason.empty() ? rd_kafka_err2str(err) : reason,
-                                rd_kafka_err2name(err));
+  std::string msg =
+      fmt::format("{}: {} ({})", context, reason.empty() ? rd_kafka_err2str(err) : reason,
+                  rd_kafka_err2name(err));
   switch (err) {
-    case RD_KAFKA_RESP_ERR_NO_ERROR:
-      return Status::Ok();
+    case RD_KAFKA_RESP_ERR_NO_ERROR: return Status::Ok();
 
     // Another instance owns the producer id / group membership now.
     case RD_KAFKA_RESP_ERR__FENCED:
     case RD_KAFKA_RESP_ERR_PRODUCER_FENCED:
     case RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH:
-    case RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID:
-      return Status::Fenced(std::move(msg));
+    case RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID: return Status::Fenced(std::move(msg));
 
     // A request may have reached the broker before the answer was lost.
     case RD_KAFKA_RESP_ERR__TIMED_OUT:
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-      return Status::TimedOut(std::move(msg));
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT: return Status::TimedOut(std::move(msg));
     case RD_KAFKA_RESP_ERR__TRANSPORT:
     case RD_KAFKA_RESP_ERR__SSL:
     case RD_KAFKA_RESP_ERR__DESTROY:
@@ -172,8 +168,7 @@ Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context, std::strin
     case RD_KAFKA_RESP_ERR_ELECTION_NOT_NEEDED:
     case RD_KAFKA_RESP_ERR_NO_REASSIGNMENT_IN_PROGRESS:
     case RD_KAFKA_RESP_ERR_DUPLICATE_RESOURCE:
-    case RD_KAFKA_RESP_ERR_INVALID_UPDATE_VERSION:
-      return Status::InvalidArgument(std::move(msg));
+    case RD_KAFKA_RESP_ERR_INVALID_UPDATE_VERSION: return Status::InvalidArgument(std::move(msg));
 
     case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
@@ -188,22 +183,18 @@ Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context, std::strin
     case RD_KAFKA_RESP_ERR_LOG_DIR_NOT_FOUND:
     case RD_KAFKA_RESP_ERR_LISTENER_NOT_FOUND:
     case RD_KAFKA_RESP_ERR_RESOURCE_NOT_FOUND:
-    case RD_KAFKA_RESP_ERR_DELEGATION_TOKEN_NOT_FOUND:
-      return Status::NotFound(std::move(msg));
+    case RD_KAFKA_RESP_ERR_DELEGATION_TOKEN_NOT_FOUND: return Status::NotFound(std::move(msg));
 
     case RD_KAFKA_RESP_ERR_INVALID_MSG:  // CRC mismatch, rejected as a whole
     case RD_KAFKA_RESP_ERR__BAD_COMPRESSION:
     case RD_KAFKA_RESP_ERR__KEY_DESERIALIZATION:
     case RD_KAFKA_RESP_ERR__VALUE_DESERIALIZATION:
-    case RD_KAFKA_RESP_ERR__UNDERFLOW:
-      return Status::Corruption(std::move(msg));
+    case RD_KAFKA_RESP_ERR__UNDERFLOW: return Status::Corruption(std::move(msg));
 
     // An unparsable or partial response: the request may have been processed.
     case RD_KAFKA_RESP_ERR__BAD_MSG:
-    case RD_KAFKA_RESP_ERR__PARTIAL:
-      return Status::IoError(std::move(msg), Effect::kEffectUnknown);
-    case RD_KAFKA_RESP_ERR__FS:
-      return Status::IoError(std::move(msg), Effect::kNoEffect);
+    case RD_KAFKA_RESP_ERR__PARTIAL: return Status::IoError(std::move(msg), Effect::kEffectUnknown);
+    case RD_KAFKA_RESP_ERR__FS: return Status::IoError(std::move(msg), Effect::kNoEffect);
 
     // Broken client or producer state; earlier requests may be lost or
     // duplicated. __FATAL: use KafkaFatalStatus for the underlying error.
@@ -237,8 +228,7 @@ Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context, std::strin
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
     case RD_KAFKA_RESP_ERR__BEGIN:
     case RD_KAFKA_RESP_ERR__END:
-    case RD_KAFKA_RESP_ERR_END_ALL:
-      return Status::Internal(std::move(msg), Effect::kNoEffect);
+    case RD_KAFKA_RESP_ERR_END_ALL: return Status::Internal(std::move(msg), Effect::kNoEffect);
   }
   return Status::Internal(std::move(msg), Effect::kEffectUnknown);  // not an enumerator
 }

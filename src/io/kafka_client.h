@@ -72,8 +72,7 @@ Result<KafkaHandle> MakeKafkaHandle(rd_kafka_type_t type, KafkaConf conf);
 // NO_ERROR maps to Ok. The Effect says what the failed call means for the
 // caller: timeouts and broken connections leave the effect unknown, fencing
 // is Fenced, rejected configuration or arguments had no effect.
-Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context,
-                   std::string_view reason = {});
+Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context, std::string_view reason = {});
 
 // The partition ids of topic, waiting up to wait_ms for the topic to appear
 // (a deployment may create it just before starting us).

@@ -1,13 +1,12 @@
 #include "src/io/kafka_source.h"
 
-#include <cstdlib>
-#include <cstring>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <thread>
@@ -45,9 +44,9 @@ Status KafkaSourceOptions::Validate() const {
     return Status::InvalidArgument("source.kafka.clicks_topic: must not be empty");
   }
   if (impressions_topic == clicks_topic) {
-    return Status::InvalidArgument(fmt::format(
-        "source.kafka.clicks_topic: must differ from impressions_topic, both are '{}'",
-        clicks_topic));
+    return Status::InvalidArgument(
+        fmt::format("source.kafka.clicks_topic: must differ from impressions_topic, both are '{}'",
+                    clicks_topic));
   }
   if (group_id.empty()) return Status::InvalidArgument("source.kafka.group_id: must not be empty");
   if (mode != "assign" && mode != "subscribe") {
@@ -117,10 +116,10 @@ struct KafkaSource::Impl {
   std::vector<PartitionId> assigned_;
   std::vector<PartitionId> revoked_;
   std::vector<PartitionId> finished_;
-  Status rebalance_error_;  // first failure inside the rebalance callback
-  std::map<PartitionId, End> ends_;  // stop_at_end only
+  Status rebalance_error_;                        // first failure inside the rebalance callback
+  std::map<PartitionId, End> ends_;               // stop_at_end only
   std::map<PartitionId, int64_t> start_offsets_;  // mode assign: as assigned at start-up
-  size_t unfinished_ = 0;            // entries of ends_ not yet reached
+  size_t unfinished_ = 0;                         // entries of ends_ not yet reached
   // Copies ends_ into progress_ for Progress(); called by the source thread.
   void PublishProgress();
   // ends_ as of the last batch, for other threads; guarded by progress_mu_.
@@ -253,7 +252,8 @@ Result<uint64_t> KafkaSource::Impl::CommittedEpoch() {
     const rd_kafka_topic_partition_t& p = parts->elems[i];
     std::string_view meta(static_cast<const char*>(p.metadata), p.metadata_size);
     if (p.offset < 0 || !meta.starts_with(kEpochTag)) continue;
-    const uint64_t e = std::strtoull(std::string(meta.substr(kEpochTag.size())).c_str(), nullptr, 10);
+    const uint64_t e =
+        std::strtoull(std::string(meta.substr(kEpochTag.size())).c_str(), nullptr, 10);
     if (epoch != 0 && e != epoch) {
       return Status::Corruption(fmt::format(
           "source.kafka: group '{}' has offsets committed by epochs {} and {}; they are "
@@ -268,19 +268,19 @@ Result<uint64_t> KafkaSource::Impl::CommittedEpoch() {
 Status KafkaSource::Impl::TrackEnd(const rd_kafka_topic_partition_t& part) {
   int64_t low = 0;
   int64_t high = 0;
-  CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
-      rd_kafka_query_watermark_offsets(consumer_.get(), part.topic, part.partition, &low, &high,
-                                       kRequestTimeoutMs),
-      fmt::format("source.kafka: end offset of {}[{}]", part.topic, part.partition)));
-  const int64_t start = part.offset >= 0                          ? part.offset
+  CTRJOIN_RETURN_IF_ERROR(
+      KafkaStatus(rd_kafka_query_watermark_offsets(consumer_.get(), part.topic, part.partition,
+                                                   &low, &high, kRequestTimeoutMs),
+                  fmt::format("source.kafka: end offset of {}[{}]", part.topic, part.partition)));
+  const int64_t start = part.offset >= 0                           ? part.offset
                         : part.offset == RD_KAFKA_OFFSET_BEGINNING ? low
                                                                    : high;
   const PartitionId id{*StreamOf(part.topic), part.partition};
   if (auto end = options_.end_offsets.find(id); end != options_.end_offsets.end()) {
     if (end->second > high) {
-      return Status::InvalidArgument(fmt::format(
-          "replay: end offset {} of {}[{}] is beyond the end of the partition ({})",
-          end->second, part.topic, part.partition, high));
+      return Status::InvalidArgument(
+          fmt::format("replay: end offset {} of {}[{}] is beyond the end of the partition ({})",
+                      end->second, part.topic, part.partition, high));
     }
     high = end->second;
   }
@@ -361,10 +361,10 @@ Status KafkaSource::Impl::Handle(const rd_kafka_message_t& msg, SourceBatch& bat
     Reached(id, msg.offset);
     return Status::Ok();
   }
-  batch.records.push_back(RawRecord{
-      SourcePosition{*stream, msg.partition, Offset{msg.offset}},
-      msg.payload != nullptr ? std::string(static_cast<const char*>(msg.payload), msg.len)
-                             : std::string()});
+  batch.records.push_back(
+      RawRecord{SourcePosition{*stream, msg.partition, Offset{msg.offset}},
+                msg.payload != nullptr ? std::string(static_cast<const char*>(msg.payload), msg.len)
+                                       : std::string()});
   Reached(id, msg.offset + 1);
   return Status::Ok();
 }
@@ -428,8 +428,7 @@ Status KafkaSource::Seek(const SourcePositions& positions) { return impl_->Seek(
 
 Result<uint64_t> KafkaSource::CommittedEpoch() { return impl_->CommittedEpoch(); }
 
-KafkaPartitionList KafkaSource::OffsetsFor(const SourcePositions& positions,
-                                           uint64_t epoch) const {
+KafkaPartitionList KafkaSource::OffsetsFor(const SourcePositions& positions, uint64_t epoch) const {
   KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
   const std::string meta = fmt::format("{}{}", kEpochTag, epoch);
   for (const auto& [id, start] : impl_->start_offsets_) {
@@ -470,8 +469,8 @@ std::array<int64_t, 2> KafkaSource::ConsumerLag() {
     // Known once a fetch for the partition came back, and a position once a
     // record of it was read.
     if (!stream || p.offset < 0 ||
-        rd_kafka_get_watermark_offsets(impl_->consumer_.get(), p.topic, p.partition, &low,
-                                       &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_get_watermark_offsets(impl_->consumer_.get(), p.topic, p.partition, &low, &high) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
         high < 0) {
       continue;
     }
@@ -483,8 +482,7 @@ std::array<int64_t, 2> KafkaSource::ConsumerLag() {
 
 std::string KafkaSource::Describe() const {
   const KafkaSourceOptions& o = impl_->options_;
-  return fmt::format("kafka {} {}+{} ({})", o.brokers, o.impressions_topic, o.clicks_topic,
-                     o.mode);
+  return fmt::format("kafka {} {}+{} ({})", o.brokers, o.impressions_topic, o.clicks_topic, o.mode);
 }
 
 }  // namespace ctrjoin

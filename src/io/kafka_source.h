@@ -17,14 +17,14 @@
 #include <string>
 #include <vector>
 
+#include "src/core/status.h"
 #include "src/io/kafka_client.h"
 #include "src/pipeline/source.h"
-#include "src/core/status.h"
 
 namespace ctrjoin {
 
 struct KafkaSourceOptions {
-  std::string brokers;                          // required, e.g. "127.0.0.1:9092"
+  std::string brokers;  // required, e.g. "127.0.0.1:9092"
   std::string impressions_topic = "impressions";
   std::string clicks_topic = "clicks";
   std::string group_id = "ctrjoin";

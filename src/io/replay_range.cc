@@ -1,5 +1,7 @@
 #include "src/io/replay_range.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <chrono>
 #include <ctime>
@@ -8,8 +10,6 @@
 #include <limits>
 #include <sstream>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "src/io/kafka_client.h"
 
@@ -46,15 +46,13 @@ Result<std::map<int32_t, int64_t>> OffsetsForTime(rd_kafka_t* rk, const std::str
   for (int32_t p : partitions) {
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = ms;
   }
-  CTRJOIN_RETURN_IF_ERROR(
-      KafkaStatus(rd_kafka_offsets_for_times(rk, list.get(), kRequestTimeoutMs),
-                  fmt::format("replay: offsets for time {} in {}", ms, topic)));
+  CTRJOIN_RETURN_IF_ERROR(KafkaStatus(rd_kafka_offsets_for_times(rk, list.get(), kRequestTimeoutMs),
+                                      fmt::format("replay: offsets for time {} in {}", ms, topic)));
   std::map<int32_t, int64_t> out;
   for (int i = 0; i < list->cnt; ++i) {
     const rd_kafka_topic_partition_t& e = list->elems[i];
-    CTRJOIN_RETURN_IF_ERROR(
-        KafkaStatus(e.err, fmt::format("replay: offset for time {} in {}[{}]", ms, topic,
-                                       e.partition)));
+    CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
+        e.err, fmt::format("replay: offset for time {} in {}[{}]", ms, topic, e.partition)));
     out[e.partition] = e.offset >= 0 ? e.offset : none.at(e.partition);
   }
   return out;
@@ -83,9 +81,10 @@ Result<int64_t> FirstTimestamp(rd_kafka_t* rk, const std::string& topic,
     if (!msg || msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_assign(rk, nullptr);
-      return KafkaStatus(msg->err, fmt::format("replay: reading the first record of {}[{}]", topic,
-                                               msg->partition),
-                         rd_kafka_message_errstr(msg.get()));
+      return KafkaStatus(
+          msg->err,
+          fmt::format("replay: reading the first record of {}[{}]", topic, msg->partition),
+          rd_kafka_message_errstr(msg.get()));
     }
     if (seen.contains(msg->partition)) continue;
     seen[msg->partition] = true;
@@ -98,9 +97,9 @@ Result<int64_t> FirstTimestamp(rd_kafka_t* rk, const std::string& topic,
   }
   rd_kafka_assign(rk, nullptr);
   if (seen.size() < static_cast<size_t>(list->cnt)) {
-    return Status::TimedOut(fmt::format(
-        "replay: could not read the first records of the range in {} within {} ms", topic,
-        kRequestTimeoutMs));
+    return Status::TimedOut(
+        fmt::format("replay: could not read the first records of the range in {} within {} ms",
+                    topic, kRequestTimeoutMs));
   }
   return first;
 }
@@ -129,17 +128,17 @@ Status ReplayRange::Validate() const {
     }
   }
   if (click_lookback_ms < 0 || click_lookback_ms > kYearMs) {
-    return Status::InvalidArgument(fmt::format(
-        "--click-lookback-ms: must be in [0, one year], got {}", click_lookback_ms));
+    return Status::InvalidArgument(
+        fmt::format("--click-lookback-ms: must be in [0, one year], got {}", click_lookback_ms));
   }
   return Status::Ok();
 }
 
 std::string ReplayRange::Describe() const {
-  std::string from = start_ms                  ? fmt::format("time {}", *start_ms)
+  std::string from = start_ms                 ? fmt::format("time {}", *start_ms)
                      : !start_offsets.empty() ? "offsets " + OffsetsText(start_offsets)
                                               : std::string("earliest");
-  std::string to = end_ms                  ? fmt::format("time {}", *end_ms)
+  std::string to = end_ms                 ? fmt::format("time {}", *end_ms)
                    : !end_offsets.empty() ? "offsets " + OffsetsText(end_offsets)
                                           : std::string("the end at start-up");
   return fmt::format("from {} to {}", from, to);
@@ -149,7 +148,8 @@ Result<std::map<int32_t, int64_t>> ParsePartitionOffsets(std::string_view text,
                                                          std::string_view option) {
   std::map<int32_t, int64_t> out;
   if (text.ends_with(',')) {
-    return Status::InvalidArgument(fmt::format("{}: trailing comma in '{}'", option, std::string(text)));
+    return Status::InvalidArgument(
+        fmt::format("{}: trailing comma in '{}'", option, std::string(text)));
   }
   while (!text.empty()) {
     const size_t comma = text.find(',');
@@ -157,18 +157,17 @@ Result<std::map<int32_t, int64_t>> ParsePartitionOffsets(std::string_view text,
     text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
     const size_t eq = item.find('=');
     if (eq == std::string_view::npos) {
-      return Status::InvalidArgument(fmt::format(
-          "{}: expected partition=offset[,partition=offset...], got '{}'", option,
-          std::string(item)));
+      return Status::InvalidArgument(
+          fmt::format("{}: expected partition=offset[,partition=offset...], got '{}'", option,
+                      std::string(item)));
     }
     Result<int64_t> p = ParseInt(item.substr(0, eq), option, "a partition number");
     if (!p.ok()) return p.status();
     Result<int64_t> o = ParseInt(item.substr(eq + 1), option, "an offset");
     if (!o.ok()) return o.status();
     if (*p < 0 || *p > std::numeric_limits<int32_t>::max() || *o < 0) {
-      return Status::InvalidArgument(
-          fmt::format("{}: partition and offset must not be negative: '{}'", option,
-                      std::string(item)));
+      return Status::InvalidArgument(fmt::format(
+          "{}: partition and offset must not be negative: '{}'", option, std::string(item)));
     }
     if (!out.emplace(static_cast<int32_t>(*p), *o).second) {
       return Status::InvalidArgument(fmt::format("{}: partition {} given twice", option, *p));
@@ -276,16 +275,16 @@ Result<ResolvedRange> ResolveReplayRange(const KafkaSourceOptions& source,
   for (const auto* given : {&range.start_offsets, &range.end_offsets}) {
     for (const auto& [p, o] : *given) {
       if (!imp_high.contains(p)) {
-        return Status::InvalidArgument(fmt::format(
-            "{}: topic {} has no partition {} (it has {})",
-            given == &range.start_offsets ? "--start-offsets" : "--end-offsets",
-            source.impressions_topic, p, imp_high.size()));
+        return Status::InvalidArgument(
+            fmt::format("{}: topic {} has no partition {} (it has {})",
+                        given == &range.start_offsets ? "--start-offsets" : "--end-offsets",
+                        source.impressions_topic, p, imp_high.size()));
       }
       if (o < imp_low[p] || o > imp_high[p]) {
-        return Status::InvalidArgument(fmt::format(
-            "{}: offset {} of {}[{}] is outside its retained offsets [{}, {}]",
-            given == &range.start_offsets ? "--start-offsets" : "--end-offsets", o,
-            source.impressions_topic, p, imp_low[p], imp_high[p]));
+        return Status::InvalidArgument(
+            fmt::format("{}: offset {} of {}[{}] is outside its retained offsets [{}, {}]",
+                        given == &range.start_offsets ? "--start-offsets" : "--end-offsets", o,
+                        source.impressions_topic, p, imp_low[p], imp_high[p]));
       }
     }
   }
@@ -305,9 +304,9 @@ Result<ResolvedRange> ResolveReplayRange(const KafkaSourceOptions& source,
   for (const auto& [p, o] : range.end_offsets) imp_end[p] = o;
   for (int32_t p : *imp_ids) {
     if (imp_end[p] < imp_start[p]) {
-      return Status::InvalidArgument(fmt::format(
-          "replay: {}[{}] would end at offset {} before it starts at {}",
-          source.impressions_topic, p, imp_end[p], imp_start[p]));
+      return Status::InvalidArgument(
+          fmt::format("replay: {}[{}] would end at offset {} before it starts at {}",
+                      source.impressions_topic, p, imp_end[p], imp_start[p]));
     }
     out.start[{StreamKind::kImpression, p}] = imp_start[p];
     out.end[{StreamKind::kImpression, p}] = imp_end[p];
@@ -374,7 +373,8 @@ Status SaveResolvedRange(const std::string& path, const ReplayRange& range,
 Result<ResolvedRange> LoadResolvedRange(const std::string& path, const ReplayRange& range) {
   std::ifstream in(path);
   if (!in) return Status::NotFound("replay: no resolved range at " + path);
-  const Status corrupt = Status::Corruption("replay: " + path + " is damaged; remove the replay's "
+  const Status corrupt = Status::Corruption("replay: " + path +
+                                            " is damaged; remove the replay's "
                                             "state dir to start it afresh");
   std::string line;
   if (!std::getline(in, line) || line != kRangeMagic) return corrupt;

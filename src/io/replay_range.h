@@ -26,9 +26,9 @@
 #include <string>
 #include <string_view>
 
+#include "src/core/status.h"
 #include "src/io/kafka_source.h"
 #include "src/pipeline/source.h"
-#include "src/core/status.h"
 
 namespace ctrjoin {
 

@@ -1,12 +1,12 @@
 #include "src/io/workload.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <queue>
 #include <random>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace ctrjoin {
 
@@ -138,10 +138,11 @@ void GenerateFeatureRows(const WorkloadOptions& o,
     const char* country = kCountries[static_cast<int>(unit(rng) * 6)];
     for (int v = 0; v < versions; ++v) {
       const int64_t ts = o.start_ts_ms - (v == 0 ? 30 * kDay : v == 1 ? 7 * kDay : kDay / 24);
-      emit(fmt::format(R"({{"table":"user_features","row":"u{}","ts":{},"columns":)"
-                       R"({{"age":{},"country":"{}","ctr_7d":{:.4f},"embedding":[{:.3f},{:.3f},{:.3f}]}}}})",
-                       u, ts, age + (v == 0 ? 0 : 1), country, unit(rng) * 0.08, unit(rng),
-                       unit(rng), unit(rng)));
+      emit(fmt::format(
+          R"({{"table":"user_features","row":"u{}","ts":{},"columns":)"
+          R"({{"age":{},"country":"{}","ctr_7d":{:.4f},"embedding":[{:.3f},{:.3f},{:.3f}]}}}})",
+          u, ts, age + (v == 0 ? 0 : 1), country, unit(rng) * 0.08, unit(rng), unit(rng),
+          unit(rng)));
     }
   }
   for (uint64_t i = 0; i < o.items; ++i) {

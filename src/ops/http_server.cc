@@ -2,9 +2,11 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,9 +15,6 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 namespace ctrjoin {
 
@@ -108,10 +107,10 @@ size_t HeadEnd(std::string_view request) {
 
 Result<HostPort> ParseHostPort(std::string_view address, std::string_view key) {
   auto bad = [&](std::string_view why) {
-    return Status::InvalidArgument(fmt::format(
-        "{}: {}, got '{}' (expected host:port, e.g. 127.0.0.1:9464, [::1]:9464 or "
-        "0.0.0.0:9464 to serve other machines)",
-        key, why, address));
+    return Status::InvalidArgument(
+        fmt::format("{}: {}, got '{}' (expected host:port, e.g. 127.0.0.1:9464, [::1]:9464 or "
+                    "0.0.0.0:9464 to serve other machines)",
+                    key, why, address));
   };
   const size_t colon = address.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return bad("no host:port");

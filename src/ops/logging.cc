@@ -1,14 +1,14 @@
 #include "src/ops/logging.h"
 
-#include <chrono>
-#include <ctime>
-#include <memory>
-
 #include <fmt/format.h>
 #include <spdlog/formatter.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <ctime>
+#include <memory>
 
 namespace ctrjoin {
 
@@ -72,8 +72,8 @@ std::string JsonLogLine(const std::string& ts, const std::string& level, const s
 Status ConfigureLogging(const std::string& format, const std::string& level) {
   const spdlog::level::level_enum lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off") {
-    return Status::InvalidArgument(fmt::format(
-        "--log-level: expected trace, debug, info, warn or error, got '{}'", level));
+    return Status::InvalidArgument(
+        fmt::format("--log-level: expected trace, debug, info, warn or error, got '{}'", level));
   }
   if (format != "text" && format != "json") {
     return Status::InvalidArgument(

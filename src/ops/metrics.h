@@ -47,7 +47,7 @@ class Gauge {
 // /metrics) see each field atomically but not all fields at one instant.
 class LatencyHistogram {
  public:
-  static constexpr double kBoundsMs[] = {0.05, 0.1, 0.2, 0.5, 1,   2,    5,    10,   20,
+  static constexpr double kBoundsMs[] = {0.05, 0.1, 0.2, 0.5, 1,    2,    5,    10,   20,
                                          50,   100, 200, 500, 1000, 2000, 5000, 10000};
   static constexpr size_t kBuckets = sizeof(kBoundsMs) / sizeof(kBoundsMs[0]) + 1;  // + Inf
 

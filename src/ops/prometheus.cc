@@ -94,17 +94,10 @@ void Exposition::Series(std::string_view name, std::initializer_list<Label> labe
 void Exposition::Escape(std::string_view text, bool quotes) {
   for (char c : text) {
     switch (c) {
-      case '\\':
-        out_ += "\\\\";
-        break;
-      case '\n':
-        out_ += "\\n";
-        break;
-      case '"':
-        out_ += quotes ? "\\\"" : "\"";
-        break;
-      default:
-        out_ += c;
+      case '\\': out_ += "\\\\"; break;
+      case '\n': out_ += "\\n"; break;
+      case '"': out_ += quotes ? "\\\"" : "\""; break;
+      default: out_ += c;
     }
   }
 }

@@ -1,8 +1,8 @@
 #include "src/pipeline/checkpoint.h"
 
-#include <sstream>
-
 #include <fmt/format.h>
+
+#include <sstream>
 
 namespace ctrjoin {
 
@@ -10,12 +10,17 @@ namespace {
 
 constexpr std::string_view kMagic = "ctrjoin-checkpoint 1";
 
-const char* StreamToken(StreamKind s) { return s == StreamKind::kImpression ? "impressions" : "clicks"; }
+const char* StreamToken(StreamKind s) {
+  return s == StreamKind::kImpression ? "impressions" : "clicks";
+}
 
 bool ParseStream(const std::string& token, StreamKind& out) {
-  if (token == "impressions") out = StreamKind::kImpression;
-  else if (token == "clicks") out = StreamKind::kClick;
-  else return false;
+  if (token == "impressions")
+    out = StreamKind::kImpression;
+  else if (token == "clicks")
+    out = StreamKind::kClick;
+  else
+    return false;
   return true;
 }
 
@@ -40,8 +45,8 @@ Result<CheckpointMeta> CheckpointMeta::Decode(std::string_view text) {
   std::istringstream in{std::string(text)};
   std::string line;
   if (!std::getline(in, line) || line != kMagic) {
-    return Status::Corruption("checkpoint metadata: not a ctrjoin checkpoint (first line '" +
-                              line + "')");
+    return Status::Corruption("checkpoint metadata: not a ctrjoin checkpoint (first line '" + line +
+                              "')");
   }
   CheckpointMeta m;
   bool ended = false;
@@ -68,8 +73,10 @@ Result<CheckpointMeta> CheckpointMeta::Decode(std::string_view text) {
       int64_t value = 0;
       ok = static_cast<bool>(fields >> stream >> p.partition >> value) &&
            ParseStream(stream, p.stream);
-      if (key == "position") m.positions[p] = value;
-      else m.partition_max_ts.emplace_back(p, EventTime{value});
+      if (key == "position")
+        m.positions[p] = value;
+      else
+        m.partition_max_ts.emplace_back(p, EventTime{value});
     } else if (key == "end") {
       ended = true;
       break;
@@ -77,8 +84,8 @@ Result<CheckpointMeta> CheckpointMeta::Decode(std::string_view text) {
       ok = false;
     }
     if (!ok) {
-      return Status::Corruption(fmt::format("checkpoint metadata line {}: cannot read '{}'",
-                                            line_no, line));
+      return Status::Corruption(
+          fmt::format("checkpoint metadata line {}: cannot read '{}'", line_no, line));
     }
   }
   if (!ended) return Status::Corruption("checkpoint metadata: truncated (no 'end' line)");

@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "src/core/event.h"
-#include "src/pipeline/source.h"
 #include "src/core/status.h"
+#include "src/pipeline/source.h"
 
 namespace ctrjoin {
 

@@ -1,5 +1,9 @@
-#include "src/core/clock.h"
 #include "src/pipeline/pipeline.h"
+
+#include <fmt/format.h>
+#include <oneapi/tbb/enumerable_thread_specific.h>
+#include <oneapi/tbb/flow_graph.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -10,11 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include <oneapi/tbb/enumerable_thread_specific.h>
-#include <oneapi/tbb/flow_graph.h>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
+#include "src/core/clock.h"
 #include "src/core/hash.h"
 
 namespace ctrjoin {
@@ -46,7 +46,7 @@ struct SourceMsg {
   // The batch came from Source::Next (a barrier alone, or the stop message,
   // did not read: they must not move the watermark, see the router).
   bool polled = false;
-  bool last = false;  // no message follows (end of input, stop or failure)
+  bool last = false;                 // no message follows (end of input, stop or failure)
   std::shared_ptr<Barrier> barrier;  // a checkpoint barrier after this batch
   Clock::time_point read_at;
 };
@@ -344,117 +344,115 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
   bool saw_impression_partition = false;
   bool ended_by_watermark = false;
   std::set<PartitionId> assigned;  // by the source, for the assigned_partitions gauge
-  flow::function_node<ParsedPtr, flow::continue_msg> route(
-      g, flow::serial, [&](ParsedPtr in) {
-        std::vector<ShardPtr> outs(shard_count);
-        for (uint32_t i = 0; i < shard_count; ++i) {
-          outs[i] = std::make_shared<ShardMsg>();
-          outs[i]->seq = in->seq;
-          outs[i]->last = in->last;
+  flow::function_node<ParsedPtr, flow::continue_msg> route(g, flow::serial, [&](ParsedPtr in) {
+    std::vector<ShardPtr> outs(shard_count);
+    for (uint32_t i = 0; i < shard_count; ++i) {
+      outs[i] = std::make_shared<ShardMsg>();
+      outs[i]->seq = in->seq;
+      outs[i]->last = in->last;
+    }
+    guarded("route", [&] {
+      const auto now = Clock::now();
+      // An eager rebalance revokes, then assigns: apply them in that order.
+      // Records of a partition revoked and not given back must not bring
+      // it back into the watermark.
+      std::vector<PartitionId> gone;
+      for (const PartitionId& p : in->meta.revoked) {
+        tracker.Revoke(p);
+        if (std::find(in->meta.assigned.begin(), in->meta.assigned.end(), p) ==
+            in->meta.assigned.end()) {
+          gone.push_back(p);
         }
-        guarded("route", [&] {
-          const auto now = Clock::now();
-          // An eager rebalance revokes, then assigns: apply them in that order.
-          // Records of a partition revoked and not given back must not bring
-          // it back into the watermark.
-          std::vector<PartitionId> gone;
-          for (const PartitionId& p : in->meta.revoked) {
-            tracker.Revoke(p);
-            if (std::find(in->meta.assigned.begin(), in->meta.assigned.end(), p) ==
-                in->meta.assigned.end()) {
-              gone.push_back(p);
-            }
-          }
-          for (const PartitionId& p : in->meta.assigned) tracker.Assign(p, now);
-          if (!in->meta.revoked.empty() || !in->meta.assigned.empty()) {
-            for (const PartitionId& p : in->meta.revoked) assigned.erase(p);
-            assigned.insert(in->meta.assigned.begin(), in->meta.assigned.end());
-            metrics_->assigned_partitions.Set(static_cast<int64_t>(assigned.size()));
-          }
-          if (ended_by_watermark) {
-            // A replay past its end: nothing more belongs to it.
-            metrics_->events_past_end.Add(in->events.size() + in->dead_letters.size());
-            in->events.clear();
-            in->dead_letters.clear();
-          }
-          if (end_after_window_ms_ >= 0) {
-            for (const PartitionId& p : in->meta.assigned) {
-              if (p.stream != StreamKind::kImpression) continue;
-              open_impression_partitions.insert(p);
-              saw_impression_partition = true;
-            }
-            for (const PartitionId& p : in->meta.finished) open_impression_partitions.erase(p);
-          }
-          uint64_t impressions = 0, clicks = 0;
-          int64_t max_ts = metrics_->max_event_ts_ms.Get();
-          for (ParsedEvent& e : in->events) {
-            max_ts = std::max(max_ts, e.ts.ms);
-            if (gone.empty() || std::find(gone.begin(), gone.end(), e.partition) == gone.end()) {
-              tracker.Observe(e.partition, e.ts, now);
-            }
-            const bool is_impression = std::holds_alternative<Impression>(e.keyed.event);
-            if (is_impression) max_impression_ts = std::max(max_impression_ts, e.ts);
-            impressions += is_impression ? 1 : 0;
-            clicks += is_impression ? 0 : 1;
-            outs[ShardOf(e.keyed.key, shard_count)]->batch.events.push_back(std::move(e.keyed));
-          }
-          for (const PartitionId& p : in->meta.finished) tracker.Finish(p);
-          for (const DeadLetter& d : in->dead_letters) {
-            Status st = dead_letters_->Write(d);
-            if (!st.ok()) Fail(st.WithContext("dead-letter output"));
-          }
-          if (in->meta.end_of_input) tracker.FinishAll();
-          // Only what the source delivered moves the watermark. A barrier
-          // alone (or the stop message) read nothing; routed before the
-          // first batch of a resumed run, it would see only the partitions
-          // restored from the checkpoint, not yet the source's assignment.
-          EventTime wm = in->polled ? tracker.Advance(now) : tracker.current();
-          if (end_after_window_ms_ >= 0 && !ended_by_watermark && saw_impression_partition &&
-              open_impression_partitions.empty() &&
-              (max_impression_ts == EventTime::Min() ||
-               wm.ms > SaturatingAdd(max_impression_ts.ms, end_after_window_ms_))) {
-            spdlog::info("replay: every window of the range is closed (watermark {}), ending",
-                         wm.ms);
-            ended_by_watermark = true;
-            in->meta.end_of_input = true;
-            tracker.FinishAll();
-            wm = tracker.Advance(now);
-            Stop();
-          }
-          for (ShardPtr& out : outs) {
-            out->batch.watermark = wm;
-            out->batch.end_of_input = in->meta.end_of_input;
-            out->batch.barrier = in->barrier;
-          }
-          if (in->barrier != nullptr) {
-            in->barrier->meta.partition_max_ts = tracker.Snapshot();
-            in->barrier->meta.watermark = wm;
-          }
-          metrics_->impressions_in.Add(impressions);
-          metrics_->clicks_in.Add(clicks);
-          metrics_->dead_letters.Add(in->dead_letters.size());
-          for (const DeadLetter& d : in->dead_letters) {
-            metrics_->dead_letters_in[static_cast<size_t>(d.pos.stream)].Add();
-          }
-          metrics_->batches.Add();
-          metrics_->max_event_ts_ms.Set(max_ts);
-          if (wm != EventTime::Max() && wm != EventTime::Min()) metrics_->watermark_ms.Set(wm.ms);
-        });
-        // Every batch, timed or not: one that only lets idle partitions
-        // advance the watermark may close windows too.
-        const Clock::time_point routed_at = Clock::now();
-        if (Timed(in->read_at)) {
-          metrics_->of(Stage::kRoute).Record(routed_at - in->stage_done);
+      }
+      for (const PartitionId& p : in->meta.assigned) tracker.Assign(p, now);
+      if (!in->meta.revoked.empty() || !in->meta.assigned.empty()) {
+        for (const PartitionId& p : in->meta.revoked) assigned.erase(p);
+        assigned.insert(in->meta.assigned.begin(), in->meta.assigned.end());
+        metrics_->assigned_partitions.Set(static_cast<int64_t>(assigned.size()));
+      }
+      if (ended_by_watermark) {
+        // A replay past its end: nothing more belongs to it.
+        metrics_->events_past_end.Add(in->events.size() + in->dead_letters.size());
+        in->events.clear();
+        in->dead_letters.clear();
+      }
+      if (end_after_window_ms_ >= 0) {
+        for (const PartitionId& p : in->meta.assigned) {
+          if (p.stream != StreamKind::kImpression) continue;
+          open_impression_partitions.insert(p);
+          saw_impression_partition = true;
         }
-        for (ShardPtr& out : outs) {
-          out->read_at = in->read_at;
-          out->routed_at = routed_at;
+        for (const PartitionId& p : in->meta.finished) open_impression_partitions.erase(p);
+      }
+      uint64_t impressions = 0, clicks = 0;
+      int64_t max_ts = metrics_->max_event_ts_ms.Get();
+      for (ParsedEvent& e : in->events) {
+        max_ts = std::max(max_ts, e.ts.ms);
+        if (gone.empty() || std::find(gone.begin(), gone.end(), e.partition) == gone.end()) {
+          tracker.Observe(e.partition, e.ts, now);
         }
-        // Every shard gets exactly one message per batch, even after a failure,
-        // so that the sink can count completions and return the token.
-        for (uint32_t i = 0; i < shard_count; ++i) shard_nodes[i]->try_put(std::move(outs[i]));
-        return flow::continue_msg();
-      });
+        const bool is_impression = std::holds_alternative<Impression>(e.keyed.event);
+        if (is_impression) max_impression_ts = std::max(max_impression_ts, e.ts);
+        impressions += is_impression ? 1 : 0;
+        clicks += is_impression ? 0 : 1;
+        outs[ShardOf(e.keyed.key, shard_count)]->batch.events.push_back(std::move(e.keyed));
+      }
+      for (const PartitionId& p : in->meta.finished) tracker.Finish(p);
+      for (const DeadLetter& d : in->dead_letters) {
+        Status st = dead_letters_->Write(d);
+        if (!st.ok()) Fail(st.WithContext("dead-letter output"));
+      }
+      if (in->meta.end_of_input) tracker.FinishAll();
+      // Only what the source delivered moves the watermark. A barrier
+      // alone (or the stop message) read nothing; routed before the
+      // first batch of a resumed run, it would see only the partitions
+      // restored from the checkpoint, not yet the source's assignment.
+      EventTime wm = in->polled ? tracker.Advance(now) : tracker.current();
+      if (end_after_window_ms_ >= 0 && !ended_by_watermark && saw_impression_partition &&
+          open_impression_partitions.empty() &&
+          (max_impression_ts == EventTime::Min() ||
+           wm.ms > SaturatingAdd(max_impression_ts.ms, end_after_window_ms_))) {
+        spdlog::info("replay: every window of the range is closed (watermark {}), ending", wm.ms);
+        ended_by_watermark = true;
+        in->meta.end_of_input = true;
+        tracker.FinishAll();
+        wm = tracker.Advance(now);
+        Stop();
+      }
+      for (ShardPtr& out : outs) {
+        out->batch.watermark = wm;
+        out->batch.end_of_input = in->meta.end_of_input;
+        out->batch.barrier = in->barrier;
+      }
+      if (in->barrier != nullptr) {
+        in->barrier->meta.partition_max_ts = tracker.Snapshot();
+        in->barrier->meta.watermark = wm;
+      }
+      metrics_->impressions_in.Add(impressions);
+      metrics_->clicks_in.Add(clicks);
+      metrics_->dead_letters.Add(in->dead_letters.size());
+      for (const DeadLetter& d : in->dead_letters) {
+        metrics_->dead_letters_in[static_cast<size_t>(d.pos.stream)].Add();
+      }
+      metrics_->batches.Add();
+      metrics_->max_event_ts_ms.Set(max_ts);
+      if (wm != EventTime::Max() && wm != EventTime::Min()) metrics_->watermark_ms.Set(wm.ms);
+    });
+    // Every batch, timed or not: one that only lets idle partitions
+    // advance the watermark may close windows too.
+    const Clock::time_point routed_at = Clock::now();
+    if (Timed(in->read_at)) {
+      metrics_->of(Stage::kRoute).Record(routed_at - in->stage_done);
+    }
+    for (ShardPtr& out : outs) {
+      out->read_at = in->read_at;
+      out->routed_at = routed_at;
+    }
+    // Every shard gets exactly one message per batch, even after a failure,
+    // so that the sink can count completions and return the token.
+    for (uint32_t i = 0; i < shard_count; ++i) shard_nodes[i]->try_put(std::move(outs[i]));
+    return flow::continue_msg();
+  });
 
   using SinkNode = flow::multifunction_node<OutPtr, std::tuple<flow::continue_msg>>;
   // Per batch (seq) whose shard outputs are still arriving: how many came,

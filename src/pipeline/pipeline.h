@@ -31,6 +31,7 @@
 #include <memory>
 #include <mutex>
 
+#include "src/core/status.h"
 #include "src/pipeline/checkpoint.h"
 #include "src/pipeline/enricher.h"
 #include "src/pipeline/event_parser.h"
@@ -38,7 +39,6 @@
 #include "src/pipeline/shard.h"
 #include "src/pipeline/sink.h"
 #include "src/pipeline/source.h"
-#include "src/core/status.h"
 #include "src/pipeline/watermark.h"
 
 namespace ctrjoin {

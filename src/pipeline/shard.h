@@ -12,9 +12,9 @@
 #include <variant>
 #include <vector>
 
-#include "src/pipeline/checkpoint.h"
 #include "src/core/event.h"
 #include "src/core/status.h"
+#include "src/pipeline/checkpoint.h"
 
 namespace ctrjoin {
 

@@ -1,13 +1,13 @@
 #include "src/state/spill_store.h"
 
-#include <algorithm>
-#include <filesystem>
-
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_buffer_manager.h>
+
+#include <algorithm>
+#include <filesystem>
 
 namespace ctrjoin {
 
@@ -106,8 +106,8 @@ Result<std::unique_ptr<SpillStore>> SpillStore::Open(const SpillStoreOptions& op
     }
   }
 
-  store->memory_ =
-      memory != nullptr ? std::move(memory) : std::make_shared<SpillMemory>(options.rocksdb_memory_bytes);
+  store->memory_ = memory != nullptr ? std::move(memory)
+                                     : std::make_shared<SpillMemory>(options.rocksdb_memory_bytes);
   const size_t memory_bytes = store->memory_->bytes();
 
   rocksdb::BlockBasedTableOptions table;
@@ -130,7 +130,8 @@ Result<std::unique_ptr<SpillStore>> SpillStore::Open(const SpillStoreOptions& op
                                       rocksdb::kSnappyCompression};
 
   rocksdb::DB* raw = nullptr;
-  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(rocksdb::DB::Open(db_options, path, &raw), "opening " + path));
+  CTRJOIN_RETURN_IF_ERROR(
+      FromRocksDb(rocksdb::DB::Open(db_options, path, &raw), "opening " + path));
   store->db_.reset(raw);
   store->write_options_.disableWAL = true;
   return store;
@@ -159,13 +160,12 @@ size_t SpillStore::MemoryUsage() const { return memory_->Usage(); }
 
 Status SpillStore::Checkpoint(const std::string& dir, uint64_t& new_bytes) {
   rocksdb::Checkpoint* raw = nullptr;
-  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(rocksdb::Checkpoint::Create(db_.get(), &raw),
-                                      "checkpointing state"));
+  CTRJOIN_RETURN_IF_ERROR(
+      FromRocksDb(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpointing state"));
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   // log_size_for_flush 0: always flush, so that the checkpoint needs no WAL.
-  CTRJOIN_RETURN_IF_ERROR(
-      FromRocksDb(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
-                  "checkpointing state to " + dir));
+  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
+                                      "checkpointing state to " + dir));
   std::set<std::string> files;
   new_bytes = 0;
   std::error_code ec;

@@ -17,15 +17,15 @@
 // internally synchronised); in the pipeline one shard thread uses a store.
 // Owns the rocksdb::DB; shares the SpillMemory.
 
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
+
 #include <cstddef>
 #include <memory>
 #include <set>
 #include <string>
-
-#include <rocksdb/db.h>
-#include <rocksdb/cache.h>
-#include <rocksdb/write_batch.h>
-#include <rocksdb/write_buffer_manager.h>
 
 #include "src/core/status.h"
 
@@ -50,9 +50,9 @@ class SpillMemory {
 };
 
 struct SpillStoreOptions {
-  std::string dir = "./ctrjoin-state";  // parent of the working directory "live"
+  std::string dir = "./ctrjoin-state";        // parent of the working directory "live"
   size_t rocksdb_memory_bytes = 64ull << 20;  // block cache + memtables (when not shared)
-  std::string name = "live";  // working directory under dir (wiped at open)
+  std::string name = "live";                  // working directory under dir (wiped at open)
   // A directory written by Checkpoint(): the store starts with its contents.
   std::string restore_from;
 

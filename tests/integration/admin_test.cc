@@ -1,13 +1,14 @@
 // Admin commands: listing and showing checkpoints (read only, also while an
 // epoch is in progress), and aborting a transaction left open by a producer
 // that went away, which holds back every read_committed consumer.
+#include "src/app/admin.h"
+
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
-#include <gtest/gtest.h>
-
-#include "src/app/admin.h"
 #include "src/io/kafka_client.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "tests/support/kafka_test_util.h"
@@ -119,8 +120,8 @@ TEST(AdminTest, AbortTransactionsReleasesReadCommittedReaders) {
   config.sink.transactional_id_prefix = "job";
   config.sink.pool_size = 1;
   Status st;
-  std::string report = Capture(
-      [&](std::FILE* out) { return AbortTransactions(config, "", 0, out); }, st);
+  std::string report =
+      Capture([&](std::FILE* out) { return AbortTransactions(config, "", 0, out); }, st);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_NE(report.find("job-0 .. job-0"), std::string::npos) << report;
   ASSERT_TRUE(testing::ConsumeCommitted(brokers, "out", dir.File("after.txt")).ok());

@@ -10,6 +10,9 @@
 // read back with a read_committed consumer.
 //
 // CTRJOIN_CRASH_KILLS sets how many kills each test makes (default 20).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,10 +25,6 @@
 #include <random>
 #include <set>
 #include <thread>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
-#include <librdkafka/rdkafka.h>
 
 #include "src/app/app.h"
 #include "src/io/kafka_client.h"
@@ -43,8 +42,9 @@ using Clock = std::chrono::steady_clock;
 constexpr int64_t kWindowMs = 20'000;
 constexpr uint64_t kImpressions = 60'000;
 // Points inside the protocol where the hook kills the process.
-const char* const kCrashPoints[] = {"write",  "barrier", "precommit",  "after_precommit",
-                                    "checkpoint_complete", "commit", "after_commit"};
+const char* const kCrashPoints[] = {
+    "write",  "barrier",     "precommit", "after_precommit", "checkpoint_complete",
+    "commit", "after_commit"};
 
 int Kills() {
   const char* v = std::getenv("CTRJOIN_CRASH_KILLS");
@@ -52,10 +52,10 @@ int Kills() {
 }
 
 struct RunResult {
-  bool finished = false;  // exit 0
-  bool started = false;   // got as far as logging its start-up line
-  bool killed = false;    // SIGKILL
-  bool signalled = false; // we sent the signal before it exited
+  bool finished = false;   // exit 0
+  bool started = false;    // got as far as logging its start-up line
+  bool killed = false;     // SIGKILL
+  bool signalled = false;  // we sent the signal before it exited
   int status = 0;
 };
 
@@ -128,8 +128,8 @@ int RunThroughCrashes(const std::vector<std::string>& args, const std::string& l
     if (kills < max_kills) {
       const uint64_t mode = rng() % 5;
       if (mode < 2) {
-        crash_at = fmt::format("{}:{}", kCrashPoints[rng() % std::size(kCrashPoints)],
-                               1 + rng() % 4);
+        crash_at =
+            fmt::format("{}:{}", kCrashPoints[rng() % std::size(kCrashPoints)], 1 + rng() % 4);
       } else {
         kill_after = std::chrono::milliseconds(5 + rng() % 200);
         if (mode == 4) signal = SIGTERM;
@@ -140,7 +140,8 @@ int RunThroughCrashes(const std::vector<std::string>& args, const std::string& l
       // Before main installs its handlers the default action ends the
       // process: harmless (like a kill), but only that early.
       EXPECT_TRUE(r.finished || !r.started)
-          << "SIGTERM must end the run with exit 0 (status " << r.status << "):\n" << Tail(log);
+          << "SIGTERM must end the run with exit 0 (status " << r.status << "):\n"
+          << Tail(log);
       if (!r.finished && r.started) return kills;
       continue;  // stopped: resume it
     }
@@ -246,8 +247,7 @@ void CollectEpochFiles(const testing::TempDir& dir, int, const std::string& path
 
 TEST(CrashTest, FileSinkExactlyOnceThroughKills) {
   CrashJob job;
-  job.setup = [](const testing::TempDir& dir, const GenerateOptions& gen, int,
-                 std::string& yaml) {
+  job.setup = [](const testing::TempDir& dir, const GenerateOptions& gen, int, std::string& yaml) {
     yaml += fmt::format(R"(
 source: {{type: files, files: {{impressions: {}, clicks: {}}}}}
 sink: {{type: file, path: {}}}
@@ -263,8 +263,8 @@ void ProduceTrace(const std::string& brokers, const GenerateOptions& gen,
                   const std::string& imp_topic, const std::string& clk_topic) {
   auto producer = BulkProducer::Open({{"bootstrap.servers", brokers}, {"linger.ms", "5"}});
   ASSERT_TRUE(producer.ok());
-  for (auto [topic, file] : {std::pair{imp_topic, gen.impressions_path},
-                             std::pair{clk_topic, gen.clicks_path}}) {
+  for (auto [topic, file] :
+       {std::pair{imp_topic, gen.impressions_path}, std::pair{clk_topic, gen.clicks_path}}) {
     ASSERT_TRUE(testing::ProduceLines(**producer, topic, file, 2).ok());
   }
 }
@@ -329,10 +329,19 @@ sink: {{type: file, path: {4}}}
                         brokers, imp_topic, clk_topic, round, dir.File("live-out"));
   };
   job.command = [](const testing::TempDir& dir, const std::string& config) {
-    return std::vector<std::string>{"replay", "--config", config, "--name", "r",
-                                    "--start-offsets", "0=5000,1=5000", "--end-offsets",
-                                    "0=20000,1=20000", "--output", dir.File("out"),
-                                    "--progress", "log"};
+    return std::vector<std::string>{"replay",
+                                    "--config",
+                                    config,
+                                    "--name",
+                                    "r",
+                                    "--start-offsets",
+                                    "0=5000,1=5000",
+                                    "--end-offsets",
+                                    "0=20000,1=20000",
+                                    "--output",
+                                    dir.File("out"),
+                                    "--progress",
+                                    "log"};
   };
   job.impressions = [](const testing::TempDir& dir, const GenerateOptions& gen) {
     const std::vector<std::string> lines = testing::ReadLines(gen.impressions_path);

@@ -2,17 +2,17 @@
 // features looked up in the test HBase Thrift2 server and, for comparison, in
 // the embedded store. Checks point-in-time values per sample: a version
 // written after an impression is never used.
-#include <filesystem>
-#include <fstream>
-
 #include <gtest/gtest.h>
 #include <simdjson.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "joins/hbase_client.h"
 #include "src/app/app.h"
 #include "tests/support/hbase_server.h"
-#include "tests/support/trace_oracle.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/trace_oracle.h"
 
 namespace ctrjoin {
 namespace {
@@ -44,7 +44,8 @@ class FeaturePipelineTest : public ::testing::Test {
     std::vector<Cell> cells;
     for (int n = 0; n < kUsers; ++n) {
       const std::string row = "u" + std::to_string(n);
-      cells.push_back({"user_features", row, "age", std::to_string(n), workload_.start_ts_ms - kDay});
+      cells.push_back(
+          {"user_features", row, "age", std::to_string(n), workload_.start_ts_ms - kDay});
       if (n % 2 == 0) {
         cells.push_back({"user_features", row, "age", std::to_string(1000 + n), mid_ts_});
       }

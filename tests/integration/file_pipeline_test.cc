@@ -1,27 +1,27 @@
 // End to end over files: a generated trace through `RunPipeline`, compared
 // with labels computed independently from the same files by a brute-force
 // oracle (no watermarks, no state: just the window rule).
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <set>
 
-#include <fmt/format.h>
-#include <gtest/gtest.h>
-
 #include "joins/join_state.h"
 #include "joins/label_join.h"
 #include "sinks/file_sink.h"
 #include "src/app/app.h"
-#include "src/pipeline/checkpoint.h"
-#include "src/io/file_source.h"
 #include "src/core/hash.h"
+#include "src/io/file_source.h"
+#include "src/io/workload.h"
+#include "src/pipeline/checkpoint.h"
 #include "src/pipeline/pipeline.h"
 #include "src/state/spill_store.h"
-#include "src/io/workload.h"
-#include "tests/support/trace_oracle.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/trace_oracle.h"
 
 namespace ctrjoin {
 namespace {
@@ -65,8 +65,7 @@ class FilePipelineTest : public ::testing::Test {
 };
 
 TEST_F(FilePipelineTest, OneSamplePerImpressionWithTheWindowLabel) {
-  const Oracle oracle =
-      ComputeOracle(Path("impressions.jsonl"), Path("clicks.jsonl"), kWindowMs);
+  const Oracle oracle = ComputeOracle(Path("impressions.jsonl"), Path("clicks.jsonl"), kWindowMs);
   ASSERT_GT(oracle.labels.size(), 29'000u);
   ASSERT_GT(oracle.rejected, 0u);
 
@@ -126,7 +125,8 @@ TEST_F(FilePipelineTest, EndAfterWindowsStopsOnceTheRangeIsLabelled) {
   const size_t clicks = ReadLines(Path("clicks.jsonl")).size();
   // 3000 impressions are 6 s of event time; their windows close at about
   // 6 + 30 + 5 s of the 60 s of clicks.
-  EXPECT_LT(metrics.pipeline.clicks_in.Get(), clicks * 3 / 4) << "read clicks long past the range's windows";
+  EXPECT_LT(metrics.pipeline.clicks_in.Get(), clicks * 3 / 4)
+      << "read clicks long past the range's windows";
 }
 
 // Resuming from a checkpoint taken while an input partition had not
@@ -145,9 +145,9 @@ const PartitionId kImp1{StreamKind::kImpression, 1};
 const PartitionId kClk0{StreamKind::kClick, 0};
 
 RawRecord ImpressionRecord(PartitionId p, int64_t offset, const std::string& id, int64_t ts) {
-  return RawRecord{SourcePosition{p.stream, p.partition, Offset{offset}},
-                   fmt::format(R"({{"impression_id":"{}","user_id":"u","item_id":"i","ts":{}}})",
-                               id, kT0 + ts)};
+  return RawRecord{
+      SourcePosition{p.stream, p.partition, Offset{offset}},
+      fmt::format(R"({{"impression_id":"{}","user_id":"u","item_id":"i","ts":{}}})", id, kT0 + ts)};
 }
 
 RawRecord ClickRecord(PartitionId p, int64_t offset, const std::string& id, int64_t ts) {
@@ -233,9 +233,8 @@ struct RunResult {
 // One run of a one-shard pipeline with the label join (W = 20 s, L = 5 s),
 // resumed from `resume` (its state from resume_dir) if given.
 RunResult RunOnce(const testing::TempDir& dir, const std::string& name,
-                  std::deque<SourceBatch> batches, std::set<int> barriers_at,
-                  uint64_t first_epoch, const std::optional<CheckpointMeta>& resume,
-                  const std::string& resume_dir) {
+                  std::deque<SourceBatch> batches, std::set<int> barriers_at, uint64_t first_epoch,
+                  const std::optional<CheckpointMeta>& resume, const std::string& resume_dir) {
   RunResult result;
   Metrics metrics;
   SpillStoreOptions so;
@@ -302,7 +301,8 @@ TEST(PipelineResumeTest, PartitionSilentAtTheCheckpointStillHoldsTheWatermark) {
   b.assigned = {kImp0, kImp1, kClk0};
   b.records = {ImpressionRecord(kImp1, 0, "B", 50'000)};
   SourceBatch later;
-  later.records = {ImpressionRecord(kImp0, 1, "D", 80'000), ImpressionRecord(kImp1, 1, "E", 80'000)};
+  later.records = {ImpressionRecord(kImp0, 1, "D", 80'000),
+                   ImpressionRecord(kImp1, 1, "E", 80'000)};
   std::deque<SourceBatch> run2;
   run2.push_back(std::move(b));
   run2.push_back(std::move(later));

@@ -4,16 +4,15 @@
 #include "src/ops/http_server.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <future>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "tests/support/http_client.h"
 
@@ -117,8 +116,7 @@ TEST_F(HttpServerTest, ASecondServerOnTheSamePortFailsNamingTheKey) {
   auto second = HttpServer::Start(o, Routes());
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), StatusCode::kIoError);
-  EXPECT_TRUE(second.status().message().starts_with("http.address: cannot listen on " +
-                                                    o.address))
+  EXPECT_TRUE(second.status().message().starts_with("http.address: cannot listen on " + o.address))
       << second.status().message();
 }
 

@@ -20,8 +20,8 @@
 #include "sinks/json_encoder.h"
 #include "sinks/kafka_sink.h"
 #include "src/io/kafka_client.h"
-#include "tests/support/kafka_test_util.h"
 #include "src/io/kafka_source.h"
+#include "tests/support/kafka_test_util.h"
 
 namespace ctrjoin {
 
@@ -121,11 +121,10 @@ class KafkaMockTest : public ::testing::Test {
     KafkaHandle producer = NewClient(RD_KAFKA_PRODUCER, {});
     ASSERT_NE(producer, nullptr);
     for (const Input& in : inputs) {
-      ASSERT_EQ(rd_kafka_producev(producer.get(), RD_KAFKA_V_TOPIC(in.topic),
-                                  RD_KAFKA_V_PARTITION(in.partition),
-                                  RD_KAFKA_V_VALUE(const_cast<char*>(in.payload.data()),
-                                                   in.payload.size()),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+      ASSERT_EQ(rd_kafka_producev(
+                    producer.get(), RD_KAFKA_V_TOPIC(in.topic), RD_KAFKA_V_PARTITION(in.partition),
+                    RD_KAFKA_V_VALUE(const_cast<char*>(in.payload.data()), in.payload.size()),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
                 RD_KAFKA_RESP_ERR_NO_ERROR);
     }
     ASSERT_EQ(rd_kafka_flush(producer.get(), 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -273,8 +272,7 @@ TEST_F(KafkaMockTest, SubscribeModeReceivesRecordsAndAssignments) {
   std::vector<Row> rows;
   std::vector<PartitionId> assigned;
   const auto deadline = Clock::now() + kWait;
-  while ((rows.size() < ExpectedRows().size() || assigned.size() < 4) &&
-         Clock::now() < deadline) {
+  while ((rows.size() < ExpectedRows().size() || assigned.size() < 4) && Clock::now() < deadline) {
     Result<SourceBatch> batch = (*source)->Next(100);
     ASSERT_TRUE(batch.ok()) << batch.status().ToString();
     EXPECT_FALSE(batch->end_of_input);

@@ -1,18 +1,17 @@
 // End to end through Kafka: a generated trace produced into librdkafka's mock
 // cluster (2 partitions per topic), read back by `ctrjoin run`'s pipeline in
 // a bounded run (stop_at_end), compared with the brute-force oracle.
+#include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
 #include <filesystem>
 
-#include <gtest/gtest.h>
-
 #include "src/app/app.h"
 #include "src/io/kafka_client.h"
-#include "tests/support/trace_oracle.h"
 #include "tests/support/kafka_test_util.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/trace_oracle.h"
 
 namespace ctrjoin {
 namespace {
@@ -32,8 +31,8 @@ TEST(KafkaPipelineTest, BoundedRunMatchesOracle) {
   for (const char* topic : {"impressions", "clicks"}) {
     ASSERT_EQ(rd_kafka_mock_topic_create(cluster, topic, 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
   }
-  for (auto [topic, file] : {std::pair{"impressions", path("imp.jsonl")},
-                             std::pair{"clicks", path("clk.jsonl")}}) {
+  for (auto [topic, file] :
+       {std::pair{"impressions", path("imp.jsonl")}, std::pair{"clicks", path("clk.jsonl")}}) {
     ASSERT_TRUE(testing::ProduceLines(**producer, topic, file, 2).ok());
   }
 

@@ -2,15 +2,15 @@
 // failing server (errors, dropped connections), a slow one (answers after the
 // request timeout), a stalled one, and a dead one — with the default (hold
 // and retry: backpressure) and with emit_partial (give up after the deadline).
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <future>
 
-#include <gtest/gtest.h>
-
-#include "src/core/clock.h"
 #include "joins/hbase_client.h"
 #include "joins/hbase_feature_store.h"
 #include "joins/lookup_service.h"
+#include "src/core/clock.h"
 #include "tests/support/enrich.h"
 #include "tests/support/hbase_server.h"
 
@@ -41,8 +41,8 @@ class LookupHBaseTest : public ::testing::Test {
     // A short TTL: every round goes back to the server.
     spec.cache.expire_after_write_ms = 1;
     spec.cache.negative_ttl_ms = 1;
-    service_ = std::make_unique<LookupService>(options, std::vector<LookupSpec>{spec},
-                                               store_.get(), &metrics_);
+    service_ = std::make_unique<LookupService>(options, std::vector<LookupSpec>{spec}, store_.get(),
+                                               &metrics_);
   }
 
   std::future<Status> Enrich(std::vector<Impression>& imps) {
@@ -62,8 +62,9 @@ class LookupHBaseTest : public ::testing::Test {
   static void ExpectOwnFeatures(const std::vector<Impression>& imps) {
     for (const Impression& imp : imps) {
       ASSERT_EQ(imp.lookup_features.size(), 1u) << imp.user_id;
-      EXPECT_EQ("u" + std::to_string(static_cast<int>(std::get<double>(imp.lookup_features[0].value))),
-                imp.user_id);
+      EXPECT_EQ(
+          "u" + std::to_string(static_cast<int>(std::get<double>(imp.lookup_features[0].value))),
+          imp.user_id);
       EXPECT_FALSE(imp.features_partial);
     }
   }

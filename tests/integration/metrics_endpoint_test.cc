@@ -5,7 +5,10 @@
 // Debian package `prometheus` (scripts/setup); without them these tests
 // fail, they are never skipped.
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <signal.h>
+#include <simdjson.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,10 +21,6 @@
 #include <optional>
 #include <sstream>
 #include <thread>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
-#include <simdjson.h>
 
 #include "sinks/file_sink.h"
 #include "sinks/txn_file_sink.h"
@@ -290,8 +289,8 @@ TEST(MetricsEndpointTest, PromtoolAcceptsTheScrapeOfARunningExactlyOnceRun) {
   const auto [code, output] = Promtool(promtool, dir, body);
   EXPECT_EQ(code, 0) << output;
   EXPECT_EQ(output, "") << "promtool lints nothing";
-  std::printf("promtool check metrics over a %zu-byte scrape: exit %d, output '%s'\n",
-              body.size(), code, output.c_str());
+  std::printf("promtool check metrics over a %zu-byte scrape: exit %d, output '%s'\n", body.size(),
+              code, output.c_str());
 
   // The check can fail: a counter without _total, as a broken renderer
   // would write it, is reported.
@@ -363,11 +362,10 @@ scrape_configs:
 )",
                                        run.port());
   const std::string log = dir.File("prometheus.log");
-  const pid_t pid = Spawn({prometheus, "--config.file=" + config,
-                           "--storage.tsdb.path=" + dir.File("tsdb"),
-                           fmt::format("--web.listen-address=127.0.0.1:{}", *prom_port),
-                           "--log.level=warn"},
-                          "", log);
+  const pid_t pid =
+      Spawn({prometheus, "--config.file=" + config, "--storage.tsdb.path=" + dir.File("tsdb"),
+             fmt::format("--web.listen-address=127.0.0.1:{}", *prom_port), "--log.level=warn"},
+            "", log);
   ASSERT_GT(pid, 0);
 
   // Until Prometheus reports the scrape succeeded and holds our samples
@@ -397,16 +395,17 @@ scrape_configs:
   }
   ASSERT_FALSE(exited) << "prometheus exited early:\n" << ReadFile(log);
   ASSERT_TRUE(seen) << "no successful scrape of all impressions within 90 s; up = "
-                    << (up ? ::testing::PrintToString(*up) : "no answer") << ", events = "
-                    << (events ? ::testing::PrintToString(*events) : "no answer")
+                    << (up ? ::testing::PrintToString(*up) : "no answer")
+                    << ", events = " << (events ? ::testing::PrintToString(*events) : "no answer")
                     << ", expected " << run.metrics().pipeline.impressions_in.Get() << "\n"
                     << ReadFile(log);
   EXPECT_GT(run.metrics().pipeline.impressions_in.Get(), 19'000u);
   ASSERT_TRUE(quantile && quantile->size() == 1);
   EXPECT_GT(std::stod((*quantile)[0]), 0) << "end-to-end p99 as Prometheus computes it";
-  std::printf("prometheus: up = %s, ctrjoin_events_in_total{topic=\"impressions\"} = %s, "
-              "end-to-end p99 = %s s\n",
-              (*up)[0].c_str(), (*events)[0].c_str(), (*quantile)[0].c_str());
+  std::printf(
+      "prometheus: up = %s, ctrjoin_events_in_total{topic=\"impressions\"} = %s, "
+      "end-to-end p99 = %s s\n",
+      (*up)[0].c_str(), (*events)[0].c_str(), (*quantile)[0].c_str());
 
   Status st = run.Finish();
   ASSERT_TRUE(st.ok()) << st.ToString();
@@ -427,8 +426,8 @@ TEST(ConsumerLagTest, KafkaSourceReportsHighWatermarkMinusPosition) {
   }
   auto producer = BulkProducer::Open({{"bootstrap.servers", (*cluster)->bootstraps()}});
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
-  ASSERT_TRUE(testing::ProduceLines(**producer, "impressions", dir.File("impressions.jsonl"), 1)
-                  .ok());
+  ASSERT_TRUE(
+      testing::ProduceLines(**producer, "impressions", dir.File("impressions.jsonl"), 1).ok());
 
   KafkaSourceOptions o;
   o.brokers = (*cluster)->bootstraps();

@@ -9,14 +9,14 @@
 // The trace keeps every event within the watermark's out-of-orderness and
 // has no duplicate impression ids: then a label depends only on event times,
 // not on the order partitions are read in (README, "Replay").
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
-#include <simdjson.h>
 
 #include "joins/embedded_feature_store.h"
 #include "src/app/app.h"
@@ -51,8 +51,7 @@ class ReplayTest : public ::testing::Test {
     workload_.items = 60;
     workload_.duplicate_impression_rate = 0;
     workload_.malformed_rate = 0;
-    GenerateOptions gen{Path("imp.jsonl"), Path("clk.jsonl"), Path("features.jsonl"),
-                        kImpressions};
+    GenerateOptions gen{Path("imp.jsonl"), Path("clk.jsonl"), Path("features.jsonl"), kImpressions};
     ASSERT_TRUE(GenerateTrace(gen, workload_).ok());
 
     testbroker::BrokerOptions options;
@@ -63,11 +62,10 @@ class ReplayTest : public ::testing::Test {
     auto producer =
         BulkProducer::Open({{"bootstrap.servers", broker_->bootstrap()}, {"linger.ms", "5"}});
     ASSERT_TRUE(producer.ok());
-    for (auto [topic, file] : {std::pair{"impressions", Path("imp.jsonl")},
-                               std::pair{"clicks", Path("clk.jsonl")}}) {
+    for (auto [topic, file] :
+         {std::pair{"impressions", Path("imp.jsonl")}, std::pair{"clicks", Path("clk.jsonl")}}) {
       ASSERT_TRUE(
-          testing::ProduceLines(**producer, topic, file, kPartitions, /*event_time=*/true)
-              .ok());
+          testing::ProduceLines(**producer, topic, file, kPartitions, /*event_time=*/true).ok());
     }
     // Line i went to partition i % kPartitions at offset i / kPartitions.
     simdjson::dom::parser parser;
@@ -130,9 +128,10 @@ class ReplayTest : public ::testing::Test {
       simdjson::dom::object columns;
       ASSERT_FALSE(doc["columns"].get(columns));
       for (auto [column, value] : columns) {
-        ASSERT_TRUE((*store)->Put(std::string(table), std::string(row), "f",
-                                  std::string(column), now, "-7")
-                        .ok());
+        ASSERT_TRUE(
+            (*store)
+                ->Put(std::string(table), std::string(row), "f", std::string(column), now, "-7")
+                .ok());
         ++changed;
       }
     }
@@ -325,8 +324,7 @@ TEST_F(ReplayTest, RefusesTheLiveOutputAndBadRanges) {
   replay.range.end_offsets = {{0, 999'999}};
   st = RunReplay(live, replay, metrics);
   ASSERT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("outside its retained offsets"), std::string::npos)
-      << st.message();
+  EXPECT_NE(st.message().find("outside its retained offsets"), std::string::npos) << st.message();
 }
 
 }  // namespace

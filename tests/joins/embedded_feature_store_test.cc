@@ -1,10 +1,11 @@
 #include "joins/embedded_feature_store.h"
-#include "tests/support/temp_dir.h"
+
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include <gtest/gtest.h>
+#include "tests/support/temp_dir.h"
 
 namespace ctrjoin {
 namespace {
@@ -17,10 +18,14 @@ class EmbeddedFeatureStoreTest : public ::testing::Test {
 TEST_F(EmbeddedFeatureStoreTest, LoadsAndReadsVersionsNewestFirstBelowTheBound) {
   const auto file = dir_.File("features.jsonl");
   std::ofstream(file)
-      << R"({"table":"user_features","row":"u1","ts":100,"columns":{"age":30,"tags":[1,2.5]}})" "\n"
-      << R"({"table":"user_features","row":"u1","ts":200,"columns":{"age":31}})" "\n"
-      << R"({"table":"user_features","row":"u1","ts":300,"columns":{"age":32,"country":"de"}})" "\n"
-      << R"({"table":"user_features","row":"u10","ts":100,"columns":{"age":99}})" "\n";
+      << R"({"table":"user_features","row":"u1","ts":100,"columns":{"age":30,"tags":[1,2.5]}})"
+         "\n"
+      << R"({"table":"user_features","row":"u1","ts":200,"columns":{"age":31}})"
+         "\n"
+      << R"({"table":"user_features","row":"u1","ts":300,"columns":{"age":32,"country":"de"}})"
+         "\n"
+      << R"({"table":"user_features","row":"u10","ts":100,"columns":{"age":99}})"
+         "\n";
   EmbeddedFeatureStoreOptions o;
   o.path = dir_.File("db");
   o.load = file;
@@ -43,8 +48,10 @@ TEST_F(EmbeddedFeatureStoreTest, LoadsAndReadsVersionsNewestFirstBelowTheBound) 
 
 TEST_F(EmbeddedFeatureStoreTest, BadLineIsNamed) {
   const auto file = dir_.File("features.jsonl");
-  std::ofstream(file) << R"({"table":"t","row":"r","ts":1,"columns":{"a":1}})" "\n"
-                      << R"({"table":"t","row":"r","ts":1,"columns":{"a":{"x":1}}})" "\n";
+  std::ofstream(file) << R"({"table":"t","row":"r","ts":1,"columns":{"a":1}})"
+                         "\n"
+                      << R"({"table":"t","row":"r","ts":1,"columns":{"a":{"x":1}}})"
+                         "\n";
   EmbeddedFeatureStoreOptions o;
   o.path = dir_.File("db");
   o.load = file;

@@ -2,10 +2,10 @@
 // bringing spilled entries back, with timers intact.
 #include "joins/join_state.h"
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <map>
-
-#include <gtest/gtest.h>
 
 #include "joins/label_join.h"
 #include "src/core/hash.h"

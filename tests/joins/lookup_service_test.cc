@@ -2,9 +2,9 @@
 // point-in-time values, coalescing and batching (request counts), cache hits,
 // retries, back-pressure while the store is down, emit_partial, cancel, and
 // completions landing on the right impression under concurrency.
-#include "src/core/clock.h"
 #include "joins/lookup_service.h"
-#include "tests/support/enrich.h"
+
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -12,7 +12,8 @@
 #include <map>
 #include <thread>
 
-#include <gtest/gtest.h>
+#include "src/core/clock.h"
+#include "tests/support/enrich.h"
 
 namespace ctrjoin {
 namespace {
@@ -279,8 +280,8 @@ TEST_F(LookupServiceTest, CompletionsLandOnTheirOwnImpressionUnderConcurrency) {
         for (const Impression& imp : imps) {
           const FeatureValue* id = Find(imp, "user.id");
           ++checked;
-          if (id == nullptr || "u" + std::to_string(static_cast<int>(std::get<double>(*id))) !=
-                                   imp.user_id) {
+          if (id == nullptr ||
+              "u" + std::to_string(static_cast<int>(std::get<double>(*id))) != imp.user_id) {
             ++wrong;
           }
         }

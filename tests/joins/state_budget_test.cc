@@ -2,13 +2,12 @@
 // stays within its share, RocksDB within its share (give or take its LRU's
 // slack), nothing is lost, and the process stays within 1.75x the budget.
 // Labelled `slow`; prints figures.
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-
-#include <gtest/gtest.h>
 
 #include "joins/label_join.h"
 #include "src/app/config.h"
@@ -49,10 +48,13 @@ TEST(StateBudgetTest, TenMillionPendingImpressionsStayWithinBudget) {
       const uint64_t n = b * kBatch + i;
       std::string id = "imp-" + std::to_string(n);
       const uint64_t key = ImpressionKey(id);
-      batch.events.push_back(
-          {key, Impression{std::move(id), "u" + std::to_string(n % 100'000), "i" + std::to_string(n % 10'000),
-                           EventTime{static_cast<int64_t>(n)},
-                           {{"position", 3.0}, {"device", std::string("android")}, {"ctx", std::vector<double>{0.5, 0.25}}}}});
+      batch.events.push_back({key, Impression{std::move(id),
+                                              "u" + std::to_string(n % 100'000),
+                                              "i" + std::to_string(n % 10'000),
+                                              EventTime{static_cast<int64_t>(n)},
+                                              {{"position", 3.0},
+                                               {"device", std::string("android")},
+                                               {"ctx", std::vector<double>{0.5, 0.25}}}}});
     }
     std::vector<Sample> out;
     ASSERT_TRUE(join.Process(batch, out).ok());

@@ -53,14 +53,10 @@ enum class Api : int16_t {
 
 const char* ApiName(Api api) {
   switch (api) {
-    case Api::kProduce:
-      return "Produce";
-    case Api::kAddPartitionsToTxn:
-      return "AddPartitionsToTxn";
-    case Api::kEndTxn:
-      return "EndTxn";
-    case Api::kTxnOffsetCommit:
-      return "TxnOffsetCommit";
+    case Api::kProduce: return "Produce";
+    case Api::kAddPartitionsToTxn: return "AddPartitionsToTxn";
+    case Api::kEndTxn: return "EndTxn";
+    case Api::kTxnOffsetCommit: return "TxnOffsetCommit";
   }
   return "?";
 }
@@ -70,21 +66,11 @@ enum class Step { kNone, kBegin, kDelivery /* Write or PreCommit */, kSendOffset
 
 void PrintTo(Step step, std::ostream* os) {
   switch (step) {
-    case Step::kNone:
-      *os << "none";
-      return;
-    case Step::kBegin:
-      *os << "Begin";
-      return;
-    case Step::kDelivery:
-      *os << "Write/PreCommit";
-      return;
-    case Step::kSendOffsets:
-      *os << "SendOffsets";
-      return;
-    case Step::kEnd:
-      *os << "Commit/Abort";
-      return;
+    case Step::kNone: *os << "none"; return;
+    case Step::kBegin: *os << "Begin"; return;
+    case Step::kDelivery: *os << "Write/PreCommit"; return;
+    case Step::kSendOffsets: *os << "SendOffsets"; return;
+    case Step::kEnd: *os << "Commit/Abort"; return;
   }
 }
 
@@ -104,8 +90,10 @@ class KafkaTxnMockTest : public ::testing::Test {
     auto cluster = testing::MockKafkaCluster::Start({{"log_level", "3"}});
     ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
     cluster_ = std::move(cluster).value();
-    ASSERT_EQ(rd_kafka_mock_topic_create(cluster_->get(), kTopic, 3, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
-    ASSERT_EQ(rd_kafka_mock_topic_create(cluster_->get(), kInput, 1, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_EQ(rd_kafka_mock_topic_create(cluster_->get(), kTopic, 3, 1),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_EQ(rd_kafka_mock_topic_create(cluster_->get(), kInput, 1, 1),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
   }
 
   void TearDown() override {

@@ -2,10 +2,10 @@
 // and TFRecord framing with its masked CRC-32C.
 #include "sinks/tf_example_encoder.h"
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <iterator>
-
-#include <gtest/gtest.h>
 
 #include "sinks/file_sink.h"
 #include "src/core/crc32c.h"
@@ -20,7 +20,10 @@ Sample Positive() {
   s.sample_id = 0xfedcba9876543210ull;  // above 2^63: negative as int64
   s.label = 1;
   s.click_ts = EventTime{1'767'225'601'000};
-  s.impression = Impression{"imp-1", "u1", "i9", EventTime{1'767'225'600'000},
+  s.impression = Impression{"imp-1",
+                            "u1",
+                            "i9",
+                            EventTime{1'767'225'600'000},
                             {{"position", 3.0}, {"device", std::string("ios")}}};
   s.impression.lookup_features = {{"user.embedding", std::vector<double>{0.5, -1.25}}};
   return s;
@@ -73,11 +76,13 @@ TEST(TfRecordTest, FramingAndMaskedCrc) {
   AppendTfRecord("hello", record);
   ASSERT_EQ(record.size(), 8u + 4 + 5 + 4);
   uint64_t length = 0;
-  for (int i = 0; i < 8; ++i) length |= static_cast<uint64_t>(static_cast<uint8_t>(record[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    length |= static_cast<uint64_t>(static_cast<uint8_t>(record[i])) << (8 * i);
   EXPECT_EQ(length, 5u);
   auto fixed32 = [&](size_t at) {
     uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(record[at + i])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      v |= static_cast<uint32_t>(static_cast<uint8_t>(record[at + i])) << (8 * i);
     return v;
   };
   EXPECT_EQ(fixed32(8), MaskedCrc32c(record.substr(0, 8)));

@@ -3,14 +3,15 @@
 // epoch while the next is written, and recovery after a crash at any point
 // commits exactly the pre-committed epochs up to the checkpoint.
 #include "sinks/txn_file_sink.h"
-#include "tests/support/temp_dir.h"
+
+#include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
-#include <gtest/gtest.h>
+#include "tests/support/temp_dir.h"
 
 namespace ctrjoin {
 namespace {
@@ -19,9 +20,7 @@ namespace fs = std::filesystem;
 
 class TxnFileSinkTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    sink_ = Open();
-  }
+  void SetUp() override { sink_ = Open(); }
 
   std::unique_ptr<TransactionalFileSink> Open() {
     auto s = TransactionalFileSink::Open({dir_.string(), SampleFormat::kJson});

@@ -247,10 +247,8 @@ class HBaseHandler final : public hbase::THBaseServiceIf {
     ++method_counter;
     state_->counters.rows_requested += rows;
     switch (state_->faults.Admit()) {
-      case FaultInjector::Verdict::kServe:
-        return;
-      case FaultInjector::Verdict::kFail:
-        ThrowIoError("injected fault");
+      case FaultInjector::Verdict::kServe: return;
+      case FaultInjector::Verdict::kFail: ThrowIoError("injected fault");
       case FaultInjector::Verdict::kDrop:
         // The processor's attempt to answer then fails on the closed socket,
         // which ends this connection.
@@ -350,21 +348,15 @@ Status TestHBaseServer::Listen() {
   }
   std::shared_ptr<TProtocolFactory> protocols;
   switch (*protocol) {
-    case HBaseProtocol::kBinary:
-      protocols = std::make_shared<TBinaryProtocolFactory>();
-      break;
-    case HBaseProtocol::kCompact:
-      protocols = std::make_shared<TCompactProtocolFactory>();
-      break;
+    case HBaseProtocol::kBinary: protocols = std::make_shared<TBinaryProtocolFactory>(); break;
+    case HBaseProtocol::kCompact: protocols = std::make_shared<TCompactProtocolFactory>(); break;
   }
   std::shared_ptr<TTransportFactory> transports;
   switch (*transport) {
     case HBaseTransport::kBuffered:
       transports = std::make_shared<TBufferedTransportFactory>();
       break;
-    case HBaseTransport::kFramed:
-      transports = std::make_shared<TFramedTransportFactory>();
-      break;
+    case HBaseTransport::kFramed: transports = std::make_shared<TFramedTransportFactory>(); break;
   }
   auto socket = std::make_shared<TServerSocket>(options_.host, options_.port);
   server_ = std::make_shared<apache::thrift::server::TThreadedServer>(

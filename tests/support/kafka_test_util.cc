@@ -1,11 +1,11 @@
 #include "tests/support/kafka_test_util.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "tests/support/trace_oracle.h"
 
@@ -50,8 +50,8 @@ Status ProduceLines(BulkProducer& producer, const std::string& topic, const std:
                     int partitions, bool event_time) {
   int i = 0;
   for (const std::string& line : ReadLines(path)) {
-    CTRJOIN_RETURN_IF_ERROR(producer.Produce(topic, i++ % partitions, line,
-                                             event_time ? EventTimeOf(line) : 0));
+    CTRJOIN_RETURN_IF_ERROR(
+        producer.Produce(topic, i++ % partitions, line, event_time ? EventTimeOf(line) : 0));
   }
   return producer.Flush(30'000).WithContext(fmt::format("producing {} to {}", path, topic));
 }

@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "src/io/kafka_client.h"
 #include "src/core/status.h"
+#include "src/io/kafka_client.h"
 
 namespace ctrjoin::testing {
 

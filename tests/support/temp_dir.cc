@@ -1,8 +1,7 @@
 #include "tests/support/temp_dir.h"
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 namespace ctrjoin::testing {
 

@@ -1,9 +1,9 @@
 #include "tests/support/trace_oracle.h"
 
-#include <fstream>
-
 #include <gtest/gtest.h>
 #include <simdjson.h>
+
+#include <fstream>
 
 #include "src/core/hash.h"
 
@@ -41,8 +41,8 @@ Oracle ComputeOracle(const std::string& impressions_path, const std::string& cli
     simdjson::dom::element doc;
     std::string_view id, user, item;
     int64_t ts = 0;
-    if (parser.parse(line).get(doc) || doc["impression_id"].get(id) ||
-        doc["user_id"].get(user) || doc["item_id"].get(item) || doc["ts"].get(ts)) {
+    if (parser.parse(line).get(doc) || doc["impression_id"].get(id) || doc["user_id"].get(user) ||
+        doc["item_id"].get(item) || doc["ts"].get(ts)) {
       ++oracle.rejected;
       continue;
     }

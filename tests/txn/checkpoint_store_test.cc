@@ -2,10 +2,10 @@
 // only after META, in-progress ones removed at open, bounded by Retain.
 #include "txn/checkpoint_store.h"
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "tests/support/temp_dir.h"
 

@@ -87,8 +87,8 @@ TEST(ConfigTest, InvalidValuesAreNamed) {
 }
 
 TEST(ConfigTest, OverridesApplyOnTop) {
-  Result<Config> c = ParseConfig(kMinimal, {"join.window_ms=1234", "sink.type=file",
-                                            "sink.path=/tmp/o.jsonl"});
+  Result<Config> c =
+      ParseConfig(kMinimal, {"join.window_ms=1234", "sink.type=file", "sink.path=/tmp/o.jsonl"});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->join.window_ms, 1234);
   EXPECT_EQ(c->sink.path, "/tmp/o.jsonl");
@@ -98,8 +98,11 @@ TEST(ConfigTest, OverridesApplyOnTop) {
 }
 
 TEST(EnvOverrideTest, DoubleUnderscoreSeparatesLevels) {
-  const char* env[] = {"CTRJOIN_JOIN__WINDOW_MS=60000", "CTRJOIN_SOURCE__KAFKA__BROKERS=h:1",
-                       "CTRJOIN_CRASH_AT=write:3", "CTRJOIN_LOG_FORMAT=json", "PATH=/bin",
+  const char* env[] = {"CTRJOIN_JOIN__WINDOW_MS=60000",
+                       "CTRJOIN_SOURCE__KAFKA__BROKERS=h:1",
+                       "CTRJOIN_CRASH_AT=write:3",
+                       "CTRJOIN_LOG_FORMAT=json",
+                       "PATH=/bin",
                        nullptr};
   std::vector<EnvOverride> o = EnvOverrides(const_cast<char**>(env));
   ASSERT_EQ(o.size(), 2u);
@@ -109,11 +112,13 @@ TEST(EnvOverrideTest, DoubleUnderscoreSeparatesLevels) {
 }
 
 TEST(EnvOverrideTest, AppliesBetweenFileAndSetAndNamesTheVariable) {
-  const std::string yaml = "source: {files: {impressions: a, clicks: b}}\njoin: {window_ms: 1000}\n";
+  const std::string yaml =
+      "source: {files: {impressions: a, clicks: b}}\njoin: {window_ms: 1000}\n";
   auto c = ParseConfig(yaml, {}, {{"CTRJOIN_JOIN__WINDOW_MS", "join.window_ms=2000"}});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->join.window_ms, 2000);
-  c = ParseConfig(yaml, {"join.window_ms=3000"}, {{"CTRJOIN_JOIN__WINDOW_MS", "join.window_ms=2000"}});
+  c = ParseConfig(yaml, {"join.window_ms=3000"},
+                  {{"CTRJOIN_JOIN__WINDOW_MS", "join.window_ms=2000"}});
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->join.window_ms, 3000) << "--set wins over the environment";
   c = ParseConfig(yaml, {}, {{"CTRJOIN_JOIN__WINDOW_MS", "join.window_ms=ten"}});
@@ -169,10 +174,10 @@ TEST(ConfigTest, CheckpointKeysAreValidated) {
                                  "sink.kafka.transaction_timeout_ms=5000"})
                 .find("sink.kafka.transaction_timeout_ms: 5000 ms is too short"),
             std::string::npos);
-  EXPECT_NE(ErrorOf(kafka_both, {"sink.kafka.transactional_id_prefix=job",
-                                 "source.kafka.mode=subscribe"})
-                .find("source.kafka.mode: checkpoints need mode 'assign'"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf(kafka_both, {"sink.kafka.transactional_id_prefix=job", "source.kafka.mode=subscribe"})
+          .find("source.kafka.mode: checkpoints need mode 'assign'"),
+      std::string::npos);
 }
 
 }  // namespace

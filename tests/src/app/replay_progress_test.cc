@@ -1,10 +1,10 @@
 // The replay progress report's lines (src/app/replay_progress.h).
 #include "src/app/replay_progress.h"
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace ctrjoin {
 namespace {

@@ -3,14 +3,14 @@
 // tests/integration/metrics_endpoint_test.cc for the served endpoints.
 #include "src/app/run_metrics.h"
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "src/core/event.h"
 
@@ -241,7 +241,8 @@ TEST(PrometheusTest, ReferenceListsEveryFamily) {
   m.pipeline.started_ms.Set(1);
   const Parsed p = Parse(RenderPrometheus(m, TopicLabels{}, 0));
   for (const std::string& name : p.order) {
-    EXPECT_NE(body.find("`" + name + "`"), std::string::npos) << name << " is not in src/ops/README.md";
+    EXPECT_NE(body.find("`" + name + "`"), std::string::npos)
+        << name << " is not in src/ops/README.md";
   }
 }
 

@@ -6,8 +6,13 @@ namespace ctrjoin {
 namespace {
 
 TEST(StateCodecTest, ImpressionRoundTrips) {
-  Impression imp{"imp-1", "user\0x", "item", EventTime{1'767'225'600'123},
-                 {{"a", 1.25}, {"b", std::string("ios")}, {"c", std::vector<double>{1, -2.5}},
+  Impression imp{"imp-1",
+                 "user\0x",
+                 "item",
+                 EventTime{1'767'225'600'123},
+                 {{"a", 1.25},
+                  {"b", std::string("ios")},
+                  {"c", std::vector<double>{1, -2.5}},
                   {"empty", std::vector<double>{}}}};
   imp.lookup_features = {{"user.age", 34.0}, {"item.tags", std::string("a,b")}};
   imp.features_partial = true;

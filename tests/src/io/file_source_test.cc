@@ -1,10 +1,11 @@
 #include "src/io/file_source.h"
-#include "tests/support/temp_dir.h"
+
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include <gtest/gtest.h>
+#include "tests/support/temp_dir.h"
 
 namespace ctrjoin {
 namespace {

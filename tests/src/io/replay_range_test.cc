@@ -1,10 +1,11 @@
 // Replay ranges as given on the command line, their validation and the range
 // kept for resumes.
+#include "src/io/replay_range.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
 
-#include "src/io/replay_range.h"
 #include "tests/support/temp_dir.h"
 
 namespace ctrjoin {

@@ -2,14 +2,13 @@
 // registry (src/ops/prometheus.h), and the HTTP address syntax
 // (src/ops/http_server.h). No sockets: tests/integration/http_server_test.cc
 // serves.
-#include "src/ops/prometheus.h"
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>
 
-#include <gtest/gtest.h>
-
 #include "src/ops/http_server.h"
+#include "src/ops/prometheus.h"
 
 namespace ctrjoin {
 namespace {
@@ -26,8 +25,8 @@ TEST(LatencyHistogramTest, BucketsAreExponentialFrom50UsTo10s) {
 
 TEST(LatencyHistogramTest, AValueOnABoundGoesIntoThatBucket) {
   LatencyHistogram h;
-  h.Record(0.05);   // le 0.05
-  h.Record(0.051);  // le 0.1
+  h.Record(0.05);    // le 0.05
+  h.Record(0.051);   // le 0.1
   h.Record(20'000);  // +Inf
   EXPECT_EQ(h.bucket(0), 1u);
   EXPECT_EQ(h.bucket(1), 1u);
@@ -80,7 +79,8 @@ TEST(MetricRegistryTest, RendersTheProcessFamiliesThenEveryWriterInOrder) {
   const std::string text = registry.Render(1'500);
   const size_t up = text.find("ctrjoin_up 1\n");
   const size_t a = text.find("# TYPE ctrjoin_a_total counter\nctrjoin_a_total 3\n");
-  const size_t b = text.find("# HELP ctrjoin_b B \\\\ with\\nnewline.\n# TYPE ctrjoin_b gauge\nctrjoin_b -2\n");
+  const size_t b =
+      text.find("# HELP ctrjoin_b B \\\\ with\\nnewline.\n# TYPE ctrjoin_b gauge\nctrjoin_b -2\n");
   ASSERT_NE(up, std::string::npos) << text;
   ASSERT_NE(a, std::string::npos) << text;
   ASSERT_NE(b, std::string::npos) << text;

@@ -28,8 +28,8 @@
 #include <utility>
 #include <vector>
 
-#include "tests/support/kafka_broker/broker_core.h"
 #include "src/core/crc32c.h"
+#include "tests/support/kafka_broker/broker_core.h"
 #include "tests/support/kafka_broker/record_batch.h"
 #include "tests/support/kafka_broker/wire.h"
 

@@ -36,7 +36,8 @@ HandlerOutcome BrokerCore::HandleAddPartitionsToTxn(const RequestHeader& header,
   std::int64_t producer_id = r.Int64();
   std::int16_t producer_epoch = r.Int16();
   std::vector<TopicPartition> partitions;
-  for (const auto& topic : ReadTopicArray<std::int32_t>(r, [](WireReader& r) { return r.Int32(); })) {
+  for (const auto& topic :
+       ReadTopicArray<std::int32_t>(r, [](WireReader& r) { return r.Int32(); })) {
     for (std::int32_t p : topic.partitions) partitions.push_back({topic.name, p});
   }
   if (!r.ok()) return HandlerOutcome::Close();
