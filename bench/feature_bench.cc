@@ -45,7 +45,7 @@ BENCHMARK(BM_CacheHit)->ThreadRange(1, 2)->UseRealTime();
 // LookupService in front of it.
 struct Fixture {
   explicit Fixture(int users, LookupServiceOptions options) {
-    server = std::move(testing::TestHBaseServer::Start({})).value();
+    server = std::move(test_support::TestHBaseServer::Start({})).value();
     HBaseClientOptions client;
     client.port = server->port();
     client.pool_size = options.io_threads;
@@ -71,12 +71,12 @@ struct Fixture {
   // Enriches one batch and waits for it; returns the time it took.
   double EnrichSeconds(std::vector<Impression>& batch) {
     const auto start = std::chrono::steady_clock::now();
-    testing::EnrichAsync(*service, batch).wait();
+    test_support::EnrichAsync(*service, batch).wait();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
   LookupMetrics metrics;
-  std::unique_ptr<testing::TestHBaseServer> server;
+  std::unique_ptr<test_support::TestHBaseServer> server;
   std::unique_ptr<HBaseFeatureStore> store;
   std::unique_ptr<LookupService> service;
 };

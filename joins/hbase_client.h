@@ -1,7 +1,7 @@
 #pragma once
 // HBaseClient: point reads (and fixture writes) against an HBase Thrift2
 // server (THBaseService, IDL in joins/hbase.thrift), for the feature lookups
-// of DESIGN.md "Feature enrichment".
+// of joins/README.md, "Feature enrichment".
 //
 // Design note.
 // - Threads: every public method may be called from any number of lookup

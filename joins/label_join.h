@@ -1,5 +1,5 @@
 #pragma once
-// LabelJoin: the impression ⋈ click label join of one shard (DESIGN.md,
+// LabelJoin: the impression ⋈ click label join of one shard (joins/README.md,
 // "Label join semantics"), on event time:
 //
 //  - The first click with ts in [impression.ts, impression.ts + W] makes a

@@ -1,6 +1,6 @@
 #pragma once
 // LookupService: the asynchronous lookup join that enriches impressions with
-// historical features (DESIGN.md, "Feature enrichment"). It implements the
+// historical features (joins/README.md, "Feature enrichment"). It implements the
 // pipeline's Enricher interface.
 //
 // For each impression and each configured lookup (e.g. user: table

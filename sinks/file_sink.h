@@ -3,7 +3,7 @@
 // TFRecords of tf.Example) or to stdout (JSON lines), and dead letters to a
 // JSON-lines file. Each owns a
 // stdio stream with a large buffer; Flush() pushes it to the OS (and fsyncs
-// files). The transactional file sink comes with the exactly-once work.
+// files). The transactional file sink is sinks/txn_file_sink.h.
 //
 // Called only from the pipeline's serial sink/route nodes (Sink contract).
 

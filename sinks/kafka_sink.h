@@ -2,7 +2,7 @@
 // Plain (non-transactional, idempotent) Kafka sinks for samples and for dead
 // letters. Keys are the impression id, partitioned with murmur2 as Java
 // clients do (partitioner=murmur2_random), so a sample always lands on the
-// same partition. The transactional sink comes with the exactly-once work.
+// same partition. The transactional sink is sinks/kafka_txn_sink.h.
 //
 // Called only from the pipeline's serial sink/router node. Owns its
 // KafkaProducer; delivery reports are served by poll() calls made from

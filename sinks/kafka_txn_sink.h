@@ -24,7 +24,7 @@
 // Unlike files, a pre-committed transaction does not survive this process:
 // librdkafka cannot resume another producer's transaction, so after a crash
 // Open aborts it, and the input offsets committed with the last committed
-// transaction say which state snapshot to restore (DESIGN.md). Recover has
+// transaction say which state snapshot to restore (txn/README.md, "Recovery"). Recover has
 // nothing to roll forward.
 //
 // Errors: a fatal producer error (fenced by a newer instance, or a

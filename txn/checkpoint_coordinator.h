@@ -1,6 +1,6 @@
 #pragma once
 // CheckpointCoordinator: cuts the run into epochs and drives two-phase
-// commit (DESIGN.md, "Exactly once").
+// commit (txn/README.md, "Epochs" and "Recovery").
 //
 // Per epoch N:
 //   1. NextBarrier (source node, every checkpoint.interval_ms) injects

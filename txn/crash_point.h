@@ -1,5 +1,5 @@
 #pragma once
-// Test hook for the crash suite (tests/crash/): with the environment
+// Test hook for the crash suite (tests/integration/crash_test.cc): with the environment
 // variable CTRJOIN_CRASH_AT="<point>:<n>", the process kills itself with
 // SIGKILL the n-th time it passes CrashPoint("<point>"), exactly as kill -9
 // would, at a moment a test cannot hit from outside (inside pre-commit,

@@ -1,6 +1,6 @@
 #pragma once
 // Two-phase commit, the contract between the checkpoint coordinator and the
-// sinks that make output visible exactly once (DESIGN.md, "Exactly once").
+// sinks that make output visible exactly once (txn/README.md, "Two-phase commit").
 //
 // Time is cut into epochs. A participant's output for epoch N is written
 // while N is open, made durable but invisible by PreCommit(N), and visible by

@@ -1,8 +1,9 @@
 #pragma once
 // Compact binary encoding of events for operator state (in memory and in
 // RocksDB). Little-endian fixed-width integers and length-prefixed strings;
-// not a wire format, only ever read by the same build (checkpoints will carry
-// a version byte when they exist). Pure functions, any thread.
+// not a wire format: the entries carry no version and are only ever read by
+// the same build (a checkpoint's META names its own format, see
+// src/pipeline/checkpoint.cc). Pure functions, any thread.
 
 #include <cstdint>
 #include <string>

@@ -31,7 +31,7 @@ std::string Capture(const std::function<Status(std::FILE*)>& command, Status& st
 }
 
 TEST(AdminTest, ListsAndShowsCheckpointsWithoutTouchingThem) {
-  testing::TempDir dir;
+  test_support::TempDir dir;
   Config config;
   config.checkpoint.dir = dir.File("chk");
   auto store = CheckpointStore::Open(config.checkpoint.dir);
@@ -81,7 +81,7 @@ TEST(AdminTest, AbortTransactionsReleasesReadCommittedReaders) {
   auto broker = testbroker::TestBroker::Start(options);
   ASSERT_TRUE(broker.ok()) << broker.status().ToString();
   const std::string brokers = (*broker)->bootstrap();
-  testing::TempDir dir;
+  test_support::TempDir dir;
   {
     auto conf = MakeKafkaConf({{"bootstrap.servers", brokers},
                                {"transactional.id", "job-0"},
@@ -109,8 +109,8 @@ TEST(AdminTest, AbortTransactionsReleasesReadCommittedReaders) {
               RD_KAFKA_RESP_ERR_NO_ERROR);
     ASSERT_EQ(rd_kafka_flush(producer->get(), 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
   }
-  ASSERT_TRUE(testing::ConsumeCommitted(brokers, "out", dir.File("before.txt")).ok());
-  EXPECT_TRUE(testing::ReadLines(dir.File("before.txt")).empty())
+  ASSERT_TRUE(test_support::ConsumeCommitted(brokers, "out", dir.File("before.txt")).ok());
+  EXPECT_TRUE(test_support::ReadLines(dir.File("before.txt")).empty())
       << "the open transaction holds read_committed readers back";
 
   Config config;
@@ -124,8 +124,8 @@ TEST(AdminTest, AbortTransactionsReleasesReadCommittedReaders) {
       Capture([&](std::FILE* out) { return AbortTransactions(config, "", 0, out); }, st);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_NE(report.find("job-0 .. job-0"), std::string::npos) << report;
-  ASSERT_TRUE(testing::ConsumeCommitted(brokers, "out", dir.File("after.txt")).ok());
-  EXPECT_EQ(testing::ReadLines(dir.File("after.txt")), std::vector<std::string>{"later"});
+  ASSERT_TRUE(test_support::ConsumeCommitted(brokers, "out", dir.File("after.txt")).ok());
+  EXPECT_EQ(test_support::ReadLines(dir.File("after.txt")), std::vector<std::string>{"later"});
 
   config.sink.type = "file";
   Capture([&](std::FILE* out) { return AbortTransactions(config, "", 0, out); }, st);

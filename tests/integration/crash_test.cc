@@ -107,7 +107,7 @@ RunResult RunOnce(const std::vector<std::string>& args, const std::string& log,
 }
 
 std::string Tail(const std::string& path) {
-  std::vector<std::string> lines = testing::ReadLines(path);
+  std::vector<std::string> lines = test_support::ReadLines(path);
   std::string out;
   for (size_t i = lines.size() > 15 ? lines.size() - 15 : 0; i < lines.size(); ++i) {
     out += lines[i] + "\n";
@@ -154,7 +154,7 @@ int RunThroughCrashes(const std::vector<std::string>& args, const std::string& l
   return kills;
 }
 
-std::string BaseConfig(const testing::TempDir& dir) {
+std::string BaseConfig(const test_support::TempDir& dir) {
   return fmt::format(R"(
 join: {{window_ms: {}, allowed_lateness_ms: 5000}}
 watermark: {{out_of_orderness_ms: 5000, idle_timeout_ms: 0}}
@@ -183,19 +183,19 @@ size_t CountCheckpoints(const std::string& dir) {
 // What one kind of job adds to the rounds of CrashRounds.
 struct CrashJob {
   // Writes the job's config (the rest of BaseConfig) for a fresh trace.
-  std::function<void(const testing::TempDir&, const GenerateOptions&, int round,
+  std::function<void(const test_support::TempDir&, const GenerateOptions&, int round,
                      std::string& config_yaml)>
       setup;
   // Writes the committed output as JSON lines to `path`.
-  std::function<void(const testing::TempDir&, int round, const std::string& path)> collect;
+  std::function<void(const test_support::TempDir&, int round, const std::string& path)> collect;
   // The command line after `ctrjoin`; default: run --config <config>.
-  std::function<std::vector<std::string>(const testing::TempDir&, const std::string& config)>
-      command = [](const testing::TempDir&, const std::string& config) {
+  std::function<std::vector<std::string>(const test_support::TempDir&, const std::string& config)>
+      command = [](const test_support::TempDir&, const std::string& config) {
         return std::vector<std::string>{"run", "--config", config};
       };
   // The impressions the output must label (a JSON-lines file); default: all.
-  std::function<std::string(const testing::TempDir&, const GenerateOptions&)> impressions =
-      [](const testing::TempDir&, const GenerateOptions& gen) { return gen.impressions_path; };
+  std::function<std::string(const test_support::TempDir&, const GenerateOptions&)> impressions =
+      [](const test_support::TempDir&, const GenerateOptions& gen) { return gen.impressions_path; };
   std::string checkpoints = "state/checkpoints";  // under the round's directory
 };
 
@@ -208,9 +208,9 @@ void CrashRounds(uint64_t seed, const CrashJob& job) {
   const int target = Kills();
   int kills = 0;
   for (int round = 0; kills < target; ++round) {
-    testing::TempDir dir;
+    test_support::TempDir dir;
     GenerateOptions gen{dir.File("imp.jsonl"), dir.File("clk.jsonl"), "", kImpressions};
-    ASSERT_TRUE(GenerateTrace(gen, testing::OracleWorkload(seed + round, kWindowMs)).ok());
+    ASSERT_TRUE(GenerateTrace(gen, test_support::OracleWorkload(seed + round, kWindowMs)).ok());
     std::string yaml = BaseConfig(dir);
     job.setup(dir, gen, round, yaml);
     if (::testing::Test::HasFatalFailure()) return;
@@ -221,10 +221,10 @@ void CrashRounds(uint64_t seed, const CrashJob& job) {
     kills += round_kills;
 
     job.collect(dir, round, dir.File("all.jsonl"));
-    const testing::Oracle oracle =
-        testing::ComputeOracle(job.impressions(dir, gen), gen.clicks_path, kWindowMs);
-    const auto samples = testing::ReadSamples(dir.File("all.jsonl"));
-    testing::ExpectMatchesOracle(oracle, samples);
+    const test_support::Oracle oracle =
+        test_support::ComputeOracle(job.impressions(dir, gen), gen.clicks_path, kWindowMs);
+    const auto samples = test_support::ReadSamples(dir.File("all.jsonl"));
+    test_support::ExpectMatchesOracle(oracle, samples);
     EXPECT_LE(CountCheckpoints(dir.File(job.checkpoints)), 2u + 1u);
     std::printf("round %d: %d kills, %zu samples\n", round, round_kills, samples.size());
     if (::testing::Test::HasFailure()) {
@@ -235,7 +235,7 @@ void CrashRounds(uint64_t seed, const CrashJob& job) {
 }
 
 // Every committed epoch file in <dir>/out, concatenated; nothing left staged.
-void CollectEpochFiles(const testing::TempDir& dir, int, const std::string& path) {
+void CollectEpochFiles(const test_support::TempDir& dir, int, const std::string& path) {
   std::ofstream all(path);
   for (const fs::directory_entry& e : fs::directory_iterator(dir.File("out"))) {
     if (!e.path().filename().string().starts_with("epoch-")) continue;
@@ -247,7 +247,8 @@ void CollectEpochFiles(const testing::TempDir& dir, int, const std::string& path
 
 TEST(CrashTest, FileSinkExactlyOnceThroughKills) {
   CrashJob job;
-  job.setup = [](const testing::TempDir& dir, const GenerateOptions& gen, int, std::string& yaml) {
+  job.setup = [](const test_support::TempDir& dir, const GenerateOptions& gen, int,
+                 std::string& yaml) {
     yaml += fmt::format(R"(
 source: {{type: files, files: {{impressions: {}, clicks: {}}}}}
 sink: {{type: file, path: {}}}
@@ -265,7 +266,7 @@ void ProduceTrace(const std::string& brokers, const GenerateOptions& gen,
   ASSERT_TRUE(producer.ok());
   for (auto [topic, file] :
        {std::pair{imp_topic, gen.impressions_path}, std::pair{clk_topic, gen.clicks_path}}) {
-    ASSERT_TRUE(testing::ProduceLines(**producer, topic, file, 2).ok());
+    ASSERT_TRUE(test_support::ProduceLines(**producer, topic, file, 2).ok());
   }
 }
 
@@ -277,7 +278,7 @@ TEST(CrashTest, KafkaSinkExactlyOnceThroughKills) {
   const std::string brokers = (*broker)->bootstrap();
   // Fresh topics, group and transactional ids per round.
   CrashJob job;
-  job.setup = [&](const testing::TempDir&, const GenerateOptions& gen, int round,
+  job.setup = [&](const test_support::TempDir&, const GenerateOptions& gen, int round,
                   std::string& yaml) {
     const std::string imp_topic = fmt::format("impressions-{}", round);
     const std::string clk_topic = fmt::format("clicks-{}", round);
@@ -294,8 +295,8 @@ sink:
 )",
                         brokers, imp_topic, clk_topic, round);
   };
-  job.collect = [&](const testing::TempDir&, int round, const std::string& path) {
-    Status st = testing::ConsumeCommitted(brokers, fmt::format("samples-{}", round), path);
+  job.collect = [&](const test_support::TempDir&, int round, const std::string& path) {
+    Status st = test_support::ConsumeCommitted(brokers, fmt::format("samples-{}", round), path);
     EXPECT_TRUE(st.ok()) << st.ToString();
   };
   CrashRounds(777, job);
@@ -314,7 +315,7 @@ TEST(CrashTest, ReplayResumesThroughKills) {
   // 10000 <= i < 40000 (line i went to partition i % 2 at offset i / 2).
   constexpr size_t kFirstLine = 10'000, kEndLine = 40'000;
   CrashJob job;
-  job.setup = [&](const testing::TempDir& dir, const GenerateOptions& gen, int round,
+  job.setup = [&](const test_support::TempDir& dir, const GenerateOptions& gen, int round,
                   std::string& yaml) {
     const std::string imp_topic = fmt::format("r-impressions-{}", round);
     const std::string clk_topic = fmt::format("r-clicks-{}", round);
@@ -328,7 +329,7 @@ sink: {{type: file, path: {4}}}
 )",
                         brokers, imp_topic, clk_topic, round, dir.File("live-out"));
   };
-  job.command = [](const testing::TempDir& dir, const std::string& config) {
+  job.command = [](const test_support::TempDir& dir, const std::string& config) {
     return std::vector<std::string>{"replay",
                                     "--config",
                                     config,
@@ -343,8 +344,8 @@ sink: {{type: file, path: {4}}}
                                     "--progress",
                                     "log"};
   };
-  job.impressions = [](const testing::TempDir& dir, const GenerateOptions& gen) {
-    const std::vector<std::string> lines = testing::ReadLines(gen.impressions_path);
+  job.impressions = [](const test_support::TempDir& dir, const GenerateOptions& gen) {
+    const std::vector<std::string> lines = test_support::ReadLines(gen.impressions_path);
     std::ofstream range(dir.File("range.jsonl"));
     for (size_t i = kFirstLine; i < kEndLine && i < lines.size(); ++i) range << lines[i] << "\n";
     return dir.File("range.jsonl");

@@ -24,7 +24,7 @@ constexpr int64_t kDay = 86'400'000;
 class FeaturePipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    workload_ = testing::OracleWorkload(21, kWindowMs);
+    workload_ = test_support::OracleWorkload(21, kWindowMs);
     workload_.users = kUsers;
     workload_.items = 50;
     GenerateOptions gen{Path("imp.jsonl"), Path("clk.jsonl"), "", 5'000};
@@ -76,7 +76,7 @@ class FeaturePipelineTest : public ::testing::Test {
   std::map<std::string, std::string> CheckSamples(const std::string& path) {
     simdjson::dom::parser parser;
     std::map<std::string, std::string> by_id;
-    for (const std::string& line : testing::ReadLines(path)) {
+    for (const std::string& line : test_support::ReadLines(path)) {
       simdjson::dom::element doc;
       EXPECT_FALSE(parser.parse(line).get(doc));
       std::string_view user, item, sid;
@@ -98,13 +98,13 @@ class FeaturePipelineTest : public ::testing::Test {
     return by_id;
   }
 
-  testing::TempDir dir_;
+  test_support::TempDir dir_;
   WorkloadOptions workload_;
   int64_t mid_ts_ = 0;
 };
 
 TEST_F(FeaturePipelineTest, HBaseAndEmbeddedStoresGiveTheSamePointInTimeFeatures) {
-  auto server = testing::TestHBaseServer::Start({});
+  auto server = test_support::TestHBaseServer::Start({});
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   HBaseClientOptions client_options;
   client_options.port = (*server)->port();
@@ -138,9 +138,9 @@ TEST_F(FeaturePipelineTest, HBaseAndEmbeddedStoresGiveTheSamePointInTimeFeatures
   const auto from_embedded = CheckSamples(Path("embedded.jsonl"));
   EXPECT_GT(from_hbase.size(), 4'900u);
   EXPECT_EQ(from_hbase, from_embedded) << "same samples, byte for byte";
-  testing::ExpectMatchesOracle(
-      testing::ComputeOracle(Path("imp.jsonl"), Path("clk.jsonl"), kWindowMs),
-      testing::ReadSamples(Path("hbase.jsonl")));
+  test_support::ExpectMatchesOracle(
+      test_support::ComputeOracle(Path("imp.jsonl"), Path("clk.jsonl"), kWindowMs),
+      test_support::ReadSamples(Path("hbase.jsonl")));
   // Batching: far fewer store calls than rows.
   EXPECT_GT(hbase_metrics.lookup.requests.Get(), 0u);
   EXPECT_LT(hbase_metrics.lookup.store_calls.Get(), hbase_metrics.lookup.requests.Get());

@@ -27,11 +27,11 @@ namespace ctrjoin {
 namespace {
 
 constexpr int64_t kWindowMs = 30'000;
-using testing::ComputeOracle;
-using testing::ExpectMatchesOracle;
-using testing::Oracle;
-using testing::ReadLines;
-using testing::ReadSamples;
+using test_support::ComputeOracle;
+using test_support::ExpectMatchesOracle;
+using test_support::Oracle;
+using test_support::ReadLines;
+using test_support::ReadSamples;
 
 class FilePipelineTest : public ::testing::Test {
  protected:
@@ -40,7 +40,7 @@ class FilePipelineTest : public ::testing::Test {
     gen.impressions_path = Path("impressions.jsonl");
     gen.clicks_path = Path("clicks.jsonl");
     gen.impressions = 30'000;
-    ASSERT_TRUE(GenerateTrace(gen, testing::OracleWorkload(7, kWindowMs)).ok());
+    ASSERT_TRUE(GenerateTrace(gen, test_support::OracleWorkload(7, kWindowMs)).ok());
   }
 
   std::string Path(const std::string& name) const { return dir_.File(name); }
@@ -61,7 +61,7 @@ class FilePipelineTest : public ::testing::Test {
     return c;
   }
 
-  testing::TempDir dir_;
+  test_support::TempDir dir_;
 };
 
 TEST_F(FilePipelineTest, OneSamplePerImpressionWithTheWindowLabel) {
@@ -232,7 +232,7 @@ struct RunResult {
 
 // One run of a one-shard pipeline with the label join (W = 20 s, L = 5 s),
 // resumed from `resume` (its state from resume_dir) if given.
-RunResult RunOnce(const testing::TempDir& dir, const std::string& name,
+RunResult RunOnce(const test_support::TempDir& dir, const std::string& name,
                   std::deque<SourceBatch> batches, std::set<int> barriers_at, uint64_t first_epoch,
                   const std::optional<CheckpointMeta>& resume, const std::string& resume_dir) {
   RunResult result;
@@ -275,7 +275,7 @@ RunResult RunOnce(const testing::TempDir& dir, const std::string& name,
 }
 
 TEST(PipelineResumeTest, PartitionSilentAtTheCheckpointStillHoldsTheWatermark) {
-  testing::TempDir dir;
+  test_support::TempDir dir;
   // Run 1: impressions[1] is assigned but delivers nothing. The click for B
   // (ts 60 s) is held; impressions[0] and clicks[0] are far ahead, but the
   // silent partition holds the watermark at its minimum. Checkpoint 1

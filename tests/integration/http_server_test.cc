@@ -19,9 +19,9 @@
 namespace ctrjoin {
 namespace {
 
-using testing::HttpExchange;
-using testing::HttpGet;
-using testing::HttpReply;
+using test_support::HttpExchange;
+using test_support::HttpGet;
+using test_support::HttpReply;
 
 HttpRoutes Routes() {
   HttpRoutes routes;

@@ -94,7 +94,7 @@ struct Output {
 class KafkaMockTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto cluster = testing::MockKafkaCluster::Start();
+    auto cluster = test_support::MockKafkaCluster::Start();
     ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
     cluster_ = std::move(cluster).value();
     brokers_ = rd_kafka_mock_cluster_bootstraps(cluster_->get());
@@ -169,7 +169,7 @@ class KafkaMockTest : public ::testing::Test {
     return options;
   }
 
-  std::unique_ptr<testing::MockKafkaCluster> cluster_;
+  std::unique_ptr<test_support::MockKafkaCluster> cluster_;
   std::string brokers_;
 };
 

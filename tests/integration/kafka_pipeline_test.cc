@@ -19,10 +19,10 @@ namespace {
 constexpr int64_t kWindowMs = 30'000;
 
 TEST(KafkaPipelineTest, BoundedRunMatchesOracle) {
-  testing::TempDir dir;
+  test_support::TempDir dir;
   const auto path = [&](const char* name) { return dir.File(name); };
   GenerateOptions gen{path("imp.jsonl"), path("clk.jsonl"), "", 10'000};
-  ASSERT_TRUE(GenerateTrace(gen, testing::OracleWorkload(11, kWindowMs)).ok());
+  ASSERT_TRUE(GenerateTrace(gen, test_support::OracleWorkload(11, kWindowMs)).ok());
 
   auto producer = BulkProducer::Open({{"test.mock.num.brokers", "1"}});
   ASSERT_TRUE(producer.ok());
@@ -33,7 +33,7 @@ TEST(KafkaPipelineTest, BoundedRunMatchesOracle) {
   }
   for (auto [topic, file] :
        {std::pair{"impressions", path("imp.jsonl")}, std::pair{"clicks", path("clk.jsonl")}}) {
-    ASSERT_TRUE(testing::ProduceLines(**producer, topic, file, 2).ok());
+    ASSERT_TRUE(test_support::ProduceLines(**producer, topic, file, 2).ok());
   }
 
   Config c;
@@ -53,13 +53,13 @@ TEST(KafkaPipelineTest, BoundedRunMatchesOracle) {
   Status st = RunPipeline(c, metrics);
   ASSERT_TRUE(st.ok()) << st.ToString();
 
-  const testing::Oracle oracle =
-      testing::ComputeOracle(path("imp.jsonl"), path("clk.jsonl"), kWindowMs);
+  const test_support::Oracle oracle =
+      test_support::ComputeOracle(path("imp.jsonl"), path("clk.jsonl"), kWindowMs);
   const size_t positives =
-      testing::ExpectMatchesOracle(oracle, testing::ReadSamples(path("samples.jsonl")));
+      test_support::ExpectMatchesOracle(oracle, test_support::ReadSamples(path("samples.jsonl")));
   EXPECT_GT(positives, 100u);
   EXPECT_EQ(metrics.pipeline.dead_letters.Get(), oracle.rejected);
-  EXPECT_EQ(testing::ReadLines(path("dead.jsonl")).size(), oracle.rejected);
+  EXPECT_EQ(test_support::ReadLines(path("dead.jsonl")).size(), oracle.rejected);
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 class LookupHBaseTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::move(testing::TestHBaseServer::Start({})).value();
+    server_ = std::move(test_support::TestHBaseServer::Start({})).value();
     client_options_.port = server_->port();
     client_options_.request_timeout_ms = 200;
     auto loader = std::move(HBaseClient::Open(client_options_)).value();
@@ -46,7 +46,7 @@ class LookupHBaseTest : public ::testing::Test {
   }
 
   std::future<Status> Enrich(std::vector<Impression>& imps) {
-    return testing::EnrichAsync(*service_, imps);
+    return test_support::EnrichAsync(*service_, imps);
   }
 
   static std::vector<Impression> Batch(int n) {
@@ -70,7 +70,7 @@ class LookupHBaseTest : public ::testing::Test {
   }
 
   HBaseClientOptions client_options_;
-  std::unique_ptr<testing::TestHBaseServer> server_;
+  std::unique_ptr<test_support::TestHBaseServer> server_;
   std::unique_ptr<HBaseFeatureStore> store_;
   LookupMetrics metrics_;
   std::unique_ptr<LookupService> service_;
@@ -78,7 +78,7 @@ class LookupHBaseTest : public ::testing::Test {
 
 TEST_F(LookupHBaseTest, FailingServerIsRetriedUntilEveryLookupSucceeds) {
   StartService({});
-  testing::HBaseServerFaults faults;
+  test_support::HBaseServerFaults faults;
   faults.error_rate = 0.3;
   faults.drop_rate = 0.2;
   server_->SetFaults(faults);
@@ -95,7 +95,7 @@ TEST_F(LookupHBaseTest, FailingServerIsRetriedUntilEveryLookupSucceeds) {
 
 TEST_F(LookupHBaseTest, SlowServerPastTheTimeoutHoldsTheBatchUntilItIsFastAgain) {
   StartService({});
-  testing::HBaseServerFaults slow;
+  test_support::HBaseServerFaults slow;
   slow.latency = 400ms;  // beyond the 200 ms request timeout
   server_->SetFaults(slow);
   auto imps = Batch(50);
@@ -110,7 +110,7 @@ TEST_F(LookupHBaseTest, SlowServerPastTheTimeoutHoldsTheBatchUntilItIsFastAgain)
 
 TEST_F(LookupHBaseTest, StalledServerRecovers) {
   StartService({});
-  testing::HBaseServerFaults stall;
+  test_support::HBaseServerFaults stall;
   stall.stall = true;
   server_->SetFaults(stall);
   auto imps = Batch(20);

@@ -37,8 +37,8 @@ namespace ctrjoin {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using testing::HttpGet;
-using testing::HttpReply;
+using test_support::HttpGet;
+using test_support::HttpReply;
 
 constexpr int64_t kWindowMs = 30'000;
 
@@ -139,7 +139,7 @@ int Wait(pid_t pid) {
 }
 
 // Runs `promtool check metrics` over an exposition; its exit code and output.
-std::pair<int, std::string> Promtool(const std::string& promtool, const testing::TempDir& dir,
+std::pair<int, std::string> Promtool(const std::string& promtool, const test_support::TempDir& dir,
                                      const std::string& exposition) {
   const std::string in = dir.File("scrape.txt");
   const std::string out = dir.File("promtool.out");
@@ -152,15 +152,15 @@ std::pair<int, std::string> Promtool(const std::string& promtool, const testing:
 // loopback port, running on its own thread until Finish().
 class RunningPipeline {
  public:
-  RunningPipeline(const testing::TempDir& dir, bool exactly_once) {
+  RunningPipeline(const test_support::TempDir& dir, bool exactly_once) {
     GenerateOptions gen;
     gen.impressions_path = dir.File("impressions.jsonl");
     gen.clicks_path = dir.File("clicks.jsonl");
     gen.impressions = 20'000;
-    Status generated = GenerateTrace(gen, testing::OracleWorkload(11, kWindowMs));
+    Status generated = GenerateTrace(gen, test_support::OracleWorkload(11, kWindowMs));
     EXPECT_TRUE(generated.ok()) << generated.ToString();
 
-    Result<uint16_t> port = testing::FreeLoopbackPort();
+    Result<uint16_t> port = test_support::FreeLoopbackPort();
     EXPECT_TRUE(port.ok()) << port.status().ToString();
     port_ = port.ok() ? *port : 0;
     config_.source.files.impressions_path = gen.impressions_path;
@@ -259,7 +259,7 @@ TEST(MetricsEndpointTest, PromtoolAcceptsTheScrapeOfARunningExactlyOnceRun) {
   const std::string promtool = FindOnPath("promtool");
   ASSERT_FALSE(promtool.empty())
       << "promtool not found on PATH: run scripts/setup (Debian package prometheus)";
-  testing::TempDir dir;
+  test_support::TempDir dir;
   RunningPipeline run(dir, /*exactly_once=*/true);
   ASSERT_TRUE(run.WaitUntilDrainedAndReady());
   // A checkpoint after the last record, so that its epoch's batches count
@@ -345,11 +345,11 @@ TEST(MetricsEndpointTest, ARealPrometheusScrapesARunningPipeline) {
   const std::string prometheus = FindOnPath("prometheus");
   ASSERT_FALSE(prometheus.empty())
       << "prometheus not found on PATH: run scripts/setup (Debian package prometheus)";
-  testing::TempDir dir;
+  test_support::TempDir dir;
   RunningPipeline run(dir, /*exactly_once=*/false);
   ASSERT_TRUE(run.WaitUntilDrainedAndReady());
 
-  Result<uint16_t> prom_port = testing::FreeLoopbackPort();
+  Result<uint16_t> prom_port = test_support::FreeLoopbackPort();
   ASSERT_TRUE(prom_port.ok()) << prom_port.status().ToString();
   const std::string config = dir.File("prometheus.yml");
   std::ofstream(config) << fmt::format(R"(global:
@@ -414,11 +414,11 @@ scrape_configs:
 // ctrjoin_consumer_lag_records comes from KafkaSource::ConsumerLag: the
 // high watermark librdkafka cached from its last fetch minus the position.
 TEST(ConsumerLagTest, KafkaSourceReportsHighWatermarkMinusPosition) {
-  auto cluster = testing::MockKafkaCluster::Start();
+  auto cluster = test_support::MockKafkaCluster::Start();
   ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
   ASSERT_TRUE((*cluster)->CreateTopic("impressions", 1).ok());
   ASSERT_TRUE((*cluster)->CreateTopic("clicks", 1).ok());
-  testing::TempDir dir;
+  test_support::TempDir dir;
   constexpr int kRecords = 100;
   {
     std::ofstream lines(dir.File("impressions.jsonl"));
@@ -427,7 +427,7 @@ TEST(ConsumerLagTest, KafkaSourceReportsHighWatermarkMinusPosition) {
   auto producer = BulkProducer::Open({{"bootstrap.servers", (*cluster)->bootstraps()}});
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
   ASSERT_TRUE(
-      testing::ProduceLines(**producer, "impressions", dir.File("impressions.jsonl"), 1).ok());
+      test_support::ProduceLines(**producer, "impressions", dir.File("impressions.jsonl"), 1).ok());
 
   KafkaSourceOptions o;
   o.brokers = (*cluster)->bootstraps();

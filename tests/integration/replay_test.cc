@@ -46,7 +46,7 @@ struct Placed {
 class ReplayTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    workload_ = testing::OracleWorkload(31, kWindowMs);
+    workload_ = test_support::OracleWorkload(31, kWindowMs);
     workload_.users = 300;
     workload_.items = 60;
     workload_.duplicate_impression_rate = 0;
@@ -65,11 +65,12 @@ class ReplayTest : public ::testing::Test {
     for (auto [topic, file] :
          {std::pair{"impressions", Path("imp.jsonl")}, std::pair{"clicks", Path("clk.jsonl")}}) {
       ASSERT_TRUE(
-          testing::ProduceLines(**producer, topic, file, kPartitions, /*event_time=*/true).ok());
+          test_support::ProduceLines(**producer, topic, file, kPartitions, /*event_time=*/true)
+              .ok());
     }
     // Line i went to partition i % kPartitions at offset i / kPartitions.
     simdjson::dom::parser parser;
-    const std::vector<std::string> lines = testing::ReadLines(Path("imp.jsonl"));
+    const std::vector<std::string> lines = test_support::ReadLines(Path("imp.jsonl"));
     for (size_t i = 0; i < lines.size(); ++i) {
       simdjson::dom::element doc;
       ASSERT_FALSE(parser.parse(lines[i]).get(doc));
@@ -118,7 +119,7 @@ class ReplayTest : public ::testing::Test {
     const int64_t now = 1'790'000'000'000;  // 2026-09
     ASSERT_GT(now, placed_.back().ts + 10 * kWindowMs);
     uint64_t changed = 0;
-    for (const std::string& line : testing::ReadLines(Path("features.jsonl"))) {
+    for (const std::string& line : test_support::ReadLines(Path("features.jsonl"))) {
       simdjson::dom::parser parser;
       simdjson::dom::element doc;
       ASSERT_FALSE(parser.parse(line).get(doc));
@@ -162,7 +163,8 @@ class ReplayTest : public ::testing::Test {
     std::vector<std::string> lines;
     for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
       if (!e.path().filename().string().starts_with("epoch-")) continue;
-      for (std::string& l : testing::ReadLines(e.path().string())) lines.push_back(std::move(l));
+      for (std::string& l : test_support::ReadLines(e.path().string()))
+        lines.push_back(std::move(l));
     }
     return lines;
   }
@@ -204,12 +206,12 @@ class ReplayTest : public ::testing::Test {
     Metrics metrics;
     Status st = RunPipeline(LiveConfig(), metrics);
     ASSERT_TRUE(st.ok()) << st.ToString();
-    live_ = ByImpression(testing::ReadLines(Path("live.jsonl")));
+    live_ = ByImpression(test_support::ReadLines(Path("live.jsonl")));
     ASSERT_EQ(live_.size(), placed_.size());
     ChangeFeatures();
   }
 
-  testing::TempDir dir_;
+  test_support::TempDir dir_;
   WorkloadOptions workload_;
   std::unique_ptr<testbroker::TestBroker> broker_;
   std::vector<Placed> placed_;
@@ -292,11 +294,11 @@ TEST_F(ReplayTest, ByTimesIntoATopicReproducesTheLiveSamples) {
   Metrics metrics;
   Status st = RunReplay(live, replay, metrics);
   ASSERT_TRUE(st.ok()) << st.ToString();
-  ASSERT_TRUE(
-      testing::ConsumeCommitted(broker_->bootstrap(), "samples-replayed", Path("by-time.jsonl"))
-          .ok());
+  ASSERT_TRUE(test_support::ConsumeCommitted(broker_->bootstrap(), "samples-replayed",
+                                             Path("by-time.jsonl"))
+                  .ok());
   ExpectSameSamples(LiveIn(OffsetsForTime(from), OffsetsForTime(to)),
-                    ByImpression(testing::ReadLines(Path("by-time.jsonl"))));
+                    ByImpression(test_support::ReadLines(Path("by-time.jsonl"))));
 }
 
 TEST_F(ReplayTest, RefusesTheLiveOutputAndBadRanges) {

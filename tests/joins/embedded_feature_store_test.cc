@@ -12,7 +12,7 @@ namespace {
 
 class EmbeddedFeatureStoreTest : public ::testing::Test {
  protected:
-  testing::TempDir dir_;
+  test_support::TempDir dir_;
 };
 
 TEST_F(EmbeddedFeatureStoreTest, LoadsAndReadsVersionsNewestFirstBelowTheBound) {

@@ -30,10 +30,10 @@ namespace ctrjoin {
 
 namespace {
 
-using testing::HBaseServerCounts;
-using testing::HBaseServerFaults;
-using testing::TestHBaseServer;
-using testing::TestHBaseServerOptions;
+using test_support::HBaseServerCounts;
+using test_support::HBaseServerFaults;
+using test_support::TestHBaseServer;
+using test_support::TestHBaseServerOptions;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kWait = std::chrono::seconds(10);  // bound for every polling loop

@@ -29,7 +29,7 @@ class JoinStateTest : public ::testing::Test {
     return JoinEntry{EntryState::kPending, ts, ts + 1000, std::string(payload_bytes, 'p')};
   }
 
-  testing::TempDir dir_;
+  test_support::TempDir dir_;
   std::unique_ptr<SpillStore> store_;
   JoinMetrics metrics_;
 };
@@ -178,7 +178,7 @@ namespace {
 // Checkpoint, then change the state: a store restored from the checkpoint
 // holds exactly the state at the checkpoint, in memory and spilled alike.
 TEST(JoinStateCheckpointTest, RestoreGivesTheStateAtTheCheckpoint) {
-  testing::TempDir dir;
+  test_support::TempDir dir;
   JoinMetrics metrics;
   SpillStoreOptions o;
   o.dir = dir.File("state");

@@ -1,4 +1,4 @@
-// Every rule of the label join (DESIGN.md, "Label join semantics").
+// Every rule of the label join (joins/README.md, "Label join semantics").
 #include "joins/label_join.h"
 
 #include <gtest/gtest.h>

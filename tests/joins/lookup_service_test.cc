@@ -119,7 +119,7 @@ class LookupServiceTest : public ::testing::Test {
 
   // Starts enrichment; the future resolves when done is called.
   std::future<Status> Enrich(std::vector<Impression>& imps) {
-    return testing::EnrichAsync(*service_, imps);
+    return test_support::EnrichAsync(*service_, imps);
   }
 
   static const FeatureValue* Find(const Impression& imp, const std::string& name) {

@@ -26,7 +26,7 @@ size_t PeakRssBytes() {
 TEST(StateBudgetTest, TenMillionPendingImpressionsStayWithinBudget) {
   constexpr uint64_t kImpressions = 10'000'000;
   constexpr uint64_t kBatch = 1'000;
-  testing::TempDir dir;
+  test_support::TempDir dir;
   StateConfig state;
   state.dir = dir.string();
   state.memory_budget_mb = 256;

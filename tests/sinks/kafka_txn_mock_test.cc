@@ -87,7 +87,7 @@ struct Failure {
 class KafkaTxnMockTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto cluster = testing::MockKafkaCluster::Start({{"log_level", "3"}});
+    auto cluster = test_support::MockKafkaCluster::Start({{"log_level", "3"}});
     ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
     cluster_ = std::move(cluster).value();
     ASSERT_EQ(rd_kafka_mock_topic_create(cluster_->get(), kTopic, 3, 1),
@@ -227,7 +227,7 @@ class KafkaTxnMockTest : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<testing::MockKafkaCluster> cluster_;
+  std::unique_ptr<test_support::MockKafkaCluster> cluster_;
   std::unique_ptr<KafkaTransactionalSink> sink_;
 };
 

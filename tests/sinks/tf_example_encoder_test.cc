@@ -92,7 +92,7 @@ TEST(TfRecordTest, FramingAndMaskedCrc) {
 
 // A file of TFRecords as FileSampleSink writes it, read back record by record.
 TEST(TfRecordTest, FileSinkWritesReadableTfRecords) {
-  testing::TempDir dir;
+  test_support::TempDir dir;
   const std::string path = dir.File("samples.tfrecord");
   {
     auto writer = LineWriter::OpenFile(path, false);

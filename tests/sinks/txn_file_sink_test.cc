@@ -46,7 +46,7 @@ class TxnFileSinkTest : public ::testing::Test {
     return {files, lines};
   }
 
-  testing::TempDir dir_;
+  test_support::TempDir dir_;
   std::unique_ptr<TransactionalFileSink> sink_;
 };
 

@@ -9,7 +9,7 @@
 
 #include "src/pipeline/enricher.h"
 
-namespace ctrjoin::testing {
+namespace ctrjoin::test_support {
 
 inline std::future<Status> EnrichAsync(Enricher& enricher, std::vector<Impression>& impressions) {
   auto promise = std::make_shared<std::promise<Status>>();
@@ -19,4 +19,4 @@ inline std::future<Status> EnrichAsync(Enricher& enricher, std::vector<Impressio
   return promise->get_future();
 }
 
-}  // namespace ctrjoin::testing
+}  // namespace ctrjoin::test_support

@@ -23,7 +23,7 @@
 #include "hbase/THBaseService.h"
 #include "joins/hbase_client.h"
 
-namespace ctrjoin::testing {
+namespace ctrjoin::test_support {
 
 namespace {
 
@@ -405,4 +405,4 @@ HBaseServerCounts TestHBaseServer::counts() const {
                            c.connections.load()};
 }
 
-}  // namespace ctrjoin::testing
+}  // namespace ctrjoin::test_support

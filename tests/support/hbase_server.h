@@ -35,7 +35,7 @@ namespace apache::thrift::server {
 class TThreadedServer;
 }  // namespace apache::thrift::server
 
-namespace ctrjoin::testing {
+namespace ctrjoin::test_support {
 
 struct TestHBaseServerOptions {
   std::string host = "127.0.0.1";
@@ -100,4 +100,4 @@ class TestHBaseServer {
   std::thread serve_thread_;  // runs server_->serve()
 };
 
-}  // namespace ctrjoin::testing
+}  // namespace ctrjoin::test_support

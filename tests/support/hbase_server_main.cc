@@ -14,7 +14,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"ctrjoin-test-hbase: in-memory HBase Thrift2 (THBaseService) server for tests"};
-  ctrjoin::testing::TestHBaseServerOptions options;
+  ctrjoin::test_support::TestHBaseServerOptions options;
   app.add_option("--port", options.port, "port on 127.0.0.1; 0 picks a free one")
       ->check(CLI::Range(0, 65535));
   app.add_option("--protocol", options.protocol, "binary | compact")
@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto server = ctrjoin::testing::TestHBaseServer::Start(options);
+  auto server = ctrjoin::test_support::TestHBaseServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "ctrjoin-test-hbase: %s\n", server.status().ToString().c_str());
     return 1;

@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace ctrjoin::testing {
+namespace ctrjoin::test_support {
 
 namespace {
 
@@ -92,4 +92,4 @@ Result<uint16_t> FreeLoopbackPort() {
   return static_cast<uint16_t>(ntohs(addr.sin_port));
 }
 
-}  // namespace ctrjoin::testing
+}  // namespace ctrjoin::test_support

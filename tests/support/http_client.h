@@ -8,7 +8,7 @@
 
 #include "src/core/status.h"
 
-namespace ctrjoin::testing {
+namespace ctrjoin::test_support {
 
 struct HttpReply {
   int status = 0;
@@ -27,4 +27,4 @@ Result<HttpReply> HttpGet(uint16_t port, const std::string& target);
 // released): for servers that must be told their port up front.
 Result<uint16_t> FreeLoopbackPort();
 
-}  // namespace ctrjoin::testing
+}  // namespace ctrjoin::test_support

@@ -9,7 +9,7 @@
 
 #include "tests/support/trace_oracle.h"
 
-namespace ctrjoin::testing {
+namespace ctrjoin::test_support {
 
 Result<std::unique_ptr<MockKafkaCluster>> MockKafkaCluster::Start(
     const std::map<std::string, std::string>& properties) {
@@ -97,4 +97,4 @@ Status ConsumeCommitted(const std::string& brokers, const std::string& topic,
   return Status::Ok();
 }
 
-}  // namespace ctrjoin::testing
+}  // namespace ctrjoin::test_support

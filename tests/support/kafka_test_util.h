@@ -12,7 +12,7 @@
 #include "src/core/status.h"
 #include "src/io/kafka_client.h"
 
-namespace ctrjoin::testing {
+namespace ctrjoin::test_support {
 
 // A one-broker mock cluster and the handle that hosts it (librdkafka needs
 // both; the cluster is destroyed first). Destroying one takes librdkafka
@@ -49,4 +49,4 @@ Status ProduceLines(BulkProducer& producer, const std::string& topic, const std:
 Status ConsumeCommitted(const std::string& brokers, const std::string& topic,
                         const std::string& path);
 
-}  // namespace ctrjoin::testing
+}  // namespace ctrjoin::test_support

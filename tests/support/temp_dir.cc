@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-namespace ctrjoin::testing {
+namespace ctrjoin::test_support {
 
 TempDir::TempDir() {
   const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -23,4 +23,4 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-}  // namespace ctrjoin::testing
+}  // namespace ctrjoin::test_support

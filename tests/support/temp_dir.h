@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-namespace ctrjoin::testing {
+namespace ctrjoin::test_support {
 
 class TempDir {
  public:
@@ -25,4 +25,4 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-}  // namespace ctrjoin::testing
+}  // namespace ctrjoin::test_support

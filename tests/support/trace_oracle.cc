@@ -7,7 +7,7 @@
 
 #include "src/core/hash.h"
 
-namespace ctrjoin::testing {
+namespace ctrjoin::test_support {
 
 WorkloadOptions OracleWorkload(uint64_t seed, int64_t window_ms) {
   WorkloadOptions w;
@@ -107,4 +107,4 @@ size_t ExpectMatchesOracle(const Oracle& oracle, const std::map<uint64_t, Sample
   return positives;
 }
 
-}  // namespace ctrjoin::testing
+}  // namespace ctrjoin::test_support

@@ -13,7 +13,7 @@
 
 #include "src/io/workload.h"
 
-namespace ctrjoin::testing {
+namespace ctrjoin::test_support {
 
 // A workload whose disorder stays within an out-of-orderness of 5 s (nothing
 // late), with duplicates, malformed records and orphan clicks, and a mean
@@ -45,4 +45,4 @@ std::map<uint64_t, SampleRow> ReadSamples(const std::string& path);
 // Returns the number of positives expected.
 size_t ExpectMatchesOracle(const Oracle& oracle, const std::map<uint64_t, SampleRow>& samples);
 
-}  // namespace ctrjoin::testing
+}  // namespace ctrjoin::test_support

@@ -57,7 +57,7 @@ std::vector<uint64_t> Epochs(const CheckpointStore& store) {
 }
 
 TEST(CheckpointStoreTest, CompleteListRetainDiscard) {
-  testing::TempDir dir;
+  test_support::TempDir dir;
   auto store = CheckpointStore::Open(dir.File("chk"));
   ASSERT_TRUE(store.ok());
   for (uint64_t e = 1; e <= 6; ++e) {

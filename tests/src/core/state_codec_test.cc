@@ -7,7 +7,7 @@ namespace {
 
 TEST(StateCodecTest, ImpressionRoundTrips) {
   Impression imp{"imp-1",
-                 "user\0x",
+                 std::string("user\0x", 6),  // an embedded NUL survives
                  "item",
                  EventTime{1'767'225'600'123},
                  {{"a", 1.25},

@@ -17,7 +17,7 @@ class FileSourceTest : public ::testing::Test {
     std::ofstream(p) << text;
     return p;
   }
-  testing::TempDir dir_;
+  test_support::TempDir dir_;
 };
 
 TEST_F(FileSourceTest, MergesByEventTimeAndReportsEnd) {

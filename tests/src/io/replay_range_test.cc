@@ -61,7 +61,7 @@ TEST(ReplayRangeTest, ValidationNamesTheOption) {
 }
 
 TEST(ReplayRangeTest, ResolvedRangeIsKeptForResumesOfTheSameRangeOnly) {
-  testing::TempDir dir;
+  test_support::TempDir dir;
   const std::string path = dir.File("state/replay-x/RANGE");
   ReplayRange range;
   range.start_ms = 1'000;

@@ -3,7 +3,7 @@
 // transactions (markers, LSO, aborted-transaction lists) and consumer
 // groups, for tests, the demo and benchmarks. It speaks the API versions
 // librdkafka 2.0.2 and kafkajs 2.2.4 use (see broker_core.h for the table
-// and KAFKA_BROKER_NOTES.md for the protocol facts it follows).
+// and its README.md, "What it implements", for the protocol facts it follows).
 //
 //   auto broker = TestBroker::Start({});          // 127.0.0.1, ephemeral port
 //   if (!broker.ok()) ...;
