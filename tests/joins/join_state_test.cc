@@ -194,7 +194,9 @@ TEST(JoinStateCheckpointTest, RestoreGivesTheStateAtTheCheckpoint) {
                   std::string(60, static_cast<char>('a' + k % 26))};
       state.Put(k, e);
       expected[k] = e;
-      if (k % 1000 == 999) ASSERT_TRUE(state.EnforceBudget().ok());
+      if (k % 1000 == 999) {
+        ASSERT_TRUE(state.EnforceBudget().ok());
+      }
     }
     ASSERT_GT(state.entries_spilled(), 0u) << "the test needs spilled entries too";
     // Changed through Find, expired, and a first checkpoint in between.
