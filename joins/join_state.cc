@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <utility>
 
 #include "src/core/state_codec.h"
 
@@ -49,6 +50,24 @@ Status DecodeEntry(std::string_view in, JoinEntry& out) {
 JoinState::JoinState(uint32_t shard, SpillStore* store, size_t memory_budget_bytes,
                      JoinMetrics* metrics)
     : shard_(shard), store_(store), budget_bytes_(memory_budget_bytes), metrics_(metrics) {}
+
+JoinState::JoinState(JoinState&& other) noexcept
+    : shard_(other.shard_),
+      store_(other.store_),
+      budget_bytes_(other.budget_bytes_),
+      metrics_(other.metrics_),
+      map_(std::move(other.map_)),
+      timers_(std::move(other.timers_)),
+      payload_bytes_(std::exchange(other.payload_bytes_, 0)),
+      spilled_(std::exchange(other.spilled_, 0)),
+      snapshots_(other.snapshots_),
+      dirty_(std::move(other.dirty_)),
+      spilled_filter_(std::move(other.spilled_filter_)),
+      filter_added_(std::exchange(other.filter_added_, 0)),
+      spill_scan_from_(other.spill_scan_from_),
+      published_entries_(std::exchange(other.published_entries_, 0)),
+      published_bytes_(std::exchange(other.published_bytes_, 0)),
+      published_spilled_(std::exchange(other.published_spilled_, 0)) {}
 
 JoinState::~JoinState() {
   // Take this shard's share out of the process-wide gauges.

@@ -65,6 +65,8 @@ class JoinState {
  public:
   // store may be null: then nothing is ever spilled (tests, tiny runs).
   JoinState(uint32_t shard, SpillStore* store, size_t memory_budget_bytes, JoinMetrics* metrics);
+  // Moving hands the gauges' share over: only the new owner takes it back.
+  JoinState(JoinState&& other) noexcept;
   ~JoinState();
 
   // The entry for key, or nullptr. A spilled entry is brought back into memory.

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -25,9 +26,16 @@ inline Plan* LoadPlan() {
   const char* spec = std::getenv("CTRJOIN_CRASH_AT");
   if (spec == nullptr) return nullptr;
   const char* colon = std::strrchr(spec, ':');
-  auto* plan = new Plan{colon != nullptr ? std::string(spec, colon) : std::string(spec),
-                        colon != nullptr ? std::atol(colon + 1) : 1};
-  return plan;
+  long countdown = 1;
+  if (colon != nullptr) {
+    char* end = nullptr;
+    countdown = std::strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || countdown < 1) {
+      std::fprintf(stderr, "CTRJOIN_CRASH_AT=%s: expected <point>:<n> with n >= 1\n", spec);
+      std::abort();
+    }
+  }
+  return new Plan{colon != nullptr ? std::string(spec, colon) : std::string(spec), countdown};
 }
 inline Plan* const kPlan = LoadPlan();
 inline std::atomic<long> passed{0};

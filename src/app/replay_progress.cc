@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <cstdio>
 
 namespace ctrjoin {
@@ -14,7 +15,7 @@ constexpr std::chrono::milliseconds kTerminalInterval{1000};
 
 std::string Hms(double seconds) {
   if (seconds < 0 || seconds > 99 * 3600.0) return "--:--:--";
-  const auto s = static_cast<int64_t>(seconds + 0.5);
+  const int64_t s = std::llround(seconds);
   return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
 }
 

@@ -33,7 +33,7 @@ Result<KafkaHandle> MakeKafkaHandle(rd_kafka_type_t type, KafkaConf conf) {
     return Status::InvalidArgument(fmt::format(
         "creating Kafka {}: {}", type == RD_KAFKA_PRODUCER ? "producer" : "consumer", errstr));
   }
-  conf.release();  // rd_kafka_new took it over
+  static_cast<void>(conf.release());  // rd_kafka_new took it over
   return KafkaHandle(rk);
 }
 
