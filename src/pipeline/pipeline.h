@@ -20,22 +20,26 @@
 // output from after a barrier until every shard has passed it and the hooks
 // have completed it, so each sink write belongs to exactly one epoch.
 //
+// The node bodies are classes that own their state: SourceStage
+// (source_stage.h), Router (router.h) and SinkAligner (sink_aligner.h);
+// the parse, enrich and shard bodies are in pipeline.cc. They share one
+// RunControl (run_control.h): a stop request and the run's first error.
+//
 // Run() is called from one thread and blocks until the input ends, Stop()
 // is called, or a stage fails. Stop() may be called from any thread or a
 // signal handler (it only sets an atomic flag). The Pipeline borrows the
 // source, sinks, enricher (may be null: no lookups) and metrics, and owns the
 // shard processors.
 
-#include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 
 #include "src/core/status.h"
 #include "src/pipeline/checkpoint.h"
 #include "src/pipeline/enricher.h"
 #include "src/pipeline/event_parser.h"
 #include "src/pipeline/pipeline_metrics.h"
+#include "src/pipeline/run_control.h"
 #include "src/pipeline/shard.h"
 #include "src/pipeline/sink.h"
 #include "src/pipeline/source.h"
@@ -64,7 +68,7 @@ class Pipeline {
   // Creates the shard processors; then runs until the end. Returns the first
   // error of any stage, or OK (end of input, or stopped).
   Status Run(const ShardFactory& make_shard);
-  void Stop() { stop_requested_.store(true, std::memory_order_relaxed); }
+  void Stop() { run_.RequestStop(); }
   // Before Run: cut epochs with these hooks (borrowed).
   void SetCheckpointHooks(CheckpointHooks* hooks) { hooks_ = hooks; }
   // Before Run: continue from a checkpoint (positions and watermarks; the
@@ -77,9 +81,10 @@ class Pipeline {
   void EndAfterWindows(int64_t window_ms) { end_after_window_ms_ = window_ms; }
 
  private:
-  struct Graph;
-  void Fail(Status status);
-  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  // The first failure: stops lookups, logs and sets the failed gauge.
+  void OnFailure(const Status& status);
+  // After the graph: flushes the outputs; returns the run's first error.
+  Status Finish();
 
   const PipelineOptions options_;
   const SchemaOptions schema_;
@@ -92,11 +97,7 @@ class Pipeline {
   CheckpointHooks* hooks_ = nullptr;
   CheckpointMeta resume_;
   int64_t end_after_window_ms_ = -1;  // < 0: not a replay
-
-  std::atomic<bool> stop_requested_{false};
-  std::atomic<bool> failed_{false};
-  std::mutex error_mu_;  // protects error_
-  Status error_;
+  RunControl run_;
 };
 
 }  // namespace ctrjoin

@@ -1,0 +1,162 @@
+#include "src/pipeline/router.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+#include <variant>
+
+#include "src/core/hash.h"
+
+namespace ctrjoin {
+
+Router::Router(WatermarkOptions watermarks, const CheckpointMeta& resume, uint32_t shards,
+               int64_t end_after_window_ms, DeadLetterSink* dead_letters, PipelineMetrics* metrics,
+               RunControl* run)
+    : shards_(shards),
+      end_after_window_ms_(end_after_window_ms),
+      dead_letters_(dead_letters),
+      metrics_(metrics),
+      run_(run),
+      tracker_(watermarks) {
+  tracker_.Restore(resume.partition_max_ts, resume.watermark, Clock::now());
+  for (const auto& [p, ts] : resume.partition_max_ts) {
+    if (p.stream == StreamKind::kImpression) max_impression_ts_ = std::max(max_impression_ts_, ts);
+  }
+}
+
+std::vector<ShardPtr> Router::Route(ParsedMsg& in) {
+  std::vector<ShardPtr> outs(shards_);
+  for (ShardPtr& out : outs) {
+    out = std::make_shared<ShardMsg>();
+    out->seq = in.seq;
+    out->last = in.last;
+  }
+  run_->Guard("route", [&] { return Split(in, outs); });
+  // Every batch, timed or not: one that only lets idle partitions advance
+  // the watermark may close windows too.
+  const Clock::time_point routed_at = Clock::now();
+  if (Timed(in.read_at)) metrics_->of(Stage::kRoute).Record(routed_at - in.stage_done);
+  for (ShardPtr& out : outs) {
+    out->read_at = in.read_at;
+    out->routed_at = routed_at;
+  }
+  return outs;
+}
+
+Status Router::Split(ParsedMsg& in, std::vector<ShardPtr>& outs) {
+  const Clock::time_point now = Clock::now();
+  const std::vector<PartitionId> gone = Rebalance(in.meta, now);
+  if (ended_by_watermark_) {
+    // A replay past its end: nothing more belongs to it.
+    metrics_->events_past_end.Add(in.events.size() + in.dead_letters.size());
+    in.events.clear();
+    in.dead_letters.clear();
+  }
+  if (end_after_window_ms_ >= 0) TrackReplayRange(in.meta);
+  SplitEvents(in.events, gone, now, outs);
+  for (const PartitionId& p : in.meta.finished) tracker_.Finish(p);
+  Status dead_letter_status = WriteDeadLetters(in.dead_letters);
+  if (in.meta.end_of_input) tracker_.FinishAll();
+  // Only what the source delivered moves the watermark. A barrier alone (or
+  // the stop message) read nothing; routed before the first batch of a
+  // resumed run, it would see only the partitions restored from the
+  // checkpoint, not yet the source's assignment.
+  EventTime wm = in.polled ? tracker_.Advance(now) : tracker_.current();
+  if (ReplayEnds(wm)) wm = EndReplay(in.meta, wm, now);
+  for (ShardPtr& out : outs) {
+    out->batch.watermark = wm;
+    out->batch.end_of_input = in.meta.end_of_input;
+    out->batch.barrier = in.barrier;
+    out->barrier_status = in.barrier_status;
+  }
+  if (in.barrier != nullptr) {
+    in.barrier->meta.partition_max_ts = tracker_.Snapshot();
+    in.barrier->meta.watermark = wm;
+  }
+  CountBatch(in, wm);
+  return dead_letter_status;
+}
+
+std::vector<PartitionId> Router::Rebalance(const SourceBatch& meta, Clock::time_point now) {
+  std::vector<PartitionId> gone;
+  for (const PartitionId& p : meta.revoked) {
+    tracker_.Revoke(p);
+    if (std::find(meta.assigned.begin(), meta.assigned.end(), p) == meta.assigned.end()) {
+      gone.push_back(p);
+    }
+  }
+  for (const PartitionId& p : meta.assigned) tracker_.Assign(p, now);
+  if (!meta.revoked.empty() || !meta.assigned.empty()) {
+    for (const PartitionId& p : meta.revoked) assigned_.erase(p);
+    assigned_.insert(meta.assigned.begin(), meta.assigned.end());
+    metrics_->assigned_partitions.Set(static_cast<int64_t>(assigned_.size()));
+  }
+  return gone;
+}
+
+void Router::TrackReplayRange(const SourceBatch& meta) {
+  for (const PartitionId& p : meta.assigned) {
+    if (p.stream != StreamKind::kImpression) continue;
+    open_impression_partitions_.insert(p);
+    saw_impression_partition_ = true;
+  }
+  for (const PartitionId& p : meta.finished) open_impression_partitions_.erase(p);
+}
+
+void Router::SplitEvents(std::vector<ParsedEvent>& events, const std::vector<PartitionId>& gone,
+                         Clock::time_point now, std::vector<ShardPtr>& outs) {
+  uint64_t impressions = 0;
+  int64_t max_ts = metrics_->max_event_ts_ms.Get();
+  for (ParsedEvent& e : events) {
+    max_ts = std::max(max_ts, e.ts.ms);
+    if (std::find(gone.begin(), gone.end(), e.partition) == gone.end()) {
+      tracker_.Observe(e.partition, e.ts, now);
+    }
+    if (std::holds_alternative<Impression>(e.keyed.event)) {
+      max_impression_ts_ = std::max(max_impression_ts_, e.ts);
+      ++impressions;
+    }
+    outs[ShardOf(e.keyed.key, shards_)]->batch.events.push_back(std::move(e.keyed));
+  }
+  metrics_->impressions_in.Add(impressions);
+  metrics_->clicks_in.Add(events.size() - impressions);
+  metrics_->max_event_ts_ms.Set(max_ts);
+}
+
+Status Router::WriteDeadLetters(const std::vector<DeadLetter>& letters) {
+  Status first_error;
+  for (const DeadLetter& d : letters) {
+    Status st = dead_letters_->Write(d);
+    if (!st.ok() && first_error.ok()) first_error = st.WithContext("dead-letter output");
+  }
+  return first_error;
+}
+
+bool Router::ReplayEnds(EventTime wm) const {
+  return end_after_window_ms_ >= 0 && !ended_by_watermark_ && saw_impression_partition_ &&
+         open_impression_partitions_.empty() &&
+         (max_impression_ts_ == EventTime::Min() ||
+          wm.ms > SaturatingAdd(max_impression_ts_.ms, end_after_window_ms_));
+}
+
+EventTime Router::EndReplay(SourceBatch& meta, EventTime wm, Clock::time_point now) {
+  spdlog::info("replay: every window of the range is closed (watermark {}), ending", wm.ms);
+  ended_by_watermark_ = true;
+  meta.end_of_input = true;
+  tracker_.FinishAll();
+  const EventTime end = tracker_.Advance(now);
+  run_->RequestStop();
+  return end;
+}
+
+void Router::CountBatch(const ParsedMsg& in, EventTime wm) {
+  metrics_->dead_letters.Add(in.dead_letters.size());
+  for (const DeadLetter& d : in.dead_letters) {
+    metrics_->dead_letters_in[static_cast<size_t>(d.pos.stream)].Add();
+  }
+  metrics_->batches.Add();
+  if (wm != EventTime::Max() && wm != EventTime::Min()) metrics_->watermark_ms.Set(wm.ms);
+}
+
+}  // namespace ctrjoin

@@ -1,0 +1,98 @@
+#include "src/pipeline/source_stage.h"
+
+#include <array>
+#include <utility>
+
+namespace ctrjoin {
+namespace {
+
+constexpr std::chrono::seconds kLagReportInterval{1};
+
+}  // namespace
+
+SourceStage::SourceStage(Source* source, CheckpointHooks* hooks, PipelineMetrics* metrics,
+                         RunControl* run, size_t batch_size, uint32_t shards,
+                         SourcePositions positions)
+    : source_(source),
+      hooks_(hooks),
+      metrics_(metrics),
+      run_(run),
+      batch_size_(batch_size),
+      shards_(shards),
+      positions_(std::move(positions)) {}
+
+SourcePtr SourceStage::Next() {
+  if (done_) return nullptr;
+  auto msg = std::make_shared<SourceMsg>();
+  msg->seq = next_seq_++;
+  const bool final = run_->stop_requested() || run_->failed();
+  if (final) {
+    msg->last = true;
+    done_ = true;
+  }
+  run_->Guard("checkpoint", [&] { TakeBarrier(*msg, final); });
+  // The last message, or a barrier alone (an empty batch).
+  if (final || msg->barrier != nullptr) return msg;
+  run_->Guard("source", [&] { return Read(*msg); });
+  if (run_->failed()) msg->last = true;
+  done_ = msg->last;
+  return msg;
+}
+
+Status SourceStage::Read(SourceMsg& msg) {
+  msg.polled = true;
+  Result<SourceBatch> batch = source_->Next(batch_size_);
+  if (!batch.ok()) {
+    msg.last = true;
+    return batch.status().WithContext(source_->Describe());
+  }
+  msg.batch = std::move(batch).value();
+  msg.last = msg.batch.end_of_input;
+  const Clock::time_point now = Clock::now();
+  if (!msg.batch.records.empty()) {
+    msg.read_at = now;
+    if (hooks_ != nullptr) epoch_reads_.push_back(now);
+  }
+  ReportLag(now);
+  if (hooks_ == nullptr) return Status::Ok();
+  Advance(msg.batch);
+  if (msg.last) TakeBarrier(msg, /*final=*/true);
+  return Status::Ok();
+}
+
+void SourceStage::Advance(const SourceBatch& batch) {
+  const PartitionId* last_id = nullptr;
+  int64_t* last_pos = nullptr;
+  for (const RawRecord& r : batch.records) {
+    const PartitionId id{r.pos.stream, r.pos.partition};
+    if (last_id == nullptr || *last_id != id) {
+      auto it = positions_.try_emplace(id, 0).first;
+      last_id = &it->first;
+      last_pos = &it->second;
+    }
+    *last_pos = r.pos.offset.value + 1;
+  }
+}
+
+void SourceStage::TakeBarrier(SourceMsg& msg, bool final) {
+  if (hooks_ == nullptr || run_->failed()) return;
+  std::shared_ptr<Barrier> barrier = hooks_->NextBarrier(final);
+  if (barrier == nullptr) return;
+  barrier->meta.positions = positions_;
+  barrier->meta.shards = shards_;
+  barrier->batch_reads = std::exchange(epoch_reads_, {});
+  // The hooks' way of saying they could not open the epoch.
+  if (barrier->dir.empty()) {
+    msg.barrier_status = Status::IoError("checkpoint: no directory for this epoch");
+  }
+  msg.barrier = std::move(barrier);
+}
+
+void SourceStage::ReportLag(Clock::time_point now) {
+  if (now < next_lag_report_) return;
+  next_lag_report_ = now + kLagReportInterval;
+  const std::array<int64_t, 2> lag = source_->ConsumerLag();
+  for (size_t s = 0; s < lag.size(); ++s) metrics_->consumer_lag[s].Set(lag[s]);
+}
+
+}  // namespace ctrjoin

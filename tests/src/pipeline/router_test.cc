@@ -1,0 +1,197 @@
+#include "src/pipeline/router.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "src/core/hash.h"
+
+namespace ctrjoin {
+namespace {
+
+const PartitionId kImp0{StreamKind::kImpression, 0};
+const PartitionId kImp1{StreamKind::kImpression, 1};
+const PartitionId kClk0{StreamKind::kClick, 0};
+// No out-of-orderness, no idleness: the watermark is the slowest partition's
+// latest event time.
+const WatermarkOptions kExactWatermarks{/*out_of_orderness_ms=*/0, /*idle_timeout_ms=*/0};
+
+ParsedEvent ImpressionAt(PartitionId partition, int64_t ts, const std::string& id) {
+  Impression imp;
+  imp.impression_id = id;
+  imp.ts = EventTime{ts};
+  return ParsedEvent{partition, imp.ts, KeyedEvent{ImpressionKey(id), std::move(imp)}};
+}
+
+ParsedEvent ClickAt(PartitionId partition, int64_t ts, const std::string& id) {
+  Click click{id, EventTime{ts}};
+  return ParsedEvent{partition, click.ts, KeyedEvent{ImpressionKey(id), std::move(click)}};
+}
+
+// A batch as the source read it (polled), after parsing.
+ParsedMsg Polled(uint64_t seq, std::vector<ParsedEvent> events) {
+  ParsedMsg msg;
+  msg.seq = seq;
+  msg.polled = true;
+  msg.events = std::move(events);
+  return msg;
+}
+
+size_t EventCount(const std::vector<ShardPtr>& outs) {
+  size_t n = 0;
+  for (const ShardPtr& out : outs) n += out->batch.events.size();
+  return n;
+}
+
+class RecordingDeadLetters : public DeadLetterSink {
+ public:
+  Status Write(const DeadLetter& letter) override {
+    if (fail) return Status::IoError("disk full");
+    written.push_back(letter.reason);
+    return Status::Ok();
+  }
+  Status Flush() override { return Status::Ok(); }
+
+  bool fail = false;
+  std::vector<std::string> written;
+};
+
+class RouterTest : public ::testing::Test {
+ protected:
+  Router MakeRouter(uint32_t shards, int64_t end_after_window_ms = -1) {
+    return Router(kExactWatermarks, CheckpointMeta{}, shards, end_after_window_ms, &dead_letters_,
+                  &metrics_, &run_);
+  }
+
+  RunControl run_;
+  PipelineMetrics metrics_;
+  RecordingDeadLetters dead_letters_;
+};
+
+TEST_F(RouterTest, OneMessagePerShardWithTheEventsOfItsKeys) {
+  constexpr uint32_t kShards = 4;
+  Router router = MakeRouter(kShards);
+  std::vector<ParsedEvent> events;
+  for (int i = 0; i < 40; ++i) events.push_back(ImpressionAt(kImp0, 1000 + i, std::to_string(i)));
+  ParsedMsg in = Polled(7, std::move(events));
+  in.last = true;
+
+  std::vector<ShardPtr> outs = router.Route(in);
+
+  ASSERT_EQ(outs.size(), kShards);
+  EXPECT_EQ(EventCount(outs), 40u);
+  for (uint32_t i = 0; i < kShards; ++i) {
+    EXPECT_EQ(outs[i]->seq, 7u);
+    EXPECT_TRUE(outs[i]->last);
+    EXPECT_EQ(outs[i]->batch.watermark, EventTime{1039});
+    for (const KeyedEvent& e : outs[i]->batch.events) EXPECT_EQ(ShardOf(e.key, kShards), i);
+  }
+  EXPECT_EQ(metrics_.impressions_in.Get(), 40u);
+  EXPECT_EQ(metrics_.batches.Get(), 1u);
+}
+
+TEST_F(RouterTest, RevokedPartitionsRecordsDoNotBringItBackIntoTheWatermark) {
+  Router router = MakeRouter(2);
+  ParsedMsg first = Polled(0, {});
+  first.events.push_back(ImpressionAt(kImp0, 1000, "a"));
+  first.events.push_back(ImpressionAt(kImp1, 5000, "b"));
+  first.meta.assigned = {kImp0, kImp1};
+  EXPECT_EQ(router.Route(first)[0]->batch.watermark, EventTime{1000});
+  EXPECT_EQ(metrics_.assigned_partitions.Get(), 2);
+
+  // An eager rebalance revokes both partitions and gives kImp1 back; records
+  // of kImp0 fetched before the revocation still arrive with it.
+  ParsedMsg rebalanced = Polled(1, {});
+  rebalanced.events.push_back(ImpressionAt(kImp0, 2000, "c"));
+  rebalanced.events.push_back(ImpressionAt(kImp1, 6000, "d"));
+  rebalanced.meta.revoked = {kImp0, kImp1};
+  rebalanced.meta.assigned = {kImp1};
+  std::vector<ShardPtr> outs = router.Route(rebalanced);
+  // kImp0 back in the tracker would hold the watermark at 2000; kImp1
+  // treated as gone would hold it where it was.
+  EXPECT_EQ(outs[0]->batch.watermark, EventTime{6000});
+  EXPECT_EQ(outs[1]->batch.watermark, EventTime{6000});
+  EXPECT_EQ(EventCount(outs), 2u);  // the records themselves are still routed
+  EXPECT_EQ(metrics_.assigned_partitions.Get(), 1);
+
+  ParsedMsg next = Polled(2, {});
+  next.events.push_back(ImpressionAt(kImp1, 7000, "e"));
+  EXPECT_EQ(router.Route(next)[0]->batch.watermark, EventTime{7000});
+
+  // A barrier alone: the checkpoint keeps kImp1 only, and the barrier's
+  // status travels to every shard.
+  ParsedMsg barrier_msg;
+  barrier_msg.seq = 3;
+  barrier_msg.barrier = std::make_shared<Barrier>();
+  barrier_msg.barrier_status = Status::IoError("no directory");
+  outs = router.Route(barrier_msg);
+  const std::vector<std::pair<PartitionId, EventTime>> kept = {{kImp1, EventTime{7000}}};
+  EXPECT_EQ(barrier_msg.barrier->meta.partition_max_ts, kept);
+  EXPECT_EQ(barrier_msg.barrier->meta.watermark, EventTime{7000});
+  for (const ShardPtr& out : outs) {
+    EXPECT_EQ(out->batch.barrier, barrier_msg.barrier);
+    EXPECT_EQ(out->barrier_status.message(), "no directory");
+  }
+  EXPECT_FALSE(run_.failed());
+}
+
+TEST_F(RouterTest, ReplayEndsOnceTheWatermarkClosedTheLatestImpressionsWindow) {
+  Router router = MakeRouter(1, /*end_after_window_ms=*/100);
+  ParsedMsg first = Polled(0, {});
+  first.events.push_back(ImpressionAt(kImp0, 1000, "a"));
+  first.events.push_back(ClickAt(kClk0, 1050, "a"));
+  first.meta.assigned = {kImp0, kClk0};
+  EXPECT_EQ(router.Route(first)[0]->batch.watermark, EventTime{1000});
+
+  // Every impression partition finished; the window [1000, 1100] of the
+  // latest impression closes once the clicks move the watermark past 1100.
+  ParsedMsg finished = Polled(1, {});
+  finished.meta.finished = {kImp0};
+  ParsedMsg at_window_end = Polled(2, {});
+  at_window_end.events.push_back(ClickAt(kClk0, 1100, "x"));
+  EXPECT_EQ(router.Route(finished)[0]->batch.watermark, EventTime{1050});
+  std::vector<ShardPtr> outs = router.Route(at_window_end);
+  EXPECT_EQ(outs[0]->batch.watermark, EventTime{1100});
+  EXPECT_FALSE(outs[0]->batch.end_of_input);
+  EXPECT_FALSE(run_.stop_requested());
+
+  ParsedMsg past = Polled(3, {});
+  past.events.push_back(ClickAt(kClk0, 1101, "y"));
+  outs = router.Route(past);
+  EXPECT_TRUE(outs[0]->batch.end_of_input);
+  EXPECT_TRUE(past.meta.end_of_input);
+  EXPECT_EQ(outs[0]->batch.watermark, EventTime::Max());
+  EXPECT_EQ(outs[0]->batch.events.size(), 1u);
+  EXPECT_TRUE(run_.stop_requested());
+
+  // Whatever the source still delivers belongs to no window of the range.
+  ParsedMsg after = Polled(4, {});
+  after.events.push_back(ClickAt(kClk0, 1200, "z"));
+  after.dead_letters.push_back(DeadLetter{{StreamKind::kClick, 0, Offset{9}}, "bad json", "{"});
+  outs = router.Route(after);
+  EXPECT_EQ(EventCount(outs), 0u);
+  EXPECT_EQ(metrics_.events_past_end.Get(), 2u);
+  EXPECT_TRUE(dead_letters_.written.empty());
+  EXPECT_FALSE(run_.failed());
+}
+
+TEST_F(RouterTest, ADeadLetterWriteErrorFailsTheRunAndTheBatchIsStillRouted) {
+  Router router = MakeRouter(3);
+  dead_letters_.fail = true;
+  ParsedMsg in = Polled(0, {});
+  in.events.push_back(ImpressionAt(kImp0, 1000, "a"));
+  in.dead_letters.push_back(DeadLetter{{StreamKind::kImpression, 0, Offset{2}}, "bad json", "{"});
+
+  std::vector<ShardPtr> outs = router.Route(in);
+
+  ASSERT_TRUE(run_.failed());
+  EXPECT_EQ(run_.error().message(), "dead-letter output: disk full");
+  ASSERT_EQ(outs.size(), 3u);
+  EXPECT_EQ(EventCount(outs), 1u);
+  for (const ShardPtr& out : outs) EXPECT_EQ(out->batch.watermark, EventTime{1000});
+}
+
+}  // namespace
+}  // namespace ctrjoin

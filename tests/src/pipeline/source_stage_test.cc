@@ -1,0 +1,130 @@
+#include "src/pipeline/source_stage.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ctrjoin {
+namespace {
+
+const PartitionId kImp0{StreamKind::kImpression, 0};
+const PartitionId kClk0{StreamKind::kClick, 0};
+
+RawRecord Record(PartitionId p, int64_t offset) {
+  return RawRecord{SourcePosition{p.stream, p.partition, Offset{offset}}, "{}"};
+}
+
+// Returns the batches it was given, then an error.
+class ScriptedSource : public Source {
+ public:
+  Result<SourceBatch> Next(size_t) override {
+    if (batches.empty()) return Status::Unavailable("broker gone");
+    SourceBatch b = std::move(batches.front());
+    batches.pop_front();
+    return b;
+  }
+  std::string Describe() const override { return "scripted source"; }
+
+  std::deque<SourceBatch> batches;
+};
+
+// Gives a barrier when asked to; its directory is `dir`.
+class ScriptedHooks : public CheckpointHooks {
+ public:
+  std::shared_ptr<Barrier> NextBarrier(bool final) override {
+    if (!barrier_due && !final) return nullptr;
+    barrier_due = false;
+    auto barrier = std::make_shared<Barrier>();
+    barrier->epoch = ++epochs;
+    barrier->final = final;
+    barrier->dir = dir;
+    return barrier;
+  }
+  Status OnBarrier(Barrier&) override { return Status::Ok(); }
+
+  bool barrier_due = false;
+  std::string dir = "/checkpoints/x";
+  uint64_t epochs = 0;
+};
+
+class SourceStageTest : public ::testing::Test {
+ protected:
+  SourceStage MakeStage() {
+    return SourceStage(&source_, &hooks_, &metrics_, &run_, /*batch_size=*/100, /*shards=*/3,
+                       SourcePositions{{kClk0, 40}});
+  }
+
+  ScriptedSource source_;
+  ScriptedHooks hooks_;
+  PipelineMetrics metrics_;
+  RunControl run_;
+};
+
+TEST_F(SourceStageTest, ABarrierCarriesThePositionsReadBeforeIt) {
+  SourceBatch batch;
+  batch.records = {Record(kImp0, 3), Record(kImp0, 4), Record(kClk0, 41)};
+  source_.batches.push_back(std::move(batch));
+  SourceStage stage = MakeStage();
+
+  SourcePtr read = stage.Next();
+  ASSERT_NE(read, nullptr);
+  EXPECT_TRUE(read->polled);
+  EXPECT_EQ(read->batch.records.size(), 3u);
+  EXPECT_EQ(read->barrier, nullptr);
+
+  hooks_.barrier_due = true;
+  SourcePtr barrier = stage.Next();
+  ASSERT_NE(barrier->barrier, nullptr);
+  EXPECT_FALSE(barrier->polled);  // a barrier alone reads nothing
+  EXPECT_EQ(barrier->seq, read->seq + 1);
+  EXPECT_TRUE(barrier->barrier_status.ok());
+  EXPECT_EQ(barrier->barrier->meta.positions, (SourcePositions{{kImp0, 5}, {kClk0, 42}}));
+  EXPECT_EQ(barrier->barrier->meta.shards, 3u);
+  EXPECT_EQ(barrier->barrier->batch_reads.size(), 1u);
+}
+
+TEST_F(SourceStageTest, ABarrierWithoutADirectoryCarriesTheErrorToTheShards) {
+  hooks_.barrier_due = true;
+  hooks_.dir = "";
+  SourceStage stage = MakeStage();
+
+  SourcePtr msg = stage.Next();
+
+  ASSERT_NE(msg->barrier, nullptr);
+  EXPECT_EQ(msg->barrier_status.code(), StatusCode::kIoError);
+  EXPECT_EQ(msg->barrier_status.message(), "checkpoint: no directory for this epoch");
+  EXPECT_FALSE(run_.failed());  // the shard that reaches it fails the run
+}
+
+TEST_F(SourceStageTest, ASourceErrorFailsTheRunAndEndsTheInput) {
+  SourceStage stage = MakeStage();
+
+  SourcePtr failed = stage.Next();  // the source has nothing: an error
+  ASSERT_NE(failed, nullptr);
+  EXPECT_TRUE(failed->last);
+  ASSERT_TRUE(run_.failed());
+  EXPECT_EQ(run_.error().message(), "scripted source: broker gone");
+  EXPECT_EQ(failed->barrier, nullptr);  // no checkpoint of a failed run
+  EXPECT_EQ(stage.Next(), nullptr);
+}
+
+TEST_F(SourceStageTest, AStopEndsTheInputWithTheFinalBarrier) {
+  SourceStage stage = MakeStage();
+  run_.RequestStop();
+
+  SourcePtr last = stage.Next();
+
+  ASSERT_NE(last, nullptr);
+  EXPECT_TRUE(last->last);
+  EXPECT_FALSE(last->polled);
+  ASSERT_NE(last->barrier, nullptr);
+  EXPECT_TRUE(last->barrier->final);
+  EXPECT_EQ(stage.Next(), nullptr);
+}
+
+}  // namespace
+}  // namespace ctrjoin
