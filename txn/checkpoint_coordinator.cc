@@ -108,23 +108,19 @@ Status CheckpointCoordinator::Start() {
   return Status::Ok();
 }
 
-std::shared_ptr<Barrier> CheckpointCoordinator::NextBarrier(bool final) {
-  if (final_sent_) return nullptr;
+Result<std::shared_ptr<Barrier>> CheckpointCoordinator::NextBarrier(bool final) {
+  if (final_sent_) return std::shared_ptr<Barrier>();
   const Clock::time_point now = Clock::now();
   if (!final && (now < next_due_ || barrier_in_flight_.load(std::memory_order_acquire))) {
-    return nullptr;
+    return std::shared_ptr<Barrier>();
   }
   auto barrier = std::make_shared<Barrier>();
   barrier->epoch = next_barrier_epoch_;
   barrier->final = final;
   barrier->injected = now;
   Result<std::string> dir = store_->BeginCheckpoint(barrier->epoch);
-  if (!dir.ok()) {
-    // An empty dir fails the shards' snapshots, and so the run.
-    spdlog::error("checkpoint {}: {}", barrier->epoch, dir.status().ToString());
-  } else {
-    barrier->dir = *dir;
-  }
+  if (!dir.ok()) return dir.status().WithContext(fmt::format("checkpoint {}", barrier->epoch));
+  barrier->dir = *dir;
   ++next_barrier_epoch_;
   next_due_ = now + std::chrono::milliseconds(options_.interval_ms);
   final_sent_ = final;
@@ -136,7 +132,6 @@ Status CheckpointCoordinator::OnBarrier(Barrier& barrier) {
   CrashPoint("barrier");
   barrier_in_flight_.store(false, std::memory_order_release);
   CTRJOIN_RETURN_IF_ERROR(CommitError());
-  if (barrier.dir.empty()) return Status::IoError("checkpoint: no directory for this epoch");
   const EpochId epoch{barrier.epoch};
   if (epoch != open_) {
     return Status::Internal(fmt::format("checkpoint: barrier of epoch {} while epoch {} is open",

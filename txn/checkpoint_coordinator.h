@@ -85,7 +85,7 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
   Status Close();
 
   // CheckpointHooks
-  std::shared_ptr<Barrier> NextBarrier(bool final) override;
+  Result<std::shared_ptr<Barrier>> NextBarrier(bool final) override;
   Status OnBarrier(Barrier& barrier) override;
 
   // SampleSink: the open epoch.

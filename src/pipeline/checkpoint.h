@@ -65,8 +65,9 @@ class CheckpointHooks {
  public:
   virtual ~CheckpointHooks() = default;
   // A barrier to inject now, or null. With final set (the input ended or a
-  // stop was asked) it returns the run's last barrier.
-  virtual std::shared_ptr<Barrier> NextBarrier(bool final) = 0;
+  // stop was asked) it returns the run's last barrier. An error (the epoch
+  // could not be opened) fails the run.
+  virtual Result<std::shared_ptr<Barrier>> NextBarrier(bool final) = 0;
   // Every output record from before the barrier has been written and every
   // shard has snapshotted its state. An error fails the run.
   virtual Status OnBarrier(Barrier& barrier) = 0;

@@ -46,10 +46,6 @@ struct SourceMsg {
   bool polled = false;
   bool last = false;                 // no message follows (end of input, stop or failure)
   std::shared_ptr<Barrier> barrier;  // a checkpoint barrier after this batch
-  // Not OK when the shards cannot snapshot at `barrier` (the hooks gave it no
-  // directory): set by the source stage, it travels with the barrier, and
-  // each shard that reaches the barrier fails the run with it.
-  Status barrier_status;
   Clock::time_point read_at;
 };
 
@@ -67,7 +63,6 @@ struct ParsedMsg {
   bool polled = false;
   bool last = false;
   std::shared_ptr<Barrier> barrier;
-  Status barrier_status;  // see SourceMsg
   Clock::time_point read_at;
   Clock::time_point stage_done;  // the last stage so far finished (parse or enrich)
 };
@@ -75,7 +70,6 @@ struct ParsedMsg {
 struct ShardMsg {
   uint64_t seq = 0;
   ShardBatch batch;
-  Status barrier_status;  // of batch.barrier, see SourceMsg
   bool last = false;
   Clock::time_point read_at;
   Clock::time_point routed_at;  // also when the router advanced the watermark

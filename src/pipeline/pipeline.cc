@@ -53,7 +53,6 @@ class ParseStage {
     out->polled = in->polled;
     out->last = in->last;
     out->barrier = std::move(in->barrier);
-    out->barrier_status = std::move(in->barrier_status);
     out->read_at = out->stage_done = in->read_at;
     run_->Guard("parse", [&] { ParseRecords(in->batch, *out); });
     EndStage(*metrics_, Stage::kParse, out->read_at, out->stage_done);
@@ -161,7 +160,6 @@ class ShardStage {
   Status ProcessBatch(ShardMsg& in, ShardOut& out) {
     Status st = processor_->Process(in.batch, out.samples);
     if (!st.ok() || in.batch.barrier == nullptr) return st;
-    if (!in.barrier_status.ok()) return in.barrier_status;
     const std::string dir = fmt::format("{}/shard-{}", in.batch.barrier->dir, index_);
     return processor_->Checkpoint(dir, out.state_bytes);
   }

@@ -68,7 +68,6 @@ Status Router::Split(ParsedMsg& in, std::vector<ShardPtr>& outs) {
     out->batch.watermark = wm;
     out->batch.end_of_input = in.meta.end_of_input;
     out->batch.barrier = in.barrier;
-    out->barrier_status = in.barrier_status;
   }
   if (in.barrier != nullptr) {
     in.barrier->meta.partition_max_ts = tracker_.Snapshot();

@@ -30,9 +30,10 @@ SourcePtr SourceStage::Next() {
     msg->last = true;
     done_ = true;
   }
-  run_->Guard("checkpoint", [&] { TakeBarrier(*msg, final); });
+  run_->Guard("checkpoint", [&] { return TakeBarrier(*msg, final); });
+  if (run_->failed()) msg->last = done_ = true;
   // The last message, or a barrier alone (an empty batch).
-  if (final || msg->barrier != nullptr) return msg;
+  if (msg->last || msg->barrier != nullptr) return msg;
   run_->Guard("source", [&] { return Read(*msg); });
   if (run_->failed()) msg->last = true;
   done_ = msg->last;
@@ -56,7 +57,7 @@ Status SourceStage::Read(SourceMsg& msg) {
   ReportLag(now);
   if (hooks_ == nullptr) return Status::Ok();
   Advance(msg.batch);
-  if (msg.last) TakeBarrier(msg, /*final=*/true);
+  if (msg.last) return TakeBarrier(msg, /*final=*/true);
   return Status::Ok();
 }
 
@@ -74,18 +75,17 @@ void SourceStage::Advance(const SourceBatch& batch) {
   }
 }
 
-void SourceStage::TakeBarrier(SourceMsg& msg, bool final) {
-  if (hooks_ == nullptr || run_->failed()) return;
-  std::shared_ptr<Barrier> barrier = hooks_->NextBarrier(final);
-  if (barrier == nullptr) return;
+Status SourceStage::TakeBarrier(SourceMsg& msg, bool final) {
+  if (hooks_ == nullptr || run_->failed()) return Status::Ok();
+  Result<std::shared_ptr<Barrier>> next = hooks_->NextBarrier(final);
+  if (!next.ok()) return next.status();
+  std::shared_ptr<Barrier> barrier = std::move(next).value();
+  if (barrier == nullptr) return Status::Ok();
   barrier->meta.positions = positions_;
   barrier->meta.shards = shards_;
   barrier->batch_reads = std::exchange(epoch_reads_, {});
-  // The hooks' way of saying they could not open the epoch.
-  if (barrier->dir.empty()) {
-    msg.barrier_status = Status::IoError("checkpoint: no directory for this epoch");
-  }
   msg.barrier = std::move(barrier);
+  return Status::Ok();
 }
 
 void SourceStage::ReportLag(Clock::time_point now) {

@@ -40,8 +40,9 @@ class SourceStage {
   // Moves the positions past msg's records.
   void Advance(const SourceBatch& batch);
   // Asks the hooks for a barrier now, carrying the positions of what was
-  // read before it; sets msg.barrier (and msg.barrier_status) if one comes.
-  void TakeBarrier(SourceMsg& msg, bool final);
+  // read before it; sets msg.barrier if one comes. An error: the hooks could
+  // not open the epoch (the run then fails).
+  Status TakeBarrier(SourceMsg& msg, bool final);
   void ReportLag(Clock::time_point now);
 
   Source* const source_;

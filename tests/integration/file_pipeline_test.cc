@@ -181,9 +181,9 @@ class ScriptedHooks : public CheckpointHooks {
   ScriptedHooks(std::string dir, std::set<int> at, uint64_t first_epoch)
       : dir_(std::move(dir)), at_(std::move(at)), next_epoch_(first_epoch) {}
 
-  std::shared_ptr<Barrier> NextBarrier(bool final) override {
+  Result<std::shared_ptr<Barrier>> NextBarrier(bool final) override {
     const int call = calls_++;
-    if (final_sent_ || (!final && !at_.contains(call))) return nullptr;
+    if (final_sent_ || (!final && !at_.contains(call))) return std::shared_ptr<Barrier>();
     auto b = std::make_shared<Barrier>();
     b->epoch = next_epoch_++;
     b->final = final;

@@ -120,19 +120,17 @@ TEST_F(RouterTest, RevokedPartitionsRecordsDoNotBringItBackIntoTheWatermark) {
   next.events.push_back(ImpressionAt(kImp1, 7000, "e"));
   EXPECT_EQ(router.Route(next)[0]->batch.watermark, EventTime{7000});
 
-  // A barrier alone: the checkpoint keeps kImp1 only, and the barrier's
-  // status travels to every shard.
+  // A barrier alone: the checkpoint keeps kImp1 only, and the barrier
+  // travels to every shard.
   ParsedMsg barrier_msg;
   barrier_msg.seq = 3;
   barrier_msg.barrier = std::make_shared<Barrier>();
-  barrier_msg.barrier_status = Status::IoError("no directory");
   outs = router.Route(barrier_msg);
   const std::vector<std::pair<PartitionId, EventTime>> kept = {{kImp1, EventTime{7000}}};
   EXPECT_EQ(barrier_msg.barrier->meta.partition_max_ts, kept);
   EXPECT_EQ(barrier_msg.barrier->meta.watermark, EventTime{7000});
   for (const ShardPtr& out : outs) {
     EXPECT_EQ(out->batch.barrier, barrier_msg.barrier);
-    EXPECT_EQ(out->barrier_status.message(), "no directory");
   }
   EXPECT_FALSE(run_.failed());
 }

@@ -38,7 +38,7 @@ class JournalSink : public SampleSink {
 class JournalHooks : public CheckpointHooks {
  public:
   explicit JournalHooks(Journal* journal) : journal_(journal) {}
-  std::shared_ptr<Barrier> NextBarrier(bool) override { return nullptr; }
+  Result<std::shared_ptr<Barrier>> NextBarrier(bool) override { return std::shared_ptr<Barrier>(); }
   Status OnBarrier(Barrier& barrier) override {
     ++calls;
     journal_->push_back("barrier " + std::to_string(barrier.epoch) + " " +

@@ -32,11 +32,12 @@ class ScriptedSource : public Source {
   std::deque<SourceBatch> batches;
 };
 
-// Gives a barrier when asked to; its directory is `dir`.
+// Gives a barrier when asked to; its directory is `dir`, or `error` instead.
 class ScriptedHooks : public CheckpointHooks {
  public:
-  std::shared_ptr<Barrier> NextBarrier(bool final) override {
-    if (!barrier_due && !final) return nullptr;
+  Result<std::shared_ptr<Barrier>> NextBarrier(bool final) override {
+    if (!barrier_due && !final) return std::shared_ptr<Barrier>();
+    if (!error.ok()) return error;
     barrier_due = false;
     auto barrier = std::make_shared<Barrier>();
     barrier->epoch = ++epochs;
@@ -48,6 +49,7 @@ class ScriptedHooks : public CheckpointHooks {
 
   bool barrier_due = false;
   std::string dir = "/checkpoints/x";
+  Status error;
   uint64_t epochs = 0;
 };
 
@@ -81,23 +83,26 @@ TEST_F(SourceStageTest, ABarrierCarriesThePositionsReadBeforeIt) {
   ASSERT_NE(barrier->barrier, nullptr);
   EXPECT_FALSE(barrier->polled);  // a barrier alone reads nothing
   EXPECT_EQ(barrier->seq, read->seq + 1);
-  EXPECT_TRUE(barrier->barrier_status.ok());
   EXPECT_EQ(barrier->barrier->meta.positions, (SourcePositions{{kImp0, 5}, {kClk0, 42}}));
   EXPECT_EQ(barrier->barrier->meta.shards, 3u);
   EXPECT_EQ(barrier->barrier->batch_reads.size(), 1u);
 }
 
-TEST_F(SourceStageTest, ABarrierWithoutADirectoryCarriesTheErrorToTheShards) {
+TEST_F(SourceStageTest, AnEpochTheHooksCannotOpenFailsTheRun) {
   hooks_.barrier_due = true;
-  hooks_.dir = "";
+  hooks_.error = Status::IoError("checkpoint 1: disk full");
   SourceStage stage = MakeStage();
 
   SourcePtr msg = stage.Next();
 
-  ASSERT_NE(msg->barrier, nullptr);
-  EXPECT_EQ(msg->barrier_status.code(), StatusCode::kIoError);
-  EXPECT_EQ(msg->barrier_status.message(), "checkpoint: no directory for this epoch");
-  EXPECT_FALSE(run_.failed());  // the shard that reaches it fails the run
+  EXPECT_EQ(msg->barrier, nullptr);
+  EXPECT_FALSE(msg->polled);
+  EXPECT_TRUE(msg->last);  // the input ends with the failure
+  ASSERT_TRUE(run_.failed());
+  EXPECT_EQ(run_.error().code(), StatusCode::kIoError);
+  EXPECT_NE(run_.error().message().find("checkpoint 1: disk full"), std::string::npos)
+      << run_.error().message();
+  EXPECT_EQ(stage.Next(), nullptr);
 }
 
 TEST_F(SourceStageTest, ASourceErrorFailsTheRunAndEndsTheInput) {
