@@ -16,6 +16,9 @@ namespace {
 
 constexpr const char* kInProgress = "samples.inprogress";
 constexpr const char* kPreCommitted = "samples.precommitted";
+// In _staging beside the staged epochs: the lock, and the owner generation.
+constexpr const char* kLockFile = "LOCK";
+constexpr const char* kOwnerFile = "OWNER";
 
 std::string EpochName(EpochId epoch) { return fmt::format("{:020d}", epoch.value); }
 
@@ -37,6 +40,40 @@ Status FsError(const std::error_code& ec, const std::string& what) {
   return Status::IoError(what + ": " + ec.message());
 }
 
+// The owner generation in `staging`, 0 when none was taken yet.
+Result<uint64_t> ReadOwner(const fs::path& staging) {
+  const fs::path path = staging / kOwnerFile;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    if (errno == ENOENT) return uint64_t{0};
+    return Errno("reading " + path.string());
+  }
+  unsigned long long owner = 0;
+  const int n = std::fscanf(f, "%llu", &owner);
+  std::fclose(f);
+  if (n != 1) return Status::Corruption(path.string() + ": not an owner generation");
+  return uint64_t{owner};
+}
+
+// Writes the next owner generation durably (write, fsync, rename, fsync).
+Result<uint64_t> TakeOwnership(const fs::path& staging) {
+  Result<uint64_t> previous = ReadOwner(staging);
+  if (!previous.ok()) return previous.status();
+  const uint64_t owner = *previous + 1;
+  const fs::path tmp = staging / (std::string(kOwnerFile) + ".tmp");
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return Errno("creating " + tmp.string());
+  const bool ok = std::fprintf(f, "%llu\n", static_cast<unsigned long long>(owner)) > 0 &&
+                  std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+  std::fclose(f);
+  if (!ok) return Errno("writing " + tmp.string());
+  if (std::rename(tmp.c_str(), (staging / kOwnerFile).c_str()) != 0) {
+    return Errno("publishing " + tmp.string());
+  }
+  CTRJOIN_RETURN_IF_ERROR(SyncDir(staging));
+  return owner;
+}
+
 }  // namespace
 
 Status TransactionalFileSinkOptions::Validate() const {
@@ -44,8 +81,13 @@ Status TransactionalFileSinkOptions::Validate() const {
   return Status::Ok();
 }
 
-TransactionalFileSink::TransactionalFileSink(TransactionalFileSinkOptions options)
-    : options_(std::move(options)), dir_(options_.dir), staging_(dir_ / "_staging") {}
+TransactionalFileSink::TransactionalFileSink(TransactionalFileSinkOptions options,
+                                             std::unique_ptr<DirectoryLock> lock, uint64_t owner)
+    : options_(std::move(options)),
+      dir_(options_.dir),
+      staging_(dir_ / "_staging"),
+      lock_(std::move(lock)),
+      owner_(owner) {}
 
 TransactionalFileSink::~TransactionalFileSink() {
   if (file_ != nullptr) std::fclose(file_);
@@ -54,10 +96,25 @@ TransactionalFileSink::~TransactionalFileSink() {
 Result<std::unique_ptr<TransactionalFileSink>> TransactionalFileSink::Open(
     const TransactionalFileSinkOptions& options) {
   CTRJOIN_RETURN_IF_ERROR(options.Validate());
-  std::error_code ec;
-  fs::create_directories(fs::path(options.dir) / "_staging", ec);
-  if (ec) return FsError(ec, "sink.path: creating " + options.dir);
-  return std::unique_ptr<TransactionalFileSink>(new TransactionalFileSink(options));
+  const fs::path staging = fs::path(options.dir) / "_staging";
+  auto lock = DirectoryLock::Acquire(staging, "sink.path", options.lock_wait);
+  if (!lock.ok()) return lock.status();
+  // The staging directory's own entry is durable before anything is published.
+  CTRJOIN_RETURN_IF_ERROR(SyncDir(options.dir).WithContext("sink.path"));
+  Result<uint64_t> owner = TakeOwnership(staging);
+  if (!owner.ok()) return owner.status().WithContext("sink.path");
+  return std::unique_ptr<TransactionalFileSink>(
+      new TransactionalFileSink(options, std::move(lock).value(), *owner));
+}
+
+Status TransactionalFileSink::CheckOwner() const {
+  Result<uint64_t> owner = ReadOwner(staging_);
+  if (!owner.ok()) return owner.status();
+  if (*owner == owner_) return Status::Ok();
+  return Status::Fenced(fmt::format(
+      "sink.path: {} belongs to a newer instance (owner generation {}, this one {}); this "
+      "instance stops without publishing",
+      dir_.string(), *owner, owner_));
 }
 
 std::string TransactionalFileSink::Describe() const {
@@ -83,6 +140,7 @@ Status TransactionalFileSink::Begin(EpochId epoch) {
     return Status::InvalidArgument(
         fmt::format("epoch {} begun while {} is open", epoch.value, open.value));
   }
+  CTRJOIN_RETURN_IF_ERROR(CheckOwner());
   std::error_code ec;
   fs::create_directories(StagingDir(epoch), ec);
   if (ec) return FsError(ec, "staging epoch " + EpochName(epoch));
@@ -120,6 +178,7 @@ Status TransactionalFileSink::PreCommit(EpochId epoch) {
         fmt::format("pre-commit of epoch {}, which is not open", epoch.value));
   }
   CTRJOIN_RETURN_IF_ERROR(CloseFile(epoch));
+  CTRJOIN_RETURN_IF_ERROR(CheckOwner());
   const fs::path dir = StagingDir(epoch);
   if (std::rename((dir / kInProgress).c_str(), (dir / kPreCommitted).c_str()) != 0) {
     return Errno("pre-committing epoch " + EpochName(epoch));
@@ -143,6 +202,7 @@ Status TransactionalFileSink::Commit(EpochId epoch) {
   std::error_code ec;
   if (fs::exists(staged, ec)) {
     if (fs::file_size(staged, ec) > 0) {
+      CTRJOIN_RETURN_IF_ERROR(CheckOwner());
       if (std::rename(staged.c_str(), CommittedPath(epoch).c_str()) != 0) {
         return Errno("committing epoch " + EpochName(epoch));
       }
@@ -169,6 +229,8 @@ Status TransactionalFileSink::Abort(EpochId epoch) {
     std::fclose(file_);
     file_ = nullptr;
   }
+  // A newer owner may stage the same epoch number: leave its files alone.
+  CTRJOIN_RETURN_IF_ERROR(CheckOwner());
   std::error_code ec;
   fs::remove_all(StagingDir(epoch), ec);
   if (ec) return FsError(ec, "aborting epoch " + EpochName(epoch));
@@ -180,6 +242,7 @@ Result<EpochId> TransactionalFileSink::Recover(EpochId last_checkpoint) {
   std::vector<EpochId> staged;
   for (const fs::directory_entry& e : fs::directory_iterator(staging_, ec)) {
     const std::string name = e.path().filename().string();
+    if (name == kLockFile || name == kOwnerFile) continue;
     char* end = nullptr;
     const uint64_t value = std::strtoull(name.c_str(), &end, 10);
     if (name.empty() || *end != '\0') {

@@ -12,6 +12,14 @@
 // epochs up to the last checkpoint and removes every other staged epoch.
 // Epochs that wrote nothing publish no file.
 //
+// One writer per output directory (txn/README.md, "One writer per job"):
+// Open locks <dir>/_staging (a second process on it is refused, or waits),
+// and takes the next owner generation in <dir>/_staging/OWNER. Every step
+// that touches staged or published files (Begin, PreCommit, Commit, Abort)
+// first checks that OWNER still holds this sink's generation: a newer owner
+// (say on another host, where the lock cannot reach) fences this one, which
+// then fails as fenced and touches nothing.
+//
 // Threads: the pipeline's sink thread calls Begin, Write and PreCommit, and
 // Abort of the open epoch; the checkpoint coordinator's committer thread
 // calls Commit and Abort of a pre-committed epoch, concurrently with the sink
@@ -20,7 +28,7 @@
 // one field both read is open_, guarded by mu_ (never held across file I/O);
 // Commit refuses the open epoch. Recover runs before either thread starts.
 //
-// Owns the open file.
+// Owns the open file and the directory lock.
 
 #include <cstdio>
 #include <filesystem>
@@ -29,6 +37,7 @@
 #include <string>
 
 #include "sinks/sample_format.h"
+#include "src/core/dir_lock.h"
 #include "txn/two_phase_commit.h"
 
 namespace ctrjoin {
@@ -36,6 +45,7 @@ namespace ctrjoin {
 struct TransactionalFileSinkOptions {
   std::string dir;  // required
   SampleFormat format = SampleFormat::kJson;
+  LockWait lock_wait;  // when another process holds the directory
 
   Status Validate() const;  // "sink.path: ..."
 };
@@ -58,14 +68,19 @@ class TransactionalFileSink : public TransactionalSink {
   std::filesystem::path CommittedPath(EpochId epoch) const;
 
  private:
-  explicit TransactionalFileSink(TransactionalFileSinkOptions options);
+  TransactionalFileSink(TransactionalFileSinkOptions options, std::unique_ptr<DirectoryLock> lock,
+                        uint64_t owner);
   std::filesystem::path StagingDir(EpochId epoch) const;
   EpochId OpenEpoch() const;
   Status CloseFile(EpochId epoch);
+  // Fenced when <dir>/_staging/OWNER names a newer owner than this sink.
+  Status CheckOwner() const;
 
   const TransactionalFileSinkOptions options_;
   const std::filesystem::path dir_;
   const std::filesystem::path staging_;
+  const std::unique_ptr<DirectoryLock> lock_;
+  const uint64_t owner_;       // this sink's generation in <dir>/_staging/OWNER
   mutable std::mutex mu_;      // guards open_
   EpochId open_;               // 0 when no epoch is open
   std::FILE* file_ = nullptr;  // the open epoch's file; sink thread only

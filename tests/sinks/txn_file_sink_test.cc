@@ -5,10 +5,12 @@
 #include "sinks/txn_file_sink.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "tests/support/temp_dir.h"
@@ -44,6 +46,15 @@ class TxnFileSinkTest : public ::testing::Test {
       for (std::string l; std::getline(in, l);) ++lines;
     }
     return {files, lines};
+  }
+
+  // Names in _staging.
+  std::set<std::string> StagedEntries() const {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir_ / "_staging")) {
+      names.insert(e.path().filename().string());
+    }
+    return names;
   }
 
   test_support::TempDir dir_;
@@ -112,7 +123,7 @@ TEST_F(TxnFileSinkTest, CommitterThreadEndsAnEpochWhileTheNextIsWritten) {
   ++expected.first;
   expected.second += precommitted_lines;
   EXPECT_EQ(Visible(), expected);
-  EXPECT_TRUE(fs::is_empty(dir_ / "_staging"));
+  EXPECT_EQ(StagedEntries(), (std::set<std::string>{"LOCK", "OWNER"})) << "no staged epoch left";
 }
 
 TEST_F(TxnFileSinkTest, AbortLeavesNothing) {
@@ -125,7 +136,7 @@ TEST_F(TxnFileSinkTest, AbortLeavesNothing) {
   ASSERT_TRUE(sink_->Abort({2}).ok());
   ASSERT_TRUE(sink_->Abort({2}).ok()) << "idempotent";
   EXPECT_EQ(Visible().first, 0u);
-  EXPECT_TRUE(fs::is_empty(dir_ / "_staging"));
+  EXPECT_EQ(StagedEntries(), (std::set<std::string>{"LOCK", "OWNER"})) << "no staged epoch left";
 }
 
 TEST_F(TxnFileSinkTest, EmptyEpochPublishesNothing) {
@@ -155,13 +166,51 @@ TEST_F(TxnFileSinkTest, RecoveryCommitsPreCommittedUpToTheCheckpointAndDropsTheR
   EXPECT_EQ(Visible(), std::make_pair(size_t{2}, size_t{4}));
   EXPECT_TRUE(fs::exists(recovered->CommittedPath({2})));
   EXPECT_FALSE(fs::exists(recovered->CommittedPath({3})));
-  EXPECT_TRUE(fs::is_empty(dir_ / "_staging"));
+  EXPECT_EQ(StagedEntries(), (std::set<std::string>{"LOCK", "OWNER"})) << "no staged epoch left";
   // And it goes on from there.
   ASSERT_TRUE(recovered->Begin({3}).ok());
   ASSERT_TRUE(recovered->Write(Samples("again", 1)).ok());
   ASSERT_TRUE(recovered->PreCommit({3}).ok());
   ASSERT_TRUE(recovered->Commit({3}).ok());
   EXPECT_EQ(Visible(), std::make_pair(size_t{3}, size_t{5}));
+}
+
+TEST_F(TxnFileSinkTest, ASecondSinkOnTheDirectoryIsRefused) {
+  auto second = TransactionalFileSink::Open({dir_.string(), SampleFormat::kJson});
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("is in use by another ctrjoin process (pid " +
+                                           std::to_string(::getpid()) + ")"),
+            std::string::npos)
+      << second.status().message();
+  sink_.reset();
+  EXPECT_TRUE(TransactionalFileSink::Open({dir_.string(), SampleFormat::kJson}).ok());
+}
+
+// A newer owner on another host (where this host's lock cannot reach) takes
+// the next generation in OWNER: the old sink then touches nothing.
+TEST_F(TxnFileSinkTest, ANewerOwnerFencesTheOldOneWhichTouchesNothing) {
+  ASSERT_TRUE(sink_->Begin({1}).ok());
+  ASSERT_TRUE(sink_->Write(Samples("a", 3)).ok());
+  ASSERT_TRUE(sink_->PreCommit({1}).ok());
+  ASSERT_TRUE(sink_->Begin({2}).ok());
+  ASSERT_TRUE(sink_->Write(Samples("b", 1)).ok());
+  std::ofstream(dir_ / "_staging" / "OWNER", std::ios::trunc) << "2\n";
+
+  const Status commit = sink_->Commit({1});
+  EXPECT_EQ(commit.effect(), Effect::kFenced) << commit.ToString();
+  EXPECT_NE(commit.message().find("belongs to a newer instance (owner generation 2, this one 1)"),
+            std::string::npos)
+      << commit.message();
+  EXPECT_EQ(sink_->PreCommit({2}).effect(), Effect::kFenced);
+  EXPECT_EQ(sink_->Abort({1}).effect(), Effect::kFenced);
+  EXPECT_EQ(Visible(), std::make_pair(size_t{0}, size_t{0})) << "nothing published";
+  EXPECT_TRUE(StagedEntries().contains("00000000000000000001")) << "nor removed";
+
+  // The newer owner recovers what the checkpoint of epoch 1 promised.
+  sink_.reset();
+  auto newer = Open();
+  ASSERT_TRUE(newer->Recover({1}).ok());
+  EXPECT_EQ(Visible(), std::make_pair(size_t{1}, size_t{3}));
 }
 
 TEST_F(TxnFileSinkTest, MisuseIsRejected) {
