@@ -205,7 +205,14 @@ void CheckpointCoordinator::CommitLoop() {
     const bool give_up = failed_.load();
     lock.unlock();
     Status st;
-    if (give_up) {
+    if (give_up && !log_.committed_epoch) {
+      // Its checkpoint completed, and for this output a complete checkpoint
+      // is the promise that the epoch commits: the restart rolls it forward.
+      spdlog::warn(
+          "checkpoint: epoch {} stays staged after an earlier commit failed; the restart "
+          "publishes it",
+          epoch.value);
+    } else if (give_up) {
       // An earlier epoch failed: later ones must not become visible.
       st = sink_->Abort(epoch);
       metrics_->aborted_epochs.Add();

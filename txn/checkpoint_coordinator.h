@@ -15,8 +15,11 @@
 //      `retain` committed ones.
 // At most one epoch waits to commit while the next one runs: if a commit is
 // slower than an epoch, OnBarrier waits for it (backpressure). If a commit
-// fails, every later epoch is aborted and the run fails; the restart
-// recovers.
+// fails, the run fails and the restart recovers. Later epochs are aborted
+// where the output records its committed epoch (Kafka); where a complete
+// checkpoint is itself the promise (files), they stay staged and the restart
+// publishes them (roll forward): aborting them would lose what the newest
+// complete checkpoint's state no longer holds.
 //
 // Recovery (Recover, before Start): the last committed epoch C is what the
 // output says (committed_epoch: Kafka's committed offsets) or, for files,

@@ -1,0 +1,144 @@
+// The checkpoint coordinator's commit failure paths, against an in-memory
+// participant: an epoch whose checkpoint completed is a promise, so a failed
+// commit of an earlier epoch must leave it staged for the restart to publish
+// (roll forward), never abort it.
+#include "txn/checkpoint_coordinator.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "tests/support/temp_dir.h"
+
+namespace ctrjoin {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Staged epochs survive a "restart" (the object outlives the coordinator), as
+// a file sink's staged files do. Commit of `fail_epoch` fails after `delay`.
+class StagingSink : public TransactionalSink {
+ public:
+  Status Begin(EpochId epoch) override {
+    std::lock_guard lock(mu_);
+    staged_[epoch.value];
+    return Status::Ok();
+  }
+  Status Write(std::span<const Sample> samples) override {
+    std::lock_guard lock(mu_);
+    staged_.rbegin()->second += samples.size();
+    return Status::Ok();
+  }
+  Status PreCommit(EpochId) override { return Status::Ok(); }
+  Status Commit(EpochId epoch) override {
+    if (epoch.value == fail_epoch) {
+      std::this_thread::sleep_for(delay);
+      return Status::IoError("rename: No space left on device", Effect::kNoEffect);
+    }
+    std::lock_guard lock(mu_);
+    Publish(epoch.value);
+    return Status::Ok();
+  }
+  Status Abort(EpochId epoch) override {
+    std::lock_guard lock(mu_);
+    staged_.erase(epoch.value);
+    return Status::Ok();
+  }
+  Result<EpochId> Recover(EpochId last_checkpoint) override {
+    std::lock_guard lock(mu_);
+    while (!staged_.empty()) {
+      const uint64_t e = staged_.begin()->first;
+      if (e <= last_checkpoint.value) {
+        Publish(e);
+      } else {
+        staged_.erase(e);
+      }
+    }
+    return published_.empty() ? EpochId{} : EpochId{published_.rbegin()->first};
+  }
+  std::string Describe() const override { return "staging sink"; }
+
+  std::map<uint64_t, size_t> published() const {
+    std::lock_guard lock(mu_);
+    return published_;
+  }
+
+  uint64_t fail_epoch = 0;
+  milliseconds delay{0};
+
+ private:
+  void Publish(uint64_t e) {
+    auto it = staged_.find(e);
+    if (it == staged_.end()) return;
+    published_[e] = it->second;
+    staged_.erase(it);
+  }
+
+  mutable std::mutex mu_;  // the committer and the test thread both call
+  std::map<uint64_t, size_t> staged_;
+  std::map<uint64_t, size_t> published_;
+};
+
+class CheckpointCoordinatorTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<CheckpointCoordinator> Open() {
+    CheckpointOptions o;
+    o.enabled = true;
+    o.interval_ms = 50;
+    o.dir = (dir_.path() / "checkpoints").string();
+    auto c = CheckpointCoordinator::Open(o, &sink_, CommitLog{}, &metrics_);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return std::move(c).value();
+  }
+
+  // Waits out the interval and passes the next barrier through.
+  static Status Barrier(CheckpointCoordinator& c) {
+    std::this_thread::sleep_for(milliseconds(60));
+    Result<std::shared_ptr<ctrjoin::Barrier>> b = c.NextBarrier(false);
+    if (!b.ok()) return b.status();
+    EXPECT_NE(*b, nullptr);
+    return c.OnBarrier(**b);
+  }
+
+  static std::vector<Sample> Samples(size_t n) { return std::vector<Sample>(n); }
+
+  test_support::TempDir dir_;
+  StagingSink sink_;
+  CheckpointMetrics metrics_;
+};
+
+TEST_F(CheckpointCoordinatorTest, AFailedCommitLeavesLaterCompleteCheckpointsToRollForward) {
+  sink_.fail_epoch = 1;
+  sink_.delay = milliseconds(300);  // slower than an epoch: checkpoint 2 completes first
+  {
+    auto c = Open();
+    ASSERT_TRUE(c->Recover().ok());
+    ASSERT_TRUE(c->Start().ok());
+    ASSERT_TRUE(c->Write(Samples(3)).ok());
+    ASSERT_TRUE(Barrier(*c).ok());  // epoch 1 to the committer, which will fail it
+    ASSERT_TRUE(c->Write(Samples(5)).ok());
+    const Status second = Barrier(*c);  // checkpoint 2 completes, then 1's commit fails
+    EXPECT_FALSE(second.ok());
+    EXPECT_NE(second.message().find("No space left on device"), std::string::npos)
+        << second.ToString();
+    EXPECT_FALSE(c->Close().ok());
+  }
+  EXPECT_TRUE(sink_.published().empty());
+
+  // The restart: checkpoint 2 is the newest complete one, so 1 and 2 are
+  // published, and nothing that checkpoint promised is lost.
+  sink_.fail_epoch = 0;
+  auto c = Open();
+  Result<std::optional<CheckpointMeta>> resume = c->Recover();
+  ASSERT_TRUE(resume.ok()) << resume.status().ToString();
+  ASSERT_TRUE(resume->has_value());
+  EXPECT_EQ((*resume)->epoch, 2u);
+  EXPECT_EQ(sink_.published(), (std::map<uint64_t, size_t>{{1, 3}, {2, 5}}));
+  EXPECT_TRUE(c->Close().ok());
+}
+
+}  // namespace
+}  // namespace ctrjoin
