@@ -18,6 +18,7 @@ constexpr uint32_t kMaxRetain = 100;
 // A commit whose outcome is unknown is retried (Commit is idempotent) this
 // many times before the run fails.
 constexpr int kCommitAttempts = 5;
+constexpr std::chrono::seconds kProgressEvery{5};
 
 double MsSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -151,6 +152,8 @@ Status CheckpointCoordinator::OnBarrier(Barrier& barrier) {
   metrics_->last_bytes.Set(static_cast<int64_t>(barrier.meta.state_bytes));
   metrics_->bytes_total.Add(barrier.meta.state_bytes);
   metrics_->duration.Record(MsSince(barrier.injected));
+  spdlog::debug("checkpoint: epoch {} complete in {:.1f} ms, {} state bytes", epoch.value,
+                MsSince(barrier.injected), barrier.meta.state_bytes);
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(
@@ -252,10 +255,22 @@ Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
   if (!st.ok()) return st;
   CrashPoint("after_commit");
   metrics_->committed.Add();
-  metrics_->commit_lag.Record(MsSince(pending.injected));
+  const double lag_ms = MsSince(pending.injected);
+  metrics_->commit_lag.Record(lag_ms);
   const Clock::time_point now = Clock::now();
   for (Clock::time_point read : pending.batch_reads) metrics_->read_to_commit.Record(now - read);
   metrics_->last_committed_epoch.Set(static_cast<int64_t>(pending.epoch.value));
+  spdlog::debug("checkpoint: epoch {} committed {:.1f} ms after its barrier", pending.epoch.value,
+                lag_ms);
+  ++committed_since_progress_;
+  if (now >= next_progress_) {
+    spdlog::info(
+        "checkpoint: epoch {} committed ({} epochs since the last line; checkpoint {} bytes, "
+        "visible {:.0f} ms after its barrier)",
+        pending.epoch.value, committed_since_progress_, pending.meta.state_bytes, lag_ms);
+    committed_since_progress_ = 0;
+    next_progress_ = now + kProgressEvery;
+  }
   Status retained = store_->Retain(pending.epoch.value, options_.retain);
   if (!retained.ok()) spdlog::warn("checkpoint: {}", retained.ToString());
   return Status::Ok();

@@ -29,6 +29,10 @@
 //
 // Also the pipeline's SampleSink: Write goes to the open epoch.
 //
+// Logs: one info line about every 5 s while epochs commit (the last epoch
+// committed, how many since the last line, its checkpoint's duration and
+// size); a debug line per completed checkpoint and per commit.
+//
 // Threads: NextBarrier from the source node, OnBarrier/Write/Flush from the
 // sink node, an internal committer thread; Open/Recover/Start/Close from the
 // thread that runs the pipeline. Owns the committer thread and the
@@ -137,6 +141,10 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
   Status commit_error_;
   std::atomic<bool> failed_{false};
   std::thread committer_;
+
+  // Committer thread only: the progress line (at most one per kProgressEvery).
+  std::chrono::steady_clock::time_point next_progress_;
+  uint64_t committed_since_progress_ = 0;
 };
 
 }  // namespace ctrjoin

@@ -5,10 +5,13 @@
 #include "txn/checkpoint_coordinator.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/support/temp_dir.h"
@@ -138,6 +141,37 @@ TEST_F(CheckpointCoordinatorTest, AFailedCommitLeavesLaterCompleteCheckpointsToR
   EXPECT_EQ((*resume)->epoch, 2u);
   EXPECT_EQ(sink_.published(), (std::map<uint64_t, size_t>{{1, 3}, {2, 5}}));
   EXPECT_TRUE(c->Close().ok());
+}
+
+TEST_F(CheckpointCoordinatorTest, SaysWhatItCommitsWithoutPollingMetrics) {
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  auto capture = std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  capture->set_level(spdlog::level::debug);
+  spdlog::set_default_logger(capture);
+  {
+    auto c = Open();
+    ASSERT_TRUE(c->Recover().ok());
+    ASSERT_TRUE(c->Start().ok());
+    ASSERT_TRUE(c->Write(Samples(2)).ok());
+    ASSERT_TRUE(Barrier(*c).ok());
+    ASSERT_TRUE(c->Write(Samples(1)).ok());
+    Result<std::shared_ptr<ctrjoin::Barrier>> last = c->NextBarrier(true);
+    ASSERT_TRUE(last.ok());
+    ASSERT_TRUE(c->OnBarrier(**last).ok());
+    ASSERT_TRUE(c->Close().ok());
+  }
+  spdlog::set_default_logger(previous);
+  const std::string text = log.str();
+  EXPECT_NE(text.find("checkpoint: epoch 1 complete in"), std::string::npos) << text;
+  EXPECT_NE(text.find("checkpoint: epoch 2 committed"), std::string::npos) << text;
+  // One info line for the first commit; the second is within 5 s: debug only.
+  EXPECT_NE(text.find("checkpoint: epoch 1 committed (1 epochs since the last line"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("epoch 2 committed (", 0), std::string::npos) << text;
+  EXPECT_EQ(sink_.published(), (std::map<uint64_t, size_t>{{1, 2}, {2, 1}}));
 }
 
 }  // namespace
