@@ -102,6 +102,7 @@ class KafkaTransactionalSink : public TransactionalSink {
   Status Abort(EpochId epoch) override;
   Result<EpochId> Recover(EpochId last_checkpoint) override;
   std::string Describe() const override;
+  size_t MaxEpochsInFlight() const override { return producers_.size(); }
 
   // Adds consumed input offsets (next offset to read, per partition) of
   // `group` to epoch's transaction (open or pre-committed), so they commit

@@ -59,6 +59,11 @@ class TransactionalSink {
   // highest epoch it committed or found committed.
   virtual Result<EpochId> Recover(EpochId last_checkpoint) = 0;
   virtual std::string Describe() const = 0;
+  // How many epochs may exist at once, the open one included (pre-committed
+  // ones wait to commit): the coordinator begins epoch N+1 only once at most
+  // this many minus one are unfinished. A pool of k transactional ids allows
+  // k; staged files have no such bound.
+  virtual size_t MaxEpochsInFlight() const { return 2; }
 };
 
 }  // namespace ctrjoin

@@ -27,6 +27,7 @@ class StagingSink : public TransactionalSink {
  public:
   Status Begin(EpochId epoch) override {
     std::lock_guard lock(mu_);
+    journal_.push_back("begin " + std::to_string(epoch.value));
     staged_[epoch.value];
     return Status::Ok();
   }
@@ -41,7 +42,9 @@ class StagingSink : public TransactionalSink {
       std::this_thread::sleep_for(delay);
       return Status::IoError("rename: No space left on device", Effect::kNoEffect);
     }
+    std::this_thread::sleep_for(commit_time);
     std::lock_guard lock(mu_);
+    journal_.push_back("commit " + std::to_string(epoch.value));
     Publish(epoch.value);
     return Status::Ok();
   }
@@ -63,6 +66,12 @@ class StagingSink : public TransactionalSink {
     return published_.empty() ? EpochId{} : EpochId{published_.rbegin()->first};
   }
   std::string Describe() const override { return "staging sink"; }
+  size_t MaxEpochsInFlight() const override { return in_flight; }
+
+  std::vector<std::string> journal() const {
+    std::lock_guard lock(mu_);
+    return journal_;
+  }
 
   std::map<uint64_t, size_t> published() const {
     std::lock_guard lock(mu_);
@@ -71,6 +80,8 @@ class StagingSink : public TransactionalSink {
 
   uint64_t fail_epoch = 0;
   milliseconds delay{0};
+  milliseconds commit_time{0};
+  size_t in_flight = 2;
 
  private:
   void Publish(uint64_t e) {
@@ -83,6 +94,7 @@ class StagingSink : public TransactionalSink {
   mutable std::mutex mu_;  // the committer and the test thread both call
   std::map<uint64_t, size_t> staged_;
   std::map<uint64_t, size_t> published_;
+  std::vector<std::string> journal_;
 };
 
 class CheckpointCoordinatorTest : public ::testing::Test {
@@ -141,6 +153,27 @@ TEST_F(CheckpointCoordinatorTest, AFailedCommitLeavesLaterCompleteCheckpointsToR
   EXPECT_EQ((*resume)->epoch, 2u);
   EXPECT_EQ(sink_.published(), (std::map<uint64_t, size_t>{{1, 3}, {2, 5}}));
   EXPECT_TRUE(c->Close().ok());
+}
+
+// One epoch in flight (a pool of one transactional id): the next epoch
+// begins only after the previous one committed, and the run goes on.
+TEST_F(CheckpointCoordinatorTest, OneEpochInFlightCommitsBeforeTheNextBegins) {
+  sink_.in_flight = 1;
+  sink_.commit_time = milliseconds(100);  // longer than an epoch
+  auto c = Open();
+  ASSERT_TRUE(c->Recover().ok());
+  ASSERT_TRUE(c->Start().ok());
+  for (int e = 0; e < 3; ++e) {
+    ASSERT_TRUE(c->Write(Samples(1)).ok());
+    ASSERT_TRUE(Barrier(*c).ok());
+  }
+  Result<std::shared_ptr<ctrjoin::Barrier>> last = c->NextBarrier(true);
+  ASSERT_TRUE(last.ok());
+  ASSERT_TRUE(c->OnBarrier(**last).ok());
+  ASSERT_TRUE(c->Close().ok());
+  EXPECT_EQ(sink_.journal(),
+            (std::vector<std::string>{"begin 1", "commit 1", "begin 2", "commit 2", "begin 3",
+                                      "commit 3", "begin 4", "commit 4"}));
 }
 
 TEST_F(CheckpointCoordinatorTest, SaysWhatItCommitsWithoutPollingMetrics) {
