@@ -63,7 +63,7 @@ struct Fixture {
     }
     (void)loader->PutMultiple("user_features", puts);
     store = std::move(HBaseFeatureStore::Open(client)).value();
-    LookupSpec spec{"user", "user_features", "f", "user_id", 3, {}};
+    LookupSpec spec{"user", "user_features", "f", LookupKey::kUserId, 3, {}};
     service = std::make_unique<LookupService>(options, std::vector<LookupSpec>{spec}, store.get(),
                                               &metrics);
   }

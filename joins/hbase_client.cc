@@ -35,31 +35,11 @@ std::string Reason(const hbase::TIllegalArgument& e) {
 
 }  // namespace
 
-std::optional<HBaseProtocol> ParseHBaseProtocol(std::string_view name) {
-  if (name == "binary") return HBaseProtocol::kBinary;
-  if (name == "compact") return HBaseProtocol::kCompact;
-  return std::nullopt;
-}
-
-std::optional<HBaseTransport> ParseHBaseTransport(std::string_view name) {
-  if (name == "buffered") return HBaseTransport::kBuffered;
-  if (name == "framed") return HBaseTransport::kFramed;
-  return std::nullopt;
-}
-
 Status HBaseClientOptions::Validate(const std::string& prefix) const {
   if (host.empty()) return Status::InvalidArgument(prefix + ".host: must not be empty");
   if (port < 1 || port > 65535) {
     return Status::InvalidArgument(
         fmt::format("{}.port: must be in [1, 65535], got {}", prefix, port));
-  }
-  if (!ParseHBaseProtocol(protocol)) {
-    return Status::InvalidArgument(
-        fmt::format("{}.protocol: must be 'binary' or 'compact', got '{}'", prefix, protocol));
-  }
-  if (!ParseHBaseTransport(transport)) {
-    return Status::InvalidArgument(
-        fmt::format("{}.transport: must be 'buffered' or 'framed', got '{}'", prefix, transport));
   }
   if (connect_timeout_ms <= 0) {
     return Status::InvalidArgument(
@@ -190,12 +170,12 @@ Result<std::unique_ptr<HBaseConnection>> HBaseConnection::Open(const HBaseClient
   socket->setRecvTimeout(options.request_timeout_ms);
   socket->setSendTimeout(options.request_timeout_ms);
   std::shared_ptr<TTransport> transport;
-  switch (*ParseHBaseTransport(options.transport)) {
+  switch (options.transport) {
     case HBaseTransport::kBuffered: transport = std::make_shared<TBufferedTransport>(socket); break;
     case HBaseTransport::kFramed: transport = std::make_shared<TFramedTransport>(socket); break;
   }
   std::shared_ptr<TProtocol> protocol;
-  switch (*ParseHBaseProtocol(options.protocol)) {
+  switch (options.protocol) {
     case HBaseProtocol::kBinary: protocol = std::make_shared<TBinaryProtocol>(transport); break;
     case HBaseProtocol::kCompact: protocol = std::make_shared<TCompactProtocol>(transport); break;
   }

@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "src/core/enum_names.h"
 #include "src/core/status.h"
 
 namespace ctrjoin {
@@ -38,17 +39,21 @@ namespace ctrjoin {
 // Thrift wire encodings an HBase Thrift2 server can be configured with.
 // HBase's defaults are binary protocol over a buffered (unframed) transport.
 enum class HBaseProtocol { kBinary, kCompact };
+constexpr auto NamesOf(HBaseProtocol) {
+  return std::to_array<NamedValue<HBaseProtocol>>(
+      {{HBaseProtocol::kBinary, "binary"}, {HBaseProtocol::kCompact, "compact"}});
+}
 enum class HBaseTransport { kBuffered, kFramed };
-
-// "binary" / "compact" and "buffered" / "framed"; nullopt for anything else.
-std::optional<HBaseProtocol> ParseHBaseProtocol(std::string_view name);
-std::optional<HBaseTransport> ParseHBaseTransport(std::string_view name);
+constexpr auto NamesOf(HBaseTransport) {
+  return std::to_array<NamedValue<HBaseTransport>>(
+      {{HBaseTransport::kBuffered, "buffered"}, {HBaseTransport::kFramed, "framed"}});
+}
 
 struct HBaseClientOptions {
   std::string host = "127.0.0.1";
-  int port = 9090;                     // HBase's default Thrift port
-  std::string protocol = "binary";     // binary | compact; must match the server
-  std::string transport = "buffered";  // buffered | framed; must match the server
+  int port = 9090;                                       // HBase's default Thrift port
+  HBaseProtocol protocol = HBaseProtocol::kBinary;       // must match the server
+  HBaseTransport transport = HBaseTransport::kBuffered;  // must match the server
   int connect_timeout_ms = 1000;
   int request_timeout_ms = 2000;  // per socket send/receive, see the note above
   int pool_size = 4;              // most connections open at once

@@ -1,14 +1,16 @@
 #include "joins/hbase_feature_store.h"
 
+#include <fmt/format.h>
+
 namespace ctrjoin {
 
 Result<std::unique_ptr<HBaseFeatureStore>> HBaseFeatureStore::Open(
     const HBaseClientOptions& options) {
   auto client = HBaseClient::Open(options);
   if (!client.ok()) return client.status();
-  const std::string description = "HBase Thrift2 " + options.host + ":" +
-                                  std::to_string(options.port) + " (" + options.protocol + ", " +
-                                  options.transport + ")";
+  const std::string description =
+      fmt::format("HBase Thrift2 {}:{} ({}, {})", options.host, options.port,
+                  NameOf(options.protocol), NameOf(options.transport));
   return std::unique_ptr<HBaseFeatureStore>(
       new HBaseFeatureStore(std::move(client).value(), description));
 }

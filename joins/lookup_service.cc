@@ -32,10 +32,6 @@ Status LookupSpec::Validate(const std::string& prefix) const {
   if (name.empty()) return Status::InvalidArgument(prefix + ".name: must not be empty");
   if (table.empty()) return Status::InvalidArgument(prefix + ".table: must not be empty");
   if (family.empty()) return Status::InvalidArgument(prefix + ".family: must not be empty");
-  if (key_field != "user_id" && key_field != "item_id") {
-    return Status::InvalidArgument(prefix + ".key_field: must be 'user_id' or 'item_id', got '" +
-                                   key_field + "'");
-  }
   if (max_versions < 1 || max_versions > 100) {
     return Status::InvalidArgument(prefix + ".max_versions: must be in [1, 100]");
   }
@@ -122,7 +118,6 @@ LookupService::LookupService(LookupServiceOptions options, std::vector<LookupSpe
       ready_(lookups_.size()) {
   for (const LookupSpec& spec : lookups_) {
     caches_.push_back(std::make_unique<FeatureCache>(spec.cache, metrics_));
-    keyed_by_user_.push_back(spec.key_field == "user_id");
   }
   for (int i = 0; i < options_.io_threads; ++i) threads_.emplace_back([this] { IoLoop(); });
 }
@@ -154,7 +149,8 @@ void LookupService::EnrichAsync(std::vector<Impression*> impressions,
     const Impression& imp = *state->impressions[i];
     for (size_t l = 0; l < lookups; ++l) {
       const size_t idx = i * lookups + l;
-      const std::string& row = keyed_by_user_[l] ? imp.user_id : imp.item_id;
+      const std::string& row =
+          lookups_[l].key_field == LookupKey::kUserId ? imp.user_id : imp.item_id;
       if (std::optional<FeatureSet> hit = caches_[l]->Get(row, imp.ts.ms, now)) {
         ++hits;
         state->results[idx] = std::move(*hit);

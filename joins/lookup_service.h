@@ -44,16 +44,24 @@
 #include "joins/feature_cache.h"
 #include "joins/feature_store.h"
 #include "joins/lookup_metrics.h"
+#include "src/core/enum_names.h"
 #include "src/pipeline/enricher.h"
 
 namespace ctrjoin {
+
+// The impression field whose value is the looked-up row.
+enum class LookupKey { kUserId, kItemId };
+constexpr auto NamesOf(LookupKey) {
+  return std::to_array<NamedValue<LookupKey>>(
+      {{LookupKey::kUserId, "user_id"}, {LookupKey::kItemId, "item_id"}});
+}
 
 struct LookupSpec {
   std::string name;   // required; prefixes the features: "user.age"
   std::string table;  // required
   std::string family = "f";
-  std::string key_field = "user_id";  // user_id | item_id
-  int max_versions = 3;               // versions per column fetched (and cached)
+  LookupKey key_field = LookupKey::kUserId;
+  int max_versions = 3;  // versions per column fetched (and cached)
   FeatureCacheOptions cache;
 
   Status Validate(const std::string& prefix) const;  // prefix: "lookups[0]"
@@ -99,7 +107,6 @@ class LookupService : public Enricher {
   FeatureStore* const store_;
   LookupMetrics* const metrics_;
   std::vector<std::unique_ptr<FeatureCache>> caches_;  // one per lookup
-  std::vector<bool> keyed_by_user_;                    // per lookup: row = user_id, else item_id
 
   std::mutex mu_;  // protects pending_, ready_, retry_, stop_, next_lookup_
   std::condition_variable cv_;

@@ -5,13 +5,6 @@
 
 namespace ctrjoin {
 
-Result<SampleFormat> ParseSampleFormat(std::string_view name, const std::string& key) {
-  if (name == "json") return SampleFormat::kJson;
-  if (name == "tf_example") return SampleFormat::kTfExample;
-  return Status::InvalidArgument(key + ": must be 'json' or 'tf_example', got '" +
-                                 std::string(name) + "'");
-}
-
 void AppendSampleRecord(SampleFormat format, const Sample& sample, std::string& out) {
   switch (format) {
     case SampleFormat::kJson:

@@ -6,17 +6,17 @@
 // Pure functions: any thread.
 
 #include <string>
-#include <string_view>
 
+#include "src/core/enum_names.h"
 #include "src/core/event.h"
-#include "src/core/status.h"
 
 namespace ctrjoin {
 
 enum class SampleFormat { kJson, kTfExample };
-
-// key names the config key in errors, e.g. "sink.format".
-Result<SampleFormat> ParseSampleFormat(std::string_view name, const std::string& key);
+constexpr auto NamesOf(SampleFormat) {
+  return std::to_array<NamedValue<SampleFormat>>(
+      {{SampleFormat::kJson, "json"}, {SampleFormat::kTfExample, "tf_example"}});
+}
 
 // One sample as a file record: a JSON line ending in '\n', or a TFRecord.
 void AppendSampleRecord(SampleFormat format, const Sample& sample, std::string& out);

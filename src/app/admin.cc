@@ -93,10 +93,10 @@ Status ShowCheckpoint(const Config& config, uint64_t epoch, std::FILE* out) {
 
 Status AbortTransactions(const Config& config, const std::string& prefix, int pool_size,
                          std::FILE* out) {
-  if (config.sink.type != "kafka") {
+  if (config.sink.type != SinkType::kKafka) {
     return Status::InvalidArgument(
         fmt::format("sink.type: transactions belong to a Kafka sink, this config's sink is '{}'",
-                    config.sink.type));
+                    NameOf(config.sink.type)));
   }
   KafkaTransactionalSinkOptions o = config.KafkaTxnSinkOptions();
   if (!prefix.empty()) o.transactional_id_prefix = prefix;

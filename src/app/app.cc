@@ -37,7 +37,7 @@ std::atomic<Pipeline*> g_pipeline{nullptr};
 std::atomic<Enricher*> g_enricher{nullptr};
 
 Result<std::unique_ptr<Source>> MakeSource(const Config& c) {
-  if (c.source.type == "kafka") {
+  if (c.source.type == SourceType::kKafka) {
     auto s = KafkaSource::Open(c.source.kafka);
     if (!s.ok()) return s.status();
     return std::unique_ptr<Source>(std::move(s).value());
@@ -48,34 +48,38 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& c) {
 }
 
 Result<std::unique_ptr<SampleSink>> MakeSink(const SinkConfig& c) {
-  Result<SampleFormat> format = ParseSampleFormat(c.format, "sink.format");
-  if (!format.ok()) return format.status();
-  if (c.type == "kafka") {
-    auto s = KafkaSampleSink::Open(c.kafka, *format);
-    if (!s.ok()) return s.status().WithContext("sink.kafka");
-    return std::unique_ptr<SampleSink>(std::move(s).value());
-  }
-  if (c.type == "file") {
-    auto w = LineWriter::OpenFile(c.path, /*append=*/false);
-    if (!w.ok()) return w.status().WithContext("sink.path");
-    return std::unique_ptr<SampleSink>(
-        std::make_unique<FileSampleSink>(std::move(w).value(), *format));
+  switch (c.type) {
+    case SinkType::kKafka: {
+      auto s = KafkaSampleSink::Open(c.kafka, c.format);
+      if (!s.ok()) return s.status().WithContext("sink.kafka");
+      return std::unique_ptr<SampleSink>(std::move(s).value());
+    }
+    case SinkType::kFile: {
+      auto w = LineWriter::OpenFile(c.path, /*append=*/false);
+      if (!w.ok()) return w.status().WithContext("sink.path");
+      return std::unique_ptr<SampleSink>(
+          std::make_unique<FileSampleSink>(std::move(w).value(), c.format));
+    }
+    case SinkType::kStdout: break;
   }
   return std::unique_ptr<SampleSink>(
       std::make_unique<FileSampleSink>(LineWriter::Stdout(), SampleFormat::kJson));
 }
 
 Result<std::unique_ptr<DeadLetterSink>> MakeDeadLetterSink(const DeadLetterConfig& c) {
-  if (c.type == "kafka") {
-    auto s = KafkaDeadLetterSink::Open(c.kafka);
-    if (!s.ok()) return s.status().WithContext("dead_letter.kafka");
-    return std::unique_ptr<DeadLetterSink>(std::move(s).value());
-  }
-  if (c.type == "file") {
-    auto w = LineWriter::OpenFile(c.path, /*append=*/true);
-    if (!w.ok()) return w.status().WithContext("dead_letter.path");
-    return std::unique_ptr<DeadLetterSink>(
-        std::make_unique<JsonLinesDeadLetterSink>(std::move(w).value()));
+  switch (c.type) {
+    case DeadLetterType::kKafka: {
+      auto s = KafkaDeadLetterSink::Open(c.kafka);
+      if (!s.ok()) return s.status().WithContext("dead_letter.kafka");
+      return std::unique_ptr<DeadLetterSink>(std::move(s).value());
+    }
+    case DeadLetterType::kFile: {
+      auto w = LineWriter::OpenFile(c.path, /*append=*/true);
+      if (!w.ok()) return w.status().WithContext("dead_letter.path");
+      return std::unique_ptr<DeadLetterSink>(
+          std::make_unique<JsonLinesDeadLetterSink>(std::move(w).value()));
+    }
+    case DeadLetterType::kStderr: break;
   }
   return std::unique_ptr<DeadLetterSink>(
       std::make_unique<JsonLinesDeadLetterSink>(LineWriter::Stderr()));
@@ -108,7 +112,7 @@ CommitLog KafkaCommitLog(KafkaSource* source, KafkaTransactionalSink* sink) {
 Result<Enrichment> MakeEnrichment(const Config& config, Metrics& metrics) {
   Enrichment e;
   if (config.lookups.empty()) return e;
-  if (config.feature_store.type == "hbase") {
+  if (config.feature_store.type == FeatureStoreType::kHBase) {
     auto store = HBaseFeatureStore::Open(config.feature_store.hbase);
     if (!store.ok()) return store.status().WithContext("feature_store.hbase");
     e.store = std::move(store).value();
@@ -171,7 +175,7 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   MetricRegistry registry;
   if (config.http.enabled) {
     TopicLabels topics;
-    if (config.source.type == "kafka") {
+    if (config.source.type == SourceType::kKafka) {
       topics = {config.source.kafka.impressions_topic, config.source.kafka.clicks_topic};
     }
     metrics.RegisterWith(registry, topics);
@@ -287,7 +291,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   // Exactly once: a transactional sink driven by the checkpoint coordinator.
   std::unique_ptr<TransactionalSink> txn_sink;
   CommitLog log;
-  if (config.sink.type == "kafka") {
+  if (config.sink.type == SinkType::kKafka) {
     auto s = KafkaTransactionalSink::Open(config.KafkaTxnSinkOptions());
     if (!s.ok()) return s.status();
     KafkaTransactionalSink* kafka_sink = s->get();
@@ -297,9 +301,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   } else {
     TransactionalFileSinkOptions o;
     o.dir = config.sink.path;
-    Result<SampleFormat> format = ParseSampleFormat(config.sink.format, "sink.format");
-    if (!format.ok()) return format.status();
-    o.format = *format;
+    o.format = config.sink.format;
     auto s = TransactionalFileSink::Open(o);
     if (!s.ok()) return s.status();
     txn_sink = std::move(s).value();
@@ -324,10 +326,10 @@ Status RunPipeline(const Config& config, Metrics& metrics) {
 }
 
 Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
-  if (live.source.type != "kafka") {
+  if (live.source.type != SourceType::kKafka) {
     return Status::InvalidArgument(
         fmt::format("source.type: replay reads a range of Kafka topics, this config reads '{}'",
-                    live.source.type));
+                    NameOf(live.source.type)));
   }
   CTRJOIN_RETURN_IF_ERROR(options.range.Validate());
   if (options.name.empty() ||
@@ -339,7 +341,7 @@ Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
   Config c = live;
   const std::string suffix = "-replay-" + options.name;
   c.source.kafka.group_id = live.source.kafka.group_id + suffix;
-  c.source.kafka.mode = "assign";
+  c.source.kafka.mode = KafkaMode::kAssign;
   c.source.kafka.stop_at_end = true;
   c.state.dir = live.state.dir + "/replay-" + options.name;
   c.checkpoint.dir = live.checkpoint.dir == live.state.dir + "/checkpoints"
@@ -347,20 +349,20 @@ Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
                          : live.checkpoint.dir + "/replay-" + options.name;
   c.http.server.address = options.http_address;
   // The live run's dead letters are its own: a replay's go next to its state.
-  c.dead_letter.type = "file";
+  c.dead_letter.type = DeadLetterType::kFile;
   c.dead_letter.path = c.state.dir + "/dead-letters.jsonl";
-  if (live.sink.type == "stdout") {
+  if (live.sink.type == SinkType::kStdout) {
     c.checkpoint.enabled = false;
     return c;
   }
   if (options.output.empty()) {
     return Status::InvalidArgument(
         fmt::format("--output: required: the replay's own {} (never the live run's)",
-                    live.sink.type == "kafka" ? "topic" : "directory"));
+                    live.sink.type == SinkType::kKafka ? "topic" : "directory"));
   }
   // A replay is restartable only from its own checkpoints.
   c.checkpoint.enabled = true;
-  if (live.sink.type == "kafka") {
+  if (live.sink.type == SinkType::kKafka) {
     if (options.output == live.sink.kafka.topic) {
       return Status::InvalidArgument(
           fmt::format("--output: '{}' is the live run's output topic; a replay writes its own",

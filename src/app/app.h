@@ -13,6 +13,7 @@
 #include "joins/lookup_service.h"
 #include "src/app/config.h"
 #include "src/app/run_metrics.h"
+#include "src/core/enum_names.h"
 #include "src/io/replay_range.h"
 #include "src/pipeline/sink.h"
 #include "src/pipeline/source.h"
@@ -43,6 +44,11 @@ enum class ReplayProgressMode {
   kTerminal,  // redraw a few lines every second
   kLog,       // a log line every 10 s
 };
+constexpr auto NamesOf(ReplayProgressMode) {
+  return std::to_array<NamedValue<ReplayProgressMode>>({{ReplayProgressMode::kAuto, "auto"},
+                                                        {ReplayProgressMode::kTerminal, "terminal"},
+                                                        {ReplayProgressMode::kLog, "log"}});
+}
 
 // `ctrjoin replay`: the live run's pipeline over a bounded range of its input
 // topics, into its own output, state and transactional ids.

@@ -4,7 +4,6 @@
 
 #include <cctype>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -14,244 +13,456 @@ namespace ctrjoin {
 
 namespace {
 
-// Reads one YAML mapping, remembering which keys were used so that unknown
-// ones can be reported by name.
-class Section {
- public:
-  Section(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {}
+// The accessor of a Config field, for the tables below: FIELD(join.window_ms).
+#define FIELD(path) \
+  [](auto& c) -> auto& { return c.path; }
 
-  template <typename T>
-  Status Get(const char* key, T& out) {
-    used_.insert(key);
-    const YAML::Node v = node_[key];
-    if (!v) return Status::Ok();
-    if (!v.IsScalar()) return Bad(key, v, "a scalar");
-    T parsed;
-    if (!YAML::convert<T>::decode(v, parsed)) return Bad(key, v, TypeName<T>());
-    out = parsed;
-    return Status::Ok();
-  }
+constexpr int64_t kYearMs = 366LL * 86'400'000;
 
-  Status GetMap(const char* key, std::map<std::string, std::string>& out) {
-    used_.insert(key);
-    const YAML::Node v = node_[key];
-    if (!v) return Status::Ok();
-    if (!v.IsMap()) return Bad(key, v, "a mapping of strings");
-    for (const auto& kv : v) {
-      if (!kv.second.IsScalar()) {
-        return Status::InvalidArgument(Name(key) + "." + kv.first.as<std::string>() +
-                                       ": expected a string");
-      }
-      out[kv.first.as<std::string>()] = kv.second.as<std::string>();
-    }
-    return Status::Ok();
-  }
-
-  // A sequence of mappings: fill(section, index) for each element.
-  Status List(const char* key, const std::function<Status(Section&, size_t)>& fill) {
-    used_.insert(key);
-    const YAML::Node v = node_[key];
-    if (!v || v.IsNull()) return Status::Ok();
-    if (!v.IsSequence()) return Bad(key, v, "a list");
-    for (size_t i = 0; i < v.size(); ++i) {
-      const std::string name = Name(key) + "[" + std::to_string(i) + "]";
-      if (!v[i].IsMap()) return Status::InvalidArgument(name + ": expected a mapping");
-      Section element(v[i], name);
-      CTRJOIN_RETURN_IF_ERROR(fill(element, i));
-      CTRJOIN_RETURN_IF_ERROR(element.CheckUnknown());
-    }
-    return Status::Ok();
-  }
-
-  Status Sub(const char* key, const std::function<Status(Section&)>& fill) {
-    used_.insert(key);
-    const YAML::Node v = node_[key];
-    if (!v || v.IsNull()) return Status::Ok();
-    if (!v.IsMap()) return Bad(key, v, "a mapping");
-    Section sub(v, Name(key));
-    CTRJOIN_RETURN_IF_ERROR(fill(sub));
-    return sub.CheckUnknown();
-  }
-
-  Status CheckUnknown() const {
-    for (const auto& kv : node_) {
-      const std::string k = kv.first.as<std::string>();
-      if (!used_.count(k)) {
-        return Status::InvalidArgument(Name(k.c_str()) +
-                                       ": unknown key (see README, Configuration)");
-      }
-    }
-    return Status::Ok();
-  }
-
- private:
-  std::string Name(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
-
-  Status Bad(const char* key, const YAML::Node& v, const std::string& expected) const {
-    std::string got = v.IsScalar() ? "'" + v.Scalar() + "'" : "a non-scalar value";
-    return Status::InvalidArgument(Name(key) + ": expected " + expected + ", got " + got);
-  }
-
-  template <typename T>
-  static const char* TypeName() {
-    if constexpr (std::is_same_v<T, bool>)
-      return "true or false";
-    else if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>)
-      return "a non-negative integer";
-    else if constexpr (std::is_integral_v<T>)
-      return "an integer";
-    else
-      return "a string";
-  }
-
-  YAML::Node node_;
-  std::string path_;
-  std::set<std::string> used_;
-};
-
-Status FillCache(Section& s, FeatureCacheOptions& o) {
-  CTRJOIN_RETURN_IF_ERROR(s.Get("max_entries", o.max_entries));
-  CTRJOIN_RETURN_IF_ERROR(s.Get("max_mb", o.max_mb));
-  CTRJOIN_RETURN_IF_ERROR(s.Get("expire_after_write_ms", o.expire_after_write_ms));
-  return s.Get("negative_ttl_ms", o.negative_ttl_ms);
+// A duration in ms: >= 0 and at most a year (larger values overflow the
+// event-time and clock arithmetic; use 0 to disable idleness instead).
+Rule<int64_t> Duration() {
+  return {"At most a year.", [](const int64_t& v, const std::string& name) {
+            if (v >= 0 && v <= kYearMs) return Status::Ok();
+            return Status::InvalidArgument(name + ": must be >= 0 and at most a year (" +
+                                           std::to_string(kYearMs) + " ms), got " +
+                                           std::to_string(v));
+          }};
 }
 
-Status FillKafkaSink(Section& s, KafkaSinkOptions& o) {
-  CTRJOIN_RETURN_IF_ERROR(s.Get("brokers", o.brokers));
-  CTRJOIN_RETURN_IF_ERROR(s.Get("topic", o.topic));
-  CTRJOIN_RETURN_IF_ERROR(s.Get("flush_timeout_ms", o.flush_timeout_ms));
-  return s.GetMap("properties", o.properties);
+Rule<uint64_t> AtLeast(uint64_t min) {
+  return {"At least " + std::to_string(min) + ".",
+          [min](const uint64_t& v, const std::string& name) {
+            if (v >= min) return Status::Ok();
+            return Status::InvalidArgument(name + ": must be >= " + std::to_string(min) + ", got " +
+                                           std::to_string(v));
+          }};
 }
 
-Status Fill(Section& root, Config& c) {
-  CTRJOIN_RETURN_IF_ERROR(root.Sub("source", [&](Section& s) {
-    CTRJOIN_RETURN_IF_ERROR(s.Get("type", c.source.type));
-    CTRJOIN_RETURN_IF_ERROR(s.Sub("files", [&](Section& f) {
-      CTRJOIN_RETURN_IF_ERROR(f.Get("impressions", c.source.files.impressions_path));
-      return f.Get("clicks", c.source.files.clicks_path);
-    }));
-    return s.Sub("kafka", [&](Section& k) {
-      KafkaSourceOptions& o = c.source.kafka;
-      CTRJOIN_RETURN_IF_ERROR(k.Get("brokers", o.brokers));
-      CTRJOIN_RETURN_IF_ERROR(k.Get("impressions_topic", o.impressions_topic));
-      CTRJOIN_RETURN_IF_ERROR(k.Get("clicks_topic", o.clicks_topic));
-      CTRJOIN_RETURN_IF_ERROR(k.Get("group_id", o.group_id));
-      CTRJOIN_RETURN_IF_ERROR(k.Get("mode", o.mode));
-      CTRJOIN_RETURN_IF_ERROR(k.Get("start", o.start));
-      CTRJOIN_RETURN_IF_ERROR(k.Get("stop_at_end", o.stop_at_end));
-      CTRJOIN_RETURN_IF_ERROR(k.Get("poll_timeout_ms", o.poll_timeout_ms));
-      return k.GetMap("properties", o.properties);
-    });
-  }));
-  CTRJOIN_RETURN_IF_ERROR(root.Sub("schema", [&](Section& s) {
-    SchemaOptions& o = c.schema;
-    CTRJOIN_RETURN_IF_ERROR(s.Get("impression_id_field", o.impression_id_field));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("user_id_field", o.user_id_field));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("item_id_field", o.item_id_field));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("ts_field", o.ts_field));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("features_field", o.features_field));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("click_impression_id_field", o.click_impression_id_field));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("click_ts_field", o.click_ts_field));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("max_id_bytes", o.max_id_bytes));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("max_features", o.max_features));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("max_future_ms", o.max_future_ms));
-    return s.Get("max_record_bytes", o.max_record_bytes);
-  }));
-  CTRJOIN_RETURN_IF_ERROR(root.Sub("watermark", [&](Section& s) {
-    CTRJOIN_RETURN_IF_ERROR(s.Get("out_of_orderness_ms", c.watermark.out_of_orderness_ms));
-    return s.Get("idle_timeout_ms", c.watermark.idle_timeout_ms);
-  }));
-  CTRJOIN_RETURN_IF_ERROR(root.Sub("join", [&](Section& s) {
-    CTRJOIN_RETURN_IF_ERROR(s.Get("window_ms", c.join.window_ms));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("allowed_lateness_ms", c.join.allowed_lateness_ms));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("max_held_clicks", c.join.max_held_clicks));
-    std::string late = c.join.emit_corrections ? "correct" : "drop";
-    CTRJOIN_RETURN_IF_ERROR(s.Get("late_clicks", late));
-    if (late != "drop" && late != "correct") {
-      return Status::InvalidArgument("join.late_clicks: must be 'drop' or 'correct', got '" + late +
-                                     "'");
-    }
-    c.join.emit_corrections = late == "correct";
-    return Status::Ok();
-  }));
-  CTRJOIN_RETURN_IF_ERROR(root.List("lookups", [&](Section& s, size_t) {
-    LookupSpec spec;
-    CTRJOIN_RETURN_IF_ERROR(s.Get("name", spec.name));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("table", spec.table));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("family", spec.family));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("key_field", spec.key_field));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("max_versions", spec.max_versions));
-    CTRJOIN_RETURN_IF_ERROR(s.Sub("cache", [&](Section& c) { return FillCache(c, spec.cache); }));
-    c.lookups.push_back(std::move(spec));
-    return Status::Ok();
-  }));
-  CTRJOIN_RETURN_IF_ERROR(root.Sub("lookup", [&](Section& s) {
-    LookupServiceOptions& o = c.lookup;
-    CTRJOIN_RETURN_IF_ERROR(s.Get("io_threads", o.io_threads));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("max_batch", o.max_batch));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("max_batch_delay_us", o.max_batch_delay_us));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("deadline_ms", o.deadline_ms));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("retry_initial_ms", o.retry_initial_ms));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("retry_max_ms", o.retry_max_ms));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("emit_partial", o.emit_partial));
-    return s.Get("live_horizon_ms", o.live_horizon_ms);
-  }));
-  CTRJOIN_RETURN_IF_ERROR(root.Sub("feature_store", [&](Section& s) {
-    CTRJOIN_RETURN_IF_ERROR(s.Get("type", c.feature_store.type));
-    CTRJOIN_RETURN_IF_ERROR(s.Sub("embedded", [&](Section& e) {
-      EmbeddedFeatureStoreOptions& o = c.feature_store.embedded;
-      CTRJOIN_RETURN_IF_ERROR(e.Get("path", o.path));
-      CTRJOIN_RETURN_IF_ERROR(e.Get("load", o.load));
-      return e.Get("cache_mb", o.cache_mb);
-    }));
-    return s.Sub("hbase", [&](Section& h) {
-      HBaseClientOptions& o = c.feature_store.hbase;
-      CTRJOIN_RETURN_IF_ERROR(h.Get("host", o.host));
-      CTRJOIN_RETURN_IF_ERROR(h.Get("port", o.port));
-      CTRJOIN_RETURN_IF_ERROR(h.Get("protocol", o.protocol));
-      CTRJOIN_RETURN_IF_ERROR(h.Get("transport", o.transport));
-      CTRJOIN_RETURN_IF_ERROR(h.Get("connect_timeout_ms", o.connect_timeout_ms));
-      CTRJOIN_RETURN_IF_ERROR(h.Get("request_timeout_ms", o.request_timeout_ms));
-      return h.Get("pool_size", o.pool_size);
-    });
-  }));
-  CTRJOIN_RETURN_IF_ERROR(root.Sub("state", [&](Section& s) {
-    CTRJOIN_RETURN_IF_ERROR(s.Get("dir", c.state.dir));
-    return s.Get("memory_budget_mb", c.state.memory_budget_mb);
-  }));
-  CTRJOIN_RETURN_IF_ERROR(root.Sub("sink", [&](Section& s) {
-    CTRJOIN_RETURN_IF_ERROR(s.Get("type", c.sink.type));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("format", c.sink.format));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("path", c.sink.path));
-    return s.Sub("kafka", [&](Section& k) {
-      CTRJOIN_RETURN_IF_ERROR(k.Get("transactional_id_prefix", c.sink.transactional_id_prefix));
-      CTRJOIN_RETURN_IF_ERROR(k.Get("pool_size", c.sink.pool_size));
-      CTRJOIN_RETURN_IF_ERROR(k.Get("transaction_timeout_ms", c.sink.transaction_timeout_ms));
-      return FillKafkaSink(k, c.sink.kafka);
-    });
-  }));
-  CTRJOIN_RETURN_IF_ERROR(root.Sub("dead_letter", [&](Section& s) {
-    CTRJOIN_RETURN_IF_ERROR(s.Get("type", c.dead_letter.type));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("path", c.dead_letter.path));
-    return s.Sub("kafka", [&](Section& k) { return FillKafkaSink(k, c.dead_letter.kafka); });
-  }));
-  CTRJOIN_RETURN_IF_ERROR(root.Sub("checkpoint", [&](Section& s) {
-    CTRJOIN_RETURN_IF_ERROR(s.Get("enabled", c.checkpoint.enabled));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("interval_ms", c.checkpoint.interval_ms));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("retain", c.checkpoint.retain));
-    return s.Get("dir", c.checkpoint.dir);
-  }));
-  CTRJOIN_RETURN_IF_ERROR(root.Sub("http", [&](Section& s) {
-    CTRJOIN_RETURN_IF_ERROR(s.Get("enabled", c.http.enabled));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("address", c.http.server.address));
-    return s.Get("ready_max_checkpoint_age_ms", c.http.ready_max_checkpoint_age_ms);
-  }));
-  CTRJOIN_RETURN_IF_ERROR(root.Sub("pipeline", [&](Section& s) {
-    CTRJOIN_RETURN_IF_ERROR(s.Get("batch_size", c.pipeline.batch_size));
-    CTRJOIN_RETURN_IF_ERROR(s.Get("max_inflight_batches", c.pipeline.max_inflight_batches));
-    return s.Get("shards", c.pipeline.shards);
-  }));
-  return root.CheckUnknown();
+Rule<std::string> NotEmpty() {
+  return {"Not empty.", [](const std::string& v, const std::string& name) {
+            if (!v.empty()) return Status::Ok();
+            return Status::InvalidArgument(name + ": must not be empty");
+          }};
+}
+
+using Keys = std::vector<ConfigKey<Config>>;
+
+Keys Concat(std::initializer_list<Keys> parts) {
+  Keys all;
+  for (const Keys& part : parts) all.insert(all.end(), part.begin(), part.end());
+  return all;
+}
+
+// The keys of a KafkaSinkOptions at prefix ("sink.kafka", "dead_letter.kafka");
+// transactional: what exactly-once output (sink.kafka) adds to them.
+template <typename Get>
+Keys KafkaSinkKeys(const std::string& prefix, Get get, bool transactional) {
+  return {
+      Key<Config>(
+          prefix + ".brokers", [get](auto& c) -> auto& { return get(c).brokers; },
+          "Bootstrap servers. Required for `kafka`."),
+      Key<Config>(
+          prefix + ".topic", [get](auto& c) -> auto& { return get(c).topic; },
+          "The topic. Required for `kafka`."),
+      Key<Config>(
+          prefix + ".properties", [get](auto& c) -> auto& { return get(c).properties; },
+          "Extra librdkafka settings, applied after ctrjoin's own (so they can override them); "
+          "one librdkafka does not know is refused at start-up." +
+              std::string(transactional ? " With checkpoints not transactional.id, "
+                                          "transaction.timeout.ms or enable.idempotence."
+                                        : "")),
+      Key<Config>(
+          prefix + ".flush_timeout_ms", [get](auto& c) -> auto& { return get(c).flush_timeout_ms; },
+          "Bounds a wait for a full queue and a flush" +
+              std::string(transactional ? ", with checkpoints also every transactional call "
+                                          "(init, flush, commit, abort)"
+                                        : "") +
+              "; > 0."),
+  };
+}
+
+ConfigSection SourceSection() {
+  return {
+      "source",
+      "Where impressions and clicks come from (src/io/file_source.h, src/io/kafka_source.h).",
+      {
+          Key<Config>("source.type", FIELD(source.type),
+                      "`files`: two JSON-lines files, read in event-time order to their end; "
+                      "`kafka`: two topics (`ctrjoin replay` needs `kafka`)."),
+          Key<Config>("source.files.impressions", FIELD(source.files.impressions_path),
+                      "The impressions file. Required for `files`."),
+          Key<Config>("source.files.clicks", FIELD(source.files.clicks_path),
+                      "The clicks file. Required for `files`."),
+          Key<Config>("source.kafka.brokers", FIELD(source.kafka.brokers),
+                      "Bootstrap servers, e.g. `kafka-1:9092`. Required for `kafka`."),
+          Key<Config>("source.kafka.impressions_topic", FIELD(source.kafka.impressions_topic),
+                      "The impressions topic."),
+          Key<Config>("source.kafka.clicks_topic", FIELD(source.kafka.clicks_topic),
+                      "The clicks topic; must differ from `impressions_topic`."),
+          Key<Config>("source.kafka.group_id", FIELD(source.kafka.group_id),
+                      "Consumer group; its committed offsets are where a run continues."),
+          Key<Config>("source.kafka.mode", FIELD(source.kafka.mode),
+                      "`assign`: every partition of both topics; `subscribe`: the consumer "
+                      "group shares them out. Checkpoints need `assign`."),
+          Key<Config>("source.kafka.start", FIELD(source.kafka.start),
+                      "Where a partition without a committed offset starts."),
+          Key<Config>("source.kafka.stop_at_end", FIELD(source.kafka.stop_at_end),
+                      "Stop at the end offsets seen at start-up (a bounded run: every window "
+                      "closes); only with mode `assign`."),
+          Key<Config>("source.kafka.poll_timeout_ms", FIELD(source.kafka.poll_timeout_ms),
+                      "Longest wait for one source batch; 1 .. 10000."),
+          Key<Config>("source.kafka.properties", FIELD(source.kafka.properties),
+                      "Extra librdkafka settings, e.g. `{fetch.wait.max.ms: \"50\"}`, applied "
+                      "after ctrjoin's own (so they can override them); one librdkafka does not "
+                      "know is refused at start-up."),
+      },
+      [](const Config& c) {
+        return c.source.type == SourceType::kKafka ? c.source.kafka.Validate()
+                                                   : c.source.files.Validate();
+      },
+  };
+}
+
+ConfigSection SchemaSection() {
+  const std::string not_empty = " Not empty.";
+  return {
+      "schema",
+      "The fields of the JSON records and the limits beyond which a record is dead-lettered "
+      "(src/pipeline/event_parser.h).",
+      {
+          Key<Config>("schema.impression_id_field", FIELD(schema.impression_id_field),
+                      "Impression field: the impression id." + not_empty),
+          Key<Config>("schema.user_id_field", FIELD(schema.user_id_field),
+                      "Impression field: the user id." + not_empty),
+          Key<Config>("schema.item_id_field", FIELD(schema.item_id_field),
+                      "Impression field: the item id." + not_empty),
+          Key<Config>("schema.ts_field", FIELD(schema.ts_field),
+                      "Impression field: the event time." + not_empty),
+          Key<Config>("schema.features_field", FIELD(schema.features_field),
+                      "Impression field: the features (optional in a record)." + not_empty),
+          Key<Config>("schema.click_impression_id_field", FIELD(schema.click_impression_id_field),
+                      "Click field: the clicked impression's id." + not_empty),
+          Key<Config>("schema.click_ts_field", FIELD(schema.click_ts_field),
+                      "Click field: the event time." + not_empty),
+          Key<Config>("schema.max_id_bytes", FIELD(schema.max_id_bytes),
+                      "Longer ids are dead-lettered; 1 .. 65536."),
+          Key<Config>("schema.max_features", FIELD(schema.max_features),
+                      "Impressions with more features are dead-lettered; >= 1."),
+          Key<Config>("schema.max_future_ms", FIELD(schema.max_future_ms),
+                      "A ts further ahead of the wall clock is dead-lettered (default: 1 day).",
+                      Duration()),
+          Key<Config>("schema.max_record_bytes", FIELD(schema.max_record_bytes),
+                      "Longer records are dead-lettered; >= 64."),
+      },
+      [](const Config& c) { return c.schema.Validate(); },
+  };
+}
+
+ConfigSection WatermarkSection() {
+  return {
+      "watermark",
+      "Event-time progress (src/pipeline/watermark.h).",
+      {
+          Key<Config>("watermark.out_of_orderness_ms", FIELD(watermark.out_of_orderness_ms),
+                      "L: bounded out-of-orderness; the watermark trails the largest event "
+                      "time seen by this much.",
+                      Duration()),
+          Key<Config>("watermark.idle_timeout_ms", FIELD(watermark.idle_timeout_ms),
+                      "A partition silent this long stops holding the watermark back; 0 = never.",
+                      Duration()),
+      },
+      nullptr,
+  };
+}
+
+ConfigSection JoinSection() {
+  constexpr auto kLateClicks =
+      std::to_array<NamedValue<bool>>({{false, "drop"}, {true, "correct"}});
+  return {
+      "join",
+      "The label join (joins/label_join.h).",
+      {
+          Key<Config>("join.window_ms", FIELD(join.window_ms),
+                      "W: the attribution window; > 0 and at most a year."),
+          Key<Config>("join.allowed_lateness_ms", FIELD(join.allowed_lateness_ms),
+                      "Keys are remembered this long after their window closed (at most a "
+                      "year)."),
+          Choice<Config>("join.late_clicks", FIELD(join.emit_corrections), kLateClicks,
+                         "A click after its impression's negative went out: `drop` it, or "
+                         "`correct` (emit a correction record)."),
+          Key<Config>("join.max_held_clicks", FIELD(join.max_held_clicks),
+                      "Clicks held per key while their impression is missing; further ones "
+                      "count as duplicates. >= 1."),
+      },
+      [](const Config& c) { return c.join.Validate(); },
+  };
+}
+
+ConfigSection LookupsSection() {
+  return {
+      "lookups",
+      "Feature lookups (joins/lookup_service.h): each enriches every impression with the "
+      "features of one row of a feature-store table.",
+      {
+          List<Config>("lookups", FIELD(lookups), LookupKeys(),
+                       "None: samples carry the impression's own features only."),
+      },
+      [](const Config& c) {
+        std::set<std::string> names;
+        for (size_t i = 0; i < c.lookups.size(); ++i) {
+          const std::string prefix = "lookups[" + std::to_string(i) + "]";
+          CTRJOIN_RETURN_IF_ERROR(c.lookups[i].Validate(prefix));
+          if (!names.insert(c.lookups[i].name).second) {
+            return Status::InvalidArgument(prefix + ".name: '" + c.lookups[i].name +
+                                           "' is used twice");
+          }
+        }
+        return Status::Ok();
+      },
+  };
+}
+
+ConfigSection LookupSection() {
+  return {
+      "lookup",
+      "How lookups run (joins/lookup_service.h); checked only when lookups are configured.",
+      {
+          Key<Config>("lookup.io_threads", FIELD(lookup.io_threads),
+                      "Concurrent store calls; 1 .. 256."),
+          Key<Config>("lookup.max_batch", FIELD(lookup.max_batch),
+                      "Rows per store call (HBase getMultiple); 1 .. 10000."),
+          Key<Config>("lookup.max_batch_delay_us", FIELD(lookup.max_batch_delay_us),
+                      "Longest wait for a batch to fill; >= 0."),
+          Key<Config>("lookup.deadline_ms", FIELD(lookup.deadline_ms),
+                      "With `emit_partial`: a lookup is given up after this; > 0."),
+          Key<Config>("lookup.retry_initial_ms", FIELD(lookup.retry_initial_ms),
+                      "First retry backoff; it doubles from here, with +-50% jitter. > 0 and "
+                      "<= `retry_max_ms`."),
+          Key<Config>("lookup.retry_max_ms", FIELD(lookup.retry_max_ms), "Largest retry backoff."),
+          Key<Config>("lookup.emit_partial", FIELD(lookup.emit_partial),
+                      "`false`: wait for the store however long it takes; `true`: emit without "
+                      "the features after `deadline_ms`."),
+          Key<Config>("lookup.live_horizon_ms", FIELD(lookup.live_horizon_ms),
+                      "Impressions younger than this are looked up as of now (so the entry can "
+                      "serve later impressions); older ones as of their ts (exact, as a replay "
+                      "needs). >= 0."),
+      },
+      [](const Config& c) { return c.lookups.empty() ? Status::Ok() : c.lookup.Validate(); },
+  };
+}
+
+ConfigSection FeatureStoreSection() {
+  return {
+      "feature_store",
+      "Where lookups read features (joins/embedded_feature_store.h, joins/hbase_client.h); "
+      "checked only when lookups are configured.",
+      {
+          Key<Config>("feature_store.type", FIELD(feature_store.type),
+                      "`embedded`: a local RocksDB; `hbase`: an HBase Thrift2 server."),
+          Key<Config>("feature_store.embedded.path", FIELD(feature_store.embedded.path),
+                      "The RocksDB directory (created if missing)."),
+          Key<Config>("feature_store.embedded.load", FIELD(feature_store.embedded.load),
+                      "A JSON-lines file of feature rows loaded at start-up; optional."),
+          Key<Config>("feature_store.embedded.cache_mb", FIELD(feature_store.embedded.cache_mb),
+                      "RocksDB block cache; > 0."),
+          Key<Config>("feature_store.hbase.host", FIELD(feature_store.hbase.host),
+                      "The Thrift2 server's host. Not empty."),
+          Key<Config>("feature_store.hbase.port", FIELD(feature_store.hbase.port),
+                      "The Thrift2 server's port (HBase's default); 1 .. 65535."),
+          Key<Config>("feature_store.hbase.protocol", FIELD(feature_store.hbase.protocol),
+                      "Thrift protocol; must match the server (HBase's default: `binary`)."),
+          Key<Config>("feature_store.hbase.transport", FIELD(feature_store.hbase.transport),
+                      "Thrift transport; must match the server (HBase's default: "
+                      "`buffered`)."),
+          Key<Config>("feature_store.hbase.connect_timeout_ms",
+                      FIELD(feature_store.hbase.connect_timeout_ms), "Bounds connecting; > 0."),
+          Key<Config>("feature_store.hbase.request_timeout_ms",
+                      FIELD(feature_store.hbase.request_timeout_ms),
+                      "Bounds each socket send or receive of a call; > 0."),
+          Key<Config>("feature_store.hbase.pool_size", FIELD(feature_store.hbase.pool_size),
+                      "Most connections open at once; > 0."),
+      },
+      [](const Config& c) {
+        if (c.lookups.empty()) return Status::Ok();
+        return c.feature_store.type == FeatureStoreType::kHBase
+                   ? c.feature_store.hbase.Validate("feature_store.hbase")
+                   : c.feature_store.embedded.Validate();
+      },
+  };
+}
+
+ConfigSection StateSection() {
+  return {
+      "state",
+      "The join state (src/state/spill_store.h).",
+      {
+          Key<Config>("state.dir", FIELD(state.dir),
+                      "Working state in `<dir>/live` (wiped at start) and, by default, the "
+                      "checkpoints.",
+                      NotEmpty()),
+          Key<Config>("state.memory_budget_mb", FIELD(state.memory_budget_mb),
+                      "Join state budget: hot in-memory state plus RocksDB's block cache and "
+                      "memtables (a quarter, at least 16 MiB, goes to RocksDB).",
+                      AtLeast(64)),
+      },
+      nullptr,
+  };
+}
+
+ConfigSection SinkSection() {
+  return {
+      "sink",
+      "Where samples go (sinks/).",
+      Concat({
+          {
+              Key<Config>("sink.type", FIELD(sink.type), "Standard output, a file, or a topic."),
+              Key<Config>("sink.format", FIELD(sink.format),
+                          "`json`: JSON lines (values); `tf_example`: TFRecord files of "
+                          "tf.Example, bare tf.Example Kafka values. `stdout` takes only "
+                          "`json`."),
+              Key<Config>("sink.path", FIELD(sink.path),
+                          "For `file` (required): a file; with `checkpoint.enabled` a directory "
+                          "of epoch files."),
+          },
+          KafkaSinkKeys("sink.kafka", FIELD(sink.kafka), /*transactional=*/true),
+          {
+              Key<Config>("sink.kafka.transactional_id_prefix", FIELD(sink.transactional_id_prefix),
+                          "With `checkpoint.enabled` (required): transactional ids "
+                          "`<prefix>-0` .. `<prefix>-<pool_size-1>`; unique per job."),
+              Key<Config>("sink.kafka.pool_size", FIELD(sink.pool_size),
+                          "Transactional ids in the pool; 1 .. 16."),
+              Key<Config>("sink.kafka.transaction_timeout_ms", FIELD(sink.transaction_timeout_ms),
+                          "With checkpoints: >= 3 x `checkpoint.interval_ms` + 10 s and <= "
+                          "900000 (the brokers' usual transaction.max.timeout.ms)."),
+          },
+      }),
+      [](const Config& c) {
+        switch (c.sink.type) {
+          case SinkType::kStdout:
+            if (c.sink.format != SampleFormat::kJson) {
+              return Status::InvalidArgument("sink.format: stdout takes only 'json'");
+            }
+            return Status::Ok();
+          case SinkType::kFile:
+            if (c.sink.path.empty()) {
+              return Status::InvalidArgument("sink.path: required when sink.type is 'file'");
+            }
+            return Status::Ok();
+          case SinkType::kKafka: return c.sink.kafka.Validate("sink.kafka");
+        }
+        return Status::Ok();
+      },
+  };
+}
+
+ConfigSection DeadLetterSection() {
+  return {
+      "dead_letter",
+      "Where records that cannot be processed go, with the reason (sinks/file_sink.h, "
+      "sinks/kafka_sink.h).",
+      Concat({
+          {
+              Key<Config>("dead_letter.type", FIELD(dead_letter.type),
+                          "A file (appended to), a topic, or standard error."),
+              Key<Config>("dead_letter.path", FIELD(dead_letter.path), "For `file` (required)."),
+          },
+          KafkaSinkKeys("dead_letter.kafka", FIELD(dead_letter.kafka), /*transactional=*/false),
+      }),
+      [](const Config& c) {
+        switch (c.dead_letter.type) {
+          case DeadLetterType::kFile:
+            if (c.dead_letter.path.empty()) {
+              return Status::InvalidArgument(
+                  "dead_letter.path: required when dead_letter.type is 'file'");
+            }
+            return Status::Ok();
+          case DeadLetterType::kKafka: return c.dead_letter.kafka.Validate("dead_letter.kafka");
+          case DeadLetterType::kStderr: return Status::Ok();
+        }
+        return Status::Ok();
+      },
+  };
+}
+
+// Exactly-once output needs a transactional sink, and a Kafka sink commits
+// the input offsets in its transactions.
+Status CheckExactlyOnce(const Config& c) {
+  if (!c.checkpoint.enabled) return Status::Ok();
+  CTRJOIN_RETURN_IF_ERROR(c.checkpoint.Validate());
+  if (c.sink.type == SinkType::kStdout) {
+    return Status::InvalidArgument(
+        "checkpoint.enabled: exactly-once output needs sink.type 'file' or 'kafka', not 'stdout'");
+  }
+  if (c.source.type == SourceType::kKafka && c.source.kafka.mode != KafkaMode::kAssign) {
+    return Status::InvalidArgument(
+        "source.kafka.mode: checkpoints need mode 'assign' (a checkpoint holds the offsets of "
+        "every partition)");
+  }
+  if (c.sink.type != SinkType::kKafka) return Status::Ok();
+  if (c.source.type != SourceType::kKafka) {
+    return Status::InvalidArgument(
+        "sink.type: exactly-once Kafka output needs a Kafka source (the input offsets commit "
+        "in the output's transactions)");
+  }
+  return c.KafkaTxnSinkOptions().Validate();
+}
+
+ConfigSection CheckpointSection() {
+  return {
+      "checkpoint",
+      "Exactly-once output (txn/README.md).",
+      {
+          Key<Config>("checkpoint.enabled", FIELD(checkpoint.enabled),
+                      "Needs `sink.type` `file` or `kafka`; a Kafka source in mode `assign`; a "
+                      "Kafka sink also needs a Kafka source and "
+                      "`sink.kafka.transactional_id_prefix`."),
+          Key<Config>("checkpoint.interval_ms", FIELD(checkpoint.interval_ms),
+                      "Epoch length and commit interval; 50 .. 3600000."),
+          Key<Config>("checkpoint.retain", FIELD(checkpoint.retain),
+                      "Complete checkpoints kept; 1 .. 100."),
+          Key<Config>("checkpoint.dir", FIELD(checkpoint.dir), "Where checkpoints are kept.", {},
+                      "`<state.dir>/checkpoints`"),
+      },
+      CheckExactlyOnce,
+  };
+}
+
+ConfigSection HttpSection() {
+  return {
+      "http",
+      "While the pipeline runs, `/metrics`, `/healthz` and `/ready` (src/ops/README.md).",
+      {
+          Key<Config>("http.enabled", FIELD(http.enabled),
+                      "`false`: no HTTP server. A `Config` built in code (tests) has it off; the "
+                      "demo turns it on."),
+          Key<Config>("http.address", FIELD(http.server.address),
+                      "`host:port`; host an IPv4 address, `[IPv6]` or `localhost` (no name "
+                      "lookups): other than loopback serves other machines. Port 0 = any free "
+                      "port."),
+          Key<Config>("http.ready_max_checkpoint_age_ms", FIELD(http.ready_max_checkpoint_age_ms),
+                      "`/ready` fails when the last checkpoint is older; 0 = max(3 x "
+                      "`checkpoint.interval_ms`, 10 s). Only with checkpoints.",
+                      Duration()),
+      },
+      [](const Config& c) { return c.http.enabled ? c.http.server.Validate() : Status::Ok(); },
+  };
+}
+
+ConfigSection PipelineSection() {
+  return {
+      "pipeline",
+      "The flow graph (src/pipeline/pipeline.h).",
+      {
+          Key<Config>("pipeline.batch_size", FIELD(pipeline.batch_size),
+                      "Records per source batch; 1 .. 1000000."),
+          Key<Config>("pipeline.max_inflight_batches", FIELD(pipeline.max_inflight_batches),
+                      "Source batches in the graph at once (the backpressure bound); 1 .. 10000."),
+          Key<Config>("pipeline.shards", FIELD(pipeline.shards),
+                      "Keyed shards; 0 = one per hardware thread. 0 .. 1024."),
+      },
+      [](const Config& c) { return c.pipeline.Validate(); },
+  };
 }
 
 // origin names where the assignment came from, for errors: "--set k=v" or
@@ -284,17 +495,6 @@ Status ApplyOverride(YAML::Node& root, const std::string& assignment, const std:
   return Status::Ok();
 }
 
-// A duration in ms: >= 0 and at most a year (larger values overflow the
-// event-time and clock arithmetic; use 0 to disable idleness instead).
-Status Duration(const char* key, int64_t v) {
-  constexpr int64_t kYearMs = 366LL * 86'400'000;
-  if (v < 0 || v > kYearMs) {
-    return Status::InvalidArgument(std::string(key) + ": must be >= 0 and at most a year (" +
-                                   std::to_string(kYearMs) + " ms), got " + std::to_string(v));
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 int64_t HttpConfig::ReadyMaxCheckpointAgeMs(int64_t checkpoint_interval_ms) const {
@@ -313,89 +513,9 @@ size_t StateConfig::HotBytesPerShard(uint32_t shards) const {
 }
 
 Status Config::Validate() const {
-  if (source.type == "files") {
-    CTRJOIN_RETURN_IF_ERROR(source.files.Validate());
-  } else if (source.type == "kafka") {
-    CTRJOIN_RETURN_IF_ERROR(source.kafka.Validate());
-  } else {
-    return Status::InvalidArgument("source.type: must be 'files' or 'kafka', got '" + source.type +
-                                   "'");
-  }
-  CTRJOIN_RETURN_IF_ERROR(schema.Validate());
-  CTRJOIN_RETURN_IF_ERROR(Duration("watermark.out_of_orderness_ms", watermark.out_of_orderness_ms));
-  CTRJOIN_RETURN_IF_ERROR(Duration("watermark.idle_timeout_ms", watermark.idle_timeout_ms));
-  CTRJOIN_RETURN_IF_ERROR(Duration("schema.max_future_ms", schema.max_future_ms));
-  CTRJOIN_RETURN_IF_ERROR(join.Validate());
-  std::set<std::string> lookup_names;
-  for (size_t i = 0; i < lookups.size(); ++i) {
-    const std::string prefix = "lookups[" + std::to_string(i) + "]";
-    CTRJOIN_RETURN_IF_ERROR(lookups[i].Validate(prefix));
-    if (!lookup_names.insert(lookups[i].name).second) {
-      return Status::InvalidArgument(prefix + ".name: '" + lookups[i].name + "' is used twice");
-    }
-  }
-  if (!lookups.empty()) {
-    CTRJOIN_RETURN_IF_ERROR(lookup.Validate());
-    if (feature_store.type == "embedded") {
-      CTRJOIN_RETURN_IF_ERROR(feature_store.embedded.Validate());
-    } else if (feature_store.type == "hbase") {
-      CTRJOIN_RETURN_IF_ERROR(feature_store.hbase.Validate("feature_store.hbase"));
-    } else {
-      return Status::InvalidArgument("feature_store.type: must be 'embedded' or 'hbase', got '" +
-                                     feature_store.type + "'");
-    }
-  }
-  if (state.dir.empty()) return Status::InvalidArgument("state.dir: must not be empty");
-  if (state.memory_budget_mb < 64) {
-    return Status::InvalidArgument("state.memory_budget_mb: must be >= 64, got " +
-                                   std::to_string(state.memory_budget_mb));
-  }
-  Result<SampleFormat> format = ParseSampleFormat(sink.format, "sink.format");
-  if (!format.ok()) return format.status();
-  if (sink.type == "stdout" && *format != SampleFormat::kJson) {
-    return Status::InvalidArgument("sink.format: stdout takes only 'json'");
-  }
-  if (sink.type == "file") {
-    if (sink.path.empty())
-      return Status::InvalidArgument("sink.path: required when sink.type is 'file'");
-  } else if (sink.type == "kafka") {
-    CTRJOIN_RETURN_IF_ERROR(sink.kafka.Validate("sink.kafka"));
-  } else if (sink.type != "stdout") {
-    return Status::InvalidArgument("sink.type: must be 'stdout', 'file' or 'kafka', got '" +
-                                   sink.type + "'");
-  }
-  if (dead_letter.type == "file") {
-    if (dead_letter.path.empty()) {
-      return Status::InvalidArgument("dead_letter.path: required when dead_letter.type is 'file'");
-    }
-  } else if (dead_letter.type == "kafka") {
-    CTRJOIN_RETURN_IF_ERROR(dead_letter.kafka.Validate("dead_letter.kafka"));
-  } else if (dead_letter.type != "stderr") {
-    return Status::InvalidArgument("dead_letter.type: must be 'file', 'kafka' or 'stderr', got '" +
-                                   dead_letter.type + "'");
-  }
-  CTRJOIN_RETURN_IF_ERROR(pipeline.Validate());
-  CTRJOIN_RETURN_IF_ERROR(
-      Duration("http.ready_max_checkpoint_age_ms", http.ready_max_checkpoint_age_ms));
-  if (http.enabled) CTRJOIN_RETURN_IF_ERROR(http.server.Validate());
-  if (!checkpoint.enabled) return Status::Ok();
-  CTRJOIN_RETURN_IF_ERROR(checkpoint.Validate());
-  if (sink.type == "stdout") {
-    return Status::InvalidArgument(
-        "checkpoint.enabled: exactly-once output needs sink.type 'file' or 'kafka', not 'stdout'");
-  }
-  if (source.type == "kafka" && source.kafka.mode != "assign") {
-    return Status::InvalidArgument(
-        "source.kafka.mode: checkpoints need mode 'assign' (a checkpoint holds the offsets of "
-        "every partition)");
-  }
-  if (sink.type == "kafka") {
-    if (source.type != "kafka") {
-      return Status::InvalidArgument(
-          "sink.type: exactly-once Kafka output needs a Kafka source (the input offsets commit "
-          "in the output's transactions)");
-    }
-    CTRJOIN_RETURN_IF_ERROR(KafkaTxnSinkOptions().Validate());
+  for (const ConfigSection& section : ConfigSections()) {
+    CTRJOIN_RETURN_IF_ERROR(CheckKeys(section.keys, *this, ""));
+    if (section.validate) CTRJOIN_RETURN_IF_ERROR(section.validate(*this));
   }
   return Status::Ok();
 }
@@ -410,9 +530,57 @@ KafkaTransactionalSinkOptions Config::KafkaTxnSinkOptions() const {
   o.commit_interval_ms = static_cast<int>(checkpoint.interval_ms);
   o.operation_timeout_ms = sink.kafka.flush_timeout_ms;
   o.properties = sink.kafka.properties;
-  Result<SampleFormat> format = ParseSampleFormat(sink.format, "sink.format");
-  if (format.ok()) o.format = *format;
+  o.format = sink.format;
   return o;
+}
+
+Config FileDefaults() {
+  Config c;
+  c.http.enabled = true;  // see HttpConfig::enabled
+  return c;
+}
+
+const std::vector<ConfigSection>& ConfigSections() {
+  static const std::vector<ConfigSection> kSections = {
+      SourceSection(),   SchemaSection(),     WatermarkSection(),    JoinSection(),
+      LookupsSection(),  LookupSection(),     FeatureStoreSection(), StateSection(),
+      SinkSection(),     DeadLetterSection(), CheckpointSection(),   HttpSection(),
+      PipelineSection(),
+  };
+  return kSections;
+}
+
+const std::vector<ConfigKey<LookupSpec>>& LookupKeys() {
+  static const std::vector<ConfigKey<LookupSpec>> kKeys = {
+      Key<LookupSpec>("name", FIELD(name),
+                      "Names the lookup and prefixes its features: `user.age`. Required; unique."),
+      Key<LookupSpec>("table", FIELD(table), "The feature-store table. Required."),
+      Key<LookupSpec>("family", FIELD(family), "The column family. Not empty."),
+      Key<LookupSpec>("key_field", FIELD(key_field),
+                      "The impression field whose value is the row."),
+      Key<LookupSpec>("max_versions", FIELD(max_versions),
+                      "Versions per column fetched and cached; 1 .. 100."),
+      Key<LookupSpec>("cache.max_entries", FIELD(cache.max_entries), "LRU bound; > 0."),
+      Key<LookupSpec>("cache.max_mb", FIELD(cache.max_mb), "LRU bound; > 0."),
+      Key<LookupSpec>("cache.expire_after_write_ms", FIELD(cache.expire_after_write_ms),
+                      "Staleness bound for live lookups; > 0."),
+      Key<LookupSpec>("cache.negative_ttl_ms", FIELD(cache.negative_ttl_ms),
+                      "How long a row with no features is remembered; > 0."),
+  };
+  return kKeys;
+}
+
+#undef FIELD
+
+std::string ConfigReference() {
+  const Config defaults = FileDefaults();
+  std::string text;
+  for (const ConfigSection& section : ConfigSections()) {
+    text += "### `" + section.name + "`\n\n" + section.doc + "\n\n" +
+            MarkdownTable(ReferenceRows(section.keys, defaults, "")) + "\n";
+  }
+  text.pop_back();
+  return text;
 }
 
 std::vector<EnvOverride> EnvOverrides(char** env) {
@@ -439,8 +607,13 @@ std::vector<EnvOverride> EnvOverrides(char** env) {
   return out;
 }
 
-Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
-                           const std::vector<EnvOverride>& env) {
+namespace {
+
+// Where each overridden key was set last, to name it in errors.
+using Origins = std::map<std::string, std::string>;
+
+Result<Config> Read(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                    const std::vector<EnvOverride>& env, Origins& origins) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -449,8 +622,6 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) return Status::InvalidArgument("config: the top level must be a mapping");
-  // Where each overridden key was set last, to name it in errors.
-  std::map<std::string, std::string> origins;
   auto key_of = [](const std::string& assignment) {
     return assignment.substr(0, assignment.find('='));
   };
@@ -463,20 +634,46 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::
     CTRJOIN_RETURN_IF_ERROR(ApplyOverride(root, o, "--set " + o));
     origins[key_of(o)] = "--set " + o;
   }
-  // Errors name the key ("join.window_ms: ..."); add where it was set.
-  auto with_origin = [&](const Status& st) {
-    for (const auto& [key, origin] : origins) {
-      if (st.message().starts_with(key + ":")) return st.WithContext(origin);
-    }
-    return st;
-  };
-  Config config;
-  config.http.enabled = true;  // see HttpConfig::enabled
-  Section section(root, "");
-  if (Status st = Fill(section, config); !st.ok()) return with_origin(st);
+  static const std::vector<ConfigKey<Config>> kAllKeys = [] {
+    std::vector<ConfigKey<Config>> all;
+    for (const ConfigSection& s : ConfigSections())
+      all.insert(all.end(), s.keys.begin(), s.keys.end());
+    return all;
+  }();
+  Config config = FileDefaults();
+  CTRJOIN_RETURN_IF_ERROR(ReadKeys(root, "", kAllKeys, config));
   if (config.checkpoint.dir.empty()) config.checkpoint.dir = config.state.dir + "/checkpoints";
-  if (Status st = config.Validate(); !st.ok()) return with_origin(st);
   return config;
+}
+
+// Errors name the key ("join.window_ms: ..."); adds where it was set.
+Status WithOrigin(const Status& st, const Origins& origins) {
+  for (const auto& [key, origin] : origins) {
+    if (st.message().starts_with(key + ":")) return st.WithContext(origin);
+  }
+  return st;
+}
+
+// Read, then (validate) Validate(); errors say where their key was set.
+Result<Config> Parse(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                     const std::vector<EnvOverride>& env, bool validate) {
+  Origins origins;
+  Result<Config> config = Read(yaml_text, overrides, env, origins);
+  const Status st = !config.ok() ? config.status() : validate ? config->Validate() : Status::Ok();
+  if (!st.ok()) return WithOrigin(st, origins);
+  return config;
+}
+
+}  // namespace
+
+Result<Config> ReadConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                          const std::vector<EnvOverride>& env) {
+  return Parse(yaml_text, overrides, env, /*validate=*/false);
+}
+
+Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                           const std::vector<EnvOverride>& env) {
+  return Parse(yaml_text, overrides, env, /*validate=*/true);
 }
 
 Result<Config> LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides,

@@ -1,15 +1,18 @@
 #pragma once
 // The ctrjoin configuration file (YAML): one section per component, each
-// filled into that component's XxxOptions struct and validated by it. Keys
-// are the options' field names; an unknown key, a mistyped value or an
-// invalid value is rejected with a message naming the key
-// ("join.window_ms: expected an integer, got 'ten'").
+// filled into that component's XxxOptions struct and validated by it. Every
+// key is declared once, in its section's table in config.cc (src/app/
+// config_key.h says how); reading, the checks, the overrides and the
+// reference in src/app/README.md come from those tables. An unknown key, a
+// mistyped value or an invalid value is rejected with a message naming the
+// key ("join.window_ms: expected an integer, got 'ten'").
 //
 // This is composition code of the ctrjoin binary (library ctrjoin_app): the
 // only part of src/ that names concrete joins and sinks. Called from main's
 // thread at start-up.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +22,9 @@
 #include "joins/lookup_service.h"
 #include "sinks/kafka_sink.h"
 #include "sinks/kafka_txn_sink.h"
+#include "sinks/sample_format.h"
+#include "src/app/config_key.h"
+#include "src/core/enum_names.h"
 #include "src/core/status.h"
 #include "src/io/file_source.h"
 #include "src/io/kafka_source.h"
@@ -30,8 +36,14 @@
 
 namespace ctrjoin {
 
+enum class SourceType { kFiles, kKafka };
+constexpr auto NamesOf(SourceType) {
+  return std::to_array<NamedValue<SourceType>>(
+      {{SourceType::kFiles, "files"}, {SourceType::kKafka, "kafka"}});
+}
+
 struct SourceConfig {
-  std::string type = "files";  // files | kafka
+  SourceType type = SourceType::kFiles;
   FileSourceOptions files;
   KafkaSourceOptions kafka;
 };
@@ -46,27 +58,40 @@ struct StateConfig {
   size_t HotBytesPerShard(uint32_t shards) const;
 };
 
+enum class SinkType { kStdout, kFile, kKafka };
+constexpr auto NamesOf(SinkType) {
+  return std::to_array<NamedValue<SinkType>>(
+      {{SinkType::kStdout, "stdout"}, {SinkType::kFile, "file"}, {SinkType::kKafka, "kafka"}});
+}
+
 struct SinkConfig {
-  std::string type = "stdout";  // stdout | file | kafka
-  std::string format = "json";  // json | tf_example (not for stdout)
-  std::string path;             // for file: a file, or with checkpoints a directory
-  KafkaSinkOptions kafka;       // for kafka
+  SinkType type = SinkType::kStdout;
+  SampleFormat format = SampleFormat::kJson;  // json only for stdout
+  std::string path;                           // for file: a file, or with checkpoints a directory
+  KafkaSinkOptions kafka;                     // for kafka
   // For kafka with checkpoints (exactly once): see KafkaTransactionalSinkOptions.
   std::string transactional_id_prefix;
   int pool_size = 2;
   int transaction_timeout_ms = 60'000;
 };
 
+enum class DeadLetterType { kFile, kKafka, kStderr };
+constexpr auto NamesOf(DeadLetterType) {
+  return std::to_array<NamedValue<DeadLetterType>>({{DeadLetterType::kFile, "file"},
+                                                    {DeadLetterType::kKafka, "kafka"},
+                                                    {DeadLetterType::kStderr, "stderr"}});
+}
+
 struct DeadLetterConfig {
-  std::string type = "file";                // file | kafka | stderr
+  DeadLetterType type = DeadLetterType::kFile;
   std::string path = "dead-letters.jsonl";  // for file
   KafkaSinkOptions kafka;                   // for kafka
 };
 
 // The HTTP endpoint (/metrics, /healthz, /ready; see src/ops/ops_endpoints.h).
 struct HttpConfig {
-  // Off in a Config built in code (tests, embedders); ParseConfig turns it
-  // on, so a config file (run, replay) serves HTTP unless it says otherwise.
+  // Off in a Config built in code (tests, embedders); on in FileDefaults(),
+  // so a config file (run, replay) serves HTTP unless it says otherwise.
   bool enabled = false;
   HttpServerOptions server;  // key `address`: default 127.0.0.1:9464 (loopback only)
   // /ready fails when the last checkpoint is older than this; 0 = derive:
@@ -76,8 +101,14 @@ struct HttpConfig {
   int64_t ReadyMaxCheckpointAgeMs(int64_t checkpoint_interval_ms) const;
 };
 
+enum class FeatureStoreType { kEmbedded, kHBase };
+constexpr auto NamesOf(FeatureStoreType) {
+  return std::to_array<NamedValue<FeatureStoreType>>(
+      {{FeatureStoreType::kEmbedded, "embedded"}, {FeatureStoreType::kHBase, "hbase"}});
+}
+
 struct FeatureStoreConfig {
-  std::string type = "embedded";  // embedded | hbase (used when lookups are configured)
+  FeatureStoreType type = FeatureStoreType::kEmbedded;  // used when lookups are configured
   EmbeddedFeatureStoreOptions embedded;
   HBaseClientOptions hbase;
 };
@@ -97,9 +128,31 @@ struct Config {
   CheckpointOptions checkpoint;  // dir defaults to <state.dir>/checkpoints
   HttpConfig http;
 
+  // The sections' checks in table order: the keys' own rules, then each
+  // section's (the components' Validate() and rules across keys).
   Status Validate() const;
   KafkaTransactionalSinkOptions KafkaTxnSinkOptions() const;
 };
+
+// What a config file starts from: Config's defaults with http.enabled.
+Config FileDefaults();
+
+// One top-level section of the config file and its table: the keys (full
+// paths, "source.kafka.mode" in "source") and the section's checks beyond
+// the keys' own rules, null when there are none.
+struct ConfigSection {
+  std::string name;  // "source"
+  std::string doc;   // a sentence for the reference
+  std::vector<ConfigKey<Config>> keys;
+  std::function<Status(const Config&)> validate;
+};
+const std::vector<ConfigSection>& ConfigSections();
+// The keys of one element of `lookups`.
+const std::vector<ConfigKey<LookupSpec>>& LookupKeys();
+
+// The reference of every key, generated from the tables: a Markdown table per
+// section. src/app/README.md holds it; `ctrjoin config-reference` prints it.
+std::string ConfigReference();
 
 // A config key set by an environment variable: CTRJOIN_<SECTION>__<KEY>,
 // levels separated by a double underscore, case-insensitive:
@@ -113,8 +166,13 @@ struct EnvOverride {
 // the prefix (CTRJOIN_CRASH_AT, CTRJOIN_LOG_FORMAT) are not config keys.
 std::vector<EnvOverride> EnvOverrides(char** env);
 
-// Parses YAML text; env overrides apply on top, then overrides
+// Reads YAML text; env overrides apply on top, then overrides
 // ("dotted.key=value" pairs from --set), with YAML scalar syntax for values.
+// Unknown keys and mistyped values are errors; values are not validated.
+// checkpoint.dir left empty becomes <state.dir>/checkpoints.
+Result<Config> ReadConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
+                          const std::vector<EnvOverride>& env = {});
+// ReadConfig, then Validate().
 Result<Config> ParseConfig(const std::string& yaml_text, const std::vector<std::string>& overrides,
                            const std::vector<EnvOverride>& env = {});
 Result<Config> LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides,

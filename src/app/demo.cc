@@ -144,26 +144,26 @@ Status RunDemo(const DemoOptions& options) {
 
   // 2. The pipeline's configuration: a short window so negatives show up fast.
   Config config;
-  config.source.type = "kafka";
+  config.source.type = SourceType::kKafka;
   config.source.kafka.brokers = brokers;
-  config.source.kafka.start = "earliest";
+  config.source.kafka.start = StartPosition::kEarliest;
   config.source.kafka.poll_timeout_ms = 50;
   config.watermark.out_of_orderness_ms = 1'000;
   config.watermark.idle_timeout_ms = 3'000;
   config.join.window_ms = options.window_ms;
   config.join.allowed_lateness_ms = options.window_ms;
   config.state.dir = options.state_dir + "/state";
-  config.lookups = {LookupSpec{"user", "user_features", "f", "user_id", 3, {}},
-                    LookupSpec{"item", "item_features", "f", "item_id", 3, {}}};
+  config.lookups = {LookupSpec{"user", "user_features", "f", LookupKey::kUserId, 3, {}},
+                    LookupSpec{"item", "item_features", "f", LookupKey::kItemId, 3, {}}};
   config.feature_store.embedded.path = options.state_dir + "/features";
   config.state.memory_budget_mb = 256;
   // /metrics, /healthz, /ready on a free loopback port (the URL is logged).
   config.http.enabled = true;
   config.http.server.address = options.http_address;
-  config.sink.type = "kafka";
+  config.sink.type = SinkType::kKafka;
   config.sink.kafka.brokers = brokers;
   config.sink.kafka.topic = "samples";
-  config.dead_letter.type = "kafka";
+  config.dead_letter.type = DeadLetterType::kKafka;
   config.dead_letter.kafka = config.sink.kafka;
   config.dead_letter.kafka.topic = "dead-letters";
   CTRJOIN_RETURN_IF_ERROR(config.Validate());

@@ -1,5 +1,6 @@
 // ctrjoin: turns impression and click streams into labelled CTR training
-// samples. Subcommands: run, replay, demo, gen, checkpoints, abort-transactions.
+// samples. Subcommands: run, replay, demo, gen, checkpoints, abort-transactions,
+// config-reference.
 //
 // Exit codes (README, "Exit codes"):
 //   0  done: the input ended, or SIGINT/SIGTERM stopped it cleanly
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
 
   ctrjoin::ReplayOptions replay_options;
   std::string start_offsets, end_offsets, start_time, end_time;
-  std::string progress = "auto";
+  std::string progress(ctrjoin::NameOf(replay_options.progress));
   CLI::App* replay = app.add_subcommand(
       "replay", "re-run the pipeline over a bounded range of the input topics (backfill)");
   add_config(replay);
@@ -152,6 +153,9 @@ int main(int argc, char** argv) {
   abort_txns->add_option("--prefix", abort_prefix, "default: sink.transactional_id_prefix");
   abort_txns->add_option("--pool-size", abort_pool, "ids <prefix>-0.. (default: sink.pool_size)");
 
+  CLI::App* reference = app.add_subcommand(
+      "config-reference", "print every config key, its type, default and meaning (Markdown)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -162,6 +166,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (reference->parsed()) {
+    std::fputs(ctrjoin::ConfigReference().c_str(), stdout);
+    return kExitOk;
+  }
   if (demo->parsed()) return ExitCode(ctrjoin::RunDemo(demo_options));
   if (gen->parsed()) {
     if (gen_options.brokers.empty() &&
@@ -193,19 +201,14 @@ int main(int argc, char** argv) {
       out = *parsed;
       return ctrjoin::Status::Ok();
     };
-    for (ctrjoin::Status st : {parse_offsets(start_offsets, "--start-offsets", range.start_offsets),
-                               parse_offsets(end_offsets, "--end-offsets", range.end_offsets),
-                               parse_time(start_time, "--start-time", range.start_ms),
-                               parse_time(end_time, "--end-time", range.end_ms)}) {
+    for (ctrjoin::Status st :
+         {parse_offsets(start_offsets, "--start-offsets", range.start_offsets),
+          parse_offsets(end_offsets, "--end-offsets", range.end_offsets),
+          parse_time(start_time, "--start-time", range.start_ms),
+          parse_time(end_time, "--end-time", range.end_ms),
+          ctrjoin::ParseEnum(progress, "--progress", replay_options.progress)}) {
       if (!st.ok()) return ExitCode(st);
     }
-    if (progress != "auto" && progress != "terminal" && progress != "log") {
-      return ExitCode(ctrjoin::Status::InvalidArgument(
-          "--progress: expected auto, terminal or log, got '" + progress + "'"));
-    }
-    replay_options.progress = progress == "auto"       ? ctrjoin::ReplayProgressMode::kAuto
-                              : progress == "terminal" ? ctrjoin::ReplayProgressMode::kTerminal
-                                                       : ctrjoin::ReplayProgressMode::kLog;
     return ExitCode(ctrjoin::RunReplay(*config, replay_options, metrics));
   }
   if (list->parsed()) return ExitCode(ctrjoin::ListCheckpoints(*config, stdout));

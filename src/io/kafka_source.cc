@@ -49,17 +49,9 @@ Status KafkaSourceOptions::Validate() const {
                     clicks_topic));
   }
   if (group_id.empty()) return Status::InvalidArgument("source.kafka.group_id: must not be empty");
-  if (mode != "assign" && mode != "subscribe") {
-    return Status::InvalidArgument(
-        fmt::format("source.kafka.mode: must be 'assign' or 'subscribe', got '{}'", mode));
-  }
-  if (start != "earliest" && start != "latest") {
-    return Status::InvalidArgument(
-        fmt::format("source.kafka.start: must be 'earliest' or 'latest', got '{}'", start));
-  }
   // A group member cannot tell when the whole group has read to the end:
   // partitions move between members, and a member may get none at all.
-  if (stop_at_end && mode != "assign") {
+  if (stop_at_end && mode != KafkaMode::kAssign) {
     return Status::InvalidArgument("source.kafka.stop_at_end: requires mode 'assign'");
   }
   if (poll_timeout_ms < 1 || poll_timeout_ms > 10'000) {
@@ -142,14 +134,14 @@ Status KafkaSource::Impl::Start() {
       {"isolation.level", "read_committed"},
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", options_.start},
+      {"auto.offset.reset", std::string(NameOf(options_.start))},
       {"enable.partition.eof", options_.stop_at_end ? "true" : "false"},
   };
   for (const auto& [name, value] : options_.properties) properties[name] = value;
   Result<KafkaConf> conf = MakeKafkaConf(properties);
   if (!conf.ok()) return conf.status().WithContext("source.kafka.properties");
   rd_kafka_conf_set_opaque(conf->get(), this);
-  if (options_.mode == "subscribe") {
+  if (options_.mode == KafkaMode::kSubscribe) {
     rd_kafka_conf_set_rebalance_cb(conf->get(), &Impl::RebalanceCallback);
   }
   Result<KafkaHandle> consumer = MakeKafkaHandle(RD_KAFKA_CONSUMER, std::move(conf).value());
@@ -158,7 +150,7 @@ Status KafkaSource::Impl::Start() {
   // Errors and other events then come out of rd_kafka_consumer_poll instead
   // of piling up on the main queue nobody polls.
   rd_kafka_poll_set_consumer(consumer_.get());
-  return options_.mode == "subscribe" ? Subscribe() : AssignAll();
+  return options_.mode == KafkaMode::kSubscribe ? Subscribe() : AssignAll();
 }
 
 Status KafkaSource::Impl::Subscribe() {
@@ -185,7 +177,7 @@ Status KafkaSource::Impl::AssignAll() {
       rd_kafka_committed(rk, parts.get(), kRequestTimeoutMs),
       fmt::format("source.kafka: fetching committed offsets of group '{}'", options_.group_id)));
   const int64_t fallback =
-      options_.start == "earliest" ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+      options_.start == StartPosition::kEarliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
   for (int i = 0; i < parts->cnt; ++i) {
     rd_kafka_topic_partition_t& part = parts->elems[i];
     CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
@@ -214,7 +206,7 @@ Status KafkaSource::Impl::AssignAll() {
 }
 
 Status KafkaSource::Impl::Seek(const SourcePositions& positions) {
-  if (options_.mode != "assign") {
+  if (options_.mode != KafkaMode::kAssign) {
     return Status::InvalidArgument(
         "source.kafka.mode: resuming from a checkpoint needs mode 'assign'");
   }
@@ -482,7 +474,8 @@ std::array<int64_t, 2> KafkaSource::ConsumerLag() {
 
 std::string KafkaSource::Describe() const {
   const KafkaSourceOptions& o = impl_->options_;
-  return fmt::format("kafka {} {}+{} ({})", o.brokers, o.impressions_topic, o.clicks_topic, o.mode);
+  return fmt::format("kafka {} {}+{} ({})", o.brokers, o.impressions_topic, o.clicks_topic,
+                     NameOf(o.mode));
 }
 
 }  // namespace ctrjoin

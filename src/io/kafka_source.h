@@ -17,19 +17,36 @@
 #include <string>
 #include <vector>
 
+#include "src/core/enum_names.h"
 #include "src/core/status.h"
 #include "src/io/kafka_client.h"
 #include "src/pipeline/source.h"
 
 namespace ctrjoin {
 
+// kAssign: every partition of both topics; kSubscribe: the consumer group
+// shares the partitions out.
+enum class KafkaMode { kAssign, kSubscribe };
+constexpr auto NamesOf(KafkaMode) {
+  return std::to_array<NamedValue<KafkaMode>>(
+      {{KafkaMode::kAssign, "assign"}, {KafkaMode::kSubscribe, "subscribe"}});
+}
+
+// Where a partition without a committed offset starts. The names are
+// librdkafka's auto.offset.reset values.
+enum class StartPosition { kEarliest, kLatest };
+constexpr auto NamesOf(StartPosition) {
+  return std::to_array<NamedValue<StartPosition>>(
+      {{StartPosition::kEarliest, "earliest"}, {StartPosition::kLatest, "latest"}});
+}
+
 struct KafkaSourceOptions {
   std::string brokers;  // required, e.g. "127.0.0.1:9092"
   std::string impressions_topic = "impressions";
   std::string clicks_topic = "clicks";
   std::string group_id = "ctrjoin";
-  std::string mode = "assign";     // "assign" (all partitions) | "subscribe" (group)
-  std::string start = "earliest";  // where to start without a committed offset: earliest | latest
+  KafkaMode mode = KafkaMode::kAssign;
+  StartPosition start = StartPosition::kEarliest;
   // Stop at the end offsets as of start-up (a bounded run; closes every window).
   bool stop_at_end = false;
   int poll_timeout_ms = 100;

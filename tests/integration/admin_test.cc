@@ -114,7 +114,7 @@ TEST(AdminTest, AbortTransactionsReleasesReadCommittedReaders) {
       << "the open transaction holds read_committed readers back";
 
   Config config;
-  config.sink.type = "kafka";
+  config.sink.type = SinkType::kKafka;
   config.sink.kafka.brokers = brokers;
   config.sink.kafka.topic = "out";
   config.sink.transactional_id_prefix = "job";
@@ -127,7 +127,7 @@ TEST(AdminTest, AbortTransactionsReleasesReadCommittedReaders) {
   ASSERT_TRUE(test_support::ConsumeCommitted(brokers, "out", dir.File("after.txt")).ok());
   EXPECT_EQ(test_support::ReadLines(dir.File("after.txt")), std::vector<std::string>{"later"});
 
-  config.sink.type = "file";
+  config.sink.type = SinkType::kFile;
   Capture([&](std::FILE* out) { return AbortTransactions(config, "", 0, out); }, st);
   EXPECT_NE(st.message().find("sink.type"), std::string::npos) << st.message();
 }

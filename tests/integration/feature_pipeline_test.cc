@@ -64,11 +64,11 @@ class FeaturePipelineTest : public ::testing::Test {
     c.source.files.clicks_path = Path("clk.jsonl");
     c.join.window_ms = kWindowMs;
     c.state.dir = Path("state-" + out);
-    c.sink.type = "file";
+    c.sink.type = SinkType::kFile;
     c.sink.path = Path(out);
     c.dead_letter.path = Path("dead-" + out);
-    c.lookups = {LookupSpec{"user", "user_features", "f", "user_id", 2, {}},
-                 LookupSpec{"item", "item_features", "f", "item_id", 2, {}}};
+    c.lookups = {LookupSpec{"user", "user_features", "f", LookupKey::kUserId, 2, {}},
+                 LookupSpec{"item", "item_features", "f", LookupKey::kItemId, 2, {}}};
     return c;
   }
 
@@ -121,7 +121,7 @@ TEST_F(FeaturePipelineTest, HBaseAndEmbeddedStoresGiveTheSamePointInTimeFeatures
   for (const auto& [table, rows] : puts) ASSERT_TRUE((*client)->PutMultiple(table, rows).ok());
 
   Config hbase = MakeConfig("hbase.jsonl");
-  hbase.feature_store.type = "hbase";
+  hbase.feature_store.type = FeatureStoreType::kHBase;
   hbase.feature_store.hbase = client_options;
   Metrics hbase_metrics;
   Status st = RunPipeline(hbase, hbase_metrics);

@@ -53,7 +53,7 @@ class FilePipelineTest : public ::testing::Test {
     c.join.window_ms = kWindowMs;
     c.state.dir = Path("state-" + out);
     c.state.memory_budget_mb = budget_mb;
-    c.sink.type = "file";
+    c.sink.type = SinkType::kFile;
     c.sink.path = Path(out);
     c.dead_letter.path = Path("dead-" + out);
     c.pipeline.shards = shards;

@@ -161,7 +161,7 @@ class KafkaMockTest : public ::testing::Test {
     return options;
   }
 
-  KafkaSourceOptions SourceOptions(const std::string& mode, const std::string& group) {
+  KafkaSourceOptions SourceOptions(KafkaMode mode, const std::string& group) {
     KafkaSourceOptions options;
     options.brokers = brokers_;
     options.mode = mode;
@@ -175,7 +175,7 @@ class KafkaMockTest : public ::testing::Test {
 
 TEST_F(KafkaMockTest, AssignModeReadsToTheEndOffsetsAndStops) {
   Produce(Inputs());
-  KafkaSourceOptions options = SourceOptions("assign", "assign-test");
+  KafkaSourceOptions options = SourceOptions(KafkaMode::kAssign, "assign-test");
   options.stop_at_end = true;
   Result<std::unique_ptr<KafkaSource>> source = KafkaSource::Open(options);
   ASSERT_TRUE(source.ok()) << source.status().ToString();
@@ -227,7 +227,7 @@ TEST_F(KafkaMockTest, AssignModeStartsAtCommittedOffsets) {
               RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_consumer_close(committer.get());
   }
-  KafkaSourceOptions options = SourceOptions("assign", "committed-test");
+  KafkaSourceOptions options = SourceOptions(KafkaMode::kAssign, "committed-test");
   options.stop_at_end = true;
   Result<std::unique_ptr<KafkaSource>> source = KafkaSource::Open(options);
   ASSERT_TRUE(source.ok()) << source.status().ToString();
@@ -249,8 +249,8 @@ TEST_F(KafkaMockTest, AssignModeStartsAtCommittedOffsets) {
 
 TEST_F(KafkaMockTest, AssignModeFromLatestEndsAtOnce) {
   Produce(Inputs());
-  KafkaSourceOptions options = SourceOptions("assign", "latest-test");
-  options.start = "latest";
+  KafkaSourceOptions options = SourceOptions(KafkaMode::kAssign, "latest-test");
+  options.start = StartPosition::kLatest;
   options.stop_at_end = true;
   Result<std::unique_ptr<KafkaSource>> source = KafkaSource::Open(options);
   ASSERT_TRUE(source.ok()) << source.status().ToString();
@@ -265,7 +265,7 @@ TEST_F(KafkaMockTest, AssignModeFromLatestEndsAtOnce) {
 TEST_F(KafkaMockTest, SubscribeModeReceivesRecordsAndAssignments) {
   Produce(Inputs());
   Result<std::unique_ptr<KafkaSource>> source =
-      KafkaSource::Open(SourceOptions("subscribe", "subscribe-test"));
+      KafkaSource::Open(SourceOptions(KafkaMode::kSubscribe, "subscribe-test"));
   ASSERT_TRUE(source.ok()) << source.status().ToString();
   EXPECT_EQ((*source)->Describe(), "kafka " + brokers_ + " impressions+clicks (subscribe)");
 
@@ -390,16 +390,10 @@ TEST(KafkaOptionsTest, ValidateNamesTheBadField) {
 
   source.brokers = "127.0.0.1:1";
   EXPECT_TRUE(source.Validate().ok());
-  source.mode = "x";
-  EXPECT_EQ(source.Validate().message(),
-            "source.kafka.mode: must be 'assign' or 'subscribe', got 'x'");
-  source.mode = "subscribe";
+  source.mode = KafkaMode::kSubscribe;
   source.stop_at_end = true;
   ExpectMessageHas(source.Validate(), "source.kafka.stop_at_end");
   source.stop_at_end = false;
-  source.start = "middle";
-  ExpectMessageHas(source.Validate(), "source.kafka.start");
-  source.start = "latest";
   source.clicks_topic = source.impressions_topic;
   ExpectMessageHas(source.Validate(), "source.kafka.clicks_topic");
   source.clicks_topic = "clicks";

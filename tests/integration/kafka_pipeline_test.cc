@@ -37,14 +37,14 @@ TEST(KafkaPipelineTest, BoundedRunMatchesOracle) {
   }
 
   Config c;
-  c.source.type = "kafka";
+  c.source.type = SourceType::kKafka;
   c.source.kafka.brokers = rd_kafka_mock_cluster_bootstraps(cluster);
   c.source.kafka.stop_at_end = true;
   c.watermark.out_of_orderness_ms = 5'000;
   c.watermark.idle_timeout_ms = 0;  // partitions are consumed at different speeds
   c.join.window_ms = kWindowMs;
   c.state.dir = path("state");
-  c.sink.type = "file";
+  c.sink.type = SinkType::kFile;
   c.sink.path = path("samples.jsonl");
   c.dead_letter.path = path("dead.jsonl");
   c.pipeline.shards = 2;

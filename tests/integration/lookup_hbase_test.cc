@@ -37,7 +37,7 @@ class LookupHBaseTest : public ::testing::Test {
   void StartService(LookupServiceOptions options) {
     options.retry_initial_ms = 5;
     options.retry_max_ms = 50;
-    LookupSpec spec{"user", "user_features", "f", "user_id", 1, {}};
+    LookupSpec spec{"user", "user_features", "f", LookupKey::kUserId, 1, {}};
     // A short TTL: every round goes back to the server.
     spec.cache.expire_after_write_ms = 1;
     spec.cache.negative_ttl_ms = 1;

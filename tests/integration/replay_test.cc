@@ -87,7 +87,7 @@ class ReplayTest : public ::testing::Test {
 
   Config LiveConfig() const {
     Config c;
-    c.source.type = "kafka";
+    c.source.type = SourceType::kKafka;
     c.source.kafka.brokers = broker_->bootstrap();
     c.source.kafka.group_id = "live";
     c.source.kafka.stop_at_end = true;
@@ -95,14 +95,14 @@ class ReplayTest : public ::testing::Test {
     c.watermark.out_of_orderness_ms = 5'000;
     c.watermark.idle_timeout_ms = 0;  // partitions are read at different speeds
     c.join.window_ms = kWindowMs;
-    c.lookups = {LookupSpec{"user", "user_features", "f", "user_id", 2, {}},
-                 LookupSpec{"item", "item_features", "f", "item_id", 2, {}}};
+    c.lookups = {LookupSpec{"user", "user_features", "f", LookupKey::kUserId, 2, {}},
+                 LookupSpec{"item", "item_features", "f", LookupKey::kItemId, 2, {}}};
     c.feature_store.embedded.path = Path("features-db");
     c.feature_store.embedded.load = Path("features.jsonl");
     c.state.dir = Path("state");
     c.checkpoint.dir = c.state.dir + "/checkpoints";
     c.checkpoint.interval_ms = 200;
-    c.sink.type = "file";
+    c.sink.type = SinkType::kFile;
     c.sink.path = Path("live.jsonl");
     c.dead_letter.path = Path("dead.jsonl");
     c.pipeline.shards = 2;
@@ -279,7 +279,7 @@ TEST_F(ReplayTest, ByTimesIntoATopicReproducesTheLiveSamples) {
   // The live run's config as it would be with a Kafka sink: the replay
   // writes its own topic with its own transactional ids.
   Config live = LiveConfig();
-  live.sink.type = "kafka";
+  live.sink.type = SinkType::kKafka;
   live.sink.kafka.brokers = broker_->bootstrap();
   live.sink.kafka.topic = "samples";
   live.sink.transactional_id_prefix = "live";

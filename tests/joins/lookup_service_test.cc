@@ -102,8 +102,8 @@ class LookupServiceTest : public ::testing::Test {
   void Start(LookupServiceOptions options = {}) {
     options.retry_initial_ms = 1;
     options.retry_max_ms = 20;
-    LookupSpec user{"user", "user_features", "f", "user_id", 2, {}};
-    LookupSpec item{"item", "item_features", "f", "item_id", 2, {}};
+    LookupSpec user{"user", "user_features", "f", LookupKey::kUserId, 2, {}};
+    LookupSpec item{"item", "item_features", "f", LookupKey::kItemId, 2, {}};
     service_ = std::make_unique<LookupService>(options, std::vector<LookupSpec>{user, item},
                                                &store_, &metrics_);
   }

@@ -335,24 +335,13 @@ std::string TestHBaseServer::address() const { return fmt::format("{}:{}", optio
 Status TestHBaseServer::Listen() {
   using namespace apache::thrift::protocol;
   using namespace apache::thrift::transport;
-  std::optional<HBaseProtocol> protocol = ParseHBaseProtocol(options_.protocol);
-  if (!protocol) {
-    return Status::InvalidArgument(fmt::format(
-        "test HBase server: protocol must be 'binary' or 'compact', got '{}'", options_.protocol));
-  }
-  std::optional<HBaseTransport> transport = ParseHBaseTransport(options_.transport);
-  if (!transport) {
-    return Status::InvalidArgument(
-        fmt::format("test HBase server: transport must be 'buffered' or 'framed', got '{}'",
-                    options_.transport));
-  }
   std::shared_ptr<TProtocolFactory> protocols;
-  switch (*protocol) {
+  switch (options_.protocol) {
     case HBaseProtocol::kBinary: protocols = std::make_shared<TBinaryProtocolFactory>(); break;
     case HBaseProtocol::kCompact: protocols = std::make_shared<TCompactProtocolFactory>(); break;
   }
   std::shared_ptr<TTransportFactory> transports;
-  switch (*transport) {
+  switch (options_.transport) {
     case HBaseTransport::kBuffered:
       transports = std::make_shared<TBufferedTransportFactory>();
       break;

@@ -29,6 +29,7 @@
 #include <string>
 #include <thread>
 
+#include "joins/hbase_client.h"
 #include "src/core/status.h"
 
 namespace apache::thrift::server {
@@ -39,9 +40,9 @@ namespace ctrjoin::test_support {
 
 struct TestHBaseServerOptions {
   std::string host = "127.0.0.1";
-  int port = 0;                        // 0: an ephemeral port, see port()
-  std::string protocol = "binary";     // binary | compact
-  std::string transport = "buffered";  // buffered | framed
+  int port = 0;  // 0: an ephemeral port, see port()
+  HBaseProtocol protocol = HBaseProtocol::kBinary;
+  HBaseTransport transport = HBaseTransport::kBuffered;
 };
 
 struct HBaseServerFaults {

@@ -17,11 +17,18 @@ int main(int argc, char** argv) {
   ctrjoin::test_support::TestHBaseServerOptions options;
   app.add_option("--port", options.port, "port on 127.0.0.1; 0 picks a free one")
       ->check(CLI::Range(0, 65535));
-  app.add_option("--protocol", options.protocol, "binary | compact")
-      ->check(CLI::IsMember({"binary", "compact"}));
-  app.add_option("--transport", options.transport, "buffered | framed")
-      ->check(CLI::IsMember({"buffered", "framed"}));
+  std::string protocol(ctrjoin::NameOf(options.protocol));
+  std::string transport(ctrjoin::NameOf(options.transport));
+  app.add_option("--protocol", protocol, "binary | compact");
+  app.add_option("--transport", transport, "buffered | framed");
   CLI11_PARSE(app, argc, argv);
+  for (ctrjoin::Status st : {ctrjoin::ParseEnum(protocol, "--protocol", options.protocol),
+                             ctrjoin::ParseEnum(transport, "--transport", options.transport)}) {
+    if (!st.ok()) {
+      std::fprintf(stderr, "ctrjoin-test-hbase: %s\n", st.ToString().c_str());
+      return 2;
+    }
+  }
 
   // Blocked before any thread starts, so every server thread inherits the
   // mask and sigwait below is the only receiver.
@@ -39,7 +46,7 @@ int main(int argc, char** argv) {
   std::printf("%s\n", (*server)->address().c_str());
   std::fflush(stdout);
   std::fprintf(stderr, "ctrjoin-test-hbase: serving THBaseService (%s, %s); Ctrl-C stops\n",
-               options.protocol.c_str(), options.transport.c_str());
+               protocol.c_str(), transport.c_str());
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
