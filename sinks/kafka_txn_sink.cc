@@ -146,6 +146,9 @@ class KafkaTransactionalSink::TxnProducer {
     precommitted_ = false;
   }
   void MarkPreCommitted() { precommitted_ = true; }
+  // After an abort that lost messages: see AbortOn.
+  bool spent() const { return spent_; }
+  void MarkSpent() { spent_ = true; }
   // The transaction ended (committed or aborted).
   void Release() { Assign(EpochId{}); }
 
@@ -161,9 +164,6 @@ class KafkaTransactionalSink::TxnProducer {
   Status Flush(EpochId epoch, int timeout_ms) { return Fatal(epoch, producer_->Flush(timeout_ms)); }
   // Whether a message of the current or last transaction failed delivery.
   bool LostDeliveries() const { return !producer_->DeliveryStatus().ok(); }
-  // Replaces the producer by a new one for the same id; keeps the old one if
-  // that fails.
-  Status Reopen(const KafkaTransactionalSinkOptions& options);
 
  private:
   TxnProducer(std::string id, std::unique_ptr<KafkaProducer> producer)
@@ -183,6 +183,7 @@ class KafkaTransactionalSink::TxnProducer {
   std::unique_ptr<KafkaProducer> producer_;
   EpochId epoch_;  // whose transaction is open; 0 when idle
   bool precommitted_ = false;
+  bool spent_ = false;
 };
 
 Result<std::unique_ptr<KafkaProducer>> KafkaTransactionalSink::TxnProducer::NewProducer(
@@ -213,13 +214,6 @@ KafkaTransactionalSink::TxnProducer::Open(const KafkaTransactionalSinkOptions& o
   Result<std::unique_ptr<KafkaProducer>> producer = NewProducer(options, id);
   if (!producer.ok()) return producer.status();
   return std::unique_ptr<TxnProducer>(new TxnProducer(std::move(id), std::move(producer).value()));
-}
-
-Status KafkaTransactionalSink::TxnProducer::Reopen(const KafkaTransactionalSinkOptions& options) {
-  Result<std::unique_ptr<KafkaProducer>> producer = NewProducer(options, id_);
-  if (!producer.ok()) return producer.status();
-  producer_ = std::move(producer).value();
-  return Status::Ok();
 }
 
 Status KafkaTransactionalSink::TxnProducer::Begin(EpochId epoch) {
@@ -275,6 +269,13 @@ Status KafkaTransactionalSink::Begin(EpochId epoch) {
       return Status::InvalidArgument(
           fmt::format("epoch {} needs {}, whose epoch {} is not committed or aborted yet",
                       epoch.value, producer->id(), producer->epoch().value));
+    }
+    if (producer->spent()) {
+      return Status::Internal(
+          fmt::format("sink.kafka: epoch {} needs {}, whose producer lost messages of an aborted "
+                      "transaction; a restart initializes it again",
+                      epoch.value, producer->id()),
+          Effect::kNoEffect);
     }
   }
   // The producer is idle, and only this thread begins epochs.
@@ -409,20 +410,17 @@ Status KafkaTransactionalSink::AbortOn(TxnProducer& producer, EpochId epoch) {
   // A message the broker refused leaves a gap in the producer's sequence
   // numbers, and librdkafka 2.0 does not bump the producer epoch when
   // aborting for it, so the broker would refuse the next transaction too
-  // (OUT_OF_ORDER_SEQUENCE_NUMBER). So after any lost message (refused, or
-  // purged by the abort: the delivery status does not tell which) a new
-  // producer, with a new epoch, takes the id over. Done before the release,
-  // while no Begin can pick the producer; if it fails the epoch is aborted
-  // all the same (Abort again returns OK) and the old producer stays.
-  Status reopened = Status::Ok();
-  if (producer.LostDeliveries()) {
-    reopened = producer.Reopen(options_).WithContext(fmt::format(
-        "sink.kafka: epoch {} aborted; replacing the producer of {}", epoch.value, producer.id()));
-  }
+  // (OUT_OF_ORDER_SEQUENCE_NUMBER). Only init_transactions gives the id a
+  // new epoch, and it fences whoever holds the id now: after a pause, that
+  // may be a newer instance of this job. So this process never initializes
+  // an id again: after any lost message (refused, or purged by the abort:
+  // the delivery status does not tell which) the producer is spent, its next
+  // Begin fails, the run ends, and the restart's Open initializes the id.
   std::lock_guard lock(mu_);
+  if (producer.LostDeliveries()) producer.MarkSpent();
   if (epoch == open_) open_ = EpochId{};
   producer.Release();
-  return reopened;
+  return Status::Ok();
 }
 
 Result<EpochId> KafkaTransactionalSink::Recover(EpochId last_checkpoint) {

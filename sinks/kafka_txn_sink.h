@@ -32,9 +32,11 @@
 // never be used again and the only way on is to stop; a restart re-inits the
 // ids. A commit that failed and was aborted is kNoEffect; a commit or abort
 // still unfinished at operation_timeout_ms is kEffectUnknown, and calling it
-// again resumes it. After aborting a transaction that lost messages, the id
-// gets a new producer (a broker-refused message would otherwise make the
-// broker refuse the id's next transaction too; see AbortOn).
+// again resumes it. A transaction that lost messages leaves its producer
+// spent once aborted: the next Begin on it fails (kNoEffect) and the run
+// ends, because only init_transactions could make it usable again and that
+// would fence a newer instance holding the id (see AbortOn). Nothing in a
+// running process ever initializes an id a second time.
 //
 // Threads: two at once, each on the epochs it owns. The pipeline's sink
 // thread calls Begin, Write and PreCommit, and Abort of the open epoch; the

@@ -187,7 +187,7 @@ class KafkaTxnMockTest : public ::testing::Test {
   // On a fresh sink with one transactional id, so that the epochs after the
   // failed one run on its producer: injects the case's errors, runs epoch 1,
   // checks where it failed and how, aborts it as the coordinator would,
-  // and runs epochs 2 and 3.
+  // and runs epochs 2 and 3 (after a restart where messages were lost).
   void Run(const Case& c) {
     SCOPED_TRACE(c.name);
     ASSERT_NO_FATAL_FAILURE(OpenSink(std::string("mock-txn-") + c.name, 1));
@@ -216,6 +216,16 @@ class KafkaTxnMockTest : public ::testing::Test {
     }
     Status aborted = sink_->Abort(epoch);
     EXPECT_TRUE(aborted.ok()) << aborted.ToString();
+    if (failure.step == Step::kDelivery) {
+      // Messages were lost: the producer is spent, and this process never
+      // initializes the id again (that could fence a newer instance). The
+      // run ends; the restart's Open initializes it.
+      Status next = sink_->Begin(EpochId{2});
+      EXPECT_EQ(next.effect(), Effect::kNoEffect) << next.ToString();
+      EXPECT_NE(next.message().find("a restart initializes it again"), std::string::npos)
+          << next.ToString();
+      ASSERT_NO_FATAL_FAILURE(OpenSink(std::string("mock-txn-") + c.name, 1));
+    }
     RunNext();
   }
 
