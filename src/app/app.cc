@@ -20,6 +20,7 @@
 #include "sinks/txn_file_sink.h"
 #include "src/app/replay_progress.h"
 #include "src/core/clock.h"
+#include "src/core/dir_lock.h"
 #include "src/io/file_source.h"
 #include "src/io/kafka_client.h"
 #include "src/io/kafka_source.h"
@@ -261,7 +262,43 @@ namespace {
 
 // Runs the pipeline described by config; a replay (options non-null) ends
 // after the windows of its range and reports progress.
-Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions* replay) {
+// The lock wait of the process's own directories: gives up on a stop, and
+// says every few seconds what it waits for.
+LockWait MakeLockWait(LockWaitMs wait) {
+  LockWait w;
+  w.timeout = wait.count() < 0 ? LockWaitMs::max() : wait;
+  w.stop_requested = StopRequested;
+  w.report = [](long holder, std::chrono::milliseconds waited) {
+    spdlog::info("waiting for a job directory held by pid {} ({} s so far)", holder,
+                 waited.count() / 1000);
+  };
+  return w;
+}
+
+// One process per job: the state and checkpoint directories, locked before
+// anything in them is read or written, for as long as the run lasts. (A
+// transactional file sink locks its own directory.)
+struct JobLocks {
+  std::unique_ptr<DirectoryLock> state;
+  std::unique_ptr<DirectoryLock> checkpoints;
+};
+
+Result<JobLocks> LockJob(const Config& config, LockWaitMs wait) {
+  JobLocks locks;
+  auto state = DirectoryLock::Acquire(config.state.dir, "state.dir", MakeLockWait(wait));
+  if (!state.ok()) return state.status();
+  locks.state = std::move(state).value();
+  if (config.checkpoint.enabled) {
+    auto checkpoints =
+        DirectoryLock::Acquire(config.checkpoint.dir, "checkpoint.dir", MakeLockWait(wait));
+    if (!checkpoints.ok()) return checkpoints.status();
+    locks.checkpoints = std::move(checkpoints).value();
+  }
+  return locks;
+}
+
+Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions* replay,
+                     LockWaitMs lock_wait) {
   auto source = MakeSource(config);
   if (!source.ok()) return source.status();
   auto* kafka_source = dynamic_cast<KafkaSource*>(source->get());
@@ -302,6 +339,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
     TransactionalFileSinkOptions o;
     o.dir = config.sink.path;
     o.format = config.sink.format;
+    o.lock_wait = MakeLockWait(lock_wait);
     auto s = TransactionalFileSink::Open(o);
     if (!s.ok()) return s.status();
     txn_sink = std::move(s).value();
@@ -321,8 +359,10 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
 
 }  // namespace
 
-Status RunPipeline(const Config& config, Metrics& metrics) {
-  return RunFromConfig(config, metrics, /*replay=*/nullptr);
+Status RunPipeline(const Config& config, Metrics& metrics, LockWaitMs lock_wait) {
+  Result<JobLocks> locks = LockJob(config, lock_wait);
+  if (!locks.ok()) return locks.status();
+  return RunFromConfig(config, metrics, /*replay=*/nullptr, lock_wait);
 }
 
 Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
@@ -388,9 +428,12 @@ Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
   return c;
 }
 
-Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metrics) {
+Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metrics,
+                 LockWaitMs lock_wait) {
   Result<Config> config = ReplayConfig(live, options);
   if (!config.ok()) return config.status();
+  Result<JobLocks> locks = LockJob(*config, lock_wait);
+  if (!locks.ok()) return locks.status();
   // The range is resolved once, by the first run under this name, and kept:
   // "the end at start-up" and offsets-for-times must not move on a resume.
   const std::string range_file = config->state.dir + "/RANGE";
@@ -410,7 +453,7 @@ Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metr
                range->Describe());
   config->source.kafka.start_offsets = range->start;
   config->source.kafka.end_offsets = range->end;
-  return RunFromConfig(*config, metrics, &options);
+  return RunFromConfig(*config, metrics, &options, lock_wait);
 }
 
 namespace {

@@ -5,6 +5,7 @@
 // Called from main's thread.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -20,9 +21,16 @@
 
 namespace ctrjoin {
 
+// How long `run` and `replay` wait for a job directory that another process
+// holds (--wait-for-lock): zero refuses at once (exit 2), a negative value
+// waits for as long as it takes.
+using LockWaitMs = std::chrono::milliseconds;
+
 // Runs the pipeline described by config until the input ends or
 // RequestStop() is called (SIGINT/SIGTERM handlers call it). Logs a summary.
-Status RunPipeline(const Config& config, Metrics& metrics);
+// First takes the job's directories (state.dir, checkpoint.dir, a file
+// sink's directory) for the life of the run: one process per job.
+Status RunPipeline(const Config& config, Metrics& metrics, LockWaitMs lock_wait = {});
 
 // Exactly-once run: the coordinator (which is also the pipeline's sink) and
 // the checkpoint to resume from, if any (the source was already sought).
@@ -68,7 +76,8 @@ struct ReplayOptions {
 
 // The replay's configuration derived from the live one (exposed for tests).
 Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options);
-Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metrics);
+Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metrics,
+                 LockWaitMs lock_wait = {});
 
 // Exactly once with a Kafka sink: each epoch's input offsets go into the
 // epoch's transaction, and the group's committed offsets say which epoch

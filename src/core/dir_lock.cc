@@ -43,7 +43,7 @@ Result<std::unique_ptr<DirectoryLock>> DirectoryLock::Acquire(const std::filesys
   }
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  auto next_report = start + wait.report_every;
+  auto next_report = start;  // says at once what it waits for, then every report_every
   while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR) {
       const std::string error = Errno();

@@ -29,8 +29,8 @@ struct LockWait {
   std::chrono::milliseconds timeout{0};
   // Asked between attempts; true gives up at once (a stop during the wait).
   std::function<bool()> stop_requested;
-  // Called about every `report_every` while waiting, with the holder's pid
-  // (0 when unknown): the caller logs what it waits for.
+  // Called as the wait begins and about every `report_every` after it, with
+  // the holder's pid (0 when unknown): the caller logs what it waits for.
   std::function<void(long holder_pid, std::chrono::milliseconds waited)> report;
   std::chrono::milliseconds report_every{5'000};
 };
