@@ -65,7 +65,8 @@ CheckpointCoordinator::~CheckpointCoordinator() {
   if (!st.ok()) spdlog::error("checkpoint: {}", st.ToString());
 }
 
-Result<std::optional<CheckpointMeta>> CheckpointCoordinator::Recover() {
+Result<std::optional<CheckpointMeta>> CheckpointCoordinator::Recover(
+    const RecoverOptions& options) {
   Result<std::vector<uint64_t>> complete = store_->List();
   if (!complete.ok()) return complete.status();
   uint64_t committed = 0;
@@ -73,6 +74,16 @@ Result<std::optional<CheckpointMeta>> CheckpointCoordinator::Recover() {
     Result<uint64_t> c = log_.committed_epoch();
     if (!c.ok()) return c.status().WithContext("checkpoint: reading the committed epoch");
     committed = *c;
+    if (committed == 0 && !complete->empty()) {
+      Result<uint64_t> chosen = LostOffsets(*complete, options);
+      if (!chosen.ok()) return chosen.status();
+      committed = *chosen;
+    } else if (options.reset_state || options.from_checkpoint != 0) {
+      return Status::InvalidArgument(fmt::format(
+          "--reset-state / --from-checkpoint: only for a job whose committed offsets are lost; "
+          "the output records epoch {} as committed, and the job resumes from it by itself",
+          committed));
+    }
   } else if (!complete->empty()) {
     committed = complete->back();
   }
@@ -277,6 +288,40 @@ Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
   Status retained = store_->Retain(pending.epoch.value, options_.retain);
   if (!retained.ok()) spdlog::warn("checkpoint: {}", retained.ToString());
   return Status::Ok();
+}
+
+Result<uint64_t> CheckpointCoordinator::LostOffsets(const std::vector<uint64_t>& complete,
+                                                    const RecoverOptions& options) {
+  if (options.reset_state) {
+    spdlog::warn(
+        "checkpoint: --reset-state: discarding {} checkpoints (newest epoch {}) and starting "
+        "afresh from the configured start position",
+        complete.size(), complete.back());
+    CTRJOIN_RETURN_IF_ERROR(store_->DiscardAbove(0));
+    return uint64_t{0};
+  }
+  if (options.from_checkpoint != 0) {
+    if (std::find(complete.begin(), complete.end(), options.from_checkpoint) == complete.end()) {
+      return Status::InvalidArgument(fmt::format(
+          "--from-checkpoint: no complete checkpoint of epoch {} in {} (there are "
+          "epochs {} .. {}; see ctrjoin checkpoints list)",
+          options.from_checkpoint, store_->dir().string(), complete.front(), complete.back()));
+    }
+    spdlog::warn(
+        "checkpoint: --from-checkpoint {}: taking that checkpoint as committed; samples of "
+        "epochs the output committed after it are written again, those it never committed "
+        "before it are not",
+        options.from_checkpoint);
+    return options.from_checkpoint;
+  }
+  return Status::InvalidArgument(fmt::format(
+      "checkpoint: {} holds complete checkpoints up to epoch {}, but the output records no "
+      "committed epoch: the consumer group's committed offsets are gone (expired offset "
+      "retention, a group reset, or a changed group_id). Starting afresh would write samples "
+      "again (start: earliest) or skip records (start: latest). Say what to do: --reset-state "
+      "discards the checkpoints and starts afresh; --from-checkpoint=N goes on from complete "
+      "checkpoint N (ctrjoin checkpoints list shows them)",
+      store_->dir().string(), complete.back()));
 }
 
 Status CheckpointCoordinator::Close() {

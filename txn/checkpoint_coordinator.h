@@ -47,6 +47,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "src/pipeline/checkpoint.h"
 #include "src/pipeline/sink.h"
@@ -75,6 +76,13 @@ struct CommitLog {
   std::function<Status(EpochId, const CheckpointMeta&)> before_commit;
 };
 
+// What the operator said to do when the output records no committed epoch
+// while complete checkpoints exist (txn/README.md, "Lost offsets").
+struct RecoverOptions {
+  bool reset_state = false;      // discard the checkpoints and start afresh
+  uint64_t from_checkpoint = 0;  // take this complete checkpoint as committed
+};
+
 class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
  public:
   static Result<std::unique_ptr<CheckpointCoordinator>> Open(CheckpointOptions options,
@@ -82,8 +90,12 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
                                                              CheckpointMetrics* metrics);
   ~CheckpointCoordinator() override;
 
-  // The checkpoint to continue from, or nullopt to start afresh.
-  Result<std::optional<CheckpointMeta>> Recover();
+  // The checkpoint to continue from, or nullopt to start afresh. Where the
+  // output records its committed epoch (Kafka) and records none while
+  // complete checkpoints exist (the group's offsets expired, were reset, or
+  // group_id changed), starting afresh would duplicate or lose samples: that
+  // is refused (InvalidArgument, exit 2) unless `options` says what to do.
+  Result<std::optional<CheckpointMeta>> Recover(const RecoverOptions& options = {});
   // Begins the first epoch and the committer thread.
   Status Start();
   // After the pipeline ended: lets pending commits finish (or aborts them
@@ -114,6 +126,9 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
                         CheckpointMetrics* metrics, std::unique_ptr<CheckpointStore> store);
   void CommitLoop();
   Status CommitOne(const PendingCommit& pending);
+  // Recover's answer when the output lost its committed epoch.
+  Result<uint64_t> LostOffsets(const std::vector<uint64_t>& complete,
+                               const RecoverOptions& options);
   Status CommitError();
   // Waits until at most `pending` epochs wait to commit.
   Status WaitForCommits(size_t pending);

@@ -264,9 +264,9 @@ namespace {
 // after the windows of its range and reports progress.
 // The lock wait of the process's own directories: gives up on a stop, and
 // says every few seconds what it waits for.
-LockWait MakeLockWait(LockWaitMs wait) {
+LockWait MakeLockWait(std::chrono::milliseconds wait) {
   LockWait w;
-  w.timeout = wait.count() < 0 ? LockWaitMs::max() : wait;
+  w.timeout = wait.count() < 0 ? std::chrono::milliseconds::max() : wait;
   w.stop_requested = StopRequested;
   w.report = [](long holder, std::chrono::milliseconds waited) {
     spdlog::info("waiting for a job directory held by pid {} ({} s so far)", holder,
@@ -283,7 +283,7 @@ struct JobLocks {
   std::unique_ptr<DirectoryLock> checkpoints;
 };
 
-Result<JobLocks> LockJob(const Config& config, LockWaitMs wait) {
+Result<JobLocks> LockJob(const Config& config, std::chrono::milliseconds wait) {
   JobLocks locks;
   auto state = DirectoryLock::Acquire(config.state.dir, "state.dir", MakeLockWait(wait));
   if (!state.ok()) return state.status();
@@ -298,7 +298,7 @@ Result<JobLocks> LockJob(const Config& config, LockWaitMs wait) {
 }
 
 Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions* replay,
-                     LockWaitMs lock_wait) {
+                     const StartOptions& start) {
   auto source = MakeSource(config);
   if (!source.ok()) return source.status();
   auto* kafka_source = dynamic_cast<KafkaSource*>(source->get());
@@ -339,7 +339,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
     TransactionalFileSinkOptions o;
     o.dir = config.sink.path;
     o.format = config.sink.format;
-    o.lock_wait = MakeLockWait(lock_wait);
+    o.lock_wait = MakeLockWait(start.lock_wait);
     auto s = TransactionalFileSink::Open(o);
     if (!s.ok()) return s.status();
     txn_sink = std::move(s).value();
@@ -348,7 +348,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
       CheckpointCoordinator::Open(config.checkpoint, txn_sink.get(), log, &metrics.checkpoint);
   if (!coordinator.ok()) return coordinator.status();
   ExactlyOnce eos{coordinator->get(), std::nullopt};
-  auto resume = (*coordinator)->Recover();
+  auto resume = (*coordinator)->Recover(start.recover);
   if (!resume.ok()) return resume.status();
   eos.resume = std::move(resume).value();
   if (eos.resume) CTRJOIN_RETURN_IF_ERROR((*source)->Seek(eos.resume->positions));
@@ -359,10 +359,10 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
 
 }  // namespace
 
-Status RunPipeline(const Config& config, Metrics& metrics, LockWaitMs lock_wait) {
-  Result<JobLocks> locks = LockJob(config, lock_wait);
+Status RunPipeline(const Config& config, Metrics& metrics, const StartOptions& start) {
+  Result<JobLocks> locks = LockJob(config, start.lock_wait);
   if (!locks.ok()) return locks.status();
-  return RunFromConfig(config, metrics, /*replay=*/nullptr, lock_wait);
+  return RunFromConfig(config, metrics, /*replay=*/nullptr, start);
 }
 
 Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
@@ -429,10 +429,10 @@ Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
 }
 
 Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metrics,
-                 LockWaitMs lock_wait) {
+                 const StartOptions& start) {
   Result<Config> config = ReplayConfig(live, options);
   if (!config.ok()) return config.status();
-  Result<JobLocks> locks = LockJob(*config, lock_wait);
+  Result<JobLocks> locks = LockJob(*config, start.lock_wait);
   if (!locks.ok()) return locks.status();
   // The range is resolved once, by the first run under this name, and kept:
   // "the end at start-up" and offsets-for-times must not move on a resume.
@@ -453,7 +453,7 @@ Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metr
                range->Describe());
   config->source.kafka.start_offsets = range->start;
   config->source.kafka.end_offsets = range->end;
-  return RunFromConfig(*config, metrics, &options, lock_wait);
+  return RunFromConfig(*config, metrics, &options, start);
 }
 
 namespace {

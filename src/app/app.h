@@ -18,19 +18,26 @@
 #include "src/io/replay_range.h"
 #include "src/pipeline/sink.h"
 #include "src/pipeline/source.h"
+#include "txn/checkpoint_coordinator.h"
 
 namespace ctrjoin {
 
-// How long `run` and `replay` wait for a job directory that another process
-// holds (--wait-for-lock): zero refuses at once (exit 2), a negative value
-// waits for as long as it takes.
-using LockWaitMs = std::chrono::milliseconds;
+// How `run` and `replay` start, from their command line.
+struct StartOptions {
+  // How long to wait for a job directory that another process holds
+  // (--wait-for-lock): zero refuses at once (exit 2), negative waits for as
+  // long as it takes.
+  std::chrono::milliseconds lock_wait{0};
+  // What to do when the committed offsets are lost (--reset-state,
+  // --from-checkpoint; txn/README.md, "Lost offsets").
+  RecoverOptions recover;
+};
 
 // Runs the pipeline described by config until the input ends or
 // RequestStop() is called (SIGINT/SIGTERM handlers call it). Logs a summary.
 // First takes the job's directories (state.dir, checkpoint.dir, a file
 // sink's directory) for the life of the run: one process per job.
-Status RunPipeline(const Config& config, Metrics& metrics, LockWaitMs lock_wait = {});
+Status RunPipeline(const Config& config, Metrics& metrics, const StartOptions& start = {});
 
 // Exactly-once run: the coordinator (which is also the pipeline's sink) and
 // the checkpoint to resume from, if any (the source was already sought).
@@ -77,7 +84,7 @@ struct ReplayOptions {
 // The replay's configuration derived from the live one (exposed for tests).
 Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options);
 Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metrics,
-                 LockWaitMs lock_wait = {});
+                 const StartOptions& start = {});
 
 // Exactly once with a Kafka sink: each epoch's input offsets go into the
 // epoch's transaction, and the group's committed offsets say which epoch

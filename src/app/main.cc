@@ -71,19 +71,27 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::vector<std::string> overrides;
   int64_t wait_for_lock_s = 0;
+  ctrjoin::StartOptions start;
   auto add_config = [&](CLI::App* cmd) {
     cmd->add_option("--config,-c", config_path, "YAML config file")->required();
     cmd->add_option("--set", overrides, "override a config key: --set join.window_ms=60000");
   };
   // One process per job directory: a second one refuses (exit 2), or waits.
-  auto add_lock_wait = [&](CLI::App* cmd) {
+  // Lost committed offsets: refused until the operator says what to do.
+  auto add_start = [&](CLI::App* cmd) {
     cmd->add_flag("--wait-for-lock{-1}", wait_for_lock_s,
                   "wait for the job's directories while another process holds them: "
                   "--wait-for-lock (as long as it takes) or --wait-for-lock=SECONDS");
+    cmd->add_flag("--reset-state", start.recover.reset_state,
+                  "the group's committed offsets are lost: discard the checkpoints and start "
+                  "afresh from source.kafka.start");
+    cmd->add_option("--from-checkpoint", start.recover.from_checkpoint,
+                    "the group's committed offsets are lost: go on from this complete checkpoint "
+                    "(ctrjoin checkpoints list)");
   };
   CLI::App* run = app.add_subcommand("run", "run the pipeline described by a config file");
   add_config(run);
-  add_lock_wait(run);
+  add_start(run);
 
   ctrjoin::ReplayOptions replay_options;
   std::string start_offsets, end_offsets, start_time, end_time;
@@ -91,7 +99,7 @@ int main(int argc, char** argv) {
   CLI::App* replay = app.add_subcommand(
       "replay", "re-run the pipeline over a bounded range of the input topics (backfill)");
   add_config(replay);
-  add_lock_wait(replay);
+  add_start(replay);
   replay->add_option("--start-offsets", start_offsets,
                      "impressions partition=offset,...: first offsets (default: earliest)");
   replay->add_option("--end-offsets", end_offsets,
@@ -192,8 +200,8 @@ int main(int argc, char** argv) {
   auto config = ctrjoin::LoadConfigFile(config_path, overrides, ctrjoin::EnvOverrides(environ));
   if (!config.ok()) return ExitCode(config.status());
   ctrjoin::Metrics metrics;
-  const auto lock_wait = std::chrono::seconds(wait_for_lock_s);
-  if (run->parsed()) return ExitCode(ctrjoin::RunPipeline(*config, metrics, lock_wait));
+  start.lock_wait = std::chrono::seconds(wait_for_lock_s);
+  if (run->parsed()) return ExitCode(ctrjoin::RunPipeline(*config, metrics, start));
   if (replay->parsed()) {
     ctrjoin::ReplayRange& range = replay_options.range;
     auto parse_offsets = [](const std::string& text, const char* option,
@@ -219,7 +227,7 @@ int main(int argc, char** argv) {
           ctrjoin::ParseEnum(progress, "--progress", replay_options.progress)}) {
       if (!st.ok()) return ExitCode(st);
     }
-    return ExitCode(ctrjoin::RunReplay(*config, replay_options, metrics, lock_wait));
+    return ExitCode(ctrjoin::RunReplay(*config, replay_options, metrics, start));
   }
   if (list->parsed()) return ExitCode(ctrjoin::ListCheckpoints(*config, stdout));
   if (show->parsed()) return ExitCode(ctrjoin::ShowCheckpoint(*config, epoch, stdout));

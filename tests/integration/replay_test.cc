@@ -329,5 +329,40 @@ TEST_F(ReplayTest, RefusesTheLiveOutputAndBadRanges) {
   EXPECT_NE(st.message().find("outside its retained offsets"), std::string::npos) << st.message();
 }
 
+// The consumer group's committed offsets are gone (here: a changed
+// group_id) while the job's checkpoints are there: starting afresh would
+// duplicate or lose samples, so it is refused until the operator says what
+// to do (txn/README.md, "Lost offsets").
+TEST_F(ReplayTest, LostGroupOffsetsAreRefusedUntilTheOperatorSaysWhatToDo) {
+  Config c = LiveConfig();
+  c.checkpoint.enabled = true;
+  c.sink.type = SinkType::kKafka;
+  c.sink.kafka.brokers = broker_->bootstrap();
+  c.sink.kafka.topic = "samples-lost-offsets";
+  c.sink.transactional_id_prefix = "lost-offsets";
+  c.sink.transaction_timeout_ms = 15'000;
+  Metrics first;
+  Status st = RunPipeline(c, first);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_GT(first.checkpoint.committed.Get(), 0u);
+
+  c.source.kafka.group_id = "live-renamed";
+  Metrics refused;
+  st = RunPipeline(c, refused);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();  // exit 2
+  EXPECT_NE(st.message().find("the output records no committed epoch"), std::string::npos)
+      << st.message();
+  EXPECT_EQ(refused.pipeline.samples_out.Get(), 0u) << "nothing was run";
+
+  StartOptions reset;
+  reset.recover.reset_state = true;
+  Metrics afresh;
+  st = RunPipeline(c, afresh, reset);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(afresh.checkpoint.restores.Get(), 0u) << "started afresh, as asked";
+  EXPECT_EQ(afresh.pipeline.impressions_in.Get(), first.pipeline.impressions_in.Get());
+}
+
 }  // namespace
 }  // namespace ctrjoin

@@ -99,12 +99,14 @@ class StagingSink : public TransactionalSink {
 
 class CheckpointCoordinatorTest : public ::testing::Test {
  protected:
-  std::unique_ptr<CheckpointCoordinator> Open() {
+  // log: where the output records its committed epoch; default: nowhere
+  // (a complete checkpoint counts as committed, as for files).
+  std::unique_ptr<CheckpointCoordinator> Open(CommitLog log = {}) {
     CheckpointOptions o;
     o.enabled = true;
     o.interval_ms = 50;
     o.dir = (dir_.path() / "checkpoints").string();
-    auto c = CheckpointCoordinator::Open(o, &sink_, CommitLog{}, &metrics_);
+    auto c = CheckpointCoordinator::Open(o, &sink_, std::move(log), &metrics_);
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return std::move(c).value();
   }
@@ -174,6 +176,57 @@ TEST_F(CheckpointCoordinatorTest, OneEpochInFlightCommitsBeforeTheNextBegins) {
   EXPECT_EQ(sink_.journal(),
             (std::vector<std::string>{"begin 1", "commit 1", "begin 2", "commit 2", "begin 3",
                                       "commit 3", "begin 4", "commit 4"}));
+}
+
+// The output (Kafka's group offsets) records no committed epoch while the
+// job has checkpoints: refused until the operator says what to do.
+TEST_F(CheckpointCoordinatorTest, LostOffsetsAreRefusedUntilTheOperatorSaysWhatToDo) {
+  uint64_t recorded = 0;  // what the output records as committed
+  CommitLog log;
+  log.committed_epoch = [&]() -> Result<uint64_t> { return recorded; };
+  {
+    auto c = Open(log);
+    ASSERT_TRUE(c->Recover().ok());
+    ASSERT_TRUE(c->Start().ok());
+    for (int e = 0; e < 3; ++e) {
+      ASSERT_TRUE(c->Write(Samples(1)).ok());
+      ASSERT_TRUE(Barrier(*c).ok());
+    }
+    ASSERT_TRUE(c->Close().ok());
+  }
+  // Checkpoints 1..3 exist now, and the output records nothing.
+  Result<std::optional<CheckpointMeta>> refused = Open(log)->Recover();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  const std::string& msg = refused.status().message();
+  EXPECT_NE(msg.find("complete checkpoints up to epoch 3, but the output records no committed "
+                     "epoch"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("--reset-state"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--from-checkpoint=N"), std::string::npos) << msg;
+
+  RecoverOptions from;
+  from.from_checkpoint = 7;
+  EXPECT_NE(Open(log)->Recover(from).status().message().find("no complete checkpoint of epoch 7"),
+            std::string::npos);
+  from.from_checkpoint = 2;
+  Result<std::optional<CheckpointMeta>> resumed = Open(log)->Recover(from);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  ASSERT_TRUE(resumed->has_value());
+  EXPECT_EQ((*resumed)->epoch, 2u);
+
+  RecoverOptions reset;
+  reset.reset_state = true;
+  Result<std::optional<CheckpointMeta>> afresh = Open(log)->Recover(reset);
+  ASSERT_TRUE(afresh.ok()) << afresh.status().ToString();
+  EXPECT_FALSE(afresh->has_value());
+  EXPECT_TRUE(Open(log)->Recover().ok()) << "no checkpoints left: a fresh job";
+
+  // With a committed epoch recorded, the overrides are refused: the job
+  // resumes by itself.
+  recorded = 1;
+  EXPECT_FALSE(Open(log)->Recover(reset).ok());
 }
 
 TEST_F(CheckpointCoordinatorTest, SaysWhatItCommitsWithoutPollingMetrics) {
