@@ -239,6 +239,11 @@ Result<std::unique_ptr<KafkaTransactionalSink>> KafkaTransactionalSink::Open(
     if (!producer.ok()) return producer.status();
     sink->producers_.push_back(std::move(producer).value());
   }
+  for (int i = options.pool_size; i < options.fence_pool_size; ++i) {
+    const std::string id = fmt::format("{}-{}", options.transactional_id_prefix, i);
+    Result<std::unique_ptr<TxnProducer>> fencer = TxnProducer::Open(options, id);
+    if (!fencer.ok()) return fencer.status().WithContext("fencing " + id + ", no longer pooled");
+  }
   return sink;
 }
 

@@ -75,6 +75,10 @@ struct KafkaTransactionalSinkOptions {
   std::string topic;                    // required
   std::string transactional_id_prefix;  // required; unique per job and mode (run, replay)
   int pool_size = 2;                    // transactional ids in the pool, 1..16
+  // Ids <prefix>-<pool_size> .. <prefix>-<fence_pool_size - 1> are fenced at
+  // Open too (initialized, then closed): the job used them before its pool
+  // shrank, and a zombie on one of them must not commit. 0: none beyond.
+  int fence_pool_size = 0;
   // Must be >= 3 × commit_interval_ms + 10 s (an epoch's transaction stays
   // open while the next epoch runs and while it commits) and <= 900000 (the
   // brokers' default transaction.max.timeout.ms).
@@ -92,7 +96,8 @@ struct KafkaTransactionalSinkOptions {
 class KafkaTransactionalSink : public TransactionalSink {
  public:
   // Creates the producers and initializes transactions on every id of the
-  // pool, which fences and aborts what a previous instance left open.
+  // pool (and the ids up to fence_pool_size), which fences and aborts what a
+  // previous instance left open.
   static Result<std::unique_ptr<KafkaTransactionalSink>> Open(
       const KafkaTransactionalSinkOptions& options);
   ~KafkaTransactionalSink() override;

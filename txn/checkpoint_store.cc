@@ -170,4 +170,38 @@ Status CheckpointStore::Retain(uint64_t committed, uint32_t keep) const {
   return Status::Ok();
 }
 
+namespace {
+constexpr const char* kPoolFile = "TRANSACTIONAL_IDS";
+}  // namespace
+
+Result<int> CheckpointStore::RecordedPoolSize(const std::string& dir) {
+  const fs::path path = fs::path(dir) / kPoolFile;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return 0;
+  std::ifstream in(path);
+  int pool = 0;
+  if (!(in >> pool) || pool < 0) {
+    return Status::Corruption(path.string() + ": not a transactional-id pool size");
+  }
+  return pool;
+}
+
+Status CheckpointStore::RecordPoolSize(const std::string& dir, int pool_size) {
+  Result<int> recorded = RecordedPoolSize(dir);
+  if (!recorded.ok()) return recorded.status();
+  if (pool_size <= *recorded) return Status::Ok();
+  const fs::path path = fs::path(dir) / kPoolFile;
+  const fs::path tmp = fs::path(dir) / (std::string(kPoolFile) + ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << pool_size << "\n";
+    if (!out.flush()) return Status::IoError("writing " + tmp.string());
+  }
+  CTRJOIN_RETURN_IF_ERROR(SyncPath(tmp, false));
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return FsError(ec, "renaming " + tmp.string());
+  return SyncPath(dir, true);
+}
+
 }  // namespace ctrjoin

@@ -5,6 +5,8 @@
 //        shard-<i>/                           each shard's state (RocksDB checkpoint)
 //        META                                 CheckpointMeta, written last
 //   <dir>/chk-<epoch>.inprogress/             being written; removed at open
+//   <dir>/TRANSACTIONAL_IDS                   the largest transactional-id pool
+//                                             the job ever used (Kafka sink)
 //
 // A checkpoint is complete once its directory has its final name: META is
 // fsynced inside the in-progress directory, which is then renamed and the
@@ -52,6 +54,14 @@ class CheckpointStore {
   Status Retain(uint64_t committed, uint32_t keep) const;
 
   const std::filesystem::path& dir() const { return dir_; }
+
+  // The largest transactional-id pool the job has used (0: none recorded),
+  // so that a shrunk pool still fences every id (sink.kafka.pool_size).
+  // Called before the sink opens, from the thread that starts the run.
+  static Result<int> RecordedPoolSize(const std::string& dir);
+  // Records pool_size durably if it is larger than the recorded one; called
+  // after the sink opened and before its first transaction.
+  static Status RecordPoolSize(const std::string& dir, int pool_size);
 
  private:
   explicit CheckpointStore(std::filesystem::path dir) : dir_(std::move(dir)) {}

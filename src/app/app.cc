@@ -329,8 +329,15 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   std::unique_ptr<TransactionalSink> txn_sink;
   CommitLog log;
   if (config.sink.type == SinkType::kKafka) {
-    auto s = KafkaTransactionalSink::Open(config.KafkaTxnSinkOptions());
+    // Every id the job ever used is fenced, also after its pool shrank.
+    KafkaTransactionalSinkOptions options = config.KafkaTxnSinkOptions();
+    Result<int> used = CheckpointStore::RecordedPoolSize(config.checkpoint.dir);
+    if (!used.ok()) return used.status();
+    options.fence_pool_size = *used;
+    auto s = KafkaTransactionalSink::Open(options);
     if (!s.ok()) return s.status();
+    CTRJOIN_RETURN_IF_ERROR(
+        CheckpointStore::RecordPoolSize(config.checkpoint.dir, options.pool_size));
     KafkaTransactionalSink* kafka_sink = s->get();
     txn_sink = std::move(s).value();
     // Validated: a Kafka sink has a Kafka source.

@@ -345,6 +345,9 @@ TEST_F(ReplayTest, LostGroupOffsetsAreRefusedUntilTheOperatorSaysWhatToDo) {
   Status st = RunPipeline(c, first);
   ASSERT_TRUE(st.ok()) << st.ToString();
   ASSERT_GT(first.checkpoint.committed.Get(), 0u);
+  // The pool it used is recorded, so that a later, smaller pool fences it all.
+  EXPECT_EQ(test_support::ReadLines(c.checkpoint.dir + "/TRANSACTIONAL_IDS"),
+            std::vector<std::string>{"2"});
 
   c.source.kafka.group_id = "live-renamed";
   Metrics refused;

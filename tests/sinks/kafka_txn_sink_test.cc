@@ -365,6 +365,30 @@ TEST_F(KafkaTxnSinkTest, NewInstanceFencesTheOldAndAbortsItsTransactions) {
   }
 }
 
+// The pool shrank between runs (3 ids, then 1): the ids the new pool no
+// longer uses are fenced all the same, so a zombie on one of them cannot
+// commit.
+TEST_F(KafkaTxnSinkTest, AShrunkPoolStillFencesEveryIdTheJobUsed) {
+  KafkaTransactionalSinkOptions wide = Options(SampleFormat::kJson);
+  wide.pool_size = 3;
+  auto old_sink = KafkaTransactionalSink::Open(wide);
+  ASSERT_TRUE(old_sink.ok()) << old_sink.status().ToString();
+  const std::vector<Sample> zombie = Samples("z", 5);
+  ASSERT_TRUE((*old_sink)->Recover({1}).ok());
+  ASSERT_TRUE((*old_sink)->Begin({2}).ok());  // on <prefix>-2
+  ASSERT_TRUE((*old_sink)->Write(zombie).ok());
+  ASSERT_TRUE((*old_sink)->PreCommit({2}).ok());
+
+  KafkaTransactionalSinkOptions narrow = Options(SampleFormat::kJson);
+  narrow.pool_size = 1;
+  narrow.fence_pool_size = 3;  // what the job's checkpoint directory recorded
+  auto new_sink = KafkaTransactionalSink::Open(narrow);
+  ASSERT_TRUE(new_sink.ok()) << new_sink.status().ToString();
+  Status fenced = (*old_sink)->Commit({2});
+  EXPECT_EQ(fenced.effect(), Effect::kFenced) << fenced.ToString();
+  EXPECT_TRUE(Committed().ReadRest().empty()) << "the zombie's epoch never became visible";
+}
+
 TEST_F(KafkaTxnSinkTest, SentOffsetsCommitWithTheEpoch) {
   const std::string input = UniqueName("input");
   const std::string group = UniqueName("job");

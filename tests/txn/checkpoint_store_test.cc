@@ -90,5 +90,18 @@ TEST(CheckpointStoreTest, CompleteListRetainDiscard) {
   EXPECT_EQ(entries, 1u);
 }
 
+TEST(CheckpointStoreTest, RecordsTheLargestTransactionalPoolEverUsed) {
+  test_support::TempDir tmp;
+  const std::string dir = tmp.path().string();
+  EXPECT_EQ(CheckpointStore::RecordedPoolSize(dir).value(), 0) << "nothing recorded yet";
+  ASSERT_TRUE(CheckpointStore::RecordPoolSize(dir, 3).ok());
+  ASSERT_TRUE(CheckpointStore::RecordPoolSize(dir, 1).ok()) << "a shrunk pool";
+  EXPECT_EQ(CheckpointStore::RecordedPoolSize(dir).value(), 3) << "the largest stays";
+  ASSERT_TRUE(CheckpointStore::RecordPoolSize(dir, 5).ok());
+  EXPECT_EQ(CheckpointStore::RecordedPoolSize(dir).value(), 5);
+  std::ofstream(tmp.path() / "TRANSACTIONAL_IDS", std::ios::trunc) << "many\n";
+  EXPECT_EQ(CheckpointStore::RecordedPoolSize(dir).status().code(), StatusCode::kCorruption);
+}
+
 }  // namespace
 }  // namespace ctrjoin
