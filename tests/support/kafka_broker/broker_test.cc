@@ -5,10 +5,14 @@
 #include "tests/support/kafka_broker/broker.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,12 +21,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -550,6 +556,153 @@ std::pair<std::int16_t, std::int64_t> RawProduce(RawClient& client, const std::s
   return r.ok() ? std::make_pair(error, base)
                 : std::make_pair(std::int16_t{-102}, std::int64_t{-1});
 }
+
+// A raw ListOffsets v2 (read_uncommitted) for partition 0 of |topic| at
+// |timestamp_ms|; returns (offset, timestamp) of the answer, or
+// (-100, -100) if there was no well-formed answer without error.
+std::pair<std::int64_t, std::int64_t> RawListOffsets(RawClient& client, const std::string& topic,
+                                                     std::int64_t timestamp_ms) {
+  static std::int32_t correlation = 500;
+  std::string body;
+  WireWriter w(&body);
+  w.Int32(-1);  // ReplicaId
+  w.Int8(0);    // IsolationLevel
+  w.ArrayCount(1);
+  w.String(topic);
+  w.ArrayCount(1);
+  w.Int32(0);
+  w.Int64(timestamp_ms);
+  const std::pair<std::int64_t, std::int64_t> failed{-100, -100};
+  if (!client.SendRaw(RawClient::Frame(2, 2, ++correlation, body))) return failed;
+  auto frame = client.ReadFrame();
+  if (!frame) return failed;
+  WireReader r = ReaderOf(*frame);
+  r.Int32();  // correlation id
+  r.Int32();  // throttle
+  r.ArrayCount();
+  r.String();
+  r.ArrayCount();
+  r.Int32();  // partition
+  std::int16_t error = r.Int16();
+  std::int64_t timestamp = r.Int64();
+  std::int64_t offset = r.Int64();
+  if (!r.ok() || error != 0) return failed;
+  return {offset, timestamp};
+}
+
+// A fresh directory under the temporary directory, removed with the object.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& prefix)
+      : path_(std::filesystem::temp_directory_path() / UniqueName(prefix)) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+// The ctrjoin-testbroker executable as a child process, its stdout and
+// stderr going to files in |dir|. Test thread only; the destructor stops it
+// (SIGTERM, then SIGKILL after 5 s) and reaps it.
+class BrokerProcess {
+ public:
+  // |open_files_limit| > 0 runs it under `ulimit -n` (through /bin/sh).
+  BrokerProcess(const std::vector<std::string>& args, const std::filesystem::path& dir,
+                int open_files_limit = 0)
+      : stdout_path_(dir / "stdout"), stderr_path_(dir / "stderr") {
+    std::vector<std::string> argv;
+    if (open_files_limit > 0) {
+      argv = {"/bin/sh", "-c",
+              "ulimit -n " + std::to_string(open_files_limit) + R"( && exec "$0" "$@")"};
+    }
+    argv.push_back(CTRJOIN_TESTBROKER_PATH);
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> raw;
+    for (std::string& a : argv) raw.push_back(a.data());
+    raw.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, stdout_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, stderr_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    // Only stdin, stdout and stderr: the child's descriptor budget is its own.
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    if (posix_spawn(&pid_, raw[0], &actions, nullptr, raw.data(), environ) != 0) {
+      ADD_FAILURE() << "posix_spawn " << raw[0] << ": " << std::strerror(errno);
+      pid_ = -1;
+    }
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  ~BrokerProcess() {
+    if (pid_ <= 0 || exit_status_) return;
+    ::kill(pid_, SIGTERM);
+    if (!Wait(seconds(5))) {
+      ::kill(pid_, SIGKILL);
+      Wait(seconds(5));
+    }
+  }
+  BrokerProcess(const BrokerProcess&) = delete;
+  BrokerProcess& operator=(const BrokerProcess&) = delete;
+
+  // The exit code (128 + signal if killed) once the process ended within
+  // |timeout|; nullopt while it runs.
+  std::optional<int> Wait(Clock::duration timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (!exit_status_ && pid_ > 0) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      } else if (Clock::now() >= deadline) {
+        break;
+      } else {
+        std::this_thread::sleep_for(milliseconds(10));
+      }
+    }
+    return exit_status_;
+  }
+
+  // The port of the "127.0.0.1:PORT" line once it is printed (0 if it was
+  // not within |timeout|).
+  std::uint16_t WaitForPort(Clock::duration timeout) {
+    const auto deadline = Clock::now() + timeout;
+    const std::string prefix = "127.0.0.1:";
+    while (Clock::now() < deadline) {
+      const std::string out = Stdout();
+      if (out.starts_with(prefix) && out.find('\n') != std::string::npos) {
+        return static_cast<std::uint16_t>(std::atoi(out.c_str() + prefix.size()));
+      }
+      if (Wait(milliseconds(10))) break;
+    }
+    return 0;
+  }
+
+  std::string Stdout() const { return ReadFile(stdout_path_); }
+  std::string Stderr() const { return ReadFile(stderr_path_); }
+
+ private:
+  std::filesystem::path stdout_path_;
+  std::filesystem::path stderr_path_;
+  pid_t pid_ = -1;
+  std::optional<int> exit_status_;
+};
 
 // ---------------------------------------------------------------------------
 
@@ -1079,6 +1232,51 @@ TEST(KafkaBrokerOffsetsTest, OffsetsForTimesFindsFirstRecordAtOrAfter) {
   EXPECT_EQ(got[0].timestamp, 3000);
 }
 
+TEST(KafkaBrokerOffsetsTest, OffsetsForTimesInsideCompressedBatchAnswersTheRecord) {
+  auto broker = StartBroker();
+  ASSERT_TRUE(broker);
+  const std::pair<const char*, int> codecs[] = {
+      {"gzip", 1}, {"snappy", 2}, {"lz4", 3}, {"zstd", 4}};
+  for (const auto& [codec, codec_id] : codecs) {
+    SCOPED_TRACE(codec);
+    const std::string topic = UniqueName(std::string("times-") + codec);
+    // One compressed batch holding timestamps 1000, 2000, ..., 10000 at
+    // offsets 0-9 (values long enough that compression pays).
+    Producer producer(broker->bootstrap(), {{"linger.ms", "200"}, {"compression.codec", codec}});
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_EQ(
+          producer.Produce(topic, 0, std::string(100, static_cast<char>('a' + i)), 1000 * (i + 1)),
+          RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    ASSERT_TRUE(producer.Flush());
+    RawClient client(broker->port());
+    ASSERT_TRUE(client.SendRaw(RawClient::Frame(1, 11, 1, FetchBody(topic, 0, 0, 0))));
+    auto frame = client.ReadFrame();
+    ASSERT_TRUE(frame);
+    auto fetched = ParseFetchResponse(*frame);
+    ASSERT_TRUE(fetched);
+    ASSERT_EQ(fetched->batches.size(), 1u);
+    ASSERT_EQ(fetched->batches[0].compression(), codec_id);
+    ASSERT_EQ(fetched->batches[0].records_count, 10);
+
+    using Found = std::pair<std::int64_t, std::int64_t>;  // (offset, timestamp)
+    EXPECT_EQ(RawListOffsets(client, topic, 0), Found(0, 1000));
+    EXPECT_EQ(RawListOffsets(client, topic, 1000), Found(0, 1000));
+    EXPECT_EQ(RawListOffsets(client, topic, 2500), Found(2, 3000));
+    EXPECT_EQ(RawListOffsets(client, topic, 9999), Found(9, 10000));
+    EXPECT_EQ(RawListOffsets(client, topic, 10000), Found(9, 10000));
+    EXPECT_EQ(RawListOffsets(client, topic, 10001), Found(-1, -1));
+
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), 0)->offset = 4500;
+    ASSERT_EQ(rd_kafka_offsets_for_times(producer.get(), list, kApiTimeoutMs),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    EXPECT_EQ(list->elems[0].err, RD_KAFKA_RESP_ERR_NO_ERROR);
+    EXPECT_EQ(list->elems[0].offset, 4);
+    rd_kafka_topic_partition_list_destroy(list);
+  }
+}
+
 TEST(KafkaBrokerAdminTest, CreateTopicsReportsSuccessAndErrors) {
   auto broker = StartBroker();
   ASSERT_TRUE(broker);
@@ -1106,11 +1304,9 @@ TEST(KafkaBrokerAdminTest, AutoCreateCanBeDisabled) {
 }
 
 TEST(KafkaBrokerPersistenceTest, RestartKeepsTopicsDataOffsetsAndTransactions) {
-  std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / UniqueName("ctrjoin-testbroker");
-  std::filesystem::remove_all(dir);
+  ScratchDir dir("ctrjoin-testbroker");
   BrokerOptions options;
-  options.data_dir = dir.string();
+  options.data_dir = dir.path().string();
   const std::string topic = UniqueName("persist");
   const std::string group = UniqueName("group");
   const std::string txn_id = UniqueName("tx");
@@ -1155,7 +1351,99 @@ TEST(KafkaBrokerPersistenceTest, RestartKeepsTopicsDataOffsetsAndTransactions) {
   RunTransaction(txn, topic, {"after-restart"}, true);
   EXPECT_EQ(Values(committed.Consume(1)), std::vector<std::string>{"after-restart"});
   broker->Stop();
-  std::filesystem::remove_all(dir);
+}
+
+TEST(KafkaBrokerPersistenceTest, SecondBrokerOnTheSameDataDirIsRefused) {
+  ScratchDir dir("ctrjoin-testbroker-lock");
+  BrokerOptions options;
+  options.data_dir = dir.path().string();
+  auto first = StartBroker(options);
+  ASSERT_TRUE(first);
+  auto second = TestBroker::Start(options);
+  ASSERT_FALSE(second.ok()) << "two brokers now write the same logs";
+  EXPECT_NE(second.status().message().find(dir.path().string()), std::string::npos)
+      << second.status().message();
+  EXPECT_NE(second.status().message().find("pid " + std::to_string(::getpid())), std::string::npos)
+      << second.status().message();
+
+  // Stop() hands the directory over.
+  first->Stop();
+  auto third = TestBroker::Start(options);
+  EXPECT_TRUE(third.ok()) << third.status().message();
+}
+
+TEST(KafkaBrokerPersistenceTest, LongTopicNamesWithManyPartitionsSurviveRestart) {
+  ScratchDir dir("ctrjoin-testbroker-long");
+  BrokerOptions options;
+  options.data_dir = dir.path().string();
+  // Two names of the maximum length (249) that differ only in the last
+  // character, with 12 partitions each: "<name>-11.log" would be 256 bytes.
+  std::string first_topic = UniqueName("long");
+  first_topic.resize(248, 'x');
+  const std::string second_topic = first_topic + "b";
+  first_topic += "a";
+  const std::int32_t kLast = 11;
+  {
+    auto broker = StartBroker(options);
+    ASSERT_TRUE(broker);
+    Producer producer(broker->bootstrap(), {{"linger.ms", "5"}});
+    ASSERT_EQ(CreateTopic(producer.get(), first_topic, kLast + 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_EQ(CreateTopic(producer.get(), second_topic, kLast + 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (const std::string& v : Sequence("a", 5)) {
+      ASSERT_EQ(producer.Produce(first_topic, kLast, v), RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    for (const std::string& v : Sequence("b", 3)) {
+      ASSERT_EQ(producer.Produce(second_topic, kLast, v), RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    ASSERT_TRUE(producer.Flush());
+    EXPECT_EQ(producer.failed_deliveries(), 0u);
+    broker->Stop();
+  }
+  auto broker = StartBroker(options);
+  ASSERT_TRUE(broker);
+  Producer admin(broker->bootstrap(), {});
+  EXPECT_EQ(PartitionCount(admin.get(), first_topic), kLast + 1);
+  EXPECT_EQ(PartitionCount(admin.get(), second_topic), kLast + 1);
+  Consumer first(broker->bootstrap(), {});
+  first.Assign(first_topic, {{kLast, RD_KAFKA_OFFSET_BEGINNING}});
+  EXPECT_EQ(Values(first.Consume(5)), Sequence("a", 5));
+  Consumer second(broker->bootstrap(), {});
+  second.Assign(second_topic, {{kLast, RD_KAFKA_OFFSET_BEGINNING}});
+  EXPECT_EQ(Values(second.Consume(3)), Sequence("b", 3));
+  EXPECT_TRUE(second.ConsumeFor(milliseconds(300)).empty());
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir.path())) {
+    EXPECT_LE(entry.path().filename().string().size(), 255u) << entry.path();
+  }
+}
+
+TEST(KafkaBrokerPersistenceTest, ReadsAndKeepsLogsOfTheFlatLayout) {
+  // The layout before per-topic directories: logs/<topic>-<partition>.log.
+  ScratchDir dir("ctrjoin-testbroker-flat");
+  const std::string topic = UniqueName("flat");
+  {
+    std::ofstream(dir.path() / "topics") << topic << " 2\n";
+    std::filesystem::create_directories(dir.path() / "logs");
+    std::ofstream(dir.path() / "logs" / (topic + "-1.log"), std::ios::binary)
+        << MakeBatch(-1, -1, -1, false, 3);
+  }
+  BrokerOptions options;
+  options.data_dir = dir.path().string();
+  for (int restart = 0; restart < 2; ++restart) {
+    SCOPED_TRACE(restart);
+    auto broker = StartBroker(options);
+    ASSERT_TRUE(broker);
+    Producer producer(broker->bootstrap(), {});
+    EXPECT_EQ(PartitionCount(producer.get(), topic), 2);
+    EXPECT_EQ(Watermarks(producer.get(), topic, 1).second, 3 + restart);
+    ASSERT_EQ(producer.Produce(topic, 1, "new"), RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_TRUE(producer.Flush());
+    EXPECT_EQ(producer.failed_deliveries(), 0u);
+  }
+  auto broker = StartBroker(options);
+  ASSERT_TRUE(broker);
+  Consumer consumer(broker->bootstrap(), {});
+  consumer.Assign(topic, {{1, RD_KAFKA_OFFSET_BEGINNING}});
+  EXPECT_EQ(Values(consumer.Consume(5)), (std::vector<std::string>{"x", "x", "x", "new", "new"}));
 }
 
 TEST(KafkaBrokerProtocolTest, MalformedFramesCloseOnlyTheirConnection) {
@@ -1434,6 +1722,59 @@ TEST(KafkaBrokerProtocolTest, AbortedTransactionListIsSortedByFirstOffset) {
   Consumer consumer(broker->bootstrap(), {{"isolation.level", "read_committed"}});
   consumer.Assign(topic, {{0, RD_KAFKA_OFFSET_BEGINNING}});
   EXPECT_TRUE(consumer.ConsumeFor(seconds(1)).empty());
+}
+
+TEST(KafkaBrokerProcessTest, HelpExitsZeroAndUnknownOptionsFailWithTheReason) {
+  ScratchDir dir("ctrjoin-testbroker-cli");
+  {
+    BrokerProcess help({"--help"}, dir.path());
+    EXPECT_EQ(help.Wait(seconds(10)), 0);
+    EXPECT_NE(help.Stdout().find("usage:"), std::string::npos) << help.Stdout();
+  }
+  // Each refusal names the culprit before the usage that follows it.
+  const std::vector<std::vector<std::string>> bad = {
+      {"--no-such-option"}, {"--port"}, {"--port", "x"}, {"--log-level", "7"}};
+  for (const std::vector<std::string>& args : bad) {
+    SCOPED_TRACE(args.back());
+    BrokerProcess process(args, dir.path());
+    std::optional<int> status = process.Wait(seconds(10));
+    ASSERT_TRUE(status);
+    EXPECT_NE(*status, 0);
+    const std::string err = process.Stderr();
+    const std::string reason = err.substr(0, err.find("usage:"));
+    EXPECT_NE(reason.find(args.front()), std::string::npos) << err;
+    EXPECT_NE(reason.find(args.back()), std::string::npos) << err;
+    EXPECT_NE(err.find("usage:"), std::string::npos) << err;
+  }
+}
+
+TEST(KafkaBrokerProcessTest, AcceptBacksOffWhileOutOfFileDescriptors) {
+  ScratchDir dir("ctrjoin-testbroker-emfile");
+  BrokerProcess broker({"--port", "0"}, dir.path(), /*open_files_limit=*/24);
+  const std::uint16_t port = broker.WaitForPort(seconds(10));
+  ASSERT_NE(port, 0) << broker.Stderr();
+  // More connections than the broker has descriptors: the rest wait in the
+  // listen backlog, so accept fails with EMFILE until some are closed.
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 40; ++i) {
+    clients.push_back(std::make_unique<RawClient>(port));
+    ASSERT_TRUE(clients.back()->connected());
+  }
+  std::this_thread::sleep_for(milliseconds(1500));
+  const std::string log = broker.Stderr();
+  const auto lines = std::count(log.begin(), log.end(), '\n');
+  EXPECT_GE(lines, 1);
+  EXPECT_LE(lines, 5) << log.substr(0, 1000);
+  EXPECT_NE(log.find("Too many open files"), std::string::npos) << log.substr(0, 1000);
+
+  clients.clear();
+  RawClient client(port);
+  ASSERT_TRUE(client.connected());
+  ASSERT_TRUE(client.SendRaw(RawClient::Frame(18, 0, 7, "")));
+  auto versions = client.ReadFrame();
+  ASSERT_TRUE(versions) << "no answer once descriptors were free again";
+  EXPECT_EQ(ReaderOf(*versions).Int32(), 7);
+  EXPECT_NE(broker.Stderr().find("works again"), std::string::npos) << broker.Stderr();
 }
 
 }  // namespace

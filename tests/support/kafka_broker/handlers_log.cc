@@ -237,8 +237,12 @@ HandlerOutcome BrokerCore::HandleListOffsets(const RequestHeader& header, WireRe
         found.offset = log->visible_end(isolation);
       } else if (p.timestamp == kEarliestTimestamp) {
         found.offset = log->log_start_offset();
-      } else if (auto at = log->OffsetForTimestamp(p.timestamp, isolation)) {
-        found = *at;
+      } else if (auto at = log->OffsetForTimestamp(p.timestamp, isolation); !at.ok()) {
+        logger_->Warn("ListOffsets {}-{} at timestamp {}: {}", topic.name, p.index, p.timestamp,
+                      at.status().message());
+        error = KafkaError::kCorruptMessage;
+      } else if (at.value()) {
+        found = *at.value();
       }
       w.Int32(p.index);
       w.Int16(Code(error));

@@ -1,7 +1,11 @@
 #include "tests/support/kafka_broker/log_manager.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
+#include <system_error>
 
 #include "tests/support/kafka_broker/storage.h"
 
@@ -9,6 +13,18 @@ namespace ctrjoin::testbroker {
 namespace {
 
 constexpr std::int32_t kMaxPartitions = 10000;
+// Characters of a topic's name kept in its directory's name, for people
+// looking at the data directory; the hash of the whole name follows.
+constexpr std::size_t kDirNamePrefix = 40;
+
+std::uint64_t Fnv1a64(std::string_view s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : s) {
+    h ^= static_cast<std::uint8_t>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
 
 }  // namespace
 
@@ -20,21 +36,50 @@ bool IsValidTopicName(std::string_view name) {
   });
 }
 
-std::string LogManager::LogPath(const std::string& topic, std::int32_t partition) const {
-  return data_dir_ + "/logs/" + topic + "-" + std::to_string(partition) + ".log";
+std::string LogManager::TopicDir(const std::string& topic) const {
+  return fmt::format("{}/logs/{}-{:016x}", data_dir_,
+                     std::string_view(topic).substr(0, kDirNamePrefix), Fnv1a64(topic));
+}
+
+Status LogManager::ClaimTopicDir(const std::string& topic) const {
+  const std::string dir = TopicDir(topic);
+  CTRJOIN_RETURN_IF_ERROR(MakeDirectories(dir));
+  const std::string name_file = dir + "/topic";
+  auto held = ReadWholeFile(name_file);
+  if (held.ok()) {
+    if (held.value() == topic + "\n") return Status::Ok();
+    return Status::Corruption(name_file + " names another topic than " + topic);
+  }
+  if (held.status().code() != StatusCode::kNotFound) return held.status();
+  return WriteFileAtomically(name_file, topic + "\n");
+}
+
+Status LogManager::AdoptFlatLog(const std::string& topic, std::int32_t partition,
+                                const std::string& path) const {
+  const std::string flat = data_dir_ + "/logs/" + topic + "-" + std::to_string(partition) + ".log";
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return Status::Ok();
+  std::filesystem::rename(flat, path, ec);
+  // A name too long for the flat layout never had a file in it.
+  if (!ec || ec == std::errc::no_such_file_or_directory || ec == std::errc::filename_too_long) {
+    return Status::Ok();
+  }
+  return Status::IoError("moving " + flat + " to " + path + ": " + ec.message());
 }
 
 Result<LogManager::Partitions> LogManager::OpenPartitions(const std::string& topic,
                                                           std::int32_t count, bool recover) {
   Partitions partitions;
+  if (persistent()) CTRJOIN_RETURN_IF_ERROR(ClaimTopicDir(topic));
   for (std::int32_t p = 0; p < count; ++p) {
     if (!persistent()) {
       partitions.push_back(std::make_unique<PartitionLog>(std::nullopt, &appends_));
       continue;
     }
-    std::string path = LogPath(topic, p);
+    std::string path = TopicDir(topic) + "/" + std::to_string(p) + ".log";
     std::string contents;
     if (recover) {
+      CTRJOIN_RETURN_IF_ERROR(AdoptFlatLog(topic, p, path));
       auto read = ReadWholeFile(path);
       if (read.ok()) {
         contents = std::move(read).value();

@@ -1,7 +1,13 @@
 #pragma once
 // The broker's topics and their partition logs, and their persistence in the
 // data directory: a "topics" file (one "name partitions" line per topic,
-// replaced atomically) and one append-only file per partition under "logs/".
+// replaced atomically) and, per topic, a directory
+// "logs/<first 40 characters of the name>-<16 hex digits of its FNV-1a hash>/"
+// with a "topic" file holding the full name and one append-only
+// "<partition>.log" per partition. Every file name stays far below
+// NAME_MAX for any valid topic name (249 characters) and partition count.
+// Logs of the earlier flat layout, "logs/<topic>-<partition>.log", are moved
+// into their topic's directory when they are loaded.
 //
 // Owned by BrokerCore; used only on the event-loop thread (and by Load()
 // before the loop starts).
@@ -48,7 +54,14 @@ class LogManager {
   using Partitions = std::vector<std::unique_ptr<PartitionLog>>;
 
   bool persistent() const { return !data_dir_.empty(); }
-  std::string LogPath(const std::string& topic, std::int32_t partition) const;
+  std::string TopicDir(const std::string& topic) const;
+  // Creates the topic's directory and its "topic" file, or checks that the
+  // file names |topic| (Corruption if it names another topic).
+  Status ClaimTopicDir(const std::string& topic) const;
+  // Moves the partition's log of the flat layout to |path| if there is one
+  // and nothing is at |path| yet.
+  Status AdoptFlatLog(const std::string& topic, std::int32_t partition,
+                      const std::string& path) const;
   Result<Partitions> OpenPartitions(const std::string& topic, std::int32_t count, bool recover);
   Status SaveTopics() const;
 

@@ -2,10 +2,13 @@
 //
 //   ctrjoin-testbroker [--port N] [--data-dir DIR] [--default-partitions N]
 //                      [--no-auto-create] [--txn-check-interval-ms N]
-//                      [--group-initial-delay-ms N] [--log-level 0|1|2]
+//                      [--group-initial-delay-ms N] [--log-level 0|1|2] [--help]
 //
 // Prints the address it listens on ("127.0.0.1:PORT") as one line on stdout
-// once it accepts connections, then serves until SIGTERM or SIGINT.
+// once it accepts connections, then serves until SIGTERM or SIGINT. --help
+// prints the usage on stdout and exits 0; a bad argument prints why and the
+// usage on stderr and exits 2; a broker that cannot start (port taken, data
+// directory bad or held by another broker) exits 1.
 
 #include <pthread.h>
 #include <signal.h>
@@ -21,11 +24,11 @@ namespace {
 
 using ctrjoin::testbroker::BrokerOptions;
 
-void Usage(const char* argv0) {
-  std::fprintf(stderr,
+void Usage(std::FILE* out, const char* argv0) {
+  std::fprintf(out,
                "usage: %s [--port N] [--data-dir DIR] [--default-partitions N]\n"
                "          [--no-auto-create] [--txn-check-interval-ms N]\n"
-               "          [--group-initial-delay-ms N] [--log-level 0|1|2]\n",
+               "          [--group-initial-delay-ms N] [--log-level 0|1|2] [--help]\n",
                argv0);
 }
 
@@ -37,44 +40,75 @@ bool ParseInt(const char* text, long min, long max, long* out) {
   return true;
 }
 
-// Fills |options| from argv; false (after printing why) on a bad argument.
-bool ParseArgs(int argc, char** argv, BrokerOptions* options) {
+// The options that take a number: name, range, and the field it sets.
+struct IntOption {
+  const char* name;
+  long min;
+  long max;
+  void (*set)(BrokerOptions* options, long value);
+};
+
+constexpr IntOption kIntOptions[] = {
+    {"--port", 0, 65535, [](BrokerOptions* o, long v) { o->port = static_cast<std::uint16_t>(v); }},
+    {"--default-partitions", 1, 10000,
+     [](BrokerOptions* o, long v) { o->default_partitions = static_cast<std::int32_t>(v); }},
+    {"--txn-check-interval-ms", 1, 3600000,
+     [](BrokerOptions* o, long v) {
+       o->transaction_check_interval_ms = static_cast<std::int32_t>(v);
+     }},
+    {"--group-initial-delay-ms", 0, 3600000,
+     [](BrokerOptions* o, long v) {
+       o->group_initial_rebalance_delay_ms = static_cast<std::int32_t>(v);
+     }},
+    {"--log-level", 0, 2, [](BrokerOptions* o, long v) { o->log_level = static_cast<int>(v); }},
+};
+
+enum class Command { kServe, kHelp, kBadArguments };
+
+// Fills |options| from argv. kBadArguments after printing why to stderr.
+Command ParseArgs(int argc, char** argv, BrokerOptions* options) {
   for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") return Command::kHelp;
     if (arg == "--no-auto-create") {
       options->auto_create_topics = false;
       continue;
     }
-    if (arg == "--help" || arg == "-h" || i + 1 >= argc) return false;
+    const IntOption* int_option = nullptr;
+    for (const IntOption& o : kIntOptions) {
+      if (arg == o.name) int_option = &o;
+    }
+    if (int_option == nullptr && arg != "--data-dir") {
+      std::fprintf(stderr, "unknown option: %s\n", arg.c_str());
+      return Command::kBadArguments;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "missing value for %s\n", arg.c_str());
+      return Command::kBadArguments;
+    }
     const char* value = argv[++i];
     long n = 0;
-    if (arg == "--data-dir") {
+    if (int_option == nullptr) {
       options->data_dir = value;
-    } else if (arg == "--port" && ParseInt(value, 0, 65535, &n)) {
-      options->port = static_cast<std::uint16_t>(n);
-    } else if (arg == "--default-partitions" && ParseInt(value, 1, 10000, &n)) {
-      options->default_partitions = static_cast<std::int32_t>(n);
-    } else if (arg == "--txn-check-interval-ms" && ParseInt(value, 1, 3600000, &n)) {
-      options->transaction_check_interval_ms = static_cast<std::int32_t>(n);
-    } else if (arg == "--group-initial-delay-ms" && ParseInt(value, 0, 3600000, &n)) {
-      options->group_initial_rebalance_delay_ms = static_cast<std::int32_t>(n);
-    } else if (arg == "--log-level" && ParseInt(value, 0, 2, &n)) {
-      options->log_level = static_cast<int>(n);
+    } else if (ParseInt(value, int_option->min, int_option->max, &n)) {
+      int_option->set(options, n);
     } else {
-      std::fprintf(stderr, "bad argument: %s %s\n", arg.c_str(), value);
-      return false;
+      std::fprintf(stderr, "bad value for %s: %s (want an integer in %ld-%ld)\n", arg.c_str(),
+                   value, int_option->min, int_option->max);
+      return Command::kBadArguments;
     }
   }
-  return true;
+  return Command::kServe;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   BrokerOptions options;
-  if (!ParseArgs(argc, argv, &options)) {
-    Usage(argv[0]);
-    return 2;
+  switch (ParseArgs(argc, argv, &options)) {
+    case Command::kServe: break;
+    case Command::kHelp: Usage(stdout, argv[0]); return 0;
+    case Command::kBadArguments: Usage(stderr, argv[0]); return 2;
   }
   // Block the stop signals before the loop thread starts so that only
   // sigwait below receives them.

@@ -190,19 +190,23 @@ ReadResult PartitionLog::Read(std::int64_t fetch_offset, std::size_t max_bytes, 
   return out;
 }
 
-std::optional<RecordTime> PartitionLog::OffsetForTimestamp(std::int64_t timestamp_ms,
-                                                           Isolation isolation) const {
+Result<std::optional<RecordTime>> PartitionLog::OffsetForTimestamp(std::int64_t timestamp_ms,
+                                                                   Isolation isolation) const {
   const std::int64_t limit = visible_end(isolation);
   for (const BatchEntry& e : index_) {
     if (e.base_offset >= limit) break;
     Bytes bytes = EntryBytes(e);
     auto header = ParseBatchHeader(bytes);
-    if (!header || header->max_timestamp < timestamp_ms) continue;
+    if (!header) continue;
+    // Kafka's search too goes on past a batch whose MaxTimestamp promised
+    // more than its records hold.
     auto found = FindRecordAtOrAfter(bytes, *header, timestamp_ms);
-    if (found && found->offset < limit) return found;
-    return std::nullopt;
+    if (!found.ok()) return found;
+    if (!found.value()) continue;
+    if (found.value()->offset >= limit) break;
+    return found;
   }
-  return std::nullopt;
+  return std::optional<RecordTime>();
 }
 
 }  // namespace ctrjoin::testbroker

@@ -97,9 +97,11 @@ class PartitionLog {
   // The largest producer id that wrote here, or -1.
   std::int64_t max_producer_id() const { return max_producer_id_; }
 
-  // The first record with timestamp >= |timestamp_ms| below the visible end.
-  std::optional<RecordTime> OffsetForTimestamp(std::int64_t timestamp_ms,
-                                               Isolation isolation) const;
+  // The first record with timestamp >= |timestamp_ms| below the visible end,
+  // with its own timestamp; nullopt if there is none. Corruption if a batch
+  // that may hold it cannot be read.
+  Result<std::optional<RecordTime>> OffsetForTimestamp(std::int64_t timestamp_ms,
+                                                       Isolation isolation) const;
 
  private:
   struct BatchEntry {

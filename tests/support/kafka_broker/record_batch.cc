@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "src/core/crc32c.h"
+#include "tests/support/kafka_broker/compression.h"
 
 namespace ctrjoin::testbroker {
 namespace {
@@ -141,24 +142,36 @@ std::optional<ControlType> ReadControlType(Bytes batch) {
   return std::nullopt;
 }
 
-std::optional<RecordTime> FindRecordAtOrAfter(Bytes batch, const BatchHeader& header,
-                                              std::int64_t target_ms) {
-  if (header.max_timestamp < target_ms) return std::nullopt;
-  if (header.compression() != 0) return RecordTime{header.base_offset, header.max_timestamp};
-  WireReader r(batch.subspan(kBatchHeaderSize, header.total_size() - kBatchHeaderSize));
-  for (std::int32_t i = 0; i < header.records_count && r.ok(); ++i) {
+Result<std::optional<RecordTime>> FindRecordAtOrAfter(Bytes batch, const BatchHeader& header,
+                                                      std::int64_t target_ms) {
+  if (header.max_timestamp < target_ms) return std::optional<RecordTime>();
+  Bytes records = batch.subspan(kBatchHeaderSize, header.total_size() - kBatchHeaderSize);
+  std::string decompressed;
+  if (header.compression() != 0) {
+    auto plain = DecompressRecords(header.compression(), records);
+    if (!plain.ok()) return plain.status();
+    decompressed = std::move(plain).value();
+    records =
+        Bytes(reinterpret_cast<const std::uint8_t*>(decompressed.data()), decompressed.size());
+  }
+  WireReader r(records);
+  for (std::int32_t i = 0; i < header.records_count; ++i) {
     std::int64_t length = r.ZigzagVarint();
     std::size_t start = r.position();
     r.Int8();  // attributes
     std::int64_t timestamp = header.base_timestamp + r.ZigzagVarint();
     std::int64_t offset = header.base_offset + r.ZigzagVarint();
-    if (!r.ok()) break;
-    if (timestamp >= target_ms) return RecordTime{offset, timestamp};
     std::size_t consumed = r.position() - start;
-    if (length < 0 || static_cast<std::size_t>(length) < consumed) break;
+    if (length < 0 || static_cast<std::size_t>(length) < consumed) r.Fail();
+    if (!r.ok()) break;
+    if (timestamp >= target_ms) return std::optional<RecordTime>(RecordTime{offset, timestamp});
     r.Raw(static_cast<std::size_t>(length) - consumed);
   }
-  return RecordTime{header.base_offset, header.max_timestamp};
+  if (!r.ok()) {
+    return Status::Corruption("batch at offset " + std::to_string(header.base_offset) +
+                              ": records cut short");
+  }
+  return std::optional<RecordTime>();
 }
 
 }  // namespace ctrjoin::testbroker

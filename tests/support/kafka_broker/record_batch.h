@@ -1,7 +1,8 @@
 #pragma once
 // Record batch v2 (magic 2): header parsing, validation of batches sent by
 // producers, offset assignment, transaction marker (control batch) building
-// and the record walk that ListOffsets-by-timestamp needs.
+// and the record walk that ListOffsets-by-timestamp needs (the only reader of
+// compressed records, see compression.h).
 //
 // The broker treats a batch as opaque bytes once validated: offsets are
 // assigned by rewriting BaseOffset, which lies outside the CRC, so no record
@@ -11,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "src/core/status.h"
 #include "tests/support/kafka_broker/kafka_error.h"
 #include "tests/support/kafka_broker/wire.h"
 
@@ -74,10 +76,10 @@ struct RecordTime {
   std::int64_t timestamp = -1;
 };
 
-// The first record of |batch| with timestamp >= |target_ms|. For a compressed
-// batch the records cannot be read without a codec, so the answer is at batch
-// granularity: the batch's first offset and its MaxTimestamp.
-std::optional<RecordTime> FindRecordAtOrAfter(Bytes batch, const BatchHeader& header,
-                                              std::int64_t target_ms);
+// The offset and own timestamp of the first record of |batch| with timestamp
+// >= |target_ms| (decompressing a compressed batch), or nullopt if it has
+// none. Corruption if the records cannot be read.
+Result<std::optional<RecordTime>> FindRecordAtOrAfter(Bytes batch, const BatchHeader& header,
+                                                      std::int64_t target_ms);
 
 }  // namespace ctrjoin::testbroker

@@ -24,6 +24,9 @@ constexpr std::size_t kReadChunk = 256 * 1024;
 constexpr std::size_t kMaxPendingOutput = 64 * 1024 * 1024;
 constexpr int kMaxIovecs = 64;
 constexpr std::size_t kMinFrameSize = 10;  // api key, version, correlation id, client id length
+constexpr std::int64_t kAcceptFirstDelayMs = 10;
+constexpr std::int64_t kAcceptMaxDelayMs = 1000;
+constexpr std::int64_t kAcceptReportEveryMs = 10000;
 constexpr std::uint64_t kListenTag = 0;
 constexpr std::uint64_t kWakeTag = std::numeric_limits<std::uint64_t>::max();
 
@@ -157,6 +160,7 @@ void Server::Run() {
     std::int64_t now = SteadyNowMs();
     std::int64_t deadline = processor_->NextDeadlineMs();
     int timeout = 1000;
+    if (accept_backoff_.paused) deadline = std::min(deadline, accept_backoff_.resume_ms);
     if (deadline <= now || !resume_.empty()) {
       timeout = 0;
     } else if (deadline - now < timeout) {
@@ -193,6 +197,7 @@ void Server::Run() {
     }
     DrainResumes();
     CloseMarked();
+    ResumeAcceptingIfDue(SteadyNowMs());
   }
   for (auto& [id, conn] : connections_) ::close(conn->fd);
   connections_.clear();
@@ -220,11 +225,16 @@ void Server::Accept() {
     int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        logger_->Warn("accept: {}", std::strerror(errno));
+      // ECONNABORTED: that one connection went away while queued.
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        AcceptRecovered();
+      } else {
+        PauseAccepting(errno);
       }
       return;
     }
+    AcceptRecovered();
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto conn = std::make_unique<Connection>();
@@ -241,6 +251,51 @@ void Server::Accept() {
     logger_->Info("connection {} from {}", conn->id, conn->peer);
     connections_[conn->id] = std::move(conn);
   }
+}
+
+void Server::PauseAccepting(int error) {
+  AcceptBackoff& b = accept_backoff_;
+  const std::int64_t now = SteadyNowMs();
+  b.delay_ms = b.delay_ms == 0 ? kAcceptFirstDelayMs : std::min(b.delay_ms * 2, kAcceptMaxDelayMs);
+  if (now >= b.next_report_ms) {
+    logger_->Warn(
+        "accept: {}; not accepting for {} ms, doubling up to {} ms while it fails; "
+        "{} more failures since the last report (at most one every {} s)",
+        std::strerror(error), b.delay_ms, kAcceptMaxDelayMs, b.unreported,
+        kAcceptReportEveryMs / 1000);
+    b.failure_reported = true;
+    b.unreported = 0;
+    b.next_report_ms = now + kAcceptReportEveryMs;
+  } else {
+    ++b.unreported;
+  }
+  b.resume_ms = now + b.delay_ms;
+  if (!b.paused) {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+    b.paused = true;
+  }
+}
+
+void Server::ResumeAcceptingIfDue(std::int64_t now_ms) {
+  if (!accept_backoff_.paused || now_ms < accept_backoff_.resume_ms) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kListenTag;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+  accept_backoff_.paused = false;
+  Accept();
+}
+
+void Server::AcceptRecovered() {
+  AcceptBackoff& b = accept_backoff_;
+  if (b.delay_ms == 0) return;
+  b.delay_ms = 0;
+  // Said once per reported failure; the report interval keeps running, so a
+  // socket that flaps between failing and working logs no more than that.
+  if (!b.failure_reported) return;
+  logger_->Warn("accept: works again ({} more failures since the last report)", b.unreported);
+  b.failure_reported = false;
+  b.unreported = 0;
 }
 
 void Server::OnReadable(Connection& conn) {

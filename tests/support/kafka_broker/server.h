@@ -10,6 +10,13 @@
 // JoinGroup); no further request of that connection is dispatched
 // meanwhile. Other connections are never blocked.
 //
+// Running out of descriptors (EMFILE, ENFILE) or any other lasting accept()
+// failure does not spin the loop: the listening socket leaves the epoll set
+// for a delay that starts at 10 ms and doubles up to 1 s while accept()
+// keeps failing, and other connections are served meanwhile. A failure is
+// logged at most once every 10 s with the count of those not logged since,
+// and a logged failure is followed by one line when accept() works again.
+//
 // Threads: Run() is the event-loop thread and the only one that touches
 // connections or calls the processor. RequestStop() may be called from any
 // thread. Owns the listening socket, the epoll and wake-up descriptors and
@@ -107,6 +114,13 @@ class Server {
          const Logger* logger);
 
   void Accept();
+  // Takes the listening socket out of the epoll set after accept() failed
+  // with |error|, for the next back-off delay.
+  void PauseAccepting(int error);
+  // Puts the listening socket back once its delay is over, and accepts.
+  void ResumeAcceptingIfDue(std::int64_t now_ms);
+  // Ends a back-off after accept() succeeded or found nothing to accept.
+  void AcceptRecovered();
   void OnReadable(Connection& conn);
   void ProcessInput(Connection& conn);
   void Dispatch(Connection& conn, Bytes frame);
@@ -129,6 +143,17 @@ class Server {
   std::vector<std::uint64_t> resume_;   // connections whose deferred reply came
   std::vector<std::uint64_t> closing_;  // connections to close at a safe point
   bool stop_ = false;
+
+  // The accept back-off (see the top of this file).
+  struct AcceptBackoff {
+    bool paused = false;              // the listening socket is out of the epoll set
+    std::int64_t delay_ms = 0;        // current delay; 0 while accept() works
+    std::int64_t resume_ms = 0;       // when a paused socket goes back in
+    bool failure_reported = false;    // a failure was logged and no recovery since
+    std::uint64_t unreported = 0;     // failures not logged since the last line
+    std::int64_t next_report_ms = 0;  // no failure line before this
+  };
+  AcceptBackoff accept_backoff_;
 };
 
 }  // namespace ctrjoin::testbroker
