@@ -24,6 +24,7 @@
 #include "src/io/file_source.h"
 #include "src/io/kafka_client.h"
 #include "src/io/kafka_source.h"
+#include "src/io/start_positions.h"
 #include "src/io/workload.h"
 #include "src/ops/ops_endpoints.h"
 #include "src/pipeline/pipeline.h"
@@ -37,10 +38,35 @@ std::atomic<int> g_stop_requests{0};
 std::atomic<Pipeline*> g_pipeline{nullptr};
 std::atomic<Enricher*> g_enricher{nullptr};
 
-Result<std::unique_ptr<Source>> MakeSource(const Config& c) {
+// An exactly-once Kafka job (not a replay, which keeps its own range) starts
+// a partition with no committed offset where its first run resolved
+// `start` to (<state.dir>/START), so that a job killed before its first
+// commit loses nothing with `start: latest`.
+bool KeepsStartPositions(const Config& c, bool replay) {
+  return !replay && c.checkpoint.enabled && c.source.type == SourceType::kKafka &&
+         c.source.kafka.mode == KafkaMode::kAssign;
+}
+
+Result<std::unique_ptr<Source>> MakeSource(const Config& c, bool replay, bool reset_state) {
   if (c.source.type == SourceType::kKafka) {
-    auto s = KafkaSource::Open(c.source.kafka);
+    KafkaSourceOptions options = c.source.kafka;
+    const std::string start_file = c.state.dir + "/START";
+    const bool keep = KeepsStartPositions(c, replay);
+    bool saved = false;
+    if (keep && reset_state) std::filesystem::remove(start_file);
+    if (keep) {
+      Result<SourcePositions> start = LoadStartPositions(start_file);
+      if (!start.ok() && start.status().code() != StatusCode::kNotFound) return start.status();
+      if (start.ok()) {
+        for (const auto& [id, offset] : *start) options.start_offsets.try_emplace(id, offset);
+        saved = true;
+      }
+    }
+    auto s = KafkaSource::Open(options);
     if (!s.ok()) return s.status();
+    if (keep && !saved) {
+      CTRJOIN_RETURN_IF_ERROR(SaveStartPositions(start_file, (*s)->StartPositions()));
+    }
     return std::unique_ptr<Source>(std::move(s).value());
   }
   auto s = FileSource::Open(c.source.files, c.schema);
@@ -299,7 +325,7 @@ Result<JobLocks> LockJob(const Config& config, std::chrono::milliseconds wait) {
 
 Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions* replay,
                      const StartOptions& start) {
-  auto source = MakeSource(config);
+  auto source = MakeSource(config, replay != nullptr, start.recover.reset_state);
   if (!source.ok()) return source.status();
   auto* kafka_source = dynamic_cast<KafkaSource*>(source->get());
   const int64_t end_after = replay != nullptr ? config.join.window_ms : -1;

@@ -187,6 +187,17 @@ Status KafkaSource::Impl::AssignAll() {
     // Nothing committed.
     auto start = options_.start_offsets.find({*StreamOf(part.topic), part.partition});
     part.offset = start != options_.start_offsets.end() ? start->second : fallback;
+    if (part.offset >= 0) continue;
+    // `start` resolved to an offset now, once: a restart must go on from
+    // here, not from wherever the log's end has moved to by then.
+    int64_t low = 0;
+    int64_t high = 0;
+    CTRJOIN_RETURN_IF_ERROR(
+        KafkaStatus(rd_kafka_query_watermark_offsets(rk, part.topic, part.partition, &low, &high,
+                                                     kRequestTimeoutMs),
+                    fmt::format("source.kafka: resolving start '{}' of {}[{}]",
+                                NameOf(options_.start), part.topic, part.partition)));
+    part.offset = part.offset == RD_KAFKA_OFFSET_BEGINNING ? low : high;
   }
 
   CTRJOIN_RETURN_IF_ERROR(
@@ -417,6 +428,14 @@ KafkaSource::~KafkaSource() = default;
 Result<SourceBatch> KafkaSource::Next(size_t max_records) { return impl_->Next(max_records); }
 
 Status KafkaSource::Seek(const SourcePositions& positions) { return impl_->Seek(positions); }
+
+SourcePositions KafkaSource::StartPositions() const {
+  SourcePositions positions;
+  for (const auto& [id, offset] : impl_->start_offsets_) {
+    if (offset >= 0) positions[id] = offset;
+  }
+  return positions;
+}
 
 Result<uint64_t> KafkaSource::CommittedEpoch() { return impl_->CommittedEpoch(); }
 

@@ -68,6 +68,10 @@ class KafkaSource : public Source {
   Result<SourceBatch> Next(size_t max_records) override;
   // Mode "assign" only: re-assigns the named partitions at these offsets.
   Status Seek(const SourcePositions& positions) override;
+  // Mode "assign": every assigned partition's absolute start offset (no
+  // committed offset: `start` resolved once, at start-up, against the
+  // partition's log start or end).
+  SourcePositions StartPositions() const override;
   std::string Describe() const override;
   // From librdkafka's cached high watermarks (no broker round trip).
   std::array<int64_t, 2> ConsumerLag() override;

@@ -228,8 +228,10 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
   const uint32_t shard_count = options_.EffectiveShards();
   Result<std::vector<ShardStage>> shards = MakeShards(make_shard, shard_count, &run_);
   if (!shards.ok()) return shards.status();
+  SourcePositions positions = source_->StartPositions();
+  for (const auto& [id, next] : resume_.positions) positions[id] = next;
   SourceStage source_stage(source_, hooks_, metrics_, &run_, options_.batch_size, shard_count,
-                           resume_.positions);
+                           std::move(positions));
   ParseStage parse_stage(&schema_, metrics_, &run_);
   EnrichStage enrich_stage(enricher_, metrics_, &run_);
   Router router(watermarks_, resume_, shard_count, end_after_window_ms_, dead_letters_, metrics_,

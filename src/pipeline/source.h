@@ -56,6 +56,11 @@ class Source {
     (void)positions;
     return Status::InvalidArgument(Describe() + ": cannot resume from a checkpoint");
   }
+  // Where every partition it reads starts, as absolute positions (after
+  // Seek: the sought ones): a checkpoint then names every partition from the
+  // first epoch on, also one that never delivers a record. Empty where the
+  // source has no such positions (files, a consumer group's assignment).
+  virtual SourcePositions StartPositions() const { return {}; }
   // A human-readable description for logs ("files a.jsonl + b.jsonl").
   virtual std::string Describe() const = 0;
   // Records not read yet, per stream (indexed by StreamKind): for Kafka the

@@ -367,5 +367,82 @@ TEST_F(ReplayTest, LostGroupOffsetsAreRefusedUntilTheOperatorSaysWhatToDo) {
   EXPECT_EQ(afresh.pipeline.impressions_in.Get(), first.pipeline.impressions_in.Get());
 }
 
+// `source.kafka.start: latest` resolves to offsets once, and every assigned
+// partition's position is kept from the first epoch on: records produced
+// while the job is down are read at the restart, whether or not their
+// partitions had delivered anything before.
+class LatestStartTest : public ReplayTest {
+ protected:
+  // A job on topics that hold the fixture's trace, starting at their end.
+  Config LatestConfig(SinkType sink) const {
+    Config c = LiveConfig();
+    c.source.kafka.group_id = "latest";
+    c.source.kafka.start = StartPosition::kLatest;
+    c.lookups.clear();
+    c.checkpoint.enabled = true;
+    c.sink.type = sink;
+    if (sink == SinkType::kKafka) {
+      c.sink.kafka.brokers = broker_->bootstrap();
+      c.sink.kafka.topic = "samples-latest";
+      c.sink.transactional_id_prefix = "latest";
+      c.sink.transaction_timeout_ms = 15'000;
+    } else {
+      c.sink.path = Path("out-latest");
+    }
+    return c;
+  }
+
+  // Produces `n` new impressions (other ids than the trace's) and their clicks.
+  uint64_t ProduceMore(uint64_t n) {
+    WorkloadOptions more = test_support::OracleWorkload(77, kWindowMs);
+    more.duplicate_impression_rate = 0;
+    more.malformed_rate = 0;
+    more.duplicate_click_rate = 0;
+    GenerateOptions gen{Path("more-imp.jsonl"), Path("more-clk.jsonl"), "", n};
+    EXPECT_TRUE(GenerateTrace(gen, more).ok());
+    auto producer = BulkProducer::Open({{"bootstrap.servers", broker_->bootstrap()}});
+    EXPECT_TRUE(producer.ok());
+    for (auto [topic, file] : {std::pair{"impressions", Path("more-imp.jsonl")},
+                               std::pair{"clicks", Path("more-clk.jsonl")}}) {
+      EXPECT_TRUE(
+          test_support::ProduceLines(**producer, topic, file, kPartitions, /*event_time=*/true)
+              .ok());
+    }
+    return test_support::ReadLines(Path("more-imp.jsonl")).size();
+  }
+};
+
+TEST_F(LatestStartTest, RecordsProducedWhileTheJobIsDownAreReadAtTheRestart) {
+  const Config c = LatestConfig(SinkType::kKafka);
+  Metrics first;
+  Status st = RunPipeline(c, first);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(first.pipeline.impressions_in.Get(), 0u) << "it started at the end";
+
+  const uint64_t produced = ProduceMore(500);
+  Metrics second;
+  st = RunPipeline(c, second);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(second.checkpoint.restores.Get(), 1u);
+  EXPECT_EQ(second.pipeline.impressions_in.Get(), produced);
+}
+
+TEST_F(LatestStartTest, AJobKilledBeforeItsFirstCommitStartsWhereItFirstResolvedLatest) {
+  const Config c = LatestConfig(SinkType::kFile);
+  Metrics first;
+  Status st = RunPipeline(c, first);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  // As if it had been killed before its first checkpoint completed.
+  fs::remove_all(c.checkpoint.dir);
+
+  const uint64_t produced = ProduceMore(500);
+  Metrics second;
+  st = RunPipeline(c, second);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(second.checkpoint.restores.Get(), 0u) << "a fresh start";
+  EXPECT_EQ(second.pipeline.impressions_in.Get(), produced)
+      << "from the offsets its first run resolved `latest` to, not from the end";
+}
+
 }  // namespace
 }  // namespace ctrjoin
