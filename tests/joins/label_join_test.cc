@@ -15,6 +15,7 @@ class LabelJoinTest : public ::testing::Test {
   void SetUp() override { Make(LabelJoinOptions{kW, 500, false, 16}); }
 
   void Make(LabelJoinOptions options) {
+    join_.reset();  // before the metrics it borrows
     metrics_ = std::make_unique<JoinMetrics>();
     join_ = std::make_unique<LabelJoin>(options, JoinState(0, nullptr, 1 << 30, metrics_.get()),
                                         metrics_.get());
