@@ -74,16 +74,33 @@ Result<std::optional<CheckpointMeta>> CheckpointCoordinator::Recover(
     Result<uint64_t> c = log_.committed_epoch();
     if (!c.ok()) return c.status().WithContext("checkpoint: reading the committed epoch");
     committed = *c;
-    if (committed == 0 && !complete->empty()) {
+    // Complete checkpoints but no committed epoch: lost offsets, unless the
+    // job never committed (stopped between its first checkpoint and its
+    // first commit, or taken over then by an instance with a copy of them).
+    const bool never_committed = committed == 0 && store_->NothingCommitted();
+    if (committed == 0 && !complete->empty() && !never_committed) {
       Result<uint64_t> chosen = LostOffsets(*complete, options);
       if (!chosen.ok()) return chosen.status();
       committed = *chosen;
     } else if (options.reset_state || options.from_checkpoint != 0) {
       return Status::InvalidArgument(fmt::format(
           "--reset-state / --from-checkpoint: only for a job whose committed offsets are lost; "
-          "the output records epoch {} as committed, and the job resumes from it by itself",
-          committed));
+          "{}, and the job goes on by itself",
+          committed == 0 ? std::string("no epoch of it has committed yet")
+                         : fmt::format("the output records epoch {} as committed", committed)));
     }
+    if (never_committed && !complete->empty()) {
+      spdlog::info(
+          "checkpoint: discarding checkpoints up to epoch {}: no epoch of this job has committed "
+          "yet",
+          complete->back());
+    }
+    if (committed == 0) {
+      CTRJOIN_RETURN_IF_ERROR(store_->RecordNothingCommitted());
+    } else if (store_->NothingCommitted()) {
+      CTRJOIN_RETURN_IF_ERROR(store_->ClearNothingCommitted());
+    }
+    nothing_committed_ = committed == 0;
   } else if (!complete->empty()) {
     committed = complete->back();
   }
@@ -267,6 +284,10 @@ Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
                  attempt, st.ToString());
   }
   if (!st.ok()) return st;
+  if (nothing_committed_) {
+    CTRJOIN_RETURN_IF_ERROR(store_->ClearNothingCommitted());
+    nothing_committed_ = false;
+  }
   CrashPoint("after_commit");
   metrics_->committed.Add();
   const double lag_ms = MsSince(pending.injected);

@@ -95,6 +95,9 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
   // complete checkpoints exist (the group's offsets expired, were reset, or
   // group_id changed), starting afresh would duplicate or lose samples: that
   // is refused (InvalidArgument, exit 2) unless `options` says what to do.
+  // Not when no epoch of the job ever committed (the store's
+  // NothingCommitted): its checkpoints are then discarded and it starts
+  // afresh.
   Result<std::optional<CheckpointMeta>> Recover(const RecoverOptions& options = {});
   // Begins the first epoch and the committer thread.
   Status Start();
@@ -156,6 +159,10 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
   Status commit_error_;
   std::atomic<bool> failed_{false};
   std::thread committer_;
+
+  // Set by Recover, then the committer thread's: whether the store still
+  // records that no epoch has committed (cleared after the first commit).
+  bool nothing_committed_ = false;
 
   // Committer thread only: the progress line (at most one per kProgressEvery).
   std::chrono::steady_clock::time_point next_progress_;

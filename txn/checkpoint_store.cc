@@ -172,6 +172,7 @@ Status CheckpointStore::Retain(uint64_t committed, uint32_t keep) const {
 
 namespace {
 constexpr const char* kPoolFile = "TRANSACTIONAL_IDS";
+constexpr const char* kNothingCommittedFile = "NOTHING_COMMITTED";
 }  // namespace
 
 Result<int> CheckpointStore::RecordedPoolSize(const std::string& dir) {
@@ -202,6 +203,29 @@ Status CheckpointStore::RecordPoolSize(const std::string& dir, int pool_size) {
   fs::rename(tmp, path, ec);
   if (ec) return FsError(ec, "renaming " + tmp.string());
   return SyncPath(dir, true);
+}
+
+bool CheckpointStore::NothingCommitted() const {
+  std::error_code ec;
+  return fs::exists(dir_ / kNothingCommittedFile, ec);
+}
+
+Status CheckpointStore::RecordNothingCommitted() const {
+  const fs::path path = dir_ / kNothingCommittedFile;
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << "no epoch of this job has committed yet\n";
+    if (!out.flush()) return Status::IoError("writing " + path.string());
+  }
+  CTRJOIN_RETURN_IF_ERROR(SyncPath(path, false));
+  return SyncPath(dir_, true);
+}
+
+Status CheckpointStore::ClearNothingCommitted() const {
+  const fs::path path = dir_ / kNothingCommittedFile;
+  std::error_code ec;
+  if (!fs::remove(path, ec) && ec) return FsError(ec, "removing " + path.string());
+  return SyncPath(dir_, true);
 }
 
 }  // namespace ctrjoin

@@ -7,6 +7,8 @@
 //   <dir>/chk-<epoch>.inprogress/             being written; removed at open
 //   <dir>/TRANSACTIONAL_IDS                   the largest transactional-id pool
 //                                             the job ever used (Kafka sink)
+//   <dir>/NOTHING_COMMITTED                   from a fresh start until the first
+//                                             commit (Kafka sink)
 //
 // A checkpoint is complete once its directory has its final name: META is
 // fsynced inside the in-progress directory, which is then renamed and the
@@ -62,6 +64,17 @@ class CheckpointStore {
   // Records pool_size durably if it is larger than the recorded one; called
   // after the sink opened and before its first transaction.
   static Status RecordPoolSize(const std::string& dir, int pool_size);
+
+  // Whether no epoch of this job has committed yet, for an output that
+  // records its committed epoch (Kafka's group offsets): complete
+  // checkpoints and no committed epoch in the output are then a job stopped
+  // before its first commit, not lost offsets. Recorded durably at a fresh
+  // start, before the first epoch begins, and cleared after the first
+  // commit (and by a restart that finds an epoch committed). Called from the
+  // thread that starts the run, then from the committer thread.
+  bool NothingCommitted() const;
+  Status RecordNothingCommitted() const;
+  Status ClearNothingCommitted() const;
 
  private:
   explicit CheckpointStore(std::filesystem::path dir) : dir_(std::move(dir)) {}

@@ -8,6 +8,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -227,6 +228,35 @@ TEST_F(CheckpointCoordinatorTest, LostOffsetsAreRefusedUntilTheOperatorSaysWhatT
   // resumes by itself.
   recorded = 1;
   EXPECT_FALSE(Open(log)->Recover(reset).ok());
+}
+
+// A job stopped between its first checkpoint and its first commit (killed,
+// or taken over then by an instance with a copy of its checkpoints) has
+// complete checkpoints and no committed epoch in its output, but lost
+// nothing: it starts afresh. Once an epoch has committed, the same picture
+// is lost offsets again.
+TEST_F(CheckpointCoordinatorTest, AJobStoppedBeforeItsFirstCommitStartsAfresh) {
+  CommitLog log;
+  log.committed_epoch = []() -> Result<uint64_t> { return uint64_t{0}; };
+  auto run_one_epoch = [&] {
+    auto c = Open(log);
+    Result<std::optional<CheckpointMeta>> resume = c->Recover();
+    EXPECT_TRUE(resume.ok()) << resume.status().ToString();
+    EXPECT_TRUE(resume.ok() && !resume->has_value());
+    EXPECT_TRUE(c->Start().ok());
+    EXPECT_TRUE(c->Write(Samples(1)).ok());
+    EXPECT_TRUE(Barrier(*c).ok());
+    return c->Close();
+  };
+  sink_.fail_epoch = 1;
+  EXPECT_FALSE(run_one_epoch().ok()) << "epoch 1's checkpoint completed, its commit failed";
+  ASSERT_TRUE(std::filesystem::exists(dir_.path() / "checkpoints/chk-00000000000000000001"));
+
+  sink_.fail_epoch = 0;
+  EXPECT_TRUE(run_one_epoch().ok()) << "no epoch committed: not lost offsets";
+
+  Result<std::optional<CheckpointMeta>> refused = Open(log)->Recover();
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << "epoch 1 committed";
 }
 
 TEST_F(CheckpointCoordinatorTest, SaysWhatItCommitsWithoutPollingMetrics) {
