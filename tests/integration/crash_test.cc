@@ -7,9 +7,12 @@
 // every expected sample exactly once with the right label (the brute-force
 // oracle of tests/support/trace_oracle.h). Once for the transactional file
 // sink, once for the Kafka sink through the transaction-capable test broker,
-// read back with a read_committed consumer.
+// read back with a read_committed consumer. The Zombie tests at the end
+// start a second instance of a running job (same host; another host, with
+// the first one frozen and woken later) and check that exactly one goes on.
 //
-// CTRJOIN_CRASH_KILLS sets how many kills each test makes (default 20).
+// CTRJOIN_CRASH_KILLS sets how many kills each test makes (default 20),
+// CTRJOIN_ZOMBIE_ROUNDS the rounds of each zombie test (default 2).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
@@ -22,7 +25,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <optional>
 #include <random>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -51,6 +57,113 @@ int Kills() {
   return v != nullptr ? std::max(1, std::atoi(v)) : 20;
 }
 
+// A `ctrjoin <args>` child process, its stdout and stderr appended to `log`
+// (spdlog writes to stderr), with `env` added to its environment (the test
+// hooks CTRJOIN_CRASH_AT and CTRJOIN_STOP_AT, txn/crash_point.h). The
+// destructor kills (SIGKILL) and reaps one still running, so that a failed
+// test leaves no process behind. Test thread only.
+class Child {
+ public:
+  Child(const std::vector<std::string>& args, std::string log,
+        const std::map<std::string, std::string>& env = {})
+      : log_(std::move(log)) {
+    std::error_code ec;
+    log_start_ = fs::exists(log_) ? fs::file_size(log_, ec) : 0;
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* err = std::freopen(log_.c_str(), "a", stderr);
+      if (err != nullptr) dup2(fileno(err), STDOUT_FILENO);
+      for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
+      std::vector<char*> argv{const_cast<char*>(CTRJOIN_BINARY)};
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(CTRJOIN_BINARY, argv.data());
+      _exit(127);
+    }
+  }
+  ~Child() {
+    if (pid_ <= 0 || exited_) return;
+    kill(pid_, SIGKILL);
+    kill(pid_, SIGCONT);  // a stopped process dies only once continued
+    waitpid(pid_, &status_, 0);
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void Signal(int signal) const {
+    if (!exited_) kill(pid_, signal);
+  }
+  // Waits up to `timeout` for the process to end; true once it has.
+  bool WaitExit(std::chrono::milliseconds timeout) {
+    const Clock::time_point deadline = Clock::now() + timeout;
+    while (!exited_) {
+      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
+        exited_ = true;
+      } else if (Clock::now() >= deadline) {
+        return false;
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+    }
+    return true;
+  }
+  bool Running() { return !WaitExit(std::chrono::milliseconds(0)); }
+  // Waits up to `timeout` until the kernel has stopped every thread of the
+  // process (SIGSTOP, sent or raised by itself); false if it ended or the
+  // time ran out first.
+  bool WaitStopped(std::chrono::milliseconds timeout) {
+    const Clock::time_point deadline = Clock::now() + timeout;
+    while (!exited_) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG | WUNTRACED) == pid_) {
+        if (WIFSTOPPED(status)) return true;
+        exited_ = true;
+        status_ = status;
+      } else if (Clock::now() >= deadline) {
+        return false;
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+    }
+    return false;
+  }
+  int status() const { return status_; }
+  // The exit code, or -1 (running, or ended by a signal).
+  int exit_code() const { return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
+  std::string Describe() const {
+    if (!exited_) return fmt::format("pid {} still running", pid_);
+    if (WIFSIGNALED(status_))
+      return fmt::format("pid {} ended by signal {}", pid_, WTERMSIG(status_));
+    return fmt::format("pid {} exited {}", pid_, WEXITSTATUS(status_));
+  }
+  // What this process appended to the log.
+  std::string Log() const {
+    std::ifstream in(log_);
+    in.seekg(static_cast<std::streamoff>(log_start_));
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  // Waits up to `timeout` until this process's log has a line matching
+  // `pattern`; false if the process ended or the time ran out first.
+  bool WaitForLog(const std::regex& pattern, std::chrono::milliseconds timeout) {
+    const Clock::time_point deadline = Clock::now() + timeout;
+    while (true) {
+      const bool running = Running();  // before reading: a last line is not missed
+      if (std::regex_search(Log(), pattern)) return true;
+      if (!running || Clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  const std::string& log() const { return log_; }
+
+ private:
+  std::string log_;
+  uintmax_t log_start_ = 0;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
 struct RunResult {
   bool finished = false;   // exit 0
   bool started = false;    // got as far as logging its start-up line
@@ -65,45 +178,24 @@ struct RunResult {
 RunResult RunOnce(const std::vector<std::string>& args, const std::string& log,
                   const std::string& crash_at, std::chrono::milliseconds kill_after,
                   int signal = SIGKILL) {
-  std::error_code ec;
-  const uintmax_t log_before = fs::exists(log) ? fs::file_size(log, ec) : 0;
-  const pid_t pid = fork();
-  if (pid == 0) {
-    // Both streams to the log (spdlog writes to stdout).
-    FILE* err = std::freopen(log.c_str(), "a", stderr);
-    if (err != nullptr) dup2(fileno(err), STDOUT_FILENO);
-    if (!crash_at.empty()) setenv("CTRJOIN_CRASH_AT", crash_at.c_str(), 1);
-    std::vector<char*> argv{const_cast<char*>(CTRJOIN_BINARY)};
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(CTRJOIN_BINARY, argv.data());
-    _exit(127);
-  }
+  std::map<std::string, std::string> env;
+  if (!crash_at.empty()) env["CTRJOIN_CRASH_AT"] = crash_at;
+  Child child(args, log, env);
   RunResult r;
   const Clock::time_point start = Clock::now();
-  bool sent_kill = false;
-  while (true) {
-    int status = 0;
-    const pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) {
-      r.status = status;
-      r.finished = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      r.killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-      r.signalled = sent_kill;
-      std::ifstream in(log);
-      in.seekg(static_cast<std::streamoff>(log_before));
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      r.started = text.find("checkpoint: ") != std::string::npos;
-      return r;
-    }
+  while (!child.WaitExit(std::chrono::milliseconds(2))) {
     const auto elapsed = Clock::now() - start;
-    if (!sent_kill && kill_after.count() > 0 && elapsed >= kill_after) {
-      kill(pid, signal);
-      sent_kill = true;
+    if (!r.signalled && kill_after.count() > 0 && elapsed >= kill_after) {
+      child.Signal(signal);
+      r.signalled = true;
     }
-    if (elapsed > std::chrono::seconds(120)) kill(pid, SIGKILL);
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (elapsed > std::chrono::seconds(120)) child.Signal(SIGKILL);
   }
+  r.status = child.status();
+  r.finished = child.exit_code() == 0;
+  r.killed = WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL;
+  r.started = child.Log().find("checkpoint: ") != std::string::npos;
+  return r;
 }
 
 std::string Tail(const std::string& path) {
@@ -154,17 +246,49 @@ int RunThroughCrashes(const std::vector<std::string>& args, const std::string& l
   return kills;
 }
 
-std::string BaseConfig(const test_support::TempDir& dir) {
+// Everything but source and sink, for a job whose state and dead letters
+// are under `root` (<root>/state, <root>/dead.jsonl).
+std::string BaseConfig(const fs::path& root, int64_t interval_ms = 50) {
   return fmt::format(R"(
 join: {{window_ms: {}, allowed_lateness_ms: 5000}}
 watermark: {{out_of_orderness_ms: 5000, idle_timeout_ms: 0}}
 state: {{dir: {}, memory_budget_mb: 64}}
 dead_letter: {{type: file, path: {}}}
-checkpoint: {{enabled: true, interval_ms: 50, retain: 2}}
+checkpoint: {{enabled: true, interval_ms: {}, retain: 2}}
 pipeline: {{shards: 2, batch_size: 256}}
 http: {{address: "127.0.0.1:0"}}
 )",
-                     kWindowMs, dir.File("state"), dir.File("dead.jsonl"));
+                     kWindowMs, (root / "state").string(), (root / "dead.jsonl").string(),
+                     interval_ms);
+}
+
+// The source of a job that reads <name>-impressions and <name>-clicks with
+// consumer group <name>; stop_at_end: a bounded run, else a live job that
+// runs until it is stopped; `properties`: extra librdkafka settings.
+std::string KafkaSourceYaml(const std::string& brokers, const std::string& name, bool stop_at_end,
+                            const std::string& properties = "{}") {
+  return fmt::format(R"(
+source:
+  type: kafka
+  kafka: {{brokers: "{0}", impressions_topic: {1}-impressions, clicks_topic: {1}-clicks,
+          group_id: {1}, mode: assign, stop_at_end: {2}, poll_timeout_ms: 20,
+          properties: {3}}}
+)",
+                     brokers, name, stop_at_end, properties);
+}
+
+// A Kafka sink writing <name>-samples with transactional-id prefix <name>,
+// for a job whose epochs last interval_ms (the transaction timeout must be
+// at least 3 intervals + 10 s).
+std::string KafkaSinkYaml(const std::string& brokers, const std::string& name,
+                          int64_t interval_ms = 50) {
+  return fmt::format(R"(
+sink:
+  type: kafka
+  kafka: {{brokers: "{0}", topic: {1}-samples, transactional_id_prefix: {1},
+          transaction_timeout_ms: {2}, flush_timeout_ms: 10000}}
+)",
+                     brokers, name, std::max<int64_t>(15'000, 3 * interval_ms + 10'000));
 }
 
 void WriteFile(const std::string& path, const std::string& text) {
@@ -178,6 +302,17 @@ size_t CountCheckpoints(const std::string& dir) {
     if (e.path().filename().string().starts_with("chk-")) ++n;
   }
   return n;
+}
+
+// Checks the committed output (JSON lines at `output`) against the oracle:
+// one sample per impression of `impressions`, with the right label. Returns
+// the number of samples.
+size_t ExpectExactlyOnce(const std::string& impressions, const std::string& clicks,
+                         const std::string& output) {
+  const test_support::Oracle oracle = test_support::ComputeOracle(impressions, clicks, kWindowMs);
+  const auto samples = test_support::ReadSamples(output);
+  test_support::ExpectMatchesOracle(oracle, samples);
+  return samples.size();
 }
 
 // What one kind of job adds to the rounds of CrashRounds.
@@ -211,7 +346,7 @@ void CrashRounds(uint64_t seed, const CrashJob& job) {
     test_support::TempDir dir;
     GenerateOptions gen{dir.File("imp.jsonl"), dir.File("clk.jsonl"), "", kImpressions};
     ASSERT_TRUE(GenerateTrace(gen, test_support::OracleWorkload(seed + round, kWindowMs)).ok());
-    std::string yaml = BaseConfig(dir);
+    std::string yaml = BaseConfig(dir.path());
     job.setup(dir, gen, round, yaml);
     if (::testing::Test::HasFatalFailure()) return;
     const std::string config = dir.File("job.yaml");
@@ -221,12 +356,10 @@ void CrashRounds(uint64_t seed, const CrashJob& job) {
     kills += round_kills;
 
     job.collect(dir, round, dir.File("all.jsonl"));
-    const test_support::Oracle oracle =
-        test_support::ComputeOracle(job.impressions(dir, gen), gen.clicks_path, kWindowMs);
-    const auto samples = test_support::ReadSamples(dir.File("all.jsonl"));
-    test_support::ExpectMatchesOracle(oracle, samples);
+    const size_t samples =
+        ExpectExactlyOnce(job.impressions(dir, gen), gen.clicks_path, dir.File("all.jsonl"));
     EXPECT_LE(CountCheckpoints(dir.File(job.checkpoints)), 2u + 1u);
-    std::printf("round %d: %d kills, %zu samples\n", round, round_kills, samples.size());
+    std::printf("round %d: %d kills, %zu samples\n", round, round_kills, samples);
     if (::testing::Test::HasFailure()) {
       std::printf("log tail:\n%s", Tail(dir.File("ctrjoin.log")).c_str());
       return;
@@ -284,23 +417,13 @@ TEST(CrashTest, KafkaSinkExactlyOnceThroughKills) {
   CrashJob job;
   job.setup = [&](const test_support::TempDir&, const GenerateOptions& gen, int round,
                   std::string& yaml) {
-    const std::string imp_topic = fmt::format("impressions-{}", round);
-    const std::string clk_topic = fmt::format("clicks-{}", round);
-    ProduceTrace(brokers, gen, imp_topic, clk_topic);
-    yaml += fmt::format(R"(
-source:
-  type: kafka
-  kafka: {{brokers: "{0}", impressions_topic: {1}, clicks_topic: {2}, group_id: crash-{3},
-          mode: assign, stop_at_end: true, poll_timeout_ms: 20}}
-sink:
-  type: kafka
-  kafka: {{brokers: "{0}", topic: samples-{3}, transactional_id_prefix: crash-{3},
-          transaction_timeout_ms: 15000, flush_timeout_ms: 10000}}
-)",
-                        brokers, imp_topic, clk_topic, round);
+    const std::string name = fmt::format("crash-{}", round);
+    ProduceTrace(brokers, gen, name + "-impressions", name + "-clicks");
+    yaml += KafkaSourceYaml(brokers, name, /*stop_at_end=*/true) + KafkaSinkYaml(brokers, name);
   };
   job.collect = [&](const test_support::TempDir&, int round, const std::string& path) {
-    Status st = test_support::ConsumeCommitted(brokers, fmt::format("samples-{}", round), path);
+    Status st =
+        test_support::ConsumeCommitted(brokers, fmt::format("crash-{}-samples", round), path);
     EXPECT_TRUE(st.ok()) << st.ToString();
   };
   CrashRounds(777, job);
@@ -357,6 +480,280 @@ sink: {{type: file, path: {4}}}
   job.collect = CollectEpochFiles;
   job.checkpoints = "state/replay-r/checkpoints";
   CrashRounds(31415, job);
+}
+
+// Zombies: a second instance of a running job. What a supervisor or an
+// operator can get wrong: start a job that already runs, on the same host or
+// on another one, or wake a process taken for dead (a long pause, a frozen
+// VM: SIGSTOP here). Each round checks that exactly one instance goes on,
+// that the other one ends with the exit code that tells a supervisor not to
+// restart it blindly (2 refused, 3 fenced: txn/README.md, "Exit codes for a
+// supervisor"), and that the committed output holds every expected sample
+// exactly once with the right label.
+
+int ZombieRounds() {
+  const char* v = std::getenv("CTRJOIN_ZOMBIE_ROUNDS");
+  return v != nullptr ? std::max(1, std::atoi(v)) : 2;
+}
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Short fetch waits for the zombie tests' jobs, whose bounded runs resume
+// at the end of the input: a broker answers a connection's requests in
+// order, so each end offset such a run asks for would wait behind a parked
+// fetch (librdkafka's fetch.wait.max.ms, 500 ms).
+const char* const kShortFetchWaits = R"({fetch.wait.max.ms: "10"})";
+
+// The checkpoint coordinator's debug line per commit.
+const std::regex kCommitted(R"(checkpoint: epoch (\d+) committed)");
+
+std::vector<std::string> RunCommand(const std::string& config) {
+  return {"--log-level", "debug", "run", "--config", config};
+}
+
+// The same, as a bounded run: to the end of the input, every window closed.
+std::vector<std::string> BoundedRunCommand(const std::string& config) {
+  std::vector<std::string> args = RunCommand(config);
+  args.insert(args.end(), {"--set", "source.kafka.stop_at_end=true"});
+  return args;
+}
+
+std::string Report(const Child& child) {
+  return child.Describe() + ", log tail:\n" + Tail(child.log());
+}
+
+// The newest epoch the process logged as committed; 0 if none.
+uint64_t LastCommitted(const Child& child) {
+  const std::string log = child.Log();
+  uint64_t last = 0;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), kCommitted);
+       it != std::sregex_iterator(); ++it) {
+    last = std::max<uint64_t>(last, std::stoull((*it)[1].str()));
+  }
+  return last;
+}
+
+// The epoch the process restored at start-up (the one the output recorded
+// as committed); 0 when it started afresh, nullopt when it logged neither.
+std::optional<uint64_t> RestoredEpoch(const Child& child) {
+  const std::string log = child.Log();
+  std::smatch m;
+  if (std::regex_search(log, m, std::regex(R"(checkpoint: restoring epoch (\d+))"))) {
+    return std::stoull(m[1].str());
+  }
+  if (log.find("checkpoint: no committed epoch") != std::string::npos) return 0;
+  return std::nullopt;
+}
+
+// A round's trace, in <dir>/imp.jsonl and clk.jsonl and produced into the
+// topics <name>-impressions and <name>-clicks.
+GenerateOptions RoundTrace(const test_support::TempDir& dir, const std::string& brokers,
+                           const std::string& name, uint64_t seed) {
+  GenerateOptions gen{dir.File("imp.jsonl"), dir.File("clk.jsonl"), "", kImpressions};
+  EXPECT_TRUE(GenerateTrace(gen, test_support::OracleWorkload(seed, kWindowMs)).ok());
+  ProduceTrace(brokers, gen, name + "-impressions", name + "-clicks");
+  return gen;
+}
+
+// Checks <name>-samples, read with read_committed, against the oracle.
+size_t ExpectKafkaOutputExactlyOnce(const test_support::TempDir& dir, const std::string& brokers,
+                                    const std::string& name, const GenerateOptions& gen) {
+  const Status st =
+      test_support::ConsumeCommitted(brokers, name + "-samples", dir.File("all.jsonl"));
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return ExpectExactlyOnce(gen.impressions_path, gen.clicks_path, dir.File("all.jsonl"));
+}
+
+// Same host: instance A of a live job (Kafka source that never ends by
+// itself) holds the job's directories. B, started with the same config, is
+// refused at once (exit 2) with a message naming A's pid. C, started with
+// --wait-for-lock=60 (and as a bounded run, so that the round ends), waits;
+// A is stopped with SIGTERM (exit 0) and C takes over from A's last epoch
+// and finishes the job. Even rounds write to a Kafka sink, odd rounds to the
+// transactional file sink (which locks its directory too).
+TEST(CrashTest, ZombieOnSameHostIsRefusedByTheLock) {
+  testbroker::BrokerOptions options;
+  options.default_partitions = 2;
+  auto broker = testbroker::TestBroker::Start(options);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  const std::string brokers = (*broker)->bootstrap();
+  std::mt19937_64 rng(5150);
+  for (int round = 0; round < ZombieRounds(); ++round) {
+    SCOPED_TRACE(fmt::format("round {}", round));
+    test_support::TempDir dir;
+    const std::string name = fmt::format("lock-{}", round);
+    const GenerateOptions gen = RoundTrace(dir, brokers, name, 9000 + round);
+    const bool kafka_sink = round % 2 == 0;
+    const std::string config = dir.File("job.yaml");
+    WriteFile(config,
+              BaseConfig(dir.path()) + KafkaSourceYaml(brokers, name, false, kShortFetchWaits) +
+                  (kafka_sink ? KafkaSinkYaml(brokers, name)
+                              : fmt::format("sink: {{type: file, path: {}}}\n", dir.File("out"))));
+
+    Child a(RunCommand(config), dir.File("a.log"));
+    ASSERT_TRUE(a.WaitForLog(kCommitted, seconds(60))) << Report(a);
+
+    Child b(RunCommand(config), dir.File("b.log"));
+    ASSERT_TRUE(b.WaitExit(seconds(10))) << "B was not refused: " << Report(b);
+    EXPECT_EQ(b.exit_code(), 2) << Report(b);
+    EXPECT_NE(b.Log().find(fmt::format("is in use by another ctrjoin process (pid {})", a.pid())),
+              std::string::npos)
+        << "B's message must name A's pid " << a.pid() << ":\n"
+        << b.Log();
+    EXPECT_TRUE(a.Running()) << Report(a);
+
+    std::vector<std::string> takeover = BoundedRunCommand(config);
+    takeover.push_back("--wait-for-lock=60");
+    Child c(takeover, dir.File("c.log"));
+    ASSERT_TRUE(
+        c.WaitForLog(std::regex(fmt::format("waiting for a job directory held by pid {}", a.pid())),
+                     seconds(30)))
+        << Report(c);
+    std::this_thread::sleep_for(milliseconds(rng() % 500));
+    EXPECT_TRUE(a.Running()) << Report(a);
+    a.Signal(SIGTERM);
+    ASSERT_TRUE(a.WaitExit(seconds(60))) << Report(a);
+    EXPECT_EQ(a.exit_code(), 0) << Report(a);
+    ASSERT_TRUE(c.WaitExit(seconds(120))) << Report(c);
+    EXPECT_EQ(c.exit_code(), 0) << Report(c);
+    // C went on from A's last commit, not afresh.
+    EXPECT_EQ(RestoredEpoch(c), LastCommitted(a)) << Report(c);
+
+    size_t samples = 0;
+    if (kafka_sink) {
+      samples = ExpectKafkaOutputExactlyOnce(dir, brokers, name, gen);
+    } else {
+      CollectEpochFiles(dir, round, dir.File("all.jsonl"));
+      samples = ExpectExactlyOnce(gen.impressions_path, gen.clicks_path, dir.File("all.jsonl"));
+    }
+    std::printf(
+        "round %d (%s sink): B refused (exit 2), A stopped after epoch %llu, C restored epoch %llu "
+        "and finished; %zu samples\n",
+        round, kafka_sink ? "kafka" : "file", static_cast<unsigned long long>(LastCommitted(a)),
+        static_cast<unsigned long long>(RestoredEpoch(c).value_or(0)), samples);
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+// A copy of a job's checkpoint directory, taken while the job is frozen: the
+// complete checkpoints and the record of the transactional ids, not the lock
+// or checkpoints in progress.
+void CopyCheckpoints(const fs::path& from, const fs::path& to) {
+  fs::create_directories(to);
+  for (const fs::directory_entry& e : fs::directory_iterator(from)) {
+    const std::string name = e.path().filename().string();
+    if (name == "LOCK" || name.ends_with(".inprogress")) continue;
+    fs::copy(e.path(), to / name, fs::copy_options::recursive);
+  }
+}
+
+enum class Wake { kAfterSuccessorCommitted, kDuringSuccessorStartUp };
+
+// Another host: instance A of a live job is frozen (SIGSTOP) and instance B
+// takes the job over with its own state.dir and checkpoint.dir, the same
+// input, consumer group, transactional ids and output topic. B's
+// checkpoint.dir starts as a copy of A's, as a standby restores the job's
+// checkpoints before it takes over (without the checkpoint of the epoch the
+// output committed an instance refuses to start: txn/README.md, "Recovery").
+// B's start fences A through the transactional ids; A is woken after B
+// committed an epoch, or right after B was spawned, while B initialises the
+// ids. A must exit 3 (fenced) having committed nothing that B's recovery did
+// not see, while B, a live job too, goes on: it is stopped (SIGTERM, exit 0)
+// once A is gone and finishes the job as a bounded run.
+void AnotherHostRound(const std::string& brokers, const std::string& name, uint64_t seed, Wake wake,
+                      std::mt19937_64& rng) {
+  test_support::TempDir dir;
+  const GenerateOptions gen = RoundTrace(dir, brokers, name, seed);
+  // A woken during B's start-up must not complete another checkpoint before
+  // B fenced it (B could not restore it), so it stops itself just after one
+  // completed, with most of a long epoch ahead of it: before its commit,
+  // while its commit is due (the transaction holds the epoch's output and
+  // input offsets), or after it.
+  const int64_t interval_ms = wake == Wake::kDuringSuccessorStartUp ? 2000 : 50;
+  std::map<std::string, std::string> stop_at;
+  if (wake == Wake::kDuringSuccessorStartUp) {
+    const char* const points[] = {"checkpoint_complete", "commit", "after_commit"};
+    stop_at["CTRJOIN_STOP_AT"] =
+        fmt::format("{}:{}", points[rng() % std::size(points)], 1 + rng() % 2);
+  }
+  const std::string a_config = dir.File("a.yaml");
+  const std::string b_config = dir.File("b.yaml");
+  for (const auto& [config, host] : {std::pair{a_config, "a"}, std::pair{b_config, "b"}}) {
+    WriteFile(config, BaseConfig(dir / host, interval_ms) +
+                          KafkaSourceYaml(brokers, name, false, kShortFetchWaits) +
+                          KafkaSinkYaml(brokers, name, interval_ms));
+  }
+
+  Child a(RunCommand(a_config), dir.File("a.log"), stop_at);
+  if (wake == Wake::kAfterSuccessorCommitted) {
+    // Anywhere: in the first epochs' burst, or while A idles at the end of
+    // the input (it reads the trace in about 2 s).
+    ASSERT_TRUE(a.WaitForLog(kCommitted, seconds(60))) << Report(a);
+    std::this_thread::sleep_for(milliseconds(rng() % 2000));
+    a.Signal(SIGSTOP);
+  }
+  ASSERT_TRUE(a.WaitStopped(seconds(60))) << Report(a);
+  const uint64_t committed_before_freeze = LastCommitted(a);
+  CopyCheckpoints(dir / "a/state/checkpoints", dir / "b/state/checkpoints");
+
+  Child b(RunCommand(b_config), dir.File("b.log"));
+  if (wake == Wake::kAfterSuccessorCommitted) {
+    ASSERT_TRUE(b.WaitForLog(kCommitted, seconds(60))) << Report(b);
+  } else {
+    // Before B initialised the transactional ids, or while, or after.
+    std::this_thread::sleep_for(milliseconds(rng() % 300));
+  }
+  a.Signal(SIGCONT);
+  ASSERT_TRUE(a.WaitExit(seconds(60))) << "A woke and went on: " << Report(a);
+  EXPECT_EQ(a.exit_code(), 3) << "A must exit 3 (fenced): " << Report(a);
+  EXPECT_TRUE(b.Running()) << "B must go on: " << Report(b);
+  const std::optional<uint64_t> restored = RestoredEpoch(b);
+  ASSERT_TRUE(restored.has_value()) << Report(b);
+  // Whatever A committed, B's recovery saw it: A committed nothing once B
+  // had fenced it.
+  EXPECT_LE(LastCommitted(a), *restored) << Report(a);
+
+  b.Signal(SIGTERM);
+  ASSERT_TRUE(b.WaitExit(seconds(60))) << Report(b);
+  EXPECT_EQ(b.exit_code(), 0) << Report(b);
+  Child b_end(BoundedRunCommand(b_config), dir.File("b-end.log"));
+  ASSERT_TRUE(b_end.WaitExit(seconds(120))) << Report(b_end);
+  EXPECT_EQ(b_end.exit_code(), 0) << Report(b_end);
+
+  const size_t samples = ExpectKafkaOutputExactlyOnce(dir, brokers, name, gen);
+  std::printf(
+      "%s: A frozen%s with epochs up to %llu committed, woken %s, exit %d having committed up "
+      "to epoch %llu; B restored epoch %llu, committed up to %llu, stopped (exit %d) and "
+      "finished (exit %d); %zu samples\n",
+      name.c_str(), stop_at.empty() ? "" : (" at " + stop_at["CTRJOIN_STOP_AT"]).c_str(),
+      static_cast<unsigned long long>(committed_before_freeze),
+      wake == Wake::kAfterSuccessorCommitted ? "after B committed" : "as B started", a.exit_code(),
+      static_cast<unsigned long long>(LastCommitted(a)), static_cast<unsigned long long>(*restored),
+      static_cast<unsigned long long>(LastCommitted(b)), b.exit_code(), b_end.exit_code(), samples);
+}
+
+void AnotherHostRounds(Wake wake, uint64_t seed) {
+  testbroker::BrokerOptions options;
+  options.default_partitions = 2;
+  auto broker = testbroker::TestBroker::Start(options);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < ZombieRounds(); ++round) {
+    SCOPED_TRACE(fmt::format("round {}", round));
+    const std::string name =
+        fmt::format("{}-{}", wake == Wake::kAfterSuccessorCommitted ? "host" : "startup", round);
+    AnotherHostRound((*broker)->bootstrap(), name, seed + round, wake, rng);
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+TEST(CrashTest, ZombieOnAnotherHostIsFencedAndExits3) {
+  AnotherHostRounds(Wake::kAfterSuccessorCommitted, 60606);
+}
+
+TEST(CrashTest, ZombieWokenDuringSuccessorStartUpIsFenced) {
+  AnotherHostRounds(Wake::kDuringSuccessorStartUp, 70707);
 }
 
 }  // namespace
