@@ -22,7 +22,6 @@ namespace ctrjoin {
 namespace {
 
 using apache::thrift::TApplicationException;
-using apache::thrift::TException;
 using apache::thrift::protocol::TProtocolException;
 using apache::thrift::transport::TTransportException;
 

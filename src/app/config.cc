@@ -14,8 +14,7 @@ namespace ctrjoin {
 namespace {
 
 // The accessor of a Config field, for the tables below: FIELD(join.window_ms).
-#define FIELD(path) \
-  [](auto& c) -> auto& { return c.path; }
+#define FIELD(path) ([](auto& c) -> auto& { return c.path; })
 
 constexpr int64_t kYearMs = 366LL * 86'400'000;
 

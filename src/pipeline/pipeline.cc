@@ -259,7 +259,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
   }
   flow::function_node<ParsedPtr, flow::continue_msg> route(g, flow::serial, [&](ParsedPtr in) {
     std::vector<ShardPtr> outs = router.Route(*in);
-    for (uint32_t i = 0; i < shard_count; ++i) shard_nodes[i]->try_put(std::move(outs[i]));
+    for (uint32_t i = 0; i < shard_count; ++i) shard_nodes[i]->try_put(outs[i]);
     return flow::continue_msg();
   });
   SinkNode sink(g, flow::serial, [&](OutPtr out, SinkNode::output_ports_type& ports) {
