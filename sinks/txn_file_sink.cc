@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 namespace ctrjoin {
 
@@ -43,15 +45,19 @@ Status FsError(const std::error_code& ec, const std::string& what) {
 // The owner generation in `staging`, 0 when none was taken yet.
 Result<uint64_t> ReadOwner(const fs::path& staging) {
   const fs::path path = staging / kOwnerFile;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
+  std::ifstream in(path);
+  if (!in) {
     if (errno == ENOENT) return uint64_t{0};
     return Errno("reading " + path.string());
   }
-  unsigned long long owner = 0;
-  const int n = std::fscanf(f, "%llu", &owner);
-  std::fclose(f);
-  if (n != 1) return Status::Corruption(path.string() + ": not an owner generation");
+  std::string text;
+  std::getline(in, text);
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long owner = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0) {
+    return Status::Corruption(path.string() + ": not an owner generation");
+  }
   return uint64_t{owner};
 }
 
