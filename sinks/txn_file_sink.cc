@@ -10,6 +10,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "src/core/fs_sync.h"
+
 namespace ctrjoin {
 
 namespace fs = std::filesystem;
@@ -29,14 +31,7 @@ Status Errno(const std::string& what) {
 }
 
 // Makes a directory's entries (renames, creations) durable.
-Status SyncDir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return Errno("opening " + dir.string());
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Errno("fsync " + dir.string());
-  return Status::Ok();
-}
+Status SyncDir(const fs::path& dir) { return FsyncPath(dir, /*directory=*/true); }
 
 Status FsError(const std::error_code& ec, const std::string& what) {
   return Status::IoError(what + ": " + ec.message());

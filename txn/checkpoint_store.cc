@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "src/core/fs_sync.h"
+
 namespace ctrjoin {
 
 namespace fs = std::filesystem;
@@ -29,12 +31,7 @@ Status Errno(const std::string& what) {
 }
 
 Status SyncPath(const fs::path& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) return Errno("opening " + path.string());
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Errno("fsync " + path.string());
-  return Status::Ok();
+  return FsyncPath(path, directory).WithContext("checkpoints");
 }
 
 // The epoch of a directory name "chk-<digits>[.inprogress]"; 0 if it is not one.

@@ -1,29 +1,18 @@
 #include "src/io/start_positions.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "src/core/fs_sync.h"
 
 namespace ctrjoin {
 
 namespace {
 
 constexpr const char* kMagic = "ctrjoin-start 1";
-
-Status Sync(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) return Status::IoError(fmt::format("opening {}: {}", path, std::strerror(errno)));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Status::IoError(fmt::format("fsync {}: {}", path, std::strerror(errno)));
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -67,11 +56,11 @@ Status SaveStartPositions(const std::string& path, const SourcePositions& positi
     out << text;
     if (!out.flush()) return Status::IoError("writing " + tmp);
   }
-  CTRJOIN_RETURN_IF_ERROR(Sync(tmp, false));
+  CTRJOIN_RETURN_IF_ERROR(FsyncPath(tmp, /*directory=*/false));
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) return Status::IoError(fmt::format("renaming {}: {}", tmp, ec.message()));
-  return Sync(std::filesystem::path(path).parent_path().string(), true);
+  return FsyncPath(std::filesystem::path(path).parent_path(), /*directory=*/true);
 }
 
 }  // namespace ctrjoin
