@@ -109,6 +109,15 @@ class ReplayTest : public ::testing::Test {
     return c;
   }
 
+  // c's sink made a transactional Kafka sink on the test broker.
+  void UseKafkaSink(Config& c, const std::string& topic, const std::string& prefix) const {
+    c.sink.type = SinkType::kKafka;
+    c.sink.kafka.brokers = broker_->bootstrap();
+    c.sink.kafka.topic = topic;
+    c.sink.transactional_id_prefix = prefix;
+    c.sink.transaction_timeout_ms = 15'000;
+  }
+
   // Every feature of every user and item gets a new version, dated now
   // (long after every impression): a replay must not see it.
   void ChangeFeatures() {
@@ -279,11 +288,7 @@ TEST_F(ReplayTest, ByTimesIntoATopicReproducesTheLiveSamples) {
   // The live run's config as it would be with a Kafka sink: the replay
   // writes its own topic with its own transactional ids.
   Config live = LiveConfig();
-  live.sink.type = SinkType::kKafka;
-  live.sink.kafka.brokers = broker_->bootstrap();
-  live.sink.kafka.topic = "samples";
-  live.sink.transactional_id_prefix = "live";
-  live.sink.transaction_timeout_ms = 15'000;
+  UseKafkaSink(live, "samples", "live");
   ReplayOptions replay;
   replay.name = "by-time";
   replay.output = "samples-replayed";
@@ -336,11 +341,7 @@ TEST_F(ReplayTest, RefusesTheLiveOutputAndBadRanges) {
 TEST_F(ReplayTest, LostGroupOffsetsAreRefusedUntilTheOperatorSaysWhatToDo) {
   Config c = LiveConfig();
   c.checkpoint.enabled = true;
-  c.sink.type = SinkType::kKafka;
-  c.sink.kafka.brokers = broker_->bootstrap();
-  c.sink.kafka.topic = "samples-lost-offsets";
-  c.sink.transactional_id_prefix = "lost-offsets";
-  c.sink.transaction_timeout_ms = 15'000;
+  UseKafkaSink(c, "samples-lost-offsets", "lost-offsets");
   Metrics first;
   Status st = RunPipeline(c, first);
   ASSERT_TRUE(st.ok()) << st.ToString();
@@ -380,13 +381,10 @@ class LatestStartTest : public ReplayTest {
     c.source.kafka.start = StartPosition::kLatest;
     c.lookups.clear();
     c.checkpoint.enabled = true;
-    c.sink.type = sink;
     if (sink == SinkType::kKafka) {
-      c.sink.kafka.brokers = broker_->bootstrap();
-      c.sink.kafka.topic = "samples-latest";
-      c.sink.transactional_id_prefix = "latest";
-      c.sink.transaction_timeout_ms = 15'000;
+      UseKafkaSink(c, "samples-latest", "latest");
     } else {
+      c.sink.type = sink;
       c.sink.path = Path("out-latest");
     }
     return c;
