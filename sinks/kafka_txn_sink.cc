@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <utility>
 
+#include "sinks/json_encoder.h"
 #include "sinks/kafka_producer.h"
 #include "src/io/kafka_client.h"
 
@@ -83,6 +85,10 @@ KafkaError RetryUntil(Clock::time_point deadline, Call call,
 Status KafkaTransactionalSinkOptions::Validate() const {
   if (brokers.empty()) return Status::InvalidArgument("sink.kafka.brokers: must not be empty");
   if (topic.empty()) return Status::InvalidArgument("sink.kafka.topic: must not be empty");
+  if (dead_letter_topic == topic) {
+    return Status::InvalidArgument("dead_letter.kafka.topic: must differ from sink.kafka.topic '" +
+                                   topic + "'");
+  }
   if (transactional_id_prefix.empty()) {
     return Status::InvalidArgument(
         "sink.kafka.transactional_id_prefix: must be set for exactly-once output");
@@ -156,7 +162,7 @@ class KafkaTransactionalSink::TxnProducer {
   // transaction's, for messages.
   Status Begin(EpochId epoch);
   // Queues one message, polling while the queue is full, up to timeout_ms.
-  Status Produce(EpochId epoch, const std::string& topic, std::string_view key,
+  Status Produce(EpochId epoch, const std::string& topic, std::optional<std::string_view> key,
                  std::string_view value, int timeout_ms) {
     return Fatal(epoch, producer_->Send(topic, key, value, timeout_ms));
   }
@@ -292,15 +298,18 @@ Status KafkaTransactionalSink::Begin(EpochId epoch) {
   return Status::Ok();
 }
 
-Status KafkaTransactionalSink::Write(std::span<const Sample> samples) {
-  TxnProducer* producer;
-  EpochId epoch;
-  {
-    std::lock_guard lock(mu_);
-    producer = Holding(open_);
-    epoch = open_;
-  }
+Result<std::pair<EpochId, KafkaTransactionalSink::TxnProducer*>>
+KafkaTransactionalSink::OpenProducer() {
+  std::lock_guard lock(mu_);
+  TxnProducer* producer = Holding(open_);
   if (producer == nullptr) return Status::InvalidArgument("write outside an open epoch");
+  return std::pair{open_, producer};
+}
+
+Status KafkaTransactionalSink::Write(std::span<const Sample> samples) {
+  auto open = OpenProducer();
+  if (!open.ok()) return open.status();
+  const auto [epoch, producer] = *open;
   for (const Sample& sample : samples) {
     buffer_.clear();
     AppendSampleValue(options_.format, sample, buffer_);
@@ -309,6 +318,17 @@ Status KafkaTransactionalSink::Write(std::span<const Sample> samples) {
                                               options_.operation_timeout_ms));
   }
   return Status::Ok();
+}
+
+Status KafkaTransactionalSink::WriteDeadLetter(const DeadLetter& letter) {
+  if (options_.dead_letter_topic.empty()) return TransactionalSink::WriteDeadLetter(letter);
+  auto open = OpenProducer();
+  if (!open.ok()) return open.status();
+  const auto [epoch, producer] = *open;
+  buffer_.clear();
+  AppendDeadLetterJson(letter, buffer_);
+  return producer->Produce(epoch, options_.dead_letter_topic, std::nullopt, buffer_,
+                           options_.operation_timeout_ms);
 }
 
 Status KafkaTransactionalSink::PreCommit(EpochId epoch) {

@@ -4,6 +4,7 @@
 //
 //   Begin(N)      begin a transaction on producer N % pool_size
 //   Write         produce, key = impression id (murmur2 partitioning)
+//   WriteDeadLetter  produce to dead_letter_topic (no key), same transaction
 //   PreCommit(N)  flush: every message of N delivered, still invisible
 //   SendOffsets   add the input offsets of N to the same transaction
 //   Commit(N)     commit the transaction: output and offsets become visible
@@ -63,6 +64,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sinks/sample_format.h"
@@ -71,8 +73,11 @@
 namespace ctrjoin {
 
 struct KafkaTransactionalSinkOptions {
-  std::string brokers;                  // required
-  std::string topic;                    // required
+  std::string brokers;  // required
+  std::string topic;    // required
+  // Where dead letters go, in the epoch's transaction; empty (default): this
+  // sink takes no dead letters.
+  std::string dead_letter_topic;
   std::string transactional_id_prefix;  // required; unique per job and mode (run, replay)
   int pool_size = 2;                    // transactional ids in the pool, 1..16
   // Ids <prefix>-<pool_size> .. <prefix>-<fence_pool_size - 1> are fenced at
@@ -104,6 +109,7 @@ class KafkaTransactionalSink : public TransactionalSink {
 
   Status Begin(EpochId epoch) override;
   Status Write(std::span<const Sample> samples) override;
+  Status WriteDeadLetter(const DeadLetter& letter) override;
   Status PreCommit(EpochId epoch) override;
   Status Commit(EpochId epoch) override;
   Status Abort(EpochId epoch) override;
@@ -124,6 +130,8 @@ class KafkaTransactionalSink : public TransactionalSink {
   explicit KafkaTransactionalSink(KafkaTransactionalSinkOptions options);
   // The producer whose transaction belongs to epoch, or nullptr. Needs mu_.
   TxnProducer* Holding(EpochId epoch) const;
+  // The open epoch and its producer, or an error outside an open epoch.
+  Result<std::pair<EpochId, TxnProducer*>> OpenProducer();
   // Aborts producer's transaction, which belongs to epoch, replaces the
   // producer if the transaction lost messages, and releases it.
   Status AbortOn(TxnProducer& producer, EpochId epoch);

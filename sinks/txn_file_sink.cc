@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "sinks/json_encoder.h"
 #include "src/core/fs_sync.h"
 
 namespace ctrjoin {
@@ -20,6 +21,10 @@ namespace {
 
 constexpr const char* kInProgress = "samples.inprogress";
 constexpr const char* kPreCommitted = "samples.precommitted";
+constexpr const char* kDeadLettersInProgress = "dead-letters.inprogress";
+constexpr const char* kDeadLettersPreCommitted = "dead-letters.precommitted";
+// In <dir>: the committed epochs' dead letters.
+constexpr const char* kDeadLettersDir = "dead-letters";
 // In _staging beside the staged epochs: the lock, and the owner generation.
 constexpr const char* kLockFile = "LOCK";
 constexpr const char* kOwnerFile = "OWNER";
@@ -35,6 +40,20 @@ Status SyncDir(const fs::path& dir) { return FsyncPath(dir, /*directory=*/true);
 
 Status FsError(const std::error_code& ec, const std::string& what) {
   return Status::IoError(what + ": " + ec.message());
+}
+
+// The highest epoch of the epoch-<20 digits>.* files in dir (0: none, or no dir).
+Result<EpochId> HighestPublished(const fs::path& dir) {
+  std::error_code ec;
+  EpochId highest;
+  if (!fs::exists(dir, ec)) return highest;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("epoch-", 0) != 0 || name.size() < 26) continue;
+    highest = std::max(highest, EpochId{std::strtoull(name.substr(6, 20).c_str(), nullptr, 10)});
+  }
+  if (ec) return FsError(ec, "listing " + dir.string());
+  return highest;
 }
 
 // The owner generation in `staging`, 0 when none was taken yet.
@@ -92,6 +111,7 @@ TransactionalFileSink::TransactionalFileSink(TransactionalFileSinkOptions option
 
 TransactionalFileSink::~TransactionalFileSink() {
   if (file_ != nullptr) std::fclose(file_);
+  if (dead_letters_file_ != nullptr) std::fclose(dead_letters_file_);
 }
 
 Result<std::unique_ptr<TransactionalFileSink>> TransactionalFileSink::Open(
@@ -131,6 +151,10 @@ fs::path TransactionalFileSink::CommittedPath(EpochId epoch) const {
   return dir_ / fmt::format("epoch-{}.{}", EpochName(epoch), ext);
 }
 
+fs::path TransactionalFileSink::CommittedDeadLettersPath(EpochId epoch) const {
+  return dir_ / kDeadLettersDir / fmt::format("epoch-{}.jsonl", EpochName(epoch));
+}
+
 EpochId TransactionalFileSink::OpenEpoch() const {
   std::lock_guard lock(mu_);
   return open_;
@@ -163,11 +187,28 @@ Status TransactionalFileSink::Write(std::span<const Sample> samples) {
   return Status::Ok();
 }
 
-Status TransactionalFileSink::CloseFile(EpochId epoch) {
-  const bool ok = std::fflush(file_) == 0 && ::fsync(fileno(file_)) == 0;
+Status TransactionalFileSink::WriteDeadLetter(const DeadLetter& letter) {
+  if (file_ == nullptr) return Status::InvalidArgument("dead letter outside an open epoch");
+  const EpochId epoch = OpenEpoch();
+  if (dead_letters_file_ == nullptr) {
+    const fs::path path = StagingDir(epoch) / kDeadLettersInProgress;
+    dead_letters_file_ = std::fopen(path.c_str(), "wb");
+    if (dead_letters_file_ == nullptr) return Errno("creating " + path.string());
+  }
+  buffer_.clear();
+  AppendDeadLetterJson(letter, buffer_);
+  buffer_ += '\n';
+  if (std::fwrite(buffer_.data(), 1, buffer_.size(), dead_letters_file_) != buffer_.size()) {
+    return Errno("writing the dead letters of epoch " + EpochName(epoch));
+  }
+  return Status::Ok();
+}
+
+Status TransactionalFileSink::CloseFile(EpochId epoch, std::FILE*& file) {
+  const bool ok = std::fflush(file) == 0 && ::fsync(fileno(file)) == 0;
   const int saved = errno;
-  std::fclose(file_);
-  file_ = nullptr;
+  std::fclose(file);
+  file = nullptr;
   errno = saved;
   if (!ok) return Errno("flushing epoch " + EpochName(epoch));
   return Status::Ok();
@@ -178,9 +219,15 @@ Status TransactionalFileSink::PreCommit(EpochId epoch) {
     return Status::InvalidArgument(
         fmt::format("pre-commit of epoch {}, which is not open", epoch.value));
   }
-  CTRJOIN_RETURN_IF_ERROR(CloseFile(epoch));
+  const bool dead_letters = dead_letters_file_ != nullptr;
+  CTRJOIN_RETURN_IF_ERROR(CloseFile(epoch, file_));
+  if (dead_letters) CTRJOIN_RETURN_IF_ERROR(CloseFile(epoch, dead_letters_file_));
   CTRJOIN_RETURN_IF_ERROR(CheckOwner());
   const fs::path dir = StagingDir(epoch);
+  if (dead_letters && std::rename((dir / kDeadLettersInProgress).c_str(),
+                                  (dir / kDeadLettersPreCommitted).c_str()) != 0) {
+    return Errno("pre-committing the dead letters of epoch " + EpochName(epoch));
+  }
   if (std::rename((dir / kInProgress).c_str(), (dir / kPreCommitted).c_str()) != 0) {
     return Errno("pre-committing epoch " + EpochName(epoch));
   }
@@ -199,21 +246,29 @@ Status TransactionalFileSink::Commit(EpochId epoch) {
         fmt::format("commit of epoch {}, which is still open", epoch.value));
   }
   const fs::path dir = StagingDir(epoch);
-  const fs::path staged = dir / kPreCommitted;
-  std::error_code ec;
-  if (fs::exists(staged, ec)) {
-    if (fs::file_size(staged, ec) > 0) {
-      CTRJOIN_RETURN_IF_ERROR(CheckOwner());
-      if (std::rename(staged.c_str(), CommittedPath(epoch).c_str()) != 0) {
-        return Errno("committing epoch " + EpochName(epoch));
-      }
-      CTRJOIN_RETURN_IF_ERROR(SyncDir(dir_));
-    }
-  }
+  // The dead letters first: once the samples are visible, so are they.
+  CTRJOIN_RETURN_IF_ERROR(
+      Publish(epoch, dir / kDeadLettersPreCommitted, CommittedDeadLettersPath(epoch)));
+  CTRJOIN_RETURN_IF_ERROR(Publish(epoch, dir / kPreCommitted, CommittedPath(epoch)));
   // Already committed (a retry) or empty: only the staging directory is left.
+  std::error_code ec;
   fs::remove_all(dir, ec);
   if (ec) return FsError(ec, "cleaning staged epoch " + EpochName(epoch));
   return Status::Ok();
+}
+
+Status TransactionalFileSink::Publish(EpochId epoch, const fs::path& staged,
+                                      const fs::path& published) {
+  std::error_code ec;
+  if (!fs::exists(staged, ec) || fs::file_size(staged, ec) == 0) return Status::Ok();
+  CTRJOIN_RETURN_IF_ERROR(CheckOwner());
+  const fs::path parent = published.parent_path();
+  if (fs::create_directories(parent, ec)) CTRJOIN_RETURN_IF_ERROR(SyncDir(parent.parent_path()));
+  if (ec) return FsError(ec, "creating " + parent.string());
+  if (std::rename(staged.c_str(), published.c_str()) != 0) {
+    return Errno("committing epoch " + EpochName(epoch));
+  }
+  return SyncDir(parent);
 }
 
 Status TransactionalFileSink::Abort(EpochId epoch) {
@@ -226,9 +281,12 @@ Status TransactionalFileSink::Abort(EpochId epoch) {
     }
   }
   // Only the open epoch has a file, and only the sink thread aborts it.
-  if (was_open && file_ != nullptr) {
-    std::fclose(file_);
-    file_ = nullptr;
+  if (was_open) {
+    for (std::FILE** f : {&file_, &dead_letters_file_}) {
+      if (*f == nullptr) continue;
+      std::fclose(*f);
+      *f = nullptr;
+    }
   }
   // A newer owner may stage the same epoch number: leave its files alone.
   CTRJOIN_RETURN_IF_ERROR(CheckOwner());
@@ -261,14 +319,12 @@ Result<EpochId> TransactionalFileSink::Recover(EpochId last_checkpoint) {
     }
   }
   CTRJOIN_RETURN_IF_ERROR(SyncDir(staging_));
-  EpochId highest;
-  for (const fs::directory_entry& e : fs::directory_iterator(dir_, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("epoch-", 0) != 0 || name.size() < 26) continue;
-    highest = std::max(highest, EpochId{std::strtoull(name.substr(6, 20).c_str(), nullptr, 10)});
-  }
-  if (ec) return FsError(ec, "listing " + dir_.string());
-  return highest;
+  // An epoch may have published dead letters only.
+  Result<EpochId> samples = HighestPublished(dir_);
+  if (!samples.ok()) return samples.status();
+  Result<EpochId> dead_letters = HighestPublished(dir_ / kDeadLettersDir);
+  if (!dead_letters.ok()) return dead_letters.status();
+  return std::max(*samples, *dead_letters);
 }
 
 }  // namespace ctrjoin

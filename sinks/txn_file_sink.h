@@ -6,11 +6,19 @@
 //   <dir>/_staging/<epoch>/samples.precommitted  after PreCommit (fsynced)
 //   <dir>/epoch-<epoch, 20 digits>.<jsonl|tfrecord>  after Commit
 //
-// PreCommit flushes and fsyncs the file, renames it to .precommitted and
-// fsyncs the directory; Commit renames it into <dir> and fsyncs <dir>, so a
-// reader listing <dir> sees whole epochs only. Recover commits pre-committed
+// and its dead letters (JSON lines, the dead-letter file's format) likewise:
+//
+//   <dir>/_staging/<epoch>/dead-letters.inprogress | .precommitted
+//   <dir>/dead-letters/epoch-<epoch, 20 digits>.jsonl  after Commit
+//
+// PreCommit flushes and fsyncs the files, renames them to .precommitted and
+// fsyncs the directory; Commit renames the dead letters into
+// <dir>/dead-letters, then the samples into <dir>, fsyncing each directory,
+// so a reader listing <dir> sees whole epochs only, and once an epoch's
+// samples are visible so are its dead letters. Recover commits pre-committed
 // epochs up to the last checkpoint and removes every other staged epoch.
-// Epochs that wrote nothing publish no file.
+// Epochs that wrote nothing publish no file (and no dead letters, no
+// dead-letter file).
 //
 // One writer per output directory (txn/README.md, "One writer per job"):
 // Open locks <dir>/_staging (a second process on it is refused, or waits),
@@ -58,21 +66,28 @@ class TransactionalFileSink : public TransactionalSink {
 
   Status Begin(EpochId epoch) override;
   Status Write(std::span<const Sample> samples) override;
+  Status WriteDeadLetter(const DeadLetter& letter) override;
   Status PreCommit(EpochId epoch) override;
   Status Commit(EpochId epoch) override;
   Status Abort(EpochId epoch) override;
   Result<EpochId> Recover(EpochId last_checkpoint) override;
   std::string Describe() const override;
 
-  // Where a committed epoch's file is.
+  // Where a committed epoch's file is, and its dead letters' file.
   std::filesystem::path CommittedPath(EpochId epoch) const;
+  std::filesystem::path CommittedDeadLettersPath(EpochId epoch) const;
 
  private:
   TransactionalFileSink(TransactionalFileSinkOptions options, std::unique_ptr<DirectoryLock> lock,
                         uint64_t owner);
   std::filesystem::path StagingDir(EpochId epoch) const;
   EpochId OpenEpoch() const;
-  Status CloseFile(EpochId epoch);
+  // Flushes, fsyncs and closes *file (the open epoch's).
+  Status CloseFile(EpochId epoch, std::FILE*& file);
+  // Renames a staged file of epoch into published, if it is staged and not
+  // empty, and fsyncs published's directory.
+  Status Publish(EpochId epoch, const std::filesystem::path& staged,
+                 const std::filesystem::path& published);
   // Fenced when <dir>/_staging/OWNER names a newer owner than this sink.
   Status CheckOwner() const;
 
@@ -84,7 +99,9 @@ class TransactionalFileSink : public TransactionalSink {
   mutable std::mutex mu_;      // guards open_
   EpochId open_;               // 0 when no epoch is open
   std::FILE* file_ = nullptr;  // the open epoch's file; sink thread only
-  std::string buffer_;         // reused by Write; sink thread only
+  // The open epoch's dead letters, created at its first; sink thread only.
+  std::FILE* dead_letters_file_ = nullptr;
+  std::string buffer_;  // reused by Write; sink thread only
 };
 
 }  // namespace ctrjoin

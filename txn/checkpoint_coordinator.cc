@@ -200,13 +200,23 @@ Status CheckpointCoordinator::OnBarrier(Barrier& barrier) {
   return Status::Ok();
 }
 
-Status CheckpointCoordinator::Write(std::span<const Sample> samples) {
+Status CheckpointCoordinator::WritableEpoch() {
   if (failed_.load(std::memory_order_acquire)) return CommitError();
   if (open_.value == 0) {
     return Status::Internal("checkpoint: output after the final checkpoint", Effect::kNoEffect);
   }
   CrashPoint("write");
+  return Status::Ok();
+}
+
+Status CheckpointCoordinator::Write(std::span<const Sample> samples) {
+  CTRJOIN_RETURN_IF_ERROR(WritableEpoch());
   return sink_->Write(samples);
+}
+
+Status CheckpointCoordinator::Write(const DeadLetter& letter) {
+  CTRJOIN_RETURN_IF_ERROR(WritableEpoch());
+  return sink_->WriteDeadLetter(letter);
 }
 
 Status CheckpointCoordinator::Flush() { return CommitError(); }

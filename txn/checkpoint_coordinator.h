@@ -27,7 +27,9 @@
 // epochs <= C are published, others removed), checkpoints above C are
 // discarded, and checkpoint C is returned for the caller to restore.
 //
-// Also the pipeline's SampleSink: Write goes to the open epoch.
+// Also the pipeline's SampleSink and DeadLetterSink: both write to the open
+// epoch (dead letters through TransactionalSink::WriteDeadLetter), from the
+// sink node, so a batch's dead letters commit or abort with its samples.
 //
 // Logs: one info line about every 5 s while epochs commit (the last epoch
 // committed, how many since the last line, its checkpoint's duration and
@@ -83,7 +85,7 @@ struct RecoverOptions {
   uint64_t from_checkpoint = 0;  // take this complete checkpoint as committed
 };
 
-class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
+class CheckpointCoordinator : public CheckpointHooks, public SampleSink, public DeadLetterSink {
  public:
   static Result<std::unique_ptr<CheckpointCoordinator>> Open(CheckpointOptions options,
                                                              TransactionalSink* sink, CommitLog log,
@@ -110,8 +112,9 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
   Result<std::shared_ptr<Barrier>> NextBarrier(bool final) override;
   Status OnBarrier(Barrier& barrier) override;
 
-  // SampleSink: the open epoch.
+  // SampleSink and DeadLetterSink: the open epoch. Flush serves both.
   Status Write(std::span<const Sample> samples) override;
+  Status Write(const DeadLetter& letter) override;
   Status Flush() override;
   std::string Describe() const override;
 
@@ -133,6 +136,9 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink {
   Result<uint64_t> LostOffsets(const std::vector<uint64_t>& complete,
                                const RecoverOptions& options);
   Status CommitError();
+  // Whether the sink node may write to the open epoch now (the "write"
+  // crash point).
+  Status WritableEpoch();
   // Waits until at most `pending` epochs wait to commit.
   Status WaitForCommits(size_t pending);
 

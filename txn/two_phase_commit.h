@@ -43,6 +43,13 @@ class TransactionalSink {
   virtual Status Begin(EpochId epoch) = 0;
   // Appends to the open epoch.
   virtual Status Write(std::span<const Sample> samples) = 0;
+  // Appends a dead letter to the open epoch: it becomes visible with the
+  // epoch's samples at Commit, and is discarded with them by Abort. A sink
+  // without a dead-letter output refuses (the caller then never routes dead
+  // letters to it, see txn/README.md "Dead letters").
+  virtual Status WriteDeadLetter(const DeadLetter& /*letter*/) {
+    return Status::InvalidArgument(Describe() + ": has no dead-letter output");
+  }
   // Makes the open epoch durable (all of it written) and closes it. After OK,
   // Commit(epoch) can complete while this process lives. Whether a
   // pre-committed epoch survives a crash depends on the sink: staged files

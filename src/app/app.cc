@@ -112,6 +112,23 @@ Result<std::unique_ptr<DeadLetterSink>> MakeDeadLetterSink(const DeadLetterConfi
       std::make_unique<JsonLinesDeadLetterSink>(LineWriter::Stderr()));
 }
 
+// With checkpoints, where dead letters go (txn/README.md, "Dead letters"):
+// into the epochs of the transactional sink when the dead-letter output fits
+// it (a file sink and dead_letter.type file: <sink.path>/dead-letters/; a
+// Kafka sink and dead_letter.type kafka on the same brokers:
+// dead_letter.kafka.topic in the epoch's transactions), else to the
+// configured output at once, outside the epochs.
+bool DeadLettersInEpochs(const Config& c) {
+  switch (c.sink.type) {
+    case SinkType::kFile: return c.dead_letter.type == DeadLetterType::kFile;
+    case SinkType::kKafka:
+      return c.dead_letter.type == DeadLetterType::kKafka &&
+             c.dead_letter.kafka.brokers == c.sink.kafka.brokers;
+    case SinkType::kStdout: break;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool StopRequested() { return g_stop_requests.load() > 0; }
@@ -339,11 +356,11 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
                               : replay->progress == ReplayProgressMode::kTerminal;
     progress = std::make_unique<ReplayProgress>(kafka_source, &metrics, terminal);
   };
-  auto dead_letters = MakeDeadLetterSink(config.dead_letter);
-  if (!dead_letters.ok()) return dead_letters.status();
   auto enrichment = MakeEnrichment(config, metrics);
   if (!enrichment.ok()) return enrichment.status();
   if (!config.checkpoint.enabled) {
+    auto dead_letters = MakeDeadLetterSink(config.dead_letter);
+    if (!dead_letters.ok()) return dead_letters.status();
     auto sink = MakeSink(config.sink);
     if (!sink.ok()) return sink.status();
     start_progress();
@@ -352,6 +369,21 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   }
 
   // Exactly once: a transactional sink driven by the checkpoint coordinator.
+  const bool epoch_dead_letters = DeadLettersInEpochs(config);
+  std::unique_ptr<DeadLetterSink> outside_epochs;
+  if (epoch_dead_letters) {
+    spdlog::info("dead letters are committed with the epochs, to {}",
+                 config.sink.type == SinkType::kFile ? config.sink.path + "/dead-letters/"
+                                                     : "topic " + config.dead_letter.kafka.topic);
+  } else {
+    auto d = MakeDeadLetterSink(config.dead_letter);
+    if (!d.ok()) return d.status();
+    outside_epochs = std::move(d).value();
+    spdlog::warn(
+        "dead_letter.type '{}' does not fit sink.type '{}': dead letters are written outside "
+        "the epochs, and again after a restart (txn/README.md, \"Dead letters\")",
+        NameOf(config.dead_letter.type), NameOf(config.sink.type));
+  }
   std::unique_ptr<TransactionalSink> txn_sink;
   CommitLog log;
   if (config.sink.type == SinkType::kKafka) {
@@ -360,6 +392,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
     Result<int> used = CheckpointStore::RecordedPoolSize(config.checkpoint.dir);
     if (!used.ok()) return used.status();
     options.fence_pool_size = *used;
+    if (epoch_dead_letters) options.dead_letter_topic = config.dead_letter.kafka.topic;
     auto s = KafkaTransactionalSink::Open(options);
     if (!s.ok()) return s.status();
     CTRJOIN_RETURN_IF_ERROR(
@@ -386,8 +419,10 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   eos.resume = std::move(resume).value();
   if (eos.resume) CTRJOIN_RETURN_IF_ERROR((*source)->Seek(eos.resume->positions));
   start_progress();
+  DeadLetterSink& dead_letters =
+      epoch_dead_letters ? static_cast<DeadLetterSink&>(**coordinator) : *outside_epochs;
   return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **coordinator,
-                         **dead_letters, &eos, end_after);
+                         dead_letters, &eos, end_after);
 }
 
 }  // namespace

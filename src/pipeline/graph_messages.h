@@ -70,6 +70,9 @@ struct ParsedMsg {
 struct ShardMsg {
   uint64_t seq = 0;
   ShardBatch batch;
+  // The batch's dead letters, on shard 0's message only: they travel to the
+  // sink node with the batch, so that they belong to the batch's epoch.
+  std::vector<DeadLetter> dead_letters;
   bool last = false;
   Clock::time_point read_at;
   Clock::time_point routed_at;  // also when the router advanced the watermark
@@ -78,8 +81,9 @@ struct ShardMsg {
 struct ShardOut {
   uint64_t seq = 0;
   std::vector<Sample> samples;
-  std::shared_ptr<Barrier> barrier;  // this shard has passed (and snapshotted at) it
-  uint64_t state_bytes = 0;          // what its snapshot added
+  std::vector<DeadLetter> dead_letters;  // passed on from the ShardMsg
+  std::shared_ptr<Barrier> barrier;      // this shard has passed (and snapshotted at) it
+  uint64_t state_bytes = 0;              // what its snapshot added
   Clock::time_point read_at;
   Clock::time_point routed_at;
   Clock::time_point done_at;  // the shard finished the batch

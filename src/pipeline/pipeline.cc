@@ -148,6 +148,7 @@ class ShardStage {
     out->barrier = in->batch.barrier;  // even after a failure: the sink counts barriers
     out->read_at = in->read_at;
     out->routed_at = in->routed_at;
+    out->dead_letters = std::move(in->dead_letters);
     if (run_->failed()) return out;
     run_->Guard("shard", [&] { return ProcessBatch(*in, *out); });
     if (Timed(out->read_at)) out->done_at = Clock::now();
@@ -234,9 +235,8 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
                            std::move(positions));
   ParseStage parse_stage(&schema_, metrics_, &run_);
   EnrichStage enrich_stage(enricher_, metrics_, &run_);
-  Router router(watermarks_, resume_, shard_count, end_after_window_ms_, dead_letters_, metrics_,
-                &run_);
-  SinkAligner aligner(shard_count, sink_, hooks_, metrics_, &run_);
+  Router router(watermarks_, resume_, shard_count, end_after_window_ms_, metrics_, &run_);
+  SinkAligner aligner(shard_count, sink_, dead_letters_, hooks_, metrics_, &run_);
 
   flow::graph g;
   flow::input_node<SourcePtr> source(g, [&](oneapi::tbb::flow_control& fc) {

@@ -3,7 +3,7 @@
 //
 //   source (input_node) ─► limiter ─► parse (parallel) ─► enrich (async,
 //   optional) ─► sequencer ─►
-//   route (serial: dead letters, watermarks, split by shard) ─► shard[i]
+//   route (serial: watermarks, split by shard) ─► shard[i]
 //   (serial, one ShardProcessor each) ─► sink (serial) ─┐
 //        ▲                                              │ one token per
 //        └──────────── limiter.decrementer ◄────────────┘ completed batch
@@ -18,7 +18,10 @@
 // Checkpoints (SetCheckpointHooks): barriers from the hooks travel through
 // the graph as described in src/pipeline/checkpoint.h; the sink node holds back
 // output from after a barrier until every shard has passed it and the hooks
-// have completed it, so each sink write belongs to exactly one epoch.
+// have completed it, so each sink write belongs to exactly one epoch. Dead
+// letters travel with their batch to the sink node and are written there, in
+// source order, so that they belong to their batch's epoch too (with
+// checkpoints the dead-letter sink is usually the coordinator's open epoch).
 //
 // The node bodies are classes that own their state: SourceStage
 // (source_stage.h), Router (router.h) and SinkAligner (sink_aligner.h);

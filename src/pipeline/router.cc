@@ -11,11 +11,9 @@
 namespace ctrjoin {
 
 Router::Router(WatermarkOptions watermarks, const CheckpointMeta& resume, uint32_t shards,
-               int64_t end_after_window_ms, DeadLetterSink* dead_letters, PipelineMetrics* metrics,
-               RunControl* run)
+               int64_t end_after_window_ms, PipelineMetrics* metrics, RunControl* run)
     : shards_(shards),
       end_after_window_ms_(end_after_window_ms),
-      dead_letters_(dead_letters),
       metrics_(metrics),
       run_(run),
       tracker_(watermarks) {
@@ -32,7 +30,7 @@ std::vector<ShardPtr> Router::Route(ParsedMsg& in) {
     out->seq = in.seq;
     out->last = in.last;
   }
-  run_->Guard("route", [&] { return Split(in, outs); });
+  run_->Guard("route", [&] { Split(in, outs); });
   // Every batch, timed or not: one that only lets idle partitions advance
   // the watermark may close windows too.
   const Clock::time_point routed_at = Clock::now();
@@ -44,7 +42,7 @@ std::vector<ShardPtr> Router::Route(ParsedMsg& in) {
   return outs;
 }
 
-Status Router::Split(ParsedMsg& in, std::vector<ShardPtr>& outs) {
+void Router::Split(ParsedMsg& in, std::vector<ShardPtr>& outs) {
   const Clock::time_point now = Clock::now();
   const std::vector<PartitionId> gone = Rebalance(in.meta, now);
   if (ended_by_watermark_) {
@@ -56,7 +54,6 @@ Status Router::Split(ParsedMsg& in, std::vector<ShardPtr>& outs) {
   if (end_after_window_ms_ >= 0) TrackReplayRange(in.meta);
   SplitEvents(in.events, gone, now, outs);
   for (const PartitionId& p : in.meta.finished) tracker_.Finish(p);
-  Status dead_letter_status = WriteDeadLetters(in.dead_letters);
   if (in.meta.end_of_input) tracker_.FinishAll();
   // Only what the source delivered moves the watermark. A barrier alone (or
   // the stop message) read nothing; routed before the first batch of a
@@ -74,7 +71,7 @@ Status Router::Split(ParsedMsg& in, std::vector<ShardPtr>& outs) {
     in.barrier->meta.watermark = wm;
   }
   CountBatch(in, wm);
-  return dead_letter_status;
+  outs[0]->dead_letters = std::move(in.dead_letters);
 }
 
 std::vector<PartitionId> Router::Rebalance(const SourceBatch& meta, Clock::time_point now) {
@@ -121,15 +118,6 @@ void Router::SplitEvents(std::vector<ParsedEvent>& events, const std::vector<Par
   metrics_->impressions_in.Add(impressions);
   metrics_->clicks_in.Add(events.size() - impressions);
   metrics_->max_event_ts_ms.Set(max_ts);
-}
-
-Status Router::WriteDeadLetters(const std::vector<DeadLetter>& letters) {
-  Status first_error;
-  for (const DeadLetter& d : letters) {
-    Status st = dead_letters_->Write(d);
-    if (!st.ok() && first_error.ok()) first_error = st.WithContext("dead-letter output");
-  }
-  return first_error;
 }
 
 bool Router::ReplayEnds(EventTime wm) const {

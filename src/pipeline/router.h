@@ -1,18 +1,19 @@
 #pragma once
 // Router: the body of the pipeline's route node. For each parsed batch, in
 // source order, it applies the source's partition changes to the watermark
-// tracker, advances the watermark, writes the dead letters and splits the
-// events by shard (xxh3(impression_id) % shards): exactly one ShardMsg per
-// shard, even after a failure, so that the sink can count completions and
-// return the limiter's token. It also fills in a barrier's watermark state,
+// tracker, advances the watermark and splits the events by shard
+// (xxh3(impression_id) % shards): exactly one ShardMsg per shard, even after
+// a failure, so that the sink can count completions and return the
+// limiter's token. The batch's dead letters go with shard 0's message to the
+// sink node, which writes them in the batch's epoch. It also fills in a barrier's watermark state,
 // and for a bounded replay (EndAfterWindows) ends the input once every window
 // of the range is closed.
 //
 // Called only from the route node (serial, after the sequencer: one batch at
 // a time, in order, on any oneTBB worker), so it needs no lock. Owns the
 // WatermarkTracker, the assigned partitions (for the assigned_partitions
-// gauge) and the replay-end state; borrows the dead-letter sink, the metrics
-// and the RunControl (it asks for a stop when a replay ends).
+// gauge) and the replay-end state; borrows the metrics and the RunControl
+// (it asks for a stop when a replay ends).
 
 #include <cstdint>
 #include <set>
@@ -24,7 +25,6 @@
 #include "src/pipeline/graph_messages.h"
 #include "src/pipeline/pipeline_metrics.h"
 #include "src/pipeline/run_control.h"
-#include "src/pipeline/sink.h"
 #include "src/pipeline/source.h"
 #include "src/pipeline/watermark.h"
 
@@ -36,17 +36,15 @@ class Router {
   // scratch). end_after_window_ms < 0: not a replay (see
   // Pipeline::EndAfterWindows).
   Router(WatermarkOptions watermarks, const CheckpointMeta& resume, uint32_t shards,
-         int64_t end_after_window_ms, DeadLetterSink* dead_letters, PipelineMetrics* metrics,
-         RunControl* run);
+         int64_t end_after_window_ms, PipelineMetrics* metrics, RunControl* run);
 
   // Routes one batch (its events are moved out); returns one message per
   // shard, indexed by shard.
   std::vector<ShardPtr> Route(ParsedMsg& in);
 
  private:
-  // Everything but the messages' stamps. Returns the first dead-letter
-  // write error (the batch is routed all the same).
-  Status Split(ParsedMsg& in, std::vector<ShardPtr>& outs);
+  // Everything but the messages' stamps.
+  void Split(ParsedMsg& in, std::vector<ShardPtr>& outs);
   // An eager rebalance revokes, then assigns: applied in that order. Returns
   // the partitions revoked and not given back, whose records must not bring
   // them back into the watermark.
@@ -57,7 +55,6 @@ class Router {
   // times (except those of `gone` partitions).
   void SplitEvents(std::vector<ParsedEvent>& events, const std::vector<PartitionId>& gone,
                    Clock::time_point now, std::vector<ShardPtr>& outs);
-  Status WriteDeadLetters(const std::vector<DeadLetter>& letters);
   // EndAfterWindows: whether watermark wm closed every window of the range.
   bool ReplayEnds(EventTime wm) const;
   // Ends the input (meta.end_of_input) and asks the run to stop; returns
@@ -67,7 +64,6 @@ class Router {
 
   const uint32_t shards_;
   const int64_t end_after_window_ms_;  // < 0: not a replay
-  DeadLetterSink* const dead_letters_;
   PipelineMetrics* const metrics_;
   RunControl* const run_;
 

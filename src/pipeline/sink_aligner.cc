@@ -8,9 +8,14 @@
 
 namespace ctrjoin {
 
-SinkAligner::SinkAligner(uint32_t shards, SampleSink* sink, CheckpointHooks* hooks,
-                         PipelineMetrics* metrics, RunControl* run)
-    : shards_(shards), sink_(sink), hooks_(hooks), metrics_(metrics), run_(run) {}
+SinkAligner::SinkAligner(uint32_t shards, SampleSink* sink, DeadLetterSink* dead_letters,
+                         CheckpointHooks* hooks, PipelineMetrics* metrics, RunControl* run)
+    : shards_(shards),
+      sink_(sink),
+      dead_letters_(dead_letters),
+      hooks_(hooks),
+      metrics_(metrics),
+      run_(run) {}
 
 void SinkAligner::Accept(OutPtr out, const std::function<void()>& return_token) {
   std::deque<OutPtr> work{std::move(out)};
@@ -39,7 +44,12 @@ void SinkAligner::Accept(OutPtr out, const std::function<void()>& return_token) 
 }
 
 Status SinkAligner::Write(const ShardOut& out) {
-  if (out.samples.empty() || run_->failed()) return Status::Ok();
+  if (run_->failed()) return Status::Ok();
+  for (const DeadLetter& letter : out.dead_letters) {
+    Status st = dead_letters_->Write(letter);
+    if (!st.ok()) return st.WithContext("dead-letter output");
+  }
+  if (out.samples.empty()) return Status::Ok();
   Status st = sink_->Write(out.samples);
   if (!st.ok()) return st.WithContext(sink_->Describe());
   metrics_->samples_out.Add(out.samples.size());

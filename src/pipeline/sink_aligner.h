@@ -1,17 +1,19 @@
 #pragma once
 // SinkAligner: the body of the pipeline's sink node. It takes every shard's
-// output for every batch, writes the samples to the SampleSink, and once all
+// output for every batch, writes the samples to the SampleSink and the
+// batch's dead letters (carried by shard 0's output) to the DeadLetterSink,
+// and once all
 // shards have delivered a batch returns that batch's token to the limiter
 // (also after a failure: the graph drains instead of waiting forever).
 //
 // At a checkpoint barrier it aligns the shards: output from a shard that has
 // passed the barrier (a later batch) is held until every shard has passed it
 // and the hooks have completed it (OnBarrier), so each sink write belongs to
-// exactly one epoch.
+// exactly one epoch, dead letters included.
 //
 // Called only from the sink node (serial: one output at a time, on any
 // oneTBB worker), so it needs no lock. Owns the per-batch arrivals, the
-// barrier being aligned and the output held behind it; borrows the sink, the
+// barrier being aligned and the output held behind it; borrows the sinks, the
 // hooks (may be null: no checkpoints, hence no barriers), the metrics and
 // the RunControl.
 
@@ -32,8 +34,8 @@ namespace ctrjoin {
 
 class SinkAligner {
  public:
-  SinkAligner(uint32_t shards, SampleSink* sink, CheckpointHooks* hooks, PipelineMetrics* metrics,
-              RunControl* run);
+  SinkAligner(uint32_t shards, SampleSink* sink, DeadLetterSink* dead_letters,
+              CheckpointHooks* hooks, PipelineMetrics* metrics, RunControl* run);
 
   // Takes one shard's output; calls return_token once for each batch this
   // completes (the output may release held output of later batches too).
@@ -58,6 +60,7 @@ class SinkAligner {
 
   const uint32_t shards_;
   SampleSink* const sink_;
+  DeadLetterSink* const dead_letters_;
   CheckpointHooks* const hooks_;
   PipelineMetrics* const metrics_;
   RunControl* const run_;

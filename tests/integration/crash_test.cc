@@ -291,6 +291,14 @@ sink:
                      brokers, name, std::max<int64_t>(15'000, 3 * interval_ms + 10'000));
 }
 
+// `text` with its line starting with `prefix` replaced by `line`.
+std::string ReplaceLine(std::string text, const std::string& prefix, const std::string& line) {
+  const size_t at = text.find("\n" + prefix) + 1;
+  EXPECT_NE(at, 0u) << "no line " << prefix;
+  text.replace(at, text.find('\n', at) - at, line);
+  return text;
+}
+
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
@@ -305,13 +313,15 @@ size_t CountCheckpoints(const std::string& dir) {
 }
 
 // Checks the committed output (JSON lines at `output`) against the oracle:
-// one sample per impression of `impressions`, with the right label. Returns
-// the number of samples.
+// one sample per impression of `impressions`, with the right label, and, if
+// `dead_letters` is not empty, every rejected record there once. Returns the
+// number of samples.
 size_t ExpectExactlyOnce(const std::string& impressions, const std::string& clicks,
-                         const std::string& output) {
+                         const std::string& output, const std::string& dead_letters) {
   const test_support::Oracle oracle = test_support::ComputeOracle(impressions, clicks, kWindowMs);
   const auto samples = test_support::ReadSamples(output);
   test_support::ExpectMatchesOracle(oracle, samples);
+  if (!dead_letters.empty()) test_support::ExpectDeadLettersOnce(oracle, dead_letters);
   return samples.size();
 }
 
@@ -323,6 +333,10 @@ struct CrashJob {
       setup;
   // Writes the committed output as JSON lines to `path`.
   std::function<void(const test_support::TempDir&, int round, const std::string& path)> collect;
+  // Writes the committed dead letters as JSON lines to `path`; unset: the
+  // job's dead letters are not checked.
+  std::function<void(const test_support::TempDir&, int round, const std::string& path)>
+      collect_dead_letters;
   // The command line after `ctrjoin`; default: run --config <config>.
   std::function<std::vector<std::string>(const test_support::TempDir&, const std::string& config)>
       command = [](const test_support::TempDir&, const std::string& config) {
@@ -356,10 +370,16 @@ void CrashRounds(uint64_t seed, const CrashJob& job) {
     kills += round_kills;
 
     job.collect(dir, round, dir.File("all.jsonl"));
-    const size_t samples =
-        ExpectExactlyOnce(job.impressions(dir, gen), gen.clicks_path, dir.File("all.jsonl"));
+    std::string dead_letters;
+    if (job.collect_dead_letters) {
+      dead_letters = dir.File("all-dead.jsonl");
+      job.collect_dead_letters(dir, round, dead_letters);
+    }
+    const size_t samples = ExpectExactlyOnce(job.impressions(dir, gen), gen.clicks_path,
+                                             dir.File("all.jsonl"), dead_letters);
     EXPECT_LE(CountCheckpoints(dir.File(job.checkpoints)), 2u + 1u);
-    std::printf("round %d: %d kills, %zu samples\n", round, round_kills, samples);
+    std::printf("round %d: %d kills, %zu samples, %zu dead letters\n", round, round_kills, samples,
+                dead_letters.empty() ? size_t{0} : test_support::ReadLines(dead_letters).size());
     if (::testing::Test::HasFailure()) {
       std::printf("log tail:\n%s", Tail(dir.File("ctrjoin.log")).c_str());
       return;
@@ -382,6 +402,16 @@ void CollectEpochFiles(const test_support::TempDir& dir, int, const std::string&
   }
 }
 
+// Every committed dead-letter file (<dir>/out/dead-letters), concatenated.
+void CollectDeadLetterFiles(const test_support::TempDir& dir, int, const std::string& path) {
+  std::ofstream all(path);
+  if (!fs::exists(dir.File("out/dead-letters"))) return;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir.File("out/dead-letters"))) {
+    std::ifstream in(e.path());
+    all << in.rdbuf();
+  }
+}
+
 TEST(CrashTest, FileSinkExactlyOnceThroughKills) {
   CrashJob job;
   job.setup = [](const test_support::TempDir& dir, const GenerateOptions& gen, int,
@@ -393,6 +423,7 @@ sink: {{type: file, path: {}}}
                         gen.impressions_path, gen.clicks_path, dir.File("out"));
   };
   job.collect = CollectEpochFiles;
+  job.collect_dead_letters = CollectDeadLetterFiles;
   CrashRounds(20261121, job);
 }
 
@@ -420,10 +451,19 @@ TEST(CrashTest, KafkaSinkExactlyOnceThroughKills) {
     const std::string name = fmt::format("crash-{}", round);
     ProduceTrace(brokers, gen, name + "-impressions", name + "-clicks");
     yaml += KafkaSourceYaml(brokers, name, /*stop_at_end=*/true) + KafkaSinkYaml(brokers, name);
+    // Dead letters to <name>-dead on the sink's brokers: in the epochs' transactions.
+    yaml = ReplaceLine(
+        yaml, "dead_letter:",
+        fmt::format(R"(dead_letter: {{type: kafka, kafka: {{brokers: "{}", topic: {}-dead}}}})",
+                    brokers, name));
   };
   job.collect = [&](const test_support::TempDir&, int round, const std::string& path) {
     Status st =
         test_support::ConsumeCommitted(brokers, fmt::format("crash-{}-samples", round), path);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  };
+  job.collect_dead_letters = [&](const test_support::TempDir&, int round, const std::string& path) {
+    Status st = test_support::ConsumeCommitted(brokers, fmt::format("crash-{}-dead", round), path);
     EXPECT_TRUE(st.ok()) << st.ToString();
   };
   CrashRounds(777, job);
@@ -562,7 +602,7 @@ size_t ExpectKafkaOutputExactlyOnce(const test_support::TempDir& dir, const std:
   const Status st =
       test_support::ConsumeCommitted(brokers, name + "-samples", dir.File("all.jsonl"));
   EXPECT_TRUE(st.ok()) << st.ToString();
-  return ExpectExactlyOnce(gen.impressions_path, gen.clicks_path, dir.File("all.jsonl"));
+  return ExpectExactlyOnce(gen.impressions_path, gen.clicks_path, dir.File("all.jsonl"), "");
 }
 
 // Same host: instance A of a live job (Kafka source that never ends by
@@ -625,7 +665,9 @@ TEST(CrashTest, ZombieOnSameHostIsRefusedByTheLock) {
       samples = ExpectKafkaOutputExactlyOnce(dir, brokers, name, gen);
     } else {
       CollectEpochFiles(dir, round, dir.File("all.jsonl"));
-      samples = ExpectExactlyOnce(gen.impressions_path, gen.clicks_path, dir.File("all.jsonl"));
+      CollectDeadLetterFiles(dir, round, dir.File("all-dead.jsonl"));
+      samples = ExpectExactlyOnce(gen.impressions_path, gen.clicks_path, dir.File("all.jsonl"),
+                                  dir.File("all-dead.jsonl"));
     }
     std::printf(
         "round %d (%s sink): B refused (exit 2), A stopped after epoch %llu, C restored epoch %llu "

@@ -4,15 +4,18 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "joins/join_state.h"
 #include "joins/label_join.h"
 #include "sinks/file_sink.h"
+#include "sinks/txn_file_sink.h"
 #include "src/app/app.h"
 #include "src/core/hash.h"
 #include "src/io/file_source.h"
@@ -22,12 +25,14 @@
 #include "src/state/spill_store.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/trace_oracle.h"
+#include "txn/checkpoint_coordinator.h"
 
 namespace ctrjoin {
 namespace {
 
 constexpr int64_t kWindowMs = 30'000;
 using test_support::ComputeOracle;
+using test_support::ExpectDeadLettersOnce;
 using test_support::ExpectMatchesOracle;
 using test_support::Oracle;
 using test_support::ReadLines;
@@ -127,6 +132,102 @@ TEST_F(FilePipelineTest, EndAfterWindowsStopsOnceTheRangeIsLabelled) {
   // 6 + 30 + 5 s of the 60 s of clicks.
   EXPECT_LT(metrics.pipeline.clicks_in.Get(), clicks * 3 / 4)
       << "read clicks long past the range's windows";
+}
+
+// A transactional sink that fails the commit of one epoch (no effect) and
+// forwards everything else: the run then fails after later batches, and
+// their dead letters, went through the graph. It may pace the writes (a
+// sleep per write), so that the input lasts past that epoch whatever the
+// machine's speed.
+class FailingCommit : public TransactionalSink {
+ public:
+  FailingCommit(TransactionalSink* sink, EpochId fail, std::chrono::microseconds pace)
+      : sink_(sink), fail_(fail), pace_(pace) {}
+  Status Begin(EpochId epoch) override { return sink_->Begin(epoch); }
+  Status Write(std::span<const Sample> samples) override {
+    std::this_thread::sleep_for(pace_);
+    return sink_->Write(samples);
+  }
+  Status WriteDeadLetter(const DeadLetter& letter) override {
+    return sink_->WriteDeadLetter(letter);
+  }
+  Status PreCommit(EpochId epoch) override { return sink_->PreCommit(epoch); }
+  Status Commit(EpochId epoch) override {
+    if (epoch == fail_) return Status::IoError("injected commit failure", Effect::kNoEffect);
+    return sink_->Commit(epoch);
+  }
+  Status Abort(EpochId epoch) override { return sink_->Abort(epoch); }
+  Result<EpochId> Recover(EpochId last) override { return sink_->Recover(last); }
+  std::string Describe() const override { return sink_->Describe(); }
+
+ private:
+  TransactionalSink* const sink_;
+  const EpochId fail_;
+  const std::chrono::microseconds pace_;
+};
+
+// One exactly-once run over c's files into the transactional file sink at
+// c.sink.path, recovering first, as `ctrjoin run` does; the commit of epoch
+// fail_commit (if not 0) fails, and each write then sleeps 1 ms (hundreds of
+// writes: the input lasts several intervals of 50 ms).
+Status RunExactlyOnce(const Config& c, EpochId fail_commit) {
+  auto files = TransactionalFileSink::Open({c.sink.path, SampleFormat::kJson});
+  if (!files.ok()) return files.status();
+  FailingCommit sink(
+      files->get(), fail_commit,
+      fail_commit == EpochId{} ? std::chrono::microseconds(0) : std::chrono::microseconds(1000));
+  Metrics metrics;
+  auto coordinator = CheckpointCoordinator::Open(c.checkpoint, &sink, {}, &metrics.checkpoint);
+  if (!coordinator.ok()) return coordinator.status();
+  auto source = FileSource::Open(c.source.files, c.schema);
+  if (!source.ok()) return source.status();
+  ExactlyOnce eos{coordinator->get(), std::nullopt};
+  auto resume = (*coordinator)->Recover();
+  if (!resume.ok()) return resume.status();
+  eos.resume = std::move(resume).value();
+  if (eos.resume) CTRJOIN_RETURN_IF_ERROR((*source)->Seek(eos.resume->positions));
+  return RunPipelineWith(c, metrics, **source, nullptr, **coordinator, **coordinator, &eos);
+}
+
+// The committed dead letters (<dir>/dead-letters/*.jsonl) into `path`.
+void CollectDeadLetters(const std::string& dir, const std::string& path) {
+  std::ofstream all(path);
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/dead-letters")) {
+    std::ifstream in(e.path());
+    all << in.rdbuf();
+  }
+}
+
+// Exactly once covers dead letters: a run whose commit fails (as a crash
+// would end it) after later batches and their dead letters went through,
+// then the restart, leave every rejected record in the committed dead
+// letters once, beside every sample once.
+TEST_F(FilePipelineTest, DeadLettersAreCommittedExactlyOnceAcrossAFailedRunAndItsRestart) {
+  const Oracle oracle = ComputeOracle(Path("impressions.jsonl"), Path("clicks.jsonl"), kWindowMs);
+  ASSERT_GT(oracle.rejected, 0u);
+  Config c = MakeConfig("eos-out", 2, 32, 256);
+  c.checkpoint.enabled = true;
+  c.checkpoint.interval_ms = 50;
+  c.checkpoint.dir = Path("state-eos-out/checkpoints");
+  std::filesystem::create_directories(c.sink.path);
+
+  Status first = RunExactlyOnce(c, EpochId{3});
+  ASSERT_FALSE(first.ok()) << "the input ended before epoch 3 committed";
+  EXPECT_NE(first.ToString().find("injected commit failure"), std::string::npos)
+      << first.ToString();
+  Status second = RunExactlyOnce(c, EpochId{});
+  ASSERT_TRUE(second.ok()) << second.ToString();
+
+  std::ofstream all(Path("eos-all.jsonl"));
+  for (const auto& e : std::filesystem::directory_iterator(c.sink.path)) {
+    if (!e.path().filename().string().starts_with("epoch-")) continue;
+    std::ifstream in(e.path());
+    all << in.rdbuf();
+  }
+  all.close();
+  ExpectMatchesOracle(oracle, ReadSamples(Path("eos-all.jsonl")));
+  CollectDeadLetters(c.sink.path, Path("eos-dead.jsonl"));
+  ExpectDeadLettersOnce(oracle, Path("eos-dead.jsonl"));
 }
 
 // Resuming from a checkpoint taken while an input partition had not

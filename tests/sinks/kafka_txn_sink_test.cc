@@ -329,6 +329,49 @@ TEST_F(KafkaTxnSinkTest, AbortedEpochIsWrittenButNeverVisible) {
   EXPECT_EQ(Keys(uncommitted.Read(all.size())), all) << "the aborted epoch was in the log";
 }
 
+TEST_F(KafkaTxnSinkTest, DeadLettersCommitAndAbortWithTheirEpochsTransaction) {
+  const std::string dead_topic = UniqueName("dead-letters");
+  KafkaTransactionalSinkOptions options = Options();
+  options.dead_letter_topic = dead_topic;
+  auto opened = KafkaTransactionalSink::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  KafkaTransactionalSink& sink = **opened;
+  const std::vector<Sample> kept = Samples("k", 2);
+  ASSERT_TRUE(sink.Begin({1}).ok());
+  ASSERT_TRUE(sink.Write(Samples("x", 2)).ok());
+  ASSERT_TRUE(
+      sink.WriteDeadLetter({{StreamKind::kImpression, 0, Offset{3}}, "bad json", "{"}).ok());
+  ASSERT_TRUE(sink.PreCommit({1}).ok());
+  ASSERT_TRUE(sink.Abort({1}).ok());
+  ASSERT_TRUE(sink.Begin({2}).ok());
+  ASSERT_TRUE(sink.Write(kept).ok());
+  ASSERT_TRUE(sink.WriteDeadLetter({{StreamKind::kClick, 1, Offset{8}}, "ts: missing", "{}"}).ok());
+  ASSERT_TRUE(sink.PreCommit({2}).ok());
+  Reader dead_letters(broker_->bootstrap(), dead_topic, "read_committed");
+  EXPECT_TRUE(dead_letters.ReadRest().empty()) << "visible before its epoch committed";
+
+  ASSERT_TRUE(sink.Commit({2}).ok());
+  std::vector<Record> letters = dead_letters.Read(1);
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(
+      letters[0].value,
+      R"({"reason":"ts: missing","stream":"clicks","partition":1,"offset":8,"payload":"{}"})");
+  EXPECT_TRUE(letters[0].key.empty()) << "no key, as the plain dead-letter topic";
+  EXPECT_TRUE(dead_letters.ReadRest().empty()) << "the aborted epoch's dead letter is visible";
+  Reader committed = Committed();
+  EXPECT_EQ(Keys(committed.Read(kept.size())), Ids(kept));
+}
+
+TEST_F(KafkaTxnSinkTest, WithoutADeadLetterTopicDeadLettersAreRefused) {
+  auto sink = Open();
+  ASSERT_TRUE(sink);
+  ASSERT_TRUE(sink->Begin({1}).ok());
+  Status st = sink->WriteDeadLetter({{StreamKind::kClick, 0, Offset{1}}, "bad json", "{"});
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("no dead-letter output"), std::string::npos) << st.message();
+  ASSERT_TRUE(sink->Abort({1}).ok());
+}
+
 TEST_F(KafkaTxnSinkTest, NewInstanceFencesTheOldAndAbortsItsTransactions) {
   auto old_sink = Open();
   ASSERT_TRUE(old_sink);
@@ -447,6 +490,13 @@ TEST(KafkaTxnSinkOptionsTest, ValidateNamesTheBadKey) {
   EXPECT_NE(too_long.message().find("sink.kafka.transaction_timeout_ms"), std::string::npos);
 
   options.transaction_timeout_ms = 70'000;
+  options.dead_letter_topic = options.topic;
+  Status same_topic = options.Validate();
+  EXPECT_FALSE(same_topic.ok());
+  EXPECT_NE(same_topic.message().find("dead_letter.kafka.topic"), std::string::npos);
+  options.dead_letter_topic = "dead-letters";
+  EXPECT_TRUE(options.Validate().ok());
+
   options.properties["transactional.id"] = "mine";
   Status reserved = options.Validate();
   EXPECT_FALSE(reserved.ok());

@@ -1,7 +1,8 @@
 // The transactional file sink: nothing is visible before Commit, commits are
 // atomic and idempotent, aborts leave nothing, a committer thread can end one
 // epoch while the next is written, and recovery after a crash at any point
-// commits exactly the pre-committed epochs up to the checkpoint.
+// commits exactly the pre-committed epochs up to the checkpoint. Dead letters
+// are staged and published with their epoch.
 #include "sinks/txn_file_sink.h"
 
 #include <gtest/gtest.h>
@@ -46,6 +47,23 @@ class TxnFileSinkTest : public ::testing::Test {
       for (std::string l; std::getline(in, l);) ++lines;
     }
     return {files, lines};
+  }
+
+  static DeadLetter Letter(int64_t offset) {
+    return DeadLetter{{StreamKind::kClick, 1, Offset{offset}}, "ts: missing", "{}"};
+  }
+
+  // The lines of the committed dead-letter files, in epoch order.
+  std::vector<std::string> VisibleDeadLetters() const {
+    std::vector<std::string> lines;
+    if (!fs::exists(dir_ / "dead-letters")) return lines;
+    std::set<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir_ / "dead-letters")) files.insert(e.path());
+    for (const fs::path& f : files) {
+      std::ifstream in(f);
+      for (std::string l; std::getline(in, l);) lines.push_back(l);
+    }
+    return lines;
   }
 
   // Names in _staging.
@@ -173,6 +191,54 @@ TEST_F(TxnFileSinkTest, RecoveryCommitsPreCommittedUpToTheCheckpointAndDropsTheR
   ASSERT_TRUE(recovered->PreCommit({3}).ok());
   ASSERT_TRUE(recovered->Commit({3}).ok());
   EXPECT_EQ(Visible(), std::make_pair(size_t{3}, size_t{5}));
+}
+
+TEST_F(TxnFileSinkTest, DeadLettersArePublishedWithTheirEpochOnly) {
+  ASSERT_TRUE(sink_->Begin({1}).ok());
+  ASSERT_TRUE(sink_->Write(Samples("a", 1)).ok());
+  ASSERT_TRUE(sink_->WriteDeadLetter(Letter(7)).ok());
+  ASSERT_TRUE(sink_->WriteDeadLetter(Letter(9)).ok());
+  ASSERT_TRUE(sink_->PreCommit({1}).ok());
+  ASSERT_TRUE(sink_->Begin({2}).ok());
+  ASSERT_TRUE(sink_->WriteDeadLetter(Letter(11)).ok());
+  EXPECT_TRUE(VisibleDeadLetters().empty());
+  ASSERT_TRUE(sink_->Commit({1}).ok());
+  ASSERT_TRUE(sink_->Commit({1}).ok()) << "idempotent";
+  EXPECT_EQ(
+      VisibleDeadLetters(),
+      (std::vector<std::string>{
+          R"({"reason":"ts: missing","stream":"clicks","partition":1,"offset":7,"payload":"{}"})",
+          R"({"reason":"ts: missing","stream":"clicks","partition":1,"offset":9,"payload":"{}"})"}));
+  EXPECT_TRUE(fs::exists(sink_->CommittedDeadLettersPath({1})));
+  EXPECT_EQ(sink_->CommittedDeadLettersPath({1}),
+            dir_ / "dead-letters" / "epoch-00000000000000000001.jsonl");
+  // Aborted: its dead letters are never visible.
+  ASSERT_TRUE(sink_->Abort({2}).ok());
+  EXPECT_EQ(VisibleDeadLetters().size(), 2u);
+  // An epoch with dead letters only publishes them alone.
+  ASSERT_TRUE(sink_->Begin({3}).ok());
+  ASSERT_TRUE(sink_->WriteDeadLetter(Letter(12)).ok());
+  ASSERT_TRUE(sink_->PreCommit({3}).ok());
+  ASSERT_TRUE(sink_->Commit({3}).ok());
+  EXPECT_EQ(VisibleDeadLetters().size(), 3u);
+  EXPECT_FALSE(fs::exists(sink_->CommittedPath({3})));
+  EXPECT_EQ(StagedEntries(), (std::set<std::string>{"LOCK", "OWNER"}));
+}
+
+TEST_F(TxnFileSinkTest, RecoveryPublishesAPreCommittedEpochsDeadLettersAndDropsTheOpenOnes) {
+  ASSERT_TRUE(sink_->Begin({1}).ok());
+  ASSERT_TRUE(sink_->WriteDeadLetter(Letter(1)).ok());
+  ASSERT_TRUE(sink_->PreCommit({1}).ok());
+  ASSERT_TRUE(sink_->Begin({2}).ok());
+  ASSERT_TRUE(sink_->WriteDeadLetter(Letter(2)).ok());
+  sink_.reset();  // the crash: 1 pre-committed and checkpointed, 2 open
+  auto recovered = Open();
+  Result<EpochId> highest = recovered->Recover({1});
+  ASSERT_TRUE(highest.ok()) << highest.status().ToString();
+  EXPECT_EQ(highest->value, 1u) << "an epoch that published dead letters only counts";
+  ASSERT_EQ(VisibleDeadLetters().size(), 1u);
+  EXPECT_NE(VisibleDeadLetters()[0].find(R"("offset":1,)"), std::string::npos);
+  EXPECT_EQ(StagedEntries(), (std::set<std::string>{"LOCK", "OWNER"}));
 }
 
 TEST_F(TxnFileSinkTest, ASecondSinkOnTheDirectoryIsRefused) {

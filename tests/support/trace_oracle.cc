@@ -1,5 +1,6 @@
 #include "tests/support/trace_oracle.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -105,6 +106,28 @@ size_t ExpectMatchesOracle(const Oracle& oracle, const std::map<uint64_t, Sample
   }
   EXPECT_EQ(mismatches, 0u);
   return positives;
+}
+
+void ExpectDeadLettersOnce(const Oracle& oracle, const std::string& path) {
+  simdjson::dom::parser parser;
+  std::map<std::string, int> times;  // "<stream>/<partition>/<offset>" -> count
+  for (const std::string& line : ReadLines(path)) {
+    simdjson::dom::element doc;
+    std::string_view stream;
+    int64_t partition = -1, offset = -1;
+    if (parser.parse(line).get(doc) || doc["stream"].get(stream) ||
+        doc["partition"].get(partition) || doc["offset"].get(offset)) {
+      ADD_FAILURE() << "not a dead letter: " << line;
+      continue;
+    }
+    ++times[fmt::format("{}/{}/{}", stream, partition, offset)];
+  }
+  EXPECT_EQ(times.size(), oracle.rejected) << "distinct dead-lettered records";
+  size_t repeated = 0;
+  for (const auto& [record, n] : times) {
+    if (n != 1 && ++repeated <= 10) ADD_FAILURE() << record << " dead-lettered " << n << " times";
+  }
+  EXPECT_EQ(repeated, 0u);
 }
 
 }  // namespace ctrjoin::test_support

@@ -45,4 +45,9 @@ std::map<uint64_t, SampleRow> ReadSamples(const std::string& path);
 // Returns the number of positives expected.
 size_t ExpectMatchesOracle(const Oracle& oracle, const std::map<uint64_t, SampleRow>& samples);
 
+// Checks JSON-lines dead letters (the lines of `path`) against the oracle:
+// every rejected record once ("<stream>/<partition>/<offset>" distinct,
+// oracle.rejected of them), none twice.
+void ExpectDeadLettersOnce(const Oracle& oracle, const std::string& path);
+
 }  // namespace ctrjoin::test_support

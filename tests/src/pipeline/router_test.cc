@@ -45,29 +45,15 @@ size_t EventCount(const std::vector<ShardPtr>& outs) {
   return n;
 }
 
-class RecordingDeadLetters : public DeadLetterSink {
- public:
-  Status Write(const DeadLetter& letter) override {
-    if (fail) return Status::IoError("disk full");
-    written.push_back(letter.reason);
-    return Status::Ok();
-  }
-  Status Flush() override { return Status::Ok(); }
-
-  bool fail = false;
-  std::vector<std::string> written;
-};
-
 class RouterTest : public ::testing::Test {
  protected:
   Router MakeRouter(uint32_t shards, int64_t end_after_window_ms = -1) {
-    return Router(kExactWatermarks, CheckpointMeta{}, shards, end_after_window_ms, &dead_letters_,
-                  &metrics_, &run_);
+    return Router(kExactWatermarks, CheckpointMeta{}, shards, end_after_window_ms, &metrics_,
+                  &run_);
   }
 
   RunControl run_;
   PipelineMetrics metrics_;
-  RecordingDeadLetters dead_letters_;
 };
 
 TEST_F(RouterTest, OneMessagePerShardWithTheEventsOfItsKeys) {
@@ -171,24 +157,28 @@ TEST_F(RouterTest, ReplayEndsOnceTheWatermarkClosedTheLatestImpressionsWindow) {
   outs = router.Route(after);
   EXPECT_EQ(EventCount(outs), 0u);
   EXPECT_EQ(metrics_.events_past_end.Get(), 2u);
-  EXPECT_TRUE(dead_letters_.written.empty());
+  EXPECT_TRUE(outs[0]->dead_letters.empty());
   EXPECT_FALSE(run_.failed());
 }
 
-TEST_F(RouterTest, ADeadLetterWriteErrorFailsTheRunAndTheBatchIsStillRouted) {
+TEST_F(RouterTest, DeadLettersTravelWithShardZerosMessageInSourceOrder) {
   Router router = MakeRouter(3);
-  dead_letters_.fail = true;
   ParsedMsg in = Polled(0, {});
   in.events.push_back(ImpressionAt(kImp0, 1000, "a"));
   in.dead_letters.push_back(DeadLetter{{StreamKind::kImpression, 0, Offset{2}}, "bad json", "{"});
+  in.dead_letters.push_back(DeadLetter{{StreamKind::kClick, 0, Offset{5}}, "ts: missing", "{}"});
 
   std::vector<ShardPtr> outs = router.Route(in);
 
-  ASSERT_TRUE(run_.failed());
-  EXPECT_EQ(run_.error().message(), "dead-letter output: disk full");
   ASSERT_EQ(outs.size(), 3u);
+  ASSERT_EQ(outs[0]->dead_letters.size(), 2u);
+  EXPECT_EQ(outs[0]->dead_letters[0].pos.offset, Offset{2});
+  EXPECT_EQ(outs[0]->dead_letters[1].pos.offset, Offset{5});
+  EXPECT_TRUE(outs[1]->dead_letters.empty());
+  EXPECT_TRUE(outs[2]->dead_letters.empty());
   EXPECT_EQ(EventCount(outs), 1u);
-  for (const ShardPtr& out : outs) EXPECT_EQ(out->batch.watermark, EventTime{1000});
+  EXPECT_EQ(metrics_.dead_letters.Get(), 2u);
+  EXPECT_FALSE(run_.failed());
 }
 
 }  // namespace

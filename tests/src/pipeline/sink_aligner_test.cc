@@ -35,6 +35,22 @@ class JournalSink : public SampleSink {
   Journal* const journal_;
 };
 
+class JournalDeadLetters : public DeadLetterSink {
+ public:
+  explicit JournalDeadLetters(Journal* journal) : journal_(journal) {}
+  Status Write(const DeadLetter& letter) override {
+    if (fail) return Status::IoError("disk full");
+    journal_->push_back("dead letter " + letter.payload);
+    return Status::Ok();
+  }
+  Status Flush() override { return Status::Ok(); }
+
+  bool fail = false;
+
+ private:
+  Journal* const journal_;
+};
+
 class JournalHooks : public CheckpointHooks {
  public:
   explicit JournalHooks(Journal* journal) : journal_(journal) {}
@@ -69,6 +85,16 @@ OutPtr Output(uint64_t seq, const std::vector<std::string>& ids,
   return out;
 }
 
+// Shard 0's output for batch `seq`, carrying the batch's dead letters
+// (their payloads).
+OutPtr WithDeadLetters(OutPtr out, const std::vector<std::string>& payloads) {
+  for (const std::string& payload : payloads) {
+    out->dead_letters.push_back(
+        DeadLetter{{StreamKind::kImpression, 0, Offset{1}}, "bad", payload});
+  }
+  return out;
+}
+
 std::shared_ptr<Barrier> BarrierOfEpoch(uint64_t epoch) {
   auto barrier = std::make_shared<Barrier>();
   barrier->epoch = epoch;
@@ -85,10 +111,11 @@ class SinkAlignerTest : public ::testing::Test {
 
   Journal journal_;
   JournalSink sink_{&journal_};
+  JournalDeadLetters dead_letters_{&journal_};
   JournalHooks hooks_{&journal_};
   PipelineMetrics metrics_;
   RunControl run_;
-  SinkAligner aligner_{/*shards=*/2, &sink_, &hooks_, &metrics_, &run_};
+  SinkAligner aligner_{/*shards=*/2, &sink_, &dead_letters_, &hooks_, &metrics_, &run_};
   int tokens_ = 0;
 };
 
@@ -113,6 +140,33 @@ TEST_F(SinkAlignerTest, OutputPastABarrierWaitsForEveryShardAndTheHooks) {
   EXPECT_EQ(tokens_, 3);
   EXPECT_EQ(metrics_.samples_out.Get(), 4u);
   EXPECT_FALSE(run_.failed());
+}
+
+TEST_F(SinkAlignerTest, DeadLettersPastABarrierWaitForItLikeSamples) {
+  Accept(WithDeadLetters(Output(0, {"a"}), {"x"}));
+  Accept(Output(0, {}));
+  std::shared_ptr<Barrier> barrier = BarrierOfEpoch(3);
+  Accept(WithDeadLetters(Output(1, {}, barrier), {"y"}));  // before the barrier: epoch 3
+  Accept(WithDeadLetters(Output(2, {"b"}), {"z"}));        // after it: held
+  EXPECT_EQ(journal_, (Journal{"dead letter x", "write a", "dead letter y"}));
+
+  Accept(Output(1, {}, barrier));
+  Accept(Output(2, {}));
+  EXPECT_EQ(journal_, (Journal{"dead letter x", "write a", "dead letter y", "barrier 3 0",
+                               "dead letter z", "write b"}));
+  EXPECT_EQ(tokens_, 3);
+  EXPECT_FALSE(run_.failed());
+}
+
+TEST_F(SinkAlignerTest, ADeadLetterWriteErrorFailsTheRunAndReturnsTheTokens) {
+  dead_letters_.fail = true;
+  Accept(WithDeadLetters(Output(0, {"a"}), {"x"}));
+  Accept(Output(0, {"b"}));
+
+  ASSERT_TRUE(run_.failed());
+  EXPECT_EQ(run_.error().message(), "dead-letter output: disk full");
+  EXPECT_EQ(tokens_, 1);
+  EXPECT_TRUE(journal_.empty());
 }
 
 TEST_F(SinkAlignerTest, EveryTokenComesBackAfterASinkFailure) {
