@@ -29,8 +29,7 @@ Status FileSourceOptions::Validate() const {
 FileSource::FileSource(const FileSourceOptions& options, const SchemaOptions& schema)
     : inputs_{{StreamKind::kImpression, options.impressions_path},
               {StreamKind::kClick, options.clicks_path}},
-      parser_(schema),
-      max_future_ms_(schema.max_future_ms) {}
+      parser_(schema) {}
 
 FileSource::~FileSource() {
   for (Input& in : inputs_) {
@@ -74,10 +73,17 @@ Status FileSource::Advance(Input& in) {
     if (IsBlank(in.head)) continue;
     std::free(line);
     in.has_head = true;
-    in.head_ts = parser_.PeekTs(in.stream, in.head);
-    // A ts the parser will reject must not steer the merge (a far-future
-    // line would otherwise hold back the whole other file).
-    if (in.head_ts.ms > WallClockMs() + max_future_ms_) in.head_ts = EventTime::Min();
+    // Only a valid line's ts steers the merge: one the parser rejects (for
+    // any field) is passed on at once, else a plausible ts on a bad line
+    // would hold its whole file back.
+    const ParseResult parsed = parser_.Parse(in.stream, in.head, WallClockMs());
+    if (const auto* imp = std::get_if<Impression>(&parsed)) {
+      in.head_ts = imp->ts;
+    } else if (const auto* click = std::get_if<Click>(&parsed)) {
+      in.head_ts = click->ts;
+    } else {
+      in.head_ts = EventTime::Min();
+    }
     return Status::Ok();
   }
 }
@@ -115,7 +121,11 @@ Result<SourceBatch> FileSource::Next(size_t max_records) {
     CTRJOIN_RETURN_IF_ERROR(Advance(*pick));
   }
   for (Input& in : inputs_) {
-    if (!in.has_head && !in.finished) {
+    if (in.has_head) {
+      // Held back by the merge (or by max_records): it has data, so it must
+      // not be taken for idle while the other file catches up.
+      batch.pending.push_back(PartitionId{in.stream, 0});
+    } else if (!in.finished) {
       in.finished = true;
       batch.finished.push_back(PartitionId{in.stream, 0});
     }

@@ -2,14 +2,17 @@
 // FileSource: reads an impressions and a clicks JSON-lines file (archived
 // logs, tests) and merges them in event-time order, so that watermarks
 // behave as they would on Kafka: the next record is always the head with the
-// smaller ts (impressions first on ties; a line without a usable ts is
-// passed on at once and dead-lettered by the parser). Blank lines are
-// skipped. Each file is one partition (partition 0 of its stream) and is
-// reported finished at its end; at the end of both, end_of_input is set.
-// Offsets are 1-based line numbers.
+// smaller ts (impressions first on ties). Each head is parsed to find its ts:
+// a line the parser rejects (for any field) is passed on at once, to be
+// dead-lettered by the parse stage, so it never steers the merge. A file
+// whose head is held back is reported pending in every batch, so it is never
+// taken for idle. Blank lines are skipped. Each file is one partition
+// (partition 0 of its stream) and is reported finished at its end; at the
+// end of both, end_of_input is set. Offsets are 1-based line numbers.
 //
 // Called only from the pipeline's source node (Source contract). Owns the
-// open files and a parser used to read timestamps.
+// open files and a parser used to order them (each line is parsed twice:
+// here and in the parse stage).
 
 #include <cstdio>
 #include <memory>
@@ -55,7 +58,6 @@ class FileSource : public Source {
 
   Input inputs_[2];
   EventParser parser_;
-  const int64_t max_future_ms_;
   bool announced_ = false;
   bool ended_ = false;
 };

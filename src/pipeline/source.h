@@ -39,6 +39,10 @@ struct SourceBatch {
   std::vector<PartitionId> revoked;
   // Partitions that reached the end of a bounded input.
   std::vector<PartitionId> finished;
+  // Partitions holding records the source has read but not delivered yet
+  // (the file source's merge holds a file back): not idle, whatever the
+  // time since they last delivered.
+  std::vector<PartitionId> pending;
   // No further batch will come: every window may be closed.
   bool end_of_input = false;
 };

@@ -20,6 +20,10 @@ void WatermarkTracker::Observe(PartitionId p, EventTime ts, Clock::time_point no
   s.last_activity = now;
 }
 
+void WatermarkTracker::Pending(PartitionId p, Clock::time_point now) {
+  partitions_[p].last_activity = now;
+}
+
 std::vector<std::pair<PartitionId, EventTime>> WatermarkTracker::Snapshot() const {
   std::vector<std::pair<PartitionId, EventTime>> out;
   // Partitions without data too: leaving them out would let a restored

@@ -6,7 +6,8 @@
 //   global watermark    = min over active partitions
 //
 // A partition is active while it is assigned, not finished and not idle.
-// It is idle when it delivered nothing for idle_timeout of processing time;
+// It is idle when it delivered nothing for idle_timeout of processing time
+// and the source did not report records of it pending;
 // an assigned partition that never delivered anything holds the watermark at
 // its minimum until it becomes idle. When every partition is idle the
 // watermark is the min over partitions that have data. Time during which the
@@ -43,6 +44,9 @@ class WatermarkTracker {
   void Finish(PartitionId p);
   // Records an event; partitions seen for the first time are assigned.
   void Observe(PartitionId p, EventTime ts, Clock::time_point now);
+  // The source holds records of p it has not delivered yet: p is not idle
+  // (as if it had delivered now), its watermark stays.
+  void Pending(PartitionId p, Clock::time_point now);
   // Recomputes the global watermark at processing time `now`. Never moves
   // backwards. With every partition finished it is EventTime::Max().
   EventTime Advance(Clock::time_point now);

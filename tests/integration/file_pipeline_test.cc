@@ -90,6 +90,56 @@ TEST_F(FilePipelineTest, OneSamplePerImpressionWithTheWindowLabel) {
   EXPECT_EQ(metrics.join.state_entries.Get(), 0) << "every window closed at the end";
 }
 
+// A line the parser rejects, but with a plausible ts (the trace's last), as
+// line 2 of one input file: it must not steer the merge. Before, it held its
+// file back while the other was read to that ts; the held-back file went
+// idle, the watermark ran ahead and windows closed before their clicks were
+// read (wrong labels), or impressions arrived late (lost samples). Each
+// rejection is one the oracle makes too.
+struct BadLine {
+  const char* name;
+  bool in_clicks;
+  const char* json;  // with {} for the ts
+  int64_t idle_timeout_ms;
+};
+
+class FileMergeTest : public FilePipelineTest, public ::testing::WithParamInterface<BadLine> {};
+
+TEST_P(FileMergeTest, ARejectedLineDoesNotSteerTheMergeNorMakeItsFileIdle) {
+  const BadLine& bad = GetParam();
+  const std::string file = Path(bad.in_clicks ? "clicks.jsonl" : "impressions.jsonl");
+  const std::string last = ReadLines(Path("impressions.jsonl")).back();
+  const int64_t last_ts = std::stoll(last.substr(last.find("\"ts\":") + 5));
+  std::vector<std::string> lines = ReadLines(file);
+  lines.insert(lines.begin() + 1, fmt::format(fmt::runtime(bad.json), last_ts));
+  {
+    std::ofstream out(file, std::ios::trunc);
+    for (const std::string& l : lines) out << l << "\n";
+  }
+  const Oracle oracle = ComputeOracle(Path("impressions.jsonl"), Path("clicks.jsonl"), kWindowMs);
+
+  Config c = MakeConfig("merge.jsonl", 2, 64, 256);
+  c.watermark.idle_timeout_ms = bad.idle_timeout_ms;
+  Metrics metrics;
+  Status st = RunPipeline(c, metrics);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ExpectMatchesOracle(oracle, ReadSamples(Path("merge.jsonl")));
+  EXPECT_EQ(metrics.pipeline.dead_letters.Get(), oracle.rejected);
+  EXPECT_EQ(metrics.join.late_impressions.Get(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BadLines, FileMergeTest,
+    ::testing::Values(
+        BadLine{"ClickWithABoolId", true, R"({{"impression_id": true, "ts": {}}})", 100},
+        BadLine{"ClickWithABoolIdIdle1ms", true, R"({{"impression_id": true, "ts": {}}})", 1},
+        BadLine{"ClickNotAnObject", true, R"([{{"impression_id": "x", "ts": {}}}])", 1},
+        BadLine{"ImpressionWithABoolItem", false,
+                R"({{"impression_id": "bad", "user_id": "u", "item_id": true, "ts": {}}})", 1},
+        BadLine{"ImpressionWithoutUser", false,
+                R"({{"impression_id": "bad", "item_id": "i", "ts": {}}})", 100}),
+    [](const ::testing::TestParamInfo<BadLine>& info) { return std::string(info.param.name); });
+
 // (Spilling is covered at the join level, in joins/join_state_test.cc.)
 TEST_F(FilePipelineTest, SameInputSameSamplesWhateverShardsAndBatches) {
   Metrics m1, m2;

@@ -22,10 +22,11 @@ class FileSourceTest : public ::testing::Test {
 
 TEST_F(FileSourceTest, MergesByEventTimeAndReportsEnd) {
   FileSourceOptions o;
-  o.impressions_path = Write("i.jsonl",
-                             "{\"impression_id\":\"a\",\"ts\":10}\n"
-                             "\n"
-                             "{\"impression_id\":\"b\",\"ts\":30}\n");
+  o.impressions_path =
+      Write("i.jsonl",
+            "{\"impression_id\":\"a\",\"user_id\":\"u\",\"item_id\":\"i\",\"ts\":10}\n"
+            "\n"
+            "{\"impression_id\":\"b\",\"user_id\":\"u\",\"item_id\":\"i\",\"ts\":30}\n");
   o.clicks_path = Write("c.jsonl",
                         "{\"impression_id\":\"a\",\"ts\":20}\n"
                         "garbage\n"
@@ -59,9 +60,10 @@ TEST_F(FileSourceTest, MergesByEventTimeAndReportsEnd) {
 
 TEST_F(FileSourceTest, FarFutureLineDoesNotHoldBackTheOtherFile) {
   FileSourceOptions o;
-  o.impressions_path = Write("i.jsonl",
-                             "{\"impression_id\":\"x\",\"ts\":9000000000000000}\n"
-                             "{\"impression_id\":\"a\",\"ts\":10}\n");
+  o.impressions_path = Write(
+      "i.jsonl",
+      "{\"impression_id\":\"x\",\"user_id\":\"u\",\"item_id\":\"i\",\"ts\":9000000000000000}\n"
+      "{\"impression_id\":\"a\",\"user_id\":\"u\",\"item_id\":\"i\",\"ts\":10}\n");
   o.clicks_path = Write("c.jsonl", "{\"impression_id\":\"a\",\"ts\":20}\n");
   auto source = FileSource::Open(o, SchemaOptions{});
   ASSERT_TRUE(source.ok());
@@ -69,8 +71,54 @@ TEST_F(FileSourceTest, FarFutureLineDoesNotHoldBackTheOtherFile) {
   ASSERT_TRUE(batch.ok());
   ASSERT_EQ(batch->records.size(), 3u);
   // The far-future line goes first (to be dead-lettered), then event-time order.
-  EXPECT_EQ(batch->records[1].payload, "{\"impression_id\":\"a\",\"ts\":10}");
+  EXPECT_EQ(batch->records[1].pos.offset.value, 2);
+  EXPECT_EQ(batch->records[1].pos.stream, StreamKind::kImpression);
   EXPECT_EQ(batch->records[2].pos.stream, StreamKind::kClick);
+}
+
+// A line rejected for a field other than ts does not steer the merge either:
+// it goes at once, while its plausible ts would have held the file back.
+TEST_F(FileSourceTest, ALineRejectedForAnotherFieldGoesAtOnce) {
+  FileSourceOptions o;
+  o.impressions_path =
+      Write("i.jsonl",
+            "{\"impression_id\":\"a\",\"user_id\":\"u\",\"item_id\":\"i\",\"ts\":10}\n"
+            "{\"impression_id\":\"b\",\"user_id\":\"u\",\"item_id\":\"i\",\"ts\":30}\n");
+  o.clicks_path = Write("c.jsonl",
+                        "{\"impression_id\":true,\"ts\":25}\n"
+                        "{\"impression_id\":\"a\",\"ts\":20}\n");
+  auto source = FileSource::Open(o, SchemaOptions{});
+  ASSERT_TRUE(source.ok());
+  auto batch = (*source)->Next(10);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->records.size(), 4u);
+  EXPECT_EQ(batch->records[0].pos.stream, StreamKind::kClick);  // the bad line, at once
+  EXPECT_EQ(batch->records[0].pos.offset.value, 1);
+  EXPECT_EQ(batch->records[1].pos.stream, StreamKind::kImpression);  // a, 10
+  EXPECT_EQ(batch->records[2].pos.stream, StreamKind::kClick);       // click a, 20
+  EXPECT_EQ(batch->records[3].pos.stream, StreamKind::kImpression);  // b, 30
+}
+
+// A file whose head the merge holds back is reported pending in the batch
+// (the router then never takes it for idle); a finished one is not.
+TEST_F(FileSourceTest, AHeldBackFileIsReportedPending) {
+  FileSourceOptions o;
+  o.impressions_path =
+      Write("i.jsonl",
+            "{\"impression_id\":\"a\",\"user_id\":\"u\",\"item_id\":\"i\",\"ts\":10}\n"
+            "{\"impression_id\":\"b\",\"user_id\":\"u\",\"item_id\":\"i\",\"ts\":20}\n");
+  o.clicks_path = Write("c.jsonl", "{\"impression_id\":\"a\",\"ts\":5000}\n");
+  auto source = FileSource::Open(o, SchemaOptions{});
+  ASSERT_TRUE(source.ok());
+  auto first = (*source)->Next(1);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->records.size(), 1u);
+  EXPECT_EQ(first->pending,
+            (std::vector<PartitionId>{{StreamKind::kImpression, 0}, {StreamKind::kClick, 0}}));
+  auto second = (*source)->Next(1);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->pending, (std::vector<PartitionId>{{StreamKind::kClick, 0}}));
+  EXPECT_EQ(second->finished, (std::vector<PartitionId>{{StreamKind::kImpression, 0}}));
 }
 
 TEST_F(FileSourceTest, MissingFileIsNamed) {

@@ -64,6 +64,22 @@ TEST(WatermarkTest, IdlePartitionRejoinsWhenDataArrives) {
   EXPECT_EQ(t.active_partitions(), 2u);
 }
 
+// A partition the source reports pending (records read, not delivered yet:
+// the file merge holds it back) does not go idle, however long it waits.
+TEST(WatermarkTest, PendingPartitionDoesNotGoIdle) {
+  WatermarkTracker t({0, /*idle_timeout_ms=*/1000});
+  const auto t0 = WatermarkTracker::Clock::now();
+  t.Observe(kImp0, EventTime{5000}, t0);
+  t.Observe(kClk0, EventTime{3000}, t0);
+  for (auto now = t0; now < t0 + 3000ms; now += 100ms) {
+    t.Observe(kImp0, EventTime{5000}, now);
+    t.Pending(kClk0, now);
+    t.Advance(now);
+  }
+  EXPECT_EQ(t.Advance(t0 + 3000ms).ms, 3000) << "clicks still hold the watermark";
+  EXPECT_EQ(t.active_partitions(), 2u);
+}
+
 TEST(WatermarkTest, AllIdleHoldsAtTheSlowestPartitionWithData) {
   WatermarkTracker t({100, 1000});
   const auto t0 = WatermarkTracker::Clock::now();
