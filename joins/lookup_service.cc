@@ -30,6 +30,12 @@ std::chrono::milliseconds Backoff(int attempt, int64_t initial_ms, int64_t max_m
 
 Status LookupSpec::Validate(const std::string& prefix) const {
   if (name.empty()) return Status::InvalidArgument(prefix + ".name: must not be empty");
+  if (name.find('.') != std::string::npos) {
+    // "a" and "a.b" would both name a feature "a.b.c" (columns "b.c" and "c").
+    return Status::InvalidArgument(
+        prefix + ".name: '" + name +
+        "' must not contain '.' (it prefixes the features: name.column)");
+  }
   if (table.empty()) return Status::InvalidArgument(prefix + ".table: must not be empty");
   if (family.empty()) return Status::InvalidArgument(prefix + ".family: must not be empty");
   if (max_versions < 1 || max_versions > 100) {

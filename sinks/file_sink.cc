@@ -1,5 +1,6 @@
 #include "sinks/file_sink.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,8 +16,10 @@ constexpr size_t kBufferBytes = 1 << 20;
 }
 
 LineWriter::LineWriter(std::FILE* file, std::string name, bool owned)
-    : file_(file), name_(std::move(name)), owned_(owned) {
+    : file_(file), name_(std::move(name)), owned_(owned), durable_(false) {
   std::setvbuf(file_, nullptr, _IOFBF, kBufferBytes);
+  struct stat st;
+  durable_ = owned_ && ::fstat(fileno(file_), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 LineWriter::~LineWriter() {
@@ -54,7 +57,7 @@ Status LineWriter::Flush() {
   if (std::fflush(file_) != 0) {
     return Status::IoError("flushing " + name_ + ": " + std::strerror(errno));
   }
-  if (owned_ && ::fsync(fileno(file_)) != 0) {
+  if (durable_ && ::fsync(fileno(file_)) != 0) {
     return Status::IoError("fsync " + name_ + ": " + std::strerror(errno));
   }
   return Status::Ok();

@@ -16,7 +16,10 @@
 
 namespace ctrjoin {
 
-// Writes lines to a FILE*; closes it at destruction when it owns it.
+// Writes lines to a FILE*; closes it at destruction when it owns it. Flush
+// also fsyncs an owned regular file; a pipe, FIFO or terminal (sink.path
+// /dev/stdout) is only flushed: it has nothing to make durable.
+// Called from one thread at a time (the sink node or the caller that owns it).
 class LineWriter {
  public:
   static Result<std::unique_ptr<LineWriter>> OpenFile(const std::string& path, bool append);
@@ -34,6 +37,7 @@ class LineWriter {
   std::FILE* file_;
   std::string name_;
   bool owned_;
+  bool durable_;  // an owned regular file: Flush fsyncs it
 };
 
 class FileSampleSink : public SampleSink {

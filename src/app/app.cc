@@ -69,7 +69,7 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& c, bool replay, bool re
     }
     return std::unique_ptr<Source>(std::move(s).value());
   }
-  auto s = FileSource::Open(c.source.files, c.schema);
+  auto s = FileSource::Open(c.source.files, c.ParserSchema());
   if (!s.ok()) return s.status();
   return std::unique_ptr<Source>(std::move(s).value());
 }
@@ -242,8 +242,8 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
     spdlog::info("http: /metrics, /healthz and /ready on {}", http->Url());
   }
 
-  Pipeline pipeline(config.pipeline, config.schema, config.watermark, &source, enricher, &sink,
-                    &dead_letters, &metrics.pipeline);
+  Pipeline pipeline(config.pipeline, config.ParserSchema(), config.watermark, &source, enricher,
+                    &sink, &dead_letters, &metrics.pipeline);
   if (end_after_window_ms >= 0) pipeline.EndAfterWindows(end_after_window_ms);
   if (eos != nullptr) {
     pipeline.SetCheckpointHooks(eos->coordinator);

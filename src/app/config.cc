@@ -519,6 +519,12 @@ Status Config::Validate() const {
   return Status::Ok();
 }
 
+SchemaOptions Config::ParserSchema() const {
+  SchemaOptions s = schema;
+  for (const LookupSpec& l : lookups) s.lookup_names.push_back(l.name);
+  return s;
+}
+
 KafkaTransactionalSinkOptions Config::KafkaTxnSinkOptions() const {
   KafkaTransactionalSinkOptions o;
   o.brokers = sink.kafka.brokers;
@@ -551,8 +557,9 @@ const std::vector<ConfigSection>& ConfigSections() {
 
 const std::vector<ConfigKey<LookupSpec>>& LookupKeys() {
   static const std::vector<ConfigKey<LookupSpec>> kKeys = {
-      Key<LookupSpec>("name", FIELD(name),
-                      "Names the lookup and prefixes its features: `user.age`. Required; unique."),
+      Key<LookupSpec>(
+          "name", FIELD(name),
+          "Names the lookup and prefixes its features: `user.age`. Required; unique; no `.`."),
       Key<LookupSpec>("table", FIELD(table), "The feature-store table. Required."),
       Key<LookupSpec>("family", FIELD(family), "The column family. Not empty."),
       Key<LookupSpec>("key_field", FIELD(key_field),

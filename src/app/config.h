@@ -132,6 +132,8 @@ struct Config {
   // section's (the components' Validate() and rules across keys).
   Status Validate() const;
   KafkaTransactionalSinkOptions KafkaTxnSinkOptions() const;
+  // `schema` with the lookups' names, for the event parser.
+  SchemaOptions ParserSchema() const;
 };
 
 // What a config file starts from: Config's defaults with http.enabled.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -84,6 +85,13 @@ struct DeadLetter {
   std::string reason;
   std::string payload;  // the raw record, possibly truncated
 };
+
+// The fields every sample carries beside its features. tf.Example puts them
+// in one map with the features, so no feature may be named like one (the
+// parser dead-letters an impression whose feature is).
+inline constexpr std::string_view kSampleFieldNames[] = {"sample_id", "label",      "impression_id",
+                                                         "user_id",   "item_id",    "ts",
+                                                         "click_ts",  "correction", "partial"};
 
 // A labelled training sample.
 struct Sample {

@@ -79,7 +79,7 @@ Reason ReadId(const simdjson::dom::object& obj, std::string_view field, size_t m
 }
 
 // Reads an event time: an integer number of epoch milliseconds, >= 0.
-// The wall-clock bound is checked by the caller (PeekTs has no clock).
+// The wall-clock bound is checked by the caller.
 Reason ReadTs(const simdjson::dom::object& obj, std::string_view field, int64_t& out) {
   element value;
   if (Reason reason = FindRequired(obj, field, value); !reason.empty()) return reason;
@@ -133,6 +133,19 @@ std::string ReadFeatureValue(const element& value, FeatureValue& out) {
 }
 
 // Reads the optional features object, keeping the order of the JSON.
+// Why an impression's own feature may not have this name (empty: it may).
+Reason CheckFeatureName(std::string_view name, const SchemaOptions& options) {
+  for (std::string_view reserved : kSampleFieldNames) {
+    if (name == reserved) return "shadows the sample field '" + std::string(reserved) + "'";
+  }
+  for (const std::string& lookup : options.lookup_names) {
+    if (name.size() > lookup.size() && name.starts_with(lookup) && name[lookup.size()] == '.') {
+      return "shadows the columns of lookup '" + lookup + "' (" + lookup + ".*)";
+    }
+  }
+  return {};
+}
+
 Reason ReadFeatures(const simdjson::dom::object& obj, const SchemaOptions& options,
                     std::vector<Feature>& out) {
   const std::string& field = options.features_field;
@@ -150,10 +163,21 @@ Reason ReadFeatures(const simdjson::dom::object& obj, const SchemaOptions& optio
     }
     Feature& feature = out.emplace_back();
     feature.name.assign(entry.key);
+    if (Reason r = CheckFeatureName(feature.name, options); !r.empty()) {
+      return field + "." + feature.name + ": " + r;
+    }
     if (std::string got = ReadFeatureValue(entry.value, feature.value); !got.empty()) {
       return field + "." + feature.name +
              ": expected a number, a string or an array of numbers, got " + got;
     }
+  }
+  // A name twice in one object (JSON allows it; a feature map does not).
+  std::vector<std::string_view> names;
+  names.reserve(out.size());
+  for (const Feature& f : out) names.push_back(f.name);
+  std::sort(names.begin(), names.end());
+  if (auto twice = std::adjacent_find(names.begin(), names.end()); twice != names.end()) {
+    return field + "." + std::string(*twice) + ": appears twice";
   }
   return {};
 }
@@ -279,18 +303,6 @@ ParseResult EventParser::Parse(StreamKind stream, std::string_view json, int64_t
     }
   }
   return "unknown stream";
-}
-
-EventTime EventParser::PeekTs(StreamKind stream, std::string_view json) {
-  simdjson::dom::object obj;
-  int64_t ts = 0;
-  const std::string& field =
-      stream == StreamKind::kClick ? options_.click_ts_field : options_.ts_field;
-  if (!impl_->ParseObject(json, options_.max_record_bytes, obj).empty() ||
-      !ReadTs(obj, field, ts).empty()) {
-    return EventTime::Min();
-  }
-  return EventTime{ts};
 }
 
 }  // namespace ctrjoin

@@ -7,8 +7,10 @@
 // is missing or has the wrong type, an id is empty or longer than
 // max_id_bytes, ts is negative or more than max_future_ms ahead of the
 // wall clock, or a feature value is not a number, a string or an array of
-// numbers. ids may be JSON strings or integers (integers become their decimal
-// text). Unknown top-level fields are ignored.
+// numbers, or a feature name would shadow another name of the sample: a
+// sample field (kSampleFieldNames), a lookup's column ("<lookup name>.*") or
+// an earlier feature of the same record. ids may be JSON strings or integers
+// (integers become their decimal text). Unknown top-level fields are ignored.
 //
 // Thread-safety: one EventParser per thread (it owns a simdjson parser and
 // its buffers). Called from the pipeline's parse node.
@@ -18,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "src/core/event.h"
 #include "src/core/status.h"
@@ -36,6 +39,10 @@ struct SchemaOptions {
   size_t max_features = 1024;
   int64_t max_future_ms = 86'400'000;  // 1 day ahead of the wall clock
   size_t max_record_bytes = 1 << 20;
+  // Not a config key: the lookups' names (Config::ParserSchema). Features
+  // "<name>.*" are that lookup's columns, so an impression's own feature may
+  // not be named so.
+  std::vector<std::string> lookup_names;
 
   Status Validate() const;  // names the bad field: "schema.max_id_bytes: ..."
 };
@@ -52,10 +59,6 @@ class EventParser {
 
   // now_ms is the wall clock used for the "far in the future" check.
   ParseResult Parse(StreamKind stream, std::string_view json, int64_t now_ms);
-
-  // Extracts only the event time, for ordering file inputs; nullopt-like
-  // EventTime::Min() when the record has no usable ts.
-  EventTime PeekTs(StreamKind stream, std::string_view json);
 
  private:
   struct Impl;

@@ -156,6 +156,11 @@ TEST(ConfigTest, LookupsAreReadAndCheckedPerElement) {
             "lookups: expected a list, got a non-scalar value");
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "lookups: [{name: u, table: t}, {name: u, table: v}]"),
             "lookups[1].name: 'u' is used twice");
+  EXPECT_EQ(ErrorOf(std::string(kMinimal) + "lookups: [{name: u.v, table: t}]"),
+            "lookups[0].name: 'u.v' must not contain '.' (it prefixes the features: name.column)");
+  Result<Config> named = ParseConfig(std::string(kMinimal) + "lookups: [{name: u, table: t}]", {});
+  ASSERT_TRUE(named.ok());
+  EXPECT_EQ(named->ParserSchema().lookup_names, std::vector<std::string>{"u"});
   EXPECT_EQ(ErrorOf(std::string(kMinimal) + "lookups: [{name: u, table: t, max_versions: 0}]"),
             "lookups[0].max_versions: must be in [1, 100]");
 }

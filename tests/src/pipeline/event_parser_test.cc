@@ -285,24 +285,6 @@ TEST(EventParserSchemaTest, UsesConfiguredFieldNames) {
   EXPECT_EQ(std::get<std::string>(bad_click), "clicked_at: must not be negative, got -3");
 }
 
-TEST(EventParserPeekTsTest, ReturnsTsOrMin) {
-  SchemaOptions options;
-  options.click_ts_field = "cts";
-  EventParser parser(options);
-  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":1234,"junk":[}")"), EventTime::Min());
-  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":1234})"), EventTime{1234});
-  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":1234,"cts":5})"), EventTime{1234});
-  EXPECT_EQ(parser.PeekTs(StreamKind::kClick, R"({"ts":1234,"cts":5})"), EventTime{5});
-  EXPECT_EQ(parser.PeekTs(StreamKind::kClick, R"({"ts":1234})"), EventTime::Min());
-  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":-1})"), EventTime::Min());
-  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":1.5})"), EventTime::Min());
-  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":"7"})"), EventTime::Min());
-  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, "[7]"), EventTime::Min());
-  // No wall-clock bound: PeekTs has no clock.
-  EXPECT_EQ(parser.PeekTs(StreamKind::kImpression, R"({"ts":9223372036854775807})"),
-            EventTime::Max());
-}
-
 TEST_F(EventParserTest, ManyRecordsInARowKeepNoStaleData) {
   std::vector<Impression> parsed;
   for (int i = 0; i < 200; ++i) {
@@ -373,6 +355,37 @@ TEST(SchemaOptionsTest, RejectsBadLimits) {
   EXPECT_EQ(options.Validate().message(), "schema.max_record_bytes: must be at least 64, got 63");
   options.max_record_bytes = 64;
   EXPECT_TRUE(options.Validate().ok());
+}
+
+// A feature named like a sample field would be a second entry of that name
+// in tf.Example (the trainer reads the feature's value as the label); one
+// named like a lookup's column would appear twice; so would a name given
+// twice in one object. Each is dead-lettered with a reason naming it.
+TEST_F(EventParserTest, AFeatureThatWouldShadowAnotherNameIsRejected) {
+  for (std::string_view field : kSampleFieldNames) {
+    const std::string reason =
+        ImpressionReason(WithIds(R"("ts":1,"features":{")" + std::string(field) + R"(":7})"));
+    EXPECT_EQ(reason, "features." + std::string(field) + ": shadows the sample field '" +
+                          std::string(field) + "'");
+  }
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":{"a":1,"b":2,"a":3})")),
+            "features.a: appears twice");
+
+  SchemaOptions with_lookups;
+  with_lookups.lookup_names = {"user", "item"};
+  EventParser parser(with_lookups);
+  auto reason = [&](const std::string& features) -> std::string {
+    ParseResult r =
+        parser.Parse(StreamKind::kImpression, WithIds(R"("ts":1,"features":)" + features), kNow);
+    return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : "accepted";
+  };
+  EXPECT_EQ(reason(R"({"user.age":31})"),
+            "features.user.age: shadows the columns of lookup 'user' (user.*)");
+  EXPECT_EQ(reason(R"({"item.x.y":1})"),
+            "features.item.x.y: shadows the columns of lookup 'item' (item.*)");
+  // Neighbours that shadow nothing.
+  EXPECT_EQ(reason(R"({"user":1,"user_age":2,"users.age":3,"xuser.age":4,"LABEL":5,"ts2":6})"),
+            "accepted");
 }
 
 }  // namespace
