@@ -146,6 +146,28 @@ Reason CheckFeatureName(std::string_view name, const SchemaOptions& options) {
   return {};
 }
 
+// A name given twice in one object (JSON allows it; a feature map does
+// not), or nullptr. Pairwise for the usual few features (no allocation on
+// the parse path), sorted beyond.
+const std::string* NameGivenTwice(const std::vector<Feature>& features) {
+  constexpr size_t kPairwiseUpTo = 32;
+  if (features.size() <= kPairwiseUpTo) {
+    for (size_t i = 1; i < features.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (features[i].name == features[j].name) return &features[i].name;
+      }
+    }
+    return nullptr;
+  }
+  std::vector<const std::string*> names;
+  names.reserve(features.size());
+  for (const Feature& f : features) names.push_back(&f.name);
+  std::sort(names.begin(), names.end(), [](auto* a, auto* b) { return *a < *b; });
+  auto twice =
+      std::adjacent_find(names.begin(), names.end(), [](auto* a, auto* b) { return *a == *b; });
+  return twice == names.end() ? nullptr : *twice;
+}
+
 Reason ReadFeatures(const simdjson::dom::object& obj, const SchemaOptions& options,
                     std::vector<Feature>& out) {
   const std::string& field = options.features_field;
@@ -171,14 +193,8 @@ Reason ReadFeatures(const simdjson::dom::object& obj, const SchemaOptions& optio
              ": expected a number, a string or an array of numbers, got " + got;
     }
   }
-  // A name twice in one object (JSON allows it; a feature map does not).
-  std::vector<std::string_view> names;
-  names.reserve(out.size());
-  for (const Feature& f : out) names.push_back(f.name);
-  std::sort(names.begin(), names.end());
-  if (auto twice = std::adjacent_find(names.begin(), names.end()); twice != names.end()) {
-    return field + "." + std::string(*twice) + ": appears twice";
-  }
+  if (const std::string* twice = NameGivenTwice(out))
+    return field + "." + *twice + ": appears twice";
   return {};
 }
 

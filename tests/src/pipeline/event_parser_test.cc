@@ -370,6 +370,10 @@ TEST_F(EventParserTest, AFeatureThatWouldShadowAnotherNameIsRejected) {
   }
   EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":{"a":1,"b":2,"a":3})")),
             "features.a: appears twice");
+  // Past the pairwise check's size too.
+  std::string many = R"("ts":1,"features":{)";
+  for (int i = 0; i < 40; ++i) many += "\"f" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  EXPECT_EQ(ImpressionReason(WithIds(many + R"("f7":1})")), "features.f7: appears twice");
 
   SchemaOptions with_lookups;
   with_lookups.lookup_names = {"user", "item"};
