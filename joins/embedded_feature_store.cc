@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "src/core/state_codec.h"
+#include "src/state/rocksdb_logger.h"
 #include "src/state/spill_store.h"
 
 namespace ctrjoin {
@@ -84,6 +85,7 @@ Result<std::unique_ptr<EmbeddedFeatureStore>> EmbeddedFeatureStore::Open(
   table.block_cache = rocksdb::NewLRUCache(options.cache_mb << 20);
   rocksdb::Options db_options;
   db_options.create_if_missing = true;
+  db_options.info_log = RocksDbLogger("feature store " + options.path);
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
   CTRJOIN_RETURN_IF_ERROR(FromRocksDb(rocksdb::DB::Open(db_options, options.path, &raw),

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <thrift/TApplicationException.h>
+#include <thrift/TOutput.h>
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/protocol/TCompactProtocol.h>
 #include <thrift/protocol/TProtocolException.h>
@@ -16,6 +17,7 @@
 #include <utility>
 
 #include "hbase/THBaseService.h"
+#include "src/ops/library_log.h"
 
 namespace ctrjoin {
 
@@ -295,7 +297,19 @@ HBaseRow FromTResult(const std::string& row, hbase::TResult&& result) {
 
 }  // namespace
 
+namespace {
+// Thrift's global output hook (any thread): into our logger. Its lines are
+// errors it also throws ("TSocket::open() connect() <Host: ...>: Connection
+// refused"); the first word is the topic repeats are counted by.
+void ThriftToLogger(const char* text) {
+  const std::string_view line(text);
+  LibraryLog::Log("thrift", line.substr(0, line.find(' ')), spdlog::level::warn, line);
+}
+}  // namespace
+
 Result<std::unique_ptr<HBaseClient>> HBaseClient::Open(const HBaseClientOptions& options) {
+  static std::once_flag hooked;
+  std::call_once(hooked, [] { apache::thrift::GlobalOutput.setOutputFunction(ThriftToLogger); });
   CTRJOIN_RETURN_IF_ERROR(options.Validate("hbase"));
   return std::make_unique<HBaseClient>(std::make_unique<HBaseConnectionPool>(options));
 }

@@ -7,15 +7,24 @@
 #include <thread>
 #include <utility>
 
+#include "src/ops/library_log.h"
+
 namespace ctrjoin {
 
 namespace {
 constexpr size_t kErrstrSize = 512;
 constexpr std::chrono::milliseconds kTopicRetryDelay{200};
+
+// librdkafka's log callback (its own threads): into our logger.
+void LogThroughLogger(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
+  LibraryLog::Log("librdkafka", facility, LibraryLog::FromSyslog(level),
+                  fmt::format("{}: {}", rd_kafka_name(rk), text));
+}
 }  // namespace
 
 Result<KafkaConf> MakeKafkaConf(const std::map<std::string, std::string>& properties) {
   KafkaConf conf(rd_kafka_conf_new());
+  rd_kafka_conf_set_log_cb(conf.get(), LogThroughLogger);
   char errstr[kErrstrSize];
   for (const auto& [name, value] : properties) {
     if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof errstr) !=

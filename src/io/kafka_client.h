@@ -60,7 +60,7 @@ using KafkaMetadata = std::unique_ptr<const rd_kafka_metadata_t, KafkaMetadataDe
 
 // Builds a configuration from librdkafka property names and values. An unknown
 // property or a bad value is an InvalidArgument naming the property and
-// librdkafka's reason.
+// librdkafka's reason. librdkafka's log lines go to our logger (LibraryLog).
 Result<KafkaConf> MakeKafkaConf(const std::map<std::string, std::string>& properties);
 
 // Creates a client from conf. librdkafka takes conf over only on success,

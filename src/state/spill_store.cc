@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "src/state/rocksdb_logger.h"
+
 namespace ctrjoin {
 
 namespace fs = std::filesystem;
@@ -119,6 +121,7 @@ Result<std::unique_ptr<SpillStore>> SpillStore::Open(const SpillStoreOptions& op
 
   rocksdb::Options db_options;
   db_options.create_if_missing = true;
+  db_options.info_log = RocksDbLogger("spill " + path);
   db_options.write_buffer_manager = store->memory_->write_buffers();
   db_options.write_buffer_size = std::max<size_t>(memory_bytes / 8, 1 << 20);
   db_options.max_write_buffer_number = 3;

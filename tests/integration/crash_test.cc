@@ -34,6 +34,7 @@
 
 #include "src/app/app.h"
 #include "src/io/kafka_client.h"
+#include "tests/support/child_process.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "tests/support/kafka_test_util.h"
 #include "tests/support/temp_dir.h"
@@ -44,6 +45,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using test_support::Child;
+const std::string kBinary = CTRJOIN_BINARY;
 
 constexpr int64_t kWindowMs = 20'000;
 constexpr uint64_t kImpressions = 60'000;
@@ -56,113 +59,6 @@ int Kills() {
   const char* v = std::getenv("CTRJOIN_CRASH_KILLS");
   return v != nullptr ? std::max(1, std::atoi(v)) : 20;
 }
-
-// A `ctrjoin <args>` child process, its stdout and stderr appended to `log`
-// (spdlog writes to stderr), with `env` added to its environment (the test
-// hooks CTRJOIN_CRASH_AT and CTRJOIN_STOP_AT, txn/crash_point.h). The
-// destructor kills (SIGKILL) and reaps one still running, so that a failed
-// test leaves no process behind. Test thread only.
-class Child {
- public:
-  Child(const std::vector<std::string>& args, std::string log,
-        const std::map<std::string, std::string>& env = {})
-      : log_(std::move(log)) {
-    std::error_code ec;
-    log_start_ = fs::exists(log_) ? fs::file_size(log_, ec) : 0;
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* err = std::freopen(log_.c_str(), "a", stderr);
-      if (err != nullptr) dup2(fileno(err), STDOUT_FILENO);
-      for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
-      std::vector<char*> argv{const_cast<char*>(CTRJOIN_BINARY)};
-      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(CTRJOIN_BINARY, argv.data());
-      _exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ <= 0 || exited_) return;
-    kill(pid_, SIGKILL);
-    kill(pid_, SIGCONT);  // a stopped process dies only once continued
-    waitpid(pid_, &status_, 0);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-  void Signal(int signal) const {
-    if (!exited_) kill(pid_, signal);
-  }
-  // Waits up to `timeout` for the process to end; true once it has.
-  bool WaitExit(std::chrono::milliseconds timeout) {
-    const Clock::time_point deadline = Clock::now() + timeout;
-    while (!exited_) {
-      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
-        exited_ = true;
-      } else if (Clock::now() >= deadline) {
-        return false;
-      } else {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      }
-    }
-    return true;
-  }
-  bool Running() { return !WaitExit(std::chrono::milliseconds(0)); }
-  // Waits up to `timeout` until the kernel has stopped every thread of the
-  // process (SIGSTOP, sent or raised by itself); false if it ended or the
-  // time ran out first.
-  bool WaitStopped(std::chrono::milliseconds timeout) {
-    const Clock::time_point deadline = Clock::now() + timeout;
-    while (!exited_) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG | WUNTRACED) == pid_) {
-        if (WIFSTOPPED(status)) return true;
-        exited_ = true;
-        status_ = status;
-      } else if (Clock::now() >= deadline) {
-        return false;
-      } else {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      }
-    }
-    return false;
-  }
-  int status() const { return status_; }
-  // The exit code, or -1 (running, or ended by a signal).
-  int exit_code() const { return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
-  std::string Describe() const {
-    if (!exited_) return fmt::format("pid {} still running", pid_);
-    if (WIFSIGNALED(status_))
-      return fmt::format("pid {} ended by signal {}", pid_, WTERMSIG(status_));
-    return fmt::format("pid {} exited {}", pid_, WEXITSTATUS(status_));
-  }
-  // What this process appended to the log.
-  std::string Log() const {
-    std::ifstream in(log_);
-    in.seekg(static_cast<std::streamoff>(log_start_));
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
-  // Waits up to `timeout` until this process's log has a line matching
-  // `pattern`; false if the process ended or the time ran out first.
-  bool WaitForLog(const std::regex& pattern, std::chrono::milliseconds timeout) {
-    const Clock::time_point deadline = Clock::now() + timeout;
-    while (true) {
-      const bool running = Running();  // before reading: a last line is not missed
-      if (std::regex_search(Log(), pattern)) return true;
-      if (!running || Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  }
-  const std::string& log() const { return log_; }
-
- private:
-  std::string log_;
-  uintmax_t log_start_ = 0;
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int status_ = 0;
-};
 
 struct RunResult {
   bool finished = false;   // exit 0
@@ -180,7 +76,7 @@ RunResult RunOnce(const std::vector<std::string>& args, const std::string& log,
                   int signal = SIGKILL) {
   std::map<std::string, std::string> env;
   if (!crash_at.empty()) env["CTRJOIN_CRASH_AT"] = crash_at;
-  Child child(args, log, env);
+  Child child(kBinary, args, log, env);
   RunResult r;
   const Clock::time_point start = Clock::now();
   while (!child.WaitExit(std::chrono::milliseconds(2))) {
@@ -631,10 +527,10 @@ TEST(CrashTest, ZombieOnSameHostIsRefusedByTheLock) {
                   (kafka_sink ? KafkaSinkYaml(brokers, name)
                               : fmt::format("sink: {{type: file, path: {}}}\n", dir.File("out"))));
 
-    Child a(RunCommand(config), dir.File("a.log"));
+    Child a(kBinary, RunCommand(config), dir.File("a.log"));
     ASSERT_TRUE(a.WaitForLog(kCommitted, seconds(60))) << Report(a);
 
-    Child b(RunCommand(config), dir.File("b.log"));
+    Child b(kBinary, RunCommand(config), dir.File("b.log"));
     ASSERT_TRUE(b.WaitExit(seconds(10))) << "B was not refused: " << Report(b);
     EXPECT_EQ(b.exit_code(), 2) << Report(b);
     EXPECT_NE(b.Log().find(fmt::format("is in use by another ctrjoin process (pid {})", a.pid())),
@@ -645,7 +541,7 @@ TEST(CrashTest, ZombieOnSameHostIsRefusedByTheLock) {
 
     std::vector<std::string> takeover = BoundedRunCommand(config);
     takeover.push_back("--wait-for-lock=60");
-    Child c(takeover, dir.File("c.log"));
+    Child c(kBinary, takeover, dir.File("c.log"));
     ASSERT_TRUE(
         c.WaitForLog(std::regex(fmt::format("waiting for a job directory held by pid {}", a.pid())),
                      seconds(30)))
@@ -727,7 +623,7 @@ void AnotherHostRound(const std::string& brokers, const std::string& name, uint6
                           KafkaSinkYaml(brokers, name, interval_ms));
   }
 
-  Child a(RunCommand(a_config), dir.File("a.log"), stop_at);
+  Child a(kBinary, RunCommand(a_config), dir.File("a.log"), stop_at);
   if (wake == Wake::kAfterSuccessorCommitted) {
     // Anywhere: in the first epochs' burst, or while A idles at the end of
     // the input (it reads the trace in about 2 s).
@@ -739,7 +635,7 @@ void AnotherHostRound(const std::string& brokers, const std::string& name, uint6
   const uint64_t committed_before_freeze = LastCommitted(a);
   CopyCheckpoints(dir / "a/state/checkpoints", dir / "b/state/checkpoints");
 
-  Child b(RunCommand(b_config), dir.File("b.log"));
+  Child b(kBinary, RunCommand(b_config), dir.File("b.log"));
   if (wake == Wake::kAfterSuccessorCommitted) {
     ASSERT_TRUE(b.WaitForLog(kCommitted, seconds(60))) << Report(b);
   } else {
@@ -759,7 +655,7 @@ void AnotherHostRound(const std::string& brokers, const std::string& name, uint6
   b.Signal(SIGTERM);
   ASSERT_TRUE(b.WaitExit(seconds(60))) << Report(b);
   EXPECT_EQ(b.exit_code(), 0) << Report(b);
-  Child b_end(BoundedRunCommand(b_config), dir.File("b-end.log"));
+  Child b_end(kBinary, BoundedRunCommand(b_config), dir.File("b-end.log"));
   ASSERT_TRUE(b_end.WaitExit(seconds(120))) << Report(b_end);
   EXPECT_EQ(b_end.exit_code(), 0) << Report(b_end);
 
