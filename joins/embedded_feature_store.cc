@@ -76,7 +76,7 @@ Result<std::unique_ptr<EmbeddedFeatureStore>> EmbeddedFeatureStore::Open(
     const EmbeddedFeatureStoreOptions& options) {
   CTRJOIN_RETURN_IF_ERROR(options.Validate());
   std::error_code ec;
-  std::filesystem::create_directories(options.path, ec);
+  if (!options.read_only) std::filesystem::create_directories(options.path, ec);
   if (ec) {
     return Status::InvalidArgument("feature_store.embedded.path: cannot create " + options.path +
                                    ": " + ec.message());
@@ -88,12 +88,19 @@ Result<std::unique_ptr<EmbeddedFeatureStore>> EmbeddedFeatureStore::Open(
   db_options.info_log = RocksDbLogger("feature store " + options.path);
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
-  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(rocksdb::DB::Open(db_options, options.path, &raw),
-                                      "feature store " + options.path));
+  if (options.read_only) {
+    db_options.create_if_missing = false;
+    CTRJOIN_RETURN_IF_ERROR(
+        FromRocksDb(rocksdb::DB::OpenForReadOnly(db_options, options.path, &raw),
+                    "feature store " + options.path + " (read-only, as a replay opens it)"));
+  } else {
+    CTRJOIN_RETURN_IF_ERROR(FromRocksDb(rocksdb::DB::Open(db_options, options.path, &raw),
+                                        "feature store " + options.path));
+  }
   std::unique_ptr<EmbeddedFeatureStore> store(new EmbeddedFeatureStore());
   store->path_ = options.path;
   store->db_.reset(raw);
-  if (!options.load.empty()) {
+  if (!options.load.empty() && !options.read_only) {
     Result<uint64_t> loaded = store->LoadJsonLines(options.load);
     if (!loaded.ok()) return loaded.status().WithContext("feature_store.embedded.load");
   }

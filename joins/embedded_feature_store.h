@@ -27,6 +27,9 @@ struct EmbeddedFeatureStoreOptions {
   std::string path = "./ctrjoin-features";  // RocksDB directory (created if missing)
   std::string load;                         // JSON-lines file loaded at start-up, optional
   size_t cache_mb = 64;                     // block cache
+  // Not a config key: a replay opens the store read-only (no lock, no load),
+  // so that it runs beside the live job that holds it.
+  bool read_only = false;
 
   Status Validate() const;  // "feature_store.embedded.path: ..."
 };

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -456,6 +457,9 @@ Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
                          ? c.state.dir + "/checkpoints"
                          : live.checkpoint.dir + "/replay-" + options.name;
   c.http.server.address = options.http_address;
+  // Beside the live job, which holds the embedded store's lock and loaded it.
+  c.feature_store.embedded.read_only = true;
+  c.feature_store.embedded.load.clear();
   // The live run's dead letters are its own: a replay's go next to its state.
   c.dead_letter.type = DeadLetterType::kFile;
   c.dead_letter.path = c.state.dir + "/dead-letters.jsonl";
@@ -471,10 +475,18 @@ Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
   // A replay is restartable only from its own checkpoints.
   c.checkpoint.enabled = true;
   if (live.sink.type == SinkType::kKafka) {
-    if (options.output == live.sink.kafka.topic) {
-      return Status::InvalidArgument(
-          fmt::format("--output: '{}' is the live run's output topic; a replay writes its own",
-                      options.output));
+    // Every topic the live job reads or writes is refused.
+    const std::pair<const std::string*, const char*> taken[] = {
+        {&live.sink.kafka.topic, "output topic"},
+        {&live.source.kafka.impressions_topic, "impressions topic"},
+        {&live.source.kafka.clicks_topic, "clicks topic"},
+        {&live.dead_letter.kafka.topic, "dead-letter topic"},
+    };
+    for (const auto& [topic, what] : taken) {
+      if (options.output == *topic) {
+        return Status::InvalidArgument(fmt::format(
+            "--output: '{}' is the live run's {}; a replay writes its own", options.output, what));
+      }
     }
     c.sink.kafka.topic = options.output;
     c.sink.transactional_id_prefix = !options.transactional_id_prefix.empty()
@@ -486,9 +498,25 @@ Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
           "(the live run's transactions would be fenced)");
     }
   } else {
-    if (options.output == live.sink.path) {
+    // Compared as canonical paths ("out/", "./out" and a symlink to it are
+    // "out"), and neither may hold the other.
+    std::error_code ec;
+    namespace fs = std::filesystem;
+    auto canonical = [&ec](const std::string& path) {
+      fs::path p = fs::weakly_canonical(path, ec);
+      return p.has_filename() ? p : p.parent_path();  // "out/" is "out"
+    };
+    const fs::path out = canonical(options.output);
+    const fs::path taken = canonical(live.sink.path);
+    auto within = [](const fs::path& inner, const fs::path& outer) {
+      auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+      return o == outer.end();
+    };
+    if (ec || within(out, taken) || within(taken, out)) {
       return Status::InvalidArgument(fmt::format(
-          "--output: '{}' is the live run's sink.path; a replay writes its own", options.output));
+          "--output: '{}' is, holds or lies in the live run's sink.path '{}'; a replay writes "
+          "its own directory",
+          options.output, live.sink.path));
     }
     c.sink.path = options.output;
   }

@@ -265,6 +265,10 @@ TEST_F(ReplayTest, ByOffsetsReproducesTheLiveSamples) {
   replay.range.start_offsets = {{0, 700}, {1, 900}};
   replay.range.end_offsets = {{0, 2300}, {1, 2000}};
   replay.progress = ReplayProgressMode::kLog;
+  // Beside the live job, which holds the embedded feature store (RocksDB's
+  // lock): the replay opens it read-only.
+  auto held = EmbeddedFeatureStore::Open(LiveConfig().feature_store.embedded);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
   Metrics metrics;
   Status st = RunReplay(LiveConfig(), replay, metrics);
   ASSERT_TRUE(st.ok()) << st.ToString();
@@ -313,6 +317,36 @@ TEST_F(ReplayTest, RefusesTheLiveOutputAndBadRanges) {
   Result<Config> c = ReplayConfig(live, replay);
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.status().message().find("--output"), std::string::npos) << c.status().message();
+  // The same directory spelled otherwise, one inside it, one holding it.
+  const std::string dir = live.sink.path;
+  const std::string parent = std::filesystem::path(dir).parent_path().string();
+  const std::string name = std::filesystem::path(dir).filename().string();
+  for (const std::string& output :
+       {dir + "/", dir + "/.", parent + "/./" + name, dir + "/replay", parent}) {
+    replay.output = output;
+    c = ReplayConfig(live, replay);
+    EXPECT_FALSE(c.ok()) << output << " was accepted";
+    if (!c.ok()) {
+      EXPECT_NE(c.status().message().find("the live run's sink.path"), std::string::npos)
+          << c.status().message();
+    }
+  }
+  replay.output = dir + "-replay";  // a sibling whose name starts alike
+  EXPECT_TRUE(ReplayConfig(live, replay).ok());
+  // A replay into a topic: never one the live job reads or writes.
+  Config kafka_live = live;
+  UseKafkaSink(kafka_live, "samples", "live");
+  for (const std::string& topic :
+       {kafka_live.sink.kafka.topic, kafka_live.source.kafka.impressions_topic,
+        kafka_live.source.kafka.clicks_topic}) {
+    replay.output = topic;
+    c = ReplayConfig(kafka_live, replay);
+    EXPECT_FALSE(c.ok()) << topic << " was accepted";
+    if (!c.ok()) {
+      EXPECT_NE(c.status().message().find("is the live run's"), std::string::npos)
+          << c.status().message();
+    }
+  }
 
   replay.output = Path("out");
   replay.range.start_offsets = {{0, 10}};

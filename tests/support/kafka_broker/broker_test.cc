@@ -1255,9 +1255,17 @@ TEST(KafkaBrokerOffsetsTest, OffsetsForTimesInsideCompressedBatchAnswersTheRecor
     ASSERT_TRUE(frame);
     auto fetched = ParseFetchResponse(*frame);
     ASSERT_TRUE(fetched);
-    ASSERT_EQ(fetched->batches.size(), 1u);
-    ASSERT_EQ(fetched->batches[0].compression(), codec_id);
-    ASSERT_EQ(fetched->batches[0].records_count, 10);
+    // Usually one batch; librdkafka may send the first message alone while
+    // the topic's metadata arrives. Either way most records share a batch,
+    // so the targets below fall inside compressed batches.
+    int records = 0, largest = 0;
+    for (const auto& batch : fetched->batches) {
+      ASSERT_EQ(batch.compression(), codec_id);
+      records += batch.records_count;
+      largest = std::max<int>(largest, batch.records_count);
+    }
+    ASSERT_EQ(records, 10);
+    ASSERT_GE(largest, 5);
 
     using Found = std::pair<std::int64_t, std::int64_t>;  // (offset, timestamp)
     EXPECT_EQ(RawListOffsets(client, topic, 0), Found(0, 1000));
