@@ -448,6 +448,22 @@ ConfigSection HttpSection() {
   };
 }
 
+ConfigSection ShutdownSection() {
+  return {
+      "shutdown",
+      "Stopping on SIGINT/SIGTERM (src/app/shutdown_watchdog.h).",
+      {
+          Key<Config>("shutdown.timeout_ms", FIELD(shutdown.timeout_ms),
+                      "A stop that takes longer ends the process with exit code 4: the open "
+                      "epoch is abandoned (nothing committed is lost; it is re-processed on "
+                      "restart). Below a supervisor's grace period (Kubernetes: 30 s). 0 = "
+                      "unbounded.",
+                      Duration()),
+      },
+      nullptr,
+  };
+}
+
 ConfigSection PipelineSection() {
   return {
       "pipeline",
@@ -550,7 +566,7 @@ const std::vector<ConfigSection>& ConfigSections() {
       SourceSection(),   SchemaSection(),     WatermarkSection(),    JoinSection(),
       LookupsSection(),  LookupSection(),     FeatureStoreSection(), StateSection(),
       SinkSection(),     DeadLetterSection(), CheckpointSection(),   HttpSection(),
-      PipelineSection(),
+      PipelineSection(), ShutdownSection(),
   };
   return kSections;
 }

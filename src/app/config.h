@@ -88,6 +88,11 @@ struct DeadLetterConfig {
   KafkaSinkOptions kafka;                   // for kafka
 };
 
+// How long a stop (SIGINT/SIGTERM) may take (src/app/shutdown_watchdog.h).
+struct ShutdownConfig {
+  int64_t timeout_ms = 20'000;  // 0 = unbounded
+};
+
 // The HTTP endpoint (/metrics, /healthz, /ready; see src/ops/ops_endpoints.h).
 struct HttpConfig {
   // Off in a Config built in code (tests, embedders); on in FileDefaults(),
@@ -127,6 +132,7 @@ struct Config {
   PipelineOptions pipeline;
   CheckpointOptions checkpoint;  // dir defaults to <state.dir>/checkpoints
   HttpConfig http;
+  ShutdownConfig shutdown;
 
   // The sections' checks in table order: the keys' own rules, then each
   // section's (the components' Validate() and rules across keys).

@@ -7,6 +7,7 @@
 //   1  the run failed (the log says why; committed output stays valid)
 //   2  bad command line or configuration (nothing was started)
 //   3  fenced: another instance took over this job's transactional ids
+//   4  a stop (SIGINT/SIGTERM) ran past shutdown.timeout_ms (shutdown_watchdog.h)
 //
 // Configuration: the YAML file, then CTRJOIN_<SECTION>__<KEY> environment
 // variables, then --set key=value, each overriding the one before.
@@ -21,6 +22,7 @@
 #include "src/app/admin.h"
 #include "src/app/app.h"
 #include "src/app/config.h"
+#include "src/app/shutdown_watchdog.h"
 #include "src/io/workload.h"
 #include "src/ops/logging.h"
 
@@ -201,6 +203,7 @@ int main(int argc, char** argv) {
   if (!config.ok()) return ExitCode(config.status());
   ctrjoin::Metrics metrics;
   start.lock_wait = std::chrono::seconds(wait_for_lock_s);
+  const ctrjoin::ShutdownWatchdog watchdog(std::chrono::milliseconds(config->shutdown.timeout_ms));
   if (run->parsed()) return ExitCode(ctrjoin::RunPipeline(*config, metrics, start));
   if (replay->parsed()) {
     ctrjoin::ReplayRange& range = replay_options.range;

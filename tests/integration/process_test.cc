@@ -1,8 +1,11 @@
-// One log stream: the ctrjoin binary against an unreachable broker and
-// against a dead HBase server, under --log-format json. Every stderr line
-// must be one JSON object from our logger (librdkafka's and Thrift's lines
-// included, which they would otherwise print raw), and repeats must be
-// rate-limited rather than one line per reconnect.
+// The ctrjoin binary as operators see it from outside.
+// One log stream: against an unreachable broker and against a dead HBase
+// server, under --log-format json, every stderr line must be one JSON object
+// from our logger (librdkafka's and Thrift's lines included, which they would
+// otherwise print raw), and repeats must be rate-limited rather than one line
+// per reconnect.
+// Bounded stop: a SIGTERM while lookups wait for a dead store ends the
+// process within shutdown.timeout_ms, with exit code 4.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -79,6 +82,25 @@ size_t CountStartingWith(const std::vector<std::string>& msgs, const std::string
   return n;
 }
 
+// A job whose every impression waits for a dead HBase server (lookups wait
+// however long it takes: emit_partial is off).
+std::string DeadHBaseJob(const test_support::TempDir& dir, const std::string& extra) {
+  GenerateOptions gen{dir.File("imp.jsonl"), dir.File("clk.jsonl"), "", 2'000};
+  EXPECT_TRUE(GenerateTrace(gen, test_support::OracleWorkload(3, 10'000)).ok());
+  return fmt::format(R"(
+source: {{type: files, files: {{impressions: {}, clicks: {}}}}}
+lookups: [{{name: user, table: users}}]
+lookup: {{retry_initial_ms: 1, retry_max_ms: 5}}
+feature_store: {{type: hbase, hbase: {{port: {}, connect_timeout_ms: 50}}}}
+sink: {{type: file, path: {}}}
+state: {{dir: {}}}
+http: {{enabled: false}}
+{}
+)",
+                     gen.impressions_path, gen.clicks_path, DeadPort(), dir.File("out.jsonl"),
+                     dir.File("state"), extra);
+}
+
 TEST(LogStreamTest, AnUnreachableBrokerLogsOnlyJsonThroughOurLogger) {
   test_support::TempDir dir;
   const std::string yaml = fmt::format(R"(
@@ -101,23 +123,31 @@ http: {{enabled: false}}
 
 TEST(LogStreamTest, ADeadHBaseServerLogsOnlyJsonThroughOurLogger) {
   test_support::TempDir dir;
-  GenerateOptions gen{dir.File("imp.jsonl"), dir.File("clk.jsonl"), "", 2'000};
-  ASSERT_TRUE(GenerateTrace(gen, test_support::OracleWorkload(3, 10'000)).ok());
-  const std::string yaml = fmt::format(R"(
-source: {{type: files, files: {{impressions: {}, clicks: {}}}}}
-lookups: [{{name: user, table: users}}]
-lookup: {{retry_initial_ms: 1, retry_max_ms: 5}}
-feature_store: {{type: hbase, hbase: {{port: {}, connect_timeout_ms: 50}}}}
-sink: {{type: file, path: {}}}
-state: {{dir: {}}}
-http: {{enabled: false}}
-)",
-                                       gen.impressions_path, gen.clicks_path, DeadPort(),
-                                       dir.File("out.jsonl"), dir.File("state"));
-  const std::vector<std::string> msgs = ExpectAllJson(RunAndCollect(dir, yaml, 5s));
+  const std::vector<std::string> msgs =
+      ExpectAllJson(RunAndCollect(dir, DeadHBaseJob(dir, ""), 5s));
   const size_t thrift = CountStartingWith(msgs, "thrift: ");
   EXPECT_GT(thrift, 0u) << "Thrift's lines go through our logger";
   EXPECT_LT(thrift, 60u) << "repeats are rate-limited (thousands of failed connects)";
+}
+
+TEST(ProcessTest, AStopThatCannotFinishEndsAtShutdownTimeoutWithExit4) {
+  test_support::TempDir dir;
+  const std::string config = dir.File("job.yaml");
+  std::ofstream(config) << DeadHBaseJob(dir, "shutdown: {timeout_ms: 1500}");
+  test_support::Child child(CTRJOIN_BINARY, {"run", "--config", config}, dir.File("stderr.log"));
+  ASSERT_FALSE(child.WaitExit(2s)) << "the run waits for the store: " << child.Log();
+  const auto stopped = std::chrono::steady_clock::now();
+  child.Signal(SIGTERM);
+  ASSERT_TRUE(child.WaitExit(15s)) << "the stop was not bounded:\n" << child.Log();
+  const auto took = std::chrono::steady_clock::now() - stopped;
+  EXPECT_EQ(child.exit_code(), 4) << child.Describe() << "\n" << child.Log();
+  EXPECT_GE(took, 1500ms);
+  EXPECT_NE(child.Log().find("shutdown: still stopping after 1500 ms (shutdown.timeout_ms)"),
+            std::string::npos)
+      << child.Log();
+  std::printf(
+      "stopped %lld ms after SIGTERM\n",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
 }
 
 }  // namespace
