@@ -1,9 +1,15 @@
 #include "src/ops/prometheus.h"
 
 #include <fmt/format.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <iterator>
+#include <sstream>
+#include <string>
 
 #include "src/core/clock.h"
 
@@ -18,6 +24,53 @@ std::string Number(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   return fmt::format("{}", v);  // shortest form that reads back exactly
+}
+
+// The standard process_* families of Prometheus' client libraries, from
+// /proc/self (Linux); a figure that cannot be read is left out.
+void WriteProcessFamilies(Exposition& e) {
+  // /proc/self/stat: utime and stime (fields 14 and 15, in clock ticks)
+  // follow the parenthesised command name, which may hold spaces.
+  std::ifstream stat("/proc/self/stat");
+  std::string line;
+  if (std::getline(stat, line)) {
+    const size_t close = line.rfind(')');
+    std::istringstream rest(close == std::string::npos ? "" : line.substr(close + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stoull(field);
+      if (i == 15) stime = std::stoull(field);
+    }
+    const long ticks = sysconf(_SC_CLK_TCK);
+    if (ticks > 0) {
+      e.Single("process_cpu_seconds_total", "counter", "User and system CPU time, in seconds.",
+               static_cast<double>(utime + stime) / static_cast<double>(ticks));
+    }
+  }
+  std::ifstream statm("/proc/self/statm");
+  unsigned long long size_pages = 0, resident_pages = 0;
+  if (statm >> size_pages >> resident_pages) {
+    const auto page = static_cast<unsigned long long>(sysconf(_SC_PAGESIZE));
+    e.Single("process_resident_memory_bytes", "gauge", "Resident memory size, in bytes.",
+             static_cast<uint64_t>(resident_pages * page));
+    e.Single("process_virtual_memory_bytes", "gauge", "Virtual memory size, in bytes.",
+             static_cast<uint64_t>(size_pages * page));
+  }
+  std::error_code ec;
+  uint64_t fds = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++fds;
+  }
+  if (!ec) e.Single("process_open_fds", "gauge", "Open file descriptors.", fds);
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    e.Single("process_max_fds", "gauge", "The limit on open file descriptors.",
+             static_cast<uint64_t>(limit.rlim_cur));
+  }
+  e.Single("process_start_time_seconds", "gauge",
+           "When the process started, in seconds since the Unix epoch.", Seconds(kProcessStartMs));
 }
 
 }  // namespace
@@ -109,6 +162,10 @@ std::string MetricRegistry::Render(int64_t now_ms) const {
   e.Single("ctrjoin_up", "gauge", "1: the ctrjoin process is up and serving metrics.", int64_t{1});
   e.Single("ctrjoin_process_start_time_seconds", "gauge",
            "When the process started, in seconds since the Unix epoch.", Seconds(kProcessStartMs));
+  e.Family("ctrjoin_build_info", "gauge", "1, labelled with the version and the git commit built.");
+  e.Sample("ctrjoin_build_info", {{"version", CTRJOIN_VERSION}, {"commit", CTRJOIN_COMMIT}},
+           int64_t{1});
+  WriteProcessFamilies(e);
   for (const Writer& w : writers_) w(e);
   return out;
 }

@@ -88,6 +88,27 @@ TEST(MetricRegistryTest, RendersTheProcessFamiliesThenEveryWriterInOrder) {
   EXPECT_LT(a, b);
   EXPECT_NE(text.find("ctrjoin_now_seconds 1.5\n"), std::string::npos) << text;
   EXPECT_NE(text.find("ctrjoin_process_start_time_seconds "), std::string::npos);
+  EXPECT_NE(text.find("ctrjoin_build_info{version=\"" + std::string(CTRJOIN_TEST_VERSION) +
+                      "\",commit=\""),
+            std::string::npos)
+      << text;
+}
+
+// The process families of Prometheus' client libraries, read from /proc.
+TEST(MetricRegistryTest, RendersTheProcessFamilies) {
+  const std::string text = MetricRegistry().Render(0);
+  for (const char* family :
+       {"process_cpu_seconds_total", "process_resident_memory_bytes",
+        "process_virtual_memory_bytes", "process_open_fds", "process_start_time_seconds"}) {
+    EXPECT_NE(text.find(std::string("\n") + family + " "), std::string::npos) << family << "\n"
+                                                                              << text;
+  }
+  const size_t at = text.find("\nprocess_resident_memory_bytes ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GT(std::stoull(text.substr(at + 31)), 1u << 20) << "a process uses more than 1 MiB";
+  const size_t fds = text.find("\nprocess_open_fds ");
+  ASSERT_NE(fds, std::string::npos);
+  EXPECT_GE(std::stoull(text.substr(fds + 18)), 3u) << "stdin, stdout, stderr at least";
 }
 
 TEST(ExpositionTest, HistogramBucketsAreCumulativeInSecondsAndEndWithInf) {
