@@ -503,7 +503,7 @@ Result<Config> ReplayConfig(const Config& live, const ReplayOptions& options) {
     std::error_code ec;
     namespace fs = std::filesystem;
     auto canonical = [&ec](const std::string& path) {
-      fs::path p = fs::weakly_canonical(path, ec);
+      fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec);
       return p.has_filename() ? p : p.parent_path();  // "out/" is "out"
     };
     const fs::path out = canonical(options.output);

@@ -203,8 +203,12 @@ int main(int argc, char** argv) {
   if (!config.ok()) return ExitCode(config.status());
   ctrjoin::Metrics metrics;
   start.lock_wait = std::chrono::seconds(wait_for_lock_s);
-  const ctrjoin::ShutdownWatchdog watchdog(std::chrono::milliseconds(config->shutdown.timeout_ms));
-  if (run->parsed()) return ExitCode(ctrjoin::RunPipeline(*config, metrics, start));
+  ctrjoin::ShutdownWatchdog watchdog(std::chrono::milliseconds(config->shutdown.timeout_ms));
+  if (run->parsed()) {
+    const ctrjoin::Status st = ctrjoin::RunPipeline(*config, metrics, start);
+    watchdog.Disarm();
+    return ExitCode(st);
+  }
   if (replay->parsed()) {
     ctrjoin::ReplayRange& range = replay_options.range;
     auto parse_offsets = [](const std::string& text, const char* option,
@@ -230,7 +234,9 @@ int main(int argc, char** argv) {
           ctrjoin::ParseEnum(progress, "--progress", replay_options.progress)}) {
       if (!st.ok()) return ExitCode(st);
     }
-    return ExitCode(ctrjoin::RunReplay(*config, replay_options, metrics, start));
+    const ctrjoin::Status st = ctrjoin::RunReplay(*config, replay_options, metrics, start);
+    watchdog.Disarm();
+    return ExitCode(st);
   }
   if (list->parsed()) return ExitCode(ctrjoin::ListCheckpoints(*config, stdout));
   if (show->parsed()) return ExitCode(ctrjoin::ShowCheckpoint(*config, epoch, stdout));

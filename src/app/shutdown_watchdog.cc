@@ -17,8 +17,13 @@ ShutdownWatchdog::ShutdownWatchdog(std::chrono::milliseconds timeout) : timeout_
 }
 
 ShutdownWatchdog::~ShutdownWatchdog() {
-  done_.store(true);
+  Disarm();
   if (thread_.joinable()) thread_.join();
+}
+
+void ShutdownWatchdog::Disarm() {
+  std::lock_guard lock(mu_);
+  done_.store(true);
 }
 
 void ShutdownWatchdog::Watch() {
@@ -29,6 +34,7 @@ void ShutdownWatchdog::Watch() {
   while (!done_.load() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(kPoll);
   }
+  std::lock_guard lock(mu_);  // held into _Exit: a Disarm now waits for the end
   if (done_.load()) return;
   spdlog::error(
       "shutdown: still stopping after {} ms (shutdown.timeout_ms): exiting {} without "

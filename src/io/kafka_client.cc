@@ -17,8 +17,9 @@ constexpr std::chrono::milliseconds kTopicRetryDelay{200};
 
 // librdkafka's log callback (its own threads): into our logger.
 void LogThroughLogger(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
+  // rk is null for lines logged before the client exists (plugins, debug).
   LibraryLog::Log("librdkafka", facility, LibraryLog::FromSyslog(level),
-                  fmt::format("{}: {}", rd_kafka_name(rk), text));
+                  fmt::format("{}: {}", rk != nullptr ? rd_kafka_name(rk) : "rdkafka", text));
 }
 }  // namespace
 

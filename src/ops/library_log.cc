@@ -58,8 +58,8 @@ void LibraryLog::Log(std::string_view library, std::string_view topic,
     ++r.logged;
   }
   if (suppressed_before > 0) {
-    spdlog::log(level, "{}: {} ({} similar lines suppressed in the last {} s)", library,
-                OneLine(text), suppressed_before, kWindow.count());
+    spdlog::log(level, "{}: {} ({} similar lines suppressed before this one)", library,
+                OneLine(text), suppressed_before);
   } else {
     spdlog::log(level, "{}: {}", library, OneLine(text));
   }

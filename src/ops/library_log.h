@@ -6,9 +6,10 @@
 //
 // Repeats are rate-limited per (library, topic) — the topic is what the
 // library says the line is about, e.g. librdkafka's facility "FAIL": at most
-// kBurst lines per kWindow; the first line after a window that suppressed
-// some says how many ("(37 similar lines suppressed in the last 10 s)"). A
-// broker outage thus costs a few lines every 10 s, not one per reconnect.
+// kBurst lines per kWindow; the next line of that topic after a window that
+// suppressed some says how many ("(37 similar lines suppressed before this
+// one)"). A broker outage thus costs a few lines every 10 s, not one per
+// reconnect.
 //
 // Called from any thread (librdkafka's and Thrift's own threads included);
 // a mutex guards the counters. Owns nothing but the counters.

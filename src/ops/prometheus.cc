@@ -35,15 +35,17 @@ void WriteProcessFamilies(Exposition& e) {
   std::string line;
   if (std::getline(stat, line)) {
     const size_t close = line.rfind(')');
-    std::istringstream rest(close == std::string::npos ? "" : line.substr(close + 2));
+    std::istringstream rest(close == std::string::npos ? "" : line.substr(close + 1));
     std::string field;
     unsigned long long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      if (i == 14) utime = std::stoull(field);
-      if (i == 15) stime = std::stoull(field);
+    int read = 2;  // fields 1 (pid) and 2 (comm) end at the ')'
+    while (read < 15 && rest >> field) {
+      ++read;
+      if (read == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+      if (read == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
     }
     const long ticks = sysconf(_SC_CLK_TCK);
-    if (ticks > 0) {
+    if (read == 15 && ticks > 0) {
       e.Single("process_cpu_seconds_total", "counter", "User and system CPU time, in seconds.",
                static_cast<double>(utime + stime) / static_cast<double>(ticks));
     }

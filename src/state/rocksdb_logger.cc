@@ -29,7 +29,9 @@ class LoggerToLibraryLog : public rocksdb::Logger {
     if (level < GetInfoLogLevel()) return;
     char text[1024];
     std::vsnprintf(text, sizeof text, format, ap);
-    LibraryLog::Log("rocksdb", name_, Level(level), std::string(name_) + ": " + text);
+    // Counted per level too: a burst of info lines must not hide a warning.
+    LibraryLog::Log("rocksdb", name_ + "/" + std::to_string(static_cast<int>(level)), Level(level),
+                    std::string(name_) + ": " + text);
   }
 
  private:

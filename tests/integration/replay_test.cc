@@ -321,8 +321,11 @@ TEST_F(ReplayTest, RefusesTheLiveOutputAndBadRanges) {
   const std::string dir = live.sink.path;
   const std::string parent = std::filesystem::path(dir).parent_path().string();
   const std::string name = std::filesystem::path(dir).filename().string();
+  // Relative, through a directory that does not exist.
+  const std::string relative =
+      "nonexistent/../" + std::filesystem::relative(dir, std::filesystem::current_path()).string();
   for (const std::string& output :
-       {dir + "/", dir + "/.", parent + "/./" + name, dir + "/replay", parent}) {
+       {dir + "/", dir + "/.", parent + "/./" + name, dir + "/replay", parent, relative}) {
     replay.output = output;
     c = ReplayConfig(live, replay);
     EXPECT_FALSE(c.ok()) << output << " was accepted";
