@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "src/io/broker_reachability.h"
 #include "src/io/kafka_client.h"
 
 namespace ctrjoin {
@@ -104,6 +105,7 @@ struct KafkaSource::Impl {
 
   const KafkaSourceOptions options_;
   KafkaHandle consumer_;
+  BrokerReachability brokers_{"source.kafka"};
   // Changes since the previous batch, reported by the next one.
   std::vector<PartitionId> assigned_;
   std::vector<PartitionId> revoked_;
@@ -338,6 +340,7 @@ Status KafkaSource::Impl::Handle(const rd_kafka_message_t& msg, SourceBatch& bat
   const char* topic = msg.rkt != nullptr ? rd_kafka_topic_name(msg.rkt) : nullptr;
   std::optional<StreamKind> stream = topic != nullptr ? StreamOf(topic) : std::nullopt;
   if (msg.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    brokers_.Reached();
     if (stream) Reached({*stream, msg.partition}, msg.offset);
     return Status::Ok();
   }
@@ -349,7 +352,7 @@ Status KafkaSource::Impl::Handle(const rd_kafka_message_t& msg, SourceBatch& bat
     Status status = KafkaStatus(msg.err, context, rd_kafka_message_errstr(&msg));
     // Connection trouble: librdkafka reconnects and retries by itself.
     if (status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kTimedOut) {
-      spdlog::warn("{}", status.message());
+      brokers_.Lost(status);
       return Status::Ok();
     }
     return status;
@@ -358,6 +361,7 @@ Status KafkaSource::Impl::Handle(const rd_kafka_message_t& msg, SourceBatch& bat
     return Status::Internal(fmt::format("source.kafka: a record from unexpected topic '{}'",
                                         topic != nullptr ? topic : "(none)"));
   }
+  brokers_.Reached();
   const PartitionId id{*stream, msg.partition};
   // Written after start-up: beyond the bounded run.
   if (PastEnd(id, msg.offset)) {
