@@ -124,7 +124,7 @@ Result<SourceBatch> FileSource::Next(size_t max_records) {
     if (in.has_head) {
       // Held back by the merge (or by max_records): it has data, so it must
       // not be taken for idle while the other file catches up.
-      batch.pending.push_back(PartitionId{in.stream, 0});
+      batch.pending.emplace_back(PartitionId{in.stream, 0}, in.head_ts);
     } else if (!in.finished) {
       in.finished = true;
       batch.finished.push_back(PartitionId{in.stream, 0});

@@ -53,7 +53,7 @@ void Router::Split(ParsedMsg& in, std::vector<ShardPtr>& outs) {
   }
   if (end_after_window_ms_ >= 0) TrackReplayRange(in.meta);
   SplitEvents(in.events, gone, now, outs);
-  for (const PartitionId& p : in.meta.pending) tracker_.Pending(p, now);
+  for (const auto& [p, next_ts] : in.meta.pending) tracker_.Pending(p, next_ts, now);
   for (const PartitionId& p : in.meta.finished) tracker_.Finish(p);
   if (in.meta.end_of_input) tracker_.FinishAll();
   // Only what the source delivered moves the watermark. A barrier alone (or

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "src/core/event.h"
@@ -40,9 +41,11 @@ struct SourceBatch {
   // Partitions that reached the end of a bounded input.
   std::vector<PartitionId> finished;
   // Partitions holding records the source has read but not delivered yet
-  // (the file source's merge holds a file back): not idle, whatever the
-  // time since they last delivered.
-  std::vector<PartitionId> pending;
+  // (the file source's merge holds a file back), with the event time of the
+  // next one (EventTime::Min() if not known): not idle, whatever the time
+  // since they last delivered, and their watermark counts that next record
+  // as seen.
+  std::vector<std::pair<PartitionId, EventTime>> pending;
   // No further batch will come: every window may be closed.
   bool end_of_input = false;
 };

@@ -20,8 +20,10 @@ void WatermarkTracker::Observe(PartitionId p, EventTime ts, Clock::time_point no
   s.last_activity = now;
 }
 
-void WatermarkTracker::Pending(PartitionId p, Clock::time_point now) {
-  partitions_[p].last_activity = now;
+void WatermarkTracker::Pending(PartitionId p, EventTime next_ts, Clock::time_point now) {
+  PartitionState& s = partitions_[p];
+  s.last_activity = now;
+  s.max_ts = std::max(s.max_ts, next_ts);
 }
 
 std::vector<std::pair<PartitionId, EventTime>> WatermarkTracker::Snapshot() const {

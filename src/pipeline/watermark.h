@@ -44,9 +44,11 @@ class WatermarkTracker {
   void Finish(PartitionId p);
   // Records an event; partitions seen for the first time are assigned.
   void Observe(PartitionId p, EventTime ts, Clock::time_point now);
-  // The source holds records of p it has not delivered yet: p is not idle
-  // (as if it had delivered now), its watermark stays.
-  void Pending(PartitionId p, Clock::time_point now);
+  // The source holds records of p it has not delivered yet, the next with
+  // event time next_ts (Min: not known): p is not idle (as if it had
+  // delivered now), and next_ts counts as seen, since it will be delivered
+  // (a held-back file thus does not hold the watermark at its last record).
+  void Pending(PartitionId p, EventTime next_ts, Clock::time_point now);
   // Recomputes the global watermark at processing time `now`. Never moves
   // backwards. With every partition finished it is EventTime::Max().
   EventTime Advance(Clock::time_point now);

@@ -99,8 +99,9 @@ TEST_F(FileSourceTest, ALineRejectedForAnotherFieldGoesAtOnce) {
   EXPECT_EQ(batch->records[3].pos.stream, StreamKind::kImpression);  // b, 30
 }
 
-// A file whose head the merge holds back is reported pending in the batch
-// (the router then never takes it for idle); a finished one is not.
+// A file whose head the merge holds back is reported pending in the batch,
+// with the head's ts (the router then never takes it for idle); a finished
+// one is not.
 TEST_F(FileSourceTest, AHeldBackFileIsReportedPending) {
   FileSourceOptions o;
   o.impressions_path =
@@ -113,11 +114,12 @@ TEST_F(FileSourceTest, AHeldBackFileIsReportedPending) {
   auto first = (*source)->Next(1);
   ASSERT_TRUE(first.ok());
   ASSERT_EQ(first->records.size(), 1u);
-  EXPECT_EQ(first->pending,
-            (std::vector<PartitionId>{{StreamKind::kImpression, 0}, {StreamKind::kClick, 0}}));
+  using Pending = std::vector<std::pair<PartitionId, EventTime>>;
+  EXPECT_EQ(first->pending, (Pending{{{StreamKind::kImpression, 0}, EventTime{20}},
+                                     {{StreamKind::kClick, 0}, EventTime{5000}}}));
   auto second = (*source)->Next(1);
   ASSERT_TRUE(second.ok());
-  EXPECT_EQ(second->pending, (std::vector<PartitionId>{{StreamKind::kClick, 0}}));
+  EXPECT_EQ(second->pending, (Pending{{{StreamKind::kClick, 0}, EventTime{5000}}}));
   EXPECT_EQ(second->finished, (std::vector<PartitionId>{{StreamKind::kImpression, 0}}));
 }
 

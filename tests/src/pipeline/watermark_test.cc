@@ -65,7 +65,8 @@ TEST(WatermarkTest, IdlePartitionRejoinsWhenDataArrives) {
 }
 
 // A partition the source reports pending (records read, not delivered yet:
-// the file merge holds it back) does not go idle, however long it waits.
+// the file merge holds it back) does not go idle, however long it waits;
+// the ts of its next record counts as seen.
 TEST(WatermarkTest, PendingPartitionDoesNotGoIdle) {
   WatermarkTracker t({0, /*idle_timeout_ms=*/1000});
   const auto t0 = WatermarkTracker::Clock::now();
@@ -73,11 +74,15 @@ TEST(WatermarkTest, PendingPartitionDoesNotGoIdle) {
   t.Observe(kClk0, EventTime{3000}, t0);
   for (auto now = t0; now < t0 + 3000ms; now += 100ms) {
     t.Observe(kImp0, EventTime{5000}, now);
-    t.Pending(kClk0, now);
+    t.Pending(kClk0, EventTime::Min(), now);  // next ts not known
     t.Advance(now);
   }
   EXPECT_EQ(t.Advance(t0 + 3000ms).ms, 3000) << "clicks still hold the watermark";
   EXPECT_EQ(t.active_partitions(), 2u);
+  t.Pending(kClk0, EventTime{4000}, t0 + 3100ms);
+  EXPECT_EQ(t.Advance(t0 + 3100ms).ms, 4000) << "up to the next click, held back";
+  t.Pending(kClk0, EventTime{9000}, t0 + 3200ms);
+  EXPECT_EQ(t.Advance(t0 + 3200ms).ms, 5000) << "then the impressions hold it";
 }
 
 TEST(WatermarkTest, AllIdleHoldsAtTheSlowestPartitionWithData) {
