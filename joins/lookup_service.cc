@@ -121,6 +121,7 @@ LookupService::LookupService(LookupServiceOptions options, std::vector<LookupSpe
       lookups_(std::move(lookups)),
       store_(store),
       metrics_(metrics),
+      reachability_(store->Describe()),
       ready_(lookups_.size()) {
   for (const LookupSpec& spec : lookups_) {
     caches_.push_back(std::make_unique<FeatureCache>(spec.cache, metrics_));
@@ -290,6 +291,7 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
   metrics_->store_calls.Add();
   metrics_->latency.Record(Clock::now() - start);
   if (rows.ok() && rows->size() == batch.size()) {
+    reachability_.Reached();
     const std::string prefix = spec.name + ".";
     const int64_t now = MonotonicMs();
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -303,6 +305,7 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
   const Status error =
       rows.ok() ? Status::Internal("store returned the wrong number of rows") : rows.status();
   metrics_->errors.Add();
+  reachability_.Lost(error);
   static std::atomic<int64_t> last_warning_ms{0};
   const int64_t now_ms = MonotonicMs();
   if (now_ms - last_warning_ms.load() >= 1000) {

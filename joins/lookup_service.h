@@ -45,6 +45,7 @@
 #include "joins/feature_store.h"
 #include "joins/lookup_metrics.h"
 #include "src/core/enum_names.h"
+#include "src/ops/reachability.h"
 #include "src/pipeline/enricher.h"
 
 namespace ctrjoin {
@@ -106,6 +107,7 @@ class LookupService : public Enricher {
   const std::vector<LookupSpec> lookups_;
   FeatureStore* const store_;
   LookupMetrics* const metrics_;
+  Reachability reachability_;                          // the store's outages, for the log
   std::vector<std::unique_ptr<FeatureCache>> caches_;  // one per lookup
 
   std::mutex mu_;  // protects pending_, ready_, retry_, stop_, next_lookup_

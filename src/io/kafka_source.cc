@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "src/io/broker_reachability.h"
 #include "src/io/kafka_client.h"
+#include "src/ops/reachability.h"
 
 namespace ctrjoin {
 
@@ -105,7 +105,7 @@ struct KafkaSource::Impl {
 
   const KafkaSourceOptions options_;
   KafkaHandle consumer_;
-  BrokerReachability brokers_{"source.kafka"};
+  Reachability brokers_{"source.kafka: brokers"};
   // Changes since the previous batch, reported by the next one.
   std::vector<PartitionId> assigned_;
   std::vector<PartitionId> revoked_;

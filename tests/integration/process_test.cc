@@ -128,6 +128,12 @@ TEST(LogStreamTest, ADeadHBaseServerLogsOnlyJsonThroughOurLogger) {
   const size_t thrift = CountStartingWith(msgs, "thrift: ");
   EXPECT_GT(thrift, 0u) << "Thrift's lines go through our logger";
   EXPECT_LT(thrift, 60u) << "repeats are rate-limited (thousands of failed connects)";
+  size_t outage_lines = 0;
+  for (const std::string& m : msgs) {
+    outage_lines += m.starts_with("HBase Thrift2 127.0.0.1:") &&
+                    m.find(" unreachable since ") != std::string::npos;
+  }
+  EXPECT_EQ(outage_lines, 1u) << "one line for the whole outage";
 }
 
 TEST(ProcessTest, AStopThatCannotFinishEndsAtShutdownTimeoutWithExit4) {

@@ -1,0 +1,47 @@
+#pragma once
+// Reachability: tells the log when a dependency (the Kafka brokers, the
+// feature store) stops answering and when it answers again, instead of one
+// warning per failed call. The first failure of an outage logs (warn)
+//   "source.kafka: brokers unreachable since 14:02:03 UTC: <cause>"
+// later ones are counted; the first success after it logs (info)
+//   "source.kafka: brokers reachable again after 12.3 s (41 errors)".
+// Clients retry by themselves throughout; this only reports. The Kafka
+// source counts a record or an end of partition as an answer, so a live job
+// on idle topics reports the recovery with its next record.
+//
+// Called from any thread (the source node; the lookup I/O threads); a mutex
+// guards the state. Owns only its state.
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "src/core/status.h"
+
+namespace ctrjoin {
+
+class Reachability {
+ public:
+  using Clock = std::chrono::system_clock;
+
+  // subject: what the lines are about, e.g. "source.kafka: brokers".
+  explicit Reachability(std::string subject) : subject_(std::move(subject)) {}
+
+  // A failed call. Returns the line it logged, if any (the first of an
+  // outage).
+  std::optional<std::string> Lost(const Status& cause, Clock::time_point now = Clock::now());
+  // An answer. Returns the line it logged, if any (the end of an outage).
+  std::optional<std::string> Reached(Clock::time_point now = Clock::now());
+
+  bool reachable() const;
+
+ private:
+  const std::string subject_;
+  mutable std::mutex mu_;
+  std::optional<Clock::time_point> down_since_;
+  uint64_t errors_ = 0;  // during the current outage
+};
+
+}  // namespace ctrjoin
