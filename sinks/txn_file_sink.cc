@@ -59,11 +59,13 @@ Result<EpochId> HighestPublished(const fs::path& dir) {
 // The owner generation in `staging`, 0 when none was taken yet.
 Result<uint64_t> ReadOwner(const fs::path& staging) {
   const fs::path path = staging / kOwnerFile;
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) return uint64_t{0};
-    return Errno("reading " + path.string());
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    if (ec) return FsError(ec, "reading " + path.string());
+    return uint64_t{0};
   }
+  std::ifstream in(path);
+  if (!in) return Status::IoError("reading " + path.string() + ": cannot open it");
   std::string text;
   std::getline(in, text);
   char* end = nullptr;
