@@ -13,7 +13,6 @@ namespace ctrjoin {
 namespace {
 constexpr char kEntryTag = 'e';
 constexpr char kTimerTag = 't';
-constexpr char kMirrorTag = 'm';
 // Spilling stops once hot state is below this fraction of the budget, so
 // that spills happen in bulk rather than on every batch.
 constexpr double kSpillLowWater = 0.75;
@@ -60,8 +59,7 @@ JoinState::JoinState(JoinState&& other) noexcept
       timers_(std::move(other.timers_)),
       payload_bytes_(std::exchange(other.payload_bytes_, 0)),
       spilled_(std::exchange(other.spilled_, 0)),
-      snapshots_(other.snapshots_),
-      dirty_(std::move(other.dirty_)),
+      log_(other.log_),
       spilled_filter_(std::move(other.spilled_filter_)),
       filter_added_(std::exchange(other.filter_added_, 0)),
       spill_scan_from_(other.spill_scan_from_),
@@ -79,8 +77,7 @@ JoinState::~JoinState() {
 size_t JoinState::memory_bytes() const {
   using Slot = std::pair<const uint64_t, JoinEntry>;
   return map_.capacity() * (sizeof(Slot) + 1) + timers_.capacity() * sizeof(Timer) +
-         payload_bytes_ + spilled_filter_.memory_bytes() +
-         dirty_.capacity() * (sizeof(uint64_t) + 1);
+         payload_bytes_ + spilled_filter_.memory_bytes();
 }
 
 void JoinState::AddBytes(const JoinEntry& e, int sign) {
@@ -109,18 +106,8 @@ std::string JoinState::TimerKey(int64_t deadline, uint64_t key) const {
   return k;
 }
 
-std::string JoinState::MirrorKey(uint64_t key) const {
-  std::string k(1, kMirrorTag);
-  PutBigEndian64(k, shard_);
-  PutBigEndian64(k, key);
-  return k;
-}
-
 Result<JoinEntry*> JoinState::Find(uint64_t key) {
-  if (auto it = map_.find(key); it != map_.end()) {
-    MarkDirty(key);  // the caller may change it through the pointer
-    return &it->second;
-  }
+  if (auto it = map_.find(key); it != map_.end()) return &it->second;
   if (spilled_ == 0 || !spilled_filter_.MayContain(key)) return static_cast<JoinEntry*>(nullptr);
   // The entry key holds the deadline; the timer key holds the entry.
   std::string value;
@@ -144,14 +131,19 @@ Result<JoinEntry*> JoinState::Find(uint64_t key) {
   AddBytes(entry, +1);
   PushTimer(entry.deadline, key);
   auto [it, inserted] = map_.insert_or_assign(key, std::move(entry));
-  MarkDirty(key);
   return &it->second;
 }
 
 void JoinState::Put(uint64_t key, JoinEntry entry) {
-  MarkDirty(key);
   AddBytes(entry, +1);
   auto [it, inserted] = map_.try_emplace(key);
+  if (log_ != nullptr) {
+    encoded_.clear();
+    EncodeEntry(entry, encoded_);
+    const int64_t horizon =
+        inserted ? entry.deadline : std::max(entry.deadline, it->second.deadline);
+    log_->Put(key, horizon, encoded_);
+  }
   if (inserted || it->second.deadline != entry.deadline) PushTimer(entry.deadline, key);
   if (!inserted) AddBytes(it->second, -1);
   // Swapped, not move-assigned: a short (inline) payload move-assigned onto
@@ -174,7 +166,6 @@ Status JoinState::PopExpired(EventTime watermark,
     AddBytes(it->second, -1);
     out.emplace_back(t.key, std::move(it->second));
     map_.erase(it);
-    MarkDirty(t.key);
   }
   if (spilled_ > 0) {
     CTRJOIN_RETURN_IF_ERROR(PopExpiredSpilled(watermark, out));
@@ -287,8 +278,6 @@ Status JoinState::Spill(size_t target_bytes, size_t min_victims) {
     deadline.clear();
     PutFixed64(deadline, static_cast<uint64_t>(e.deadline));
     batch.Put(EntryKey(v->key), deadline);
-    // The spill keys now hold it; the mirror must not hold it twice.
-    if (snapshots_) batch.Delete(MirrorKey(v->key));
     chunk.push_back(v->key);
     if (batch.GetDataSize() >= kSpillChunkBytes) CTRJOIN_RETURN_IF_ERROR(flush());
   }
@@ -309,59 +298,37 @@ Status JoinState::Spill(size_t target_bytes, size_t min_victims) {
   return Status::Ok();
 }
 
-Status JoinState::Checkpoint(const std::string& dir, uint64_t& new_bytes) {
-  if (store_ == nullptr || !snapshots_) {
-    return Status::Internal("join state: checkpoints need a store and EnableSnapshots()",
-                            Effect::kNoEffect);
+Result<ChangelogPosition> JoinState::Mark(uint64_t epoch, EventTime watermark) {
+  if (log_ == nullptr) {
+    return Status::Internal("join state: checkpoints need a changelog", Effect::kNoEffect);
   }
-  // In key order: RocksDB's memtable inserts sorted keys far faster.
-  std::vector<uint64_t> keys(dirty_.begin(), dirty_.end());
-  std::sort(keys.begin(), keys.end());
-  rocksdb::WriteBatch batch;
-  std::string value;
-  for (uint64_t key : keys) {
-    if (auto it = map_.find(key); it != map_.end()) {
-      value.clear();
-      EncodeEntry(it->second, value);
-      batch.Put(MirrorKey(key), value);
-    } else {
-      batch.Delete(MirrorKey(key));  // gone, or spilled (then the spill keys hold it)
-    }
-    if (batch.GetDataSize() >= kSpillChunkBytes) {
-      CTRJOIN_RETURN_IF_ERROR(store_->Write(batch));
-      batch.Clear();
-    }
-  }
-  if (batch.Count() > 0) CTRJOIN_RETURN_IF_ERROR(store_->Write(batch));
-  dirty_.clear();
-  if (dirty_.capacity() > 4 * kGrowthHeadroom) {
-    absl::flat_hash_set<uint64_t>().swap(dirty_);  // give a burst's table back
-  }
-  return store_->Checkpoint(dir, new_bytes);
+  return log_->Mark(epoch, watermark.ms);
 }
 
-Status JoinState::Restore() {
-  if (store_ == nullptr) return Status::Ok();
-  const std::string mirror = MirrorKey(0).substr(0, 9);
-  auto it = store_->NewIterator();
-  for (it->Seek(mirror); it->Valid() && it->key().starts_with(mirror); it->Next()) {
+Status ReplayJoinChangelog(const std::string& dir, uint64_t epoch,
+                           const std::function<bool(uint64_t key)>& wanted,
+                           const std::function<Status(uint64_t key, JoinEntry entry)>& restore) {
+  // The last put of each key, still encoded.
+  absl::flat_hash_map<uint64_t, std::string> last;
+  int64_t watermark = EventTime::Min().ms;
+  CTRJOIN_RETURN_IF_ERROR(ReadChangelog(dir, epoch, [&](const ChangelogRecord& r) {
+    if (r.type == 'm') {
+      watermark = r.horizon_or_watermark;
+    } else if (wanted(r.key_or_epoch)) {
+      last[r.key_or_epoch].assign(r.entry.data(), r.entry.size());
+    }
+    return Status::Ok();
+  }));
+  const bool final = watermark == EventTime::Max().ms;
+  for (auto& [key, encoded] : last) {
     JoinEntry entry;
-    CTRJOIN_RETURN_IF_ERROR(
-        DecodeEntry(std::string_view(it->value().data(), it->value().size()), entry));
-    const uint64_t key = ReadBigEndian64(it->key().data() + 9);
-    AddBytes(entry, +1);
-    PushTimer(entry.deadline, key);
-    map_.insert_or_assign(key, std::move(entry));
+    CTRJOIN_RETURN_IF_ERROR(DecodeEntry(encoded, entry).WithContext(dir));
+    // Expired (and maybe forgotten) before the marker.
+    if (final || entry.deadline < watermark) continue;
+    std::string().swap(encoded);
+    CTRJOIN_RETURN_IF_ERROR(restore(key, std::move(entry)));
   }
-  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(it->status(), "restoring join state"));
-  const std::string spilled = EntryKey(0).substr(0, 9);
-  size_t count = 0;
-  for (it->Seek(spilled); it->Valid() && it->key().starts_with(spilled); it->Next()) ++count;
-  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(it->status(), "restoring spilled join state"));
-  spilled_ = count;
-  if (spilled_ > 0) CTRJOIN_RETURN_IF_ERROR(GrowFilter(2 * spilled_));
-  PublishGauges();
-  return EnforceBudget();
+  return Status::Ok();
 }
 
 Status JoinState::GrowFilter(size_t keys) {

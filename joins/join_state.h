@@ -20,19 +20,23 @@
 // memory. A Bloom filter over the spilled keys keeps lookups of keys that were never spilled (every
 // new impression) away from RocksDB.
 //
-// Checkpoints (EnableSnapshots): the store also keeps a mirror of the
-// in-memory entries, brought up to date at each Checkpoint() from the keys
-// changed since the previous one (a dirty set), so a checkpoint writes what
-// changed, not the whole state. At a checkpoint, mirror plus spilled
-// entries are exactly the state; Restore() reads them back.
+// Checkpoints (SetChangelog): every Put is also appended to the shard's
+// changelog, with its horizon: the later of its deadline and the deadline
+// of the live entry it replaces. Expiry appends nothing: restoring from the
+// log drops every entry whose deadline the marker's watermark has passed,
+// and a segment is deleted only once the watermark has passed every horizon
+// in it, so a deleted record can never leave an older one of its key alive
+// (joins/README.md, "State"). The spill store is a cache: it is rebuilt
+// from the log on restore. Mark() is a checkpoint: O(1), one marker.
 //
 // Called only from the owning shard's thread. Owns its map and timer heap;
-// borrows the SpillStore (one per shard in the pipeline) and the metrics.
+// borrows the SpillStore (one per shard in the pipeline), the changelog and
+// the metrics.
 
 #include <absl/container/flat_hash_map.h>
-#include <absl/container/flat_hash_set.h>
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <utility>
@@ -42,6 +46,7 @@
 #include "joins/key_filter.h"
 #include "src/core/event.h"
 #include "src/core/status.h"
+#include "src/state/changelog.h"
 #include "src/state/spill_store.h"
 
 namespace ctrjoin {
@@ -70,23 +75,29 @@ class JoinState {
   ~JoinState();
 
   // The entry for key, or nullptr. A spilled entry is brought back into memory.
-  // The pointer is valid until the next non-const call.
+  // The pointer is valid until the next non-const call; it is for reading:
+  // a change must go through Put, or the changelog misses it.
   Result<JoinEntry*> Find(uint64_t key);
   // Inserts or replaces the entry for key (invalidates pointers from Find).
+  // A key that may be spilled must be Found first (the label join always
+  // does), or it would be held twice.
   void Put(uint64_t key, JoinEntry entry);
   // Removes and returns every entry with deadline < watermark, in deadline order.
   Status PopExpired(EventTime watermark, std::vector<std::pair<uint64_t, JoinEntry>>& out);
   // Spills to RocksDB when the hot state is over budget. Call once per batch.
   Status EnforceBudget();
 
-  // Keeps a mirror of the in-memory entries in the store, for checkpoints.
+  // Appends every Put to log (borrowed) from now on, for checkpoints.
   // Call before the first change.
-  void EnableSnapshots() { snapshots_ = true; }
-  // Brings the mirror up to date and checkpoints the store into dir.
-  Status Checkpoint(const std::string& dir, uint64_t& new_bytes);
-  // Loads the state a store restored from a checkpoint holds: mirrored
-  // entries into memory (spilling again if over budget), spilled ones stay.
-  Status Restore();
+  void SetChangelog(ChangelogWriter* log) { log_ = log; }
+  // A checkpoint: appends epoch's marker with the watermark the state has
+  // expired up to. Needs a changelog.
+  Result<ChangelogPosition> Mark(uint64_t epoch, EventTime watermark);
+  // Waits (any thread) until epoch's marker is durable.
+  std::function<Status()> DurableWaiter(uint64_t epoch) const {
+    return [log = log_, epoch] { return log->WaitDurable(epoch); };
+  }
+  uint64_t changelog_bytes() const { return log_ != nullptr ? log_->bytes_appended() : 0; }
 
   size_t memory_bytes() const;
   size_t entries_in_memory() const { return map_.size(); }
@@ -103,10 +114,6 @@ class JoinState {
   void AddBytes(const JoinEntry& e, int sign);
   std::string EntryKey(uint64_t key) const;
   std::string TimerKey(int64_t deadline, uint64_t key) const;
-  std::string MirrorKey(uint64_t key) const;
-  void MarkDirty(uint64_t key) {
-    if (snapshots_) dirty_.insert(key);
-  }
   Status Spill(size_t target_bytes, size_t min_victims);
   Status GrowFilter(size_t keys);
   Status PopExpiredSpilled(EventTime watermark, std::vector<std::pair<uint64_t, JoinEntry>>& out);
@@ -121,10 +128,10 @@ class JoinState {
   std::vector<Timer> timers_;  // min-heap; stale entries skipped on pop
   size_t payload_bytes_ = 0;
   size_t spilled_ = 0;
-  bool snapshots_ = false;
-  absl::flat_hash_set<uint64_t> dirty_;  // keys changed since the last checkpoint
-  KeyFilter spilled_filter_;             // every spilled key (and some since removed)
-  size_t filter_added_ = 0;              // keys added to the filter since it was built
+  ChangelogWriter* log_ = nullptr;
+  std::string encoded_;       // scratch for the changelog
+  KeyFilter spilled_filter_;  // every spilled key (and some since removed)
+  size_t filter_added_ = 0;   // keys added to the filter since it was built
   int64_t spill_scan_from_ = std::numeric_limits<int64_t>::min();  // last expiry bound
 
   // Last values published to the shared gauges (which sum over shards).
@@ -133,8 +140,16 @@ class JoinState {
   int64_t published_spilled_ = 0;
 };
 
-// Serialisation of an entry for the spill store.
+// Serialisation of an entry for the spill store and the changelog.
 void EncodeEntry(const JoinEntry& e, std::string& out);
 Status DecodeEntry(std::string_view in, JoinEntry& out);
+
+// Reads one shard's changelog (dir) as of epoch's marker and hands every
+// entry still alive then whose key `wanted` accepts to `restore`, each key
+// once, in no particular order. The caller Puts them into the shard that
+// now owns the key (the shard count may have changed).
+Status ReplayJoinChangelog(const std::string& dir, uint64_t epoch,
+                           const std::function<bool(uint64_t key)>& wanted,
+                           const std::function<Status(uint64_t key, JoinEntry entry)>& restore);
 
 }  // namespace ctrjoin

@@ -1,5 +1,7 @@
 #include "joins/label_join.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "src/core/state_codec.h"
@@ -166,13 +168,28 @@ Status LabelJoin::OnClick(uint64_t key, const Click& click, std::vector<Sample>&
   return Status::Internal("unknown join state");
 }
 
-Status LabelJoin::Checkpoint(const std::string& dir, uint64_t& new_bytes) {
-  return state_.Checkpoint(dir, new_bytes);
+Status LabelJoin::Checkpoint(Barrier& barrier, uint32_t shard, uint64_t& new_bytes) {
+  Result<ChangelogPosition> at = state_.Mark(barrier.epoch, watermark_);
+  if (!at.ok()) return at.status();
+  if (shard >= barrier.marks.size()) {
+    return Status::Internal(
+        fmt::format("checkpoint {}: no mark for shard {}", barrier.epoch, shard),
+        Effect::kNoEffect);
+  }
+  ShardMark& mark = barrier.marks[shard];
+  mark.segment = at->segment;
+  mark.offset = at->offset;
+  mark.watermark = watermark_;
+  mark.wait_durable = state_.DurableWaiter(barrier.epoch);
+  new_bytes = state_.changelog_bytes() - changelog_bytes_;
+  changelog_bytes_ = state_.changelog_bytes();
+  return Status::Ok();
 }
 
 Status LabelJoin::Restore(EventTime watermark) {
   watermark_ = std::max(watermark_, watermark);
-  return state_.Restore();
+  changelog_bytes_ = state_.changelog_bytes();
+  return state_.EnforceBudget();
 }
 
 Status LabelJoin::AdvanceTo(EventTime watermark, std::vector<Sample>& out) {

@@ -41,9 +41,10 @@ class LabelJoin : public ShardProcessor {
   LabelJoin(LabelJoinOptions options, JoinState state, JoinMetrics* metrics);
 
   Status Process(ShardBatch& batch, std::vector<Sample>& out) override;
-  Status Checkpoint(const std::string& dir, uint64_t& new_bytes) override;
-  // Continues from a checkpoint: the state's store was restored from it and
-  // watermark is the one it was taken at.
+  Status Checkpoint(Barrier& barrier, uint32_t shard, uint64_t& new_bytes) override;
+  // Continues from a checkpoint: the state was loaded from it (Put of each
+  // entry ReplayJoinChangelog returned) and watermark is the one it was
+  // taken at.
   Status Restore(EventTime watermark);
 
   const JoinState& state() const { return state_; }
@@ -70,6 +71,7 @@ class LabelJoin : public ShardProcessor {
   EventTime watermark_ = EventTime::Min();
   std::vector<std::pair<uint64_t, JoinEntry>> expired_;  // reused
   std::string scratch_;                                  // reused
+  uint64_t changelog_bytes_ = 0;                         // at the previous barrier
 };
 
 }  // namespace ctrjoin

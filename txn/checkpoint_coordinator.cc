@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "src/core/clock.h"
-#include "txn/crash_point.h"
+#include "src/core/crash_point.h"
 
 namespace ctrjoin {
 
@@ -39,6 +39,10 @@ Status CheckpointOptions::Validate() const {
         fmt::format("checkpoint.retain: must be in [1, {}], got {}", kMaxRetain, retain));
   }
   if (dir.empty()) return Status::InvalidArgument("checkpoint.dir: must not be empty");
+  if (changelog_segment_mb < 1 || changelog_segment_mb > 1024) {
+    return Status::InvalidArgument(fmt::format(
+        "checkpoint.changelog_segment_mb: must be in [1, 1024], got {}", changelog_segment_mb));
+  }
   return Status::Ok();
 }
 
@@ -149,9 +153,6 @@ Result<std::shared_ptr<Barrier>> CheckpointCoordinator::NextBarrier(bool final) 
   barrier->epoch = next_barrier_epoch_;
   barrier->final = final;
   barrier->injected = now;
-  Result<std::string> dir = store_->BeginCheckpoint(barrier->epoch);
-  if (!dir.ok()) return dir.status().WithContext(fmt::format("checkpoint {}", barrier->epoch));
-  barrier->dir = *dir;
   ++next_barrier_epoch_;
   next_due_ = now + std::chrono::milliseconds(options_.interval_ms);
   final_sent_ = final;
@@ -174,20 +175,13 @@ Status CheckpointCoordinator::OnBarrier(Barrier& barrier) {
   open_ = EpochId{};
   CrashPoint("after_precommit");
   barrier.meta.epoch = epoch.value;
-  barrier.meta.created_ms = WallClockMs();
-  CTRJOIN_RETURN_IF_ERROR(store_->Complete(barrier.meta));
-  CrashPoint("checkpoint_complete");
-  metrics_->completed.Add();
-  metrics_->last_completed_ms.Set(barrier.meta.created_ms);
-  metrics_->last_bytes.Set(static_cast<int64_t>(barrier.meta.state_bytes));
-  metrics_->bytes_total.Add(barrier.meta.state_bytes);
-  metrics_->duration.Record(MsSince(barrier.injected));
-  spdlog::debug("checkpoint: epoch {} complete in {:.1f} ms, {} state bytes", epoch.value,
-                MsSince(barrier.injected), barrier.meta.state_bytes);
+  barrier.meta.changelog_generation = changelog_generation_;
+  barrier.meta.shard_logs.clear();
+  for (const ShardMark& m : barrier.marks) barrier.meta.shard_logs.push_back({m.segment, m.offset});
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(
-        PendingCommit{epoch, barrier.meta, barrier.injected, std::move(barrier.batch_reads)});
+    queue_.push_back(PendingCommit{epoch, barrier.meta, barrier.injected,
+                                   std::move(barrier.batch_reads), std::move(barrier.marks)});
   }
   cv_.notify_all();
   if (barrier.final) return WaitForCommits(0);
@@ -249,14 +243,7 @@ void CheckpointCoordinator::CommitLoop() {
     const bool give_up = failed_.load();
     lock.unlock();
     Status st;
-    if (give_up && !log_.committed_epoch) {
-      // Its checkpoint completed, and for this output a complete checkpoint
-      // is the promise that the epoch commits: the restart rolls it forward.
-      spdlog::warn(
-          "checkpoint: epoch {} stays staged after an earlier commit failed; the restart "
-          "publishes it",
-          epoch.value);
-    } else if (give_up) {
+    if (give_up) {
       // An earlier epoch failed: later ones must not become visible.
       st = sink_->Abort(epoch);
       metrics_->aborted_epochs.Add();
@@ -275,7 +262,36 @@ void CheckpointCoordinator::CommitLoop() {
   }
 }
 
+Status CheckpointCoordinator::CompleteCheckpoint(const PendingCommit& pending) {
+  // The shards' markers first: the metadata promises the state up to them.
+  for (const ShardMark& mark : pending.marks) {
+    if (!mark.wait_durable) {
+      return Status::Internal(
+          fmt::format("checkpoint {}: a shard did not mark it", pending.epoch.value),
+          Effect::kNoEffect);
+    }
+    CTRJOIN_RETURN_IF_ERROR(mark.wait_durable().WithContext("changelog"));
+  }
+  CheckpointMeta meta = pending.meta;
+  meta.created_ms = WallClockMs();
+  CTRJOIN_RETURN_IF_ERROR(store_->Complete(meta));
+  CrashPoint("checkpoint_complete");
+  metrics_->completed.Add();
+  metrics_->last_completed_ms.Set(meta.created_ms);
+  metrics_->last_bytes.Set(static_cast<int64_t>(meta.state_bytes));
+  metrics_->bytes_total.Add(meta.state_bytes);
+  metrics_->duration.Record(MsSince(pending.injected));
+  spdlog::debug("checkpoint: epoch {} complete {:.1f} ms after its barrier, {} changelog bytes",
+                pending.epoch.value, MsSince(pending.injected), meta.state_bytes);
+  return Status::Ok();
+}
+
 Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
+  if (Status st = CompleteCheckpoint(pending); !st.ok()) {
+    Status aborted = sink_->Abort(pending.epoch);
+    if (!aborted.ok()) spdlog::error("checkpoint: {}", aborted.ToString());
+    return st;
+  }
   if (log_.before_commit) {
     Status st = log_.before_commit(pending.epoch, pending.meta);
     if (!st.ok()) {
@@ -316,8 +332,13 @@ Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
     committed_since_progress_ = 0;
     next_progress_ = now + kProgressEvery;
   }
-  Status retained = store_->Retain(pending.epoch.value, options_.retain);
-  if (!retained.ok()) spdlog::warn("checkpoint: {}", retained.ToString());
+  Result<uint64_t> oldest = store_->Retain(pending.epoch.value, options_.retain);
+  if (!oldest.ok()) {
+    spdlog::warn("checkpoint: {}", oldest.status().ToString());
+  } else if (released_ && *oldest != 0) {
+    Status released = released_(*oldest);
+    if (!released.ok()) spdlog::warn("checkpoint: {}", released.ToString());
+  }
   return Status::Ok();
 }
 

@@ -5,21 +5,22 @@
 // Per epoch N:
 //   1. NextBarrier (source node, every checkpoint.interval_ms) injects
 //      barrier N at the source's current positions;
-//   2. each shard snapshots its state when the barrier reaches it;
+//   2. each shard appends N's marker to its changelog when the barrier
+//      reaches it (O(1); the log's I/O thread makes it durable);
 //   3. OnBarrier (sink node, once all of N's output is written): the sink
-//      pre-commits N, the checkpoint is completed (META, atomic rename),
-//      epoch N+1 is begun and N is handed to the committer thread;
-//   4. the committer thread commits N (after before_commit, which for Kafka
-//      adds the input offsets to N's transaction) while N+1 is processed,
-//      strictly in epoch order, then deletes checkpoints beyond the newest
-//      `retain` committed ones.
+//      pre-commits N, epoch N+1 is begun and N is handed to the committer
+//      thread;
+//   4. the committer thread, strictly in epoch order while N+1 is
+//      processed: waits until every shard's marker of N is durable, completes
+//      checkpoint N (its small metadata, atomic rename), commits N (after
+//      before_commit, which for Kafka adds the input offsets to N's
+//      transaction), deletes checkpoints beyond the newest `retain`
+//      committed ones and tells the changelogs (released) which is the
+//      oldest still kept.
 // At most one epoch waits to commit while the next one runs: if a commit is
 // slower than an epoch, OnBarrier waits for it (backpressure). If a commit
-// fails, the run fails and the restart recovers. Later epochs are aborted
-// where the output records its committed epoch (Kafka); where a complete
-// checkpoint is itself the promise (files), they stay staged and the restart
-// publishes them (roll forward): aborting them would lose what the newest
-// complete checkpoint's state no longer holds.
+// fails, the run fails and the restart recovers; later epochs are aborted
+// (none of them has a complete checkpoint yet, so none was promised).
 //
 // Recovery (Recover, before Start): the last committed epoch C is what the
 // output says (committed_epoch: Kafka's committed offsets) or, for files,
@@ -60,10 +61,11 @@
 namespace ctrjoin {
 
 struct CheckpointOptions {
-  bool enabled = false;         // exactly-once output; needs a file or Kafka sink
-  int64_t interval_ms = 1'000;  // epoch length, 50 ms .. 1 hour
-  uint32_t retain = 3;          // complete checkpoints kept, 1..100
-  std::string dir;              // default: <state.dir>/checkpoints
+  bool enabled = false;                // exactly-once output; needs a file or Kafka sink
+  int64_t interval_ms = 1'000;         // epoch length, 50 ms .. 1 hour
+  uint32_t retain = 3;                 // complete checkpoints kept, 1..100
+  std::string dir;                     // default: <state.dir>/checkpoints
+  uint64_t changelog_segment_mb = 16;  // a shard's changelog rolls past this; 1..1024
 
   Status Validate() const;  // "checkpoint.interval_ms: ..."
 };
@@ -119,6 +121,15 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink, public 
   std::string Describe() const override;
 
   const CheckpointStore& store() const { return *store_; }
+  // Before Start: the changelog generation this run's shards write (stored
+  // in every checkpoint's metadata), and what to call on the committer
+  // thread after each commit: no checkpoint older than `oldest_kept` will be
+  // restored any more, so the changelogs may delete what only older ones
+  // needed (an error is logged, not fatal).
+  void UseChangelogs(uint64_t generation, std::function<Status(uint64_t oldest_kept)> released) {
+    changelog_generation_ = generation;
+    released_ = std::move(released);
+  }
 
  private:
   struct PendingCommit {
@@ -126,12 +137,15 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink, public 
     CheckpointMeta meta;
     std::chrono::steady_clock::time_point injected;
     std::vector<std::chrono::steady_clock::time_point> batch_reads;
+    std::vector<ShardMark> marks;
   };
 
   CheckpointCoordinator(CheckpointOptions options, TransactionalSink* sink, CommitLog log,
                         CheckpointMetrics* metrics, std::unique_ptr<CheckpointStore> store);
   void CommitLoop();
   Status CommitOne(const PendingCommit& pending);
+  // Waits for the shards' markers, then writes the checkpoint's metadata.
+  Status CompleteCheckpoint(const PendingCommit& pending);
   // Recover's answer when the output lost its committed epoch.
   Result<uint64_t> LostOffsets(const std::vector<uint64_t>& complete,
                                const RecoverOptions& options);
@@ -156,6 +170,8 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink, public 
 
   // Sink thread (and Start/Close).
   EpochId open_;
+  uint64_t changelog_generation_ = 0;
+  std::function<Status(uint64_t)> released_;  // set before Start
 
   // Shared with the committer thread.
   std::mutex mu_;

@@ -20,7 +20,6 @@ namespace {
 
 constexpr std::string_view kPrefix = "chk-";
 constexpr std::string_view kInProgressSuffix = ".inprogress";
-constexpr const char* kMetaFile = "META";
 
 Status FsError(const std::error_code& ec, const std::string& what) {
   return Status::IoError("checkpoints: " + what + ": " + ec.message());
@@ -34,7 +33,7 @@ Status SyncPath(const fs::path& path, bool directory) {
   return FsyncPath(path, directory).WithContext("checkpoints");
 }
 
-// The epoch of a directory name "chk-<digits>[.inprogress]"; 0 if it is not one.
+// The epoch of a file name "chk-<digits>[.inprogress]"; 0 if it is not one.
 uint64_t EpochOf(const std::string& name, bool& in_progress) {
   if (!name.starts_with(kPrefix)) return 0;
   std::string digits = name.substr(kPrefix.size());
@@ -79,30 +78,15 @@ fs::path CheckpointStore::InProgress(uint64_t epoch) const {
   return dir_ / fmt::format("{}{:020d}{}", kPrefix, epoch, kInProgressSuffix);
 }
 
-std::string CheckpointStore::ShardDir(uint64_t epoch, uint32_t shard) const {
-  return (Final(epoch) / fmt::format("shard-{}", shard)).string();
-}
-
-Result<std::string> CheckpointStore::BeginCheckpoint(uint64_t epoch) const {
-  const fs::path path = InProgress(epoch);
-  std::error_code ec;
-  fs::remove_all(path, ec);
-  fs::create_directories(path, ec);
-  if (ec) return FsError(ec, "creating " + path.string());
-  return path.string();
-}
-
 Status CheckpointStore::Complete(const CheckpointMeta& meta) const {
   const fs::path from = InProgress(meta.epoch);
-  const fs::path meta_path = from / kMetaFile;
   {
-    std::ofstream out(meta_path, std::ios::binary | std::ios::trunc);
+    std::ofstream out(from, std::ios::binary | std::ios::trunc);
     out << meta.Encode();
     out.close();
-    if (!out) return Errno("writing " + meta_path.string());
+    if (!out) return Errno("writing " + from.string());
   }
-  CTRJOIN_RETURN_IF_ERROR(SyncPath(meta_path, false));
-  CTRJOIN_RETURN_IF_ERROR(SyncPath(from, true));
+  CTRJOIN_RETURN_IF_ERROR(SyncPath(from, false));
   std::error_code ec;
   fs::rename(from, Final(meta.epoch), ec);
   if (ec) return FsError(ec, "completing " + from.string());
@@ -123,7 +107,16 @@ Result<std::vector<uint64_t>> CheckpointStore::List() const {
 }
 
 Result<CheckpointMeta> CheckpointStore::Load(uint64_t epoch) const {
-  const fs::path path = Final(epoch) / kMetaFile;
+  const fs::path path = Final(epoch);
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    return Status::InvalidArgument(fmt::format(
+        "checkpoints: {} is a checkpoint of format 1 (RocksDB snapshots of each shard), which "
+        "this version cannot restore (it restores format {}: changelogs). Finish the job with "
+        "the version that wrote it, or start it over (an empty checkpoint.dir, a new output and "
+        "consumer group)",
+        path.string(), CheckpointMeta::kFormat));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound("checkpoints: no checkpoint " + Final(epoch).string());
   std::stringstream text;
@@ -151,20 +144,20 @@ Status CheckpointStore::DiscardAbove(uint64_t epoch) const {
   return Status::Ok();
 }
 
-Status CheckpointStore::Retain(uint64_t committed, uint32_t keep) const {
+Result<uint64_t> CheckpointStore::Retain(uint64_t committed, uint32_t keep) const {
   Result<std::vector<uint64_t>> epochs = List();
   if (!epochs.ok()) return epochs.status();
   std::vector<uint64_t> old;
   for (uint64_t e : *epochs) {
     if (e <= committed) old.push_back(e);
   }
-  if (old.size() <= keep) return Status::Ok();
   std::error_code ec;
   for (size_t i = 0; i + keep < old.size(); ++i) {
     fs::remove_all(Final(old[i]), ec);
     if (ec) return FsError(ec, "removing " + Final(old[i]).string());
   }
-  return Status::Ok();
+  if (old.empty()) return uint64_t{0};
+  return old.size() <= keep ? old.front() : old[old.size() - keep];
 }
 
 namespace {

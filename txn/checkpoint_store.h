@@ -1,25 +1,23 @@
 #pragma once
 // CheckpointStore: the checkpoints on disk, under one directory.
 //
-//   <dir>/chk-<epoch, 20 digits>/             a complete checkpoint:
-//        shard-<i>/                           each shard's state (RocksDB checkpoint)
-//        META                                 CheckpointMeta, written last
-//   <dir>/chk-<epoch>.inprogress/             being written; removed at open
+//   <dir>/chk-<epoch, 20 digits>              a complete checkpoint: its
+//                                             CheckpointMeta (the state is in
+//                                             the shards' changelogs, up to the
+//                                             positions it names)
+//   <dir>/chk-<epoch>.inprogress              being written; removed at open
 //   <dir>/TRANSACTIONAL_IDS                   the largest transactional-id pool
 //                                             the job ever used (Kafka sink)
 //   <dir>/NOTHING_COMMITTED                   from a fresh start until the first
 //                                             commit (Kafka sink)
 //
-// A checkpoint is complete once its directory has its final name: META is
-// fsynced inside the in-progress directory, which is then renamed and the
-// parent fsynced. State files are hard links into the live state (RocksDB
-// SST files are immutable), so consecutive checkpoints share what did not
-// change.
+// A checkpoint is complete once its file has its final name: it is written
+// and fsynced under the in-progress name, renamed, and the directory
+// fsynced (two fsyncs).
 //
-// Called from the checkpoint coordinator: the source thread (creating an
-// in-progress directory), the sink thread (Complete) and the committer
-// thread (Retain); the methods touch disjoint directories and keep no
-// mutable state, so no lock is needed. Owns nothing but paths.
+// Called from the checkpoint coordinator's committer thread (Complete,
+// Retain) and, before the run, from the thread that starts it; the methods
+// keep no mutable state, so no lock is needed. Owns nothing but paths.
 
 #include <cstdint>
 #include <filesystem>
@@ -40,20 +38,17 @@ class CheckpointStore {
   // nothing on disk; dir must exist.
   static Result<std::unique_ptr<CheckpointStore>> Inspect(const std::string& dir);
 
-  // Creates (empty) the directory the shards of epoch write into.
-  Result<std::string> BeginCheckpoint(uint64_t epoch) const;
   // Writes meta and makes the checkpoint complete and durable.
   Status Complete(const CheckpointMeta& meta) const;
   // Complete checkpoints, ascending by epoch.
   Result<std::vector<uint64_t>> List() const;
   Result<CheckpointMeta> Load(uint64_t epoch) const;
-  // Where shard's state of a complete checkpoint is.
-  std::string ShardDir(uint64_t epoch, uint32_t shard) const;
   // Removes every checkpoint (complete or not) above epoch.
   Status DiscardAbove(uint64_t epoch) const;
   // Keeps the `keep` newest complete checkpoints at or below `committed`
   // (and everything above it, not committed yet); removes the rest.
-  Status Retain(uint64_t committed, uint32_t keep) const;
+  // Returns the oldest one kept (0: none).
+  Result<uint64_t> Retain(uint64_t committed, uint32_t keep) const;
 
   const std::filesystem::path& dir() const { return dir_; }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "sinks/kafka_txn_sink.h"
+#include "src/state/changelog.h"
 #include "txn/checkpoint_store.h"
 
 namespace ctrjoin {
@@ -25,15 +26,6 @@ std::string UtcTime(int64_t ms) {
   return fmt::format("{}.{:03}Z", buf, ms % 1000 < 0 ? 0 : ms % 1000);
 }
 
-uint64_t DirBytes(const fs::path& dir) {
-  uint64_t bytes = 0;
-  std::error_code ec;
-  for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
-    if (e.is_regular_file(ec)) bytes += e.file_size(ec);
-  }
-  return bytes;
-}
-
 }  // namespace
 
 Status ListCheckpoints(const Config& config, std::FILE* out) {
@@ -45,7 +37,7 @@ Status ListCheckpoints(const Config& config, std::FILE* out) {
                epochs->size());
   if (epochs->empty()) return Status::Ok();
   std::fprintf(out, "%-8s %-24s %6s %-24s %12s\n", "epoch", "created (UTC)", "shards",
-               "watermark (UTC)", "new bytes");
+               "watermark (UTC)", "log bytes");
   for (uint64_t epoch : *epochs) {
     auto meta = (*store)->Load(epoch);
     if (!meta.ok()) {
@@ -71,7 +63,9 @@ Status ShowCheckpoint(const Config& config, uint64_t epoch, std::FILE* out) {
   std::fprintf(out, "  created    %s\n", UtcTime(meta->created_ms).c_str());
   std::fprintf(out, "  watermark  %s (%lld)\n", UtcTime(meta->watermark.ms).c_str(),
                static_cast<long long>(meta->watermark.ms));
-  std::fprintf(out, "  new bytes  %llu\n", static_cast<unsigned long long>(meta->state_bytes));
+  std::fprintf(out, "  log bytes  %llu (changelog bytes the epoch appended)\n",
+               static_cast<unsigned long long>(meta->state_bytes));
+  std::fprintf(out, "  key groups %u\n", meta->key_groups);
   std::fprintf(out, "  input positions (next offset or line to read):\n");
   for (const auto& [id, pos] : meta->positions) {
     std::fprintf(out, "    %-11s [%d] %lld\n", StreamName(id.stream), id.partition,
@@ -83,10 +77,15 @@ Status ShowCheckpoint(const Config& config, uint64_t epoch, std::FILE* out) {
         out, "    %-11s [%d] %s\n", StreamName(id.stream), id.partition,
         ts == EventTime::Min() ? "none yet (holds the watermark back)" : UtcTime(ts.ms).c_str());
   }
-  std::fprintf(out, "  shards: %u\n", meta->shards);
+  std::fprintf(out, "  shards: %u (changelog generation %llu)\n", meta->shards,
+               static_cast<unsigned long long>(meta->changelog_generation));
   for (uint32_t i = 0; i < meta->shards; ++i) {
-    std::fprintf(out, "    shard-%u  %llu bytes on disk (shared with other checkpoints)\n", i,
-                 static_cast<unsigned long long>(DirBytes((*store)->ShardDir(epoch, i))));
+    const std::string dir = fmt::format("{}/changelog/gen-{}/shard-{}", config.checkpoint.dir,
+                                        meta->changelog_generation, i);
+    std::fprintf(out, "    shard-%u  marker in segment %llu at byte %llu; %llu bytes on disk\n", i,
+                 static_cast<unsigned long long>(meta->shard_logs[i].segment),
+                 static_cast<unsigned long long>(meta->shard_logs[i].offset),
+                 static_cast<unsigned long long>(ChangelogDiskBytes(dir)));
   }
   return Status::Ok();
 }

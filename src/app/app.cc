@@ -21,7 +21,9 @@
 #include "sinks/txn_file_sink.h"
 #include "src/app/replay_progress.h"
 #include "src/core/clock.h"
+#include "src/core/crash_point.h"
 #include "src/core/dir_lock.h"
+#include "src/core/hash.h"
 #include "src/io/file_source.h"
 #include "src/io/kafka_client.h"
 #include "src/io/kafka_source.h"
@@ -29,6 +31,7 @@
 #include "src/io/workload.h"
 #include "src/ops/ops_endpoints.h"
 #include "src/pipeline/pipeline.h"
+#include "src/state/changelog.h"
 #include "src/state/spill_store.h"
 
 namespace ctrjoin {
@@ -171,20 +174,76 @@ Result<Enrichment> MakeEnrichment(const Config& config, Metrics& metrics) {
   return e;
 }
 
+namespace {
+
+// Loads into `state` (new shard `shard` of `groups`) every entry of the
+// checkpoint's changelogs whose key group it now owns, reading only the old
+// shards' logs that held one of its groups.
+Status RestoreShard(const CheckpointMeta& resume, const ShardChangelogs& logs, KeyGroups groups,
+                    uint32_t shard, JoinState& state) {
+  const KeyGroups old{resume.key_groups, resume.shards};
+  std::vector<bool> needed(old.shards, false);
+  for (uint32_t g = 0; g < groups.count; ++g) {
+    if (groups.ShardOfGroup(g) == shard) needed[old.ShardOfGroup(g)] = true;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  size_t entries = 0;
+  for (uint32_t i = 0; i < old.shards; ++i) {
+    if (!needed[i]) continue;
+    const std::string dir = logs.ReadDir(resume.changelog_generation, i);
+    CTRJOIN_RETURN_IF_ERROR(ReplayJoinChangelog(
+        dir, resume.epoch, [&](uint64_t key) { return groups.ShardOf(key) == shard; },
+        [&](uint64_t key, JoinEntry entry) -> Status {
+          state.Put(key, std::move(entry));
+          // Spill as it goes: the restored state may exceed the budget.
+          if (++entries % 4096 == 0) {
+            CrashPoint("changelog_restore");
+            return state.EnforceBudget();
+          }
+          return Status::Ok();
+        }));
+  }
+  spdlog::info("checkpoint: shard {} restored {} entries of epoch {} in {:.2f} s", shard, entries,
+               resume.epoch,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
                        SampleSink& sink, DeadLetterSink& dead_letters, ExactlyOnce* eos,
                        int64_t end_after_window_ms) {
   const uint32_t shards = config.pipeline.EffectiveShards();
-  const std::optional<CheckpointMeta>* resume = eos != nullptr ? &eos->resume : nullptr;
-  if (resume != nullptr && resume->has_value() && (*resume)->shards != shards) {
-    return Status::InvalidArgument(fmt::format(
-        "pipeline.shards: checkpoint {} was taken with {} shards, this run has {}; keys are "
-        "routed by shard, so set pipeline.shards to {} to resume",
-        (*resume)->epoch, (*resume)->shards, shards, (*resume)->shards));
+  const CheckpointMeta* resume =
+      eos != nullptr && eos->resume.has_value() ? &*eos->resume : nullptr;
+  // The key groups are the job's: a restored job keeps its checkpoint's.
+  PipelineOptions pipeline_options = config.pipeline;
+  if (resume != nullptr) {
+    if (resume->key_groups != pipeline_options.key_groups) {
+      spdlog::info("pipeline.key_groups: {} as the job's checkpoints have it (configured {})",
+                   resume->key_groups, pipeline_options.key_groups);
+    }
+    pipeline_options.key_groups = resume->key_groups;
+  }
+  CTRJOIN_RETURN_IF_ERROR(pipeline_options.Validate());
+  const KeyGroups groups{pipeline_options.key_groups, shards};
+
+  // With checkpoints, each shard's changes go to its changelog; a restore
+  // reads the previous generation's.
+  std::unique_ptr<ShardChangelogs> changelogs;
+  if (eos != nullptr) {
+    ChangelogOptions o;
+    o.segment_bytes = config.checkpoint.changelog_segment_mb << 20;
+    auto logs = ShardChangelogs::Open(config.checkpoint.dir + "/changelog", shards,
+                                      resume != nullptr ? resume->changelog_generation : 0,
+                                      resume != nullptr ? resume->epoch : 0, o);
+    if (!logs.ok()) return logs.status();
+    changelogs = std::move(logs).value();
   }
 
-  // One RocksDB instance per shard (so that each checkpoints at its own
-  // barrier), all in one memory budget.
+  // One RocksDB instance per shard, all in one memory budget: a cache for
+  // state beyond the budget, rebuilt at every start.
   std::error_code ec;
   std::filesystem::remove_all(std::filesystem::path(config.state.dir) / "live", ec);
   if (ec) return Status::IoError("state.dir: cannot clear " + config.state.dir + "/live");
@@ -195,9 +254,6 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
     o.dir = config.state.dir;
     o.name = fmt::format("live/shard-{}", i);
     o.rocksdb_memory_bytes = config.state.RocksDbBytes();
-    if (resume != nullptr && resume->has_value()) {
-      o.restore_from = eos->coordinator->store().ShardDir((*resume)->epoch, i);
-    }
     auto store = SpillStore::Open(o, memory);
     if (!store.ok()) return store.status();
     stores.push_back(std::move(store).value());
@@ -206,11 +262,11 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   const size_t hot_bytes = config.state.HotBytesPerShard(shards);
   ShardFactory make_shard = [&](uint32_t shard) -> Result<std::unique_ptr<ShardProcessor>> {
     JoinState state(shard, stores[shard].get(), hot_bytes, &metrics.join);
-    if (eos != nullptr) state.EnableSnapshots();
+    if (changelogs != nullptr) state.SetChangelog(changelogs->shard(shard));
+    if (resume != nullptr)
+      CTRJOIN_RETURN_IF_ERROR(RestoreShard(*resume, *changelogs, groups, shard, state));
     auto join = std::make_unique<LabelJoin>(config.join, std::move(state), &metrics.join);
-    if (resume != nullptr && resume->has_value()) {
-      CTRJOIN_RETURN_IF_ERROR(join->Restore((*resume)->watermark));
-    }
+    if (resume != nullptr) CTRJOIN_RETURN_IF_ERROR(join->Restore(resume->watermark));
     return std::unique_ptr<ShardProcessor>(std::move(join));
   };
 
@@ -243,11 +299,14 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
     spdlog::info("http: /metrics, /healthz and /ready on {}", http->Url());
   }
 
-  Pipeline pipeline(config.pipeline, config.ParserSchema(), config.watermark, &source, enricher,
+  Pipeline pipeline(pipeline_options, config.ParserSchema(), config.watermark, &source, enricher,
                     &sink, &dead_letters, &metrics.pipeline);
   if (end_after_window_ms >= 0) pipeline.EndAfterWindows(end_after_window_ms);
   if (eos != nullptr) {
     pipeline.SetCheckpointHooks(eos->coordinator);
+    eos->coordinator->UseChangelogs(
+        changelogs->generation(),
+        [logs = changelogs.get()](uint64_t oldest) { return logs->Release(oldest); });
     if (eos->resume) pipeline.ResumeFrom(*eos->resume);
     CTRJOIN_RETURN_IF_ERROR(eos->coordinator->Start());
   }

@@ -420,8 +420,14 @@ ConfigSection CheckpointSection() {
                       "Epoch length and commit interval; 50 .. 3600000."),
           Key<Config>("checkpoint.retain", FIELD(checkpoint.retain),
                       "Complete checkpoints kept; 1 .. 100."),
-          Key<Config>("checkpoint.dir", FIELD(checkpoint.dir), "Where checkpoints are kept.", {},
-                      "`<state.dir>/checkpoints`"),
+          Key<Config>("checkpoint.dir", FIELD(checkpoint.dir),
+                      "Where checkpoints (small metadata files) and the shards' changelogs "
+                      "(`changelog/`) are kept.",
+                      {}, "`<state.dir>/checkpoints`"),
+          Key<Config>("checkpoint.changelog_segment_mb", FIELD(checkpoint.changelog_segment_mb),
+                      "A shard's changelog starts a new segment file at the first barrier past "
+                      "this size; a segment is deleted once the committed watermark passed every "
+                      "deadline in it. 1 .. 1024."),
       },
       CheckExactlyOnce,
   };
@@ -474,7 +480,12 @@ ConfigSection PipelineSection() {
           Key<Config>("pipeline.max_inflight_batches", FIELD(pipeline.max_inflight_batches),
                       "Source batches in the graph at once (the backpressure bound); 1 .. 10000."),
           Key<Config>("pipeline.shards", FIELD(pipeline.shards),
-                      "Keyed shards; 0 = one per hardware thread. 0 .. 1024."),
+                      "Keyed shards; 0 = one per hardware thread. 0 .. 1024, at most "
+                      "`pipeline.key_groups`. May change between restarts."),
+          Key<Config>("pipeline.key_groups", FIELD(pipeline.key_groups),
+                      "Key groups (xxh3(impression_id) % key_groups), the unit of keyed state "
+                      "a shard owns; fixed when a job is created: a job restored from a "
+                      "checkpoint keeps its own. 1 .. 65536."),
       },
       [](const Config& c) { return c.pipeline.Validate(); },
   };

@@ -8,7 +8,7 @@ namespace ctrjoin {
 
 namespace {
 
-constexpr std::string_view kMagic = "ctrjoin-checkpoint 1";
+constexpr std::string_view kMagicPrefix = "ctrjoin-checkpoint ";
 
 const char* StreamToken(StreamKind s) {
   return s == StreamKind::kImpression ? "impressions" : "clicks";
@@ -27,10 +27,14 @@ bool ParseStream(const std::string& token, StreamKind& out) {
 }  // namespace
 
 std::string CheckpointMeta::Encode() const {
-  std::string out(kMagic);
-  out += '\n';
-  out += fmt::format("epoch {}\nshards {}\nwatermark {}\ncreated_ms {}\nstate_bytes {}\n", epoch,
-                     shards, watermark.ms, created_ms, state_bytes);
+  std::string out = fmt::format("{}{}\n", kMagicPrefix, kFormat);
+  out += fmt::format(
+      "epoch {}\nshards {}\nkey_groups {}\nchangelog_generation {}\nwatermark {}\ncreated_ms "
+      "{}\nstate_bytes {}\n",
+      epoch, shards, key_groups, changelog_generation, watermark.ms, created_ms, state_bytes);
+  for (size_t i = 0; i < shard_logs.size(); ++i) {
+    out += fmt::format("shard_log {} {} {}\n", i, shard_logs[i].segment, shard_logs[i].offset);
+  }
   for (const auto& [p, next] : positions) {
     out += fmt::format("position {} {} {}\n", StreamToken(p.stream), p.partition, next);
   }
@@ -44,9 +48,17 @@ std::string CheckpointMeta::Encode() const {
 Result<CheckpointMeta> CheckpointMeta::Decode(std::string_view text) {
   std::istringstream in{std::string(text)};
   std::string line;
-  if (!std::getline(in, line) || line != kMagic) {
+  if (!std::getline(in, line) || !line.starts_with(kMagicPrefix)) {
     return Status::Corruption("checkpoint metadata: not a ctrjoin checkpoint (first line '" + line +
                               "')");
+  }
+  if (line != fmt::format("{}{}", kMagicPrefix, kFormat)) {
+    return Status::InvalidArgument(fmt::format(
+        "checkpoint metadata: format '{}' is not this version's ({}): format 1 held RocksDB "
+        "snapshots of each shard, this version restores from changelogs. Finish the job with "
+        "the version that wrote it, or start it over (an empty checkpoint.dir, a new output and "
+        "consumer group)",
+        line.substr(kMagicPrefix.size()), kFormat));
   }
   CheckpointMeta m;
   bool ended = false;
@@ -61,6 +73,15 @@ Result<CheckpointMeta> CheckpointMeta::Decode(std::string_view text) {
       ok = static_cast<bool>(fields >> m.epoch);
     } else if (key == "shards") {
       ok = static_cast<bool>(fields >> m.shards);
+    } else if (key == "key_groups") {
+      ok = static_cast<bool>(fields >> m.key_groups);
+    } else if (key == "changelog_generation") {
+      ok = static_cast<bool>(fields >> m.changelog_generation);
+    } else if (key == "shard_log") {
+      size_t i = 0;
+      ShardLogPosition pos;
+      ok = static_cast<bool>(fields >> i >> pos.segment >> pos.offset) && i == m.shard_logs.size();
+      if (ok) m.shard_logs.push_back(pos);
     } else if (key == "watermark") {
       ok = static_cast<bool>(fields >> m.watermark.ms);
     } else if (key == "created_ms") {
@@ -90,6 +111,9 @@ Result<CheckpointMeta> CheckpointMeta::Decode(std::string_view text) {
   }
   if (!ended) return Status::Corruption("checkpoint metadata: truncated (no 'end' line)");
   if (m.epoch == 0) return Status::Corruption("checkpoint metadata: no epoch");
+  if (m.key_groups == 0 || m.shards == 0 || m.shard_logs.size() != m.shards) {
+    return Status::Corruption("checkpoint metadata: no key_groups, shards or shard_log lines");
+  }
   return m;
 }
 

@@ -6,14 +6,16 @@
 // barrier it returns travels through the graph as an empty batch, in order,
 // behind every record read before it (the source's positions at that point
 // are the checkpoint's offsets). The router adds the watermark state, each
-// shard snapshots its state into barrier.dir/shard-<i> when the barrier
-// reaches it (the other shards go on), and the sink node calls OnBarrier
-// once all output from before the barrier has been written. Output after
-// the barrier is held back until OnBarrier returned: it belongs to the next
-// epoch.
+// shard appends the epoch's marker to its changelog when the barrier reaches
+// it and fills in its ShardMark (O(1); the other shards go on), and the sink
+// node calls OnBarrier once all output from before the barrier has been
+// written. Output after the barrier is held back until OnBarrier returned:
+// it belongs to the next epoch. The coordinator waits for every shard's
+// marker to be durable before the epoch's metadata, and the epoch, commit.
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,30 +29,54 @@
 
 namespace ctrjoin {
 
-// What a checkpoint records besides the shards' state. Stored as text
-// ("key value" lines) so that an operator can read it.
+// Where one shard's changelog holds the checkpoint's marker.
+struct ShardLogPosition {
+  uint64_t segment = 0;
+  uint64_t offset = 0;  // just past the marker
+  auto operator<=>(const ShardLogPosition&) const = default;
+};
+
+// What a checkpoint records: small, since the state itself is in the
+// shards' changelogs up to each one's marker of this epoch. Stored as text
+// ("key value" lines) so that an operator can read it; the first line names
+// the format, and a checkpoint of another format is refused by name.
 struct CheckpointMeta {
+  static constexpr int kFormat = 2;  // 1: RocksDB snapshots per shard (before 0.2)
+
   uint64_t epoch = 0;
   uint32_t shards = 0;
+  uint32_t key_groups = 0;                   // fixed when the job was created
+  uint64_t changelog_generation = 0;         // the changelog directory the shards wrote
+  std::vector<ShardLogPosition> shard_logs;  // one per shard
   SourcePositions positions;
   // The watermark tracker's partitions: max event ts seen, EventTime::Min()
   // for a partition known (assigned) that had delivered nothing yet.
   std::vector<std::pair<PartitionId, EventTime>> partition_max_ts;
   EventTime watermark = EventTime::Min();
   int64_t created_ms = 0;    // wall clock
-  uint64_t state_bytes = 0;  // state files new in this checkpoint (the rest are hard links)
+  uint64_t state_bytes = 0;  // changelog bytes the epoch appended (all shards)
 
   std::string Encode() const;
   static Result<CheckpointMeta> Decode(std::string_view text);
 };
 
+// What shard i did at a barrier (its own slot of Barrier::marks).
+struct ShardMark {
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+  EventTime watermark = EventTime::Min();  // the shard's, at the marker
+  // Blocks until the marker is durable (any thread); an error is the log's.
+  std::function<Status()> wait_durable;
+};
+
 // One barrier on its way through the graph. Created by the coordinator;
 // filled in by the pipeline's source, router and shard nodes one after the
-// other (each writes only its own fields, before passing the batch on).
+// other (each writes only its own fields, before passing the batch on; the
+// shards, concurrently, each only its own slot of marks).
 struct Barrier {
   uint64_t epoch = 0;
-  std::string dir;     // shards write their state to dir/shard-<i>
-  bool final = false;  // the run's last barrier (input ended, or stop)
+  bool final = false;            // the run's last barrier (input ended, or stop)
+  std::vector<ShardMark> marks;  // one per shard, sized by the source node
   std::chrono::steady_clock::time_point injected;
   CheckpointMeta meta;
   // When the source read each batch with records of this epoch (set by the

@@ -161,8 +161,7 @@ class ShardStage {
   Status ProcessBatch(ShardMsg& in, ShardOut& out) {
     Status st = processor_->Process(in.batch, out.samples);
     if (!st.ok() || in.batch.barrier == nullptr) return st;
-    const std::string dir = fmt::format("{}/shard-{}", in.batch.barrier->dir, index_);
-    return processor_->Checkpoint(dir, out.state_bytes);
+    return processor_->Checkpoint(*in.batch.barrier, index_, out.state_bytes);
   }
 
   std::unique_ptr<ShardProcessor> processor_;
@@ -194,6 +193,15 @@ Status PipelineOptions::Validate() const {
     return Status::InvalidArgument("pipeline.max_inflight_batches: must be in [1, 10000]");
   }
   if (shards > 1024) return Status::InvalidArgument("pipeline.shards: must be in [0, 1024]");
+  if (key_groups == 0 || key_groups > 65'536) {
+    return Status::InvalidArgument("pipeline.key_groups: must be in [1, 65536]");
+  }
+  if (EffectiveShards() > key_groups) {
+    return Status::InvalidArgument(fmt::format(
+        "pipeline.shards: {} shards but {} key groups; a shard owns at least one key group, so "
+        "lower pipeline.shards (a restored job keeps the key_groups of its checkpoints)",
+        EffectiveShards(), key_groups));
+  }
   return Status::Ok();
 }
 
@@ -227,15 +235,16 @@ void Pipeline::OnFailure(const Status& status) {
 Status Pipeline::Run(const ShardFactory& make_shard) {
   CTRJOIN_RETURN_IF_ERROR(options_.Validate());
   const uint32_t shard_count = options_.EffectiveShards();
+  const KeyGroups groups{options_.key_groups, shard_count};
   Result<std::vector<ShardStage>> shards = MakeShards(make_shard, shard_count, &run_);
   if (!shards.ok()) return shards.status();
   SourcePositions positions = source_->StartPositions();
   for (const auto& [id, next] : resume_.positions) positions[id] = next;
-  SourceStage source_stage(source_, hooks_, metrics_, &run_, options_.batch_size, shard_count,
+  SourceStage source_stage(source_, hooks_, metrics_, &run_, options_.batch_size, groups,
                            std::move(positions));
   ParseStage parse_stage(&schema_, metrics_, &run_);
   EnrichStage enrich_stage(enricher_, metrics_, &run_);
-  Router router(watermarks_, resume_, shard_count, end_after_window_ms_, metrics_, &run_);
+  Router router(watermarks_, resume_, groups, end_after_window_ms_, metrics_, &run_);
   SinkAligner aligner(shard_count, sink_, dead_letters_, hooks_, metrics_, &run_);
 
   flow::graph g;

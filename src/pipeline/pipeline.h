@@ -54,6 +54,9 @@ struct PipelineOptions {
   size_t batch_size = 512;          // max records per source batch
   size_t max_inflight_batches = 8;  // source batches in the graph at once
   uint32_t shards = 0;              // 0 = number of hardware threads
+  // Key groups (src/core/hash.h): fixed when a job is created; a job
+  // restored from a checkpoint keeps the checkpoint's.
+  uint32_t key_groups = 256;
 
   Status Validate() const;  // "pipeline.batch_size: ..."
   uint32_t EffectiveShards() const;

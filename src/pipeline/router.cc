@@ -10,9 +10,9 @@
 
 namespace ctrjoin {
 
-Router::Router(WatermarkOptions watermarks, const CheckpointMeta& resume, uint32_t shards,
+Router::Router(WatermarkOptions watermarks, const CheckpointMeta& resume, KeyGroups groups,
                int64_t end_after_window_ms, PipelineMetrics* metrics, RunControl* run)
-    : shards_(shards),
+    : groups_(groups),
       end_after_window_ms_(end_after_window_ms),
       metrics_(metrics),
       run_(run),
@@ -24,7 +24,7 @@ Router::Router(WatermarkOptions watermarks, const CheckpointMeta& resume, uint32
 }
 
 std::vector<ShardPtr> Router::Route(ParsedMsg& in) {
-  std::vector<ShardPtr> outs(shards_);
+  std::vector<ShardPtr> outs(groups_.shards);
   for (ShardPtr& out : outs) {
     out = std::make_shared<ShardMsg>();
     out->seq = in.seq;
@@ -114,7 +114,7 @@ void Router::SplitEvents(std::vector<ParsedEvent>& events, const std::vector<Par
       max_impression_ts_ = std::max(max_impression_ts_, e.ts);
       ++impressions;
     }
-    outs[ShardOf(e.keyed.key, shards_)]->batch.events.push_back(std::move(e.keyed));
+    outs[groups_.ShardOf(e.keyed.key)]->batch.events.push_back(std::move(e.keyed));
   }
   metrics_->impressions_in.Add(impressions);
   metrics_->clicks_in.Add(events.size() - impressions);

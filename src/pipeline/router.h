@@ -1,8 +1,8 @@
 #pragma once
 // Router: the body of the pipeline's route node. For each parsed batch, in
 // source order, it applies the source's partition changes to the watermark
-// tracker, advances the watermark and splits the events by shard
-// (xxh3(impression_id) % shards): exactly one ShardMsg per shard, even after
+// tracker, advances the watermark and splits the events by shard (the owner
+// of the key's group, src/core/hash.h): exactly one ShardMsg per shard, even after
 // a failure, so that the sink can count completions and return the
 // limiter's token. The batch's dead letters go with shard 0's message to the
 // sink node, which writes them in the batch's epoch. It also fills in a barrier's watermark state,
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "src/core/event.h"
+#include "src/core/hash.h"
 #include "src/core/status.h"
 #include "src/pipeline/checkpoint.h"
 #include "src/pipeline/graph_messages.h"
@@ -35,7 +36,7 @@ class Router {
   // Starts from `resume`'s watermark state (a default CheckpointMeta: from
   // scratch). end_after_window_ms < 0: not a replay (see
   // Pipeline::EndAfterWindows).
-  Router(WatermarkOptions watermarks, const CheckpointMeta& resume, uint32_t shards,
+  Router(WatermarkOptions watermarks, const CheckpointMeta& resume, KeyGroups groups,
          int64_t end_after_window_ms, PipelineMetrics* metrics, RunControl* run);
 
   // Routes one batch (its events are moved out); returns one message per
@@ -62,7 +63,7 @@ class Router {
   EventTime EndReplay(SourceBatch& meta, EventTime wm, Clock::time_point now);
   void CountBatch(const ParsedMsg& in, EventTime wm);
 
-  const uint32_t shards_;
+  const KeyGroups groups_;
   const int64_t end_after_window_ms_;  // < 0: not a replay
   PipelineMetrics* const metrics_;
   RunControl* const run_;

@@ -1,7 +1,8 @@
 #pragma once
 // The interface between the pipeline and the keyed operator that runs inside
 // each shard (the label join, in joins/). The pipeline routes every event by
-// xxh3(impression_id) % shards, so a shard owns its keys outright.
+// its key group (xxh3(impression_id) % key_groups) to the shard that owns
+// that group's range (src/core/hash.h), so a shard owns its keys outright.
 //
 // A ShardProcessor is called only from its own shard node, which is serial:
 // never concurrently, always in the order the router emitted batches.
@@ -41,11 +42,13 @@ class ShardProcessor {
   // Applies the events, then advances to batch.watermark; appends emitted
   // samples to out. An error is fatal for the run (e.g. state I/O failed).
   virtual Status Process(ShardBatch& batch, std::vector<Sample>& out) = 0;
-  // At a checkpoint barrier: writes a consistent copy of the shard's state
-  // to dir (which must not exist yet); new_bytes is what it did not share
-  // with the previous checkpoint.
-  virtual Status Checkpoint(const std::string& dir, uint64_t& new_bytes) {
-    (void)dir;
+  // At a checkpoint barrier, after Process: marks the barrier's epoch in
+  // the shard's changelog and fills in barrier.marks[shard] (O(1): the
+  // log's I/O thread makes it durable); new_bytes is what the changelog
+  // grew by since the previous barrier.
+  virtual Status Checkpoint(Barrier& barrier, uint32_t shard, uint64_t& new_bytes) {
+    (void)barrier;
+    (void)shard;
     (void)new_bytes;
     return Status::Internal("this shard processor cannot checkpoint", Effect::kNoEffect);
   }

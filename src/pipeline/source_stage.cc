@@ -11,14 +11,14 @@ constexpr std::chrono::seconds kLagReportInterval{1};
 }  // namespace
 
 SourceStage::SourceStage(Source* source, CheckpointHooks* hooks, PipelineMetrics* metrics,
-                         RunControl* run, size_t batch_size, uint32_t shards,
+                         RunControl* run, size_t batch_size, KeyGroups groups,
                          SourcePositions positions)
     : source_(source),
       hooks_(hooks),
       metrics_(metrics),
       run_(run),
       batch_size_(batch_size),
-      shards_(shards),
+      groups_(groups),
       positions_(std::move(positions)) {}
 
 SourcePtr SourceStage::Next() {
@@ -82,7 +82,9 @@ Status SourceStage::TakeBarrier(SourceMsg& msg, bool final) {
   std::shared_ptr<Barrier> barrier = std::move(next).value();
   if (barrier == nullptr) return Status::Ok();
   barrier->meta.positions = positions_;
-  barrier->meta.shards = shards_;
+  barrier->meta.shards = groups_.shards;
+  barrier->meta.key_groups = groups_.count;
+  barrier->marks.resize(groups_.shards);
   barrier->batch_reads = std::exchange(epoch_reads_, {});
   msg.barrier = std::move(barrier);
   return Status::Ok();

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "src/core/hash.h"
 #include "src/core/status.h"
 #include "src/pipeline/checkpoint.h"
 #include "src/pipeline/graph_messages.h"
@@ -26,10 +27,10 @@ namespace ctrjoin {
 
 class SourceStage {
  public:
-  // Reads batches of up to batch_size records for a graph of `shards` shards,
+  // Reads batches of up to batch_size records for a graph of groups.shards shards,
   // from `positions` on (a resumed run's checkpoint; empty: from the start).
   SourceStage(Source* source, CheckpointHooks* hooks, PipelineMetrics* metrics, RunControl* run,
-              size_t batch_size, uint32_t shards, SourcePositions positions);
+              size_t batch_size, KeyGroups groups, SourcePositions positions);
 
   // The next message, or null once the last one was returned.
   SourcePtr Next();
@@ -50,7 +51,7 @@ class SourceStage {
   PipelineMetrics* const metrics_;
   RunControl* const run_;
   const size_t batch_size_;
-  const uint32_t shards_;
+  const KeyGroups groups_;
 
   uint64_t next_seq_ = 0;
   bool done_ = false;

@@ -3,7 +3,6 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
-#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_buffer_manager.h>
 
 #include <algorithm>
@@ -65,31 +64,6 @@ SpillMemory::SpillMemory(size_t bytes)
       cache_(rocksdb::NewLRUCache(bytes, CacheShardBits(bytes))),
       write_buffers_(std::make_shared<rocksdb::WriteBufferManager>(bytes / 2, cache_)) {}
 
-namespace {
-
-// Rebuilds a working directory from a checkpoint: SST files are immutable,
-// so they are hard linked (copied only across file systems); the rest
-// (MANIFEST, CURRENT, OPTIONS) is copied.
-Status RestoreInto(const fs::path& from, const fs::path& to) {
-  std::error_code ec;
-  fs::create_directories(to, ec);
-  if (ec) return Status::IoError("creating " + to.string() + ": " + ec.message());
-  for (const fs::directory_entry& e : fs::directory_iterator(from, ec)) {
-    const fs::path target = to / e.path().filename();
-    if (e.path().extension() == ".sst") {
-      fs::create_hard_link(e.path(), target, ec);
-      if (!ec) continue;
-      ec.clear();
-    }
-    fs::copy_file(e.path(), target, ec);
-    if (ec) return Status::IoError("restoring " + e.path().string() + ": " + ec.message());
-  }
-  if (ec) return Status::IoError("reading checkpoint " + from.string() + ": " + ec.message());
-  return Status::Ok();
-}
-
-}  // namespace
-
 Result<std::unique_ptr<SpillStore>> SpillStore::Open(const SpillStoreOptions& options,
                                                      std::shared_ptr<SpillMemory> memory) {
   CTRJOIN_RETURN_IF_ERROR(options.Validate());
@@ -100,13 +74,6 @@ Result<std::unique_ptr<SpillStore>> SpillStore::Open(const SpillStoreOptions& op
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) return Status::IoError("state.dir: cannot create " + path + ": " + ec.message());
   std::unique_ptr<SpillStore> store(new SpillStore());
-  if (!options.restore_from.empty()) {
-    CTRJOIN_RETURN_IF_ERROR(RestoreInto(options.restore_from, path));
-    // Shared with the checkpoint restored from: not new in the next one.
-    for (const fs::directory_entry& e : fs::directory_iterator(options.restore_from, ec)) {
-      store->last_checkpoint_files_.insert(e.path().filename().string());
-    }
-  }
 
   store->memory_ = memory != nullptr ? std::move(memory)
                                      : std::make_shared<SpillMemory>(options.rocksdb_memory_bytes);
@@ -127,7 +94,7 @@ Result<std::unique_ptr<SpillStore>> SpillStore::Open(const SpillStoreOptions& op
   db_options.max_write_buffer_number = 3;
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   db_options.max_background_jobs = 2;
-  // Fresh files (memtable flushes at every checkpoint) are short-lived:
+  // Fresh files (spills of entries needed soon) are short-lived:
   // compressing them costs more CPU than it saves; older levels compress.
   db_options.compression_per_level = {rocksdb::kNoCompression, rocksdb::kNoCompression,
                                       rocksdb::kSnappyCompression};
@@ -160,28 +127,5 @@ std::unique_ptr<rocksdb::Iterator> SpillStore::NewIterator() {
 }
 
 size_t SpillStore::MemoryUsage() const { return memory_->Usage(); }
-
-Status SpillStore::Checkpoint(const std::string& dir, uint64_t& new_bytes) {
-  rocksdb::Checkpoint* raw = nullptr;
-  CTRJOIN_RETURN_IF_ERROR(
-      FromRocksDb(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpointing state"));
-  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-  // log_size_for_flush 0: always flush, so that the checkpoint needs no WAL.
-  CTRJOIN_RETURN_IF_ERROR(FromRocksDb(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
-                                      "checkpointing state to " + dir));
-  std::set<std::string> files;
-  new_bytes = 0;
-  std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
-    std::string name = e.path().filename().string();
-    if (e.path().extension() == ".sst" && !last_checkpoint_files_.contains(name)) {
-      new_bytes += e.file_size(ec);
-    }
-    files.insert(std::move(name));
-  }
-  if (ec) return Status::IoError("reading checkpoint " + dir + ": " + ec.message());
-  last_checkpoint_files_ = std::move(files);
-  return Status::Ok();
-}
 
 }  // namespace ctrjoin

@@ -6,12 +6,10 @@
 // are charged to that same cache through a WriteBufferManager, so RocksDB's
 // own memory stays within its share of the state budget.
 //
-// Durability: this is working state, not a checkpoint; the WAL is off and the
-// directory is wiped at open, or rebuilt from a checkpoint (restore_from).
-// Checkpoint() captures it consistently (memtables flushed, SST files hard
-// linked, so a checkpoint costs only what changed since the previous one).
-// Each shard has its own store, so that a shard can checkpoint at its own
-// barrier while the others go on; all of them share one SpillMemory.
+// Durability: none. This is a cache of working state (the changelog is what
+// checkpoints keep, src/state/changelog.h); the WAL is off and the
+// directory is wiped at open, and a restore spills again from the restored
+// state. Each shard has its own store; all share one SpillMemory.
 //
 // Thread-safety: every method may be called from any thread (RocksDB is
 // internally synchronised); in the pipeline one shard thread uses a store.
@@ -53,8 +51,6 @@ struct SpillStoreOptions {
   std::string dir = "./ctrjoin-state";        // parent of the working directory "live"
   size_t rocksdb_memory_bytes = 64ull << 20;  // block cache + memtables (when not shared)
   std::string name = "live";                  // working directory under dir (wiped at open)
-  // A directory written by Checkpoint(): the store starts with its contents.
-  std::string restore_from;
 
   Status Validate() const;
 };
@@ -72,15 +68,10 @@ class SpillStore {
   std::unique_ptr<rocksdb::Iterator> NewIterator();
   // Bytes held by the block cache (memtables included through the manager).
   size_t MemoryUsage() const;
-  // Writes a consistent copy of the store to `dir` (which must not exist):
-  // memtables are flushed, SST files hard linked. new_bytes is the size of
-  // the SST files the previous checkpoint of this store did not have.
-  Status Checkpoint(const std::string& dir, uint64_t& new_bytes);
 
  private:
   SpillStore() = default;
   std::shared_ptr<SpillMemory> memory_;
-  std::set<std::string> last_checkpoint_files_;
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::WriteOptions write_options_;
   rocksdb::ReadOptions read_options_;

@@ -37,10 +37,12 @@ TEST(AdminTest, ListsAndShowsCheckpointsWithoutTouchingThem) {
   auto store = CheckpointStore::Open(config.checkpoint.dir);
   ASSERT_TRUE(store.ok());
   for (uint64_t e = 7; e <= 8; ++e) {
-    ASSERT_TRUE((*store)->BeginCheckpoint(e).ok());
     CheckpointMeta meta;
     meta.epoch = e;
-    meta.shards = 0;
+    meta.shards = 1;
+    meta.key_groups = 16;
+    meta.changelog_generation = 2;
+    meta.shard_logs = {{3, 1000 * e}};
     meta.positions = {{{StreamKind::kImpression, 0}, 100 * static_cast<int64_t>(e)},
                       {{StreamKind::kClick, 1}, 42}};
     meta.partition_max_ts = {{{StreamKind::kImpression, 0}, EventTime{1'767'225'600'000}}};
@@ -49,7 +51,8 @@ TEST(AdminTest, ListsAndShowsCheckpointsWithoutTouchingThem) {
     meta.state_bytes = 4096;
     ASSERT_TRUE((*store)->Complete(meta).ok());
   }
-  ASSERT_TRUE((*store)->BeginCheckpoint(9).ok());  // in progress: a run is writing it
+  // In progress: a run is writing it.
+  std::ofstream(dir.File("chk/chk-00000000000000000009.inprogress")) << "ctrjoin-checkpoint 2\n";
 
   Status st;
   std::string list = Capture([&](std::FILE* out) { return ListCheckpoints(config, out); }, st);
@@ -63,6 +66,8 @@ TEST(AdminTest, ListsAndShowsCheckpointsWithoutTouchingThem) {
   EXPECT_NE(show.find("impressions [0] 800"), std::string::npos) << show;
   EXPECT_NE(show.find("clicks      [1] 42"), std::string::npos) << show;
   EXPECT_NE(show.find("impressions [0] 2026-01-01T00:00:00.000Z"), std::string::npos) << show;
+  EXPECT_NE(show.find("shard-0  marker in segment 3 at byte 8000"), std::string::npos) << show;
+  EXPECT_NE(show.find("key groups 16"), std::string::npos) << show;
 
   Capture([&](std::FILE* out) { return ShowCheckpoint(config, 9, out); }, st);
   EXPECT_EQ(st.code(), StatusCode::kNotFound) << "an in-progress checkpoint is not shown";

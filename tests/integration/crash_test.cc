@@ -2,7 +2,7 @@
 // "slow"): runs the real `ctrjoin run` binary on a generated workload with
 // exactly-once output, kills it with SIGKILL over and over — at random
 // moments from outside, and at chosen points inside the checkpoint protocol
-// through the CTRJOIN_CRASH_AT test hook (txn/crash_point.h) — restarts it
+// through the CTRJOIN_CRASH_AT test hook (src/core/crash_point.h) — restarts it
 // until a run finishes, and then checks that the committed output holds
 // every expected sample exactly once with the right label (the brute-force
 // oracle of tests/support/trace_oracle.h). Once for the transactional file

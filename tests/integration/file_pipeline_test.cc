@@ -329,8 +329,8 @@ class ScriptedSource : public Source {
 // keeps what each completed barrier recorded.
 class ScriptedHooks : public CheckpointHooks {
  public:
-  ScriptedHooks(std::string dir, std::set<int> at, uint64_t first_epoch)
-      : dir_(std::move(dir)), at_(std::move(at)), next_epoch_(first_epoch) {}
+  ScriptedHooks(std::set<int> at, uint64_t first_epoch)
+      : at_(std::move(at)), next_epoch_(first_epoch) {}
 
   Result<std::shared_ptr<Barrier>> NextBarrier(bool final) override {
     const int call = calls_++;
@@ -338,13 +338,15 @@ class ScriptedHooks : public CheckpointHooks {
     auto b = std::make_shared<Barrier>();
     b->epoch = next_epoch_++;
     b->final = final;
-    b->dir = fmt::format("{}/chk-{}", dir_, b->epoch);
-    std::filesystem::create_directories(b->dir);
     final_sent_ = final;
     return b;
   }
   Status OnBarrier(Barrier& barrier) override {
     barrier.meta.epoch = barrier.epoch;
+    for (const ShardMark& m : barrier.marks) {
+      CTRJOIN_RETURN_IF_ERROR(m.wait_durable());
+      barrier.meta.shard_logs.push_back({m.segment, m.offset});
+    }
     metas.push_back(barrier.meta);
     return Status::Ok();
   }
@@ -352,7 +354,6 @@ class ScriptedHooks : public CheckpointHooks {
   std::vector<CheckpointMeta> metas;
 
  private:
-  const std::string dir_;
   const std::set<int> at_;
   uint64_t next_epoch_;
   int calls_ = 0;
@@ -382,7 +383,8 @@ struct RunResult {
 };
 
 // One run of a one-shard pipeline with the label join (W = 20 s, L = 5 s),
-// resumed from `resume` (its state from resume_dir) if given.
+// its changes in the changelog <name>-log, resumed from `resume` (its state
+// from the changelog resume_dir) if given.
 RunResult RunOnce(const test_support::TempDir& dir, const std::string& name,
                   std::deque<SourceBatch> batches, std::set<int> barriers_at, uint64_t first_epoch,
                   const std::optional<CheckpointMeta>& resume, const std::string& resume_dir) {
@@ -392,23 +394,33 @@ RunResult RunOnce(const test_support::TempDir& dir, const std::string& name,
   so.dir = dir.File("state");
   so.name = name;
   so.rocksdb_memory_bytes = 16 << 20;
-  so.restore_from = resume_dir;
   auto store = SpillStore::Open(so);
   EXPECT_TRUE(store.ok()) << store.status().ToString();
   if (!store.ok()) return result;
+  auto log = ChangelogWriter::Open(ChangelogOptions{dir.File(name + "-log")});
+  EXPECT_TRUE(log.ok()) << log.status().ToString();
+  if (!log.ok()) return result;
   LabelJoinOptions join;
   join.window_ms = 20'000;
   join.allowed_lateness_ms = 5'000;
   ShardFactory make_shard = [&](uint32_t shard) -> Result<std::unique_ptr<ShardProcessor>> {
     JoinState state(shard, store->get(), 64 << 20, &metrics.join);
-    state.EnableSnapshots();
+    state.SetChangelog(log->get());
+    if (resume) {
+      CTRJOIN_RETURN_IF_ERROR(ReplayJoinChangelog(
+          resume_dir, resume->epoch, [](uint64_t) { return true; },
+          [&](uint64_t key, JoinEntry e) {
+            state.Put(key, std::move(e));
+            return Status::Ok();
+          }));
+    }
     auto p = std::make_unique<LabelJoin>(join, std::move(state), &metrics.join);
     if (resume) CTRJOIN_RETURN_IF_ERROR(p->Restore(resume->watermark));
     return std::unique_ptr<ShardProcessor>(std::move(p));
   };
   ScriptedSource source;
   source.batches = std::move(batches);
-  ScriptedHooks hooks(dir.File(name + "-checkpoints"), std::move(barriers_at), first_epoch);
+  ScriptedHooks hooks(std::move(barriers_at), first_epoch);
   CollectingSink sink;
   NoDeadLetters dead_letters;
   PipelineOptions po;
@@ -457,8 +469,7 @@ TEST(PipelineResumeTest, PartitionSilentAtTheCheckpointStillHoldsTheWatermark) {
   std::deque<SourceBatch> run2;
   run2.push_back(std::move(b));
   run2.push_back(std::move(later));
-  RunResult two = RunOnce(dir, "run2", std::move(run2), {0}, 3, *meta,
-                          dir.File("run1-checkpoints/chk-1/shard-0"));
+  RunResult two = RunOnce(dir, "run2", std::move(run2), {0}, 3, *meta, dir.File("run1-log"));
   ASSERT_FALSE(two.metas.empty());
   EXPECT_EQ(two.metas[0].watermark, EventTime::Min())
       << "the barrier routed before the first batch moved the watermark";

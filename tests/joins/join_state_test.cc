@@ -175,9 +175,35 @@ TEST_F(JoinStateTest, LabelJoinGivesSameSamplesWhenSpilling) {
 namespace ctrjoin {
 namespace {
 
-// Checkpoint, then change the state: a store restored from the checkpoint
-// holds exactly the state at the checkpoint, in memory and spilled alike.
-TEST(JoinStateCheckpointTest, RestoreGivesTheStateAtTheCheckpoint) {
+// Restores `epoch` of the changelog in dir into a fresh state (one shard,
+// spilling under a small budget).
+struct Restored {
+  JoinMetrics metrics;
+  std::unique_ptr<SpillStore> store;
+  std::unique_ptr<JoinState> state;
+};
+std::unique_ptr<Restored> RestoreFrom(const test_support::TempDir& tmp, const std::string& dir,
+                                      uint64_t epoch, Status& status) {
+  static int restores = 0;
+  auto r = std::make_unique<Restored>();
+  SpillStoreOptions o;
+  o.dir = tmp.File("state");
+  o.name = "restored-" + std::to_string(++restores);
+  o.rocksdb_memory_bytes = 16 << 20;
+  r->store = std::move(SpillStore::Open(o)).value();
+  r->state = std::make_unique<JoinState>(1, r->store.get(), 128 << 10, &r->metrics);
+  status = ReplayJoinChangelog(
+      dir, epoch, [](uint64_t) { return true; },
+      [&](uint64_t key, JoinEntry e) {
+        r->state->Put(key, std::move(e));
+        return r->state->EnforceBudget();
+      });
+  return r;
+}
+
+// Change the state, mark, change it more: the log replayed to the marker
+// gives exactly the state at the marker, in memory and spilled alike.
+TEST(JoinStateCheckpointTest, TheChangelogRestoresTheStateAtTheMarker) {
   test_support::TempDir dir;
   JoinMetrics metrics;
   SpillStoreOptions o;
@@ -187,8 +213,10 @@ TEST(JoinStateCheckpointTest, RestoreGivesTheStateAtTheCheckpoint) {
   ASSERT_TRUE(store.ok());
   std::map<uint64_t, JoinEntry> expected;
   {
+    auto log = ChangelogWriter::Open(ChangelogOptions{dir.File("log"), 64 << 10, 1 << 20});
+    ASSERT_TRUE(log.ok()) << log.status().ToString();
     JoinState state(1, store->get(), 128 << 10, &metrics);
-    state.EnableSnapshots();
+    state.SetChangelog(log->get());
     for (uint64_t k = 0; k < 6000; ++k) {
       JoinEntry e{EntryState::kPending, static_cast<int64_t>(k), static_cast<int64_t>(k) + 1000,
                   std::string(60, static_cast<char>('a' + k % 26))};
@@ -199,40 +227,36 @@ TEST(JoinStateCheckpointTest, RestoreGivesTheStateAtTheCheckpoint) {
       }
     }
     ASSERT_GT(state.entries_spilled(), 0u) << "the test needs spilled entries too";
-    // Changed through Find, expired, and a first checkpoint in between.
-    uint64_t bytes = 0;
-    ASSERT_TRUE(state.Checkpoint(dir.File("chk1"), bytes).ok());
-    EXPECT_GT(bytes, 0u);
-    auto found = state.Find(10);
-    ASSERT_TRUE(found.ok() && *found != nullptr);
-    (*found)->state = EntryState::kLabeled;
-    expected[10].state = EntryState::kLabeled;
+    ASSERT_TRUE(state.Mark(1, EventTime::Min()).ok());
+    // Replaced (found first, as the label join does: it may be spilled),
+    // expired, and a spilled one replaced after coming back.
+    ASSERT_TRUE(state.Find(10).ok());
+    state.Put(10, JoinEntry{EntryState::kLabeled, 10, 1010, ""});
+    expected[10] = JoinEntry{EntryState::kLabeled, 10, 1010, ""};
+    auto spilled = state.Find(5990);
+    ASSERT_TRUE(spilled.ok() && *spilled != nullptr);
+    state.Put(5990, JoinEntry{EntryState::kLabeled, 5990, 6990, ""});
+    expected[5990] = JoinEntry{EntryState::kLabeled, 5990, 6990, ""};
     std::vector<std::pair<uint64_t, JoinEntry>> expired;
     ASSERT_TRUE(state.PopExpired(EventTime{1100}, expired).ok());  // deadlines < 1100
     for (const auto& [k, e] : expired) expected.erase(k);
     ASSERT_EQ(expired.size(), 100u);
-    ASSERT_TRUE(state.Checkpoint(dir.File("chk2"), bytes).ok());
-    // After the checkpoint: must not be in it.
-    state.Put(999'999, JoinEntry{EntryState::kPending, 5, 6, "late"});
-    ASSERT_TRUE(state.Find(20).ok());
-    std::vector<std::pair<uint64_t, JoinEntry>> more;
-    ASSERT_TRUE(state.PopExpired(EventTime{1200}, more).ok());
-    ASSERT_FALSE(more.empty());
-  }
-  o.name = "restored";
-  o.restore_from = dir.File("chk2");
-  auto restored = SpillStore::Open(o);
-  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
-  JoinMetrics metrics2;
-  JoinState state(1, restored->get(), 128 << 10, &metrics2);
-  state.EnableSnapshots();
-  ASSERT_TRUE(state.Restore().ok());
+    ASSERT_TRUE(state.Mark(2, EventTime{1100}).ok());
+    // After the marker: must not be restored.
+    state.Put(999'999, JoinEntry{EntryState::kPending, 5, 2000, "late"});
+    state.Put(20, JoinEntry{EntryState::kLabeled, 20, 1020, ""});
+    ASSERT_TRUE((*log)->WaitDurable(2).ok());
+  }  // the writer writes what it holds, then stops
+  Status st;
+  auto r = RestoreFrom(dir, dir.File("log"), 2, st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  JoinState& state = *r->state;
   EXPECT_EQ(state.entries_in_memory() + state.entries_spilled(), expected.size());
   EXPECT_GT(state.entries_spilled(), 0u);
   auto none = state.Find(999'999);
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(*none, nullptr);
-  // Everything comes out, in deadline order, as it was at the checkpoint.
+  // Everything comes out, in deadline order, as it was at the marker.
   std::vector<std::pair<uint64_t, JoinEntry>> all;
   ASSERT_TRUE(state.PopExpired(EventTime::Max(), all).ok());
   ASSERT_EQ(all.size(), expected.size());
@@ -242,6 +266,54 @@ TEST(JoinStateCheckpointTest, RestoreGivesTheStateAtTheCheckpoint) {
     EXPECT_EQ(e.deadline, expected[k].deadline) << k;
     EXPECT_EQ(e.payload, expected[k].payload) << k;
   }
+  // A marker the log does not have (yet) is not a state to restore.
+  auto missing = RestoreFrom(dir, dir.File("log"), 3, st);
+  EXPECT_EQ(st.code(), StatusCode::kNotFound) << st.ToString();
+}
+
+// A segment is deleted once the watermark passed every horizon in it. A
+// put's horizon covers the deadline of the entry it replaced: deleting the
+// segment of a later, shorter-lived put must not bring an older, longer-lived
+// one of the same key back to life.
+TEST(JoinStateCheckpointTest, DeletedSegmentsNeverBringAnOlderEntryBack) {
+  test_support::TempDir dir;
+  JoinMetrics metrics;
+  const uint64_t kKey = 7;
+  {
+    // Segments of one byte: every marker closes one.
+    auto log = ChangelogWriter::Open(ChangelogOptions{dir.File("log"), 1, 1 << 20});
+    ASSERT_TRUE(log.ok());
+    JoinState state(1, nullptr, 1 << 20, &metrics);
+    state.SetChangelog(log->get());
+    // Segment 0: clicks held until 5000 (a click far ahead of its impression).
+    state.Put(kKey, JoinEntry{EntryState::kHeldClicks, 0, 5000, "c"});
+    ASSERT_TRUE(state.Mark(1, EventTime{0}).ok());
+    // Segment 1: its impression came, its window ends at 100.
+    state.Put(kKey, JoinEntry{EntryState::kPending, 0, 100, "imp"});
+    ASSERT_TRUE(state.Mark(2, EventTime{0}).ok());
+    // Segment 2: the window closed; remembered until 300.
+    std::vector<std::pair<uint64_t, JoinEntry>> out;
+    ASSERT_TRUE(state.PopExpired(EventTime{200}, out).ok());
+    ASSERT_EQ(out.size(), 1u);
+    state.Put(kKey, JoinEntry{EntryState::kClosedNegative, 0, 300, ""});
+    ASSERT_TRUE(state.Mark(3, EventTime{200}).ok());
+    // Forgotten at 400; segment 3 holds only the marker.
+    out.clear();
+    ASSERT_TRUE(state.PopExpired(EventTime{400}, out).ok());
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_TRUE(state.Mark(4, EventTime{400}).ok());
+    ASSERT_TRUE((*log)->WaitDurable(4).ok());
+    ASSERT_TRUE((*log)->Release(4).ok());
+  }
+  // Segment 2 (horizon 300) is gone; segment 1's put replaced one living to
+  // 5000, so it stays, and so does segment 0.
+  EXPECT_FALSE(std::filesystem::exists(dir.File("log/000000000002.log")));
+  EXPECT_TRUE(std::filesystem::exists(dir.File("log/000000000001.log")));
+  EXPECT_TRUE(std::filesystem::exists(dir.File("log/000000000000.log")));
+  Status st;
+  auto r = RestoreFrom(dir, dir.File("log"), 4, st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(r->state->entries_in_memory(), 0u) << "the key was forgotten at epoch 4";
 }
 
 }  // namespace

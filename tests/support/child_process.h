@@ -24,7 +24,7 @@ namespace ctrjoin::test_support {
 // A `<binary> <args>` child process (the ctrjoin binary under test), its
 // stdout and stderr appended to `log` (spdlog writes to stderr), with `env`
 // added to its environment (the test
-// hooks CTRJOIN_CRASH_AT and CTRJOIN_STOP_AT, txn/crash_point.h). The
+// hooks CTRJOIN_CRASH_AT and CTRJOIN_STOP_AT, src/core/crash_point.h). The
 // destructor kills (SIGKILL) and reaps one still running, so that a failed
 // test leaves no process behind. Test thread only.
 class Child {

@@ -1,13 +1,15 @@
-// The checkpoint coordinator's commit failure paths, against an in-memory
-// participant: an epoch whose checkpoint completed is a promise, so a failed
-// commit of an earlier epoch must leave it staged for the restart to publish
-// (roll forward), never abort it.
+// The checkpoint coordinator's commit paths, against an in-memory
+// participant: a checkpoint completes on the committer thread once every
+// shard's changelog marker is durable, right before its epoch commits; an
+// epoch whose checkpoint completed is a promise (the restart rolls it
+// forward), later ones are aborted.
 #include "txn/checkpoint_coordinator.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -112,12 +114,39 @@ class CheckpointCoordinatorTest : public ::testing::Test {
     return std::move(c).value();
   }
 
+  // What the pipeline's nodes add to a barrier on its way: one shard, whose
+  // marker becomes durable when durable_ says so.
+  void Fill(ctrjoin::Barrier& b) {
+    b.meta.shards = 1;
+    b.meta.key_groups = 8;
+    b.marks.resize(1);
+    b.marks[0].segment = 0;
+    b.marks[0].offset = 100 * b.epoch;
+    b.marks[0].wait_durable = [this, epoch = b.epoch] {
+      std::unique_lock lock(durable_mu_);
+      durable_cv_.wait(lock, [&] { return durable_ >= epoch; });
+      return Status::Ok();
+    };
+  }
+  void MakeDurable(uint64_t epoch) {
+    std::lock_guard lock(durable_mu_);
+    durable_ = epoch;
+    durable_cv_.notify_all();
+  }
+
   // Waits out the interval and passes the next barrier through.
-  static Status Barrier(CheckpointCoordinator& c) {
+  Status Barrier(CheckpointCoordinator& c) {
     std::this_thread::sleep_for(milliseconds(60));
     Result<std::shared_ptr<ctrjoin::Barrier>> b = c.NextBarrier(false);
     if (!b.ok()) return b.status();
     EXPECT_NE(*b, nullptr);
+    Fill(**b);
+    return c.OnBarrier(**b);
+  }
+  Status FinalBarrier(CheckpointCoordinator& c) {
+    Result<std::shared_ptr<ctrjoin::Barrier>> b = c.NextBarrier(true);
+    if (!b.ok()) return b.status();
+    Fill(**b);
     return c.OnBarrier(**b);
   }
 
@@ -126,11 +155,14 @@ class CheckpointCoordinatorTest : public ::testing::Test {
   test_support::TempDir dir_;
   StagingSink sink_;
   CheckpointMetrics metrics_;
+  std::mutex durable_mu_;
+  std::condition_variable durable_cv_;
+  uint64_t durable_ = UINT64_MAX;  // every marker durable at once, unless a test says
 };
 
-TEST_F(CheckpointCoordinatorTest, AFailedCommitLeavesLaterCompleteCheckpointsToRollForward) {
+TEST_F(CheckpointCoordinatorTest, AFailedCommitRollsItsEpochForwardAndAbortsLaterOnes) {
   sink_.fail_epoch = 1;
-  sink_.delay = milliseconds(300);  // slower than an epoch: checkpoint 2 completes first
+  sink_.delay = milliseconds(300);  // slower than an epoch: epoch 2 is pre-committed meanwhile
   {
     auto c = Open();
     ASSERT_TRUE(c->Recover().ok());
@@ -138,24 +170,53 @@ TEST_F(CheckpointCoordinatorTest, AFailedCommitLeavesLaterCompleteCheckpointsToR
     ASSERT_TRUE(c->Write(Samples(3)).ok());
     ASSERT_TRUE(Barrier(*c).ok());  // epoch 1 to the committer, which will fail it
     ASSERT_TRUE(c->Write(Samples(5)).ok());
-    const Status second = Barrier(*c);  // checkpoint 2 completes, then 1's commit fails
+    const Status second = Barrier(*c);  // 1's commit fails while 2 waits
     EXPECT_FALSE(second.ok());
     EXPECT_NE(second.message().find("No space left on device"), std::string::npos)
         << second.ToString();
     EXPECT_FALSE(c->Close().ok());
   }
   EXPECT_TRUE(sink_.published().empty());
+  // Checkpoint 1 completed before its commit was tried; 2 never did.
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() / "checkpoints/chk-00000000000000000001"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "checkpoints/chk-00000000000000000002"));
 
-  // The restart: checkpoint 2 is the newest complete one, so 1 and 2 are
-  // published, and nothing that checkpoint promised is lost.
+  // The restart: checkpoint 1 is the newest complete one, so 1 is published
+  // (its checkpoint promised it) and 2 is not.
   sink_.fail_epoch = 0;
   auto c = Open();
   Result<std::optional<CheckpointMeta>> resume = c->Recover();
   ASSERT_TRUE(resume.ok()) << resume.status().ToString();
   ASSERT_TRUE(resume->has_value());
-  EXPECT_EQ((*resume)->epoch, 2u);
-  EXPECT_EQ(sink_.published(), (std::map<uint64_t, size_t>{{1, 3}, {2, 5}}));
+  EXPECT_EQ((*resume)->epoch, 1u);
+  EXPECT_EQ(sink_.published(), (std::map<uint64_t, size_t>{{1, 3}}));
   EXPECT_TRUE(c->Close().ok());
+}
+
+// The metadata waits for the shards' changelogs: no checkpoint (and no
+// commit) before every marker of the epoch is durable; processing goes on.
+TEST_F(CheckpointCoordinatorTest, ACheckpointCompletesOnlyOnceTheShardsMarkersAreDurable) {
+  durable_ = 0;
+  auto c = Open();
+  ASSERT_TRUE(c->Recover().ok());
+  ASSERT_TRUE(c->Start().ok());
+  ASSERT_TRUE(c->Write(Samples(2)).ok());
+  ASSERT_TRUE(Barrier(*c).ok()) << "the barrier does not wait for the disk";
+  ASSERT_TRUE(c->Write(Samples(1)).ok()) << "epoch 2 is open meanwhile";
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "checkpoints/chk-00000000000000000001"));
+  EXPECT_TRUE(sink_.published().empty());
+  MakeDurable(1);
+  for (int i = 0; i < 200 && sink_.published().empty(); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(sink_.published(), (std::map<uint64_t, size_t>{{1, 2}}));
+  Result<CheckpointMeta> meta = c->store().Load(1);
+  ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+  EXPECT_EQ(meta->shard_logs, (std::vector<ShardLogPosition>{{0, 100}}));
+  MakeDurable(2);
+  ASSERT_TRUE(FinalBarrier(*c).ok());
+  ASSERT_TRUE(c->Close().ok());
 }
 
 // One epoch in flight (a pool of one transactional id): the next epoch
@@ -170,9 +231,7 @@ TEST_F(CheckpointCoordinatorTest, OneEpochInFlightCommitsBeforeTheNextBegins) {
     ASSERT_TRUE(c->Write(Samples(1)).ok());
     ASSERT_TRUE(Barrier(*c).ok());
   }
-  Result<std::shared_ptr<ctrjoin::Barrier>> last = c->NextBarrier(true);
-  ASSERT_TRUE(last.ok());
-  ASSERT_TRUE(c->OnBarrier(**last).ok());
+  ASSERT_TRUE(FinalBarrier(*c).ok());
   ASSERT_TRUE(c->Close().ok());
   EXPECT_EQ(sink_.journal(),
             (std::vector<std::string>{"begin 1", "commit 1", "begin 2", "commit 2", "begin 3",
@@ -276,14 +335,12 @@ TEST_F(CheckpointCoordinatorTest, SaysWhatItCommitsWithoutPollingMetrics) {
     ASSERT_TRUE(c->Write(Samples(2)).ok());
     ASSERT_TRUE(Barrier(*c).ok());
     ASSERT_TRUE(c->Write(Samples(1)).ok());
-    Result<std::shared_ptr<ctrjoin::Barrier>> last = c->NextBarrier(true);
-    ASSERT_TRUE(last.ok());
-    ASSERT_TRUE(c->OnBarrier(**last).ok());
+    ASSERT_TRUE(FinalBarrier(*c).ok());
     ASSERT_TRUE(c->Close().ok());
   }
   spdlog::set_default_logger(previous);
   const std::string text = log.str();
-  EXPECT_NE(text.find("checkpoint: epoch 1 complete in"), std::string::npos) << text;
+  EXPECT_NE(text.find("checkpoint: epoch 1 complete "), std::string::npos) << text;
   EXPECT_NE(text.find("checkpoint: epoch 2 committed"), std::string::npos) << text;
   // One info line for the first commit; the second is within 5 s: debug only.
   EXPECT_NE(text.find("checkpoint: epoch 1 committed (1 epochs since the last line"),

@@ -1,5 +1,6 @@
-// CheckpointMeta's text form and the CheckpointStore's life cycle: complete
-// only after META, in-progress ones removed at open, bounded by Retain.
+// CheckpointMeta's text form (and its format version) and the
+// CheckpointStore's life cycle: complete only once renamed, in-progress ones
+// removed at open, bounded by Retain, format 1 refused by name.
 #include "txn/checkpoint_store.h"
 
 #include <gtest/gtest.h>
@@ -18,6 +19,9 @@ CheckpointMeta SomeMeta(uint64_t epoch) {
   CheckpointMeta m;
   m.epoch = epoch;
   m.shards = 2;
+  m.key_groups = 128;
+  m.changelog_generation = 3;
+  m.shard_logs = {{0, 4096}, {2, 17}};
   m.positions[{StreamKind::kImpression, 0}] = 1234;
   m.positions[{StreamKind::kClick, 3}] = 77;
   m.partition_max_ts = {{{StreamKind::kImpression, 0}, EventTime{1'700'000'000'000}}};
@@ -37,6 +41,23 @@ TEST(CheckpointMetaTest, RoundTrips) {
   EXPECT_EQ(back->partition_max_ts, m.partition_max_ts);
   EXPECT_EQ(back->watermark, m.watermark);
   EXPECT_EQ(back->state_bytes, 4096u);
+  EXPECT_EQ(back->key_groups, 128u);
+  EXPECT_EQ(back->changelog_generation, 3u);
+  EXPECT_EQ(back->shard_logs, m.shard_logs);
+}
+
+TEST(CheckpointMetaTest, RefusesAnotherFormatByName) {
+  std::string text = SomeMeta(9).Encode();
+  text.replace(0, text.find('\n'), "ctrjoin-checkpoint 1");
+  Result<CheckpointMeta> r = CheckpointMeta::Decode(text);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("format '1'"), std::string::npos) << r.status().message();
+  // Without a log position for each shard the state cannot be found.
+  text = SomeMeta(9).Encode();
+  text.erase(text.find("shard_log 1"),
+             text.find('\n', text.find("shard_log 1")) - text.find("shard_log 1") + 1);
+  EXPECT_EQ(CheckpointMeta::Decode(text).status().code(), StatusCode::kCorruption);
 }
 
 TEST(CheckpointMetaTest, RejectsDamagedText) {
@@ -61,10 +82,6 @@ TEST(CheckpointStoreTest, CompleteListRetainDiscard) {
   auto store = CheckpointStore::Open(dir.File("chk"));
   ASSERT_TRUE(store.ok());
   for (uint64_t e = 1; e <= 6; ++e) {
-    Result<std::string> d = (*store)->BeginCheckpoint(e);
-    ASSERT_TRUE(d.ok());
-    std::ofstream(*d + "/file") << "state";
-    // Not complete (not listed) until Complete.
     EXPECT_EQ(Epochs(**store).size(), e - 1);
     ASSERT_TRUE((*store)->Complete(SomeMeta(e)).ok());
   }
@@ -74,12 +91,14 @@ TEST(CheckpointStoreTest, CompleteListRetainDiscard) {
   EXPECT_EQ(m->epoch, 4u);
   EXPECT_FALSE((*store)->Load(17).ok());
   // Committed up to 5: keep the two newest committed (4, 5) and 6.
-  ASSERT_TRUE((*store)->Retain(5, 2).ok());
+  Result<uint64_t> oldest = (*store)->Retain(5, 2);
+  ASSERT_TRUE(oldest.ok());
+  EXPECT_EQ(*oldest, 4u);
   EXPECT_EQ(Epochs(**store), (std::vector<uint64_t>{4, 5, 6}));
   ASSERT_TRUE((*store)->DiscardAbove(4).ok());
   EXPECT_EQ(Epochs(**store), (std::vector<uint64_t>{4}));
   // An interrupted checkpoint is gone after the next open.
-  ASSERT_TRUE((*store)->BeginCheckpoint(5).ok());
+  std::ofstream(dir.File("chk/chk-00000000000000000005.inprogress")) << "ctrjoin-checkpoint 2\n";
   auto reopened = CheckpointStore::Open(dir.File("chk"));
   ASSERT_TRUE(reopened.ok());
   size_t entries = 0;
@@ -88,6 +107,21 @@ TEST(CheckpointStoreTest, CompleteListRetainDiscard) {
     ++entries;
   }
   EXPECT_EQ(entries, 1u);
+}
+
+TEST(CheckpointStoreTest, AFormatOneCheckpointIsRefusedWithWhatToDo) {
+  test_support::TempDir dir;
+  auto store = CheckpointStore::Open(dir.File("chk"));
+  ASSERT_TRUE(store.ok());
+  // Format 1 kept a directory per checkpoint: META and a RocksDB copy per shard.
+  fs::create_directories(dir.File("chk/chk-00000000000000000007/shard-0"));
+  std::ofstream(dir.File("chk/chk-00000000000000000007/META")) << "ctrjoin-checkpoint 1\n";
+  EXPECT_EQ(Epochs(**store), (std::vector<uint64_t>{7}));
+  Result<CheckpointMeta> m = (*store)->Load(7);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(m.status().message().find("format 1"), std::string::npos) << m.status().message();
+  EXPECT_NE(m.status().message().find("empty checkpoint.dir"), std::string::npos);
 }
 
 TEST(CheckpointStoreTest, RecordsTheLargestTransactionalPoolEverUsed) {

@@ -47,9 +47,10 @@ size_t EventCount(const std::vector<ShardPtr>& outs) {
 
 class RouterTest : public ::testing::Test {
  protected:
+  static constexpr uint32_t kKeyGroups = 64;
   Router MakeRouter(uint32_t shards, int64_t end_after_window_ms = -1) {
-    return Router(kExactWatermarks, CheckpointMeta{}, shards, end_after_window_ms, &metrics_,
-                  &run_);
+    return Router(kExactWatermarks, CheckpointMeta{}, KeyGroups{kKeyGroups, shards},
+                  end_after_window_ms, &metrics_, &run_);
   }
 
   RunControl run_;
@@ -72,7 +73,10 @@ TEST_F(RouterTest, OneMessagePerShardWithTheEventsOfItsKeys) {
     EXPECT_EQ(outs[i]->seq, 7u);
     EXPECT_TRUE(outs[i]->last);
     EXPECT_EQ(outs[i]->batch.watermark, EventTime{1039});
-    for (const KeyedEvent& e : outs[i]->batch.events) EXPECT_EQ(ShardOf(e.key, kShards), i);
+    for (const KeyedEvent& e : outs[i]->batch.events) {
+      // The shard owning the key's group: groups [16 i, 16 (i + 1)).
+      EXPECT_EQ((e.key % kKeyGroups) / (kKeyGroups / kShards), i);
+    }
   }
   EXPECT_EQ(metrics_.impressions_in.Get(), 40u);
   EXPECT_EQ(metrics_.batches.Get(), 1u);

@@ -98,7 +98,6 @@ OutPtr WithDeadLetters(OutPtr out, const std::vector<std::string>& payloads) {
 std::shared_ptr<Barrier> BarrierOfEpoch(uint64_t epoch) {
   auto barrier = std::make_shared<Barrier>();
   barrier->epoch = epoch;
-  barrier->dir = "/checkpoints/" + std::to_string(epoch);
   return barrier;
 }
 

@@ -32,7 +32,7 @@ class ScriptedSource : public Source {
   std::deque<SourceBatch> batches;
 };
 
-// Gives a barrier when asked to; its directory is `dir`, or `error` instead.
+// Gives a barrier when asked to, or `error` instead.
 class ScriptedHooks : public CheckpointHooks {
  public:
   Result<std::shared_ptr<Barrier>> NextBarrier(bool final) override {
@@ -42,13 +42,11 @@ class ScriptedHooks : public CheckpointHooks {
     auto barrier = std::make_shared<Barrier>();
     barrier->epoch = ++epochs;
     barrier->final = final;
-    barrier->dir = dir;
     return barrier;
   }
   Status OnBarrier(Barrier&) override { return Status::Ok(); }
 
   bool barrier_due = false;
-  std::string dir = "/checkpoints/x";
   Status error;
   uint64_t epochs = 0;
 };
@@ -56,7 +54,7 @@ class ScriptedHooks : public CheckpointHooks {
 class SourceStageTest : public ::testing::Test {
  protected:
   SourceStage MakeStage() {
-    return SourceStage(&source_, &hooks_, &metrics_, &run_, /*batch_size=*/100, /*shards=*/3,
+    return SourceStage(&source_, &hooks_, &metrics_, &run_, /*batch_size=*/100, KeyGroups{12, 3},
                        SourcePositions{{kClk0, 40}});
   }
 
@@ -85,6 +83,8 @@ TEST_F(SourceStageTest, ABarrierCarriesThePositionsReadBeforeIt) {
   EXPECT_EQ(barrier->seq, read->seq + 1);
   EXPECT_EQ(barrier->barrier->meta.positions, (SourcePositions{{kImp0, 5}, {kClk0, 42}}));
   EXPECT_EQ(barrier->barrier->meta.shards, 3u);
+  EXPECT_EQ(barrier->barrier->meta.key_groups, 12u);
+  EXPECT_EQ(barrier->barrier->marks.size(), 3u);  // a slot for each shard
   EXPECT_EQ(barrier->barrier->batch_reads.size(), 1u);
 }
 

@@ -1,0 +1,375 @@
+#include "src/state/changelog.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <vector>
+
+#include "src/core/crash_point.h"
+#include "src/core/crc32c.h"
+#include "src/core/fs_sync.h"
+#include "src/core/state_codec.h"
+
+namespace ctrjoin {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kHeaderBytes = 8;  // u32 length, u32 crc32c
+// The shard thread hands its buffer over at markers, and in between once
+// it holds this much, so that writing overlaps processing.
+constexpr size_t kHandOffBytes = 1 << 20;
+constexpr std::string_view kSuffix = ".log";
+
+void PutFixed32At(std::string& out, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[at + i] = static_cast<char>(v >> (8 * i));
+}
+
+uint32_t ReadFixed32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+
+int64_t ReadFixed64Signed(std::string_view& in) {
+  uint64_t v = 0;
+  GetFixed64(in, v);
+  return static_cast<int64_t>(v);
+}
+
+Status Errno(const std::string& what, const std::string& path) {
+  return Status::IoError(fmt::format("changelog: {} {}: {}", what, path, std::strerror(errno)));
+}
+
+// Segments under dir, ascending; files that are not segments are ignored.
+Result<std::vector<uint64_t>> ListSegments(const std::string& dir) {
+  std::vector<uint64_t> out;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() != 12 + kSuffix.size() || !name.ends_with(kSuffix)) continue;
+    if (!std::all_of(name.begin(), name.begin() + 12, [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    out.push_back(std::stoull(name.substr(0, 12)));
+  }
+  if (ec) return Status::IoError(fmt::format("changelog: listing {}: {}", dir, ec.message()));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+std::string ChangelogWriter::SegmentPath(uint64_t segment) const {
+  return fmt::format("{}/{:012}{}", options_.dir, segment, kSuffix);
+}
+
+Result<std::unique_ptr<ChangelogWriter>> ChangelogWriter::Open(ChangelogOptions options) {
+  if (options.dir.empty()) return Status::InvalidArgument("changelog: no directory");
+  std::error_code ec;
+  fs::create_directories(options.dir, ec);
+  if (ec) return Status::IoError(fmt::format("changelog: creating {}: {}", options.dir, ec.message()));
+  Result<std::vector<uint64_t>> existing = ListSegments(options.dir);
+  if (!existing.ok()) return existing.status();
+  if (!existing->empty()) {
+    return Status::Internal(
+        fmt::format("changelog: {} already holds segments; a writer starts a new log", options.dir),
+        Effect::kNoEffect);
+  }
+  std::unique_ptr<ChangelogWriter> w(new ChangelogWriter(std::move(options)));
+  CTRJOIN_RETURN_IF_ERROR(w->OpenSegment(0));
+  // The directory's own entry, in its parent, as well as the segment's.
+  CTRJOIN_RETURN_IF_ERROR(FsyncPath(fs::path(w->options_.dir).parent_path(), true));
+  w->io_ = std::thread([raw = w.get()] { raw->IoLoop(); });
+  return w;
+}
+
+ChangelogWriter::~ChangelogWriter() {
+  if (!buffer_.empty()) HandOff(Chunk{std::move(buffer_), 0, false});
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (io_.joinable()) io_.join();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+size_t ChangelogWriter::BeginRecord(char type) {
+  const size_t at = buffer_.size();
+  buffer_.append(kHeaderBytes, '\0');
+  buffer_.push_back(type);
+  return at;
+}
+
+void ChangelogWriter::EndRecord(size_t at) {
+  const size_t length = buffer_.size() - at - kHeaderBytes;
+  PutFixed32At(buffer_, at, static_cast<uint32_t>(length));
+  PutFixed32At(buffer_, at + 4,
+               Crc32c(reinterpret_cast<const uint8_t*>(buffer_.data() + at + kHeaderBytes), length));
+  segment_size_ += buffer_.size() - at;
+  appended_ += buffer_.size() - at;
+}
+
+void ChangelogWriter::Put(uint64_t key, int64_t horizon, std::string_view encoded_entry) {
+  const size_t at = BeginRecord('p');
+  PutFixed64(buffer_, key);
+  PutFixed64(buffer_, static_cast<uint64_t>(horizon));
+  buffer_.append(encoded_entry);
+  EndRecord(at);
+  segment_horizon_ = std::max(segment_horizon_, horizon);
+  if (buffer_.size() >= kHandOffBytes) HandOff(Chunk{std::exchange(buffer_, {}), 0, false});
+}
+
+Result<ChangelogPosition> ChangelogWriter::Mark(uint64_t epoch, int64_t watermark) {
+  const size_t record = BeginRecord('m');
+  PutFixed64(buffer_, epoch);
+  PutFixed64(buffer_, static_cast<uint64_t>(watermark));
+  EndRecord(record);
+  const ChangelogPosition at{segment_, segment_size_};
+  const bool roll = segment_size_ >= options_.segment_bytes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!error_.ok()) return error_;
+    markers_.push_back(Marker{epoch, watermark});
+    if (roll) closed_.push_back(Closed{segment_, epoch, segment_horizon_, segment_size_});
+  }
+  HandOff(Chunk{std::exchange(buffer_, {}), epoch, roll});
+  if (roll) {
+    ++segment_;
+    segment_size_ = 0;
+    segment_horizon_ = std::numeric_limits<int64_t>::min();
+  }
+  return at;
+}
+
+void ChangelogWriter::HandOff(Chunk chunk) {
+  std::unique_lock<std::mutex> lock(mu_);
+  // Backpressure: the disk is slower than the shard; holding more in memory
+  // would only grow the process past its budget.
+  cv_.wait(lock, [&] {
+    return queued_bytes_ < options_.max_queued_bytes || !error_.ok() || queue_.empty();
+  });
+  queued_bytes_ += chunk.bytes.size();
+  queue_.push_back(std::move(chunk));
+  cv_.notify_all();
+}
+
+Status ChangelogWriter::WaitDurable(uint64_t epoch) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return durable_epoch_ >= epoch || !error_.ok(); });
+  return error_;
+}
+
+Status ChangelogWriter::OpenSegment(uint64_t segment) {
+  const std::string path = SegmentPath(segment);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("creating", path);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  // A marker in this segment is durable only with the segment's name.
+  return FsyncPath(options_.dir, true);
+}
+
+Status ChangelogWriter::WriteChunk(const Chunk& chunk) {
+  const char* p = chunk.bytes.data();
+  size_t left = chunk.bytes.size();
+  while (left > 0) {
+    // In two writes when a crash test asks, so that a kill between them
+    // leaves a torn record behind.
+    const size_t n = left > 64 ? left / 2 : left;
+    const ssize_t w = ::write(fd_, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return Errno("writing", SegmentPath(writing_));
+    p += w;
+    left -= static_cast<size_t>(w);
+    CrashPoint("changelog_write");
+  }
+  if (chunk.sync_epoch != 0 && ::fdatasync(fd_) != 0) return Errno("syncing", SegmentPath(writing_));
+  return Status::Ok();
+}
+
+void ChangelogWriter::IoLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+    if (queue_.empty()) return;
+    Chunk chunk = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    Status st = WriteChunk(chunk);
+    if (st.ok() && chunk.roll) st = OpenSegment(++writing_);
+    lock.lock();
+    queued_bytes_ -= chunk.bytes.size();
+    open_bytes_ = chunk.roll ? 0 : open_bytes_ + chunk.bytes.size();
+    if (!st.ok() && error_.ok()) {
+      error_ = st;
+      spdlog::error("{}", st.ToString());
+    }
+    if (st.ok() && chunk.sync_epoch != 0) durable_epoch_ = chunk.sync_epoch;
+    cv_.notify_all();
+  }
+}
+
+Status ChangelogWriter::Release(uint64_t epoch) {
+  std::vector<uint64_t> doomed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto marker = std::find_if(markers_.begin(), markers_.end(),
+                               [&](const Marker& m) { return m.epoch == epoch; });
+    if (marker == markers_.end()) return Status::Ok();  // not this log's epoch
+    const int64_t wm = marker->watermark;
+    const bool final = wm == std::numeric_limits<int64_t>::max();
+    for (auto it = closed_.begin(); it != closed_.end();) {
+      if (it->last_epoch < epoch && (final || it->max_horizon < wm)) {
+        doomed.push_back(it->segment);
+        it = closed_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    markers_.erase(markers_.begin(), marker);
+  }
+  for (uint64_t segment : doomed) {
+    CrashPoint("changelog_delete");
+    std::error_code ec;
+    fs::remove(SegmentPath(segment), ec);
+    if (ec) {
+      return Status::IoError(
+          fmt::format("changelog: deleting {}: {}", SegmentPath(segment), ec.message()));
+    }
+  }
+  return Status::Ok();
+}
+
+uint64_t ChangelogWriter::disk_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t bytes = open_bytes_;
+  for (const Closed& c : closed_) bytes += c.bytes;
+  return bytes;
+}
+
+Status ReadChangelog(const std::string& dir, uint64_t epoch,
+                     const std::function<Status(const ChangelogRecord&)>& on_record) {
+  Result<std::vector<uint64_t>> segments = ListSegments(dir);
+  if (!segments.ok()) return segments.status();
+  std::string data;
+  for (uint64_t segment : *segments) {
+    const std::string path = fmt::format("{}/{:012}{}", dir, segment, kSuffix);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Errno("opening", path);
+    data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) return Errno("reading", path);
+    std::string_view rest(data);
+    while (rest.size() >= kHeaderBytes + 1) {
+      const uint32_t length = ReadFixed32(rest.data());
+      const uint32_t crc = ReadFixed32(rest.data() + 4);
+      if (length < 1 || rest.size() - kHeaderBytes < length) break;  // torn
+      std::string_view body = rest.substr(kHeaderBytes, length);
+      if (Crc32c(reinterpret_cast<const uint8_t*>(body.data()), body.size()) != crc) break;
+      rest.remove_prefix(kHeaderBytes + length);
+      ChangelogRecord r;
+      r.type = body.front();
+      body.remove_prefix(1);
+      if (body.size() < 16 || (r.type != 'p' && r.type != 'm')) {
+        return Status::Corruption(fmt::format("changelog {}: undecodable record", path));
+      }
+      uint64_t first = 0;
+      GetFixed64(body, first);
+      r.key_or_epoch = first;
+      r.horizon_or_watermark = ReadFixed64Signed(body);
+      r.entry = body;
+      CTRJOIN_RETURN_IF_ERROR(on_record(r));
+      if (r.type == 'm' && r.key_or_epoch == epoch) return Status::Ok();
+    }
+  }
+  return Status::NotFound(fmt::format(
+      "changelog {}: ends before the marker of epoch {} (segments missing or torn before it)", dir,
+      epoch));
+}
+
+uint64_t ChangelogDiskBytes(const std::string& dir) {
+  uint64_t bytes = 0;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() == kSuffix) bytes += e.file_size(ec);
+  }
+  return bytes;
+}
+
+namespace {
+std::string GenerationDir(const std::string& root, uint64_t generation) {
+  return fmt::format("{}/gen-{}", root, generation);
+}
+}  // namespace
+
+Result<std::unique_ptr<ShardChangelogs>> ShardChangelogs::Open(const std::string& root,
+                                                               uint32_t shards, uint64_t restored,
+                                                               uint64_t restored_epoch,
+                                                               const ChangelogOptions& options) {
+  std::unique_ptr<ShardChangelogs> logs(new ShardChangelogs());
+  logs->root_ = root;
+  logs->restored_ = restored;
+  logs->restored_epoch_ = restored_epoch;
+  logs->generation_ = restored + 1;
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return Status::IoError(fmt::format("changelog: creating {}: {}", root, ec.message()));
+  // Generations no checkpoint to restore refers to: a run that died before
+  // its first checkpoint completed, or before the one it restored was.
+  for (const fs::directory_entry& e : fs::directory_iterator(root, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with("gen-") || name == fmt::format("gen-{}", restored)) continue;
+    fs::remove_all(e.path(), ec);
+    if (ec) {
+      return Status::IoError(fmt::format("changelog: removing {}: {}", e.path().string(), ec.message()));
+    }
+  }
+  if (ec) return Status::IoError(fmt::format("changelog: listing {}: {}", root, ec.message()));
+  for (uint32_t i = 0; i < shards; ++i) {
+    ChangelogOptions o = options;
+    o.dir = fmt::format("{}/shard-{}", GenerationDir(root, logs->generation_), i);
+    auto w = ChangelogWriter::Open(o);
+    if (!w.ok()) return w.status();
+    logs->writers_.push_back(std::move(w).value());
+  }
+  CTRJOIN_RETURN_IF_ERROR(FsyncPath(root, true));
+  return logs;
+}
+
+std::string ShardChangelogs::ReadDir(uint64_t generation, uint32_t shard) const {
+  return fmt::format("{}/shard-{}", GenerationDir(root_, generation), shard);
+}
+
+Status ShardChangelogs::Release(uint64_t oldest_kept) {
+  for (const auto& w : writers_) CTRJOIN_RETURN_IF_ERROR(w->Release(oldest_kept));
+  if (restored_ != 0 && oldest_kept > restored_epoch_) {
+    // Every kept checkpoint is this run's: the restored generation is done.
+    std::error_code ec;
+    fs::remove_all(GenerationDir(root_, restored_), ec);
+    if (ec) {
+      return Status::IoError(fmt::format("changelog: removing {}: {}",
+                                         GenerationDir(root_, restored_), ec.message()));
+    }
+    restored_ = 0;
+  }
+  return Status::Ok();
+}
+
+uint64_t ShardChangelogs::disk_bytes() const {
+  uint64_t bytes = 0;
+  for (const auto& w : writers_) bytes += w->disk_bytes();
+  return bytes;
+}
+
+}  // namespace ctrjoin

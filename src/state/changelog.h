@@ -1,0 +1,182 @@
+#pragma once
+// Changelog: one shard's keyed state as an append-only log (src/README.md,
+// "State and checkpoints").
+//
+// Every change to the shard's in-memory state is appended as it happens: a
+// put carries the key, the already-encoded entry and its horizon (the latest
+// event time at which this record or the one it replaced can still matter).
+// A barrier appends a marker (epoch, the shard's watermark) and returns at
+// once; a background I/O thread writes the bytes to segment files in order
+// and fdatasyncs at every marker. Restoring epoch E replays the log up to
+// E's marker: the last put of each key wins, and an entry whose deadline the
+// marker's watermark has passed was expired by then.
+//
+//   <dir>/<segment, 12 digits>.log     records: u32 length, u32 crc32c,
+//                                      u8 type, body (little endian)
+//     put    'p': u64 key, i64 horizon, encoded entry
+//     marker 'm': u64 epoch, i64 watermark
+//
+// Segments end at markers. A closed segment is deleted (Release) once no
+// retained checkpoint needs it: its last marker is older than the oldest
+// retained epoch and that epoch's watermark has passed every horizon in it.
+// No compaction: the log's size is bounded by what is pending.
+//
+// Threads: Put and Mark from the owning shard's thread only; WaitDurable
+// and Release from any thread (the checkpoint committer); the internal I/O
+// thread writes. Owns the I/O thread, the open segment's descriptor and the
+// files under dir.
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "src/core/status.h"
+
+namespace ctrjoin {
+
+struct ChangelogOptions {
+  std::string dir;                         // created (with parents); must hold no segments
+  uint64_t segment_bytes = 16ull << 20;    // a segment is closed at the first marker past this
+  uint64_t max_queued_bytes = 64ull << 20; // Put waits while the I/O thread is this far behind
+};
+
+// Where a marker was written: its segment and the offset just past it.
+struct ChangelogPosition {
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+};
+
+class ChangelogWriter {
+ public:
+  static Result<std::unique_ptr<ChangelogWriter>> Open(ChangelogOptions options);
+  ~ChangelogWriter();  // writes out what is queued, then stops the I/O thread
+
+  // Appends a put. Shard thread.
+  void Put(uint64_t key, int64_t horizon, std::string_view encoded_entry);
+  // Appends epoch's marker and hands everything before it to the I/O thread.
+  // O(1) for the caller; fails only if the I/O thread already failed.
+  Result<ChangelogPosition> Mark(uint64_t epoch, int64_t watermark);
+  // Blocks until epoch's marker (and all before it) is on disk.
+  Status WaitDurable(uint64_t epoch);
+  // No checkpoint older than `epoch` will be restored: deletes the closed
+  // segments only older ones needed.
+  Status Release(uint64_t epoch);
+
+  uint64_t bytes_appended() const { return appended_; }  // shard thread
+  uint64_t disk_bytes() const;                            // any thread
+
+ private:
+  struct Chunk {
+    std::string bytes;
+    uint64_t sync_epoch = 0;  // fdatasync after writing, then durable up to it
+    bool roll = false;        // then close the segment and open the next
+  };
+  struct Closed {
+    uint64_t segment = 0;
+    uint64_t last_epoch = 0;  // the marker that closed it
+    int64_t max_horizon = 0;
+    uint64_t bytes = 0;
+  };
+  struct Marker {
+    uint64_t epoch = 0;
+    int64_t watermark = 0;
+  };
+
+  explicit ChangelogWriter(ChangelogOptions options) : options_(std::move(options)) {}
+  size_t BeginRecord(char type);  // appends the header's space and the type
+  void EndRecord(size_t at);      // fills in the header of the record at `at`
+  void HandOff(Chunk chunk);
+  void IoLoop();
+  Status WriteChunk(const Chunk& chunk);
+  Status OpenSegment(uint64_t segment);
+  std::string SegmentPath(uint64_t segment) const;
+
+  const ChangelogOptions options_;
+
+  // Shard thread.
+  std::string buffer_;
+  uint64_t segment_ = 0;       // the segment buffer_ goes to
+  uint64_t segment_size_ = 0;  // its bytes, buffer_ included
+  int64_t segment_horizon_ = INT64_MIN;
+  uint64_t appended_ = 0;
+
+  // Shared with the I/O thread and Release.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Chunk> queue_;
+  uint64_t queued_bytes_ = 0;
+  uint64_t durable_epoch_ = 0;
+  Status error_;
+  bool stopping_ = false;
+  std::deque<Closed> closed_;   // oldest first
+  std::deque<Marker> markers_;  // since the oldest kept segment
+  uint64_t open_bytes_ = 0;     // written to the open segment
+
+  // I/O thread.
+  int fd_ = -1;
+  uint64_t writing_ = 0;  // the open segment
+  std::thread io_;
+};
+
+// One record of a changelog, as ReadChangelog hands it over.
+struct ChangelogRecord {
+  char type = 0;  // 'p' or 'm'
+  uint64_t key_or_epoch = 0;
+  int64_t horizon_or_watermark = 0;
+  std::string_view entry;  // puts only; valid during the callback
+};
+
+// Replays dir's segments in order up to and including epoch's marker.
+// NotFound if the log ends (or a record is torn) before that marker: a log
+// is only ever torn after its last durable marker.
+Status ReadChangelog(const std::string& dir, uint64_t epoch,
+                     const std::function<Status(const ChangelogRecord&)>& on_record);
+
+// The bytes of every segment under dir (0 if it does not exist).
+uint64_t ChangelogDiskBytes(const std::string& dir);
+
+// The changelogs of a job's shards, one generation per run:
+//   <root>/gen-<g>/shard-<i>/
+// A run writes a new generation; one that restores reads the previous one
+// (ReadDir) and Puts what it restores into the new one, so the shard count
+// may change and a log is never appended to by two runs. The restored
+// generation is deleted once no kept checkpoint needs it.
+//
+// Opened and read from the thread that starts the run; shard(i) belongs to
+// shard i's thread from then on; Release from the checkpoint committer.
+// Owns the writers.
+class ShardChangelogs {
+ public:
+  // Removes every generation but `restored` (0: a fresh start, remove all),
+  // then opens generation restored + 1 for `shards` shards.
+  static Result<std::unique_ptr<ShardChangelogs>> Open(const std::string& root, uint32_t shards,
+                                                       uint64_t restored, uint64_t restored_epoch,
+                                                       const ChangelogOptions& options);
+
+  uint64_t generation() const { return generation_; }
+  ChangelogWriter* shard(uint32_t i) { return writers_[i].get(); }
+  // The log shard `shard` of generation `generation` wrote.
+  std::string ReadDir(uint64_t generation, uint32_t shard) const;
+  // After a commit: oldest_kept is the oldest checkpoint that may still be
+  // restored.
+  Status Release(uint64_t oldest_kept);
+  uint64_t disk_bytes() const;
+
+ private:
+  ShardChangelogs() = default;
+
+  std::string root_;
+  uint64_t generation_ = 0;
+  uint64_t restored_ = 0;  // generation, 0 once deleted (or none)
+  uint64_t restored_epoch_ = 0;
+  std::vector<std::unique_ptr<ChangelogWriter>> writers_;
+};
+
+}  // namespace ctrjoin
