@@ -194,13 +194,10 @@ Status RestoreShard(const CheckpointMeta& resume, const ShardChangelogs& logs, K
     CTRJOIN_RETURN_IF_ERROR(ReplayJoinChangelog(
         dir, resume.epoch, [&](uint64_t key) { return groups.ShardOf(key) == shard; },
         [&](uint64_t key, JoinEntry entry) -> Status {
+          CrashPoint("changelog_restore");
           state.Put(key, std::move(entry));
           // Spill as it goes: the restored state may exceed the budget.
-          if (++entries % 4096 == 0) {
-            CrashPoint("changelog_restore");
-            return state.EnforceBudget();
-          }
-          return Status::Ok();
+          return ++entries % 4096 == 0 ? state.EnforceBudget() : Status::Ok();
         }));
   }
   spdlog::info("checkpoint: shard {} restored {} entries of epoch {} in {:.2f} s", shard, entries,

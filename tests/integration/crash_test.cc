@@ -50,10 +50,13 @@ const std::string kBinary = CTRJOIN_BINARY;
 
 constexpr int64_t kWindowMs = 20'000;
 constexpr uint64_t kImpressions = 60'000;
-// Points inside the protocol where the hook kills the process.
+// Points inside the protocol where the hook kills the process: in the
+// changelog, between the two halves of a write (a torn record), between
+// deleting two segments, and while a restore loads entries (into the next
+// generation).
 const char* const kCrashPoints[] = {
-    "write",  "barrier",     "precommit", "after_precommit", "checkpoint_complete",
-    "commit", "after_commit"};
+    "write",  "barrier",      "precommit",       "after_precommit",  "checkpoint_complete",
+    "commit", "after_commit", "changelog_write", "changelog_delete", "changelog_restore"};
 
 int Kills() {
   const char* v = std::getenv("CTRJOIN_CRASH_KILLS");
@@ -123,7 +126,13 @@ int RunThroughCrashes(const std::vector<std::string>& args, const std::string& l
         if (mode == 4) signal = SIGTERM;
       }
     }
-    const RunResult r = RunOnce(args, log, crash_at, kill_after, signal);
+    // The shard count may change between restarts: key groups move.
+    std::vector<std::string> run_args = args;
+    if (args.front() == "run") {
+      run_args.push_back("--set");
+      run_args.push_back(fmt::format("pipeline.shards={}", 1 + rng() % 3));
+    }
+    const RunResult r = RunOnce(run_args, log, crash_at, kill_after, signal);
     if (signal == SIGTERM && r.signalled) {
       // Before main installs its handlers the default action ends the
       // process: harmless (like a kill), but only that early.
@@ -150,7 +159,7 @@ join: {{window_ms: {}, allowed_lateness_ms: 5000}}
 watermark: {{out_of_orderness_ms: 5000, idle_timeout_ms: 0}}
 state: {{dir: {}, memory_budget_mb: 64}}
 dead_letter: {{type: file, path: {}}}
-checkpoint: {{enabled: true, interval_ms: {}, retain: 2}}
+checkpoint: {{enabled: true, interval_ms: {}, retain: 2, changelog_segment_mb: 1}}
 pipeline: {{shards: 2, batch_size: 256}}
 http: {{address: "127.0.0.1:0"}}
 )",
@@ -274,6 +283,15 @@ void CrashRounds(uint64_t seed, const CrashJob& job) {
     const size_t samples = ExpectExactlyOnce(job.impressions(dir, gen), gen.clicks_path,
                                              dir.File("all.jsonl"), dead_letters);
     EXPECT_LE(CountCheckpoints(dir.File(job.checkpoints)), 2u + 1u);
+    // The changelog: this run's generation, and the restored one until a
+    // checkpoint of this run is the oldest kept.
+    size_t generations = 0;
+    for (const fs::directory_entry& e :
+         fs::directory_iterator(dir.File(job.checkpoints + "/changelog"))) {
+      generations += e.path().filename().string().starts_with("gen-");
+    }
+    EXPECT_GE(generations, 1u);
+    EXPECT_LE(generations, 2u);
     std::printf("round %d: %d kills, %zu samples, %zu dead letters\n", round, round_kills, samples,
                 dead_letters.empty() ? size_t{0} : test_support::ReadLines(dead_letters).size());
     if (::testing::Test::HasFailure()) {
