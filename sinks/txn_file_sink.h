@@ -63,6 +63,9 @@ class TransactionalFileSink : public TransactionalSink {
   static Result<std::unique_ptr<TransactionalFileSink>> Open(
       const TransactionalFileSinkOptions& options);
   ~TransactionalFileSink() override;
+  // Staged epochs share nothing: a few may wait to commit behind a slow
+  // rename or fsync while the next one is written.
+  size_t MaxEpochsInFlight() const override { return 4; }
 
   Status Begin(EpochId epoch) override;
   Status Write(std::span<const Sample> samples) override;

@@ -186,9 +186,9 @@ Status CheckpointCoordinator::OnBarrier(Barrier& barrier) {
   cv_.notify_all();
   if (barrier.final) return WaitForCommits(0);
   // The next epoch may need a resource (a transactional id) of an earlier
-  // one: that one must have committed. With two or more in flight, one epoch
-  // (this one) may still wait; with one, every commit finishes first.
-  CTRJOIN_RETURN_IF_ERROR(WaitForCommits(std::min<size_t>(1, sink_->MaxEpochsInFlight() - 1)));
+  // one: that one must have committed. With k in flight, k - 1 epochs (this
+  // one included) may still wait; with one, every commit finishes first.
+  CTRJOIN_RETURN_IF_ERROR(WaitForCommits(std::max<size_t>(1, sink_->MaxEpochsInFlight()) - 1));
   CTRJOIN_RETURN_IF_ERROR(sink_->Begin(EpochId{epoch.value + 1}));
   open_ = EpochId{epoch.value + 1};
   return Status::Ok();

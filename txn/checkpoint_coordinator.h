@@ -17,8 +17,9 @@
 //      transaction), deletes checkpoints beyond the newest `retain`
 //      committed ones and tells the changelogs (released) which is the
 //      oldest still kept.
-// At most one epoch waits to commit while the next one runs: if a commit is
-// slower than an epoch, OnBarrier waits for it (backpressure). If a commit
+// Up to the sink's MaxEpochsInFlight() - 1 epochs wait to commit while the
+// next one runs: if commits fall further behind, OnBarrier waits
+// (backpressure). If a commit
 // fails, the run fails and the restart recovers; later epochs are aborted
 // (none of them has a complete checkpoint yet, so none was promised).
 //

@@ -58,7 +58,8 @@ Result<std::vector<uint64_t>> ListSegments(const std::string& dir) {
   for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
     if (name.size() != 12 + kSuffix.size() || !name.ends_with(kSuffix)) continue;
-    if (!std::all_of(name.begin(), name.begin() + 12, [](char c) { return c >= '0' && c <= '9'; })) {
+    if (!std::all_of(name.begin(), name.begin() + 12,
+                     [](char c) { return c >= '0' && c <= '9'; })) {
       continue;
     }
     out.push_back(std::stoull(name.substr(0, 12)));
@@ -78,7 +79,8 @@ Result<std::unique_ptr<ChangelogWriter>> ChangelogWriter::Open(ChangelogOptions 
   if (options.dir.empty()) return Status::InvalidArgument("changelog: no directory");
   std::error_code ec;
   fs::create_directories(options.dir, ec);
-  if (ec) return Status::IoError(fmt::format("changelog: creating {}: {}", options.dir, ec.message()));
+  if (ec)
+    return Status::IoError(fmt::format("changelog: creating {}: {}", options.dir, ec.message()));
   Result<std::vector<uint64_t>> existing = ListSegments(options.dir);
   if (!existing.ok()) return existing.status();
   if (!existing->empty()) {
@@ -115,8 +117,9 @@ size_t ChangelogWriter::BeginRecord(char type) {
 void ChangelogWriter::EndRecord(size_t at) {
   const size_t length = buffer_.size() - at - kHeaderBytes;
   PutFixed32At(buffer_, at, static_cast<uint32_t>(length));
-  PutFixed32At(buffer_, at + 4,
-               Crc32c(reinterpret_cast<const uint8_t*>(buffer_.data() + at + kHeaderBytes), length));
+  PutFixed32At(
+      buffer_, at + 4,
+      Crc32c(reinterpret_cast<const uint8_t*>(buffer_.data() + at + kHeaderBytes), length));
   segment_size_ += buffer_.size() - at;
   appended_ += buffer_.size() - at;
 }
@@ -195,7 +198,8 @@ Status ChangelogWriter::WriteChunk(const Chunk& chunk) {
     left -= static_cast<size_t>(w);
     CrashPoint("changelog_write");
   }
-  if (chunk.sync_epoch != 0 && ::fdatasync(fd_) != 0) return Errno("syncing", SegmentPath(writing_));
+  if (chunk.sync_epoch != 0 && ::fdatasync(fd_) != 0)
+    return Errno("syncing", SegmentPath(writing_));
   return Status::Ok();
 }
 
@@ -332,7 +336,8 @@ Result<std::unique_ptr<ShardChangelogs>> ShardChangelogs::Open(const std::string
     if (!name.starts_with("gen-") || name == fmt::format("gen-{}", restored)) continue;
     fs::remove_all(e.path(), ec);
     if (ec) {
-      return Status::IoError(fmt::format("changelog: removing {}: {}", e.path().string(), ec.message()));
+      return Status::IoError(
+          fmt::format("changelog: removing {}: {}", e.path().string(), ec.message()));
     }
   }
   if (ec) return Status::IoError(fmt::format("changelog: listing {}: {}", root, ec.message()));
@@ -358,8 +363,8 @@ Status ShardChangelogs::Release(uint64_t oldest_kept) {
     std::error_code ec;
     fs::remove_all(GenerationDir(root_, restored_), ec);
     if (ec) {
-      return Status::IoError(fmt::format("changelog: removing {}: {}",
-                                         GenerationDir(root_, restored_), ec.message()));
+      return Status::IoError(
+          fmt::format("changelog: removing {}: {}", GenerationDir(root_, restored_), ec.message()));
     }
     restored_ = 0;
   }

@@ -42,9 +42,9 @@
 namespace ctrjoin {
 
 struct ChangelogOptions {
-  std::string dir;                         // created (with parents); must hold no segments
-  uint64_t segment_bytes = 16ull << 20;    // a segment is closed at the first marker past this
-  uint64_t max_queued_bytes = 64ull << 20; // Put waits while the I/O thread is this far behind
+  std::string dir;                          // created (with parents); must hold no segments
+  uint64_t segment_bytes = 16ull << 20;     // a segment is closed at the first marker past this
+  uint64_t max_queued_bytes = 64ull << 20;  // Put waits while the I/O thread is this far behind
 };
 
 // Where a marker was written: its segment and the offset just past it.
@@ -70,7 +70,7 @@ class ChangelogWriter {
   Status Release(uint64_t epoch);
 
   uint64_t bytes_appended() const { return appended_; }  // shard thread
-  uint64_t disk_bytes() const;                            // any thread
+  uint64_t disk_bytes() const;                           // any thread
 
  private:
   struct Chunk {

@@ -71,7 +71,8 @@ Result<std::unique_ptr<SpillStore>> SpillStore::Open(const SpillStoreOptions& op
   std::error_code ec;
   fs::remove_all(path, ec);
   if (ec) return Status::IoError("state.dir: cannot clear " + path + ": " + ec.message());
-  fs::create_directories(fs::path(path).parent_path(), ec);
+  // The directory itself too: RocksDB logs an error for a missing one.
+  fs::create_directories(path, ec);
   if (ec) return Status::IoError("state.dir: cannot create " + path + ": " + ec.message());
   std::unique_ptr<SpillStore> store(new SpillStore());
 

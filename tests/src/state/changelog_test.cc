@@ -148,8 +148,8 @@ TEST(ShardChangelogsTest, ARunWritesANewGenerationAndDropsTheRestoredOneLater) {
     ASSERT_TRUE((*first)->shard(1)->Mark(7, 0).ok());
   }
   fs::create_directories(root + "/gen-5/shard-0");  // a run that died before its first checkpoint
-  auto second = ShardChangelogs::Open(root, 3, /*restored=*/1, /*restored_epoch=*/7,
-                                      ChangelogOptions{});
+  auto second =
+      ShardChangelogs::Open(root, 3, /*restored=*/1, /*restored_epoch=*/7, ChangelogOptions{});
   ASSERT_TRUE(second.ok());
   EXPECT_EQ((*second)->generation(), 2u);
   EXPECT_FALSE(fs::exists(root + "/gen-5"));
