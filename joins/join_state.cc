@@ -308,27 +308,32 @@ Result<ChangelogPosition> JoinState::Mark(uint64_t epoch, EventTime watermark) {
 Status ReplayJoinChangelog(const std::string& dir, uint64_t epoch,
                            const std::function<bool(uint64_t key)>& wanted,
                            const std::function<Status(uint64_t key, JoinEntry entry)>& restore) {
-  // The last put of each key, still encoded.
-  absl::flat_hash_map<uint64_t, std::string> last;
+  // The last put of each key, still encoded: a view into the segments,
+  // which ReadChangelog keeps in memory until it returns.
+  absl::flat_hash_map<uint64_t, std::string_view> last;
   int64_t watermark = EventTime::Min().ms;
-  CTRJOIN_RETURN_IF_ERROR(ReadChangelog(dir, epoch, [&](const ChangelogRecord& r) {
-    if (r.type == 'm') {
-      watermark = r.horizon_or_watermark;
-    } else if (wanted(r.key_or_epoch)) {
-      last[r.key_or_epoch].assign(r.entry.data(), r.entry.size());
-    }
-    return Status::Ok();
-  }));
-  const bool final = watermark == EventTime::Max().ms;
-  for (auto& [key, encoded] : last) {
-    JoinEntry entry;
-    CTRJOIN_RETURN_IF_ERROR(DecodeEntry(encoded, entry).WithContext(dir));
-    // Expired (and maybe forgotten) before the marker.
-    if (final || entry.deadline < watermark) continue;
-    std::string().swap(encoded);
-    CTRJOIN_RETURN_IF_ERROR(restore(key, std::move(entry)));
-  }
-  return Status::Ok();
+  Status st = ReadChangelog(
+      dir, epoch,
+      [&](const ChangelogRecord& r) {
+        if (r.type == 'm') {
+          watermark = r.horizon_or_watermark;
+        } else if (wanted(r.key_or_epoch)) {
+          last.insert_or_assign(r.key_or_epoch, r.entry);
+        }
+        return Status::Ok();
+      },
+      [&]() -> Status {
+        const bool final = watermark == EventTime::Max().ms;
+        for (const auto& [key, encoded] : last) {
+          JoinEntry entry;
+          CTRJOIN_RETURN_IF_ERROR(DecodeEntry(encoded, entry).WithContext(dir));
+          // Expired (and maybe forgotten) before the marker.
+          if (final || entry.deadline < watermark) continue;
+          CTRJOIN_RETURN_IF_ERROR(restore(key, std::move(entry)));
+        }
+        return Status::Ok();
+      });
+  return st;
 }
 
 Status JoinState::GrowFilter(size_t keys) {

@@ -120,6 +120,8 @@ Result<std::optional<CheckpointMeta>> CheckpointCoordinator::Recover(
     return std::optional<CheckpointMeta>();
   }
   Result<CheckpointMeta> meta = store_->Load(committed);
+  // Another format: the message says what to do.
+  if (!meta.ok() && meta.status().code() == StatusCode::kInvalidArgument) return meta.status();
   if (!meta.ok()) {
     return Status::NotFound(fmt::format(
         "checkpoint: the output committed epoch {}, but {} has no checkpoint for it ({}); the "

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <thread>
 
 #include "joins/embedded_feature_store.h"
 #include "joins/hbase_feature_store.h"
@@ -256,15 +257,32 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
     stores.push_back(std::move(store).value());
   }
 
+  // The shards' label joins, restored (if resuming) one thread per shard,
+  // before the first epoch begins (a long restore must not hold a
+  // transaction open).
   const size_t hot_bytes = config.state.HotBytesPerShard(shards);
-  ShardFactory make_shard = [&](uint32_t shard) -> Result<std::unique_ptr<ShardProcessor>> {
+  std::vector<std::unique_ptr<LabelJoin>> joins(shards);
+  std::vector<Status> prepared(shards);
+  const auto prepare = [&](uint32_t shard) -> Status {
     JoinState state(shard, stores[shard].get(), hot_bytes, &metrics.join);
     if (changelogs != nullptr) state.SetChangelog(changelogs->shard(shard));
-    if (resume != nullptr)
+    if (resume != nullptr) {
       CTRJOIN_RETURN_IF_ERROR(RestoreShard(*resume, *changelogs, groups, shard, state));
-    auto join = std::make_unique<LabelJoin>(config.join, std::move(state), &metrics.join);
-    if (resume != nullptr) CTRJOIN_RETURN_IF_ERROR(join->Restore(resume->watermark));
-    return std::unique_ptr<ShardProcessor>(std::move(join));
+    }
+    joins[shard] = std::make_unique<LabelJoin>(config.join, std::move(state), &metrics.join);
+    if (resume != nullptr) CTRJOIN_RETURN_IF_ERROR(joins[shard]->Restore(resume->watermark));
+    return Status::Ok();
+  };
+  {
+    std::vector<std::thread> threads;
+    for (uint32_t i = 0; i < shards; ++i) {
+      threads.emplace_back([&, i] { prepared[i] = prepare(i); });
+    }
+    for (std::thread& t : threads) t.join();
+  }
+  for (const Status& st : prepared) CTRJOIN_RETURN_IF_ERROR(st);
+  ShardFactory make_shard = [&](uint32_t shard) -> Result<std::unique_ptr<ShardProcessor>> {
+    return std::unique_ptr<ShardProcessor>(std::move(joins[shard]));
   };
 
   // /metrics, /healthz and /ready while the pipeline runs.

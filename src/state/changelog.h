@@ -133,11 +133,14 @@ struct ChangelogRecord {
   std::string_view entry;  // puts only; valid during the callback
 };
 
-// Replays dir's segments in order up to and including epoch's marker.
+// Replays dir's segments in order up to and including epoch's marker, then
+// calls at_marker (if given) while the segments are still in memory, so
+// that the views on_record was handed stay valid until it returns.
 // NotFound if the log ends (or a record is torn) before that marker: a log
 // is only ever torn after its last durable marker.
 Status ReadChangelog(const std::string& dir, uint64_t epoch,
-                     const std::function<Status(const ChangelogRecord&)>& on_record);
+                     const std::function<Status(const ChangelogRecord&)>& on_record,
+                     const std::function<Status()>& at_marker = nullptr);
 
 // The bytes of every segment under dir (0 if it does not exist).
 uint64_t ChangelogDiskBytes(const std::string& dir);

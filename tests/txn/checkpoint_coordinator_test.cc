@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -319,6 +320,18 @@ TEST_F(CheckpointCoordinatorTest, AJobStoppedBeforeItsFirstCommitStartsAfresh) {
 
   Result<std::optional<CheckpointMeta>> refused = Open(log)->Recover();
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << "epoch 1 committed";
+}
+
+// A checkpoint directory of the older format (RocksDB snapshots per shard):
+// the start is refused with what to do, not taken for a lost directory.
+TEST_F(CheckpointCoordinatorTest, ACheckpointOfTheOlderFormatIsRefusedByName) {
+  const auto old = dir_.path() / "checkpoints/chk-00000000000000000005";
+  std::filesystem::create_directories(old / "shard-0");
+  std::ofstream(old / "META") << "ctrjoin-checkpoint 1\nepoch 5\nend\n";
+  Result<std::optional<CheckpointMeta>> r = Open()->Recover();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("format 1"), std::string::npos) << r.status().message();
 }
 
 TEST_F(CheckpointCoordinatorTest, SaysWhatItCommitsWithoutPollingMetrics) {
