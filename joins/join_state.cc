@@ -305,9 +305,21 @@ Result<ChangelogPosition> JoinState::Mark(uint64_t epoch, EventTime watermark) {
   return log_->Mark(epoch, watermark.ms);
 }
 
-Status ReplayJoinChangelog(const std::string& dir, uint64_t epoch,
-                           const std::function<bool(uint64_t key)>& wanted,
-                           const std::function<Status(uint64_t key, JoinEntry entry)>& restore) {
+void JoinState::PutRestored(uint64_t key, JoinEntry entry, std::string_view encoded) {
+  if (log_ != nullptr) log_->Put(key, entry.deadline, encoded);
+  AddBytes(entry, +1);
+  timers_.push_back(Timer{entry.deadline, key});
+  map_.insert_or_assign(key, std::move(entry));
+}
+
+void JoinState::FinishRestore() {
+  std::make_heap(timers_.begin(), timers_.end(), std::greater<>());
+  PublishGauges();
+}
+
+Status ReplayJoinChangelog(
+    const std::string& dir, uint64_t epoch, const std::function<bool(uint64_t key)>& wanted,
+    const std::function<Status(uint64_t key, JoinEntry entry, std::string_view encoded)>& restore) {
   // The last put of each key, still encoded: a view into the segments,
   // which ReadChangelog keeps in memory until it returns.
   absl::flat_hash_map<uint64_t, std::string_view> last;
@@ -329,7 +341,7 @@ Status ReplayJoinChangelog(const std::string& dir, uint64_t epoch,
           CTRJOIN_RETURN_IF_ERROR(DecodeEntry(encoded, entry).WithContext(dir));
           // Expired (and maybe forgotten) before the marker.
           if (final || entry.deadline < watermark) continue;
-          CTRJOIN_RETURN_IF_ERROR(restore(key, std::move(entry)));
+          CTRJOIN_RETURN_IF_ERROR(restore(key, std::move(entry), encoded));
         }
         return Status::Ok();
       });

@@ -97,6 +97,11 @@ class JoinState {
   std::function<Status()> DurableWaiter(uint64_t epoch) const {
     return [log = log_, epoch] { return log->WaitDurable(epoch); };
   }
+  // Restoring: a key not in the state yet, with the entry as the log held
+  // it, appended to this state's log as is. Timers are ordered once, by
+  // FinishRestore, which must come before the next PopExpired.
+  void PutRestored(uint64_t key, JoinEntry entry, std::string_view encoded);
+  void FinishRestore();
   uint64_t changelog_bytes() const { return log_ != nullptr ? log_->bytes_appended() : 0; }
 
   size_t memory_bytes() const;
@@ -148,8 +153,9 @@ Status DecodeEntry(std::string_view in, JoinEntry& out);
 // entry still alive then whose key `wanted` accepts to `restore`, each key
 // once, in no particular order. The caller Puts them into the shard that
 // now owns the key (the shard count may have changed).
-Status ReplayJoinChangelog(const std::string& dir, uint64_t epoch,
-                           const std::function<bool(uint64_t key)>& wanted,
-                           const std::function<Status(uint64_t key, JoinEntry entry)>& restore);
+// `encoded` is the entry as the log holds it (valid during the call).
+Status ReplayJoinChangelog(
+    const std::string& dir, uint64_t epoch, const std::function<bool(uint64_t key)>& wanted,
+    const std::function<Status(uint64_t key, JoinEntry entry, std::string_view encoded)>& restore);
 
 }  // namespace ctrjoin

@@ -194,13 +194,15 @@ Status RestoreShard(const CheckpointMeta& resume, const ShardChangelogs& logs, K
     const std::string dir = logs.ReadDir(resume.changelog_generation, i);
     CTRJOIN_RETURN_IF_ERROR(ReplayJoinChangelog(
         dir, resume.epoch, [&](uint64_t key) { return groups.ShardOf(key) == shard; },
-        [&](uint64_t key, JoinEntry entry) -> Status {
+        [&](uint64_t key, JoinEntry entry, std::string_view encoded) -> Status {
           CrashPoint("changelog_restore");
-          state.Put(key, std::move(entry));
-          // Spill as it goes: the restored state may exceed the budget.
-          return ++entries % 4096 == 0 ? state.EnforceBudget() : Status::Ok();
+          state.PutRestored(key, std::move(entry), encoded);
+          // Spill as it goes (as often as a batch would add entries): the
+          // restored state may exceed the budget.
+          return ++entries % 1024 == 0 ? state.EnforceBudget() : Status::Ok();
         }));
   }
+  state.FinishRestore();
   spdlog::info("checkpoint: shard {} restored {} entries of epoch {} in {:.2f} s", shard, entries,
                resume.epoch,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

@@ -409,7 +409,7 @@ RunResult RunOnce(const test_support::TempDir& dir, const std::string& name,
     if (resume) {
       CTRJOIN_RETURN_IF_ERROR(ReplayJoinChangelog(
           resume_dir, resume->epoch, [](uint64_t) { return true; },
-          [&](uint64_t key, JoinEntry e) {
+          [&](uint64_t key, JoinEntry e, std::string_view) {
             state.Put(key, std::move(e));
             return Status::Ok();
           }));
