@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The cost of exactly-once: the same generated trace through `ctrjoin run`
-# (file source, 2 shards) with the plain file sink and with checkpoints at a
-# 100 ms and a 1 s commit interval, each run `runs` times; prints events/s
-# per run and the median, and the checkpoint figures of the last EOS runs.
+# (file source, 2 shards) with the plain file sink and with checkpoints at
+# each commit interval (default 100 ms and 1 s), each run `runs` times;
+# prints events/s per run and the median, and the checkpoint figures of the
+# last EOS run per interval (checkpoint duration and barrier-to-commit p99,
+# changelog bytes written).
 #
-#   bench/eos_cost.sh [impressions=1000000] [runs=3]
+#   bench/eos_cost.sh [impressions=1000000] [runs=3] [intervals_ms="100 1000"]
 set -euo pipefail
 impressions=${1:-1000000}
 runs=${2:-3}
+intervals=${3:-100 1000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$root/build/ctrjoin
 work=$(mktemp -d /tmp/ctrjoin-eos-bench.XXXXXX)
@@ -23,15 +26,15 @@ state: {dir: st, memory_budget_mb: 1024}
 dead_letter: {type: file, path: dl.jsonl}
 pipeline: {shards: 2}"
 printf '%s\nsink: {type: file, path: plain.jsonl}\n' "$common" >plain.yaml
-for ms in 100 1000; do
+for ms in $intervals; do
   printf '%s\nsink: {type: file, path: out%s}\ncheckpoint: {enabled: true, interval_ms: %s}\n' \
     "$common" "$ms" "$ms" >eos$ms.yaml
 done
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-for mode in plain eos100 eos1000; do
+for mode in plain $(for ms in $intervals; do printf 'eos%s ' "$ms"; done); do
   rates=()
   for _ in $(seq "$runs"); do
-    rm -rf st out100 out1000 plain.jsonl dl.jsonl
+    rm -rf st out* plain.jsonl dl.jsonl
     start=$(date +%s.%N)
     "$bin" run --config $mode.yaml >log.txt 2>&1
     end=$(date +%s.%N)

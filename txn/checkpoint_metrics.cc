@@ -21,11 +21,16 @@ void CheckpointMetrics::Expose(Exposition& e) const {
              Seconds(last_completed_ms.Get()));
   }
   e.Metric("ctrjoin_checkpoint_last_size_bytes",
-           "State bytes the last checkpoint added (the rest are hard links).", last_bytes);
-  e.Metric("ctrjoin_checkpoint_written_bytes_total", "State bytes written by checkpoints.",
+           "Changelog bytes the last checkpoint's epoch appended.", last_bytes);
+  e.Metric("ctrjoin_checkpoint_written_bytes_total", "Changelog bytes written for checkpoints.",
            bytes_total);
+  e.Metric("ctrjoin_changelog_disk_bytes",
+           "The shards' changelog segments on disk (the current generation), after the last "
+           "commit.",
+           changelog_disk_bytes);
   e.Histogram("ctrjoin_checkpoint_duration_seconds",
-              "Barrier injected -> checkpoint complete (state snapshotted, output pre-committed).",
+              "Barrier injected -> checkpoint complete (every shard's changelog marker durable, "
+              "metadata written).",
               duration);
   e.Histogram("ctrjoin_checkpoint_commit_latency_seconds",
               "Barrier injected -> epoch committed (its output visible).", commit_lag);

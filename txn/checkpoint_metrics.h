@@ -10,13 +10,14 @@
 namespace ctrjoin {
 
 struct CheckpointMetrics {
-  Counter completed;       // checkpoints written (state + pre-committed output)
+  Counter completed;       // checkpoints complete (metadata written, markers durable)
   Counter committed;       // epochs committed
   Counter aborted_epochs;  // epochs aborted (a failed commit, or the run failed)
   Counter restores;        // starts that restored a checkpoint
   Gauge last_committed_epoch;
-  Gauge last_bytes;             // state bytes the last checkpoint added
+  Gauge last_bytes;             // changelog bytes the last checkpoint's epoch appended
   Counter bytes_total;          // summed over checkpoints
+  Gauge changelog_disk_bytes;   // the shards' changelog segments on disk, after each commit
   Gauge last_completed_ms;      // wall clock when the last checkpoint completed; 0: none yet
   LatencyHistogram duration;    // barrier injected -> checkpoint complete
   LatencyHistogram commit_lag;  // barrier injected -> epoch committed (visible)

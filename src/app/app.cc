@@ -322,8 +322,11 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   if (eos != nullptr) {
     pipeline.SetCheckpointHooks(eos->coordinator);
     eos->coordinator->UseChangelogs(
-        changelogs->generation(),
-        [logs = changelogs.get()](uint64_t oldest) { return logs->Release(oldest); });
+        changelogs->generation(), [logs = changelogs.get(), &metrics](uint64_t oldest) {
+          Status st = logs->Release(oldest);
+          metrics.checkpoint.changelog_disk_bytes.Set(static_cast<int64_t>(logs->disk_bytes()));
+          return st;
+        });
     if (eos->resume) pipeline.ResumeFrom(*eos->resume);
     CTRJOIN_RETURN_IF_ERROR(eos->coordinator->Start());
   }
