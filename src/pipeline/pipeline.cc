@@ -262,9 +262,16 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
                            });
   flow::sequencer_node<ParsedPtr> sequencer(g, [](const ParsedPtr& p) { return p->seq; });
   std::vector<std::unique_ptr<ShardNode>> shard_nodes;
+  // A serial node runs its bodies in order but may hand their outputs on out
+  // of order (oneTBB spawns the next body before it puts the last result):
+  // a sequencer per shard gives the sink each shard's outputs in batch
+  // order, which barrier alignment needs.
+  std::vector<std::unique_ptr<flow::sequencer_node<OutPtr>>> shard_order;
   for (ShardStage& stage : *shards) {
     shard_nodes.push_back(std::make_unique<ShardNode>(
         g, flow::serial, [&stage](ShardPtr in) { return stage.Process(std::move(in)); }));
+    shard_order.push_back(std::make_unique<flow::sequencer_node<OutPtr>>(
+        g, [](const OutPtr& out) { return out->seq; }));
   }
   flow::function_node<ParsedPtr, flow::continue_msg> route(g, flow::serial, [&](ParsedPtr in) {
     std::vector<ShardPtr> outs = router.Route(*in);
@@ -284,7 +291,10 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
     flow::make_edge(parse, sequencer);
   }
   flow::make_edge(sequencer, route);
-  for (auto& node : shard_nodes) flow::make_edge(*node, sink);
+  for (uint32_t i = 0; i < shard_count; ++i) {
+    flow::make_edge(*shard_nodes[i], *shard_order[i]);
+    flow::make_edge(*shard_order[i], sink);
+  }
   flow::make_edge(flow::output_port<0>(sink), limiter.decrementer());
 
   metrics_->started_ms.Set(WallClockMs());

@@ -26,6 +26,14 @@ void SinkAligner::Accept(OutPtr out, const std::function<void()>& return_token) 
       held_.push_back(std::move(in));
       continue;
     }
+    if (completed_seq_ != kNoBarrier && in->seq <= completed_seq_) {
+      // Its epoch is closed: writing it now would put it in the next one.
+      run_->Fail(Status::Internal(
+          fmt::format("sink: a shard's output of batch {} arrived after the barrier of batch {} "
+                      "completed",
+                      in->seq, completed_seq_),
+          Effect::kNoEffect));
+    }
     run_->Guard("sink", [&] { return Write(*in); });
     if (in->barrier != nullptr) {
       barrier_seq_ = in->seq;
@@ -34,6 +42,7 @@ void SinkAligner::Accept(OutPtr out, const std::function<void()>& return_token) 
     if (!Arrived(*in)) continue;
     if (in->barrier != nullptr) {
       run_->Guard("checkpoint", [&] { return CompleteBarrier(*in->barrier); });
+      completed_seq_ = barrier_seq_;
       barrier_seq_ = kNoBarrier;
       barrier_bytes_ = 0;
       std::move(held_.begin(), held_.end(), std::back_inserter(work));

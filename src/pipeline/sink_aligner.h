@@ -9,7 +9,11 @@
 // At a checkpoint barrier it aligns the shards: output from a shard that has
 // passed the barrier (a later batch) is held until every shard has passed it
 // and the hooks have completed it (OnBarrier), so each sink write belongs to
-// exactly one epoch, dead letters included.
+// exactly one epoch, dead letters included. It relies on each shard's
+// outputs arriving in batch order (the pipeline puts a sequencer between
+// every shard node and the sink: a serial oneTBB node may hand its outputs
+// on out of order); an output of a batch before the last completed barrier
+// fails the run instead of landing in the wrong epoch.
 //
 // Called only from the sink node (serial: one output at a time, on any
 // oneTBB worker), so it needs no lock. Owns the per-batch arrivals, the
@@ -69,7 +73,9 @@ class SinkAligner {
   // A barrier that some shards have passed and others not yet: output from
   // the shards past it (seq > barrier_seq_) waits in held_.
   uint64_t barrier_seq_ = kNoBarrier;
-  uint64_t barrier_bytes_ = 0;  // the shards' snapshots at it, so far
+  uint64_t barrier_bytes_ = 0;  // the shards' changelog bytes at it, so far
+  // The last barrier completed: every output of a batch up to it is written.
+  uint64_t completed_seq_ = kNoBarrier;
   std::deque<OutPtr> held_;
 };
 

@@ -118,6 +118,26 @@ class SinkAlignerTest : public ::testing::Test {
   int tokens_ = 0;
 };
 
+// A shard's output of a batch before a barrier that already completed (a
+// serial node handing its results on out of order) would land in the next
+// epoch although the barrier's offsets cover it: the run fails instead, and
+// nothing of it is written. The pipeline's per-shard sequencers keep this
+// from happening.
+TEST_F(SinkAlignerTest, AnOutputBehindACompletedBarrierFailsTheRun) {
+  std::shared_ptr<Barrier> barrier = BarrierOfEpoch(2);
+  barrier->final = true;
+  Accept(Output(0, {}));           // shard 1, batch 0
+  Accept(Output(1, {}, barrier));  // shard 1, the barrier
+  Accept(Output(1, {}, barrier));  // shard 0's barrier overtook its batch 0
+  EXPECT_EQ(journal_, (Journal{"barrier 2 0"}));
+  Accept(WithDeadLetters(Output(0, {"a"}), {"x"}));  // shard 0, batch 0, late
+  EXPECT_TRUE(run_.failed());
+  EXPECT_NE(run_.error().message().find("arrived after the barrier"), std::string::npos)
+      << run_.error().ToString();
+  EXPECT_EQ(journal_, (Journal{"barrier 2 0"})) << "nothing written into a closed epoch";
+  EXPECT_EQ(tokens_, 2) << "the batch's token still comes back";
+}
+
 TEST_F(SinkAlignerTest, OutputPastABarrierWaitsForEveryShardAndTheHooks) {
   Accept(Output(0, {"a"}));
   EXPECT_EQ(tokens_, 0);  // shard 1 has not delivered batch 0 yet
