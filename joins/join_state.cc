@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <tuple>
 #include <utility>
 
 #include "src/core/state_codec.h"
@@ -320,32 +321,47 @@ void JoinState::FinishRestore() {
 Status ReplayJoinChangelog(
     const std::string& dir, uint64_t epoch, const std::function<bool(uint64_t key)>& wanted,
     const std::function<Status(uint64_t key, JoinEntry entry, std::string_view encoded)>& restore) {
-  // The last put of each key, still encoded: a view into the segments,
-  // which ReadChangelog keeps in memory until it returns.
-  absl::flat_hash_map<uint64_t, std::string_view> last;
+  // Pass 1: where each key's last put is, and its deadline (the log is read
+  // one segment at a time, so a restore holds this index, not the log).
+  struct Last {
+    ChangelogLocation at;
+    int64_t deadline;
+  };
+  absl::flat_hash_map<uint64_t, Last> last;
   int64_t watermark = EventTime::Min().ms;
-  Status st = ReadChangelog(
-      dir, epoch,
-      [&](const ChangelogRecord& r) {
-        if (r.type == 'm') {
-          watermark = r.horizon_or_watermark;
-        } else if (wanted(r.key_or_epoch)) {
-          last.insert_or_assign(r.key_or_epoch, r.entry);
-        }
-        return Status::Ok();
-      },
-      [&]() -> Status {
-        const bool final = watermark == EventTime::Max().ms;
-        for (const auto& [key, encoded] : last) {
-          JoinEntry entry;
-          CTRJOIN_RETURN_IF_ERROR(DecodeEntry(encoded, entry).WithContext(dir));
-          // Expired (and maybe forgotten) before the marker.
-          if (final || entry.deadline < watermark) continue;
-          CTRJOIN_RETURN_IF_ERROR(restore(key, std::move(entry), encoded));
-        }
-        return Status::Ok();
-      });
-  return st;
+  CTRJOIN_RETURN_IF_ERROR(ReadChangelog(dir, epoch, [&](const ChangelogRecord& r) {
+    if (r.type == 'm') {
+      watermark = r.horizon_or_watermark;
+      return Status::Ok();
+    }
+    if (!wanted(r.key_or_epoch)) return Status::Ok();
+    std::string_view deadline_bytes = r.entry.substr(std::min<size_t>(9, r.entry.size()));
+    uint64_t deadline = 0;
+    if (!GetFixed64(deadline_bytes, deadline)) {
+      return Status::Corruption("undecodable join state entry in " + dir);
+    }
+    last.insert_or_assign(r.key_or_epoch, Last{r.at, static_cast<int64_t>(deadline)});
+    return Status::Ok();
+  }));
+  // Pass 2: the entries still alive at the marker (not expired, and perhaps
+  // forgotten, before it), in log order.
+  const bool final = watermark == EventTime::Max().ms;
+  std::vector<std::pair<ChangelogLocation, uint64_t>> alive;
+  for (const auto& [key, l] : last) {
+    if (!final && l.deadline >= watermark) alive.emplace_back(l.at, key);
+  }
+  absl::flat_hash_map<uint64_t, Last>().swap(last);
+  std::sort(alive.begin(), alive.end(), [](const auto& x, const auto& y) {
+    return std::tie(x.first.segment, x.first.offset) < std::tie(y.first.segment, y.first.offset);
+  });
+  std::vector<ChangelogLocation> locations;
+  locations.reserve(alive.size());
+  for (const auto& [at, key] : alive) locations.push_back(at);
+  return ReadChangelogEntries(dir, locations, [&](size_t i, std::string_view encoded) -> Status {
+    JoinEntry entry;
+    CTRJOIN_RETURN_IF_ERROR(DecodeEntry(encoded, entry).WithContext(dir));
+    return restore(alive[i].second, std::move(entry), encoded);
+  });
 }
 
 Status JoinState::GrowFilter(size_t keys) {

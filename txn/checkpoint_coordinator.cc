@@ -290,8 +290,12 @@ Status CheckpointCoordinator::CompleteCheckpoint(const PendingCommit& pending) {
 
 Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
   if (Status st = CompleteCheckpoint(pending); !st.ok()) {
-    Status aborted = sink_->Abort(pending.epoch);
-    if (!aborted.ok()) spdlog::error("checkpoint: {}", aborted.ToString());
+    // Renamed but not synced: it may be complete after a restart, which then
+    // publishes the epoch (files): it must stay staged, not be aborted.
+    if (!store_->Exists(pending.epoch.value)) {
+      Status aborted = sink_->Abort(pending.epoch);
+      if (!aborted.ok()) spdlog::error("checkpoint: {}", aborted.ToString());
+    }
     return st;
   }
   if (log_.before_commit) {

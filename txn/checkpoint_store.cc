@@ -93,6 +93,11 @@ Status CheckpointStore::Complete(const CheckpointMeta& meta) const {
   return SyncPath(dir_, true);
 }
 
+bool CheckpointStore::Exists(uint64_t epoch) const {
+  std::error_code ec;
+  return fs::exists(Final(epoch), ec);
+}
+
 Result<std::vector<uint64_t>> CheckpointStore::List() const {
   std::vector<uint64_t> epochs;
   std::error_code ec;

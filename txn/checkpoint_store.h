@@ -40,6 +40,9 @@ class CheckpointStore {
 
   // Writes meta and makes the checkpoint complete and durable.
   Status Complete(const CheckpointMeta& meta) const;
+  // Whether epoch's checkpoint has its final name (complete, perhaps not
+  // yet durable).
+  bool Exists(uint64_t epoch) const;
   // Complete checkpoints, ascending by epoch.
   Result<std::vector<uint64_t>> List() const;
   Result<CheckpointMeta> Load(uint64_t epoch) const;

@@ -235,9 +235,20 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   if (eos != nullptr) {
     ChangelogOptions o;
     o.segment_bytes = config.checkpoint.changelog_segment_mb << 20;
+    // The generations the job's complete checkpoints name stay (an older
+    // checkpoint may still be chosen with --from-checkpoint).
+    std::vector<uint64_t> keep;
+    const CheckpointStore& store = eos->coordinator->store();
+    if (Result<std::vector<uint64_t>> epochs = store.List(); epochs.ok()) {
+      for (uint64_t e : *epochs) {
+        if (Result<CheckpointMeta> m = store.Load(e); m.ok()) {
+          keep.push_back(m->changelog_generation);
+        }
+      }
+    }
     auto logs = ShardChangelogs::Open(config.checkpoint.dir + "/changelog", shards,
                                       resume != nullptr ? resume->changelog_generation : 0,
-                                      resume != nullptr ? resume->epoch : 0, o);
+                                      resume != nullptr ? resume->epoch : 0, keep, o);
     if (!logs.ok()) return logs.status();
     changelogs = std::move(logs).value();
   }

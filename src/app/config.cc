@@ -426,8 +426,8 @@ ConfigSection CheckpointSection() {
                       {}, "`<state.dir>/checkpoints`"),
           Key<Config>("checkpoint.changelog_segment_mb", FIELD(checkpoint.changelog_segment_mb),
                       "A shard's changelog starts a new segment file at the first barrier past "
-                      "this size; a segment is deleted once the committed watermark passed every "
-                      "deadline in it. 1 .. 1024."),
+                      "this size; a segment is deleted once the watermark of the oldest kept "
+                      "checkpoint passed every horizon in it. 1 .. 1024."),
       },
       CheckExactlyOnce,
   };

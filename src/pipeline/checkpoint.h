@@ -95,7 +95,8 @@ class CheckpointHooks {
   // could not be opened) fails the run.
   virtual Result<std::shared_ptr<Barrier>> NextBarrier(bool final) = 0;
   // Every output record from before the barrier has been written and every
-  // shard has snapshotted its state. An error fails the run.
+  // shard has appended its marker (not yet durable: barrier.marks say how
+  // to wait for that). An error fails the run.
   virtual Status OnBarrier(Barrier& barrier) = 0;
 };
 

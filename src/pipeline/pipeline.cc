@@ -207,7 +207,7 @@ Status PipelineOptions::Validate() const {
 
 uint32_t PipelineOptions::EffectiveShards() const {
   if (shards > 0) return shards;
-  return std::max(1u, std::thread::hardware_concurrency());
+  return std::clamp(std::thread::hardware_concurrency(), 1u, std::max(1u, key_groups));
 }
 
 Pipeline::Pipeline(PipelineOptions options, SchemaOptions schema, WatermarkOptions watermarks,

@@ -145,7 +145,7 @@ Result<ChangelogPosition> ChangelogWriter::Mark(uint64_t epoch, int64_t watermar
     std::lock_guard<std::mutex> lock(mu_);
     if (!error_.ok()) return error_;
     markers_.push_back(Marker{epoch, watermark});
-    if (roll) closed_.push_back(Closed{segment_, epoch, segment_horizon_, segment_size_});
+    if (roll) closed_.push_back(Closed{segment_, epoch, segment_horizon_});
   }
   HandOff(Chunk{std::exchange(buffer_, {}), epoch, roll});
   if (roll) {
@@ -221,7 +221,6 @@ void ChangelogWriter::IoLoop() {
     if (st.ok() && chunk.roll) st = OpenSegment(++writing_);
     lock.lock();
     queued_bytes_ -= chunk.bytes.size();
-    open_bytes_ = chunk.roll ? 0 : open_bytes_ + chunk.bytes.size();
     if (!st.ok() && error_.ok()) {
       error_ = st;
       spdlog::error("{}", st.ToString());
@@ -240,16 +239,12 @@ Status ChangelogWriter::Release(uint64_t epoch) {
     if (marker == markers_.end()) return Status::Ok();  // not this log's epoch
     const int64_t wm = marker->watermark;
     const bool final = wm == std::numeric_limits<int64_t>::max();
-    for (auto it = closed_.begin(); it != closed_.end();) {
-      if (it->last_epoch < epoch && (final || it->max_horizon < wm)) {
-        doomed.push_back(it->segment);
-        it = closed_.erase(it);
-      } else {
-        ++it;
-      }
+    for (const Closed& c : closed_) {
+      if (c.last_epoch < epoch && (final || c.max_horizon < wm)) doomed.push_back(c.segment);
     }
     markers_.erase(markers_.begin(), marker);
   }
+  // Forgotten only once deleted: a failed deletion is tried again next time.
   for (uint64_t segment : doomed) {
     CrashPoint("changelog_delete");
     std::error_code ec;
@@ -258,41 +253,48 @@ Status ChangelogWriter::Release(uint64_t epoch) {
       return Status::IoError(
           fmt::format("changelog: deleting {}: {}", SegmentPath(segment), ec.message()));
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    std::erase_if(closed_, [&](const Closed& c) { return c.segment == segment; });
   }
   return Status::Ok();
 }
 
-uint64_t ChangelogWriter::disk_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  uint64_t bytes = open_bytes_;
-  for (const Closed& c : closed_) bytes += c.bytes;
-  return bytes;
+namespace {
+Status ReadSegment(const std::string& path, std::string& data) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return Errno("opening", path);
+  data.resize(static_cast<size_t>(in.tellg()));
+  in.seekg(0);
+  if (!in.read(data.data(), static_cast<std::streamsize>(data.size()))) {
+    return Errno("reading", path);
+  }
+  return Status::Ok();
 }
+}  // namespace
 
 Status ReadChangelog(const std::string& dir, uint64_t epoch,
-                     const std::function<Status(const ChangelogRecord&)>& on_record,
-                     const std::function<Status()>& at_marker) {
+                     const std::function<Status(const ChangelogRecord&)>& on_record) {
   Result<std::vector<uint64_t>> segments = ListSegments(dir);
   if (!segments.ok()) return segments.status();
-  std::vector<std::string> kept;  // every segment read, for at_marker
-  for (uint64_t segment : *segments) {
-    std::string& data = kept.emplace_back();
+  std::string data;
+  for (size_t i = 0; i < segments->size(); ++i) {
+    const uint64_t segment = (*segments)[i];
     const std::string path = fmt::format("{}/{:012}{}", dir, segment, kSuffix);
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) return Errno("opening", path);
-    data.resize(static_cast<size_t>(in.tellg()));
-    in.seekg(0);
-    if (!in.read(data.data(), static_cast<std::streamsize>(data.size()))) {
-      return Errno("reading", path);
-    }
+    CTRJOIN_RETURN_IF_ERROR(ReadSegment(path, data));
     std::string_view rest(data);
-    while (rest.size() >= kHeaderBytes + 1) {
-      const uint32_t length = ReadFixed32(rest.data());
-      const uint32_t crc = ReadFixed32(rest.data() + 4);
-      if (length < 1 || rest.size() - kHeaderBytes < length) break;  // torn
+    while (!rest.empty()) {
+      const uint32_t length = rest.size() >= kHeaderBytes ? ReadFixed32(rest.data()) : 0;
+      const uint32_t crc = rest.size() >= kHeaderBytes ? ReadFixed32(rest.data() + 4) : 0;
+      const bool torn =
+          length < 1 || rest.size() - std::min(rest.size(), kHeaderBytes) < length ||
+          Crc32c(reinterpret_cast<const uint8_t*>(rest.data() + kHeaderBytes), length) != crc;
+      if (torn) {
+        if (i + 1 == segments->size()) break;  // the tail a kill left
+        return Status::Corruption(
+            fmt::format("changelog {}: a damaged record at byte {} before the marker of epoch {}",
+                        path, data.size() - rest.size(), epoch));
+      }
       std::string_view body = rest.substr(kHeaderBytes, length);
-      if (Crc32c(reinterpret_cast<const uint8_t*>(body.data()), body.size()) != crc) break;
-      rest.remove_prefix(kHeaderBytes + length);
       ChangelogRecord r;
       r.type = body.front();
       body.remove_prefix(1);
@@ -304,13 +306,36 @@ Status ReadChangelog(const std::string& dir, uint64_t epoch,
       r.key_or_epoch = first;
       r.horizon_or_watermark = ReadFixed64Signed(body);
       r.entry = body;
+      r.at = ChangelogLocation{segment, static_cast<uint64_t>(body.data() - data.data()),
+                               static_cast<uint32_t>(body.size())};
+      rest.remove_prefix(kHeaderBytes + length);
       CTRJOIN_RETURN_IF_ERROR(on_record(r));
-      if (r.type == 'm' && r.key_or_epoch == epoch) return at_marker ? at_marker() : Status::Ok();
+      if (r.type == 'm' && r.key_or_epoch == epoch) return Status::Ok();
     }
   }
   return Status::NotFound(fmt::format(
       "changelog {}: ends before the marker of epoch {} (segments missing or torn before it)", dir,
       epoch));
+}
+
+Status ReadChangelogEntries(
+    const std::string& dir, const std::vector<ChangelogLocation>& locations,
+    const std::function<Status(size_t index, std::string_view entry)>& on_entry) {
+  std::string data;
+  uint64_t loaded = UINT64_MAX;
+  for (size_t i = 0; i < locations.size(); ++i) {
+    const ChangelogLocation& at = locations[i];
+    const std::string path = fmt::format("{}/{:012}{}", dir, at.segment, kSuffix);
+    if (at.segment != loaded) {
+      CTRJOIN_RETURN_IF_ERROR(ReadSegment(path, data));
+      loaded = at.segment;
+    }
+    if (at.offset + at.size > data.size()) {
+      return Status::Corruption(fmt::format("changelog {}: shorter than at the first read", path));
+    }
+    CTRJOIN_RETURN_IF_ERROR(on_entry(i, std::string_view(data).substr(at.offset, at.size)));
+  }
+  return Status::Ok();
 }
 
 uint64_t ChangelogDiskBytes(const std::string& dir) {
@@ -331,20 +356,26 @@ std::string GenerationDir(const std::string& root, uint64_t generation) {
 Result<std::unique_ptr<ShardChangelogs>> ShardChangelogs::Open(const std::string& root,
                                                                uint32_t shards, uint64_t restored,
                                                                uint64_t restored_epoch,
+                                                               const std::vector<uint64_t>& keep,
                                                                const ChangelogOptions& options) {
   std::unique_ptr<ShardChangelogs> logs(new ShardChangelogs());
   logs->root_ = root;
-  logs->restored_ = restored;
   logs->restored_epoch_ = restored_epoch;
+  // Above every generation a kept checkpoint names: never one of theirs.
   logs->generation_ = restored + 1;
+  for (uint64_t g : keep) logs->generation_ = std::max(logs->generation_, g + 1);
   std::error_code ec;
   fs::create_directories(root, ec);
   if (ec) return Status::IoError(fmt::format("changelog: creating {}: {}", root, ec.message()));
-  // Generations no checkpoint to restore refers to: a run that died before
-  // its first checkpoint completed, or before the one it restored was.
+  // Generations no complete checkpoint names: a run that died before its
+  // first checkpoint completed, or whose checkpoints were all deleted.
   for (const fs::directory_entry& e : fs::directory_iterator(root, ec)) {
     const std::string name = e.path().filename().string();
-    if (!name.starts_with("gen-") || name == fmt::format("gen-{}", restored)) continue;
+    if (!name.starts_with("gen-")) continue;
+    const bool kept = std::any_of(keep.begin(), keep.end(),
+                                  [&](uint64_t g) { return name == fmt::format("gen-{}", g); });
+    logs->others_left_ = logs->others_left_ || kept;
+    if (kept) continue;
     fs::remove_all(e.path(), ec);
     if (ec) {
       return Status::IoError(
@@ -368,23 +399,35 @@ std::string ShardChangelogs::ReadDir(uint64_t generation, uint32_t shard) const 
 }
 
 Status ShardChangelogs::Release(uint64_t oldest_kept) {
-  for (const auto& w : writers_) CTRJOIN_RETURN_IF_ERROR(w->Release(oldest_kept));
-  if (restored_ != 0 && oldest_kept > restored_epoch_) {
-    // Every kept checkpoint is this run's: the restored generation is done.
-    std::error_code ec;
-    fs::remove_all(GenerationDir(root_, restored_), ec);
-    if (ec) {
-      return Status::IoError(
-          fmt::format("changelog: removing {}: {}", GenerationDir(root_, restored_), ec.message()));
-    }
-    restored_ = 0;
+  Status first;
+  for (const auto& w : writers_) {
+    Status st = w->Release(oldest_kept);
+    if (first.ok()) first = st;
   }
-  return Status::Ok();
+  if (others_left_ && oldest_kept > restored_epoch_) {
+    // Every kept checkpoint is this run's: the other generations are done.
+    std::error_code ec;
+    for (const fs::directory_entry& e : fs::directory_iterator(root_, ec)) {
+      const std::string name = e.path().filename().string();
+      if (!name.starts_with("gen-") || name == fmt::format("gen-{}", generation_)) continue;
+      fs::remove_all(e.path(), ec);
+      if (ec) break;
+    }
+    if (!ec) {
+      others_left_ = false;
+    } else if (first.ok()) {
+      first = Status::IoError(
+          fmt::format("changelog: removing old generations under {}: {}", root_, ec.message()));
+    }
+  }
+  return first;
 }
 
 uint64_t ShardChangelogs::disk_bytes() const {
   uint64_t bytes = 0;
-  for (const auto& w : writers_) bytes += w->disk_bytes();
+  for (uint32_t i = 0; i < writers_.size(); ++i) {
+    bytes += ChangelogDiskBytes(ReadDir(generation_, i));
+  }
   return bytes;
 }
 

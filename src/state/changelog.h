@@ -9,7 +9,9 @@
 // once; a background I/O thread writes the bytes to segment files in order
 // and fdatasyncs at every marker. Restoring epoch E replays the log up to
 // E's marker: the last put of each key wins, and an entry whose deadline the
-// marker's watermark has passed was expired by then.
+// marker's watermark has passed was expired by then. Only the end of the
+// last segment may be torn (a kill during a write); damage elsewhere is
+// Corruption.
 //
 //   <dir>/<segment, 12 digits>.log     records: u32 length, u32 crc32c,
 //                                      u8 type, body (little endian)
@@ -70,7 +72,6 @@ class ChangelogWriter {
   Status Release(uint64_t epoch);
 
   uint64_t bytes_appended() const { return appended_; }  // shard thread
-  uint64_t disk_bytes() const;                           // any thread
 
  private:
   struct Chunk {
@@ -82,7 +83,6 @@ class ChangelogWriter {
     uint64_t segment = 0;
     uint64_t last_epoch = 0;  // the marker that closed it
     int64_t max_horizon = 0;
-    uint64_t bytes = 0;
   };
   struct Marker {
     uint64_t epoch = 0;
@@ -117,7 +117,6 @@ class ChangelogWriter {
   bool stopping_ = false;
   std::deque<Closed> closed_;   // oldest first
   std::deque<Marker> markers_;  // since the oldest kept segment
-  uint64_t open_bytes_ = 0;     // written to the open segment
 
   // I/O thread.
   int fd_ = -1;
@@ -126,21 +125,33 @@ class ChangelogWriter {
 };
 
 // One record of a changelog, as ReadChangelog hands it over.
+// Where a put's entry is in its log, to read it again (ReadChangelogEntries).
+struct ChangelogLocation {
+  uint64_t segment = 0;
+  uint64_t offset = 0;  // of the entry's first byte in the segment file
+  uint32_t size = 0;
+};
+
 struct ChangelogRecord {
   char type = 0;  // 'p' or 'm'
   uint64_t key_or_epoch = 0;
   int64_t horizon_or_watermark = 0;
   std::string_view entry;  // puts only; valid during the callback
+  ChangelogLocation at;    // puts only
 };
 
-// Replays dir's segments in order up to and including epoch's marker, then
-// calls at_marker (if given) while the segments are still in memory, so
-// that the views on_record was handed stay valid until it returns.
-// NotFound if the log ends (or a record is torn) before that marker: a log
-// is only ever torn after its last durable marker.
+// Replays dir's segments in order up to and including epoch's marker, one
+// segment in memory at a time. NotFound if the log ends before that marker;
+// Corruption if a record is torn or damaged anywhere but at the end of the
+// last segment (a kill tears only what follows the last durable marker).
 Status ReadChangelog(const std::string& dir, uint64_t epoch,
-                     const std::function<Status(const ChangelogRecord&)>& on_record,
-                     const std::function<Status()>& at_marker = nullptr);
+                     const std::function<Status(const ChangelogRecord&)>& on_record);
+
+// Reads the entries at `locations` (sorted by segment, then offset), one
+// segment in memory at a time, and hands each to on_entry with its index.
+Status ReadChangelogEntries(
+    const std::string& dir, const std::vector<ChangelogLocation>& locations,
+    const std::function<Status(size_t index, std::string_view entry)>& on_entry);
 
 // The bytes of every segment under dir (0 if it does not exist).
 uint64_t ChangelogDiskBytes(const std::string& dir);
@@ -157,10 +168,13 @@ uint64_t ChangelogDiskBytes(const std::string& dir);
 // Owns the writers.
 class ShardChangelogs {
  public:
-  // Removes every generation but `restored` (0: a fresh start, remove all),
-  // then opens generation restored + 1 for `shards` shards.
+  // Removes every generation that no complete checkpoint names (`keep`:
+  // the generations the checkpoints name; a fresh start keeps none), then
+  // opens a generation above all of them for `shards` shards (restored:
+  // the generation of the checkpoint restored, 0 for none).
   static Result<std::unique_ptr<ShardChangelogs>> Open(const std::string& root, uint32_t shards,
                                                        uint64_t restored, uint64_t restored_epoch,
+                                                       const std::vector<uint64_t>& keep,
                                                        const ChangelogOptions& options);
 
   uint64_t generation() const { return generation_; }
@@ -168,8 +182,10 @@ class ShardChangelogs {
   // The log shard `shard` of generation `generation` wrote.
   std::string ReadDir(uint64_t generation, uint32_t shard) const;
   // After a commit: oldest_kept is the oldest checkpoint that may still be
-  // restored.
+  // restored. Once it is one of this run's, the other generations go. Tries
+  // every shard; returns the first error.
   Status Release(uint64_t oldest_kept);
+  // The current generation's segments on disk (a directory scan).
   uint64_t disk_bytes() const;
 
  private:
@@ -177,7 +193,7 @@ class ShardChangelogs {
 
   std::string root_;
   uint64_t generation_ = 0;
-  uint64_t restored_ = 0;  // generation, 0 once deleted (or none)
+  bool others_left_ = false;  // generations of kept checkpoints besides this run's
   uint64_t restored_epoch_ = 0;
   std::vector<std::unique_ptr<ChangelogWriter>> writers_;
 };

@@ -120,14 +120,14 @@ TEST(ChangelogTest, SegmentsRollAtMarkersAndReleaseDeletesWhatNoCheckpointNeeds)
     return n;
   };
   EXPECT_EQ(segments(), 6u) << "five closed, one open";
-  const uint64_t before = (*log)->disk_bytes();
+  const uint64_t before = ChangelogDiskBytes(dir);
   // Oldest kept checkpoint 3 (watermark 300): segments 0 and 1 (horizons
   // 100, 200, closed by markers 1, 2) go; segment 2 holds marker 3 itself.
   ASSERT_TRUE((*log)->Release(3).ok());
   EXPECT_EQ(segments(), 4u);
   EXPECT_FALSE(fs::exists(fs::path(dir) / "000000000000.log"));
   EXPECT_TRUE(fs::exists(fs::path(dir) / "000000000002.log"));
-  EXPECT_LT((*log)->disk_bytes(), before);
+  EXPECT_LT(ChangelogDiskBytes(dir), before);
   Seen seen;
   ASSERT_TRUE(Replay(dir, 3, seen).ok()) << "checkpoint 3 is still restorable";
   EXPECT_EQ(seen.keys, (std::vector<uint64_t>{3}));
@@ -136,23 +136,54 @@ TEST(ChangelogTest, SegmentsRollAtMarkersAndReleaseDeletesWhatNoCheckpointNeeds)
   EXPECT_EQ(segments(), 4u);
 }
 
+// Damage anywhere but at the end of the last segment is not a torn tail:
+// skipping it could drop a key's later put and bring an older one back.
+TEST(ChangelogTest, DamageBeforeTheLastSegmentIsCorruption) {
+  test_support::TempDir tmp;
+  const std::string dir = tmp.File("log");
+  {
+    auto log = ChangelogWriter::Open(ChangelogOptions{dir, /*segment_bytes=*/1, 1 << 20});
+    ASSERT_TRUE(log.ok());
+    for (uint64_t e = 1; e <= 3; ++e) {
+      PutKey(**log, e, 1000);
+      ASSERT_TRUE((*log)->Mark(e, 0).ok());
+    }
+    ASSERT_TRUE((*log)->WaitDurable(3).ok());
+  }
+  const fs::path first = fs::path(dir) / "000000000000.log";
+  {
+    std::fstream f(first, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(12);
+    f.put('\x5a');  // inside the first put's body: its CRC no longer matches
+  }
+  Seen seen;
+  Status st = Replay(dir, 3, seen);
+  EXPECT_EQ(st.code(), StatusCode::kCorruption) << st.ToString();
+  EXPECT_NE(st.message().find("000000000000.log"), std::string::npos) << st.message();
+}
+
 TEST(ShardChangelogsTest, ARunWritesANewGenerationAndDropsTheRestoredOneLater) {
   test_support::TempDir tmp;
   const std::string root = tmp.File("changelog");
   {
-    auto first = ShardChangelogs::Open(root, 2, 0, 0, ChangelogOptions{});
+    auto first = ShardChangelogs::Open(root, 2, 0, 0, {}, ChangelogOptions{});
     ASSERT_TRUE(first.ok()) << first.status().ToString();
     EXPECT_EQ((*first)->generation(), 1u);
     PutKey(*(*first)->shard(1), 42, 10);
     ASSERT_TRUE((*first)->shard(0)->Mark(7, 0).ok());
     ASSERT_TRUE((*first)->shard(1)->Mark(7, 0).ok());
   }
-  fs::create_directories(root + "/gen-5/shard-0");  // a run that died before its first checkpoint
-  auto second =
-      ShardChangelogs::Open(root, 3, /*restored=*/1, /*restored_epoch=*/7, ChangelogOptions{});
+  // A run that died before its first checkpoint, and an older generation
+  // that a kept checkpoint still names (it may be chosen with
+  // --from-checkpoint).
+  fs::create_directories(root + "/gen-5/shard-0");
+  fs::create_directories(root + "/gen-0/shard-0");
+  auto second = ShardChangelogs::Open(root, 3, /*restored=*/1, /*restored_epoch=*/7,
+                                      /*keep=*/{0, 1}, ChangelogOptions{});
   ASSERT_TRUE(second.ok());
   EXPECT_EQ((*second)->generation(), 2u);
   EXPECT_FALSE(fs::exists(root + "/gen-5"));
+  EXPECT_TRUE(fs::exists(root + "/gen-0"));
   Seen seen;
   ASSERT_TRUE(Replay((*second)->ReadDir(1, 1), 7, seen).ok());
   EXPECT_EQ(seen.keys, (std::vector<uint64_t>{42}));
@@ -162,6 +193,8 @@ TEST(ShardChangelogsTest, ARunWritesANewGenerationAndDropsTheRestoredOneLater) {
   EXPECT_TRUE(fs::exists(root + "/gen-1"));
   ASSERT_TRUE((*second)->Release(8).ok());
   EXPECT_FALSE(fs::exists(root + "/gen-1"));
+  EXPECT_FALSE(fs::exists(root + "/gen-0"));
+  EXPECT_TRUE(fs::exists(root + "/gen-2"));
 }
 
 }  // namespace
