@@ -237,18 +237,16 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
     o.segment_bytes = config.checkpoint.changelog_segment_mb << 20;
     // The generations the job's complete checkpoints name stay (an older
     // checkpoint may still be chosen with --from-checkpoint).
-    std::vector<uint64_t> keep;
+    std::map<uint64_t, uint64_t> kept;
     const CheckpointStore& store = eos->coordinator->store();
     if (Result<std::vector<uint64_t>> epochs = store.List(); epochs.ok()) {
       for (uint64_t e : *epochs) {
-        if (Result<CheckpointMeta> m = store.Load(e); m.ok()) {
-          keep.push_back(m->changelog_generation);
-        }
+        if (Result<CheckpointMeta> m = store.Load(e); m.ok()) kept[e] = m->changelog_generation;
       }
     }
-    auto logs = ShardChangelogs::Open(config.checkpoint.dir + "/changelog", shards,
-                                      resume != nullptr ? resume->changelog_generation : 0,
-                                      resume != nullptr ? resume->epoch : 0, keep, o);
+    auto logs =
+        ShardChangelogs::Open(config.checkpoint.dir + "/changelog", shards,
+                              resume != nullptr ? resume->changelog_generation : 0, kept, o);
     if (!logs.ok()) return logs.status();
     changelogs = std::move(logs).value();
   }

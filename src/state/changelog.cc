@@ -353,17 +353,15 @@ std::string GenerationDir(const std::string& root, uint64_t generation) {
 }
 }  // namespace
 
-Result<std::unique_ptr<ShardChangelogs>> ShardChangelogs::Open(const std::string& root,
-                                                               uint32_t shards, uint64_t restored,
-                                                               uint64_t restored_epoch,
-                                                               const std::vector<uint64_t>& keep,
-                                                               const ChangelogOptions& options) {
+Result<std::unique_ptr<ShardChangelogs>> ShardChangelogs::Open(
+    const std::string& root, uint32_t shards, uint64_t restored,
+    const std::map<uint64_t, uint64_t>& kept, const ChangelogOptions& options) {
   std::unique_ptr<ShardChangelogs> logs(new ShardChangelogs());
   logs->root_ = root;
-  logs->restored_epoch_ = restored_epoch;
+  logs->kept_ = kept;
   // Above every generation a kept checkpoint names: never one of theirs.
   logs->generation_ = restored + 1;
-  for (uint64_t g : keep) logs->generation_ = std::max(logs->generation_, g + 1);
+  for (const auto& [epoch, g] : kept) logs->generation_ = std::max(logs->generation_, g + 1);
   std::error_code ec;
   fs::create_directories(root, ec);
   if (ec) return Status::IoError(fmt::format("changelog: creating {}: {}", root, ec.message()));
@@ -372,10 +370,10 @@ Result<std::unique_ptr<ShardChangelogs>> ShardChangelogs::Open(const std::string
   for (const fs::directory_entry& e : fs::directory_iterator(root, ec)) {
     const std::string name = e.path().filename().string();
     if (!name.starts_with("gen-")) continue;
-    const bool kept = std::any_of(keep.begin(), keep.end(),
-                                  [&](uint64_t g) { return name == fmt::format("gen-{}", g); });
-    logs->others_left_ = logs->others_left_ || kept;
-    if (kept) continue;
+    const bool named = std::any_of(kept.begin(), kept.end(), [&](const auto& k) {
+      return name == fmt::format("gen-{}", k.second);
+    });
+    if (named) continue;
     fs::remove_all(e.path(), ec);
     if (ec) {
       return Status::IoError(
@@ -404,21 +402,23 @@ Status ShardChangelogs::Release(uint64_t oldest_kept) {
     Status st = w->Release(oldest_kept);
     if (first.ok()) first = st;
   }
-  if (others_left_ && oldest_kept > restored_epoch_) {
-    // Every kept checkpoint is this run's: the other generations are done.
-    std::error_code ec;
-    for (const fs::directory_entry& e : fs::directory_iterator(root_, ec)) {
-      const std::string name = e.path().filename().string();
-      if (!name.starts_with("gen-") || name == fmt::format("gen-{}", generation_)) continue;
-      fs::remove_all(e.path(), ec);
-      if (ec) break;
-    }
-    if (!ec) {
-      others_left_ = false;
-    } else if (first.ok()) {
-      first = Status::IoError(
-          fmt::format("changelog: removing old generations under {}: {}", root_, ec.message()));
-    }
+  // Generations only checkpoints older than oldest_kept named are done.
+  const size_t before = kept_.size();
+  std::erase_if(kept_, [&](const auto& e) { return e.first < oldest_kept; });
+  if (kept_.size() == before) return first;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(root_, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with("gen-") || name == fmt::format("gen-{}", generation_)) continue;
+    const bool named = std::any_of(kept_.begin(), kept_.end(), [&](const auto& k) {
+      return name == fmt::format("gen-{}", k.second);
+    });
+    if (!named) fs::remove_all(e.path(), ec);
+    if (ec) break;
+  }
+  if (ec && first.ok()) {
+    first = Status::IoError(
+        fmt::format("changelog: removing old generations under {}: {}", root_, ec.message()));
   }
   return first;
 }

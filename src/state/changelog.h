@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -168,13 +169,13 @@ uint64_t ChangelogDiskBytes(const std::string& dir);
 // Owns the writers.
 class ShardChangelogs {
  public:
-  // Removes every generation that no complete checkpoint names (`keep`:
-  // the generations the checkpoints name; a fresh start keeps none), then
-  // opens a generation above all of them for `shards` shards (restored:
-  // the generation of the checkpoint restored, 0 for none).
+  // Removes every generation that no complete checkpoint names (`kept`:
+  // each complete checkpoint's epoch and generation; a fresh start has
+  // none), then opens a generation above all of them for `shards` shards
+  // (restored: the generation of the checkpoint restored, 0 for none).
   static Result<std::unique_ptr<ShardChangelogs>> Open(const std::string& root, uint32_t shards,
-                                                       uint64_t restored, uint64_t restored_epoch,
-                                                       const std::vector<uint64_t>& keep,
+                                                       uint64_t restored,
+                                                       const std::map<uint64_t, uint64_t>& kept,
                                                        const ChangelogOptions& options);
 
   uint64_t generation() const { return generation_; }
@@ -182,7 +183,7 @@ class ShardChangelogs {
   // The log shard `shard` of generation `generation` wrote.
   std::string ReadDir(uint64_t generation, uint32_t shard) const;
   // After a commit: oldest_kept is the oldest checkpoint that may still be
-  // restored. Once it is one of this run's, the other generations go. Tries
+  // restored. A generation goes once no kept checkpoint names it. Tries
   // every shard; returns the first error.
   Status Release(uint64_t oldest_kept);
   // The current generation's segments on disk (a directory scan).
@@ -193,8 +194,8 @@ class ShardChangelogs {
 
   std::string root_;
   uint64_t generation_ = 0;
-  bool others_left_ = false;  // generations of kept checkpoints besides this run's
-  uint64_t restored_epoch_ = 0;
+  // Checkpoints of earlier runs still kept: epoch -> the generation it names.
+  std::map<uint64_t, uint64_t> kept_;
   std::vector<std::unique_ptr<ChangelogWriter>> writers_;
 };
 

@@ -166,7 +166,7 @@ TEST(ShardChangelogsTest, ARunWritesANewGenerationAndDropsTheRestoredOneLater) {
   test_support::TempDir tmp;
   const std::string root = tmp.File("changelog");
   {
-    auto first = ShardChangelogs::Open(root, 2, 0, 0, {}, ChangelogOptions{});
+    auto first = ShardChangelogs::Open(root, 2, 0, {}, ChangelogOptions{});
     ASSERT_TRUE(first.ok()) << first.status().ToString();
     EXPECT_EQ((*first)->generation(), 1u);
     PutKey(*(*first)->shard(1), 42, 10);
@@ -178,8 +178,8 @@ TEST(ShardChangelogsTest, ARunWritesANewGenerationAndDropsTheRestoredOneLater) {
   // --from-checkpoint).
   fs::create_directories(root + "/gen-5/shard-0");
   fs::create_directories(root + "/gen-0/shard-0");
-  auto second = ShardChangelogs::Open(root, 3, /*restored=*/1, /*restored_epoch=*/7,
-                                      /*keep=*/{0, 1}, ChangelogOptions{});
+  auto second =
+      ShardChangelogs::Open(root, 3, /*restored=*/1, /*kept=*/{{6, 0}, {7, 1}}, ChangelogOptions{});
   ASSERT_TRUE(second.ok());
   EXPECT_EQ((*second)->generation(), 2u);
   EXPECT_FALSE(fs::exists(root + "/gen-5"));
@@ -188,9 +188,11 @@ TEST(ShardChangelogsTest, ARunWritesANewGenerationAndDropsTheRestoredOneLater) {
   ASSERT_TRUE(Replay((*second)->ReadDir(1, 1), 7, seen).ok());
   EXPECT_EQ(seen.keys, (std::vector<uint64_t>{42}));
   EXPECT_TRUE(fs::exists(root + "/gen-2/shard-2"));
-  // Kept checkpoints still include the restored one: generation 1 stays.
+  // Kept checkpoints still include the restored one: generation 1 stays;
+  // generation 0, named only by checkpoint 6, goes.
   ASSERT_TRUE((*second)->Release(7).ok());
   EXPECT_TRUE(fs::exists(root + "/gen-1"));
+  EXPECT_FALSE(fs::exists(root + "/gen-0"));
   ASSERT_TRUE((*second)->Release(8).ok());
   EXPECT_FALSE(fs::exists(root + "/gen-1"));
   EXPECT_FALSE(fs::exists(root + "/gen-0"));
