@@ -25,15 +25,35 @@ constexpr size_t kGrowthHeadroom = 1024;
 uint64_t OrderedBits(int64_t v) { return static_cast<uint64_t>(v) ^ (1ull << 63); }
 }  // namespace
 
-void EncodeEntry(const JoinEntry& e, std::string& out) {
+namespace {
+// An encoded entry: state (1 byte), impression ts, deadline (fixed 64), payload.
+constexpr size_t kDeadlineAt = 9;
+constexpr size_t kEntryHeaderBytes = 17;
+
+void EncodeEntryHeader(const JoinEntry& e, std::string& out) {
   out.push_back(static_cast<char>(e.state));
   PutFixed64(out, static_cast<uint64_t>(e.impression_ts));
   PutFixed64(out, static_cast<uint64_t>(e.deadline));
+}
+
+// The deadline of an encoded entry, without decoding the rest.
+bool EntryDeadline(std::string_view encoded, int64_t& deadline) {
+  if (encoded.size() < kEntryHeaderBytes) return false;
+  encoded.remove_prefix(kDeadlineAt);
+  uint64_t v = 0;
+  GetFixed64(encoded, v);
+  deadline = static_cast<int64_t>(v);
+  return true;
+}
+}  // namespace
+
+void EncodeEntry(const JoinEntry& e, std::string& out) {
+  EncodeEntryHeader(e, out);
   out.append(e.payload);
 }
 
 Status DecodeEntry(std::string_view in, JoinEntry& out) {
-  if (in.size() < 17 || static_cast<uint8_t>(in[0]) > 4) {
+  if (in.size() < kEntryHeaderBytes || static_cast<uint8_t>(in[0]) > 4) {
     return Status::Corruption("undecodable join state entry");
   }
   out.state = static_cast<EntryState>(in[0]);
@@ -140,10 +160,10 @@ void JoinState::Put(uint64_t key, JoinEntry entry) {
   auto [it, inserted] = map_.try_emplace(key);
   if (log_ != nullptr) {
     encoded_.clear();
-    EncodeEntry(entry, encoded_);
+    EncodeEntryHeader(entry, encoded_);
     const int64_t horizon =
         inserted ? entry.deadline : std::max(entry.deadline, it->second.deadline);
-    log_->Put(key, horizon, encoded_);
+    log_->Put(key, horizon, encoded_, entry.payload);
   }
   if (inserted || it->second.deadline != entry.deadline) PushTimer(entry.deadline, key);
   if (!inserted) AddBytes(it->second, -1);
@@ -335,12 +355,11 @@ Status ReplayJoinChangelog(
       return Status::Ok();
     }
     if (!wanted(r.key_or_epoch)) return Status::Ok();
-    std::string_view deadline_bytes = r.entry.substr(std::min<size_t>(9, r.entry.size()));
-    uint64_t deadline = 0;
-    if (!GetFixed64(deadline_bytes, deadline)) {
+    int64_t deadline = 0;
+    if (!EntryDeadline(r.entry, deadline)) {
       return Status::Corruption("undecodable join state entry in " + dir);
     }
-    last.insert_or_assign(r.key_or_epoch, Last{r.at, static_cast<int64_t>(deadline)});
+    last.insert_or_assign(r.key_or_epoch, Last{r.at, deadline});
     return Status::Ok();
   }));
   // Pass 2: the entries still alive at the marker (not expired, and perhaps

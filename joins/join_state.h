@@ -134,7 +134,7 @@ class JoinState {
   size_t payload_bytes_ = 0;
   size_t spilled_ = 0;
   ChangelogWriter* log_ = nullptr;
-  std::string encoded_;       // scratch for the changelog
+  std::string encoded_;       // scratch: an entry's header, for the changelog
   KeyFilter spilled_filter_;  // every spilled key (and some since removed)
   size_t filter_added_ = 0;   // keys added to the filter since it was built
   int64_t spill_scan_from_ = std::numeric_limits<int64_t>::min();  // last expiry bound

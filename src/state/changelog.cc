@@ -124,14 +124,23 @@ void ChangelogWriter::EndRecord(size_t at) {
   appended_ += buffer_.size() - at;
 }
 
-void ChangelogWriter::Put(uint64_t key, int64_t horizon, std::string_view encoded_entry) {
+void ChangelogWriter::Put(uint64_t key, int64_t horizon, std::string_view head,
+                          std::string_view tail) {
   const size_t at = BeginRecord('p');
   PutFixed64(buffer_, key);
   PutFixed64(buffer_, static_cast<uint64_t>(horizon));
-  buffer_.append(encoded_entry);
+  buffer_.append(head);
+  buffer_.append(tail);
   EndRecord(at);
   segment_horizon_ = std::max(segment_horizon_, horizon);
-  if (buffer_.size() >= kHandOffBytes) HandOff(Chunk{std::exchange(buffer_, {}), 0, false});
+  if (buffer_.size() >= kHandOffBytes) HandOff(Chunk{TakeBuffer(), 0, false});
+}
+
+std::string ChangelogWriter::TakeBuffer() {
+  std::string full = std::exchange(buffer_, {});
+  // The next one starts at its usual size rather than growing to it again.
+  buffer_.reserve(kHandOffBytes + kHandOffBytes / 4);
+  return full;
 }
 
 Result<ChangelogPosition> ChangelogWriter::Mark(uint64_t epoch, int64_t watermark) {
@@ -147,7 +156,7 @@ Result<ChangelogPosition> ChangelogWriter::Mark(uint64_t epoch, int64_t watermar
     markers_.push_back(Marker{epoch, watermark});
     if (roll) closed_.push_back(Closed{segment_, epoch, segment_horizon_});
   }
-  HandOff(Chunk{std::exchange(buffer_, {}), epoch, roll});
+  HandOff(Chunk{TakeBuffer(), epoch, roll});
   if (roll) {
     ++segment_;
     segment_size_ = 0;

@@ -61,8 +61,9 @@ class ChangelogWriter {
   static Result<std::unique_ptr<ChangelogWriter>> Open(ChangelogOptions options);
   ~ChangelogWriter();  // writes out what is queued, then stops the I/O thread
 
-  // Appends a put. Shard thread.
-  void Put(uint64_t key, int64_t horizon, std::string_view encoded_entry);
+  // Appends a put whose entry is head followed by tail (so that a caller
+  // need not join them first). Shard thread.
+  void Put(uint64_t key, int64_t horizon, std::string_view head, std::string_view tail = {});
   // Appends epoch's marker and hands everything before it to the I/O thread.
   // O(1) for the caller; fails only if the I/O thread already failed.
   Result<ChangelogPosition> Mark(uint64_t epoch, int64_t watermark);
@@ -93,6 +94,7 @@ class ChangelogWriter {
   explicit ChangelogWriter(ChangelogOptions options) : options_(std::move(options)) {}
   size_t BeginRecord(char type);  // appends the header's space and the type
   void EndRecord(size_t at);      // fills in the header of the record at `at`
+  std::string TakeBuffer();       // the buffer, for the I/O thread; a fresh one stays
   void HandOff(Chunk chunk);
   void IoLoop();
   Status WriteChunk(const Chunk& chunk);
