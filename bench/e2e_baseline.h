@@ -26,8 +26,8 @@
 #include <cstdint>
 #include <string>
 
-#include "bench/e2e_probe.h"
-#include "bench/e2e_trace.h"
+#include "src/bench/probe.h"
+#include "src/bench/trace.h"
 #include "src/core/status.h"
 #include "src/pipeline/watermark.h"
 

@@ -55,16 +55,17 @@
 #include <vector>
 
 #include "bench/e2e_baseline.h"
-#include "bench/e2e_io.h"
-#include "bench/e2e_json.h"
-#include "bench/e2e_probe.h"
-#include "bench/e2e_trace.h"
 #include "sinks/kafka_sink.h"
 #include "sinks/kafka_txn_sink.h"
 #include "sinks/txn_file_sink.h"
 #include "src/app/app.h"
 #include "src/app/config.h"
 #include "src/app/run_metrics.h"
+#include "src/bench/json_writer.h"
+#include "src/bench/memory_io.h"
+#include "src/bench/probe.h"
+#include "src/bench/process_stats.h"
+#include "src/bench/trace.h"
 #include "src/io/kafka_source.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "txn/checkpoint_coordinator.h"
@@ -145,75 +146,6 @@ struct ChildArgs {
   uint64_t budget_mb = 1024;
   int tbb_threads = 0;  // 0 = oneTBB's default (one per core)
 };
-
-// ---------------------------------------------------------------- process figures
-
-// CPU time (user + system) of this process so far.
-struct Usage {
-  double cpu_s = 0;
-  static Usage Now() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
-    return Usage{s(u.ru_utime) + s(u.ru_stime)};
-  }
-};
-
-// Reads a "Name:   123 kB" line of /proc/self/status, in MiB.
-double StatusMib(const char* name) {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind(name, 0) == 0 && line[std::strlen(name)] == ':') {
-      return std::atof(line.c_str() + std::strlen(name) + 1) / 1024.0;
-    }
-  }
-  return 0;
-}
-
-// Peak RSS of this process image. Not getrusage's ru_maxrss: Linux carries
-// that over execve, so a child spawned by the parent (which holds the whole
-// trace) would report the parent's peak.
-double PeakRssMib() { return StatusMib("VmHWM"); }
-double CurrentRssMib() { return StatusMib("VmRSS"); }
-
-// Peaks of the join state gauges and of RSS, sampled every 20 ms by a thread
-// of its own, which writes the public fields: read them after Stop().
-class StateSampler {
- public:
-  explicit StateSampler(const Metrics* metrics)
-      : thread_([this, metrics](std::stop_token stop) {
-          while (!stop.stop_requested()) {
-            Take(metrics);
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-          }
-          Take(metrics);
-        }) {}
-  void Stop() {
-    thread_.request_stop();
-    thread_.join();
-  }
-  int64_t entries = 0, hot_bytes = 0, spilled = 0;
-  double rss_mib = 0;
-
- private:
-  void Take(const Metrics* m) {
-    entries = std::max(entries, m->join.state_entries.Get());
-    hot_bytes = std::max(hot_bytes, m->join.state_memory_bytes.Get());
-    spilled = std::max(spilled, m->join.spilled_entries.Get());
-    rss_mib = std::max(rss_mib, CurrentRssMib());
-  }
-  std::jthread thread_;
-};
-
-uint64_t DirBytes(const fs::path& dir) {
-  uint64_t total = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    if (it->is_regular_file(ec)) total += it->file_size(ec);
-  }
-  return total;
-}
 
 // ---------------------------------------------------------------- child: one configuration
 
@@ -359,7 +291,7 @@ Status RunCtrjoin(const Spec& spec, const ChildArgs& a, JsonWriter& j) {
   }
   TimedSampleSink timed_plain(plain.get(), &probe);
 
-  StateSampler sampler(&metrics);
+  StateSampler sampler(&metrics.join);
   const double rss_before = CurrentRssMib();
   const Usage u0 = Usage::Now();
   const int64_t t0 = NowNs();
@@ -473,8 +405,8 @@ Status RunFootprint(const Spec& spec, const ChildArgs& a, JsonWriter& j) {
   CountingDeadLetters dead_letters;
   CountingSink sink;
   GeneratingSource source(w, a.partitions, a.pending + a.pending / 4 + 20'000,
-                          /*settle_ms=*/500);
-  StateSampler sampler(&metrics);
+                          /*settle_ms=*/500, [] { RequestStop(); });
+  StateSampler sampler(&metrics.join);
   const double rss_before = CurrentRssMib();
   const Usage u0 = Usage::Now();
   const int64_t t0 = NowNs();
@@ -806,32 +738,6 @@ Result<bench::Run> Parent::RunConfig(const Spec& spec, const std::string& label,
   return ParseRun(json);
 }
 
-std::string MachineJson() {
-  JsonWriter j;
-  j.BeginObject();
-  utsname u{};
-  uname(&u);
-  std::string cpu;
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  double mem_gib = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
-                   static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 30);
-  std::string load = ReadFile("/proc/loadavg");
-  if (!load.empty() && load.back() == '\n') load.pop_back();
-  j.Int("cores", static_cast<int64_t>(std::thread::hardware_concurrency()))
-      .String("cpu", cpu)
-      .Number("memory_gib", mem_gib)
-      .String("kernel", std::string(u.sysname) + " " + u.release)
-      .String("loadavg_at_start", load)
-      .EndObject();
-  return j.str();
-}
-
 std::vector<bench::Run> Parent::RunJobs(const std::vector<Job>& jobs, bool by_latency) {
   std::vector<std::vector<bench::Run>> done(jobs.size());
   for (int round = 0; round < mode_.repeat; ++round) {
@@ -897,13 +803,11 @@ int Parent::Run() {
   for (const char* name : mode_.swept) {
     const bench::Run* peak = Find(name);
     if (peak == nullptr || peak->events_per_s <= 0) continue;
-    for (double f : mode_.load_fractions) {
-      const double rate = f * peak->events_per_s;
-      const auto limit =
-          std::min<uint64_t>(trace_.size(), static_cast<uint64_t>(rate * mode_.sweep_seconds));
+    for (const LoadPoint& p : SweepPoints(peak->events_per_s, mode_.load_fractions,
+                                          mode_.sweep_seconds, trace_.size())) {
       jobs.push_back({FindSpec(name),
-                      fmt::format("{}@{:.0f}%", name, f * 100),
-                      {"--rate", fmt::format("{:.0f}", rate), "--limit", std::to_string(limit)}});
+                      fmt::format("{}@{:.0f}%", name, p.fraction * 100),
+                      {"--rate", fmt::format("{:.0f}", p.rate), "--limit", std::to_string(p.limit)}});
     }
   }
   sweep_ = RunJobs(jobs, /*by_latency=*/true);

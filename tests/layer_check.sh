@@ -17,7 +17,8 @@ declare -A allowed=(
   [txn]="src/core src/ops src/pipeline"
   [joins]="src/core src/ops src/state src/pipeline txn hbase"
   [sinks]="src/core src/ops src/pipeline src/io txn"
-  [src/app]="src/core src/ops src/state src/pipeline src/io txn joins sinks"
+  [src/bench]="src/core src/ops src/state src/pipeline src/io txn joins sinks"
+  [src/app]="src/core src/ops src/state src/pipeline src/io txn joins sinks src/bench"
 )
 
 # The folder (layer) a repo-relative path belongs to.

@@ -1,4 +1,4 @@
-#include "bench/e2e_probe.h"
+#include "src/bench/probe.h"
 
 #include <algorithm>
 #include <bit>

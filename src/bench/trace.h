@@ -1,15 +1,16 @@
 #pragma once
-// The end-to-end benchmark's input: a workload generated once with a fixed
-// seed (WorkloadGenerator), laid out over Kafka-style partitions, plus what
-// the latency probe needs to tell, for a sample written by a sink, which
-// input record made it.
+// A benchmark's input held in memory: a synthetic workload (WorkloadGenerator)
+// or recorded records (JSON-lines files, a Kafka range) in the order they
+// were read, laid out over Kafka-style partitions, plus what the latency
+// probe needs to tell, for a sample written by a sink, which input record
+// made it.
 //
 // Layout (Placement): the n-th record of a stream goes to partition
 // n % partitions at offset n / partitions, both in memory (MemorySource) and
 // in the test broker (ProduceTrace into fresh topics), so a (stream,
 // partition, offset) names the same record on every path.
 //
-// The benchmark's parent process generates the trace and writes it to a file
+// e2e_bench's parent process generates the trace and writes it to a file
 // (Write); each configuration's child process reads it (Read), so that
 // generating it shows in no child's peak RSS, and a child that reads from the
 // broker keeps only the 17 bytes per record the probe needs. Not thread-safe:
@@ -17,11 +18,13 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "src/core/event.h"
 #include "src/core/status.h"
 #include "src/io/workload.h"
+#include "src/pipeline/event_parser.h"
 
 namespace ctrjoin::bench {
 
@@ -58,6 +61,7 @@ struct ClickedImpression {
 
 class Trace {
  public:
+  friend class TraceBuilder;
   static constexpr int64_t kNoTs = INT64_MIN;  // a record the parser rejects
 
   static Trace Generate(const TraceOptions& options);
@@ -75,7 +79,11 @@ class Trace {
 
   int32_t partitions() const { return partitions_; }
   int64_t window_ms() const { return window_ms_; }
+  // Distinct valid impression ids: the samples a run over the whole trace
+  // makes, less the impressions it drops as late.
   uint64_t impressions() const { return impressions_; }
+  // Impressions that an in-window click can turn positive.
+  uint64_t clicked() const { return clicked_.size(); }
   // The record at (stream, partition, offset), or ClickedImpression::kNone.
   uint32_t IndexOf(StreamKind stream, int32_t partition, int64_t offset) const;
   // The clicked impression with this sample id, or null.
@@ -92,6 +100,27 @@ class Trace {
   std::vector<std::string> payloads_;
   std::vector<ClickedImpression> clicked_;  // sorted by sample_id
   std::vector<uint32_t> by_stream_[2];      // n-th record of a stream -> index
+};
+
+// Builds a trace from records in the order they arrive: parses each with
+// the job's schema (to know its ts and impression id), then indexes the
+// clicked impressions. One thread.
+class TraceBuilder {
+ public:
+  TraceBuilder(int32_t partitions, int64_t window_ms, const SchemaOptions& schema);
+  void Add(StreamKind stream, std::string json);
+  size_t size() const { return trace_.size(); }
+  uint64_t bytes() const { return bytes_; }
+  Trace Finish();
+
+ private:
+  Trace trace_;
+  EventParser parser_;
+  const int64_t now_ms_;
+  uint64_t bytes_ = 0;
+  // Impression id -> its records; clicks with their ids, for Finish.
+  std::unordered_map<std::string, std::vector<uint32_t>> impressions_;
+  std::vector<std::pair<std::string, uint32_t>> clicks_;
 };
 
 // Produces the trace into the impressions and clicks topics of the broker at

@@ -1,5 +1,5 @@
 #pragma once
-// A minimal JSON writer for the end-to-end benchmark's results: nested
+// A minimal JSON writer for the benchmarks' results (ctrjoin bench, e2e_bench): nested
 // objects and arrays, commas placed automatically, non-finite numbers
 // written as null. One owner thread.
 
@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "bench/e2e_probe.h"
+#include "src/bench/probe.h"
 #include "sinks/json_encoder.h"
-#include "src/app/run_metrics.h"
+#include "src/ops/metrics.h"
 
 namespace ctrjoin::bench {
 

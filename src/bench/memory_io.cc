@@ -1,11 +1,10 @@
-#include "bench/e2e_io.h"
+#include "src/bench/memory_io.h"
 
 #include <algorithm>
 #include <chrono>
 #include <thread>
 
 #include "sinks/sample_format.h"
-#include "src/app/app.h"
 
 namespace ctrjoin::bench {
 
@@ -65,12 +64,14 @@ Result<SourceBatch> MemorySource::Next(size_t max_records) {
 }
 
 GeneratingSource::GeneratingSource(WorkloadOptions workload, int32_t partitions,
-                                   uint64_t impressions, int64_t settle_ms)
+                                   uint64_t impressions, int64_t settle_ms,
+                                   std::function<void()> stop)
     : gen_(workload),
       partitions_(partitions),
       placement_(partitions),
       impressions_(impressions),
-      settle_ms_(settle_ms) {}
+      settle_ms_(settle_ms),
+      stop_(std::move(stop)) {}
 
 Result<SourceBatch> GeneratingSource::Next(size_t max_records) {
   SourceBatch batch;
@@ -80,7 +81,7 @@ Result<SourceBatch> GeneratingSource::Next(size_t max_records) {
   }
   if (done_ns_ != 0) {
     if (NowNs() - done_ns_ >= settle_ms_ * 1'000'000) {
-      RequestStop();
+      stop_();
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -102,7 +103,7 @@ Result<SourceBatch> GeneratingSource::Next(size_t max_records) {
 Status CountingSink::Write(std::span<const Sample> samples) {
   for (const Sample& sample : samples) {
     buffer_.clear();
-    AppendSampleValue(SampleFormat::kJson, sample, buffer_);
+    AppendSampleValue(format_, sample, buffer_);
     bytes_ += buffer_.size();
   }
   samples_ += samples.size();

@@ -36,7 +36,7 @@
 #include <span>
 #include <vector>
 
-#include "bench/e2e_trace.h"
+#include "src/bench/trace.h"
 #include "src/pipeline/sink.h"
 #include "src/pipeline/source.h"
 #include "src/pipeline/watermark.h"

@@ -1,4 +1,4 @@
-#include "bench/e2e_trace.h"
+#include "src/bench/trace.h"
 
 #include <fmt/format.h>
 
@@ -18,7 +18,7 @@ namespace ctrjoin::bench {
 
 namespace {
 
-constexpr char kMagic[8] = {'E', '2', 'E', 'T', 'R', 'C', '0', '1'};
+constexpr char kMagic[8] = {'E', '2', 'E', 'T', 'R', 'C', '0', '2'};
 
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
@@ -36,43 +36,40 @@ bool Get(std::FILE* f, T& v) {
 
 }  // namespace
 
-Trace Trace::Generate(const TraceOptions& options) {
-  Trace t;
-  t.partitions_ = options.partitions;
-  t.window_ms_ = options.window_ms;
-  EventParser parser{SchemaOptions{}};
-  const int64_t now_ms = WallClockMs();
-  // Impression id -> its records; clicks with their ids, for the second pass.
-  std::unordered_map<std::string, std::vector<uint32_t>> impressions;
-  std::vector<std::pair<std::string, uint32_t>> clicks;
-  auto add = [&](GeneratedRecord&& g) {
-    const auto index = static_cast<uint32_t>(t.ts_.size());
-    int64_t ts = kNoTs;
-    ParseResult parsed = parser.Parse(g.stream, g.json, now_ms);
-    if (auto* imp = std::get_if<Impression>(&parsed)) {
-      ts = imp->ts.ms;
-      impressions[imp->impression_id].push_back(index);
-    } else if (auto* click = std::get_if<Click>(&parsed)) {
-      ts = click->ts.ms;
-      clicks.emplace_back(std::move(click->impression_id), index);
-    }
-    t.stream_.push_back(g.stream);
-    t.ts_.push_back(ts);
-    t.payloads_.push_back(std::move(g.json));
-  };
-  WorkloadGenerator gen(options.workload);
-  while (t.ts_.size() < options.min_events) add(gen.Next());
-  GeneratedRecord tail;
-  while (gen.Drain(tail)) add(std::move(tail));
-  t.impressions_ = gen.impressions_generated();
+TraceBuilder::TraceBuilder(int32_t partitions, int64_t window_ms, const SchemaOptions& schema)
+    : parser_(schema), now_ms_(WallClockMs()) {
+  trace_.partitions_ = partitions;
+  trace_.window_ms_ = window_ms;
+}
 
+void TraceBuilder::Add(StreamKind stream, std::string json) {
+  Trace& t = trace_;
+  const auto index = static_cast<uint32_t>(t.ts_.size());
+  int64_t ts = Trace::kNoTs;
+  bytes_ += json.size();
+  ParseResult parsed = parser_.Parse(stream, json, now_ms_);
+  if (auto* imp = std::get_if<Impression>(&parsed)) {
+    ts = imp->ts.ms;
+    impressions_[imp->impression_id].push_back(index);
+  } else if (auto* click = std::get_if<Click>(&parsed)) {
+    ts = click->ts.ms;
+    clicks_.emplace_back(std::move(click->impression_id), index);
+  }
+  t.stream_.push_back(stream);
+  t.ts_.push_back(ts);
+  t.payloads_.push_back(std::move(json));
+}
+
+Trace TraceBuilder::Finish() {
+  Trace& t = trace_;
+  t.impressions_ = impressions_.size();
   std::unordered_map<std::string_view, ClickedImpression> clicked;
-  for (const auto& [id, click] : clicks) {
-    auto imp = impressions.find(id);
-    if (imp == impressions.end()) continue;  // an orphan click
+  for (const auto& [id, click] : clicks_) {
+    auto imp = impressions_.find(id);
+    if (imp == impressions_.end()) continue;  // an orphan click
     const int64_t imp_ts = t.ts_[imp->second.front()];
     const int64_t click_ts = t.ts_[click];
-    if (click_ts < imp_ts || click_ts > imp_ts + options.window_ms) continue;
+    if (click_ts < imp_ts || click_ts > imp_ts + t.window_ms_) continue;
     ClickedImpression& c = clicked[imp->first];
     if (c.impressions[0] == ClickedImpression::kNone) {
       c.sample_id = ImpressionKey(imp->first);
@@ -89,7 +86,21 @@ Trace Trace::Generate(const TraceOptions& options) {
   std::sort(t.clicked_.begin(), t.clicked_.end(),
             [](const auto& a, const auto& b) { return a.sample_id < b.sample_id; });
   t.Index();
-  return t;
+  impressions_.clear();
+  clicks_.clear();
+  return std::move(trace_);
+}
+
+Trace Trace::Generate(const TraceOptions& options) {
+  TraceBuilder builder(options.partitions, options.window_ms, SchemaOptions{});
+  WorkloadGenerator gen(options.workload);
+  while (builder.size() < options.min_events) {
+    GeneratedRecord g = gen.Next();
+    builder.Add(g.stream, std::move(g.json));
+  }
+  GeneratedRecord tail;
+  while (gen.Drain(tail)) builder.Add(tail.stream, std::move(tail.json));
+  return builder.Finish();
 }
 
 void Trace::Index() {

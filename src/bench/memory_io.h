@@ -1,13 +1,14 @@
 #pragma once
-// In-process sources and discarding sinks for the end-to-end benchmark, so
-// that the pipeline can be measured without a broker or a disk in the way.
+// In-process sources and discarding sinks for the benchmarks (ctrjoin bench,
+// e2e_bench), so that the pipeline can be measured without a broker or a
+// disk in the way.
 //
 //   MemorySource      replays a Trace's records from memory (payloads are
 //                     moved out, not copied), optionally paced at a rate;
 //   GeneratingSource  runs a WorkloadGenerator inside Next (memory runs:
 //                     no trace held in memory), then asks the run to stop;
-//   CountingSink      encodes every sample as JSON (so encoding is paid),
-//                     counts, and discards;
+//   CountingSink      encodes every sample in the configured format (so
+//                     encoding is paid), counts, and discards (`--sink null`);
 //   MemoryTxnSink     the same under two-phase commit: epochs are counted,
 //                     pre-committed and committed in memory;
 //   CountingDeadLetters counts and discards.
@@ -16,15 +17,19 @@
 // sink node (Source / SampleSink contracts); MemoryTxnSink's Commit and Abort
 // of a pre-committed epoch also from the coordinator's committer thread.
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
 
-#include "bench/e2e_probe.h"
-#include "bench/e2e_trace.h"
+#include "src/bench/probe.h"
+#include "src/bench/trace.h"
 #include "src/io/workload.h"
+#include "sinks/sample_format.h"
 #include "src/pipeline/sink.h"
 #include "src/pipeline/source.h"
 #include "txn/two_phase_commit.h"
@@ -51,9 +56,10 @@ class GeneratingSource : public Source {
  public:
   // Generates until `impressions` impressions were made, then delivers
   // nothing for settle_ms (so the pipeline catches up and the state can be
-  // read) and calls RequestStop(): pending windows are not flushed.
+  // read) and calls stop() (which asks the run to stop, from the source
+  // thread): pending windows are not flushed.
   GeneratingSource(WorkloadOptions workload, int32_t partitions, uint64_t impressions,
-                   int64_t settle_ms);
+                   int64_t settle_ms, std::function<void()> stop);
   Result<SourceBatch> Next(size_t max_records) override;
   std::string Describe() const override { return "workload generator"; }
   uint64_t records() const { return records_; }
@@ -67,17 +73,22 @@ class GeneratingSource : public Source {
   uint64_t records_ = 0;
   bool started_ = false;
   int64_t done_ns_ = 0;  // when the last impression was generated
+  const std::function<void()> stop_;
 };
 
 class CountingSink : public SampleSink {
  public:
+  explicit CountingSink(SampleFormat format = SampleFormat::kJson) : format_(format) {}
   Status Write(std::span<const Sample> samples) override;
   Status Flush() override { return Status::Ok(); }
-  std::string Describe() const override { return "counting sink (JSON encoded, discarded)"; }
+  std::string Describe() const override {
+    return fmt::format("null sink ({} encoded, counted, discarded)", NameOf(format_));
+  }
   uint64_t samples() const { return samples_; }
   uint64_t bytes() const { return bytes_; }
 
  private:
+  const SampleFormat format_;
   std::string buffer_;
   uint64_t samples_ = 0;
   uint64_t bytes_ = 0;
@@ -85,6 +96,7 @@ class CountingSink : public SampleSink {
 
 class MemoryTxnSink : public TransactionalSink {
  public:
+  explicit MemoryTxnSink(SampleFormat format = SampleFormat::kJson) : open_(format) {}
   Status Begin(EpochId epoch) override;
   Status Write(std::span<const Sample> samples) override;
   Status PreCommit(EpochId epoch) override;
@@ -92,7 +104,7 @@ class MemoryTxnSink : public TransactionalSink {
   Status Abort(EpochId epoch) override;
   Result<EpochId> Recover(EpochId last_checkpoint) override;
   std::string Describe() const override {
-    return "in-memory transactional sink (JSON encoded, discarded)";
+    return "in-memory transactional sink (encoded, counted, discarded)";
   }
   uint64_t committed_samples() const { return committed_.load(); }
 

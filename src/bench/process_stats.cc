@@ -1,0 +1,127 @@
+#include "src/bench/process_stats.h"
+
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "src/bench/json_writer.h"
+
+namespace ctrjoin::bench {
+
+namespace fs = std::filesystem;
+
+Usage Usage::Now() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return Usage{s(u.ru_utime) + s(u.ru_stime)};
+}
+
+namespace {
+
+// Reads a "Name:   123 kB" line of /proc/self/status, in MiB.
+double StatusMib(const char* name) {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind(name, 0) == 0 && line[std::strlen(name)] == ':') {
+      return std::atof(line.c_str() + std::strlen(name) + 1) / 1024.0;
+    }
+  }
+  return 0;
+}
+
+std::string FirstLine(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+}  // namespace
+
+double PeakRssMib() { return StatusMib("VmHWM"); }
+double CurrentRssMib() { return StatusMib("VmRSS"); }
+
+StateSampler::StateSampler(const JoinMetrics* join)
+    : thread_([this, join](std::stop_token stop) {
+        while (!stop.stop_requested()) {
+          Take(join);
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        Take(join);
+      }) {}
+
+void StateSampler::Stop() {
+  if (!thread_.joinable()) return;
+  thread_.request_stop();
+  thread_.join();
+}
+
+void StateSampler::Take(const JoinMetrics* m) {
+  entries = std::max(entries, m->state_entries.Get());
+  hot_bytes = std::max(hot_bytes, m->state_memory_bytes.Get());
+  spilled = std::max(spilled, m->spilled_entries.Get());
+  rss_mib = std::max(rss_mib, CurrentRssMib());
+}
+
+uint64_t DirBytes(const fs::path& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_regular_file(ec)) total += it->file_size(ec);
+  }
+  return total;
+}
+
+std::string LoadAverage() {
+  std::istringstream fields(FirstLine("/proc/loadavg"));
+  std::string a, b, c;
+  fields >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+std::string MachineJson() {
+  JsonWriter j;
+  j.BeginObject();
+  utsname u{};
+  uname(&u);
+  std::string cpu;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  const double mem_gib = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
+                         static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 30);
+  j.Int("cores", static_cast<int64_t>(std::thread::hardware_concurrency()))
+      .String("cpu", cpu)
+      .Number("memory_gib", mem_gib)
+      .String("kernel", std::string(u.sysname) + " " + u.release)
+      .String("loadavg_at_start", LoadAverage())
+      .EndObject();
+  return j.str();
+}
+
+std::vector<LoadPoint> SweepPoints(double peak_events_per_s, const std::vector<double>& fractions,
+                                   double seconds, uint64_t records) {
+  std::vector<LoadPoint> points;
+  if (peak_events_per_s <= 0) return points;
+  for (double f : fractions) {
+    const double rate = f * peak_events_per_s;
+    points.push_back(
+        {f, rate, std::min<uint64_t>(records, static_cast<uint64_t>(rate * seconds))});
+  }
+  return points;
+}
+
+}  // namespace ctrjoin::bench
