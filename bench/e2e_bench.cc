@@ -805,9 +805,10 @@ int Parent::Run() {
     if (peak == nullptr || peak->events_per_s <= 0) continue;
     for (const LoadPoint& p : SweepPoints(peak->events_per_s, mode_.load_fractions,
                                           mode_.sweep_seconds, trace_.size())) {
-      jobs.push_back({FindSpec(name),
-                      fmt::format("{}@{:.0f}%", name, p.fraction * 100),
-                      {"--rate", fmt::format("{:.0f}", p.rate), "--limit", std::to_string(p.limit)}});
+      jobs.push_back(
+          {FindSpec(name),
+           fmt::format("{}@{:.0f}%", name, p.fraction * 100),
+           {"--rate", fmt::format("{:.0f}", p.rate), "--limit", std::to_string(p.limit)}});
     }
   }
   sweep_ = RunJobs(jobs, /*by_latency=*/true);

@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "src/bench/probe.h"
 #include "sinks/json_encoder.h"
+#include "src/bench/probe.h"
 #include "src/ops/metrics.h"
 
 namespace ctrjoin::bench {

@@ -26,10 +26,10 @@
 #include <mutex>
 #include <string>
 
+#include "sinks/sample_format.h"
 #include "src/bench/probe.h"
 #include "src/bench/trace.h"
 #include "src/io/workload.h"
-#include "sinks/sample_format.h"
 #include "src/pipeline/sink.h"
 #include "src/pipeline/source.h"
 #include "txn/two_phase_commit.h"

@@ -118,8 +118,7 @@ std::vector<LoadPoint> SweepPoints(double peak_events_per_s, const std::vector<d
   if (peak_events_per_s <= 0) return points;
   for (double f : fractions) {
     const double rate = f * peak_events_per_s;
-    points.push_back(
-        {f, rate, std::min<uint64_t>(records, static_cast<uint64_t>(rate * seconds))});
+    points.push_back({f, rate, std::min<uint64_t>(records, static_cast<uint64_t>(rate * seconds))});
   }
   return points;
 }
