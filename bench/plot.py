@@ -1,14 +1,16 @@
 #!/usr/bin/python3
-"""Plots of the end-to-end benchmark (bench/e2e_bench.cc) as PNG files.
+"""Plots of a benchmark's JSON as PNG files: of the end-to-end benchmark
+(bench/e2e_bench.cc) or of `ctrjoin bench --json` (which runs this script for
+--plot; the build copies it next to the binary as ctrjoin-plot.py).
 
     /usr/bin/python3 bench/plot.py bench/results/e2e.json bench/results
 
-Draws, from the JSON that e2e_bench wrote:
-  e2e_throughput.png     events/s of every configuration
-  e2e_load_throughput.png  achieved against offered events/s (paced source)
-  e2e_load_latency.png   processing latency p50/p99/p99.9 against offered load
-  e2e_memory.png         peak RSS, hot join state and RocksDB on disk against
-                         pending impressions, with the state budget
+Draws, prefixed e2e_ or bench_ after the JSON's kind:
+  *_throughput.png       events/s of every configuration (e2e only)
+  *_load_throughput.png  achieved against offered events/s (paced source)
+  *_load_latency.png     processing latency p50/p99/p99.9 against offered load
+  *_memory.png           peak RSS, hot join state and RocksDB on disk against
+                         pending impressions, with the state budget (e2e only)
 Uses Debian's python3-matplotlib (scripts/setup-bench installs it).
 """
 
@@ -22,11 +24,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
 
+def is_bench(results):
+    return results.get("benchmark") == "ctrjoin bench"
+
+
+def prefix(results):
+    return "bench" if is_bench(results) else "e2e"
+
+
 def swept(results):
     """The load sweep grouped by configuration: {name: [run, ...]} by offered rate."""
     groups = {}
     for run in results.get("load_sweep", []):
-        groups.setdefault(run["name"], []).append(run)
+        # ctrjoin bench sweeps one configuration: its runs are named by load.
+        name = results.get("config", "ctrjoin") if is_bench(results) else run["name"]
+        groups.setdefault(name, []).append(run)
     for runs in groups.values():
         runs.sort(key=lambda r: r["offered_rate"])
     return groups
@@ -35,8 +47,9 @@ def swept(results):
 def subtitle(results):
     machine = results.get("machine", {})
     settings = results.get("settings", {})
+    shards = settings.get("shards", "?")
     return "{} cores, {} events, {} shards, W {} s".format(
-        machine.get("cores", "?"), settings.get("events", "?"), settings.get("shards", "?"),
+        machine.get("cores", "?"), settings.get("events", "?"), "auto" if shards == 0 else shards,
         settings.get("window_ms", 0) / 1000)
 
 
@@ -54,7 +67,7 @@ def plot_throughput(results, out):
     ax.set_xlabel("thousand events/s (blue: ctrjoin, gray: baselines)")
     ax.set_title("Throughput per configuration\n" + subtitle(results), fontsize=10)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "e2e_throughput.png"), dpi=110)
+    fig.savefig(os.path.join(out, prefix(results) + "_throughput.png"), dpi=110)
     plt.close(fig)
 
 
@@ -76,7 +89,7 @@ def plot_load(results, out):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "e2e_load_throughput.png"), dpi=110)
+    fig.savefig(os.path.join(out, prefix(results) + "_load_throughput.png"), dpi=110)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
@@ -87,7 +100,8 @@ def plot_load(results, out):
         for q, style in styles.items():
             ax.plot(offered, [r["latency_ms"][q] for r in runs], linestyle=style, marker="o",
                     markersize=3, color=color, label="{} {}".format(name, q.replace("p999", "p99.9")))
-    ax.axhline(2, color="red", linewidth=0.8, alpha=0.5, label="target p99 at 50%: 2 ms")
+    if not is_bench(results):
+        ax.axhline(2, color="red", linewidth=0.8, alpha=0.5, label="target p99 at 50%: 2 ms")
     ax.set_yscale("log")
     ax.set_xlabel("offered thousand events/s")
     ax.set_ylabel("source read (due time) -> sink write, ms")
@@ -95,7 +109,7 @@ def plot_load(results, out):
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "e2e_load_latency.png"), dpi=110)
+    fig.savefig(os.path.join(out, prefix(results) + "_load_latency.png"), dpi=110)
     plt.close(fig)
 
 
@@ -120,7 +134,7 @@ def plot_memory(results, out):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "e2e_memory.png"), dpi=110)
+    fig.savefig(os.path.join(out, prefix(results) + "_memory.png"), dpi=110)
     plt.close(fig)
 
 

@@ -16,6 +16,7 @@
 #include "src/app/run_metrics.h"
 #include "src/core/enum_names.h"
 #include "src/io/replay_range.h"
+#include "src/io/workload.h"
 #include "src/pipeline/sink.h"
 #include "src/pipeline/source.h"
 #include "txn/checkpoint_coordinator.h"
@@ -115,6 +116,15 @@ struct DemoOptions {
   std::string http_address = "127.0.0.1:0";  // /metrics etc.; port 0: a free one
 };
 
+// The demo's pipeline configuration, as a config file would say it: Kafka
+// source and sink on `brokers`, window, watermarks, lookups of user and item
+// features in an embedded store under options.state_dir. `bench --demo`
+// measures the same pipeline.
+std::string DemoConfigYaml(const DemoOptions& options, const std::string& brokers);
+// The demo's workload: 20,000 users, 5,000 items, clicks W/4 after their
+// impression on average, 0.5 s of disorder, 0.2% late events; starting now.
+WorkloadOptions DemoWorkload(const DemoOptions& options);
+
 // `ctrjoin demo`: an in-process Kafka mock cluster, a synthetic workload
 // produced in real time, the pipeline reading it, and live progress.
 Status RunDemo(const DemoOptions& options);
@@ -133,6 +143,6 @@ struct GenerateOptions {
 
 // `ctrjoin gen`: writes a synthetic trace as two JSON-lines files, or
 // produces it into two Kafka topics.
-Status GenerateTrace(const GenerateOptions& options, const struct WorkloadOptions& workload);
+Status GenerateTrace(const GenerateOptions& options, const WorkloadOptions& workload);
 
 }  // namespace ctrjoin

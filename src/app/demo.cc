@@ -125,6 +125,42 @@ void PrintSamples(CapturingSink& sink) {
 
 }  // namespace
 
+std::string DemoConfigYaml(const DemoOptions& options, const std::string& brokers) {
+  return fmt::format(R"(source:
+  type: kafka
+  kafka: {{brokers: "{0}", start: earliest, poll_timeout_ms: 50}}
+watermark: {{out_of_orderness_ms: 1000, idle_timeout_ms: 3000}}
+join: {{window_ms: {1}, allowed_lateness_ms: {1}}}
+state: {{dir: "{2}/state", memory_budget_mb: 256}}
+lookups:
+  - {{name: user, table: user_features, family: f, key_field: user_id, max_versions: 3}}
+  - {{name: item, table: item_features, family: f, key_field: item_id, max_versions: 3}}
+feature_store: {{type: embedded, embedded: {{path: "{2}/features"}}}}
+http: {{enabled: true, address: "{3}"}}
+sink:
+  type: kafka
+  kafka: {{brokers: "{0}", topic: samples}}
+dead_letter:
+  type: kafka
+  kafka: {{brokers: "{0}", topic: dead-letters}}
+)",
+                     brokers, options.window_ms, options.state_dir, options.http_address);
+}
+
+WorkloadOptions DemoWorkload(const DemoOptions& options) {
+  WorkloadOptions w;
+  w.seed = options.seed;
+  w.start_ts_ms = WallClockMs();
+  w.users = 20'000;
+  w.items = 5'000;
+  w.impressions_per_sec = options.impressions_per_sec;
+  w.mean_click_delay_ms = options.window_ms / 4;
+  w.max_disorder_ms = 500;
+  w.late_rate = 0.002;
+  w.late_by_ms = options.window_ms + 2'000;
+  return w;
+}
+
 Status RunDemo(const DemoOptions& options) {
   Metrics metrics;
   // 1. An in-process Kafka cluster (librdkafka's mock) and its topics.
@@ -143,30 +179,9 @@ Status RunDemo(const DemoOptions& options) {
       KafkaStatus(rd_kafka_mock_topic_create(cluster, "dead-letters", 1, 1), "creating topic"));
 
   // 2. The pipeline's configuration: a short window so negatives show up fast.
-  Config config;
-  config.source.type = SourceType::kKafka;
-  config.source.kafka.brokers = brokers;
-  config.source.kafka.start = StartPosition::kEarliest;
-  config.source.kafka.poll_timeout_ms = 50;
-  config.watermark.out_of_orderness_ms = 1'000;
-  config.watermark.idle_timeout_ms = 3'000;
-  config.join.window_ms = options.window_ms;
-  config.join.allowed_lateness_ms = options.window_ms;
-  config.state.dir = options.state_dir + "/state";
-  config.lookups = {LookupSpec{"user", "user_features", "f", LookupKey::kUserId, 3, {}},
-                    LookupSpec{"item", "item_features", "f", LookupKey::kItemId, 3, {}}};
-  config.feature_store.embedded.path = options.state_dir + "/features";
-  config.state.memory_budget_mb = 256;
-  // /metrics, /healthz, /ready on a free loopback port (the URL is logged).
-  config.http.enabled = true;
-  config.http.server.address = options.http_address;
-  config.sink.type = SinkType::kKafka;
-  config.sink.kafka.brokers = brokers;
-  config.sink.kafka.topic = "samples";
-  config.dead_letter.type = DeadLetterType::kKafka;
-  config.dead_letter.kafka = config.sink.kafka;
-  config.dead_letter.kafka.topic = "dead-letters";
-  CTRJOIN_RETURN_IF_ERROR(config.Validate());
+  Result<Config> parsed = ParseConfig(DemoConfigYaml(options, brokers), {});
+  if (!parsed.ok()) return parsed.status().WithContext("the demo's configuration");
+  const Config& config = *parsed;
 
   auto source = KafkaSource::Open(config.source.kafka);
   if (!source.ok()) return source.status();
@@ -178,11 +193,7 @@ Status RunDemo(const DemoOptions& options) {
 
   // 3. Historical features of the workload's users and items, in the
   //    embedded feature store, versioned before the demo starts.
-  WorkloadOptions w;
-  w.seed = options.seed;
-  w.start_ts_ms = WallClockMs();
-  w.users = 20'000;
-  w.items = 5'000;
+  const WorkloadOptions w = DemoWorkload(options);
   std::filesystem::remove_all(config.feature_store.embedded.path);
   auto enrichment = MakeEnrichment(config, metrics);
   if (!enrichment.ok()) return enrichment.status();
@@ -199,11 +210,6 @@ Status RunDemo(const DemoOptions& options) {
               static_cast<unsigned long long>(w.items));
 
   // 4. The workload, produced in real time.
-  w.impressions_per_sec = options.impressions_per_sec;
-  w.mean_click_delay_ms = options.window_ms / 4;
-  w.max_disorder_ms = 500;
-  w.late_rate = 0.002;
-  w.late_by_ms = options.window_ms + 2'000;
   std::atomic<bool> stop_workload{false};
   std::thread workload(ProduceWorkload, producer->get(), w, std::cref(stop_workload));
 

@@ -1,6 +1,6 @@
 // ctrjoin: turns impression and click streams into labelled CTR training
-// samples. Subcommands: run, replay, demo, gen, checkpoints, abort-transactions,
-// config-reference.
+// samples. Subcommands: run, replay, bench, demo, gen, checkpoints,
+// abort-transactions, config-reference.
 //
 // Exit codes (README, "Exit codes"):
 //   0  done: the input ended, or SIGINT/SIGTERM stopped it cleanly
@@ -21,6 +21,7 @@
 
 #include "src/app/admin.h"
 #include "src/app/app.h"
+#include "src/app/bench.h"
 #include "src/app/config.h"
 #include "src/app/shutdown_watchdog.h"
 #include "src/io/workload.h"
@@ -102,16 +103,20 @@ int main(int argc, char** argv) {
       "replay", "re-run the pipeline over a bounded range of the input topics (backfill)");
   add_config(replay);
   add_start(replay);
-  replay->add_option("--start-offsets", start_offsets,
-                     "impressions partition=offset,...: first offsets (default: earliest)");
-  replay->add_option("--end-offsets", end_offsets,
-                     "impressions partition=offset,...: end offsets, exclusive (default: the "
-                     "end at start-up)");
-  replay->add_option("--start-time", start_time,
-                     "UTC time (2026-11-20T10:00:00Z) or epoch ms, via offsets-for-times");
-  replay->add_option("--end-time", end_time, "UTC time or epoch ms, exclusive");
-  replay->add_option("--click-lookback-ms", replay_options.range.click_lookback_ms,
-                     "read clicks from this long before the range's first impression");
+  // A bounded range of the input topics: `replay` and `bench --input kafka`.
+  auto add_range = [&](CLI::App* cmd, ctrjoin::ReplayRange& range) {
+    cmd->add_option("--start-offsets", start_offsets,
+                    "impressions partition=offset,...: first offsets (default: earliest)");
+    cmd->add_option("--end-offsets", end_offsets,
+                    "impressions partition=offset,...: end offsets, exclusive (default: the "
+                    "end at start-up)");
+    cmd->add_option("--start-time", start_time,
+                    "UTC time (2026-11-20T10:00:00Z) or epoch ms, via offsets-for-times");
+    cmd->add_option("--end-time", end_time, "UTC time or epoch ms, exclusive");
+    cmd->add_option("--click-lookback-ms", range.click_lookback_ms,
+                    "read clicks from this long before the range's first impression");
+  };
+  add_range(replay, replay_options.range);
   replay->add_option("--name", replay_options.name,
                      "names the replay's state, group and transactional ids; rerun to resume");
   replay->add_option("--output", replay_options.output,
@@ -144,17 +149,68 @@ int main(int argc, char** argv) {
   gen->add_option("--features-out", gen_options.features_path,
                   "also write user/item feature rows (embedded store JSON lines)");
   gen->add_option("--count", gen_options.impressions, "impressions to generate");
-  gen->add_option("--users", workload.users);
-  gen->add_option("--items", workload.items);
-  gen->add_option("--seed", workload.seed);
-  gen->add_option("--start-ms", workload.start_ts_ms, "event time of the first impression");
-  gen->add_option("--rate", workload.impressions_per_sec, "impressions per event-time second");
-  gen->add_option("--ctr", workload.ctr);
-  gen->add_option("--mean-click-delay-ms", workload.mean_click_delay_ms);
-  gen->add_option("--max-disorder-ms", workload.max_disorder_ms);
-  gen->add_option("--late-rate", workload.late_rate);
-  gen->add_option("--malformed-rate", workload.malformed_rate);
+  // The synthetic workload's shape: `gen` and `bench` alike.
+  auto add_workload = [&workload](CLI::App* cmd) {
+    cmd->add_option("--users", workload.users);
+    cmd->add_option("--items", workload.items);
+    cmd->add_option("--seed", workload.seed);
+    cmd->add_option("--start-ms", workload.start_ts_ms, "event time of the first impression");
+    cmd->add_option("--rate", workload.impressions_per_sec, "impressions per event-time second");
+    cmd->add_option("--ctr", workload.ctr);
+    cmd->add_option("--mean-click-delay-ms", workload.mean_click_delay_ms,
+                    "clicks follow their impression after an exponential delay of this mean");
+    cmd->add_option("--max-disorder-ms", workload.max_disorder_ms);
+    cmd->add_option("--late-rate", workload.late_rate);
+    cmd->add_option("--malformed-rate", workload.malformed_rate);
+    cmd->add_option("--extra-features", workload.extra_features,
+                    "numeric features f0.. per impression beyond the four it has");
+    cmd->add_option("--payload-bytes", workload.payload_bytes,
+                    "pad each impression's JSON to this size (a string feature \"pad\")");
+  };
+  add_workload(gen);
 
+  ctrjoin::BenchOptions bench_options;
+  std::string bench_input(ctrjoin::NameOf(bench_options.input));
+  std::string bench_sink(ctrjoin::NameOf(bench_options.sink));
+  std::string bench_progress(ctrjoin::NameOf(bench_options.progress));
+  CLI::App* bench = app.add_subcommand(
+      "bench", "measure the job's pipeline on this machine: peak, a load sweep, exactly-once cost");
+  CLI::Option* bench_config = bench->add_option("--config,-c", config_path, "YAML config file");
+  bench->add_option("--set", overrides, "override a config key: --set join.window_ms=60000");
+  CLI::Option* bench_demo =
+      bench->add_flag("--demo", bench_options.demo, "the demo's configuration instead of a file");
+  bench_config->excludes(bench_demo);
+  bench->add_option("--input", bench_input,
+                    "synthetic (workload flags below) | files (source.files) | kafka (a range of "
+                    "source.kafka's topics)");
+  bench->add_option("--events", bench_options.events,
+                    "synthetic: records to generate; files, kafka: at most this many (0: all)");
+  bench->add_option("--partitions", bench_options.partitions,
+                    "in-memory partitions the records are spread over");
+  add_workload(bench);
+  add_range(bench, bench_options.range);
+  bench->add_option("--features", bench_options.features,
+                    "configured | generated | FILE (embedded-store JSON lines, loaded into a "
+                    "fresh store); default: generated with --demo, else configured");
+  bench->add_option("--sink", bench_sink,
+                    "configured (the config's sink, never its output) | null");
+  bench->add_option("--sink-topic", bench_options.sink_topic,
+                    "a Kafka sink's topic for the bench (required with a Kafka sink)");
+  bench
+      ->add_option("--loads", bench_options.loads,
+                   "offered loads as fractions of the peak (default 0.25,0.5,0.75,1)")
+      ->delimiter(',');
+  bench->add_option("--seconds-per-load", bench_options.seconds_per_load,
+                    "seconds of input offered at each load (default 5)");
+  bench->add_option("--json", bench_options.json_path, "write every figure to this JSON file");
+  bench->add_option("--plot", bench_options.plot_dir,
+                    "draw throughput and latency against offered load into this directory (PNG)");
+  bench->add_option("--baseline", bench_options.baseline_path,
+                    "an earlier --json: print this run's ratio to it");
+  bench->add_option("--work-dir", bench_options.work_dir,
+                    "scratch directory (default: a new one under $TMPDIR, removed at the end)");
+  bench->add_flag("--keep-work", bench_options.keep_work, "keep the scratch directory");
+  bench->add_option("--progress", bench_progress, "auto | terminal | log");
   CLI::App* checkpoints = app.add_subcommand("checkpoints", "list or show a job's checkpoints");
   checkpoints->require_subcommand(1);
   CLI::App* list = checkpoints->add_subcommand("list", "complete checkpoints, oldest first");
@@ -199,18 +255,8 @@ int main(int argc, char** argv) {
     return ExitCode(ctrjoin::GenerateTrace(gen_options, workload));
   }
 
-  auto config = ctrjoin::LoadConfigFile(config_path, overrides, ctrjoin::EnvOverrides(environ));
-  if (!config.ok()) return ExitCode(config.status());
-  ctrjoin::Metrics metrics;
-  start.lock_wait = std::chrono::seconds(wait_for_lock_s);
-  ctrjoin::ShutdownWatchdog watchdog(std::chrono::milliseconds(config->shutdown.timeout_ms));
-  if (run->parsed()) {
-    const ctrjoin::Status st = ctrjoin::RunPipeline(*config, metrics, start);
-    watchdog.Disarm();
-    return ExitCode(st);
-  }
-  if (replay->parsed()) {
-    ctrjoin::ReplayRange& range = replay_options.range;
+  // A bounded range from the command line (replay, bench --input kafka).
+  auto parse_range = [&](ctrjoin::ReplayRange& range) {
     auto parse_offsets = [](const std::string& text, const char* option,
                             std::map<int32_t, int64_t>& out) {
       if (text.empty()) return ctrjoin::Status::Ok();
@@ -226,15 +272,65 @@ int main(int argc, char** argv) {
       out = *parsed;
       return ctrjoin::Status::Ok();
     };
+    for (ctrjoin::Status st : {parse_offsets(start_offsets, "--start-offsets", range.start_offsets),
+                               parse_offsets(end_offsets, "--end-offsets", range.end_offsets),
+                               parse_time(start_time, "--start-time", range.start_ms),
+                               parse_time(end_time, "--end-time", range.end_ms)}) {
+      if (!st.ok()) return st;
+    }
+    return ctrjoin::Status::Ok();
+  };
+  if (bench->parsed()) {
     for (ctrjoin::Status st :
-         {parse_offsets(start_offsets, "--start-offsets", range.start_offsets),
-          parse_offsets(end_offsets, "--end-offsets", range.end_offsets),
-          parse_time(start_time, "--start-time", range.start_ms),
-          parse_time(end_time, "--end-time", range.end_ms),
+         {parse_range(bench_options.range),
+          ctrjoin::ParseEnum(bench_input, "--input", bench_options.input),
+          ctrjoin::ParseEnum(bench_sink, "--sink", bench_options.sink),
+          ctrjoin::ParseEnum(bench_progress, "--progress", bench_options.progress)}) {
+      if (!st.ok()) return ExitCode(st);
+    }
+    if (bench_options.demo) {
+      ctrjoin::DemoOptions demo_defaults;
+      bench_options.config_name = "the demo's configuration (ctrjoin demo)";
+      ctrjoin::WorkloadOptions shape = ctrjoin::DemoWorkload(demo_defaults);
+      // Flags given on the command line win over the demo's shape.
+      shape.seed = workload.seed != ctrjoin::WorkloadOptions{}.seed ? workload.seed : shape.seed;
+      bench_options.workload = shape;
+      // Measured with the null sink: the demo's Kafka is not there.
+      bench_options.sink = ctrjoin::BenchSink::kNull;
+      auto applied = ctrjoin::ParseConfig(ctrjoin::DemoConfigYaml(demo_defaults, "127.0.0.1:1"),
+                                          overrides, ctrjoin::EnvOverrides(environ));
+      if (!applied.ok()) return ExitCode(applied.status());
+      return ExitCode(ctrjoin::RunBench(*applied, bench_options));
+    }
+    if (config_path.empty()) {
+      return ExitCode(ctrjoin::Status::InvalidArgument("bench: give --config FILE or --demo"));
+    }
+    bench_options.config_name = config_path;
+    bench_options.workload = workload;
+  }
+
+  auto config = ctrjoin::LoadConfigFile(config_path, overrides, ctrjoin::EnvOverrides(environ));
+  if (!config.ok()) return ExitCode(config.status());
+  ctrjoin::Metrics metrics;
+  start.lock_wait = std::chrono::seconds(wait_for_lock_s);
+  ctrjoin::ShutdownWatchdog watchdog(std::chrono::milliseconds(config->shutdown.timeout_ms));
+  if (run->parsed()) {
+    const ctrjoin::Status st = ctrjoin::RunPipeline(*config, metrics, start);
+    watchdog.Disarm();
+    return ExitCode(st);
+  }
+  if (replay->parsed()) {
+    for (ctrjoin::Status st :
+         {parse_range(replay_options.range),
           ctrjoin::ParseEnum(progress, "--progress", replay_options.progress)}) {
       if (!st.ok()) return ExitCode(st);
     }
     const ctrjoin::Status st = ctrjoin::RunReplay(*config, replay_options, metrics, start);
+    watchdog.Disarm();
+    return ExitCode(st);
+  }
+  if (bench->parsed()) {
+    const ctrjoin::Status st = ctrjoin::RunBench(*config, bench_options);
     watchdog.Disarm();
     return ExitCode(st);
   }

@@ -37,6 +37,7 @@ Result<SourceBatch> MemorySource::Next(size_t max_records) {
     // Like a Kafka source in assign mode: every partition holds the
     // watermark from the start.
     started_ = true;
+    first_read_ns_.store(NowNs());
     batch.assigned = AllPartitions(trace_->partitions());
     if (pacing_ != nullptr) pacing_->start_ns.store(NowNs());
   }

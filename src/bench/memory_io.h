@@ -42,6 +42,9 @@ class MemorySource : public Source {
   MemorySource(Trace* trace, uint64_t limit, Pacing* pacing);
   Result<SourceBatch> Next(size_t max_records) override;
   std::string Describe() const override { return "memory trace"; }
+  // When the pipeline first asked for records (0 before): a run's clock
+  // starts there, after the graph, stores and sinks were set up.
+  int64_t first_read_ns() const { return first_read_ns_.load(); }
 
  private:
   Trace* const trace_;
@@ -50,6 +53,7 @@ class MemorySource : public Source {
   Placement placement_;
   uint64_t next_ = 0;
   bool started_ = false;
+  std::atomic<int64_t> first_read_ns_{0};
 };
 
 class GeneratingSource : public Source {

@@ -146,7 +146,11 @@ void LatencyProbe::OnWritten(std::span<const Sample> samples, std::vector<int64_
   const int64_t now = NowNs();
   const size_t batches = published_.load(std::memory_order_acquire);
   for (const Sample& s : samples) {
-    if (s.correction) continue;
+    if (s.correction) {
+      ++corrections_;
+      continue;
+    }
+    written_ids_.push_back(s.sample_id);
     const int64_t start = StartOf(s, batches);
     if (start == -1) {
       ++unresolved_;

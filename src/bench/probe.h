@@ -98,6 +98,9 @@ class LatencyProbe {
   const Histogram& negative_delay() const { return negative_delay_; }
   uint64_t flushed_at_end() const { return flushed_at_end_; }
   uint64_t unresolved() const { return unresolved_; }
+  // The sample ids written, corrections apart (for AccountSamples).
+  const std::vector<uint64_t>& written_ids() const { return written_ids_; }
+  uint64_t corrections() const { return corrections_; }
 
  private:
   struct Entry {
@@ -131,6 +134,8 @@ class LatencyProbe {
   Histogram negative_delay_;
   uint64_t flushed_at_end_ = 0;
   uint64_t unresolved_ = 0;
+  std::vector<uint64_t> written_ids_;
+  uint64_t corrections_ = 0;
 };
 
 // Source decorator: reports every batch to the probe.

@@ -88,28 +88,54 @@ std::string LoadAverage() {
   return a + " " + b + " " + c;
 }
 
-std::string MachineJson() {
-  JsonWriter j;
-  j.BeginObject();
+namespace {
+
+struct Machine {
+  int64_t cores = 0;
+  std::string cpu, kernel;
+  double memory_gib = 0;
+};
+
+Machine ThisMachine() {
+  Machine m;
   utsname u{};
   uname(&u);
-  std::string cpu;
   std::ifstream cpuinfo("/proc/cpuinfo");
   for (std::string line; std::getline(cpuinfo, line);) {
     if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
+      m.cpu = line.substr(line.find(':') + 2);
       break;
     }
   }
-  const double mem_gib = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
-                         static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 30);
-  j.Int("cores", static_cast<int64_t>(std::thread::hardware_concurrency()))
-      .String("cpu", cpu)
-      .Number("memory_gib", mem_gib)
-      .String("kernel", std::string(u.sysname) + " " + u.release)
+  m.cores = static_cast<int64_t>(std::thread::hardware_concurrency());
+  m.memory_gib = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
+                 static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 30);
+  m.kernel = std::string(u.sysname) + " " + u.release;
+  return m;
+}
+
+}  // namespace
+
+std::string MachineJson() {
+  const Machine m = ThisMachine();
+  JsonWriter j;
+  j.BeginObject()
+      .Int("cores", m.cores)
+      .String("cpu", m.cpu)
+      .Number("memory_gib", m.memory_gib)
+      .String("kernel", m.kernel)
       .String("loadavg_at_start", LoadAverage())
       .EndObject();
   return j.str();
+}
+
+std::string MachineLine() {
+  const Machine m = ThisMachine();
+  std::ostringstream s;
+  s << m.cores << " cores, " << m.cpu << ", ";
+  s.precision(3);
+  s << m.memory_gib << " GiB, " << m.kernel;
+  return s.str();
 }
 
 std::vector<LoadPoint> SweepPoints(double peak_events_per_s, const std::vector<double>& fractions,

@@ -46,6 +46,8 @@ uint64_t DirBytes(const std::filesystem::path& dir);
 
 // {"cores", "cpu", "memory_gib", "kernel", "loadavg"} as a JSON object.
 std::string MachineJson();
+// The same in one line: "2 cores, <model>, 23.4 GiB, Linux 6.1.0".
+std::string MachineLine();
 // /proc/loadavg's first three fields ("0.52 0.61 0.70").
 std::string LoadAverage();
 

@@ -63,6 +63,9 @@ void TraceBuilder::Add(StreamKind stream, std::string json) {
 Trace TraceBuilder::Finish() {
   Trace& t = trace_;
   t.impressions_ = impressions_.size();
+  t.impression_keys_.reserve(impressions_.size());
+  for (const auto& [id, records] : impressions_) t.impression_keys_.push_back(ImpressionKey(id));
+  std::sort(t.impression_keys_.begin(), t.impression_keys_.end());
   std::unordered_map<std::string_view, ClickedImpression> clicked;
   for (const auto& [id, click] : clicks_) {
     auto imp = impressions_.find(id);
@@ -182,6 +185,28 @@ Result<Trace> Trace::Read(const std::string& path, uint64_t limit, bool payloads
   }
   t.Index();
   return t;
+}
+
+SampleAccount AccountSamples(const Trace& trace, std::vector<uint64_t> written) {
+  std::sort(written.begin(), written.end());
+  SampleAccount a;
+  const std::vector<uint64_t>& keys = trace.impression_keys();
+  a.impressions = keys.size();
+  size_t k = 0;
+  for (size_t i = 0; i < written.size(); ++i) {
+    if (i > 0 && written[i] == written[i - 1]) {
+      ++a.written_twice;
+      continue;
+    }
+    while (k < keys.size() && keys[k] < written[i]) ++k;
+    if (k < keys.size() && keys[k] == written[i]) {
+      ++a.with_sample;
+    } else {
+      ++a.unknown;
+    }
+  }
+  a.without_sample = a.impressions - a.with_sample;
+  return a;
 }
 
 Status ProduceTrace(const Trace& trace, const std::string& brokers) {

@@ -84,6 +84,9 @@ class Trace {
   uint64_t impressions() const { return impressions_; }
   // Impressions that an in-window click can turn positive.
   uint64_t clicked() const { return clicked_.size(); }
+  // The sample id (xxh3-64) of every distinct valid impression, sorted.
+  // Filled by TraceBuilder and Generate, not by Read.
+  const std::vector<uint64_t>& impression_keys() const { return impression_keys_; }
   // The record at (stream, partition, offset), or ClickedImpression::kNone.
   uint32_t IndexOf(StreamKind stream, int32_t partition, int64_t offset) const;
   // The clicked impression with this sample id, or null.
@@ -99,6 +102,7 @@ class Trace {
   std::vector<int64_t> ts_;
   std::vector<std::string> payloads_;
   std::vector<ClickedImpression> clicked_;  // sorted by sample_id
+  std::vector<uint64_t> impression_keys_;   // sorted
   std::vector<uint32_t> by_stream_[2];      // n-th record of a stream -> index
 };
 
@@ -122,6 +126,18 @@ class TraceBuilder {
   std::unordered_map<std::string, std::vector<uint32_t>> impressions_;
   std::vector<std::pair<std::string, uint32_t>> clicks_;
 };
+
+// The samples a run wrote, held against the trace's impressions: the
+// oracle that every impression becomes one sample.
+struct SampleAccount {
+  uint64_t impressions = 0;     // distinct valid impression ids in the trace
+  uint64_t with_sample = 0;     // of them, with a sample written
+  uint64_t without_sample = 0;  // of them, with none
+  uint64_t written_twice = 0;   // further samples of an id already written (corrections apart)
+  uint64_t unknown = 0;         // samples of no impression in the trace
+};
+// written: the sample ids written, corrections apart (LatencyProbe::written_ids).
+SampleAccount AccountSamples(const Trace& trace, std::vector<uint64_t> written);
 
 // Produces the trace into the impressions and clicks topics of the broker at
 // `brokers` (each record to its own partition, so offsets match the layout)

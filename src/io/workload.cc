@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <queue>
 #include <random>
 #include <vector>
@@ -85,9 +86,20 @@ struct WorkloadGenerator::Impl {
     const uint64_t position = static_cast<uint64_t>(Uniform() * 10);
     std::string json = fmt::format(
         R"({{"impression_id":"{}","user_id":"u{}","item_id":"i{}","ts":{},"features":)"
-        R"({{"position":{},"device":"{}","hour":{},"ctx":[{:.3f},{:.3f}]}}}})",
+        R"({{"position":{},"device":"{}","hour":{},"ctx":[{:.3f},{:.3f}])",
         id, users(rng), items(rng), ts, position, kDevices[static_cast<int>(Uniform() * 3)],
         (ts / 3'600'000) % 24, Uniform(), Uniform());
+    for (uint32_t f = 0; f < opts.extra_features; ++f) {
+      fmt::format_to(std::back_inserter(json), R"(,"f{}":{:.4f})", f, Uniform());
+    }
+    // ,"pad":"…"}} closes the record at exactly payload_bytes.
+    constexpr size_t kPadOverhead = 11;
+    if (opts.payload_bytes > json.size() + kPadOverhead) {
+      json += R"(,"pad":")";
+      json.append(opts.payload_bytes - json.size() - 3, 'x');
+      json += '"';
+    }
+    json += "}}";
     if (Chance(opts.malformed_rate)) json = Corrupt(json, StreamKind::kImpression);
     const int64_t arrival = ArrivalFor(ts);
     if (Chance(opts.duplicate_impression_rate)) {

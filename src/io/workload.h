@@ -41,6 +41,11 @@ struct WorkloadOptions {
   int64_t late_by_ms = 20'000;
   double malformed_rate = 0.001;
   double orphan_click_rate = 0.0005;  // clicks for impressions that never come
+  // Impression shape: further numeric features f0..f<n-1>, and a string
+  // feature "pad" that fills the impression's JSON up to payload_bytes (0:
+  // none; a record already longer is left as it is).
+  uint32_t extra_features = 0;
+  uint32_t payload_bytes = 0;
 };
 
 struct GeneratedRecord {

@@ -7,6 +7,7 @@
 // Bounded stop: a SIGTERM while lookups wait for a dead store ends the
 // process within shutdown.timeout_ms, with exit code 4.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <simdjson.h>
@@ -154,6 +155,39 @@ TEST(ProcessTest, AStopThatCannotFinishEndsAtShutdownTimeoutWithExit4) {
   std::printf(
       "stopped %lld ms after SIGTERM\n",
       static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+}
+
+// `ctrjoin bench` as a user runs it: the demo's configuration, a short
+// sweep, the table on stdout, the JSON written; bad options exit 2.
+TEST(ProcessTest, BenchOnTheDemoConfigurationPrintsItsTableAndWritesItsJson) {
+  test_support::TempDir dir;
+  const std::string json = dir.File("bench.json");
+  test_support::Child child(CTRJOIN_BINARY,
+                            {"bench", "--demo", "--events", "20000", "--loads", "0.5,1",
+                             "--seconds-per-load", "0.5", "--progress", "log", "--json", json},
+                            dir.File("out.log"));
+  ASSERT_TRUE(child.WaitExit(120s)) << child.Log();
+  EXPECT_EQ(child.exit_code(), 0) << child.Log();
+  const std::string log = child.Log();
+  for (const char* line : {"ctrjoin bench: the demo's configuration", "\npeak ", "\nload-50% ",
+                           "\nload-100% ", ": agrees\n"}) {
+    EXPECT_NE(log.find(line), std::string::npos) << line << " in\n" << log;
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.load(json).get(doc), simdjson::SUCCESS);
+  bool agrees = false;
+  EXPECT_EQ(doc["oracle"]["agrees"].get(agrees), simdjson::SUCCESS);
+  EXPECT_TRUE(agrees);
+
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"bench"},
+                                               {"bench", "--demo", "--loads", "2"},
+                                               {"bench", "--demo", "--input", "tape"},
+                                               {"bench", "--demo", "--config", json}}) {
+    test_support::Child bad(CTRJOIN_BINARY, args, dir.File("bad.log"));
+    ASSERT_TRUE(bad.WaitExit(30s));
+    EXPECT_EQ(bad.exit_code(), 2) << fmt::format("{}", fmt::join(args, " ")) << "\n" << bad.Log();
+  }
 }
 
 }  // namespace

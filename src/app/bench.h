@@ -1,0 +1,82 @@
+#pragma once
+// `ctrjoin bench`: the job's own pipeline (join, lookups, format,
+// checkpoints, from its config) measured on this machine, from an in-memory
+// copy of a synthetic workload or of recorded input, at full speed and at a
+// sweep of offered loads. What it measures and how to read it:
+// bench/README.md, "ctrjoin bench".
+//
+// Each measured run is a fresh pipeline over its own state and checkpoint
+// directories under a scratch directory; the job's own state, output,
+// consumer group and transactional ids are never touched. Called from
+// main's thread; RunBench owns everything it builds and removes the scratch
+// directory (unless keep_work) before it returns.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "src/app/app.h"
+#include "src/app/config.h"
+#include "src/io/replay_range.h"
+#include "src/io/workload.h"
+
+namespace ctrjoin {
+
+enum class BenchInput {
+  kSynthetic,  // the workload generator, shaped by BenchOptions::workload
+  kFiles,      // the config's source.files (impressions and clicks JSON lines)
+  kKafka,      // a bounded range of the config's Kafka topics (as `replay` resolves it)
+};
+constexpr auto NamesOf(BenchInput) {
+  return std::to_array<NamedValue<BenchInput>>({{BenchInput::kSynthetic, "synthetic"},
+                                                {BenchInput::kFiles, "files"},
+                                                {BenchInput::kKafka, "kafka"}});
+}
+
+enum class BenchSink {
+  kConfigured,  // the config's sink type and format, into a scratch directory or a bench topic
+  kNull,        // encoded in the configured format, counted, discarded: the join alone
+};
+constexpr auto NamesOf(BenchSink) {
+  return std::to_array<NamedValue<BenchSink>>(
+      {{BenchSink::kConfigured, "configured"}, {BenchSink::kNull, "null"}});
+}
+
+struct BenchOptions {
+  std::string config_name;  // shown in the report (the config file)
+  bool demo = false;        // the demo's configuration instead of a config file
+
+  BenchInput input = BenchInput::kSynthetic;
+  WorkloadOptions workload;  // synthetic input
+  ReplayRange range;         // Kafka input
+  // Synthetic: records generated (at least); recorded input: at most this
+  // many records are loaded (0: the whole file or range).
+  uint64_t events = 400'000;
+  int32_t partitions = 4;  // in-memory partitions the records are spread over
+
+  // Features: "configured" (the config's store; an embedded store with
+  // feature_store.embedded.load gets a fresh copy loaded in the scratch
+  // directory), "generated" (the synthetic workload's feature rows), or the
+  // path of a JSON-lines file in the embedded store's format (loaded into a
+  // fresh embedded store). "" picks "generated" for --demo, else "configured".
+  std::string features;
+
+  BenchSink sink = BenchSink::kConfigured;
+  std::string sink_topic;  // a Kafka sink's bench topic (never the job's)
+
+  std::vector<double> loads = {0.25, 0.5, 0.75, 1.0};  // fractions of the measured peak
+  double seconds_per_load = 5;                         // of input per load level
+
+  std::string json_path;      // every figure, as JSON
+  std::string plot_dir;       // PNG plots (bench/plot.py, python3-matplotlib)
+  std::string baseline_path;  // an earlier --json to compare with
+  std::string work_dir;       // scratch directory (default: a new one under $TMPDIR)
+  bool keep_work = false;
+  ReplayProgressMode progress = ReplayProgressMode::kAuto;
+};
+
+// Runs the benchmark and prints its table on stdout. InvalidArgument for
+// bad options (nothing measured).
+Status RunBench(const Config& config, const BenchOptions& options);
+
+}  // namespace ctrjoin
