@@ -38,11 +38,6 @@
 #endif
 
 namespace ctrjoin {
-namespace {
-
-namespace fs = std::filesystem;
-using bench::Histogram;
-using bench::JsonWriter;
 
 // ---------------------------------------------------------------- progress
 
@@ -117,6 +112,12 @@ class BenchProgress {
   bool stop_ = false;
   std::thread thread_;
 };
+
+namespace {
+
+namespace fs = std::filesystem;
+using bench::Histogram;
+using bench::JsonWriter;
 
 // ---------------------------------------------------------------- input
 
@@ -260,51 +261,16 @@ Result<std::string> PrepareFeatures(Config& config, const BenchOptions& o,
 
 // ---------------------------------------------------------------- one run
 
-struct RunSpec {
-  std::string name;  // "peak", "plain", "load-50%"
-  bool checkpoints = false;
-  double fraction = 0;  // of the peak; 0: as fast as possible
-  double rate = 0;      // offered events/s; 0: as fast as possible
-  uint64_t limit = 0;   // records of the trace; 0: all
-};
-
-// The figures the table and the comparisons need; the JSON holds them all.
-struct RunFigures {
-  std::string name;
-  std::string json;
-  double fraction = 0, offered = 0;
-  double events_per_s = 0, samples_per_s = 0, cpu_us = 0, per_core = 0;
-  double p50 = 0, p99 = 0, p999 = 0, e2e_p99 = 0, neg_p99 = 0, vis_p99 = -1;
-  double rss_mib = 0, growth_mib = 0, hit_ratio = -1, calls_per_impression = -1;
-  uint64_t events = 0, samples = 0, late_impressions = 0, corrections = 0;
-  bench::SampleAccount account;  // full-input runs only
-};
-
-class Bench {
- public:
-  Bench(Config config, const BenchOptions& options, fs::path work, bench::Trace* trace)
-      : config_(std::move(config)), options_(options), work_(std::move(work)), trace_(trace) {}
-
-  Result<RunFigures> Run(const RunSpec& spec, BenchProgress& progress);
-
- private:
-  Result<std::unique_ptr<SampleSink>> PlainSink(const Config& c, const fs::path& dir) const;
-  Result<std::unique_ptr<TransactionalSink>> TxnSink(const Config& c, const fs::path& dir) const;
-
-  const Config config_;
-  const BenchOptions& options_;
-  const fs::path work_;
-  bench::Trace* const trace_;
-  int runs_ = 0;
-};
-
-Result<std::unique_ptr<SampleSink>> Bench::PlainSink(const Config& c, const fs::path& dir) const {
-  if (options_.sink == BenchSink::kNull || c.sink.type == SinkType::kStdout) {
+// The run's sink as spec says: the null sink, or the config's sink into the
+// run's directory or the bench topic.
+Result<std::unique_ptr<SampleSink>> PlainSink(const Config& c, const RunSpec& spec) {
+  const fs::path dir(spec.dir);
+  if (spec.sink == BenchSink::kNull || c.sink.type == SinkType::kStdout) {
     return std::unique_ptr<SampleSink>(std::make_unique<bench::CountingSink>(c.sink.format));
   }
   if (c.sink.type == SinkType::kKafka) {
     KafkaSinkOptions o = c.sink.kafka;
-    o.topic = options_.sink_topic;
+    o.topic = spec.sink_topic;
     auto s = KafkaSampleSink::Open(o, c.sink.format);
     if (!s.ok()) return s.status().WithContext("sink.kafka");
     return std::unique_ptr<SampleSink>(std::move(s).value());
@@ -315,15 +281,15 @@ Result<std::unique_ptr<SampleSink>> Bench::PlainSink(const Config& c, const fs::
       std::make_unique<FileSampleSink>(std::move(w).value(), c.sink.format));
 }
 
-Result<std::unique_ptr<TransactionalSink>> Bench::TxnSink(const Config& c,
-                                                          const fs::path& dir) const {
-  if (options_.sink == BenchSink::kNull || c.sink.type == SinkType::kStdout) {
+Result<std::unique_ptr<TransactionalSink>> TxnSink(const Config& c, const RunSpec& spec) {
+  const fs::path dir(spec.dir);
+  if (spec.sink == BenchSink::kNull || c.sink.type == SinkType::kStdout) {
     return std::unique_ptr<TransactionalSink>(
         std::make_unique<bench::MemoryTxnSink>(c.sink.format));
   }
   if (c.sink.type == SinkType::kKafka) {
     KafkaTransactionalSinkOptions o = c.KafkaTxnSinkOptions();
-    o.topic = options_.sink_topic;
+    o.topic = spec.sink_topic;
     o.transactional_id_prefix += "-bench";
     auto s = KafkaTransactionalSink::Open(o);
     if (!s.ok()) return s.status();
@@ -339,16 +305,19 @@ Result<std::unique_ptr<TransactionalSink>> Bench::TxnSink(const Config& c,
 
 double Ratio(double a, double b) { return b > 0 ? a / b : std::nan(""); }
 
-Result<RunFigures> Bench::Run(const RunSpec& spec, BenchProgress& progress) {
-  const fs::path dir = work_ / fmt::format("run-{}-{}", ++runs_, spec.name);
+}  // namespace
+
+Result<MeasuredRun> MeasureRun(const Config& config, const bench::Trace& input,
+                               const RunSpec& spec) {
+  const fs::path dir(spec.dir);
   fs::create_directories(dir);
-  Config c = config_;
+  Config c = config;
   c.checkpoint.enabled = spec.checkpoints;
   c.state.dir = (dir / "state").string();
   c.checkpoint.dir = (dir / "checkpoints").string();
   c.http.enabled = false;
 
-  bench::Trace trace = *trace_;  // a copy: the source moves payloads out
+  bench::Trace trace = input;  // a copy: the source moves payloads out
   bench::Pacing pacing;
   pacing.events_per_s = spec.rate;
   bench::LatencyProbe probe(&trace, c.watermark, &pacing);
@@ -362,7 +331,7 @@ Result<RunFigures> Bench::Run(const RunSpec& spec, BenchProgress& progress) {
   std::unique_ptr<bench::TimedTxnSink> timed_txn;
   std::unique_ptr<CheckpointCoordinator> coordinator;
   if (spec.checkpoints) {
-    auto s = TxnSink(c, dir);
+    auto s = TxnSink(c, spec);
     if (!s.ok()) return s.status();
     txn = std::move(s).value();
     timed_txn = std::make_unique<bench::TimedTxnSink>(txn.get(), &probe);
@@ -373,7 +342,7 @@ Result<RunFigures> Bench::Run(const RunSpec& spec, BenchProgress& progress) {
     auto resume = coordinator->Recover();
     if (!resume.ok()) return resume.status();
   } else {
-    auto s = PlainSink(c, dir);
+    auto s = PlainSink(c, spec);
     if (!s.ok()) return s.status();
     plain = std::move(s).value();
   }
@@ -382,7 +351,7 @@ Result<RunFigures> Bench::Run(const RunSpec& spec, BenchProgress& progress) {
   bench::ProbedSource source(&memory, &probe);
   const uint64_t records = spec.limit > 0 ? spec.limit : trace.size();
 
-  progress.Begin(spec.name, records, &metrics);
+  if (spec.progress != nullptr) spec.progress->Begin(spec.name, records, &metrics);
   // A terminal shows the progress line; the runs' own info logs would break it.
   const auto level = spdlog::get_level();
   if (isatty(2) == 1 && level == spdlog::level::info) spdlog::set_level(spdlog::level::warn);
@@ -406,11 +375,11 @@ Result<RunFigures> Bench::Run(const RunSpec& spec, BenchProgress& progress) {
   sampler.Stop();
   spdlog::set_level(level);
   if (!st.ok()) {
-    progress.End("");
+    if (spec.progress != nullptr) spec.progress->End("");
     return st.WithContext(fmt::format("run {}", spec.name));
   }
 
-  RunFigures f;
+  MeasuredRun f;
   f.name = spec.name;
   f.fraction = spec.fraction;
   f.offered = spec.rate;
@@ -481,20 +450,39 @@ Result<RunFigures> Bench::Run(const RunSpec& spec, BenchProgress& progress) {
               c.lookups.empty()
                   ? std::nan("")
                   : Ratio(static_cast<double>(l.requests.Get()), static_cast<double>(impressions)));
+  // The pipeline's own per-batch histograms (src/ops/metrics.h), beside the
+  // probe's per-sample ones.
+  j.BeginObject("pipeline_metrics");
+  for (size_t i = 0; i < kStages; ++i) {
+    if (i != static_cast<size_t>(Stage::kEnrich) || !c.lookups.empty()) {
+      j.Quantiles(StageName(static_cast<Stage>(i)), p.stage[i]);
+    }
+  }
+  j.Quantiles("end_to_end", p.end_to_end).Quantiles("negative_delay", p.negative_delay);
+  if (timed_txn != nullptr) j.Quantiles("read_to_commit", metrics.checkpoint.read_to_commit);
+  j.EndObject();
   if (timed_txn != nullptr) {
     const CheckpointMetrics& cm = metrics.checkpoint;
+    j.Quantiles("commit_lag_ms", cm.commit_lag)
+        .Number("checkpoint_state_mib", static_cast<double>(cm.bytes_total.Get()) / 1048576.0);
     j.Int("interval_ms", c.checkpoint.interval_ms)
         .Quantiles("visibility_ms", timed_txn->visibility())
         .Quantiles("checkpoint_duration_ms", cm.duration)
         .Int("checkpoints_completed", static_cast<int64_t>(cm.completed.Get()))
         .Int("epochs_committed", static_cast<int64_t>(cm.committed.Get()));
   }
+  j.Int("unresolved", static_cast<int64_t>(probe.unresolved()));
+  if (spec.extra_json) spec.extra_json(j);
   j.EndObject();
   f.json = j.str();
-  progress.End(fmt::format("{:.0f} events/s ({:.0f} per CPU second), p99 {:.2f} ms", f.events_per_s,
-                           f.per_core, f.p99));
+  if (spec.progress != nullptr) {
+    spec.progress->End(fmt::format("{:.0f} events/s ({:.0f} per CPU second), p99 {:.2f} ms",
+                                   f.events_per_s, f.per_core, f.p99));
+  }
   return f;
 }
+
+namespace {
 
 // ---------------------------------------------------------------- report
 
@@ -503,11 +491,11 @@ std::string Pct(double v) {
   return v < 0 || !std::isfinite(v) ? "-" : fmt::format("{:.1f}", v * 100);
 }
 
-void PrintRuns(const std::vector<RunFigures>& runs) {
+void PrintRuns(const std::vector<MeasuredRun>& runs) {
   std::printf("%-12s %10s %10s %10s %10s %7s %8s %8s %8s %8s %8s %8s %7s %6s %6s\n", "run",
               "offered/s", "events/s", "samples/s", "ev/CPU-s", "CPU us", "p50 ms", "p99 ms",
               "p99.9 ms", "e2e p99", "neg p99", "vis p99", "RSS+MiB", "hit %", "calls");
-  for (const RunFigures& r : runs) {
+  for (const MeasuredRun& r : runs) {
     std::printf(
         "%-12s %10s %10.0f %10.0f %10.0f %7.2f %8s %8s %8s %8s %8s %8s %7.0f %6s %6s\n",
         r.name.c_str(), r.offered > 0 ? fmt::format("{:.0f}", r.offered).c_str() : "max",
@@ -557,12 +545,12 @@ Result<std::map<std::string, BaselineRun>> ReadBaseline(const std::string& path)
 
 // Prints and writes (into j) each run's ratio to the baseline's run of the
 // same name.
-void Compare(const std::vector<RunFigures>& runs, const std::map<std::string, BaselineRun>& base,
+void Compare(const std::vector<MeasuredRun>& runs, const std::map<std::string, BaselineRun>& base,
              const std::string& path, JsonWriter& j) {
   std::printf("\nCompared with %s (this run / baseline)\n", path.c_str());
   std::printf("%-12s %10s %10s %10s %10s\n", "run", "events/s", "CPU/event", "p99", "RSS+");
   j.BeginObject("baseline").String("path", path).BeginArray("ratios");
-  for (const RunFigures& r : runs) {
+  for (const MeasuredRun& r : runs) {
     auto it = base.find(r.name);
     if (it == base.end()) continue;
     const BaselineRun& b = it->second;
@@ -714,13 +702,16 @@ Status RunBench(const Config& live, const BenchOptions& o) {
                             ? isatty(2) == 1
                             : o.progress == ReplayProgressMode::kTerminal;
   BenchProgress progress(terminal);
-  Bench bench(config, o, work, &trace);
-  std::vector<RunFigures> runs;
+  std::vector<MeasuredRun> runs;
   // A stop (SIGINT/SIGTERM) ends the benchmark after the run it cut short,
   // which is left out: the runs before it are reported.
-  auto run = [&](const RunSpec& spec) -> Status {
+  auto run = [&](RunSpec spec) -> Status {
     if (StopRequested()) return Status::Ok();
-    auto f = bench.Run(spec, progress);
+    spec.sink = o.sink;
+    spec.sink_topic = o.sink_topic;
+    spec.dir = (work / fmt::format("run-{}-{}", runs.size() + 1, spec.name)).string();
+    spec.progress = &progress;
+    auto f = MeasureRun(config, trace, spec);
     if (!f.ok()) return f.status();
     if (!StopRequested()) runs.push_back(std::move(f).value());
     return Status::Ok();
@@ -730,7 +721,7 @@ Status RunBench(const Config& live, const BenchOptions& o) {
     spdlog::warn("bench: stopped before the first run finished: nothing to report");
     return Status::Ok();
   }
-  const RunFigures peak = runs.front();
+  const MeasuredRun peak = runs.front();
   if (checkpoints) CTRJOIN_RETURN_IF_ERROR(run({"plain", false}));
   for (const bench::LoadPoint& p :
        bench::SweepPoints(peak.events_per_s, o.loads, o.seconds_per_load, trace.size())) {
@@ -842,10 +833,10 @@ Status RunBench(const Config& live, const BenchOptions& o) {
       .String("format", NameOf(config.sink.format))
       .EndObject();
   j.BeginArray("runs");
-  for (const RunFigures& r : runs) j.Raw("", r.json);
+  for (const MeasuredRun& r : runs) j.Raw("", r.json);
   j.EndArray();
   j.BeginArray("load_sweep");
-  for (const RunFigures& r : runs) {
+  for (const MeasuredRun& r : runs) {
     if (r.fraction > 0) j.Raw("", r.json);
   }
   j.EndArray();

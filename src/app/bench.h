@@ -12,11 +12,14 @@
 // directory (unless keep_work) before it returns.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "src/app/app.h"
 #include "src/app/config.h"
+#include "src/bench/json_writer.h"
+#include "src/bench/trace.h"
 #include "src/io/replay_range.h"
 #include "src/io/workload.h"
 
@@ -78,5 +81,42 @@ struct BenchOptions {
 // Runs the benchmark and prints its table on stdout. InvalidArgument for
 // bad options (nothing measured).
 Status RunBench(const Config& config, const BenchOptions& options);
+
+class BenchProgress;  // bench.cc: a progress line or log lines per run
+
+// One measured run: what `ctrjoin bench` does for each row of its table,
+// and e2e_bench for its in-memory configurations.
+struct RunSpec {
+  std::string name;  // "peak", "plain", "load-50%"
+  bool checkpoints = false;
+  double fraction = 0;  // of the peak; 0: as fast as possible
+  double rate = 0;      // offered events/s; 0: as fast as possible
+  uint64_t limit = 0;   // records of the trace; 0: all
+  BenchSink sink = BenchSink::kNull;
+  std::string sink_topic;  // a configured Kafka sink's topic
+  std::string dir;         // the run's own: state, checkpoints, a file sink's output
+  BenchProgress* progress = nullptr;
+  // More fields for the run's JSON object (e2e_bench's configuration names).
+  std::function<void(bench::JsonWriter&)> extra_json;
+};
+
+// The figures of a run the table and the comparisons need; json holds them
+// all (one object).
+struct MeasuredRun {
+  std::string name;
+  std::string json;
+  double fraction = 0, offered = 0;
+  double events_per_s = 0, samples_per_s = 0, cpu_us = 0, per_core = 0;
+  double p50 = 0, p99 = 0, p999 = 0, e2e_p99 = 0, neg_p99 = 0, vis_p99 = -1;
+  double rss_mib = 0, growth_mib = 0, hit_ratio = -1, calls_per_impression = -1;
+  uint64_t events = 0, samples = 0, late_impressions = 0, corrections = 0;
+  bench::SampleAccount account;  // runs over the whole trace only
+};
+
+// Runs config's pipeline once over a copy of trace (the source moves
+// payloads out of its copy), measured: from the in-memory source through
+// the spec's sink, paced at spec.rate when set.
+Result<MeasuredRun> MeasureRun(const Config& config, const bench::Trace& trace,
+                               const RunSpec& spec);
 
 }  // namespace ctrjoin
