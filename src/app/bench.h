@@ -54,7 +54,7 @@ struct BenchOptions {
   ReplayRange range;         // Kafka input
   // Synthetic: records generated (at least); recorded input: at most this
   // many records are loaded (0: the whole file or range).
-  uint64_t events = 400'000;
+  uint64_t events = 1'000'000;
   int32_t partitions = 4;  // in-memory partitions the records are spread over
 
   // Features: "configured" (the config's store; an embedded store with
@@ -69,6 +69,7 @@ struct BenchOptions {
 
   std::vector<double> loads = {0.25, 0.5, 0.75, 1.0};  // fractions of the measured peak
   double seconds_per_load = 5;                         // of input per load level
+  int repeat = 1;  // runs per row, the median kept (by events/s; paced: by p99)
 
   std::string json_path;      // every figure, as JSON
   std::string plot_dir;       // PNG plots (bench/plot.py, python3-matplotlib)
@@ -105,7 +106,7 @@ struct RunSpec {
 struct MeasuredRun {
   std::string name;
   std::string json;
-  double fraction = 0, offered = 0;
+  double fraction = 0, offered = 0, elapsed_s = 0;
   double events_per_s = 0, samples_per_s = 0, cpu_us = 0, per_core = 0;
   double p50 = 0, p99 = 0, p999 = 0, e2e_p99 = 0, neg_p99 = 0, vis_p99 = -1;
   double rss_mib = 0, growth_mib = 0, hit_ratio = -1, calls_per_impression = -1;

@@ -184,7 +184,8 @@ int main(int argc, char** argv) {
                     "synthetic (workload flags below) | files (source.files) | kafka (a range of "
                     "source.kafka's topics)");
   bench->add_option("--events", bench_options.events,
-                    "synthetic: records to generate; files, kafka: at most this many (0: all)");
+                    "synthetic: records to generate (default 1,000,000); files, kafka: at most "
+                    "this many (0: all)");
   bench->add_option("--partitions", bench_options.partitions,
                     "in-memory partitions the records are spread over");
   add_workload(bench);
@@ -202,6 +203,8 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   bench->add_option("--seconds-per-load", bench_options.seconds_per_load,
                     "seconds of input offered at each load (default 5)");
+  bench->add_option("--repeat", bench_options.repeat,
+                    "runs per row, the median kept (by events/s; paced rows by p99)");
   bench->add_option("--json", bench_options.json_path, "write every figure to this JSON file");
   bench->add_option("--plot", bench_options.plot_dir,
                     "draw throughput and latency against offered load into this directory (PNG)");

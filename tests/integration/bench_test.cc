@@ -225,12 +225,20 @@ TEST_F(BenchTest, AFileTraceWithExactlyOnceMatchesTheOracleAndNeverTouchesTheJob
   BenchOptions o = Options("files.json");
   o.input = BenchInput::kFiles;
   o.events = 0;  // the whole files
+  o.repeat = 3;
   Status st = RunBench(c, o);
   ASSERT_TRUE(st.ok()) << st.ToString();
 
   Report r(o.json_path);
-  // Exactly once measured against the same pipeline without checkpoints.
+  // Exactly once measured against the same pipeline without checkpoints;
+  // every row three times, the median kept.
   EXPECT_EQ(r.Array("runs").size(), 4u);  // peak, plain, two loads
+  EXPECT_EQ(r.Number(r.Object(r.root(), "settings"), "repeat"), 3);
+  for (simdjson::dom::element run : r.Array("runs")) {
+    simdjson::dom::array repeats;
+    ASSERT_EQ(run["repeats"].get(repeats), simdjson::SUCCESS);
+    EXPECT_EQ(repeats.size(), 3u);
+  }
   simdjson::dom::element peak = r.Run("peak");
   ExpectRunFigures(r, peak, /*lookups=*/false);
   ExpectRunFigures(r, r.Run("plain"), /*lookups=*/false);
@@ -334,6 +342,9 @@ TEST_F(BenchTest, BadOptionsAreRefusedByNameBeforeAnythingRuns) {
   o = Options("bad.json");
   o.seconds_per_load = 0;
   refused(o, "--seconds-per-load");
+  o = Options("bad.json");
+  o.repeat = 0;
+  refused(o, "--repeat");
   o = Options("bad.json");
   o.input = BenchInput::kKafka;
   refused(o, "--input kafka");
