@@ -163,10 +163,11 @@ Result<LoadedInput> LoadInput(const Config& config, const BenchOptions& o,
       GeneratedRecord tail;
       while (gen.Drain(tail)) builder.Add(tail.stream, std::move(tail.json));
       in.describe = fmt::format(
-          "synthetic workload (seed {}, {} users, {} items, CTR {}, mean click delay {} ms, "
+          "synthetic workload (seed {}, {} users, {} items, CTR {}, {} click delay of mean {} ms, "
           "disorder {} ms, {} extra features, payload {} B)",
-          workload.seed, workload.users, workload.items, workload.ctr, workload.mean_click_delay_ms,
-          workload.max_disorder_ms, workload.extra_features, workload.payload_bytes);
+          workload.seed, workload.users, workload.items, workload.ctr, NameOf(workload.click_delay),
+          workload.mean_click_delay_ms, workload.max_disorder_ms, workload.extra_features,
+          workload.payload_bytes);
       break;
     }
     case BenchInput::kFiles: {
@@ -432,6 +433,7 @@ Result<MeasuredRun> MeasureRun(const Config& config, const bench::Trace& input,
       .Number("cpu_s", cpu_s)
       .Number("cpu_us_per_event", f.cpu_us)
       .Number("events_per_core_s", f.per_core)
+      .Number("samples_per_core_s", cpu_s > 0 ? static_cast<double>(f.samples) / cpu_s : 0)
       .Quantiles("latency_ms", probe.processing())
       .Quantiles("positive_latency_ms", probe.positives())
       .Quantiles("negative_delay_ms", probe.negative_delay())

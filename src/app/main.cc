@@ -18,6 +18,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <utility>
+#include <vector>
 
 #include "src/app/admin.h"
 #include "src/app/app.h"
@@ -149,23 +152,36 @@ int main(int argc, char** argv) {
   gen->add_option("--features-out", gen_options.features_path,
                   "also write user/item feature rows (embedded store JSON lines)");
   gen->add_option("--count", gen_options.impressions, "impressions to generate");
-  // The synthetic workload's shape: `gen` and `bench` alike.
-  auto add_workload = [&workload](CLI::App* cmd) {
-    cmd->add_option("--users", workload.users);
-    cmd->add_option("--items", workload.items);
-    cmd->add_option("--seed", workload.seed);
-    cmd->add_option("--start-ms", workload.start_ts_ms, "event time of the first impression");
-    cmd->add_option("--rate", workload.impressions_per_sec, "impressions per event-time second");
-    cmd->add_option("--ctr", workload.ctr);
-    cmd->add_option("--mean-click-delay-ms", workload.mean_click_delay_ms,
-                    "clicks follow their impression after an exponential delay of this mean");
-    cmd->add_option("--max-disorder-ms", workload.max_disorder_ms);
-    cmd->add_option("--late-rate", workload.late_rate);
-    cmd->add_option("--malformed-rate", workload.malformed_rate);
-    cmd->add_option("--extra-features", workload.extra_features,
-                    "numeric features f0.. per impression beyond the four it has");
-    cmd->add_option("--payload-bytes", workload.payload_bytes,
-                    "pad each impression's JSON to this size (a string feature \"pad\")");
+  // The synthetic workload's shape: `gen` and `bench` alike. Each flag also
+  // knows how to copy its value, so that `bench --demo` can lay the flags
+  // given over the demo's shape.
+  std::string click_delay(ctrjoin::NameOf(workload.click_delay));
+  using Copy = std::function<void(ctrjoin::WorkloadOptions&, const ctrjoin::WorkloadOptions&)>;
+  std::vector<std::pair<std::string, Copy>> workload_flags;
+  auto add_workload = [&](CLI::App* cmd) {
+    auto flag = [&](const std::string& name, auto member, const std::string& help) {
+      cmd->add_option(name, workload.*member, help);
+      workload_flags.emplace_back(
+          name, [member](auto& to, const auto& from) { to.*member = from.*member; });
+    };
+    using W = ctrjoin::WorkloadOptions;
+    flag("--users", &W::users, "");
+    flag("--items", &W::items, "");
+    flag("--seed", &W::seed, "");
+    flag("--start-ms", &W::start_ts_ms, "event time of the first impression");
+    flag("--rate", &W::impressions_per_sec, "impressions per event-time second");
+    flag("--ctr", &W::ctr, "");
+    flag("--mean-click-delay-ms", &W::mean_click_delay_ms,
+         "mean delay of a click after its impression");
+    flag("--max-disorder-ms", &W::max_disorder_ms, "");
+    flag("--late-rate", &W::late_rate, "");
+    flag("--malformed-rate", &W::malformed_rate, "");
+    flag("--extra-features", &W::extra_features,
+         "numeric features f0.. per impression beyond the four it has");
+    flag("--payload-bytes", &W::payload_bytes,
+         "pad each impression's JSON to this size (a string feature \"pad\")");
+    cmd->add_option("--click-delay", click_delay,
+                    "exponential (default) | uniform (over 0 .. 2 x mean) | fixed (the mean)");
   };
   add_workload(gen);
 
@@ -255,6 +271,10 @@ int main(int argc, char** argv) {
       return ExitCode(ctrjoin::Status::InvalidArgument(
           "gen: give --impressions-out and --clicks-out, or --brokers"));
     }
+    if (auto st = ctrjoin::ParseEnum(click_delay, "--click-delay", workload.click_delay);
+        !st.ok()) {
+      return ExitCode(st);
+    }
     return ExitCode(ctrjoin::GenerateTrace(gen_options, workload));
   }
 
@@ -296,7 +316,10 @@ int main(int argc, char** argv) {
       bench_options.config_name = "the demo's configuration (ctrjoin demo)";
       ctrjoin::WorkloadOptions shape = ctrjoin::DemoWorkload(demo_defaults);
       // Flags given on the command line win over the demo's shape.
-      shape.seed = workload.seed != ctrjoin::WorkloadOptions{}.seed ? workload.seed : shape.seed;
+      for (const auto& [name, copy] : workload_flags) {
+        if (bench->count(name) > 0) copy(shape, workload);
+      }
+      if (bench->count("--click-delay") > 0) shape.click_delay = workload.click_delay;
       bench_options.workload = shape;
       // Measured with the null sink: the demo's Kafka is not there.
       bench_options.sink = ctrjoin::BenchSink::kNull;

@@ -108,8 +108,7 @@ struct WorkloadGenerator::Impl {
     Push(StreamKind::kImpression, arrival, std::move(json));
 
     if (Chance(opts.ctr)) {
-      const double delay = std::exponential_distribution<double>(
-          1.0 / static_cast<double>(std::max<int64_t>(1, opts.mean_click_delay_ms)))(rng);
+      const double delay = ClickDelayMs();
       const int64_t click_ts = ts + static_cast<int64_t>(delay);
       PushClick(id, click_ts);
       if (Chance(opts.duplicate_click_rate)) {
@@ -119,6 +118,16 @@ struct WorkloadGenerator::Impl {
     if (Chance(opts.orphan_click_rate)) {
       PushClick(fmt::format("ghost-{}-{}", opts.seed, n), ts);
     }
+  }
+
+  double ClickDelayMs() {
+    const double mean = static_cast<double>(std::max<int64_t>(1, opts.mean_click_delay_ms));
+    switch (opts.click_delay) {
+      case ClickDelay::kUniform: return Uniform() * 2 * mean;
+      case ClickDelay::kFixed: return mean;
+      case ClickDelay::kExponential: break;
+    }
+    return std::exponential_distribution<double>(1.0 / mean)(rng);
   }
 
   void PushClick(const std::string& id, int64_t click_ts) {

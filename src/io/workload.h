@@ -16,14 +16,29 @@
 //
 // Not thread-safe: owned and called by one thread.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
+#include "src/core/enum_names.h"
 #include "src/core/event.h"
 
 namespace ctrjoin {
+
+// How long after its impression a click comes: the mean is
+// WorkloadOptions::mean_click_delay_ms.
+enum class ClickDelay {
+  kExponential,  // memoryless: many early clicks, a long tail
+  kUniform,      // evenly over [0, 2 x mean]
+  kFixed,        // exactly the mean
+};
+constexpr auto NamesOf(ClickDelay) {
+  return std::to_array<NamedValue<ClickDelay>>({{ClickDelay::kExponential, "exponential"},
+                                                {ClickDelay::kUniform, "uniform"},
+                                                {ClickDelay::kFixed, "fixed"}});
+}
 
 struct WorkloadOptions {
   uint64_t seed = 42;
@@ -34,6 +49,7 @@ struct WorkloadOptions {
   double zipf_exponent = 1.1;
   double ctr = 0.03;
   int64_t mean_click_delay_ms = 60'000;
+  ClickDelay click_delay = ClickDelay::kExponential;
   double duplicate_click_rate = 0.01;
   double duplicate_impression_rate = 0.001;
   int64_t max_disorder_ms = 2'000;

@@ -99,6 +99,24 @@ void ExpectRunFigures(const Report& r, simdjson::dom::element run, bool lookups)
   }
 }
 
+// Whether `group` has committed an offset for any partition of impressions
+// and clicks (2 each).
+bool HasCommittedOffsets(const std::string& brokers, const std::string& group) {
+  auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}, {"group.id", group}});
+  EXPECT_TRUE(conf.ok());
+  auto consumer = MakeKafkaHandle(RD_KAFKA_CONSUMER, std::move(conf).value());
+  EXPECT_TRUE(consumer.ok());
+  KafkaPartitionList list(rd_kafka_topic_partition_list_new(4));
+  for (const char* topic : {"impressions", "clicks"}) {
+    for (int32_t p = 0; p < 2; ++p) rd_kafka_topic_partition_list_add(list.get(), topic, p);
+  }
+  EXPECT_EQ(rd_kafka_committed(consumer->get(), list.get(), 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  for (int i = 0; i < list->cnt; ++i) {
+    if (list->elems[i].offset >= 0) return true;
+  }
+  return false;
+}
+
 class BenchTest : public ::testing::Test {
  protected:
   std::string Path(const std::string& name) const { return dir_.File(name); }
@@ -320,6 +338,9 @@ TEST_F(BenchTest, AKafkaRangeIsLoadedAndItsSamplesGoToTheBenchTopicOnly) {
   EXPECT_EQ(
       test_support::ExpectMatchesOracle(oracle_, test_support::ReadSamples(Path("out.jsonl"))),
       static_cast<size_t>(positives_));
+  // No consumer group committed anything: the job's, nor the bench's.
+  EXPECT_FALSE(HasCommittedOffsets((*broker)->bootstrap(), "live"));
+  EXPECT_FALSE(HasCommittedOffsets((*broker)->bootstrap(), "live-bench"));
   // (The broker creates a topic on first use: the job's was never used.)
   const Status job =
       test_support::ConsumeCommitted((*broker)->bootstrap(), "samples", Path("job.jsonl"));
