@@ -22,6 +22,9 @@ struct LookupMetrics {
   Counter errors;            // failed store calls
   Counter partial;           // lookups given up (emit_partial), impressions flagged partial
   LatencyHistogram latency;  // one store call (GetMultiple), retries counted apart
+  // When the feature store stopped answering (wall-clock ms), 0 while it
+  // answers.
+  Gauge store_unreachable_since_ms;
 
   // Writes the families of these metrics (src/ops/README.md lists them).
   void Expose(Exposition& e) const;

@@ -121,7 +121,7 @@ LookupService::LookupService(LookupServiceOptions options, std::vector<LookupSpe
       lookups_(std::move(lookups)),
       store_(store),
       metrics_(metrics),
-      reachability_(store->Describe()),
+      reachability_(store->Describe(), &metrics->store_unreachable_since_ms),
       ready_(lookups_.size()) {
   for (const LookupSpec& spec : lookups_) {
     caches_.push_back(std::make_unique<FeatureCache>(spec.cache, metrics_));

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "joins/embedded_feature_store.h"
@@ -20,6 +21,7 @@
 #include "sinks/kafka_sink.h"
 #include "sinks/kafka_txn_sink.h"
 #include "sinks/txn_file_sink.h"
+#include "src/app/ops_server.h"
 #include "src/app/replay_progress.h"
 #include "src/core/clock.h"
 #include "src/core/crash_point.h"
@@ -213,7 +215,15 @@ Status RestoreShard(const CheckpointMeta& resume, const ShardChangelogs& logs, K
 
 Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
                        SampleSink& sink, DeadLetterSink& dead_letters, ExactlyOnce* eos,
-                       int64_t end_after_window_ms) {
+                       int64_t end_after_window_ms, OpsServer* ops) {
+  // /metrics, /healthz and /ready from here on, if the caller brought none.
+  std::unique_ptr<OpsServer> own_ops;
+  if (ops == nullptr && config.http.enabled) {
+    auto server = OpsServer::Start(config, metrics, eos != nullptr);
+    if (!server.ok()) return server.status();
+    own_ops = std::move(server).value();
+    ops = own_ops.get();
+  }
   const uint32_t shards = config.pipeline.EffectiveShards();
   const CheckpointMeta* resume =
       eos != nullptr && eos->resume.has_value() ? &*eos->resume : nullptr;
@@ -268,6 +278,9 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
     stores.push_back(std::move(store).value());
   }
 
+  metrics.join.rocksdb_memory_limit_bytes.Set(static_cast<int64_t>(memory->bytes()));
+  if (ops != nullptr) ops->Attach(memory);
+
   // The shards' label joins, restored (if resuming) one thread per shard,
   // before the first epoch begins (a long restore must not hold a
   // transaction open).
@@ -285,6 +298,10 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
     return Status::Ok();
   };
   {
+    if (resume != nullptr) {
+      metrics.startup.Set(fmt::format("restoring the state of checkpoint {} into {} shards",
+                                      resume->epoch, shards));
+    }
     std::vector<std::thread> threads;
     for (uint32_t i = 0; i < shards; ++i) {
       threads.emplace_back([&, i] { prepared[i] = prepare(i); });
@@ -295,35 +312,6 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   ShardFactory make_shard = [&](uint32_t shard) -> Result<std::unique_ptr<ShardProcessor>> {
     return std::unique_ptr<ShardProcessor>(std::move(joins[shard]));
   };
-
-  // /metrics, /healthz and /ready while the pipeline runs.
-  std::unique_ptr<HttpServer> http;
-  metrics.join.rocksdb_memory_limit_bytes.Set(static_cast<int64_t>(memory->bytes()));
-  MetricRegistry registry;
-  if (config.http.enabled) {
-    TopicLabels topics;
-    if (config.source.type == SourceType::kKafka) {
-      topics = {config.source.kafka.impressions_topic, config.source.kafka.clicks_topic};
-    }
-    metrics.RegisterWith(registry, topics);
-    ReadinessOptions readiness;
-    readiness.checkpoints = eos != nullptr;
-    readiness.max_checkpoint_age_ms =
-        config.http.ReadyMaxCheckpointAgeMs(config.checkpoint.interval_ms);
-    OpsProbes ops;
-    ops.registry = &registry;
-    ops.before_scrape = [&metrics, memory] {
-      metrics.join.rocksdb_memory_bytes.Set(static_cast<int64_t>(memory->Usage()));
-    };
-    ops.unhealthy = [&metrics] { return UnhealthyReason(metrics); };
-    ops.not_ready = [&metrics, readiness] {
-      return NotReadyReason(metrics, readiness, WallClockMs());
-    };
-    auto server = HttpServer::Start(config.http.server, OpsRoutes(std::move(ops)));
-    if (!server.ok()) return server.status();
-    http = std::move(server).value();
-    spdlog::info("http: /metrics, /healthz and /ready on {}", http->Url());
-  }
 
   Pipeline pipeline(pipeline_options, config.ParserSchema(), config.watermark, &source, enricher,
                     &sink, &dead_letters, &metrics.pipeline);
@@ -351,7 +339,7 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
     Status closed = eos->coordinator->Close();
     if (st.ok()) st = closed;
   }
-  http.reset();  // stops and joins the server thread
+  own_ops.reset();  // stops and joins the server thread
   g_pipeline.store(nullptr);
   g_enricher.store(nullptr);
   const double secs =
@@ -429,10 +417,75 @@ Result<JobLocks> LockJob(const Config& config, std::chrono::milliseconds wait) {
   return locks;
 }
 
+// Opens a dependency at start-up. One that does not answer (TimedOut,
+// Unavailable: brokers down, a store not listening) is retried with backoff
+// (0.5 s doubling to 10 s, +-20% jitter) until it answers, the run is
+// stopped, or startup.timeout_ms passes; /ready names what start-up waits
+// for meanwhile. Any other error ends the start at once. nullopt: stopped
+// (SIGINT/SIGTERM) while waiting.
+template <typename T>
+Result<std::optional<T>> OpenWithRetry(const Config& config, Metrics& metrics,
+                                       const std::string& what,
+                                       const std::function<Result<T>()>& open) {
+  using namespace std::chrono;
+  const auto start = steady_clock::now();
+  auto backoff = milliseconds(500);
+  std::mt19937 rng(std::random_device{}());
+  for (int attempt = 1;; ++attempt) {
+    Result<T> r = open();
+    const double waited = duration<double>(steady_clock::now() - start).count();
+    if (r.ok()) {
+      if (attempt > 1) {
+        spdlog::info("start-up: {} answered after {:.1f} s ({} attempts)", what, waited, attempt);
+      }
+      return std::optional<T>(std::move(r).value());
+    }
+    const StatusCode code = r.status().code();
+    if (code != StatusCode::kTimedOut && code != StatusCode::kUnavailable) return r.status();
+    const auto limit = milliseconds(config.startup.timeout_ms);
+    if (config.startup.timeout_ms > 0 && steady_clock::now() - start + backoff > limit) {
+      return r.status().WithContext(
+          fmt::format("start-up: gave up on {} after {:.1f} s and {} attempts (startup.timeout_ms)",
+                      what, waited, attempt));
+    }
+    const auto wait = duration_cast<milliseconds>(
+        backoff * std::uniform_real_distribution<double>(0.8, 1.2)(rng));
+    spdlog::warn("start-up: {} does not answer ({}); attempt {} failed, next in {:.1f} s", what,
+                 r.status().message(), attempt, wait.count() / 1000.0);
+    metrics.startup.Set(fmt::format("waiting for {} ({} attempts, {:.0f} s; next in {:.1f} s): {}",
+                                    what, attempt, waited, wait.count() / 1000.0,
+                                    r.status().message()));
+    for (auto until = steady_clock::now() + wait; steady_clock::now() < until;) {
+      if (StopRequested()) {
+        spdlog::info("start-up: stopped while waiting for {}", what);
+        return std::optional<T>();
+      }
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    backoff = std::min<milliseconds>(backoff * 2, seconds(10));
+  }
+}
+
 Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions* replay,
                      const StartOptions& start) {
-  auto source = MakeSource(config, replay != nullptr, start.recover.reset_state);
-  if (!source.ok()) return source.status();
+  // /metrics, /healthz and /ready first, so that a start that waits shows.
+  std::unique_ptr<OpsServer> ops;
+  if (config.http.enabled) {
+    auto server = OpsServer::Start(config, metrics, config.checkpoint.enabled);
+    if (!server.ok()) return server.status();
+    ops = std::move(server).value();
+  }
+  const std::string brokers_what =
+      config.source.type == SourceType::kKafka
+          ? fmt::format("source.kafka (brokers {})", config.source.kafka.brokers)
+          : "source.files";
+  metrics.startup.Set("opening " + brokers_what);
+  auto opened = OpenWithRetry<std::unique_ptr<Source>>(config, metrics, brokers_what, [&] {
+    return MakeSource(config, replay != nullptr, start.recover.reset_state);
+  });
+  if (!opened.ok()) return opened.status();
+  if (!opened->has_value()) return Status::Ok();  // stopped while waiting
+  Result<std::unique_ptr<Source>> source = std::move(**opened);
   auto* kafka_source = dynamic_cast<KafkaSource*>(source->get());
   const int64_t end_after = replay != nullptr ? config.join.window_ms : -1;
   // Started once the source is at its resume positions, so that what an
@@ -445,16 +498,22 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
                               : replay->progress == ReplayProgressMode::kTerminal;
     progress = std::make_unique<ReplayProgress>(kafka_source, &metrics, terminal);
   };
-  auto enrichment = MakeEnrichment(config, metrics);
-  if (!enrichment.ok()) return enrichment.status();
+  const std::string store_what =
+      fmt::format("feature_store ({})", NameOf(config.feature_store.type));
+  auto enriched = OpenWithRetry<Enrichment>(config, metrics, store_what,
+                                            [&] { return MakeEnrichment(config, metrics); });
+  if (!enriched.ok()) return enriched.status();
+  if (!enriched->has_value()) return Status::Ok();  // stopped while waiting
+  Enrichment* enrichment = &**enriched;
   if (!config.checkpoint.enabled) {
     auto dead_letters = MakeDeadLetterSink(config.dead_letter);
     if (!dead_letters.ok()) return dead_letters.status();
     auto sink = MakeSink(config.sink);
     if (!sink.ok()) return sink.status();
     start_progress();
+    metrics.startup.Set("");
     return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **sink,
-                           **dead_letters, nullptr, end_after);
+                           **dead_letters, nullptr, end_after, ops.get());
   }
 
   // Exactly once: a transactional sink driven by the checkpoint coordinator.
@@ -482,12 +541,16 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
     if (!used.ok()) return used.status();
     options.fence_pool_size = *used;
     if (epoch_dead_letters) options.dead_letter_topic = config.dead_letter.kafka.topic;
-    auto s = KafkaTransactionalSink::Open(options);
-    if (!s.ok()) return s.status();
+    auto opened_sink = OpenWithRetry<std::unique_ptr<KafkaTransactionalSink>>(
+        config, metrics, fmt::format("sink.kafka (brokers {})", options.brokers),
+        [&] { return KafkaTransactionalSink::Open(options); });
+    if (!opened_sink.ok()) return opened_sink.status();
+    if (!opened_sink->has_value()) return Status::Ok();  // stopped while waiting
+    std::unique_ptr<KafkaTransactionalSink> s = std::move(**opened_sink);
     CTRJOIN_RETURN_IF_ERROR(
         CheckpointStore::RecordPoolSize(config.checkpoint.dir, options.pool_size));
-    KafkaTransactionalSink* kafka_sink = s->get();
-    txn_sink = std::move(s).value();
+    KafkaTransactionalSink* kafka_sink = s.get();
+    txn_sink = std::move(s);
     // Validated: a Kafka sink has a Kafka source.
     log = KafkaCommitLog(kafka_source, kafka_sink);
   } else {
@@ -510,8 +573,9 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   start_progress();
   DeadLetterSink& dead_letters =
       epoch_dead_letters ? static_cast<DeadLetterSink&>(**coordinator) : *outside_epochs;
+  metrics.startup.Set("");
   return RunPipelineWith(config, metrics, **source, enrichment->service.get(), **coordinator,
-                         dead_letters, &eos, end_after);
+                         dead_letters, &eos, end_after, ops.get());
 }
 
 }  // namespace

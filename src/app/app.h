@@ -23,6 +23,8 @@
 
 namespace ctrjoin {
 
+class OpsServer;  // src/app/ops_server.h
+
 // How `run` and `replay` start, from their command line.
 struct StartOptions {
   // How long to wait for a job directory that another process holds
@@ -51,9 +53,11 @@ struct ExactlyOnce {
 // from config.source/sink/dead_letter; the demo brings its own).
 // enricher may be null (no lookups); eos is null without checkpoints.
 // end_after_window_ms >= 0 makes it a bounded replay (Pipeline::EndAfterWindows).
+// ops: the run's HTTP endpoint if the caller started it (RunPipeline does,
+// before opening anything); null starts one here when config.http.enabled.
 Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
                        SampleSink& sink, DeadLetterSink& dead_letters, ExactlyOnce* eos = nullptr,
-                       int64_t end_after_window_ms = -1);
+                       int64_t end_after_window_ms = -1, OpsServer* ops = nullptr);
 
 enum class ReplayProgressMode {
   kAuto,      // a terminal redraw if stderr is a terminal, else log lines

@@ -449,6 +449,10 @@ ConfigSection HttpSection() {
                       "`/ready` fails when the last checkpoint is older; 0 = max(3 x "
                       "`checkpoint.interval_ms`, 10 s). Only with checkpoints.",
                       Duration()),
+          Key<Config>("http.ready_unreachable_grace_ms", FIELD(http.ready_unreachable_grace_ms),
+                      "`/ready` fails when the Kafka brokers or the feature store have not "
+                      "answered for longer. 0 = never for that reason.",
+                      Duration()),
       },
       [](const Config& c) { return c.http.enabled ? c.http.server.Validate() : Status::Ok(); },
   };
@@ -464,6 +468,22 @@ ConfigSection ShutdownSection() {
                       "epoch is abandoned (nothing committed is lost; it is re-processed on "
                       "restart). Below a supervisor's grace period (Kubernetes: 30 s). 0 = "
                       "unbounded.",
+                      Duration()),
+      },
+      nullptr,
+  };
+}
+
+ConfigSection StartupSection() {
+  return {
+      "startup",
+      "Starting while a dependency is down (src/app/app.cc, OpenWithRetry).",
+      {
+          Key<Config>("startup.timeout_ms", FIELD(startup.timeout_ms),
+                      "Kafka brokers or a feature store that do not answer at start-up are "
+                      "retried (backoff 0.5 s doubling to 10 s) while `/healthz` says ok and "
+                      "`/ready` says what start-up waits for; past this the run fails (exit 1). "
+                      "0 = until stopped.",
                       Duration()),
       },
       nullptr,
@@ -577,7 +597,7 @@ const std::vector<ConfigSection>& ConfigSections() {
       SourceSection(),   SchemaSection(),     WatermarkSection(),    JoinSection(),
       LookupsSection(),  LookupSection(),     FeatureStoreSection(), StateSection(),
       SinkSection(),     DeadLetterSection(), CheckpointSection(),   HttpSection(),
-      PipelineSection(), ShutdownSection(),
+      PipelineSection(), ShutdownSection(),   StartupSection(),
   };
   return kSections;
 }

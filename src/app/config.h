@@ -93,6 +93,12 @@ struct ShutdownConfig {
   int64_t timeout_ms = 20'000;  // 0 = unbounded
 };
 
+// How long start-up keeps retrying a broker or feature store that does not
+// answer (src/app/README.md, "startup").
+struct StartupConfig {
+  int64_t timeout_ms = 300'000;  // 0 = until stopped
+};
+
 // The HTTP endpoint (/metrics, /healthz, /ready; see src/ops/ops_endpoints.h).
 struct HttpConfig {
   // Off in a Config built in code (tests, embedders); on in FileDefaults(),
@@ -102,6 +108,9 @@ struct HttpConfig {
   // /ready fails when the last checkpoint is older than this; 0 = derive:
   // max(3 x checkpoint.interval_ms, 10 s). Only with checkpoints.
   int64_t ready_max_checkpoint_age_ms = 0;
+  // /ready fails when the Kafka brokers or the feature store have not
+  // answered for longer; 0 = never for that reason.
+  int64_t ready_unreachable_grace_ms = 10'000;
 
   int64_t ReadyMaxCheckpointAgeMs(int64_t checkpoint_interval_ms) const;
 };
@@ -133,6 +142,7 @@ struct Config {
   CheckpointOptions checkpoint;  // dir defaults to <state.dir>/checkpoints
   HttpConfig http;
   ShutdownConfig shutdown;
+  StartupConfig startup;
 
   // The sections' checks in table order: the keys' own rules, then each
   // section's (the components' Validate() and rules across keys).

@@ -27,8 +27,21 @@ std::string NotReadyReason(const Metrics& metrics, const ReadinessOptions& optio
                            int64_t now_ms) {
   const PipelineMetrics& p = metrics.pipeline;
   if (p.failed.Get() != 0) return "a pipeline stage failed (see the log)";
-  if (p.running.Get() == 0) return "the pipeline is not running";
+  if (p.running.Get() == 0) {
+    const std::string phase = metrics.startup.Get();
+    return phase.empty() ? "the pipeline is not running" : "starting: " + phase;
+  }
   if (p.assigned_partitions.Get() <= 0) return "the source has no input partitions assigned yet";
+  if (options.unreachable_grace_ms > 0) {
+    for (auto [since, what] :
+         {std::pair{p.source_unreachable_since_ms.Get(), "the Kafka brokers have"},
+          std::pair{metrics.lookup.store_unreachable_since_ms.Get(), "the feature store has"}}) {
+      if (since > 0 && now_ms - since > options.unreachable_grace_ms) {
+        return fmt::format("{} not answered for {:.1f} s (grace {:.1f} s)", what,
+                           (now_ms - since) / 1000.0, options.unreachable_grace_ms / 1000.0);
+      }
+    }
+  }
   if (!options.checkpoints) return "";
   const int64_t last = metrics.checkpoint.last_completed_ms.Get();
   const int64_t since = std::max(last, p.started_ms.Get());

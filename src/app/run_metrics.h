@@ -8,6 +8,7 @@
 // Also what health and readiness mean for a run, for /healthz and /ready.
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "joins/join_metrics.h"
@@ -18,7 +19,26 @@
 
 namespace ctrjoin {
 
+// What start-up is doing or waiting for, until the pipeline runs: /ready
+// names it. Written by main's thread, read by the HTTP server's.
+class StartupPhase {
+ public:
+  void Set(std::string what) {
+    std::lock_guard lock(mu_);
+    what_ = std::move(what);
+  }
+  std::string Get() const {
+    std::lock_guard lock(mu_);
+    return what_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string what_;
+};
+
 struct Metrics {
+  StartupPhase startup;
   PipelineMetrics pipeline;
   JoinMetrics join;
   LookupMetrics lookup;
@@ -36,6 +56,9 @@ struct ReadinessOptions {
   // Not ready when the newest of (last completed checkpoint, pipeline start)
   // is older than this.
   int64_t max_checkpoint_age_ms = 10'000;
+  // Not ready when the source's brokers or the feature store have not
+  // answered for longer than this (0: never for that reason).
+  int64_t unreachable_grace_ms = 10'000;
 };
 
 // Why the run is not ready (one line), or "" when it is. now_ms: wall clock.

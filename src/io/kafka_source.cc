@@ -468,6 +468,8 @@ std::vector<KafkaSource::PartitionProgress> KafkaSource::Progress() const {
   return impl_->progress_;
 }
 
+int64_t KafkaSource::UnreachableSinceMs() const { return impl_->brokers_.down_since_ms(); }
+
 std::array<int64_t, 2> KafkaSource::ConsumerLag() {
   std::array<int64_t, 2> lag = {-1, -1};
   rd_kafka_topic_partition_list_t* raw = nullptr;

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "src/core/status.h"
+#include "src/ops/metrics.h"
 
 namespace ctrjoin {
 
@@ -27,7 +28,10 @@ class Reachability {
   using Clock = std::chrono::system_clock;
 
   // subject: what the lines are about, e.g. "source.kafka: brokers".
-  explicit Reachability(std::string subject) : subject_(std::move(subject)) {}
+  // down_since_ms, if given, is set to the wall-clock ms an outage began and
+  // back to 0 when it ends (for /ready and /metrics).
+  explicit Reachability(std::string subject, Gauge* down_since_ms = nullptr)
+      : subject_(std::move(subject)), down_since_ms_(down_since_ms) {}
 
   // A failed call. Returns the line it logged, if any (the first of an
   // outage).
@@ -36,9 +40,13 @@ class Reachability {
   std::optional<std::string> Reached(Clock::time_point now = Clock::now());
 
   bool reachable() const;
+  // When the current outage began, in wall-clock ms since the epoch; 0 when
+  // reachable.
+  int64_t down_since_ms() const;
 
  private:
   const std::string subject_;
+  Gauge* const down_since_ms_;
   mutable std::mutex mu_;
   std::optional<Clock::time_point> down_since_;
   uint64_t errors_ = 0;  // during the current outage

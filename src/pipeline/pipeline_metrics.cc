@@ -28,6 +28,9 @@ void PipelineMetrics::Expose(Exposition& e, const TopicLabels& labels) const {
            "Input partitions assigned to the source (Kafka partitions, or one per input file).",
            assigned_partitions);
   e.Metric("ctrjoin_batches_total", "Source batches routed through the pipeline.", batches);
+  e.Single("ctrjoin_source_up", "gauge",
+           "1 while the source's Kafka brokers answer (always 1 for files), 0 during an outage.",
+           int64_t{source_unreachable_since_ms.Get() == 0 ? 1 : 0});
 
   // Input.
   e.Family("ctrjoin_events_in_total", "counter",

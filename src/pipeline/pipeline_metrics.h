@@ -57,6 +57,9 @@ struct PipelineMetrics {
   Gauge failed;               // 1 once a stage failed (the run then ends)
   Gauge started_ms;           // wall clock when Pipeline::Run began
   Gauge assigned_partitions;  // input partitions assigned to the source (files: 2)
+  // When the source's brokers stopped answering (wall-clock ms), 0 while
+  // they answer; refreshed with the consumer lag.
+  Gauge source_unreachable_since_ms;
 
   // Writes the families of these metrics (src/ops/README.md lists them).
   void Expose(Exposition& e, const TopicLabels& topics) const;

@@ -75,6 +75,9 @@ class Source {
   // -1 where unknown (files, nothing fetched yet). Must be cheap (no
   // broker round trip): the source node asks about once a second.
   virtual std::array<int64_t, 2> ConsumerLag() { return {-1, -1}; }
+  // When the source's brokers stopped answering (wall-clock ms since the
+  // epoch), or 0 while they answer (or the source has none).
+  virtual int64_t UnreachableSinceMs() const { return 0; }
 };
 
 }  // namespace ctrjoin

@@ -95,6 +95,7 @@ void SourceStage::ReportLag(Clock::time_point now) {
   next_lag_report_ = now + kLagReportInterval;
   const std::array<int64_t, 2> lag = source_->ConsumerLag();
   for (size_t s = 0; s < lag.size(); ++s) metrics_->consumer_lag[s].Set(lag[s]);
+  metrics_->source_unreachable_since_ms.Set(source_->UnreachableSinceMs());
 }
 
 }  // namespace ctrjoin

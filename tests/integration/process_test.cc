@@ -20,8 +20,12 @@
 #include <vector>
 
 #include "src/app/app.h"
+#include "src/io/kafka_client.h"
 #include "src/io/workload.h"
 #include "tests/support/child_process.h"
+#include "tests/support/http_client.h"
+#include "tests/support/kafka_broker/broker.h"
+#include "tests/support/kafka_test_util.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/trace_oracle.h"
 
@@ -188,6 +192,111 @@ TEST(ProcessTest, BenchOnTheDemoConfigurationPrintsItsTableAndWritesItsJson) {
     ASSERT_TRUE(bad.WaitExit(30s));
     EXPECT_EQ(bad.exit_code(), 2) << fmt::format("{}", fmt::join(args, " ")) << "\n" << bad.Log();
   }
+}
+
+// A job whose brokers are at 127.0.0.1:<broker_port>, serving HTTP on
+// 127.0.0.1:<http_port>.
+std::string KafkaJob(const test_support::TempDir& dir, uint16_t broker_port, uint16_t http_port,
+                     const std::string& extra) {
+  return fmt::format(R"(
+source:
+  type: kafka
+  kafka: {{brokers: "127.0.0.1:{}", group_id: job, start: earliest, poll_timeout_ms: 50}}
+sink: {{type: file, path: {}}}
+state: {{dir: {}}}
+http: {{enabled: true, address: "127.0.0.1:{}"}}
+{}
+)",
+                     broker_port, dir.File("out.jsonl"), dir.File("state"), http_port, extra);
+}
+
+// Polls url until its body contains `text` (true) or `timeout` passes.
+bool WaitForBody(uint16_t port, const std::string& target, int status, const std::string& text,
+                 std::chrono::milliseconds timeout, std::string* last) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    Result<test_support::HttpReply> r = test_support::HttpGet(port, target);
+    if (r.ok()) {
+      *last = fmt::format("{} {}", r->status, r->body);
+      if (r->status == status && r->body.find(text) != std::string::npos) return true;
+    } else {
+      *last = r.status().ToString();
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+// Start-up while the broker is down: HTTP serves at once, /healthz is ok,
+// /ready says what start-up waits for; once the broker is up the run goes
+// on and becomes ready.
+TEST(ProcessTest, AStartWhileTheBrokerIsDownServesHttpSaysWhyAndGoesOnWhenItAnswers) {
+  test_support::TempDir dir;
+  const uint16_t broker_port = test_support::FreeLoopbackPort().value();
+  const uint16_t http_port = test_support::FreeLoopbackPort().value();
+  const std::string config = dir.File("job.yaml");
+  std::ofstream(config) << KafkaJob(dir, broker_port, http_port, "");
+  test_support::Child child(CTRJOIN_BINARY, {"run", "--config", config}, dir.File("run.log"));
+  std::string last;
+  ASSERT_TRUE(WaitForBody(http_port, "/ready", 503, "not ready: starting: opening source.kafka",
+                          10s, &last))
+      << last << "\n"
+      << child.Log();
+  ASSERT_TRUE(WaitForBody(http_port, "/healthz", 200, "ok", 5s, &last)) << last;
+  ASSERT_TRUE(WaitForBody(http_port, "/ready", 503,
+                          "not ready: starting: waiting for source.kafka (brokers 127.0.0.1:", 30s,
+                          &last))
+      << last << "\n"
+      << child.Log();
+  EXPECT_NE(child.Log().find("start-up: source.kafka (brokers 127.0.0.1:"), std::string::npos)
+      << child.Log();
+
+  testbroker::BrokerOptions bo;
+  bo.port = broker_port;
+  bo.default_partitions = 1;
+  auto broker = testbroker::TestBroker::Start(bo);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  GenerateOptions gen{dir.File("imp.jsonl"), dir.File("clk.jsonl"), "", 200};
+  ASSERT_TRUE(GenerateTrace(gen, test_support::OracleWorkload(9, 10'000)).ok());
+  auto producer = BulkProducer::Open({{"bootstrap.servers", (*broker)->bootstrap()}});
+  ASSERT_TRUE(producer.ok());
+  for (auto [topic, file] : {std::pair{"impressions", dir.File("imp.jsonl")},
+                             std::pair{"clicks", dir.File("clk.jsonl")}}) {
+    ASSERT_TRUE(test_support::ProduceLines(**producer, topic, file, 1).ok());
+  }
+  ASSERT_TRUE(WaitForBody(http_port, "/ready", 200, "ready", 60s, &last)) << last << "\n"
+                                                                          << child.Log();
+  EXPECT_NE(child.Log().find("start-up: source.kafka (brokers 127.0.0.1:"), std::string::npos);
+  EXPECT_NE(child.Log().find("answered after"), std::string::npos) << child.Log();
+  child.Signal(SIGTERM);
+  ASSERT_TRUE(child.WaitExit(30s)) << child.Log();
+  EXPECT_EQ(child.exit_code(), 0) << child.Log();
+}
+
+// Past startup.timeout_ms the start gives up (exit 1, naming the key); a
+// SIGTERM while start-up waits is a clean stop (exit 0).
+TEST(ProcessTest, AStartThatWaitsGivesUpAfterStartupTimeoutOrStopsOnSigterm) {
+  test_support::TempDir dir;
+  const uint16_t broker_port = test_support::FreeLoopbackPort().value();
+  const std::string config = dir.File("job.yaml");
+  std::ofstream(config) << KafkaJob(dir, broker_port, test_support::FreeLoopbackPort().value(),
+                                    "startup: {timeout_ms: 1000}");
+  test_support::Child child(CTRJOIN_BINARY, {"run", "--config", config}, dir.File("run.log"));
+  ASSERT_TRUE(child.WaitExit(60s)) << child.Log();
+  EXPECT_EQ(child.exit_code(), 1) << child.Log();
+  EXPECT_NE(child.Log().find("gave up on source.kafka"), std::string::npos) << child.Log();
+  EXPECT_NE(child.Log().find("(startup.timeout_ms)"), std::string::npos) << child.Log();
+
+  std::ofstream(config) << KafkaJob(dir, broker_port, test_support::FreeLoopbackPort().value(),
+                                    "startup: {timeout_ms: 0}");
+  test_support::Child waiting(CTRJOIN_BINARY, {"run", "--config", config}, dir.File("run2.log"));
+  ASSERT_FALSE(waiting.WaitExit(12s)) << "start-up waits until stopped:\n" << waiting.Log();
+  waiting.Signal(SIGTERM);
+  ASSERT_TRUE(waiting.WaitExit(25s)) << waiting.Log();
+  EXPECT_EQ(waiting.exit_code(), 0) << waiting.Log();
+  EXPECT_NE(waiting.Log().find("start-up: stopped while waiting for source.kafka"),
+            std::string::npos)
+      << waiting.Log();
 }
 
 }  // namespace
