@@ -27,6 +27,11 @@ constexpr int kRequestTimeoutMs = 10'000;
 // How long "assign" mode waits for its topics to appear: a deployment may
 // create them just before starting us.
 constexpr std::chrono::seconds kTopicWait{10};
+// During an outage, how often and for how long a metadata request may hold
+// the source thread: a broker answers a connection's requests in order, so
+// the answer may wait behind a fetch (fetch.wait.max.ms, 500 ms by default).
+constexpr std::chrono::seconds kProbeInterval{3};
+constexpr int kProbeTimeoutMs = 1'000;
 
 int RemainingMs(Clock::time_point deadline) {
   auto left =
@@ -102,10 +107,18 @@ struct KafkaSource::Impl {
                                 rd_kafka_topic_partition_list_t* parts, void* opaque) {
     static_cast<Impl*>(opaque)->OnRebalance(rk, err, parts);
   }
+  // The client's own errors (brokers down, a transport failure), which
+  // rd_kafka_consumer_poll does not return as messages: called from it, on
+  // the source thread.
+  static void ErrorCallback(rd_kafka_t*, int err, const char* reason, void* opaque) {
+    static_cast<Impl*>(opaque)->OnError(static_cast<rd_kafka_resp_err_t>(err), reason);
+  }
+  void OnError(rd_kafka_resp_err_t err, const char* reason);
 
   const KafkaSourceOptions options_;
   KafkaHandle consumer_;
   Reachability brokers_{"source.kafka: brokers"};
+  Clock::time_point next_probe_;  // source thread: UnreachableSinceMs
   // Changes since the previous batch, reported by the next one.
   std::vector<PartitionId> assigned_;
   std::vector<PartitionId> revoked_;
@@ -143,6 +156,7 @@ Status KafkaSource::Impl::Start() {
   Result<KafkaConf> conf = MakeKafkaConf(properties);
   if (!conf.ok()) return conf.status().WithContext("source.kafka.properties");
   rd_kafka_conf_set_opaque(conf->get(), this);
+  rd_kafka_conf_set_error_cb(conf->get(), &Impl::ErrorCallback);
   if (options_.mode == KafkaMode::kSubscribe) {
     rd_kafka_conf_set_rebalance_cb(conf->get(), &Impl::RebalanceCallback);
   }
@@ -336,6 +350,17 @@ Result<SourceBatch> KafkaSource::Impl::Next(size_t max_records) {
   return batch;
 }
 
+void KafkaSource::Impl::OnError(rd_kafka_resp_err_t err, const char* reason) {
+  Status status = KafkaStatus(err, "source.kafka", reason != nullptr ? reason : "");
+  if (status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kTimedOut) {
+    brokers_.Lost(status);  // logs the first of an outage; librdkafka retries
+    return;
+  }
+  // A fatal error also ends the next poll (Handle); others are librdkafka's
+  // to retry, and worth a line.
+  spdlog::warn("{}", status.message());
+}
+
 Status KafkaSource::Impl::Handle(const rd_kafka_message_t& msg, SourceBatch& batch) {
   const char* topic = msg.rkt != nullptr ? rd_kafka_topic_name(msg.rkt) : nullptr;
   std::optional<StreamKind> stream = topic != nullptr ? StreamOf(topic) : std::nullopt;
@@ -468,7 +493,27 @@ std::vector<KafkaSource::PartitionProgress> KafkaSource::Progress() const {
   return impl_->progress_;
 }
 
-int64_t KafkaSource::UnreachableSinceMs() const { return impl_->brokers_.down_since_ms(); }
+int64_t KafkaSource::UnreachableSinceMs() {
+  if (impl_->brokers_.reachable()) return 0;
+  const auto now = Clock::now();
+  if (now < impl_->next_probe_) return impl_->brokers_.down_since_ms();
+  impl_->next_probe_ = now + kProbeInterval;
+  // Idle topics bring no record to show that the brokers are back: ask them
+  // for the impressions topic's metadata.
+  KafkaTopic rkt(rd_kafka_topic_new(impl_->consumer_.get(),
+                                    impl_->options_.impressions_topic.c_str(), nullptr));
+  const rd_kafka_metadata_t* raw = nullptr;
+  const rd_kafka_resp_err_t err =
+      rkt ? rd_kafka_metadata(impl_->consumer_.get(), 0, rkt.get(), &raw, kProbeTimeoutMs)
+          : rd_kafka_last_error();
+  KafkaMetadata metadata(raw);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    impl_->brokers_.Reached();
+  } else {
+    spdlog::debug("source.kafka: brokers still unreachable: {}", rd_kafka_err2str(err));
+  }
+  return impl_->brokers_.down_since_ms();
+}
 
 std::array<int64_t, 2> KafkaSource::ConsumerLag() {
   std::array<int64_t, 2> lag = {-1, -1};

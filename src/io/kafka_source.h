@@ -75,7 +75,7 @@ class KafkaSource : public Source {
   std::string Describe() const override;
   // From librdkafka's cached high watermarks (no broker round trip).
   std::array<int64_t, 2> ConsumerLag() override;
-  int64_t UnreachableSinceMs() const override;
+  int64_t UnreachableSinceMs() override;
 
   // How far a bounded run (stop_at_end) got, per partition. Callable from
   // any thread (progress reporting); updated once per batch.

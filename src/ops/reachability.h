@@ -6,8 +6,8 @@
 // later ones are counted; the first success after it logs (info)
 //   "source.kafka: brokers reachable again after 12.3 s (41 errors)".
 // Clients retry by themselves throughout; this only reports. The Kafka
-// source counts a record or an end of partition as an answer, so a live job
-// on idle topics reports the recovery with its next record.
+// source counts a record, an end of partition or, during an outage, an
+// answered metadata request (sent every 3 s) as an answer.
 //
 // Called from any thread (the source node; the lookup I/O threads); a mutex
 // guards the state. Owns only its state.

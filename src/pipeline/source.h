@@ -76,8 +76,10 @@ class Source {
   // broker round trip): the source node asks about once a second.
   virtual std::array<int64_t, 2> ConsumerLag() { return {-1, -1}; }
   // When the source's brokers stopped answering (wall-clock ms since the
-  // epoch), or 0 while they answer (or the source has none).
-  virtual int64_t UnreachableSinceMs() const { return 0; }
+  // epoch), or 0 while they answer (or the source has none). Called about
+  // once a second from the source node; during an outage it may ask the
+  // brokers (briefly) whether they answer again.
+  virtual int64_t UnreachableSinceMs() { return 0; }
 };
 
 }  // namespace ctrjoin

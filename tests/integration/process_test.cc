@@ -197,17 +197,18 @@ TEST(ProcessTest, BenchOnTheDemoConfigurationPrintsItsTableAndWritesItsJson) {
 // A job whose brokers are at 127.0.0.1:<broker_port>, serving HTTP on
 // 127.0.0.1:<http_port>.
 std::string KafkaJob(const test_support::TempDir& dir, uint16_t broker_port, uint16_t http_port,
-                     const std::string& extra) {
+                     const std::string& extra, const std::string& http_extra = "") {
   return fmt::format(R"(
 source:
   type: kafka
   kafka: {{brokers: "127.0.0.1:{}", group_id: job, start: earliest, poll_timeout_ms: 50}}
 sink: {{type: file, path: {}}}
 state: {{dir: {}}}
-http: {{enabled: true, address: "127.0.0.1:{}"}}
+http: {{enabled: true, address: "127.0.0.1:{}"{}}}
 {}
 )",
-                     broker_port, dir.File("out.jsonl"), dir.File("state"), http_port, extra);
+                     broker_port, dir.File("out.jsonl"), dir.File("state"), http_port, http_extra,
+                     extra);
 }
 
 // Polls url until its body contains `text` (true) or `timeout` passes.
@@ -297,6 +298,55 @@ TEST(ProcessTest, AStartThatWaitsGivesUpAfterStartupTimeoutOrStopsOnSigterm) {
   EXPECT_NE(waiting.Log().find("start-up: stopped while waiting for source.kafka"),
             std::string::npos)
       << waiting.Log();
+}
+
+// Readiness through a broker outage: ready, then not ready (naming the
+// brokers) once they have not answered for the grace, then ready again once
+// records flow.
+TEST(ProcessTest, ReadinessFollowsABrokerOutageAndItsEnd) {
+  test_support::TempDir dir;
+  testbroker::BrokerOptions bo;
+  bo.port = test_support::FreeLoopbackPort().value();
+  bo.default_partitions = 1;
+  auto broker = testbroker::TestBroker::Start(bo);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  GenerateOptions gen{dir.File("imp.jsonl"), dir.File("clk.jsonl"), "", 200};
+  ASSERT_TRUE(GenerateTrace(gen, test_support::OracleWorkload(4, 10'000)).ok());
+  auto produce = [&] {
+    auto producer = BulkProducer::Open({{"bootstrap.servers", (*broker)->bootstrap()}});
+    ASSERT_TRUE(producer.ok());
+    for (auto [topic, file] : {std::pair{"impressions", dir.File("imp.jsonl")},
+                               std::pair{"clicks", dir.File("clk.jsonl")}}) {
+      ASSERT_TRUE(test_support::ProduceLines(**producer, topic, file, 1).ok());
+    }
+  };
+  produce();
+  const uint16_t http_port = test_support::FreeLoopbackPort().value();
+  const std::string config = dir.File("job.yaml");
+  std::ofstream(config) << KafkaJob(dir, bo.port, http_port, "",
+                                    ", ready_unreachable_grace_ms: 2000");
+  test_support::Child child(CTRJOIN_BINARY, {"run", "--config", config}, dir.File("run.log"));
+  std::string last;
+  ASSERT_TRUE(WaitForBody(http_port, "/ready", 200, "ready", 30s, &last)) << last << "\n"
+                                                                          << child.Log();
+
+  broker->reset();  // stopped, its port closed
+  ASSERT_TRUE(WaitForBody(http_port, "/ready", 503,
+                          "not ready: the Kafka brokers have not answered for", 60s, &last))
+      << last << "\n"
+      << child.Log();
+  ASSERT_TRUE(WaitForBody(http_port, "/metrics", 200, "\nctrjoin_source_up 0\n", 5s, &last));
+  ASSERT_TRUE(WaitForBody(http_port, "/healthz", 200, "ok", 5s, &last)) << last;
+
+  broker = testbroker::TestBroker::Start(bo);  // the same port, empty
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  produce();
+  ASSERT_TRUE(WaitForBody(http_port, "/ready", 200, "ready", 60s, &last)) << last << "\n"
+                                                                          << child.Log();
+  ASSERT_TRUE(WaitForBody(http_port, "/metrics", 200, "\nctrjoin_source_up 1\n", 5s, &last));
+  child.Signal(SIGTERM);
+  ASSERT_TRUE(child.WaitExit(30s)) << child.Log();
+  EXPECT_EQ(child.exit_code(), 0) << child.Log();
 }
 
 }  // namespace
