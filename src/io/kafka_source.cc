@@ -515,13 +515,13 @@ int64_t KafkaSource::UnreachableSinceMs() {
   return impl_->brokers_.down_since_ms();
 }
 
-std::array<int64_t, 2> KafkaSource::ConsumerLag() {
-  std::array<int64_t, 2> lag = {-1, -1};
+std::vector<PartitionLag> KafkaSource::ConsumerLag() {
+  std::vector<PartitionLag> lags;
   rd_kafka_topic_partition_list_t* raw = nullptr;
-  if (rd_kafka_assignment(impl_->consumer_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return lag;
+  if (rd_kafka_assignment(impl_->consumer_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return lags;
   KafkaPartitionList parts(raw);
   if (rd_kafka_position(impl_->consumer_.get(), parts.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return lag;
+    return lags;
   }
   for (int i = 0; i < parts->cnt; ++i) {
     const rd_kafka_topic_partition_t& p = parts->elems[i];
@@ -536,10 +536,9 @@ std::array<int64_t, 2> KafkaSource::ConsumerLag() {
         high < 0) {
       continue;
     }
-    int64_t& sum = lag[static_cast<size_t>(*stream)];
-    sum = std::max<int64_t>(sum, 0) + std::max<int64_t>(high - p.offset, 0);
+    lags.push_back({{*stream, p.partition}, std::max<int64_t>(high - p.offset, 0)});
   }
-  return lag;
+  return lags;
 }
 
 std::string KafkaSource::Describe() const {

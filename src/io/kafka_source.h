@@ -74,7 +74,7 @@ class KafkaSource : public Source {
   SourcePositions StartPositions() const override;
   std::string Describe() const override;
   // From librdkafka's cached high watermarks (no broker round trip).
-  std::array<int64_t, 2> ConsumerLag() override;
+  std::vector<PartitionLag> ConsumerLag() override;
   int64_t UnreachableSinceMs() override;
 
   // How far a bounded run (stop_at_end) got, per partition. Callable from

@@ -53,6 +53,16 @@ void PipelineMetrics::Expose(Exposition& e, const TopicLabels& labels) const {
       if (lag >= 0) e.Sample("ctrjoin_consumer_lag_records", {{"topic", topics[s]}}, lag);
     }
   }
+  if (const std::vector<PartitionLag> lags = partition_lag.Get(); !lags.empty()) {
+    e.Family("ctrjoin_consumer_partition_lag_records", "gauge",
+             "Kafka records not read yet (high watermark - position), by topic and partition.");
+    for (const PartitionLag& l : lags) {
+      e.Sample("ctrjoin_consumer_partition_lag_records",
+               {{"topic", topics[static_cast<int>(l.id.stream)]},
+                {"partition", std::to_string(l.id.partition)}},
+               l.records);
+    }
+  }
   e.Metric("ctrjoin_replay_events_past_end_total",
            "Replay: events read after every window of the range had closed, dropped.",
            events_past_end);

@@ -7,10 +7,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "src/ops/metrics.h"
 #include "src/ops/prometheus.h"
+#include "src/pipeline/source.h"
 
 namespace ctrjoin {
 
@@ -32,6 +35,25 @@ struct TopicLabels {
   std::string clicks = "clicks";
 };
 
+// The consumer lag of each partition, replaced as a whole by the source node
+// about once a second (a revoked partition goes), read by /metrics. A mutex
+// guards it.
+class PartitionLags {
+ public:
+  void Set(std::vector<PartitionLag> lags) {
+    std::lock_guard lock(mu_);
+    lags_ = std::move(lags);
+  }
+  std::vector<PartitionLag> Get() const {
+    std::lock_guard lock(mu_);
+    return lags_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<PartitionLag> lags_;
+};
+
 struct PipelineMetrics {
   Counter impressions_in;
   Counter clicks_in;
@@ -41,6 +63,8 @@ struct PipelineMetrics {
   // high watermark - position summed over assigned partitions; -1: unknown
   // (files, or nothing fetched yet). Set by the source node about once a second.
   Gauge consumer_lag[2] = {Gauge(-1), Gauge(-1)};
+  // The same per assigned partition whose lag is known.
+  PartitionLags partition_lag;
   Counter samples_out;
   Counter batches;
   Counter events_past_end;  // replay: read after the range's windows closed, dropped

@@ -26,6 +26,12 @@ struct PartitionId {
   auto operator<=>(const PartitionId&) const = default;
 };
 
+// Records of a partition not read yet (Kafka: high watermark - position).
+struct PartitionLag {
+  PartitionId id;
+  int64_t records = 0;
+};
+
 // The next offset to read, per input partition: the Kafka offset, or for a
 // file the next line number (1-based).
 using SourcePositions = std::map<PartitionId, int64_t>;
@@ -70,11 +76,11 @@ class Source {
   virtual SourcePositions StartPositions() const { return {}; }
   // A human-readable description for logs ("files a.jsonl + b.jsonl").
   virtual std::string Describe() const = 0;
-  // Records not read yet, per stream (indexed by StreamKind): for Kafka the
-  // high watermark minus the position, summed over assigned partitions;
-  // -1 where unknown (files, nothing fetched yet). Must be cheap (no
-  // broker round trip): the source node asks about once a second.
-  virtual std::array<int64_t, 2> ConsumerLag() { return {-1, -1}; }
+  // Records not read yet, per assigned partition whose lag is known: for
+  // Kafka the high watermark minus the position (known once a fetch came
+  // back and a record was read); none for files. Must be cheap (no broker
+  // round trip): the source node asks about once a second.
+  virtual std::vector<PartitionLag> ConsumerLag() { return {}; }
   // When the source's brokers stopped answering (wall-clock ms since the
   // epoch), or 0 while they answer (or the source has none). Called about
   // once a second from the source node; during an outage it may ask the

@@ -93,8 +93,14 @@ Status SourceStage::TakeBarrier(SourceMsg& msg, bool final) {
 void SourceStage::ReportLag(Clock::time_point now) {
   if (now < next_lag_report_) return;
   next_lag_report_ = now + kLagReportInterval;
-  const std::array<int64_t, 2> lag = source_->ConsumerLag();
-  for (size_t s = 0; s < lag.size(); ++s) metrics_->consumer_lag[s].Set(lag[s]);
+  std::vector<PartitionLag> lags = source_->ConsumerLag();
+  std::array<int64_t, 2> sums = {-1, -1};
+  for (const PartitionLag& l : lags) {
+    int64_t& sum = sums[static_cast<size_t>(l.id.stream)];
+    sum = std::max<int64_t>(sum, 0) + l.records;
+  }
+  for (size_t s = 0; s < sums.size(); ++s) metrics_->consumer_lag[s].Set(sums[s]);
+  metrics_->partition_lag.Set(std::move(lags));
   metrics_->source_unreachable_since_ms.Set(source_->UnreachableSinceMs());
 }
 

@@ -181,6 +181,16 @@ TEST(PrometheusTest, ConsumerLagPerTopicOnlyWhereKnown) {
   EXPECT_EQ(p.Value("ctrjoin_consumer_lag_records", R"(topic="ads.imp")"), "");
   EXPECT_EQ(p.Value("ctrjoin_events_in_total", R"(topic="ads.imp")"), "0");
   EXPECT_FALSE(p.type.count("ctrjoin_watermark_lag_seconds")) << "no watermark yet";
+  EXPECT_FALSE(p.type.count("ctrjoin_consumer_partition_lag_records")) << "none known";
+
+  m.pipeline.partition_lag.Set({{{StreamKind::kImpression, 3}, 7}, {{StreamKind::kClick, 0}, 0}});
+  const Parsed q = Parse(RenderPrometheus(m, topics, 0));
+  EXPECT_TRUE(q.errors.empty()) << ::testing::PrintToString(q.errors);
+  EXPECT_EQ(q.type.at("ctrjoin_consumer_partition_lag_records"), "gauge");
+  EXPECT_EQ(q.Value("ctrjoin_consumer_partition_lag_records", R"(topic="ads.imp",partition="3")"),
+            "7");
+  EXPECT_EQ(q.Value("ctrjoin_consumer_partition_lag_records", R"(topic="ads.clk",partition="0")"),
+            "0");
 }
 
 TEST(PrometheusTest, LabelValuesAreEscaped) {
