@@ -466,12 +466,19 @@ Result<std::optional<T>> OpenWithRetry(const Config& config, Metrics& metrics,
   }
 }
 
+// /metrics, /healthz and /ready, first thing, so that a start that waits
+// shows; null when http.enabled is off.
+Result<std::unique_ptr<OpsServer>> StartOps(const Config& config, Metrics& metrics) {
+  if (!config.http.enabled) return std::unique_ptr<OpsServer>();
+  return OpsServer::Start(config, metrics, config.checkpoint.enabled);
+}
+
+// ops: the run's HTTP endpoint, if the caller started it (replay does,
+// before it resolves its range); else started here.
 Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions* replay,
-                     const StartOptions& start) {
-  // /metrics, /healthz and /ready first, so that a start that waits shows.
-  std::unique_ptr<OpsServer> ops;
-  if (config.http.enabled) {
-    auto server = OpsServer::Start(config, metrics, config.checkpoint.enabled);
+                     const StartOptions& start, std::unique_ptr<OpsServer> ops = nullptr) {
+  if (ops == nullptr) {
+    auto server = StartOps(config, metrics);
     if (!server.ok()) return server.status();
     ops = std::move(server).value();
   }
@@ -689,9 +696,17 @@ Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metr
   if (!range.ok() && range.status().code() != StatusCode::kNotFound) {
     return range.status().WithContext(fmt::format("--name {}", options.name));
   }
+  auto ops = StartOps(*config, metrics);
+  if (!ops.ok()) return ops.status();
   if (!range.ok()) {
-    range = ResolveReplayRange(config->source.kafka, options.range);
-    if (!range.ok()) return range.status();
+    metrics.startup.Set("resolving the replay range");
+    auto resolved = OpenWithRetry<ResolvedRange>(
+        *config, metrics,
+        fmt::format("the replay range (brokers {})", config->source.kafka.brokers),
+        [&] { return ResolveReplayRange(config->source.kafka, options.range); });
+    if (!resolved.ok()) return resolved.status();
+    if (!resolved->has_value()) return Status::Ok();  // stopped while waiting
+    range = std::move(**resolved);
     CTRJOIN_RETURN_IF_ERROR(SaveResolvedRange(range_file, options.range, *range));
   } else {
     spdlog::info("replay '{}': resuming the range resolved by its first run", options.name);
@@ -701,7 +716,7 @@ Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metr
                range->Describe());
   config->source.kafka.start_offsets = range->start;
   config->source.kafka.end_offsets = range->end;
-  return RunFromConfig(*config, metrics, &options, start);
+  return RunFromConfig(*config, metrics, &options, start, std::move(ops).value());
 }
 
 namespace {

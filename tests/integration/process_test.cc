@@ -288,6 +288,14 @@ TEST(ProcessTest, AStartThatWaitsGivesUpAfterStartupTimeoutOrStopsOnSigterm) {
   EXPECT_NE(child.Log().find("gave up on source.kafka"), std::string::npos) << child.Log();
   EXPECT_NE(child.Log().find("(startup.timeout_ms)"), std::string::npos) << child.Log();
 
+  // A replay resolves its range under the same rule.
+  test_support::Child replay(CTRJOIN_BINARY,
+                             {"replay", "--config", config, "--output", dir.File("backfill")},
+                             dir.File("replay.log"));
+  ASSERT_TRUE(replay.WaitExit(60s)) << replay.Log();
+  EXPECT_EQ(replay.exit_code(), 1) << replay.Log();
+  EXPECT_NE(replay.Log().find("gave up on the replay range"), std::string::npos) << replay.Log();
+
   std::ofstream(config) << KafkaJob(dir, broker_port, test_support::FreeLoopbackPort().value(),
                                     "startup: {timeout_ms: 0}");
   test_support::Child waiting(CTRJOIN_BINARY, {"run", "--config", config}, dir.File("run2.log"));
