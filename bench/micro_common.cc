@@ -41,7 +41,7 @@ const Impression& TypicalImpression() {
     if (!std::holds_alternative<Impression>(parsed)) {
       // The workload's own records must parse; anything else is a broken build.
       std::fprintf(stderr, "micro_bench: workload impression rejected: %s\n",
-                   std::get<std::string>(parsed).c_str());
+                   std::get<Rejection>(parsed).message.c_str());
       std::abort();
     }
     Impression imp = std::get<Impression>(std::move(parsed));

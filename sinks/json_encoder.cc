@@ -193,6 +193,8 @@ void AppendSampleJson(const Sample& sample, std::string& out) {
 void AppendDeadLetterJson(const DeadLetter& letter, std::string& out) {
   out += "{\"reason\":";
   AppendJsonString(letter.reason, out);
+  AppendKey("reason_code", out);
+  AppendJsonString(NameOf(letter.code), out);
   AppendKey("stream", out);
   AppendJsonString(StreamName(letter.pos.stream), out);
   AppendKey("partition", out);

@@ -4,6 +4,8 @@
 // All are plain move-only-friendly values; they carry their own key, event
 // time and source position (no implicit "current" anything).
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -11,6 +13,8 @@
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include "src/core/enum_names.h"
 
 namespace ctrjoin {
 
@@ -80,10 +84,33 @@ struct Click {
 };
 
 // A record that could not be used, with the reason and where it came from.
+// Why an input record was rejected, as a code for metrics and alerts (the
+// dead letter's reason says it in words).
+enum class RejectCode {
+  kTooLarge,      // longer than schema.max_record_bytes
+  kInvalidJson,   // not JSON, or not a JSON object
+  kMissingField,  // a required field is absent
+  kWrongType,     // a field of the wrong JSON type
+  kInvalidValue,  // a value out of its range: empty or long id, negative ts, too many features
+  kShadowedName,  // a feature named like a sample field or a lookup's columns, or given twice
+  kFutureTs,      // ts further ahead of the wall clock than schema.max_future_ms
+};
+inline constexpr size_t kRejectCodes = 7;
+constexpr auto NamesOf(RejectCode) {
+  return std::to_array<NamedValue<RejectCode>>({{RejectCode::kTooLarge, "too_large"},
+                                                {RejectCode::kInvalidJson, "invalid_json"},
+                                                {RejectCode::kMissingField, "missing_field"},
+                                                {RejectCode::kWrongType, "wrong_type"},
+                                                {RejectCode::kInvalidValue, "invalid_value"},
+                                                {RejectCode::kShadowedName, "shadowed_name"},
+                                                {RejectCode::kFutureTs, "future_ts"}});
+}
+
 struct DeadLetter {
   SourcePosition pos;
   std::string reason;
   std::string payload;  // the raw record, possibly truncated
+  RejectCode code = RejectCode::kInvalidValue;
 };
 
 // The fields every sample carries beside its features. tf.Example puts them

@@ -13,9 +13,9 @@ namespace {
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 
-// Field readers return "" on success and the rejection reason otherwise; an
-// empty std::string costs no allocation, so the happy path stays cheap.
-using Reason = std::string;
+// Field readers return an empty Rejection on success (no allocation, so the
+// happy path stays cheap) and the code and reason otherwise.
+using Reason = Rejection;
 
 // The JSON type of an element, worded for "got ..." in a reason.
 const char* TypeName(element_type type) {
@@ -49,7 +49,9 @@ std::string DescribeDuration(uint64_t ms) {
 
 // Finds a required field; the reason says it is missing.
 Reason FindRequired(const simdjson::dom::object& obj, std::string_view field, element& out) {
-  if (obj.at_key(field).get(out) != simdjson::SUCCESS) return std::string(field) + ": missing";
+  if (obj.at_key(field).get(out) != simdjson::SUCCESS) {
+    return {RejectCode::kMissingField, std::string(field) + ": missing"};
+  }
   return {};
 }
 
@@ -68,12 +70,14 @@ Reason ReadId(const simdjson::dom::object& obj, std::string_view field, size_t m
     case element_type::DOUBLE:
     case element_type::BOOL:
     case element_type::NULL_VALUE:
-      return std::string(field) + ": expected a string or an integer, got " +
-             TypeName(value.type());
+      return {
+          RejectCode::kWrongType,
+          std::string(field) + ": expected a string or an integer, got " + TypeName(value.type())};
   }
-  if (out.empty()) return std::string(field) + ": must not be empty";
+  if (out.empty()) return {RejectCode::kInvalidValue, std::string(field) + ": must not be empty"};
   if (out.size() > max_bytes) {
-    return std::string(field) + ": longer than " + std::to_string(max_bytes) + " bytes";
+    return {RejectCode::kInvalidValue,
+            std::string(field) + ": longer than " + std::to_string(max_bytes) + " bytes"};
   }
   return {};
 }
@@ -86,17 +90,23 @@ Reason ReadTs(const simdjson::dom::object& obj, std::string_view field, int64_t&
   switch (value.type()) {
     case element_type::INT64: out = value.get_int64().value_unsafe(); break;
     case element_type::UINT64:
-      return std::string(field) + ": " + std::to_string(value.get_uint64().value_unsafe()) +
-             " is out of range (epoch ms must fit a signed 64-bit integer)";
+      return {RejectCode::kInvalidValue,
+              std::string(field) + ": " + std::to_string(value.get_uint64().value_unsafe()) +
+                  " is out of range (epoch ms must fit a signed 64-bit integer)"};
     case element_type::ARRAY:
     case element_type::OBJECT:
     case element_type::DOUBLE:
     case element_type::STRING:
     case element_type::BOOL:
     case element_type::NULL_VALUE:
-      return std::string(field) + ": expected an integer (epoch ms), got " + TypeName(value.type());
+      return {
+          RejectCode::kWrongType,
+          std::string(field) + ": expected an integer (epoch ms), got " + TypeName(value.type())};
   }
-  if (out < 0) return std::string(field) + ": must not be negative, got " + std::to_string(out);
+  if (out < 0) {
+    return {RejectCode::kInvalidValue,
+            std::string(field) + ": must not be negative, got " + std::to_string(out)};
+  }
   return {};
 }
 
@@ -136,11 +146,15 @@ std::string ReadFeatureValue(const element& value, FeatureValue& out) {
 // Why an impression's own feature may not have this name (empty: it may).
 Reason CheckFeatureName(std::string_view name, const SchemaOptions& options) {
   for (std::string_view reserved : kSampleFieldNames) {
-    if (name == reserved) return "shadows the sample field '" + std::string(reserved) + "'";
+    if (name == reserved) {
+      return {RejectCode::kShadowedName,
+              "shadows the sample field '" + std::string(reserved) + "'"};
+    }
   }
   for (const std::string& lookup : options.lookup_names) {
     if (name.size() > lookup.size() && name.starts_with(lookup) && name[lookup.size()] == '.') {
-      return "shadows the columns of lookup '" + lookup + "' (" + lookup + ".*)";
+      return {RejectCode::kShadowedName,
+              "shadows the columns of lookup '" + lookup + "' (" + lookup + ".*)"};
     }
   }
   return {};
@@ -175,26 +189,28 @@ Reason ReadFeatures(const simdjson::dom::object& obj, const SchemaOptions& optio
   if (obj.at_key(field).get(value) != simdjson::SUCCESS) return {};
   simdjson::dom::object features;
   if (value.get_object().get(features) != simdjson::SUCCESS) {
-    return field + ": expected an object, got " + TypeName(value.type());
+    return {RejectCode::kWrongType, field + ": expected an object, got " + TypeName(value.type())};
   }
   out.reserve(std::min(features.size(), options.max_features));
   for (simdjson::dom::key_value_pair entry : features) {
     if (out.size() == options.max_features) {
-      return field + ": more than max_features=" + std::to_string(options.max_features) +
-             " entries";
+      return {RejectCode::kInvalidValue, field + ": more than max_features=" +
+                                             std::to_string(options.max_features) + " entries"};
     }
     Feature& feature = out.emplace_back();
     feature.name.assign(entry.key);
     if (Reason r = CheckFeatureName(feature.name, options); !r.empty()) {
-      return field + "." + feature.name + ": " + r;
+      return {r.code, field + "." + feature.name + ": " + r.message};
     }
     if (std::string got = ReadFeatureValue(entry.value, feature.value); !got.empty()) {
-      return field + "." + feature.name +
-             ": expected a number, a string or an array of numbers, got " + got;
+      return {RejectCode::kWrongType,
+              field + "." + feature.name +
+                  ": expected a number, a string or an array of numbers, got " + got};
     }
   }
-  if (const std::string* twice = NameGivenTwice(out))
-    return field + "." + *twice + ": appears twice";
+  if (const std::string* twice = NameGivenTwice(out)) {
+    return {RejectCode::kShadowedName, field + "." + *twice + ": appears twice"};
+  }
   return {};
 }
 
@@ -204,8 +220,9 @@ Reason CheckNotFuture(std::string_view field, int64_t ts, int64_t now_ms, int64_
   // ts > now_ms, so the unsigned difference is exact even if now_ms < 0.
   const uint64_t ahead = static_cast<uint64_t>(ts) - static_cast<uint64_t>(now_ms);
   if (ahead <= static_cast<uint64_t>(max_future_ms)) return {};
-  return std::string(field) + ": " + DescribeDuration(ahead) +
-         " ahead of the wall clock (max_future_ms=" + std::to_string(max_future_ms) + ")";
+  return {RejectCode::kFutureTs,
+          std::string(field) + ": " + DescribeDuration(ahead) +
+              " ahead of the wall clock (max_future_ms=" + std::to_string(max_future_ms) + ")"};
 }
 
 Reason ReadImpression(const simdjson::dom::object& obj, const SchemaOptions& options,
@@ -280,15 +297,18 @@ struct EventParser::Impl {
   // Parses json as one JSON object.
   Reason ParseObject(std::string_view json, size_t max_record_bytes, simdjson::dom::object& out) {
     if (json.size() > max_record_bytes) {
-      return "record: " + std::to_string(json.size()) +
-             " bytes, more than max_record_bytes=" + std::to_string(max_record_bytes);
+      return {RejectCode::kTooLarge,
+              "record: " + std::to_string(json.size()) +
+                  " bytes, more than max_record_bytes=" + std::to_string(max_record_bytes)};
     }
     element root;
     if (simdjson::error_code error = parser.parse(json.data(), json.size()).get(root)) {
-      return std::string("invalid JSON: ") + simdjson::error_message(error);
+      return {RejectCode::kInvalidJson,
+              std::string("invalid JSON: ") + simdjson::error_message(error)};
     }
     if (root.get_object().get(out) != simdjson::SUCCESS) {
-      return std::string("invalid JSON: expected an object, got ") + TypeName(root.type());
+      return {RejectCode::kInvalidJson,
+              std::string("invalid JSON: expected an object, got ") + TypeName(root.type())};
     }
     return {};
   }
@@ -318,7 +338,7 @@ ParseResult EventParser::Parse(StreamKind stream, std::string_view json, int64_t
       return click;
     }
   }
-  return "unknown stream";
+  return Rejection{RejectCode::kInvalidValue, "unknown stream"};
 }
 
 }  // namespace ctrjoin

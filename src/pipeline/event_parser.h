@@ -47,8 +47,16 @@ struct SchemaOptions {
   Status Validate() const;  // names the bad field: "schema.max_id_bytes: ..."
 };
 
-// Either a parsed event or the reason it was rejected.
-using ParseResult = std::variant<Impression, Click, std::string>;
+// Why a record was rejected: a code (for metrics) and the words, which name
+// the field ("ts: expected an integer (epoch ms), got a string").
+struct Rejection {
+  RejectCode code = RejectCode::kInvalidValue;
+  std::string message;  // empty: not rejected
+  bool empty() const { return message.empty(); }
+};
+
+// Either a parsed event or why it was rejected.
+using ParseResult = std::variant<Impression, Click, Rejection>;
 
 class EventParser {
  public:

@@ -73,7 +73,8 @@ class ParseStage {
       } else if (auto* click = std::get_if<Click>(&parsed)) {
         out.events.push_back(Keyed(partition, *click));
       } else {
-        DeadLetter d{r.pos, std::move(std::get<std::string>(parsed)), std::move(r.payload)};
+        Rejection& rejected = std::get<Rejection>(parsed);
+        DeadLetter d{r.pos, std::move(rejected.message), std::move(r.payload), rejected.code};
         if (d.payload.size() > kMaxDeadLetterPayload) d.payload.resize(kMaxDeadLetterPayload);
         out.dead_letters.push_back(std::move(d));
       }

@@ -44,6 +44,15 @@ void PipelineMetrics::Expose(Exposition& e, const TopicLabels& labels) const {
   for (int s = 0; s < 2; ++s) {
     e.Sample("ctrjoin_dead_letters_total", {{"topic", topics[s]}}, dead_letters_in[s].Get());
   }
+  e.Family("ctrjoin_dead_letters_by_reason_total", "counter",
+           "The same by input topic and reason code (too_large, invalid_json, missing_field, "
+           "wrong_type, invalid_value, shadowed_name, future_ts).");
+  for (int s = 0; s < 2; ++s) {
+    for (const auto& [code, name] : NamesOf(RejectCode{})) {
+      e.Sample("ctrjoin_dead_letters_by_reason_total", {{"topic", topics[s]}, {"reason", name}},
+               dead_letters_by_reason[s][static_cast<size_t>(code)].Get());
+    }
+  }
   if (consumer_lag[0].Get() >= 0 || consumer_lag[1].Get() >= 0) {
     e.Family("ctrjoin_consumer_lag_records", "gauge",
              "Kafka records not read yet (high watermark - position, summed over the assigned "

@@ -59,6 +59,8 @@ struct PipelineMetrics {
   Counter clicks_in;
   Counter dead_letters;
   Counter dead_letters_in[2];  // the same, by input stream (indexed by StreamKind)
+  // The same by input stream and RejectCode.
+  Counter dead_letters_by_reason[2][kRejectCodes];
   // Records not read yet, by input stream (indexed by StreamKind): Kafka's
   // high watermark - position summed over assigned partitions; -1: unknown
   // (files, or nothing fetched yet). Set by the source node about once a second.

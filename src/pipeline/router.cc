@@ -142,6 +142,8 @@ void Router::CountBatch(const ParsedMsg& in, EventTime wm) {
   metrics_->dead_letters.Add(in.dead_letters.size());
   for (const DeadLetter& d : in.dead_letters) {
     metrics_->dead_letters_in[static_cast<size_t>(d.pos.stream)].Add();
+    metrics_->dead_letters_by_reason[static_cast<size_t>(d.pos.stream)][static_cast<size_t>(d.code)]
+        .Add();
   }
   metrics_->batches.Add();
   if (wm != EventTime::Max() && wm != EventTime::Min()) metrics_->watermark_ms.Set(wm.ms);

@@ -3,11 +3,13 @@
 // oracle (no watermarks, no state: just the window rule).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <chrono>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <thread>
@@ -83,6 +85,30 @@ TEST_F(FilePipelineTest, OneSamplePerImpressionWithTheWindowLabel) {
   EXPECT_EQ(metrics.join.positives.Get(), positives);
   EXPECT_EQ(metrics.pipeline.dead_letters.Get(), oracle.rejected);
   EXPECT_EQ(ReadLines(Path("dead-samples.jsonl")).size(), oracle.rejected);
+  // Each dead letter's reason_code is counted under its topic and reason.
+  std::map<std::pair<std::string, std::string>, uint64_t> codes;
+  simdjson::dom::parser parser;
+  for (const std::string& line : ReadLines(Path("dead-samples.jsonl"))) {
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(line).get(doc), simdjson::SUCCESS) << line;
+    std::string_view stream, code;
+    ASSERT_EQ(doc["stream"].get(stream), simdjson::SUCCESS);
+    ASSERT_EQ(doc["reason_code"].get(code), simdjson::SUCCESS) << line;
+    ++codes[{std::string(stream), std::string(code)}];
+  }
+  uint64_t counted = 0;
+  for (StreamKind s : {StreamKind::kImpression, StreamKind::kClick}) {
+    for (const auto& [code, name] : NamesOf(RejectCode{})) {
+      const uint64_t n =
+          metrics.pipeline.dead_letters_by_reason[static_cast<size_t>(s)][static_cast<size_t>(code)]
+              .Get();
+      const std::pair<std::string, std::string> key{StreamName(s), std::string(name)};
+      EXPECT_EQ(n, codes[key]) << name;
+      counted += n;
+    }
+  }
+  EXPECT_EQ(counted, oracle.rejected);
+  EXPECT_GT((codes[{"impressions", "invalid_json"}]), 0u);
   EXPECT_GT(metrics.join.duplicate_clicks.Get(), 0u);
   EXPECT_GT(metrics.join.duplicate_impressions.Get(), 0u);
   EXPECT_GT(metrics.join.orphan_clicks.Get(), 0u);

@@ -231,15 +231,17 @@ TEST(JsonEncoderTest, DeadLetter) {
   DeadLetter letter;
   letter.pos = SourcePosition{StreamKind::kClick, 7, Offset{123456789012}};
   letter.reason = "ts: missing";
+  letter.code = RejectCode::kMissingField;
   letter.payload = "{\"impression_id\":\"x\"\n}";
   std::string out;
   AppendDeadLetterJson(letter, out);
 
   simdjson::dom::parser parser;
   simdjson::dom::object obj = ParseObject(parser, out);
-  EXPECT_EQ(Keys(obj),
-            (std::vector<std::string>{"reason", "stream", "partition", "offset", "payload"}));
+  EXPECT_EQ(Keys(obj), (std::vector<std::string>{"reason", "reason_code", "stream", "partition",
+                                                 "offset", "payload"}));
   EXPECT_EQ(GetString(obj, "reason"), "ts: missing");
+  EXPECT_EQ(GetString(obj, "reason_code"), "missing_field");
   EXPECT_EQ(GetString(obj, "stream"), "clicks");
   EXPECT_EQ(GetInt(obj, "partition"), 7);
   EXPECT_EQ(GetInt(obj, "offset"), 123456789012);

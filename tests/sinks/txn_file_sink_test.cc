@@ -50,7 +50,8 @@ class TxnFileSinkTest : public ::testing::Test {
   }
 
   static DeadLetter Letter(int64_t offset) {
-    return DeadLetter{{StreamKind::kClick, 1, Offset{offset}}, "ts: missing", "{}"};
+    return DeadLetter{
+        {StreamKind::kClick, 1, Offset{offset}}, "ts: missing", "{}", RejectCode::kMissingField};
   }
 
   // The lines of the committed dead-letter files, in epoch order.
@@ -207,8 +208,8 @@ TEST_F(TxnFileSinkTest, DeadLettersArePublishedWithTheirEpochOnly) {
   EXPECT_EQ(
       VisibleDeadLetters(),
       (std::vector<std::string>{
-          R"({"reason":"ts: missing","stream":"clicks","partition":1,"offset":7,"payload":"{}"})",
-          R"({"reason":"ts: missing","stream":"clicks","partition":1,"offset":9,"payload":"{}"})"}));
+          R"({"reason":"ts: missing","reason_code":"missing_field","stream":"clicks","partition":1,"offset":7,"payload":"{}"})",
+          R"({"reason":"ts: missing","reason_code":"missing_field","stream":"clicks","partition":1,"offset":9,"payload":"{}"})"}));
   EXPECT_TRUE(fs::exists(sink_->CommittedDeadLettersPath({1})));
   EXPECT_EQ(sink_->CommittedDeadLettersPath({1}),
             dir_ / "dead-letters" / "epoch-00000000000000000001.jsonl");

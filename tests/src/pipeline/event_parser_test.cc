@@ -24,19 +24,19 @@ class EventParserTest : public ::testing::Test {
   // The rejection reason, or a failure if the record was accepted.
   std::string ImpressionReason(const std::string& json) {
     ParseResult result = ParseImpression(json);
-    if (!std::holds_alternative<std::string>(result)) {
+    if (!std::holds_alternative<Rejection>(result)) {
       ADD_FAILURE() << "accepted: " << json;
       return "";
     }
-    return std::get<std::string>(result);
+    return std::get<Rejection>(result).message;
   }
   std::string ClickReason(const std::string& json) {
     ParseResult result = ParseClick(json);
-    if (!std::holds_alternative<std::string>(result)) {
+    if (!std::holds_alternative<Rejection>(result)) {
       ADD_FAILURE() << "accepted: " << json;
       return "";
     }
-    return std::get<std::string>(result);
+    return std::get<Rejection>(result).message;
   }
 
   EventParser parser_{SchemaOptions{}};
@@ -223,8 +223,8 @@ TEST_F(EventParserTest, RejectsTooManyFeatures) {
       StreamKind::kImpression, WithIds(R"("ts":1,"features":{"a":1,"b":2,"c":3})"), kNow)));
   ParseResult result = parser.Parse(
       StreamKind::kImpression, WithIds(R"("ts":1,"features":{"a":1,"b":2,"c":3,"d":4})"), kNow);
-  ASSERT_TRUE(std::holds_alternative<std::string>(result));
-  EXPECT_EQ(std::get<std::string>(result), "features: more than max_features=3 entries");
+  ASSERT_TRUE(std::holds_alternative<Rejection>(result));
+  EXPECT_EQ(std::get<Rejection>(result).message, "features: more than max_features=3 entries");
 }
 
 TEST_F(EventParserTest, RejectsOversizedRecord) {
@@ -237,8 +237,8 @@ TEST_F(EventParserTest, RejectsOversizedRecord) {
       std::holds_alternative<Impression>(parser.Parse(StreamKind::kImpression, fits, kNow)));
   const std::string big = WithIds(R"("ts":1,"features":{"pad":")" + std::string(100, 'x') + "\"}");
   ParseResult result = parser.Parse(StreamKind::kImpression, big, kNow);
-  ASSERT_TRUE(std::holds_alternative<std::string>(result));
-  EXPECT_EQ(std::get<std::string>(result),
+  ASSERT_TRUE(std::holds_alternative<Rejection>(result));
+  EXPECT_EQ(std::get<Rejection>(result).message,
             "record: " + std::to_string(big.size()) + " bytes, more than max_record_bytes=100");
 }
 
@@ -271,18 +271,18 @@ TEST(EventParserSchemaTest, UsesConfiguredFieldNames) {
   // Reasons name the configured fields.
   ParseResult missing =
       parser.Parse(StreamKind::kImpression, R"({"impression_id":"a","user_id":"b"})", kNow);
-  ASSERT_TRUE(std::holds_alternative<std::string>(missing));
-  EXPECT_EQ(std::get<std::string>(missing), "rid: missing");
+  ASSERT_TRUE(std::holds_alternative<Rejection>(missing));
+  EXPECT_EQ(std::get<Rejection>(missing).message, "rid: missing");
   ParseResult bad_feature =
       parser.Parse(StreamKind::kImpression,
                    R"({"rid":"r","uid":"u","doc":"d","event_time":1,"f":{"b":false}})", kNow);
-  ASSERT_TRUE(std::holds_alternative<std::string>(bad_feature));
-  EXPECT_EQ(std::get<std::string>(bad_feature),
+  ASSERT_TRUE(std::holds_alternative<Rejection>(bad_feature));
+  EXPECT_EQ(std::get<Rejection>(bad_feature).message,
             "f.b: expected a number, a string or an array of numbers, got a boolean");
   ParseResult bad_click =
       parser.Parse(StreamKind::kClick, R"({"request":"r1","clicked_at":-3})", kNow);
-  ASSERT_TRUE(std::holds_alternative<std::string>(bad_click));
-  EXPECT_EQ(std::get<std::string>(bad_click), "clicked_at: must not be negative, got -3");
+  ASSERT_TRUE(std::holds_alternative<Rejection>(bad_click));
+  EXPECT_EQ(std::get<Rejection>(bad_click).message, "clicked_at: must not be negative, got -3");
 }
 
 TEST_F(EventParserTest, ManyRecordsInARowKeepNoStaleData) {
@@ -381,7 +381,7 @@ TEST_F(EventParserTest, AFeatureThatWouldShadowAnotherNameIsRejected) {
   auto reason = [&](const std::string& features) -> std::string {
     ParseResult r =
         parser.Parse(StreamKind::kImpression, WithIds(R"("ts":1,"features":)" + features), kNow);
-    return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : "accepted";
+    return std::holds_alternative<Rejection>(r) ? std::get<Rejection>(r).message : "accepted";
   };
   EXPECT_EQ(reason(R"({"user.age":31})"),
             "features.user.age: shadows the columns of lookup 'user' (user.*)");
@@ -390,6 +390,31 @@ TEST_F(EventParserTest, AFeatureThatWouldShadowAnotherNameIsRejected) {
   // Neighbours that shadow nothing.
   EXPECT_EQ(reason(R"({"user":1,"user_age":2,"users.age":3,"xuser.age":4,"LABEL":5,"ts2":6})"),
             "accepted");
+}
+
+// Every rejection carries a code for the dead-letter metric, beside its words.
+TEST_F(EventParserTest, RejectionsCarryTheirReasonCode) {
+  auto code = [&](StreamKind stream, const std::string& json) {
+    ParseResult r = parser_.Parse(stream, json, kNow);
+    EXPECT_TRUE(std::holds_alternative<Rejection>(r)) << json;
+    return std::holds_alternative<Rejection>(r) ? NameOf(std::get<Rejection>(r).code) : "";
+  };
+  const std::string ids = R"("impression_id":"i","user_id":"u","item_id":"v")";
+  const auto imp = StreamKind::kImpression;
+  EXPECT_EQ(code(imp, "not json"), "invalid_json");
+  EXPECT_EQ(code(imp, "[1]"), "invalid_json");
+  EXPECT_EQ(code(imp, std::string(2 << 20, ' ')), "too_large");
+  EXPECT_EQ(code(imp, R"({"user_id":"u","item_id":"v","ts":1})"), "missing_field");
+  EXPECT_EQ(code(imp, "{" + ids + R"(,"ts":"1"})"), "wrong_type");
+  EXPECT_EQ(code(imp, "{" + ids + R"(,"ts":1,"features":{"f":true}})"), "wrong_type");
+  EXPECT_EQ(code(imp, "{" + ids + R"(,"ts":-1})"), "invalid_value");
+  EXPECT_EQ(code(imp, R"({"impression_id":"","user_id":"u","item_id":"v","ts":1})"),
+            "invalid_value");
+  EXPECT_EQ(code(imp, "{" + ids + R"(,"ts":1,"features":{"label":1}})"), "shadowed_name");
+  EXPECT_EQ(code(imp, "{" + ids + R"(,"ts":1,"features":{"a":1,"a":2}})"), "shadowed_name");
+  EXPECT_EQ(code(imp, "{" + ids + R"(,"ts":)" + std::to_string(kNow + 10 * 86'400'000LL) + "}"),
+            "future_ts");
+  EXPECT_EQ(code(StreamKind::kClick, R"({"impression_id":"i"})"), "missing_field");
 }
 
 }  // namespace
