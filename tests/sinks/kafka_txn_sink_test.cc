@@ -345,7 +345,10 @@ TEST_F(KafkaTxnSinkTest, DeadLettersCommitAndAbortWithTheirEpochsTransaction) {
   ASSERT_TRUE(sink.Abort({1}).ok());
   ASSERT_TRUE(sink.Begin({2}).ok());
   ASSERT_TRUE(sink.Write(kept).ok());
-  ASSERT_TRUE(sink.WriteDeadLetter({{StreamKind::kClick, 1, Offset{8}}, "ts: missing", "{}"}).ok());
+  ASSERT_TRUE(
+      sink.WriteDeadLetter(
+              {{StreamKind::kClick, 1, Offset{8}}, "ts: missing", "{}", RejectCode::kMissingField})
+          .ok());
   ASSERT_TRUE(sink.PreCommit({2}).ok());
   Reader dead_letters(broker_->bootstrap(), dead_topic, "read_committed");
   EXPECT_TRUE(dead_letters.ReadRest().empty()) << "visible before its epoch committed";
@@ -355,7 +358,7 @@ TEST_F(KafkaTxnSinkTest, DeadLettersCommitAndAbortWithTheirEpochsTransaction) {
   ASSERT_EQ(letters.size(), 1u);
   EXPECT_EQ(
       letters[0].value,
-      R"({"reason":"ts: missing","stream":"clicks","partition":1,"offset":8,"payload":"{}"})");
+      R"({"reason":"ts: missing","reason_code":"missing_field","stream":"clicks","partition":1,"offset":8,"payload":"{}"})");
   EXPECT_TRUE(letters[0].key.empty()) << "no key, as the plain dead-letter topic";
   EXPECT_TRUE(dead_letters.ReadRest().empty()) << "the aborted epoch's dead letter is visible";
   Reader committed = Committed();
