@@ -83,10 +83,10 @@ void ExpectRunFigures(const Report& r, simdjson::dom::element run, bool lookups)
   }
   r.Object(run, "negative_delay_ms");
   EXPECT_GT(r.Number(run, "peak_rss_mib"), 0);
-  EXPECT_GE(r.Number(run, "rss_growth_mib"), 0);
+  r.Number(run, "rss_growth_mib");  // present; 0 when the run added nothing
   EXPECT_GT(r.Number(run, "state_budget_mib"), 0);
-  // Sampled every 20 ms: a run shorter than that may show none.
-  EXPECT_GE(r.Number(run, "peak_state_entries"), 0);
+  // Present (sampled every 20 ms: a run shorter than that may show none).
+  r.Number(run, "peak_state_entries");
   if (lookups) {
     const double hit = r.Number(run, "cache_hit_ratio");
     EXPECT_GT(hit, 0);
@@ -198,6 +198,8 @@ TEST_F(BenchTest, TheDemoConfigurationSweepsLoadsAndEveryImpressionBecomesOneSam
   EXPECT_EQ(r.Array("runs").size(), 3u);
   EXPECT_EQ(r.Array("load_sweep").size(), 2u);
   ExpectRunFigures(r, r.Run("peak"), /*lookups=*/true);
+  // The peak run lasts long enough for the 20 ms sampler to see the state.
+  EXPECT_GT(r.Number(r.Run("peak"), "peak_state_entries"), 0);
   const double peak = r.Number(r.Run("peak"), "events_per_s");
   for (auto [name, fraction] : {std::pair{"load-50%", 0.5}, std::pair{"load-100%", 1.0}}) {
     simdjson::dom::element run = r.Run(name);
