@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <map>
 
-#include "joins/feature_value.h"
 #include "src/core/hash.h"
 
 namespace ctrjoin {
@@ -15,7 +14,18 @@ size_t ValueBytes(const FeatureValue& v) {
   if (const auto* a = std::get_if<std::vector<double>>(&v)) {
     return sizeof(FeatureValue) + a->capacity() * sizeof(double);
   }
+  if (const auto* a = std::get_if<std::vector<int64_t>>(&v)) {
+    return sizeof(FeatureValue) + a->capacity() * sizeof(int64_t);
+  }
   return sizeof(FeatureValue);
+}
+
+// A cell's value: of the column's declared type, or inferred.
+Result<FeatureValue> DecodeCell(const FeatureDecls& columns, std::string_view column,
+                                std::string_view text) {
+  const auto decl = columns.find(column);
+  if (decl == columns.end()) return InferFeatureText(text);
+  return ParseFeatureText(text, decl->second.type);
 }
 
 }  // namespace
@@ -33,7 +43,9 @@ Status FeatureCacheOptions::Validate(const std::string& prefix) const {
 
 std::shared_ptr<const RowVersions> RowVersions::Make(const FetchedRow& row,
                                                      const std::string& prefix, int max_versions,
-                                                     int64_t known_until, bool live) {
+                                                     int64_t known_until, bool live,
+                                                     const FeatureDecls& columns, size_t* rejected,
+                                                     std::string* first) {
   auto rv = std::make_shared<RowVersions>();
   rv->known_until = known_until;
   rv->live = live;
@@ -41,7 +53,18 @@ std::shared_ptr<const RowVersions> RowVersions::Make(const FetchedRow& row,
   for (const FeatureCell& cell : row.cells) {
     auto [it, inserted] = by_column.try_emplace(cell.column, rv->columns.size());
     if (inserted) rv->columns.push_back(Column{prefix + cell.column, {}, false});
-    rv->columns[it->second].versions.emplace_back(cell.version, DecodeCellValue(cell.value));
+    Result<FeatureValue> value = DecodeCell(columns, cell.column, cell.value);
+    std::optional<FeatureValue> kept;
+    if (value.ok()) {
+      kept = std::move(*value);
+    } else {
+      if (rejected != nullptr) ++*rejected;
+      if (first != nullptr && first->empty()) {
+        *first = prefix + cell.column + " at version " + std::to_string(cell.version) + ": " +
+                 value.status().message();
+      }
+    }
+    rv->columns[it->second].versions.emplace_back(cell.version, std::move(kept));
   }
   auto newest = std::make_shared<std::vector<Feature>>();
   rv->bytes = sizeof(RowVersions);
@@ -49,10 +72,12 @@ std::shared_ptr<const RowVersions> RowVersions::Make(const FetchedRow& row,
     std::sort(c.versions.begin(), c.versions.end(),
               [](const auto& a, const auto& b) { return a.first > b.first; });
     c.complete = static_cast<int>(c.versions.size()) < max_versions;
-    newest->push_back(Feature{c.name, c.versions.front().second});
+    if (c.versions.front().second) newest->push_back(Feature{c.name, *c.versions.front().second});
     rv->newest_version = std::max(rv->newest_version, c.versions.front().first);
     rv->bytes += sizeof(Column) + c.name.capacity() + sizeof(Feature) + c.name.size();
-    for (const auto& v : c.versions) rv->bytes += sizeof(int64_t) + 2 * ValueBytes(v.second);
+    for (const auto& v : c.versions) {
+      rv->bytes += sizeof(int64_t) + (v.second ? 2 * ValueBytes(*v.second) : sizeof(FeatureValue));
+    }
   }
   rv->newest = std::move(newest);
   return rv;
@@ -69,7 +94,7 @@ std::optional<FeatureSet> RowVersions::Resolve(int64_t ts) const {
     auto it = std::find_if(c.versions.begin(), c.versions.end(),
                            [ts](const auto& v) { return v.first <= ts; });
     if (it != c.versions.end()) {
-      out->push_back(Feature{c.name, it->second});
+      if (it->second) out->push_back(Feature{c.name, *it->second});
     } else if (!c.complete) {
       return std::nullopt;  // an older version may exist that was not fetched
     }

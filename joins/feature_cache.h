@@ -32,6 +32,7 @@
 #include "joins/feature_store.h"
 #include "joins/lookup_metrics.h"
 #include "src/core/event.h"
+#include "src/core/feature_type.h"
 
 namespace ctrjoin {
 
@@ -49,8 +50,10 @@ using FeatureSet = std::shared_ptr<const std::vector<Feature>>;
 // What one fetch told about one row. Immutable once built; shared.
 struct RowVersions {
   struct Column {
-    std::string name;                                        // prefixed, e.g. "user.age"
-    std::vector<std::pair<int64_t, FeatureValue>> versions;  // newest first
+    std::string name;  // prefixed, e.g. "user.age"
+    // Newest first; nullopt for a cell whose text is not of the column's
+    // declared type (the feature is absent where that version applies).
+    std::vector<std::pair<int64_t, std::optional<FeatureValue>>> versions;
     bool complete = false;  // every version below known_until is here
   };
   int64_t known_until = 0;
@@ -60,9 +63,15 @@ struct RowVersions {
   int64_t newest_version = 0;  // the largest version among columns
   size_t bytes = 0;            // approximate memory held
 
-  // Builds from a store row; prefix is "user." etc.
+  // Builds from a store row; prefix is "user." etc. A cell becomes a value
+  // of its column's type in `columns`, or of the inferred type
+  // (src/core/feature_type.h); a cell that is not of its declared type is
+  // counted in *rejected (if given) and, if *first is empty, described there.
   static std::shared_ptr<const RowVersions> Make(const FetchedRow& row, const std::string& prefix,
-                                                 int max_versions, int64_t known_until, bool live);
+                                                 int max_versions, int64_t known_until, bool live,
+                                                 const FeatureDecls& columns = {},
+                                                 size_t* rejected = nullptr,
+                                                 std::string* first = nullptr);
   // The features as of ts, or nullopt when these versions cannot tell.
   std::optional<FeatureSet> Resolve(int64_t ts) const;
 };

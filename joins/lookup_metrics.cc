@@ -19,6 +19,9 @@ void LookupMetrics::Expose(Exposition& e) const {
   e.Metric("ctrjoin_lookup_errors_total", "Failed feature store calls.", errors);
   e.Metric("ctrjoin_lookup_partial_total",
            "Lookups given up (emit_partial): samples flagged partial.", partial);
+  e.Metric("ctrjoin_lookup_cells_rejected_total",
+           "Feature cells not of their column's declared type, left out of samples.",
+           cells_rejected);
   e.Single("ctrjoin_feature_store_up", "gauge",
            "1 while the feature store answers, 0 from a failed call until the next success.",
            int64_t{store_unreachable_since_ms.Get() == 0 ? 1 : 0});

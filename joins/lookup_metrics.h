@@ -21,6 +21,7 @@ struct LookupMetrics {
   Counter retries;           // rows of failed store calls queued for a retry
   Counter errors;            // failed store calls
   Counter partial;           // lookups given up (emit_partial), impressions flagged partial
+  Counter cells_rejected;    // cells not of their column's declared type, left out
   LatencyHistogram latency;  // one store call (GetMultiple), retries counted apart
   // When the feature store stopped answering (wall-clock ms), 0 while it
   // answers.

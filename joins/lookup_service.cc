@@ -41,7 +41,12 @@ Status LookupSpec::Validate(const std::string& prefix) const {
   if (max_versions < 1 || max_versions > 100) {
     return Status::InvalidArgument(prefix + ".max_versions: must be in [1, 100]");
   }
-  return cache.Validate(prefix + ".cache");
+  CTRJOIN_RETURN_IF_ERROR(cache.Validate(prefix + ".cache"));
+  return ColumnDecls(prefix).status();
+}
+
+Result<FeatureDecls> LookupSpec::ColumnDecls(const std::string& prefix) const {
+  return ParseFeatureDecls(columns, prefix + ".columns");
 }
 
 Status LookupServiceOptions::Validate() const {
@@ -101,9 +106,8 @@ struct LookupService::BatchState {
         if (gave_up[idx]) {
           impressions[i]->features_partial = true;
           any_gave_up = true;
-        } else if (results[idx]) {
-          impressions[i]->lookup_features.insert(impressions[i]->lookup_features.end(),
-                                                 results[idx]->begin(), results[idx]->end());
+        } else {
+          service->AddFeatures(l, results[idx].get(), impressions[i]->lookup_features);
         }
       }
     }
@@ -125,6 +129,9 @@ LookupService::LookupService(LookupServiceOptions options, std::vector<LookupSpe
       ready_(lookups_.size()) {
   for (const LookupSpec& spec : lookups_) {
     caches_.push_back(std::make_unique<FeatureCache>(spec.cache, metrics_));
+    // Validate() has refused declarations that do not parse.
+    Result<FeatureDecls> columns = spec.ColumnDecls(spec.name);
+    columns_.push_back(columns.ok() ? std::move(*columns) : FeatureDecls{});
   }
   for (int i = 0; i < options_.io_threads; ++i) threads_.emplace_back([this] { IoLoop(); });
 }
@@ -276,6 +283,23 @@ void LookupService::IoLoop() {
   }
 }
 
+void LookupService::AddFeatures(size_t lookup, const std::vector<Feature>* found,
+                                std::vector<Feature>& out) const {
+  const size_t begin = out.size();
+  if (found != nullptr) out.insert(out.end(), found->begin(), found->end());
+  const std::string& name = lookups_[lookup].name;
+  for (const auto& [column, decl] : columns_[lookup]) {
+    if (!decl.default_value) continue;
+    const auto is_column = [&](const Feature& f) {
+      return f.name.size() == name.size() + 1 + column.size() && f.name.starts_with(name) &&
+             f.name[name.size()] == '.' && f.name.ends_with(column);
+    };
+    if (std::none_of(out.begin() + begin, out.end(), is_column)) {
+      out.push_back(Feature{name + "." + column, *decl.default_value});
+    }
+  }
+}
+
 void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& batch) {
   const LookupSpec& spec = lookups_[lookup];
   const int64_t wall = WallClockMs();
@@ -294,11 +318,25 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
     reachability_.Reached();
     const std::string prefix = spec.name + ".";
     const int64_t now = MonotonicMs();
+    size_t rejected = 0;
+    std::string first_rejected;
     for (size_t i = 0; i < batch.size(); ++i) {
+      const bool described = !first_rejected.empty();
       auto versions =
-          RowVersions::Make((*rows)[i], prefix, spec.max_versions, batch[i]->upper, batch[i]->live);
+          RowVersions::Make((*rows)[i], prefix, spec.max_versions, batch[i]->upper, batch[i]->live,
+                            columns_[lookup], &rejected, &first_rejected);
+      if (!described && !first_rejected.empty()) first_rejected += " (row '" + batch[i]->row + "')";
       caches_[lookup]->Put(batch[i]->row, versions, now);
       Complete(*batch[i], versions);
+    }
+    if (rejected > 0) {
+      metrics_->cells_rejected.Add(rejected);
+      static std::atomic<int64_t> last_warning_ms{0};
+      if (now - last_warning_ms.load() >= 1000) {
+        last_warning_ms.store(now);
+        spdlog::warn("feature lookup '{}': {} cell(s) not of their declared type, left out: {}",
+                     spec.name, rejected, first_rejected);
+      }
     }
     return;
   }

@@ -35,6 +35,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,6 +65,13 @@ struct LookupSpec {
   LookupKey key_field = LookupKey::kUserId;
   int max_versions = 3;  // versions per column fetched (and cached)
   FeatureCacheOptions cache;
+  // Declared columns: column -> "<type>" or "<type>=<default>"
+  // (src/core/feature_type.h). A cell not of its column's type is left out
+  // (counted); a declared column a row lacks takes its default, if any.
+  std::map<std::string, std::string> columns;
+
+  // The declarations in `columns`; errors name "<prefix>.columns.<column>".
+  Result<FeatureDecls> ColumnDecls(const std::string& prefix) const;
 
   Status Validate(const std::string& prefix) const;  // prefix: "lookups[0]"
 };
@@ -102,6 +110,10 @@ class LookupService : public Enricher {
   void IoLoop();
   void Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& batch);
   void Complete(const Request& request, const std::shared_ptr<const RowVersions>& versions);
+  // Appends lookup's features (none: the row has none) and the defaults of
+  // its declared columns the row lacks.
+  void AddFeatures(size_t lookup, const std::vector<Feature>* found,
+                   std::vector<Feature>& out) const;
 
   const LookupServiceOptions options_;
   const std::vector<LookupSpec> lookups_;
@@ -109,6 +121,7 @@ class LookupService : public Enricher {
   LookupMetrics* const metrics_;
   Reachability reachability_;                          // the store's outages, for the log
   std::vector<std::unique_ptr<FeatureCache>> caches_;  // one per lookup
+  std::vector<FeatureDecls> columns_;                  // one per lookup: its declared columns
 
   std::mutex mu_;  // protects pending_, ready_, retry_, stop_, next_lookup_
   std::condition_variable cv_;

@@ -83,13 +83,19 @@ void AppendFeatureValue(const FeatureValue& value, std::string& out) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, double>) {
           AppendDouble(v, out);
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          AppendNumber(v, out);
         } else if constexpr (std::is_same_v<T, std::string>) {
           AppendJsonString(v, out);
         } else {
           out += '[';
           for (size_t i = 0; i < v.size(); ++i) {
             if (i > 0) out += ',';
-            AppendDouble(v[i], out);
+            if constexpr (std::is_same_v<T, std::vector<double>>) {
+              AppendDouble(v[i], out);
+            } else {
+              AppendNumber(v[i], out);
+            }
           }
           out += ']';
         }

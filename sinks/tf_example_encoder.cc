@@ -1,6 +1,8 @@
 #include "sinks/tf_example_encoder.h"
 
 #include <cstring>
+#include <type_traits>
+#include <variant>
 
 #include "src/core/crc32c.h"
 
@@ -55,15 +57,17 @@ std::string FloatFeature(const double* values, size_t n) {
   return feature;
 }
 
-std::string Int64Feature(int64_t value) {
+std::string Int64Feature(const int64_t* values, size_t n) {
   std::string packed;
-  PutVarint(packed, static_cast<uint64_t>(value));
+  for (size_t i = 0; i < n; ++i) PutVarint(packed, static_cast<uint64_t>(values[i]));
   std::string list;
   PutLengthDelimited(list, 1, packed);
   std::string feature;
   PutLengthDelimited(feature, 3, list);
   return feature;
 }
+
+std::string Int64Feature(int64_t value) { return Int64Feature(&value, 1); }
 
 // One entry of Features.feature (map<string, Feature> = field 1 of Features):
 // a message { string key = 1; Feature value = 2; }.
@@ -74,16 +78,26 @@ void PutEntry(std::string& features, std::string_view name, const std::string& f
   PutLengthDelimited(features, 1, entry);
 }
 
+// Floats go into a FloatList (float32): the parser and the cell decoder let
+// through only numbers that fit it (src/core/feature_type.h).
 void PutFeatures(std::string& features, const std::vector<Feature>& list) {
   for (const Feature& f : list) {
-    if (const auto* d = std::get_if<double>(&f.value)) {
-      PutEntry(features, f.name, FloatFeature(d, 1));
-    } else if (const auto* s = std::get_if<std::string>(&f.value)) {
-      PutEntry(features, f.name, BytesFeature(*s));
-    } else {
-      const auto& v = std::get<std::vector<double>>(f.value);
-      PutEntry(features, f.name, FloatFeature(v.data(), v.size()));
-    }
+    std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, double>) {
+            PutEntry(features, f.name, FloatFeature(&v, 1));
+          } else if constexpr (std::is_same_v<T, int64_t>) {
+            PutEntry(features, f.name, Int64Feature(v));
+          } else if constexpr (std::is_same_v<T, std::string>) {
+            PutEntry(features, f.name, BytesFeature(v));
+          } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+            PutEntry(features, f.name, FloatFeature(v.data(), v.size()));
+          } else {
+            PutEntry(features, f.name, Int64Feature(v.data(), v.size()));
+          }
+        },
+        f.value);
   }
 }
 

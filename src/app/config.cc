@@ -153,8 +153,17 @@ ConfigSection SchemaSection() {
                       Duration()),
           Key<Config>("schema.max_record_bytes", FIELD(schema.max_record_bytes),
                       "Longer records are dead-lettered; >= 64."),
+          Key<Config>("schema.features", FIELD(schema.features),
+                      "Declared impression features: name -> '<type>' or '<type>=<default>', "
+                      "type int64, float, string, int64_list or float_list (src/README.md, "
+                      "\"Feature types\"). A value not of its type, or one its type cannot hold, "
+                      "is dead-lettered; an absent feature takes its default, if any."),
+          Key<Config>("schema.strict_features", FIELD(schema.strict_features),
+                      "Dead-letter impressions with a feature schema.features does not declare "
+                      "(off: its type is inferred)."),
       },
-      [](const Config& c) { return c.schema.Validate(); },
+      // With the lookups' names: a declared feature may not shadow their columns.
+      [](const Config& c) { return c.ParserSchema().Validate(); },
   };
 }
 
@@ -608,6 +617,12 @@ const std::vector<ConfigKey<LookupSpec>>& LookupKeys() {
           "name", FIELD(name),
           "Names the lookup and prefixes its features: `user.age`. Required; unique; no `.`."),
       Key<LookupSpec>("table", FIELD(table), "The feature-store table. Required."),
+      Key<LookupSpec>("columns", FIELD(columns),
+                      "Declared columns: column -> '<type>' or '<type>=<default>' (as "
+                      "`schema.features`). A cell not of its column's type is left out of the "
+                      "sample and counted (ctrjoin_lookup_cells_rejected_total); a row without a "
+                      "declared column gets its default, if any. Undeclared columns' types are "
+                      "inferred from the cell text."),
       Key<LookupSpec>("family", FIELD(family), "The column family. Not empty."),
       Key<LookupSpec>("key_field", FIELD(key_field),
                       "The impression field whose value is the row."),

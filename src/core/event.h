@@ -59,7 +59,11 @@ struct RawRecord {
   std::string payload;
 };
 
-using FeatureValue = std::variant<double, std::string, std::vector<double>>;
+// A feature's value, by type (src/core/feature_type.h names the types and
+// says how JSON and cell text become them). The alternatives' order is the
+// state codec's tag: new ones go at the end.
+using FeatureValue =
+    std::variant<double, std::string, std::vector<double>, int64_t, std::vector<int64_t>>;
 
 struct Feature {
   std::string name;
@@ -87,23 +91,27 @@ struct Click {
 // Why an input record was rejected, as a code for metrics and alerts (the
 // dead letter's reason says it in words).
 enum class RejectCode {
-  kTooLarge,      // longer than schema.max_record_bytes
-  kInvalidJson,   // not JSON, or not a JSON object
-  kMissingField,  // a required field is absent
-  kWrongType,     // a field of the wrong JSON type
-  kInvalidValue,  // a value out of its range: empty or long id, negative ts, too many features
-  kShadowedName,  // a feature named like a sample field or a lookup's columns, or given twice
-  kFutureTs,      // ts further ahead of the wall clock than schema.max_future_ms
+  kTooLarge,           // longer than schema.max_record_bytes
+  kInvalidJson,        // not JSON, or not a JSON object
+  kMissingField,       // a required field is absent
+  kWrongType,          // a field of the wrong JSON type
+  kInvalidValue,       // a value out of its range: empty or long id, negative ts, too many
+                       // features, a number its feature type cannot hold
+  kShadowedName,       // a feature named like a sample field or a lookup's columns, or given twice
+  kFutureTs,           // ts further ahead of the wall clock than schema.max_future_ms
+  kUndeclaredFeature,  // a feature schema.features does not declare, with strict_features
 };
-inline constexpr size_t kRejectCodes = 7;
+inline constexpr size_t kRejectCodes = 8;
 constexpr auto NamesOf(RejectCode) {
-  return std::to_array<NamedValue<RejectCode>>({{RejectCode::kTooLarge, "too_large"},
-                                                {RejectCode::kInvalidJson, "invalid_json"},
-                                                {RejectCode::kMissingField, "missing_field"},
-                                                {RejectCode::kWrongType, "wrong_type"},
-                                                {RejectCode::kInvalidValue, "invalid_value"},
-                                                {RejectCode::kShadowedName, "shadowed_name"},
-                                                {RejectCode::kFutureTs, "future_ts"}});
+  return std::to_array<NamedValue<RejectCode>>(
+      {{RejectCode::kTooLarge, "too_large"},
+       {RejectCode::kInvalidJson, "invalid_json"},
+       {RejectCode::kMissingField, "missing_field"},
+       {RejectCode::kWrongType, "wrong_type"},
+       {RejectCode::kInvalidValue, "invalid_value"},
+       {RejectCode::kShadowedName, "shadowed_name"},
+       {RejectCode::kFutureTs, "future_ts"},
+       {RejectCode::kUndeclaredFeature, "undeclared_feature"}});
 }
 
 struct DeadLetter {

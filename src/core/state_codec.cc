@@ -1,6 +1,8 @@
 #include "src/core/state_codec.h"
 
 #include <cstring>
+#include <type_traits>
+#include <variant>
 
 namespace ctrjoin {
 
@@ -51,25 +53,57 @@ bool GetDouble(std::string_view& in, double& d) {
   return true;
 }
 
-enum class ValueTag : uint8_t { kNumber = 0, kString = 1, kNumbers = 2 };
+// A feature value's tag: FeatureValue's alternative index.
+enum class ValueTag : uint8_t { kNumber = 0, kString = 1, kNumbers = 2, kInt64 = 3, kInt64s = 4 };
+
+void PutInt64(std::string& out, int64_t v) { PutFixed64(out, static_cast<uint64_t>(v)); }
+
+bool GetInt64(std::string_view& in, int64_t& v) {
+  uint64_t bits = 0;
+  if (!GetFixed64(in, bits)) return false;
+  v = static_cast<int64_t>(bits);
+  return true;
+}
 
 void EncodeFeatures(const std::vector<Feature>& features, std::string& out) {
   PutVarint(out, features.size());
   for (const Feature& f : features) {
     PutString(out, f.name);
-    if (const auto* d = std::get_if<double>(&f.value)) {
-      out.push_back(static_cast<char>(ValueTag::kNumber));
-      PutDouble(out, *d);
-    } else if (const auto* s = std::get_if<std::string>(&f.value)) {
-      out.push_back(static_cast<char>(ValueTag::kString));
-      PutString(out, *s);
-    } else {
-      const auto& v = std::get<std::vector<double>>(f.value);
-      out.push_back(static_cast<char>(ValueTag::kNumbers));
-      PutVarint(out, v.size());
-      for (double d : v) PutDouble(out, d);
-    }
+    out.push_back(static_cast<char>(f.value.index()));
+    std::visit(
+        [&out](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, double>) {
+            PutDouble(out, v);
+          } else if constexpr (std::is_same_v<T, int64_t>) {
+            PutInt64(out, v);
+          } else if constexpr (std::is_same_v<T, std::string>) {
+            PutString(out, v);
+          } else {
+            PutVarint(out, v.size());
+            for (const auto x : v) {
+              if constexpr (std::is_same_v<T, std::vector<double>>) {
+                PutDouble(out, x);
+              } else {
+                PutInt64(out, x);
+              }
+            }
+          }
+        },
+        f.value);
   }
+}
+
+// Reads a list of m fixed 8-byte values.
+template <typename T>
+bool GetList(std::string_view& in, bool (*get)(std::string_view&, T&), std::vector<T>& out) {
+  uint64_t m = 0;
+  if (!GetVarint(in, m) || m > in.size() / 8) return false;
+  out.resize(m);
+  for (T& x : out) {
+    if (!get(in, x)) return false;
+  }
+  return true;
 }
 
 bool DecodeFeatures(std::string_view& in, std::vector<Feature>& out) {
@@ -96,12 +130,20 @@ bool DecodeFeatures(std::string_view& in, std::vector<Feature>& out) {
         break;
       }
       case ValueTag::kNumbers: {
-        uint64_t m = 0;
-        if (!GetVarint(in, m) || m > in.size() / 8) return false;
-        std::vector<double> v(m);
-        for (double& d : v) {
-          if (!GetDouble(in, d)) return false;
-        }
+        std::vector<double> v;
+        if (!GetList(in, GetDouble, v)) return false;
+        f.value = std::move(v);
+        break;
+      }
+      case ValueTag::kInt64: {
+        int64_t v = 0;
+        if (!GetInt64(in, v)) return false;
+        f.value = v;
+        break;
+      }
+      case ValueTag::kInt64s: {
+        std::vector<int64_t> v;
+        if (!GetList(in, GetInt64, v)) return false;
         f.value = std::move(v);
         break;
       }

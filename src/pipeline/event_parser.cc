@@ -1,10 +1,15 @@
 #include "src/pipeline/event_parser.h"
 
+#include <fmt/format.h>
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cmath>
+#include <optional>
 #include <utility>
 #include <vector>
+
+#include "src/core/feature_type.h"
 
 namespace ctrjoin {
 
@@ -110,36 +115,126 @@ Reason ReadTs(const simdjson::dom::object& obj, std::string_view field, int64_t&
   return {};
 }
 
-// Converts a JSON number of any kind to a double (the DOM converts integers
-// too); false if it is not a number.
-bool NumberAsDouble(const element& value, double& out) {
-  return value.get_double().get(out) == simdjson::SUCCESS;
+Reason OutOfType(std::string why) { return {RejectCode::kInvalidValue, std::move(why)}; }
+Reason NotOfType(const char* expected, const element& value) {
+  return {RejectCode::kWrongType,
+          std::string("expected ") + expected + ", got " + TypeName(value.type())};
 }
 
-// Reads one feature value. On failure returns what was found instead
-// ("a boolean", "an array containing a string").
-std::string ReadFeatureValue(const element& value, FeatureValue& out) {
-  double number = 0;
-  if (NumberAsDouble(value, number)) {
-    out = number;
-    return {};
+// A JSON number as a float (tf.Example's float32): an integer only if
+// float32 holds it exactly, any other number only if it fits float32's
+// range ("1e+39 is outside float32's range").
+Reason ReadFloat(const element& value, double& out) {
+  switch (value.type()) {
+    case element_type::INT64: {
+      const int64_t v = value.get_int64().value_unsafe();
+      if (!ExactInFloat32(v)) {
+        return OutOfType(std::to_string(v) + " is an integer float32 cannot hold exactly");
+      }
+      out = static_cast<double>(v);
+      return {};
+    }
+    case element_type::UINT64:
+      return OutOfType(std::to_string(value.get_uint64().value_unsafe()) +
+                       " is an integer float32 cannot hold exactly");
+    case element_type::DOUBLE:
+      out = value.get_double().value_unsafe();
+      if (!FitsFloat32(out)) return OutOfType(fmt::format("{} is outside float32's range", out));
+      return {};
+    default: return NotOfType("a number", value);
   }
-  if (value.type() == element_type::STRING) {
-    out = std::string(value.get_string().value_unsafe());
-    return {};
+}
+
+// A JSON integer as an int64 (3.0 too: it is one exactly).
+Reason ReadInt64(const element& value, int64_t& out) {
+  switch (value.type()) {
+    case element_type::INT64: out = value.get_int64().value_unsafe(); return {};
+    case element_type::UINT64:
+      return OutOfType(std::to_string(value.get_uint64().value_unsafe()) + " does not fit int64");
+    case element_type::DOUBLE: {
+      const double d = value.get_double().value_unsafe();
+      // [-2^63, 2^63) holds every integral double that int64 can.
+      if (d != std::trunc(d) || d < -0x1p63 || d >= 0x1p63) {
+        return OutOfType(fmt::format("{} is not an int64", d));
+      }
+      out = static_cast<int64_t>(d);
+      return {};
+    }
+    default: return NotOfType("an integer", value);
   }
+}
+
+template <typename T>
+Reason ReadList(const element& value, Reason (*read)(const element&, T&), std::vector<T>& out) {
+  if (value.type() != element_type::ARRAY) return NotOfType("an array", value);
+  simdjson::dom::array array = value.get_array().value_unsafe();
+  out.resize(array.size());
+  size_t i = 0;
+  for (element item : array) {
+    if (Reason r = read(item, out[i]); !r.empty()) {
+      return {r.code, "element " + std::to_string(i) + ": " + r.message};
+    }
+    ++i;
+  }
+  return {};
+}
+
+// Reads a value of the given type.
+Reason ReadTyped(const element& value, FeatureType type, FeatureValue& out) {
+  switch (type) {
+    case FeatureType::kInt64: return ReadInt64(value, out.emplace<int64_t>());
+    case FeatureType::kFloat: return ReadFloat(value, out.emplace<double>());
+    case FeatureType::kString:
+      if (value.type() != element_type::STRING) return NotOfType("a string", value);
+      out = std::string(value.get_string().value_unsafe());
+      return {};
+    case FeatureType::kInt64List:
+      return ReadList(value, ReadInt64, out.emplace<std::vector<int64_t>>());
+    case FeatureType::kFloatList:
+      return ReadList(value, ReadFloat, out.emplace<std::vector<double>>());
+  }
+  return {RejectCode::kInvalidValue, "unknown feature type"};
+}
+
+// What a value that has no feature type is: "a boolean", "an array
+// containing a string".
+std::string DescribeUntyped(const element& value) {
   if (value.type() != element_type::ARRAY) return TypeName(value.type());
   simdjson::dom::array array = value.get_array().value_unsafe();
-  std::vector<double> numbers;
-  numbers.reserve(array.size());
   for (element item : array) {
-    if (!NumberAsDouble(item, number)) {
-      return std::string("an array containing ") + TypeName(item.type());
+    const element_type t = item.type();
+    if (t != element_type::INT64 && t != element_type::UINT64 && t != element_type::DOUBLE) {
+      return std::string("an array containing ") + TypeName(t);
     }
-    numbers.push_back(number);
   }
-  out = std::move(numbers);
-  return {};
+  return TypeName(value.type());
+}
+
+// The type the inference rule gives an undeclared JSON value
+// (src/core/feature_type.h): an integer is an int64, another number a
+// float, an array of integers an int64_list, of numbers a float_list (an
+// empty one too), a string a string; nullopt for anything else.
+std::optional<FeatureType> InferType(const element& value) {
+  switch (value.type()) {
+    case element_type::INT64:
+    case element_type::UINT64: return FeatureType::kInt64;
+    case element_type::DOUBLE: return FeatureType::kFloat;
+    case element_type::STRING: return FeatureType::kString;
+    case element_type::ARRAY: {
+      simdjson::dom::array array = value.get_array().value_unsafe();
+      bool all_integers = array.size() > 0;
+      for (element item : array) {
+        const element_type t = item.type();
+        if (t == element_type::DOUBLE) {
+          all_integers = false;
+        } else if (t != element_type::INT64 && t != element_type::UINT64) {
+          return std::nullopt;
+        }
+      }
+      return all_integers ? FeatureType::kInt64List : FeatureType::kFloatList;
+    }
+    default: return std::nullopt;
+  }
 }
 
 // Reads the optional features object, keeping the order of the JSON.
@@ -183,33 +278,61 @@ const std::string* NameGivenTwice(const std::vector<Feature>& features) {
 }
 
 Reason ReadFeatures(const simdjson::dom::object& obj, const SchemaOptions& options,
-                    std::vector<Feature>& out) {
+                    const FeatureDecls& declared, std::vector<Feature>& out) {
   const std::string& field = options.features_field;
   element value;
-  if (obj.at_key(field).get(value) != simdjson::SUCCESS) return {};
-  simdjson::dom::object features;
-  if (value.get_object().get(features) != simdjson::SUCCESS) {
-    return {RejectCode::kWrongType, field + ": expected an object, got " + TypeName(value.type())};
-  }
-  out.reserve(std::min(features.size(), options.max_features));
-  for (simdjson::dom::key_value_pair entry : features) {
-    if (out.size() == options.max_features) {
-      return {RejectCode::kInvalidValue, field + ": more than max_features=" +
-                                             std::to_string(options.max_features) + " entries"};
-    }
-    Feature& feature = out.emplace_back();
-    feature.name.assign(entry.key);
-    if (Reason r = CheckFeatureName(feature.name, options); !r.empty()) {
-      return {r.code, field + "." + feature.name + ": " + r.message};
-    }
-    if (std::string got = ReadFeatureValue(entry.value, feature.value); !got.empty()) {
+  if (obj.at_key(field).get(value) == simdjson::SUCCESS) {
+    simdjson::dom::object features;
+    if (value.get_object().get(features) != simdjson::SUCCESS) {
       return {RejectCode::kWrongType,
-              field + "." + feature.name +
-                  ": expected a number, a string or an array of numbers, got " + got};
+              field + ": expected an object, got " + TypeName(value.type())};
+    }
+    out.reserve(std::min(features.size(), options.max_features));
+    for (simdjson::dom::key_value_pair entry : features) {
+      if (out.size() == options.max_features) {
+        return {RejectCode::kInvalidValue, field + ": more than max_features=" +
+                                               std::to_string(options.max_features) + " entries"};
+      }
+      Feature& feature = out.emplace_back();
+      feature.name.assign(entry.key);
+      if (Reason r = CheckFeatureName(feature.name, options); !r.empty()) {
+        return {r.code, field + "." + feature.name + ": " + r.message};
+      }
+      const auto decl = declared.find(feature.name);
+      std::optional<FeatureType> type;
+      if (decl != declared.end()) {
+        type = decl->second.type;
+      } else if (options.strict_features) {
+        return {RejectCode::kUndeclaredFeature,
+                field + "." + feature.name +
+                    ": not declared in schema.features (schema.strict_features is on)"};
+      } else {
+        type = InferType(entry.value);
+      }
+      if (!type) {
+        return {RejectCode::kWrongType,
+                field + "." + feature.name +
+                    ": expected a number, a string or an array of numbers, got " +
+                    DescribeUntyped(entry.value)};
+      }
+      if (Reason r = ReadTyped(entry.value, *type, feature.value); !r.empty()) {
+        return {r.code, field + "." + feature.name + " (" + std::string(NameOf(*type)) +
+                            (decl != declared.end() ? ", declared" : ", inferred") +
+                            "): " + r.message};
+      }
     }
   }
   if (const std::string* twice = NameGivenTwice(out)) {
     return {RejectCode::kShadowedName, field + "." + *twice + ": appears twice"};
+  }
+  // Declared features the record does not have take their defaults.
+  const size_t given = out.size();
+  for (const auto& [name, decl] : declared) {
+    if (!decl.default_value) continue;
+    const auto has = [&](const Feature& f) { return f.name == name; };
+    if (std::none_of(out.begin(), out.begin() + given, has)) {
+      out.push_back(Feature{name, *decl.default_value});
+    }
   }
   return {};
 }
@@ -226,7 +349,7 @@ Reason CheckNotFuture(std::string_view field, int64_t ts, int64_t now_ms, int64_
 }
 
 Reason ReadImpression(const simdjson::dom::object& obj, const SchemaOptions& options,
-                      int64_t now_ms, Impression& out) {
+                      const FeatureDecls& declared, int64_t now_ms, Impression& out) {
   const size_t max_id = options.max_id_bytes;
   if (Reason r = ReadId(obj, options.impression_id_field, max_id, out.impression_id); !r.empty()) {
     return r;
@@ -238,7 +361,7 @@ Reason ReadImpression(const simdjson::dom::object& obj, const SchemaOptions& opt
       !r.empty()) {
     return r;
   }
-  return ReadFeatures(obj, options, out.features);
+  return ReadFeatures(obj, options, declared, out.features);
 }
 
 Reason ReadClick(const simdjson::dom::object& obj, const SchemaOptions& options, int64_t now_ms,
@@ -280,6 +403,15 @@ Status SchemaOptions::Validate() const {
     return Status::InvalidArgument("schema.max_future_ms: must not be negative, got " +
                                    std::to_string(max_future_ms));
   }
+  if (Result<FeatureDecls> decls = ParseFeatureDecls(features, "schema.features"); !decls.ok()) {
+    return decls.status();
+  } else {
+    for (const auto& [name, decl] : *decls) {
+      if (Reason r = CheckFeatureName(name, *this); !r.empty()) {
+        return Status::InvalidArgument("schema.features." + name + ": " + r.message);
+      }
+    }
+  }
   if (max_record_bytes < 64) {
     return Status::InvalidArgument("schema.max_record_bytes: must be at least 64, got " +
                                    std::to_string(max_record_bytes));
@@ -293,6 +425,7 @@ Status SchemaOptions::Validate() const {
 // everything they keep.
 struct EventParser::Impl {
   simdjson::dom::parser parser;
+  FeatureDecls declared;  // schema.features, parsed
 
   // Parses json as one JSON object.
   Reason ParseObject(std::string_view json, size_t max_record_bytes, simdjson::dom::object& out) {
@@ -315,7 +448,13 @@ struct EventParser::Impl {
 };
 
 EventParser::EventParser(SchemaOptions options)
-    : options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
+    : options_(std::move(options)), impl_(std::make_unique<Impl>()) {
+  // Validate() has refused declarations that do not parse.
+  if (Result<FeatureDecls> decls = ParseFeatureDecls(options_.features, "schema.features");
+      decls.ok()) {
+    impl_->declared = std::move(*decls);
+  }
+}
 
 EventParser::~EventParser() = default;
 
@@ -327,7 +466,8 @@ ParseResult EventParser::Parse(StreamKind stream, std::string_view json, int64_t
   switch (stream) {
     case StreamKind::kImpression: {
       Impression impression;
-      if (Reason reason = ReadImpression(obj, options_, now_ms, impression); !reason.empty()) {
+      if (Reason reason = ReadImpression(obj, options_, impl_->declared, now_ms, impression);
+          !reason.empty()) {
         return reason;
       }
       return impression;

@@ -6,8 +6,9 @@
 // reason that names the field when: it is not a JSON object, a required field
 // is missing or has the wrong type, an id is empty or longer than
 // max_id_bytes, ts is negative or more than max_future_ms ahead of the
-// wall clock, or a feature value is not a number, a string or an array of
-// numbers, or a feature name would shadow another name of the sample: a
+// wall clock, a feature value is not of its declared or inferred type or
+// does not fit it (src/core/feature_type.h: nothing is rounded), a feature
+// is undeclared under strict_features, or a feature name would shadow another name of the sample: a
 // sample field (kSampleFieldNames), a lookup's column ("<lookup name>.*") or
 // an earlier feature of the same record. ids may be JSON strings or integers
 // (integers become their decimal text). Unknown top-level fields are ignored.
@@ -16,6 +17,7 @@
 // its buffers). Called from the pipeline's parse node.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,6 +41,12 @@ struct SchemaOptions {
   size_t max_features = 1024;
   int64_t max_future_ms = 86'400'000;  // 1 day ahead of the wall clock
   size_t max_record_bytes = 1 << 20;
+  // Declared impression features: name -> "<type>" or "<type>=<default>"
+  // (src/core/feature_type.h). A declared feature's value must be of its
+  // type; an undeclared one's type is inferred, or with strict_features the
+  // record is dead-lettered.
+  std::map<std::string, std::string> features;
+  bool strict_features = false;
   // Not a config key: the lookups' names (Config::ParserSchema). Features
   // "<name>.*" are that lookup's columns, so an impression's own feature may
   // not be named so.

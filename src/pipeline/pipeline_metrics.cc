@@ -46,7 +46,7 @@ void PipelineMetrics::Expose(Exposition& e, const TopicLabels& labels) const {
   }
   e.Family("ctrjoin_dead_letters_by_reason_total", "counter",
            "The same by input topic and reason code (too_large, invalid_json, missing_field, "
-           "wrong_type, invalid_value, shadowed_name, future_ts).");
+           "wrong_type, invalid_value, shadowed_name, future_ts, undeclared_feature).");
   for (int s = 0; s < 2; ++s) {
     for (const auto& [code, name] : NamesOf(RejectCode{})) {
       e.Sample("ctrjoin_dead_letters_by_reason_total", {{"topic", topics[s]}, {"reason", name}},

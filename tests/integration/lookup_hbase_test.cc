@@ -62,9 +62,7 @@ class LookupHBaseTest : public ::testing::Test {
   static void ExpectOwnFeatures(const std::vector<Impression>& imps) {
     for (const Impression& imp : imps) {
       ASSERT_EQ(imp.lookup_features.size(), 1u) << imp.user_id;
-      EXPECT_EQ(
-          "u" + std::to_string(static_cast<int>(std::get<double>(imp.lookup_features[0].value))),
-          imp.user_id);
+      EXPECT_EQ("u" + std::to_string(std::get<int64_t>(imp.lookup_features[0].value)), imp.user_id);
       EXPECT_FALSE(imp.features_partial);
     }
   }

@@ -4,19 +4,39 @@
 
 #include <gtest/gtest.h>
 
-#include "joins/feature_value.h"
+#include "src/core/feature_type.h"
 
 namespace ctrjoin {
 namespace {
 
 FetchedRow Row(std::vector<FeatureCell> cells) { return FetchedRow{std::move(cells)}; }
 
+// RowVersions::Make with no declared columns (every type inferred).
+std::shared_ptr<const RowVersions> Make(const FetchedRow& row, const std::string& prefix,
+                                        int max_versions, int64_t known_until, bool live) {
+  size_t rejected = 0;
+  std::string first;
+  auto rv = RowVersions::Make(row, prefix, max_versions, known_until, live, {}, &rejected, &first);
+  EXPECT_EQ(rejected, 0u) << first;
+  return rv;
+}
+
+// A numeric feature's value (int64 or float).
 double Number(const FeatureSet& set, const std::string& name) {
   for (const Feature& f : *set) {
-    if (f.name == name) return std::get<double>(f.value);
+    if (f.name != name) continue;
+    if (const auto* i = std::get_if<int64_t>(&f.value)) return static_cast<double>(*i);
+    return std::get<double>(f.value);
   }
   ADD_FAILURE() << "no feature " << name;
   return -1;
+}
+
+const FeatureValue* Find(const FeatureSet& set, const std::string& name) {
+  for (const Feature& f : *set) {
+    if (f.name == name) return &f.value;
+  }
+  return nullptr;
 }
 
 bool Has(const FeatureSet& set, const std::string& name) {
@@ -28,8 +48,8 @@ bool Has(const FeatureSet& set, const std::string& name) {
 
 TEST(RowVersionsTest, AnswersAsOfTsBelowTheBound) {
   // age versions 300, 200 (2 = max_versions: history cut); country at 100 only.
-  auto rv = RowVersions::Make(Row({{"age", "33", 300}, {"age", "32", 200}, {"country", "de", 100}}),
-                              "user.", 2, /*known_until=*/1000, /*live=*/false);
+  auto rv = Make(Row({{"age", "33", 300}, {"age", "32", 200}, {"country", "de", 100}}), "user.", 2,
+                 /*known_until=*/1000, /*live=*/false);
   auto at_500 = rv->Resolve(500);
   ASSERT_TRUE(at_500);
   EXPECT_EQ(Number(*at_500, "user.age"), 33);
@@ -46,14 +66,14 @@ TEST(RowVersionsTest, AnswersAsOfTsBelowTheBound) {
 }
 
 TEST(RowVersionsTest, CompleteColumnAnswersAbsence) {
-  auto rv = RowVersions::Make(Row({{"age", "33", 300}}), "user.", 3, 1000, false);
+  auto rv = Make(Row({{"age", "33", 300}}), "user.", 3, 1000, false);
   auto at_100 = rv->Resolve(100);
   ASSERT_TRUE(at_100);
   EXPECT_TRUE((*at_100)->empty()) << "age did not exist yet at 100";
 }
 
 TEST(RowVersionsTest, LiveFetchServesNewestPastItsBound) {
-  auto rv = RowVersions::Make(Row({{"age", "33", 300}}), "user.", 3, 1000, /*live=*/true);
+  auto rv = Make(Row({{"age", "33", 300}}), "user.", 3, 1000, /*live=*/true);
   auto later = rv->Resolve(5000);
   ASSERT_TRUE(later);
   EXPECT_EQ(Number(*later, "user.age"), 33);
@@ -61,8 +81,8 @@ TEST(RowVersionsTest, LiveFetchServesNewestPastItsBound) {
 }
 
 TEST(RowVersionsTest, ValuesAreTyped) {
-  auto rv = RowVersions::Make(Row({{"n", "1.5", 1}, {"v", "[1, 2.5]", 1}, {"s", "abc", 1}}),
-                              "item.", 1, 10, false);
+  auto rv =
+      Make(Row({{"n", "1.5", 1}, {"v", "[1, 2.5]", 1}, {"s", "abc", 1}}), "item.", 1, 10, false);
   auto set = *rv->Resolve(5);
   ASSERT_EQ(set->size(), 3u);
   EXPECT_EQ(Number(set, "item.n"), 1.5);
@@ -81,7 +101,7 @@ class FeatureCacheTest : public ::testing::Test {
  protected:
   std::shared_ptr<const RowVersions> Versions(const std::string& age, int64_t version,
                                               bool live = true) {
-    return RowVersions::Make(Row({{"age", age, version}}), "user.", 3, 1000, live);
+    return Make(Row({{"age", age, version}}), "user.", 3, 1000, live);
   }
   LookupMetrics metrics_;
 };
@@ -113,7 +133,7 @@ TEST_F(FeatureCacheTest, NegativeEntriesHaveTheirOwnTtl) {
   o.expire_after_write_ms = 1000;
   o.negative_ttl_ms = 10;
   FeatureCache cache(o, &metrics_);
-  cache.Put("nobody", RowVersions::Make(Row({}), "user.", 3, 1000, true), 0);
+  cache.Put("nobody", Make(Row({}), "user.", 3, 1000, true), 0);
   auto hit = cache.Get("nobody", 500, 5);
   ASSERT_TRUE(hit);
   EXPECT_TRUE((*hit)->empty());
@@ -149,15 +169,41 @@ TEST_F(FeatureCacheTest, ReplaceKeepsCountsRight) {
   EXPECT_EQ(Number(*cache.Get("u1", 5, 0), "user.age"), 2);
 }
 
-TEST(FeatureValueTest, DecodesNumbersArraysAndText) {
-  EXPECT_EQ(std::get<double>(DecodeCellValue("42")), 42);
-  EXPECT_EQ(std::get<double>(DecodeCellValue("-0.5")), -0.5);
-  EXPECT_EQ(std::get<std::vector<double>>(DecodeCellValue("[]")), std::vector<double>{});
-  EXPECT_EQ(std::get<std::vector<double>>(DecodeCellValue("[1, 2]")), (std::vector<double>{1, 2}));
-  EXPECT_EQ(std::get<std::string>(DecodeCellValue("[1, x]")), "[1, x]");
-  EXPECT_EQ(std::get<std::string>(DecodeCellValue("42abc")), "42abc");
-  EXPECT_EQ(std::get<std::string>(DecodeCellValue("")), "");
-  EXPECT_EQ(std::get<std::string>(DecodeCellValue("nan")), "nan");
+TEST(RowVersionsTest, InfersTypesFromCellText) {
+  auto rv = Make(Row({{"zip", "02139", 1},
+                      {"id", "1234567890123456789", 1},
+                      {"big", "16777217", 1},
+                      {"ids", "[1, 2]", 1},
+                      {"huge", "1e39", 1}}),
+                 "user.", 1, 10, false);
+  auto set = *rv->Resolve(5);
+  EXPECT_EQ(*Find(set, "user.zip"), FeatureValue(std::string("02139"))) << "leading zero: text";
+  EXPECT_EQ(*Find(set, "user.id"), FeatureValue(int64_t{1234567890123456789}));
+  EXPECT_EQ(*Find(set, "user.big"), FeatureValue(int64_t{16777217}));
+  EXPECT_EQ(*Find(set, "user.ids"), FeatureValue(std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(*Find(set, "user.huge"), FeatureValue(std::string("1e39"))) << "no float32 holds it";
+}
+
+TEST(RowVersionsTest, DeclaredColumnsKeepTheirTypeAndLeaveOutCellsNotOfIt) {
+  FeatureDecls columns =
+      ParseFeatureDecls({{"zip", "string"}, {"age", "int64"}, {"score", "float"}},
+                        "lookups[0].columns")
+          .value();
+  size_t rejected = 0;
+  std::string first;
+  auto rv = RowVersions::Make(
+      Row({{"zip", "7", 1}, {"age", "41", 300}, {"age", "forty", 200}, {"score", "1e39", 1}}),
+      "user.", 3, 1000, false, columns, &rejected, &first);
+  EXPECT_EQ(rejected, 2u);
+  EXPECT_NE(first.find("user.age at version 200"), std::string::npos) << first;
+  auto at_500 = *rv->Resolve(500);
+  EXPECT_EQ(*Find(at_500, "user.zip"), FeatureValue(std::string("7")));
+  EXPECT_EQ(*Find(at_500, "user.age"), FeatureValue(int64_t{41}));
+  EXPECT_EQ(Find(at_500, "user.score"), nullptr) << "1e39 is not a float32";
+  // Where the rejected version applies the feature is absent, not the older or newer one.
+  auto at_250 = rv->Resolve(250);
+  ASSERT_TRUE(at_250);
+  EXPECT_EQ(Find(*at_250, "user.age"), nullptr);
 }
 
 }  // namespace

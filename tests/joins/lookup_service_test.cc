@@ -99,10 +99,11 @@ class FakeStore : public FeatureStore {
 
 class LookupServiceTest : public ::testing::Test {
  protected:
-  void Start(LookupServiceOptions options = {}) {
+  void Start(LookupServiceOptions options = {},
+             std::map<std::string, std::string> user_columns = {}) {
     options.retry_initial_ms = 1;
     options.retry_max_ms = 20;
-    LookupSpec user{"user", "user_features", "f", LookupKey::kUserId, 2, {}};
+    LookupSpec user{"user", "user_features", "f", LookupKey::kUserId, 2, {}, user_columns};
     LookupSpec item{"item", "item_features", "f", LookupKey::kItemId, 2, {}};
     service_ = std::make_unique<LookupService>(options, std::vector<LookupSpec>{user, item},
                                                &store_, &metrics_);
@@ -144,8 +145,8 @@ TEST_F(LookupServiceTest, PointInTimeNeverUsesALaterVersion) {
   auto done = Enrich(imps);
   ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
   ASSERT_TRUE(done.get().ok());
-  EXPECT_EQ(std::get<double>(*Find(imps[0], "user.age")), 31);
-  EXPECT_EQ(std::get<double>(*Find(imps[1], "user.age")), 30);
+  EXPECT_EQ(std::get<int64_t>(*Find(imps[0], "user.age")), 31);
+  EXPECT_EQ(std::get<int64_t>(*Find(imps[1], "user.age")), 30);
   EXPECT_EQ(Find(imps[2], "user.age"), nullptr) << "no version <= 99";
   EXPECT_EQ(std::get<double>(*Find(imps[0], "item.price")), 9.5);
   EXPECT_EQ(std::get<double>(*Find(imps[2], "item.price")), 9.5);
@@ -164,7 +165,7 @@ TEST_F(LookupServiceTest, ConcurrentMissesForOneRowAreCoalesced) {
   store_.SetGate(true);
   ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
   ASSERT_TRUE(done.get().ok());
-  for (const Impression& imp : imps) EXPECT_EQ(std::get<double>(*Find(imp, "user.age")), 40);
+  for (const Impression& imp : imps) EXPECT_EQ(std::get<int64_t>(*Find(imp, "user.age")), 40);
   // One row for "hot" and one for "i" (item): 100 misses each, coalesced.
   EXPECT_EQ(store_.rows(), 2u);
   EXPECT_EQ(metrics_.requests.Get(), 2u);
@@ -198,7 +199,7 @@ TEST_F(LookupServiceTest, SecondLookupOfALiveRowIsACacheHit) {
   std::vector<Impression> second{Imp("u1", "i1", now + 10)};
   ASSERT_TRUE(Enrich(second).get().ok());
   EXPECT_EQ(store_.calls(), calls);
-  EXPECT_EQ(std::get<double>(*Find(second[0], "user.age")), 40);
+  EXPECT_EQ(std::get<int64_t>(*Find(second[0], "user.age")), 40);
   EXPECT_EQ(metrics_.cache_hits.Get(), 2u);
 }
 
@@ -210,7 +211,7 @@ TEST_F(LookupServiceTest, RetriesUntilTheStoreAnswers) {
   auto done = Enrich(imps);
   ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
   ASSERT_TRUE(done.get().ok());
-  EXPECT_EQ(std::get<double>(*Find(imps[0], "user.age")), 40);
+  EXPECT_EQ(std::get<int64_t>(*Find(imps[0], "user.age")), 40);
   EXPECT_GE(metrics_.retries.Get(), 3u);
   EXPECT_FALSE(imps[0].features_partial);
 }
@@ -228,7 +229,7 @@ TEST_F(LookupServiceTest, StoreDownHoldsTheBatchByDefault) {
   store_.FailAlways(false);
   ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
   ASSERT_TRUE(done.get().ok());
-  EXPECT_EQ(std::get<double>(*Find(imps[0], "user.age")), 40);
+  EXPECT_EQ(std::get<int64_t>(*Find(imps[0], "user.age")), 40);
   EXPECT_GT(metrics_.retries.Get(), 2u);
 }
 
@@ -281,7 +282,7 @@ TEST_F(LookupServiceTest, CompletionsLandOnTheirOwnImpressionUnderConcurrency) {
           const FeatureValue* id = Find(imp, "user.id");
           ++checked;
           if (id == nullptr ||
-              "u" + std::to_string(static_cast<int>(std::get<double>(*id))) != imp.user_id) {
+              "u" + std::to_string(static_cast<int>(std::get<int64_t>(*id))) != imp.user_id) {
             ++wrong;
           }
         }
@@ -302,7 +303,39 @@ TEST_F(LookupServiceTest, LiveFetchWithCutHistoryFallsBackToAnExactFetch) {
   Start();
   std::vector<Impression> imps{Imp("u1", "i1", now - 25'000)};  // within the live horizon
   ASSERT_TRUE(Enrich(imps).get().ok());
-  EXPECT_EQ(std::get<double>(*Find(imps[0], "user.age")), 30);
+  EXPECT_EQ(std::get<int64_t>(*Find(imps[0], "user.age")), 30);
+}
+
+// Declared columns keep their type ("02139" stays text, a 19-digit id an
+// int64); a cell not of its type is left out and counted; a row without a
+// declared column gets its default.
+TEST_F(LookupServiceTest, DeclaredColumnsKeepTheirTypeAndDefaults) {
+  store_.Put("user_features", "u1", "zip", 1, "02139");
+  store_.Put("user_features", "u1", "id", 1, "1234567890123456789");
+  store_.Put("user_features", "u1", "age", 1, "thirty");
+  store_.Put("user_features", "u2", "zip", 1, "10001");
+  Start({}, {{"zip", "string"}, {"age", "int64=-1"}, {"score", "float=0.5"}});
+  std::vector<Impression> imps{Imp("u1", "i1", 10), Imp("u2", "i1", 10), Imp("u3", "i1", 10)};
+  ASSERT_TRUE(Enrich(imps).get().ok());
+  EXPECT_EQ(*Find(imps[0], "user.zip"), FeatureValue(std::string("02139")));
+  EXPECT_EQ(*Find(imps[0], "user.id"), FeatureValue(int64_t{1234567890123456789}))
+      << "undeclared: inferred";
+  EXPECT_EQ(*Find(imps[0], "user.age"), FeatureValue(int64_t{-1}))
+      << "'thirty' is left out; the default stands in";
+  EXPECT_EQ(*Find(imps[0], "user.score"), FeatureValue(0.5));
+  EXPECT_EQ(*Find(imps[1], "user.zip"), FeatureValue(std::string("10001")));
+  EXPECT_EQ(*Find(imps[1], "user.age"), FeatureValue(int64_t{-1}));
+  EXPECT_EQ(Find(imps[2], "user.zip"), nullptr) << "no default: absent";
+  EXPECT_EQ(*Find(imps[2], "user.age"), FeatureValue(int64_t{-1})) << "an unknown row too";
+  EXPECT_EQ(metrics_.cells_rejected.Get(), 1u);
+  EXPECT_FALSE(imps[0].features_partial);
+}
+
+TEST(LookupSpecTest, ColumnDeclarationsAreValidated) {
+  LookupSpec spec{"user", "t", "f", LookupKey::kUserId, 2, {}, {{"age", "int"}}};
+  const Status status = spec.Validate("lookups[0]");
+  EXPECT_NE(status.message().find("lookups[0].columns.age"), std::string::npos)
+      << status.ToString();
 }
 
 }  // namespace

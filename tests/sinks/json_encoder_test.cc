@@ -184,6 +184,17 @@ TEST(JsonEncoderTest, NumbersRoundTripAndNonFiniteBecomeNull) {
   EXPECT_TRUE(features["inf"].is_null());
 }
 
+TEST(JsonEncoderTest, Int64FeaturesAreWrittenExactly) {
+  Sample sample = BaseSample();
+  sample.impression.features = {{"id", int64_t{-9223372036854775807 - 1}},
+                                {"ids", std::vector<int64_t>{9007199254740993, -1}}};
+  std::string out;
+  AppendSampleJson(sample, out);
+  EXPECT_NE(out.find(R"("features":{"id":-9223372036854775808,"ids":[9007199254740993,-1]})"),
+            std::string::npos)
+      << out;
+}
+
 TEST(JsonEncoderTest, EscapesStrings) {
   std::string out;
   AppendJsonString("a\"b\\c/d\b\f\n\r\t\x01\x1f\x7f", out);

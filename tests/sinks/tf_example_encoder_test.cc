@@ -50,6 +50,25 @@ TEST(TfExampleEncoderTest, ParsesAsTensorflowExample) {
   EXPECT_EQ(f.count("partial"), 0u);
 }
 
+// int64 features stay int64: an id above 2^24 (or 2^53) keeps every digit.
+TEST(TfExampleEncoderTest, Int64FeaturesAreInt64Lists) {
+  Sample s = Positive();
+  s.impression.features = {{"big", int64_t{16777217}},
+                           {"id", int64_t{-1234567890123456789}},
+                           {"ids", std::vector<int64_t>{1, -2, int64_t{1} << 62}}};
+  std::string bytes;
+  AppendSampleTfExample(s, bytes);
+  tensorflow::Example example;
+  ASSERT_TRUE(example.ParseFromString(bytes));
+  const auto& f = example.features().feature();
+  EXPECT_EQ(f.at("big").int64_list().value(0), 16777217);
+  EXPECT_EQ(f.at("id").int64_list().value(0), -1234567890123456789);
+  ASSERT_EQ(f.at("ids").int64_list().value_size(), 3);
+  EXPECT_EQ(f.at("ids").int64_list().value(1), -2);
+  EXPECT_EQ(f.at("ids").int64_list().value(2), int64_t{1} << 62);
+  EXPECT_EQ(f.at("big").kind_case(), tensorflow::Feature::kInt64List);
+}
+
 TEST(TfExampleEncoderTest, NegativeHasNoClickTsAndFlagsShow) {
   Sample s = Positive();
   s.label = 0;

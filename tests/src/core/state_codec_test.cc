@@ -13,8 +13,10 @@ TEST(StateCodecTest, ImpressionRoundTrips) {
                  {{"a", 1.25},
                   {"b", std::string("ios")},
                   {"c", std::vector<double>{1, -2.5}},
-                  {"empty", std::vector<double>{}}}};
-  imp.lookup_features = {{"user.age", 34.0}, {"item.tags", std::string("a,b")}};
+                  {"empty", std::vector<double>{}},
+                  {"id", int64_t{-9223372036854775807 - 1}},
+                  {"ids", std::vector<int64_t>{16777217, -1}}}};
+  imp.lookup_features = {{"user.age", int64_t{34}}, {"item.tags", std::string("a,b")}};
   imp.features_partial = true;
   std::string bytes;
   EncodeImpression(imp, bytes);

@@ -51,8 +51,8 @@ TEST_F(EventParserTest, ParsesImpressionWithAllFeatureKinds) {
   ParseResult result = ParseImpression(
       R"({"impression_id":"imp-1","user_id":"u-1","item_id":"i-1","ts":1700000000123,)"
       R"("extra":{"ignored":[true]},)"
-      R"("features":{"age":31,"ctr":0.25,"big":18446744073709551615,"neg":-7,)"
-      R"("country":"DE","emb":[1,2.5,-3],"empty":[]}})");
+      R"("features":{"age":31,"ctr":0.25,"big":9223372036854775807,"neg":-7,)"
+      R"("country":"DE","emb":[1,2.5,-3],"empty":[],"ids":[1,-2]}})");
   ASSERT_TRUE(std::holds_alternative<Impression>(result));
   const Impression& imp = std::get<Impression>(result);
   EXPECT_EQ(imp.impression_id, "imp-1");
@@ -60,13 +60,14 @@ TEST_F(EventParserTest, ParsesImpressionWithAllFeatureKinds) {
   EXPECT_EQ(imp.item_id, "i-1");
   EXPECT_EQ(imp.ts, EventTime{1'700'000'000'123});
   const std::vector<Feature> expected = {
-      {"age", 31.0},
+      {"age", int64_t{31}},
       {"ctr", 0.25},
-      {"big", 18446744073709551615.0},
-      {"neg", -7.0},
+      {"big", int64_t{9223372036854775807}},
+      {"neg", int64_t{-7}},
       {"country", std::string("DE")},
       {"emb", std::vector<double>{1.0, 2.5, -3.0}},
       {"empty", std::vector<double>{}},
+      {"ids", std::vector<int64_t>{1, -2}},
   };
   EXPECT_EQ(imp.features, expected);
 }
@@ -261,7 +262,7 @@ TEST(EventParserSchemaTest, UsesConfiguredFieldNames) {
   EXPECT_EQ(std::get<Impression>(imp).user_id, "u1");
   EXPECT_EQ(std::get<Impression>(imp).item_id, "d1");
   EXPECT_EQ(std::get<Impression>(imp).ts, EventTime{10});
-  EXPECT_EQ(std::get<Impression>(imp).features, (std::vector<Feature>{{"x", 2.0}}));
+  EXPECT_EQ(std::get<Impression>(imp).features, (std::vector<Feature>{{"x", int64_t{2}}}));
 
   ParseResult click = parser.Parse(StreamKind::kClick, R"({"request":"r1","clicked_at":20})", kNow);
   ASSERT_TRUE(std::holds_alternative<Click>(click));
@@ -313,7 +314,7 @@ TEST_F(EventParserTest, ManyRecordsInARowKeepNoStaleData) {
     ASSERT_EQ(imp.features.size(), 2u);
     EXPECT_EQ(imp.features[0].value, FeatureValue(std::string(static_cast<size_t>((i * 37) % 500),
                                                               static_cast<char>('a' + i % 26))));
-    EXPECT_EQ(imp.features[1].value, FeatureValue(std::vector<double>{static_cast<double>(i)}));
+    EXPECT_EQ(imp.features[1].value, FeatureValue(std::vector<int64_t>{i}));
   }
 }
 
@@ -415,6 +416,96 @@ TEST_F(EventParserTest, RejectionsCarryTheirReasonCode) {
   EXPECT_EQ(code(imp, "{" + ids + R"(,"ts":)" + std::to_string(kNow + 10 * 86'400'000LL) + "}"),
             "future_ts");
   EXPECT_EQ(code(StreamKind::kClick, R"({"impression_id":"i"})"), "missing_field");
+  EXPECT_EQ(code(imp, "{" + ids + R"(,"ts":1,"features":{"f":1e39}})"), "invalid_value");
+  SchemaOptions strict;
+  strict.features = {{"age", "int64"}};
+  strict.strict_features = true;
+  EventParser strict_parser(strict);
+  ParseResult r = strict_parser.Parse(imp, "{" + ids + R"(,"ts":1,"features":{"x":1}})", kNow);
+  ASSERT_TRUE(std::holds_alternative<Rejection>(r));
+  EXPECT_EQ(NameOf(std::get<Rejection>(r).code), "undeclared_feature");
+}
+
+// Undeclared numbers keep the type JSON gives them; one no type can hold
+// exactly is dead-lettered, never rounded (1e39 would be inf in float32,
+// 1e-50 zero, 16777217 in a float list 16777216).
+TEST_F(EventParserTest, NumbersAreNeverRoundedIntoATypeThatCannotHoldThem) {
+  ParseResult ok = ParseImpression(WithIds(
+      R"("ts":1,"features":{"big":16777217,"tiny":1e-40,"max":3.4028234e38,"i":[16777217]})"));
+  ASSERT_TRUE(std::holds_alternative<Impression>(ok));
+  EXPECT_EQ(std::get<Impression>(ok).features,
+            (std::vector<Feature>{{"big", int64_t{16777217}},
+                                  {"tiny", 1e-40},
+                                  {"max", 3.4028234e38},
+                                  {"i", std::vector<int64_t>{16777217}}}));
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":{"f":1e39})")),
+            "features.f (float, inferred): 1e+39 is outside float32's range");
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":{"f":1e-50})")),
+            "features.f (float, inferred): 1e-50 is outside float32's range");
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":{"f":18446744073709551615})")),
+            "features.f (int64, inferred): 18446744073709551615 does not fit int64");
+  EXPECT_EQ(ImpressionReason(WithIds(R"("ts":1,"features":{"v":[0.5,16777217]})")),
+            "features.v (float_list, inferred): element 1: 16777217 is an integer float32 "
+            "cannot hold exactly");
+}
+
+TEST(EventParserDeclaredTest, DeclaredFeaturesKeepTheirTypeAndTakeTheirDefaults) {
+  SchemaOptions options;
+  options.features = {{"zip", "string"},
+                      {"age", "int64=0"},
+                      {"score", "float"},
+                      {"ids", "int64_list=[]"},
+                      {"emb", "float_list"}};
+  ASSERT_TRUE(options.Validate().ok());
+  EventParser parser(options);
+  auto parse = [&](const std::string& features) {
+    return parser.Parse(StreamKind::kImpression, WithIds(R"("ts":1,"features":)" + features), kNow);
+  };
+  ParseResult ok = parse(R"({"zip":"02139","score":16777216,"age":3.0,"emb":[1,0.5],"x":7})");
+  ASSERT_TRUE(std::holds_alternative<Impression>(ok));
+  EXPECT_EQ(std::get<Impression>(ok).features,
+            (std::vector<Feature>{{"zip", std::string("02139")},
+                                  {"score", 16777216.0},
+                                  {"age", int64_t{3}},
+                                  {"emb", std::vector<double>{1, 0.5}},
+                                  {"x", int64_t{7}},
+                                  {"ids", std::vector<int64_t>{}}}))
+      << "a declared float holds an integer as a float; absent declared features take their "
+         "defaults, after the record's own; one without a default stays absent";
+  ParseResult absent = parse("{}");
+  ASSERT_TRUE(std::holds_alternative<Impression>(absent));
+  EXPECT_EQ(std::get<Impression>(absent).features,
+            (std::vector<Feature>{{"age", int64_t{0}}, {"ids", std::vector<int64_t>{}}}));
+
+  const std::pair<const char*, const char*> refused[] = {
+      {R"({"zip":2139})", "features.zip (string, declared): expected a string, got an integer"},
+      {R"({"age":"31"})", "features.age (int64, declared): expected an integer, got a string"},
+      {R"({"age":3.5})", "features.age (int64, declared): 3.5 is not an int64"},
+      {R"({"score":16777217})",
+       "features.score (float, declared): 16777217 is an integer float32 cannot hold exactly"},
+      {R"({"ids":[1,2.5]})", "features.ids (int64_list, declared): element 1: 2.5 is not an int64"},
+      {R"({"emb":1})", "features.emb (float_list, declared): expected an array, got an integer"},
+  };
+  for (const auto& [features, reason] : refused) {
+    ParseResult r = parse(features);
+    ASSERT_TRUE(std::holds_alternative<Rejection>(r)) << features;
+    EXPECT_EQ(std::get<Rejection>(r).message, reason);
+  }
+}
+
+TEST(EventParserDeclaredTest, DeclarationsThatCannotBeKeptAreRefusedAtConfigTime) {
+  auto error = [](std::map<std::string, std::string> features) {
+    SchemaOptions options;
+    options.features = std::move(features);
+    options.lookup_names = {"user"};
+    return options.Validate().ToString();
+  };
+  EXPECT_NE(error({{"label", "int64"}}).find("schema.features.label: shadows the sample field"),
+            std::string::npos);
+  EXPECT_NE(error({{"user.age", "int64"}}).find("shadows the columns of lookup 'user'"),
+            std::string::npos);
+  EXPECT_NE(error({{"age", "integer"}}).find("schema.features.age"), std::string::npos);
+  EXPECT_NE(error({{"age", "int64=x"}}).find("default"), std::string::npos);
 }
 
 }  // namespace
