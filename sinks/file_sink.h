@@ -54,6 +54,42 @@ class FileSampleSink : public SampleSink {
   std::string buffer_;  // reused
 };
 
+// Samples to rolled parts in a directory, without transactions (at least
+// once: a crash leaves the open part in _staging/). The open part is
+// <dir>/_staging/part.inprogress; when it reaches roll_bytes or roll_ms
+// (checked at each write), and at Flush (end of input, shutdown), it is
+// fsynced, gzipped if asked, and renamed to <dir>/part-<n, 20 digits>.<ext>,
+// n counting up from the highest part already there. Readers glob
+// <dir>/part-*. Called from the pipeline's sink node only.
+struct RolledFileSinkOptions {
+  std::string dir;
+  SampleFormat format = SampleFormat::kJson;
+  FileCompression compression = FileCompression::kNone;
+  uint64_t roll_bytes = 0;  // 0: no size bound
+  int64_t roll_ms = 0;      // 0: no age bound
+};
+
+class RolledFileSampleSink : public SampleSink {
+ public:
+  static Result<std::unique_ptr<RolledFileSampleSink>> Open(RolledFileSinkOptions options);
+  ~RolledFileSampleSink() override;
+  Status Write(std::span<const Sample> samples) override;
+  Status Flush() override { return Roll(); }
+  std::string Describe() const override;
+
+ private:
+  RolledFileSampleSink(RolledFileSinkOptions options, uint64_t next);
+  // Publishes the open part, if it holds anything.
+  Status Roll();
+
+  const RolledFileSinkOptions options_;
+  uint64_t next_;              // the next part's number
+  std::FILE* file_ = nullptr;  // the open part, opened at the first write
+  uint64_t bytes_ = 0;         // in the open part
+  int64_t opened_ms_ = 0;      // monotonic
+  std::string buffer_;         // reused
+};
+
 class JsonLinesDeadLetterSink : public DeadLetterSink {
  public:
   explicit JsonLinesDeadLetterSink(std::unique_ptr<LineWriter> out) : out_(std::move(out)) {}

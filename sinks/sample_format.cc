@@ -27,4 +27,10 @@ void AppendSampleValue(SampleFormat format, const Sample& sample, std::string& o
   }
 }
 
+std::string FileExtension(SampleFormat format, FileCompression compression) {
+  std::string ext = format == SampleFormat::kJson ? "jsonl" : "tfrecord";
+  if (compression == FileCompression::kGzip) ext += ".gz";
+  return ext;
+}
+
 }  // namespace ctrjoin

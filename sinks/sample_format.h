@@ -18,6 +18,18 @@ constexpr auto NamesOf(SampleFormat) {
       {{SampleFormat::kJson, "json"}, {SampleFormat::kTfExample, "tf_example"}});
 }
 
+// How a file sink compresses its files: not at all, or GZIP (one gzip
+// stream per file; TensorFlow reads TFRecords so with
+// compression_type="GZIP").
+enum class FileCompression { kNone, kGzip };
+constexpr auto NamesOf(FileCompression) {
+  return std::to_array<NamedValue<FileCompression>>(
+      {{FileCompression::kNone, "none"}, {FileCompression::kGzip, "gzip"}});
+}
+
+// A file's extension: "jsonl", "tfrecord", "tfrecord.gz".
+std::string FileExtension(SampleFormat format, FileCompression compression);
+
 // One sample as a file record: a JSON line ending in '\n', or a TFRecord.
 void AppendSampleRecord(SampleFormat format, const Sample& sample, std::string& out);
 // One sample as a message value: JSON without newline, or a bare tf.Example.

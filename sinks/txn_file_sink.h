@@ -1,24 +1,37 @@
 #pragma once
-// TransactionalFileSink: the file sink under two-phase commit. Each epoch's
-// samples go to one staged file, published by an atomic rename:
+// TransactionalFileSink: the file sink under two-phase commit. Samples go
+// to rolled parts, published whole by an atomic rename once the epoch that
+// closed them commits:
 //
-//   <dir>/_staging/<epoch>/samples.inprogress   while the epoch is open
-//   <dir>/_staging/<epoch>/samples.precommitted  after PreCommit (fsynced)
-//   <dir>/epoch-<epoch, 20 digits>.<jsonl|tfrecord>  after Commit
+//   <dir>/_staging/part-<F>.inprogress       the open part, from epoch F on
+//   <dir>/_staging/<E>/POSITION              "F <bytes>": epoch E pre-committed,
+//                                            the part holds it up to <bytes>
+//   <dir>/_staging/<E>/part-<F>.precommitted the part closed (rolled) by epoch E
+//   <dir>/part-<E, 20 digits>.<jsonl|tfrecord>[.gz]   after E commits
 //
-// and its dead letters (JSON lines, the dead-letter file's format) likewise:
+// A part is closed at the pre-commit of the epoch in which it reached
+// roll_bytes or roll_ms (both 0: every epoch, one part per epoch), and at
+// the run's last epoch (EndOfOutput). Readers glob <dir>/part-*: staging,
+// dead letters and markers are outside that glob. GZIP parts are compressed
+// when published (the committer thread), so a staged part stays a plain
+// file that recovery can cut.
 //
-//   <dir>/_staging/<epoch>/dead-letters.inprogress | .precommitted
-//   <dir>/dead-letters/epoch-<epoch, 20 digits>.jsonl  after Commit
+// Dead letters are per epoch (JSON lines, the dead-letter file's format):
 //
-// PreCommit flushes and fsyncs the files, renames them to .precommitted and
-// fsyncs the directory; Commit renames the dead letters into
-// <dir>/dead-letters, then the samples into <dir>, fsyncing each directory,
-// so a reader listing <dir> sees whole epochs only, and once an epoch's
-// samples are visible so are its dead letters. Recover commits pre-committed
-// epochs up to the last checkpoint and removes every other staged epoch.
-// Epochs that wrote nothing publish no file (and no dead letters, no
-// dead-letter file).
+//   <dir>/_staging/<E>/dead-letters.inprogress | .precommitted
+//   <dir>/dead-letters/epoch-<E, 20 digits>.jsonl  after Commit
+//
+// PreCommit flushes and fsyncs the part (and the dead letters), then either
+// moves the part into the epoch's directory (a roll) or writes POSITION, and
+// fsyncs the directories. Commit publishes the dead letters into
+// <dir>/dead-letters, then a closed part into <dir>, fsyncing each directory,
+// so a reader listing <dir> sees whole parts of committed epochs only, and
+// once a part is visible so are the dead letters of its epochs. The newest
+// committed POSITION is kept: it says how much of the open part is
+// committed. Recover commits pre-committed epochs up to the last checkpoint,
+// cuts the open part back to the committed position (also a part closed by
+// a later epoch: it becomes the open part again) and removes every other
+// staged epoch. Epochs that wrote nothing publish no file.
 //
 // One writer per output directory (txn/README.md, "One writer per job"):
 // Open locks <dir>/_staging (a second process on it is refused, or waits),
@@ -28,15 +41,17 @@
 // (say on another host, where the lock cannot reach) fences this one, which
 // then fails as fenced and touches nothing.
 //
-// Threads: the pipeline's sink thread calls Begin, Write and PreCommit, and
-// Abort of the open epoch; the checkpoint coordinator's committer thread
-// calls Commit and Abort of a pre-committed epoch, concurrently with the sink
-// thread working on the next one. A pre-committed epoch's files are touched
-// by the committer only, the open epoch's file by the sink thread only; the
-// one field both read is open_, guarded by mu_ (never held across file I/O);
-// Commit refuses the open epoch. Recover runs before either thread starts.
+// Threads: the pipeline's sink thread calls Begin, Write, PreCommit and
+// EndOfOutput, and Abort of the open epoch; the checkpoint coordinator's
+// committer thread calls Commit and Abort of a pre-committed epoch,
+// concurrently with the sink thread working on the next one. The open part
+// and the open epoch's files are the sink thread's; a closed part and a
+// pre-committed epoch's directory the committer's (kept_ too); the one field
+// both read is open_, guarded by mu_ (never held across file I/O); Commit
+// refuses the open epoch. Recover runs before either thread starts.
 //
-// Owns the open file and the directory lock.
+// Owns the open part, the open epoch's dead-letter file and the directory
+// lock.
 
 #include <cstdio>
 #include <filesystem>
@@ -53,6 +68,11 @@ namespace ctrjoin {
 struct TransactionalFileSinkOptions {
   std::string dir;  // required
   SampleFormat format = SampleFormat::kJson;
+  FileCompression compression = FileCompression::kNone;
+  // A part closes at the first epoch end at which it holds this many bytes
+  // or is this old; both 0: at every epoch end.
+  uint64_t roll_bytes = 0;
+  int64_t roll_ms = 0;
   LockWait lock_wait;  // when another process holds the directory
 
   Status Validate() const;  // "sink.path: ..."
@@ -71,12 +91,14 @@ class TransactionalFileSink : public TransactionalSink {
   Status Write(std::span<const Sample> samples) override;
   Status WriteDeadLetter(const DeadLetter& letter) override;
   Status PreCommit(EpochId epoch) override;
+  void EndOfOutput() override { end_of_output_ = true; }
   Status Commit(EpochId epoch) override;
   Status Abort(EpochId epoch) override;
   Result<EpochId> Recover(EpochId last_checkpoint) override;
   std::string Describe() const override;
 
-  // Where a committed epoch's file is, and its dead letters' file.
+  // Where the part closed by a committed epoch is, and the epoch's dead
+  // letters' file.
   std::filesystem::path CommittedPath(EpochId epoch) const;
   std::filesystem::path CommittedDeadLettersPath(EpochId epoch) const;
 
@@ -85,12 +107,20 @@ class TransactionalFileSink : public TransactionalSink {
                         uint64_t owner);
   std::filesystem::path StagingDir(EpochId epoch) const;
   EpochId OpenEpoch() const;
-  // Flushes, fsyncs and closes *file (the open epoch's).
+  // Flushes and fsyncs file (the open part or the open epoch's dead
+  // letters); CloseFile also closes it.
+  Status SyncFile(EpochId epoch, std::FILE* file);
   Status CloseFile(EpochId epoch, std::FILE*& file);
-  // Renames a staged file of epoch into published, if it is staged and not
-  // empty, and fsyncs published's directory.
+  // Renames a staged file of epoch into published (gzip: compresses it
+  // there), if it is staged and not empty, and fsyncs published's directory.
   Status Publish(EpochId epoch, const std::filesystem::path& staged,
-                 const std::filesystem::path& published);
+                 const std::filesystem::path& published, bool gzip);
+  // Opens the part for epoch first (a new one at 0 bytes, or one recovery
+  // cut back to `bytes`).
+  Status OpenPart(EpochId first, uint64_t bytes);
+  std::filesystem::path InProgressPath(EpochId first) const;
+  // Whether the open part closes at this epoch's end.
+  bool RollDue() const;
   // Fenced when <dir>/_staging/OWNER names a newer owner than this sink.
   Status CheckOwner() const;
 
@@ -98,10 +128,16 @@ class TransactionalFileSink : public TransactionalSink {
   const std::filesystem::path dir_;
   const std::filesystem::path staging_;
   const std::unique_ptr<DirectoryLock> lock_;
-  const uint64_t owner_;       // this sink's generation in <dir>/_staging/OWNER
-  mutable std::mutex mu_;      // guards open_
-  EpochId open_;               // 0 when no epoch is open
-  std::FILE* file_ = nullptr;  // the open epoch's file; sink thread only
+  const uint64_t owner_;        // this sink's generation in <dir>/_staging/OWNER
+  mutable std::mutex mu_;       // guards open_
+  EpochId open_;                // 0 when no epoch is open
+  std::FILE* file_ = nullptr;   // the open part; sink thread only
+  EpochId part_first_;          // the open part's first epoch
+  uint64_t part_bytes_ = 0;     // written to the open part
+  int64_t part_opened_ms_ = 0;  // monotonic
+  uint64_t epoch_start_ = 0;    // the open part's size when the open epoch began
+  bool end_of_output_ = false;  // the next pre-commit closes the part
+  EpochId kept_;                // committed epoch whose POSITION is kept (committer thread)
   // The open epoch's dead letters, created at its first; sink thread only.
   std::FILE* dead_letters_file_ = nullptr;
   std::string buffer_;  // reused by Write; sink thread only

@@ -173,6 +173,7 @@ Status CheckpointCoordinator::OnBarrier(Barrier& barrier) {
                             Effect::kNoEffect);
   }
   CrashPoint("precommit");
+  if (barrier.final) sink_->EndOfOutput();
   CTRJOIN_RETURN_IF_ERROR(sink_->PreCommit(epoch));
   open_ = EpochId{};
   CrashPoint("after_precommit");

@@ -57,6 +57,10 @@ class TransactionalSink {
   // aborts it and recovery restores the state matching the input offsets
   // committed in Kafka).
   virtual Status PreCommit(EpochId epoch) = 0;
+  // The next pre-commit is the run's last: a sink that holds output across
+  // epochs (the file sink's rolled parts) closes it with that epoch.
+  // Called from the sink thread, just before that PreCommit.
+  virtual void EndOfOutput() {}
   // Makes a pre-committed epoch visible. Idempotent.
   virtual Status Commit(EpochId epoch) = 0;
   // Discards an epoch (open or pre-committed, never committed). Idempotent.

@@ -89,6 +89,12 @@ Result<std::unique_ptr<SampleSink>> MakeSink(const SinkConfig& c) {
       return std::unique_ptr<SampleSink>(std::move(s).value());
     }
     case SinkType::kFile: {
+      if (c.Rolled()) {
+        auto s = RolledFileSampleSink::Open(
+            RolledFileSinkOptions{c.path, c.format, c.compression, c.roll_bytes, c.roll_ms});
+        if (!s.ok()) return s.status();
+        return std::unique_ptr<SampleSink>(std::move(s).value());
+      }
       auto w = LineWriter::OpenFile(c.path, /*append=*/false);
       if (!w.ok()) return w.status().WithContext("sink.path");
       return std::unique_ptr<SampleSink>(
@@ -564,6 +570,9 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
     TransactionalFileSinkOptions o;
     o.dir = config.sink.path;
     o.format = config.sink.format;
+    o.compression = config.sink.compression;
+    o.roll_bytes = config.sink.roll_bytes;
+    o.roll_ms = config.sink.roll_ms;
     o.lock_wait = MakeLockWait(start.lock_wait);
     auto s = TransactionalFileSink::Open(o);
     if (!s.ok()) return s.status();

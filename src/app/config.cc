@@ -330,8 +330,20 @@ ConfigSection SinkSection() {
                           "tf.Example, bare tf.Example Kafka values. `stdout` takes only "
                           "`json`."),
               Key<Config>("sink.path", FIELD(sink.path),
-                          "For `file` (required): a file; with `checkpoint.enabled` a directory "
-                          "of epoch files."),
+                          "For `file` (required): a file; a directory of parts "
+                          "(`part-<20 digits>.<ext>`) with `checkpoint.enabled`, a roll bound or "
+                          "compression."),
+              Key<Config>("sink.roll_bytes", FIELD(sink.roll_bytes),
+                          "For `file`: a part closes once it holds this many bytes (with "
+                          "checkpoints: at the end of that epoch); 0 = no size bound."),
+              Key<Config>("sink.roll_ms", FIELD(sink.roll_ms),
+                          "For `file`: a part closes once it is this old (with checkpoints: at "
+                          "the end of that epoch); 0 = no age bound. With checkpoints and both "
+                          "bounds 0, every epoch is a part.",
+                          Duration()),
+              Key<Config>("sink.compression", FIELD(sink.compression),
+                          "For `file`: `gzip` compresses each part (TFRecord readers: "
+                          "compression_type='GZIP'); `none`."),
           },
           KafkaSinkKeys("sink.kafka", FIELD(sink.kafka), /*transactional=*/true),
           {
@@ -351,13 +363,26 @@ ConfigSection SinkSection() {
             if (c.sink.format != SampleFormat::kJson) {
               return Status::InvalidArgument("sink.format: stdout takes only 'json'");
             }
+            if (c.sink.Rolled()) {
+              return Status::InvalidArgument(
+                  "sink.roll_bytes, sink.roll_ms, sink.compression: only for sink.type 'file'");
+            }
             return Status::Ok();
           case SinkType::kFile:
             if (c.sink.path.empty()) {
               return Status::InvalidArgument("sink.path: required when sink.type is 'file'");
             }
+            if (c.sink.roll_ms < 0) {
+              return Status::InvalidArgument("sink.roll_ms: must not be negative, got " +
+                                             std::to_string(c.sink.roll_ms));
+            }
             return Status::Ok();
-          case SinkType::kKafka: return c.sink.kafka.Validate("sink.kafka");
+          case SinkType::kKafka:
+            if (c.sink.Rolled()) {
+              return Status::InvalidArgument(
+                  "sink.roll_bytes, sink.roll_ms, sink.compression: only for sink.type 'file'");
+            }
+            return c.sink.kafka.Validate("sink.kafka");
         }
         return Status::Ok();
       },

@@ -67,8 +67,17 @@ constexpr auto NamesOf(SinkType) {
 struct SinkConfig {
   SinkType type = SinkType::kStdout;
   SampleFormat format = SampleFormat::kJson;  // json only for stdout
-  std::string path;                           // for file: a file, or with checkpoints a directory
-  KafkaSinkOptions kafka;                     // for kafka
+  std::string path;  // for file: a file, or with checkpoints or rolling a directory
+  // For file: parts close at this size or age (both 0: one file; with
+  // checkpoints a part per epoch), and may be gzipped.
+  uint64_t roll_bytes = 0;
+  int64_t roll_ms = 0;
+  FileCompression compression = FileCompression::kNone;
+  // Whether a plain file sink writes rolled parts into a directory.
+  bool Rolled() const {
+    return roll_bytes > 0 || roll_ms > 0 || compression != FileCompression::kNone;
+  }
+  KafkaSinkOptions kafka;  // for kafka
   // For kafka with checkpoints (exactly once): see KafkaTransactionalSinkOptions.
   std::string transactional_id_prefix;
   int pool_size = 2;

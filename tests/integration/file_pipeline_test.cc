@@ -296,7 +296,7 @@ TEST_F(FilePipelineTest, DeadLettersAreCommittedExactlyOnceAcrossAFailedRunAndIt
 
   std::ofstream all(Path("eos-all.jsonl"));
   for (const auto& e : std::filesystem::directory_iterator(c.sink.path)) {
-    if (!e.path().filename().string().starts_with("epoch-")) continue;
+    if (!e.path().filename().string().starts_with("part-")) continue;
     std::ifstream in(e.path());
     all << in.rdbuf();
   }

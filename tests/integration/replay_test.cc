@@ -171,7 +171,7 @@ class ReplayTest : public ::testing::Test {
   static std::vector<std::string> EpochFiles(const std::string& dir) {
     std::vector<std::string> lines;
     for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
-      if (!e.path().filename().string().starts_with("epoch-")) continue;
+      if (!e.path().filename().string().starts_with("part-")) continue;
       for (std::string& l : test_support::ReadLines(e.path().string()))
         lines.push_back(std::move(l));
     }

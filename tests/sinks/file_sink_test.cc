@@ -1,8 +1,10 @@
 #include "sinks/file_sink.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -43,6 +45,37 @@ TEST(LineWriterTest, ARegularFileIsFlushedAndSynced) {
   std::string line;
   std::getline(in, line);
   EXPECT_EQ(line, "x");
+}
+
+// Without checkpoints, sink.roll_bytes: parts named for a glob, the last
+// closed at Flush, nothing left in staging; a second run goes on numbering.
+TEST(RolledFileSampleSinkTest, PartsRollBySizeAndTheLastAtFlush) {
+  test_support::TempDir dir;
+  for (int run = 0; run < 2; ++run) {
+    auto sink = RolledFileSampleSink::Open(
+        {dir.string(), SampleFormat::kJson, FileCompression::kNone, /*roll_bytes=*/500, 0});
+    ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+    std::vector<Sample> samples(3);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE((*sink)->Write(samples).ok());
+    ASSERT_TRUE((*sink)->Flush().ok());
+  }
+  std::vector<std::string> parts;
+  size_t lines = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    const std::string name = e.path().filename().string();
+    if (name == "_staging") {
+      EXPECT_TRUE(std::filesystem::is_empty(e.path()));
+      continue;
+    }
+    parts.push_back(name);
+    std::ifstream in(e.path());
+    for (std::string l; std::getline(in, l);) ++lines;
+  }
+  std::sort(parts.begin(), parts.end());
+  EXPECT_EQ(lines, 60u);
+  ASSERT_GE(parts.size(), 4u);
+  EXPECT_EQ(parts.front(), "part-00000000000000000000.jsonl");
+  EXPECT_EQ(parts.back(), "part-" + fmt::format("{:020d}", parts.size() - 1) + ".jsonl");
 }
 
 }  // namespace

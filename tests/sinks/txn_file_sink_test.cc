@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <filesystem>
@@ -291,6 +292,147 @@ TEST_F(TxnFileSinkTest, MisuseIsRejected) {
   ASSERT_TRUE(sink_->Commit({1}).ok());
   EXPECT_EQ(Visible(), std::make_pair(size_t{1}, size_t{1}));
   EXPECT_FALSE(TransactionalFileSink::Open({"", SampleFormat::kJson}).ok());
+}
+
+// Rolled parts: a part spans epochs and becomes visible whole, at the commit
+// of the epoch that closed it; recovery keeps exactly the committed epochs
+// of a part that was still open.
+class RolledTxnFileSinkTest : public TxnFileSinkTest {
+ protected:
+  std::unique_ptr<TransactionalFileSink> OpenRolled(uint64_t roll_bytes,
+                                                    FileCompression compression) {
+    TransactionalFileSinkOptions o{dir_.string(), SampleFormat::kJson};
+    o.roll_bytes = roll_bytes;
+    o.compression = compression;
+    auto s = TransactionalFileSink::Open(o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return std::move(s).value();
+  }
+
+  // Writes epoch e with n samples "e<e>-<i>"; pre-commits it unless open.
+  static void Epoch(TransactionalFileSink& sink, uint64_t e, int n, bool pre_commit = true) {
+    ASSERT_TRUE(sink.Begin({e}).ok());
+    ASSERT_TRUE(sink.Write(Samples("e" + std::to_string(e) + "-", n)).ok());
+    if (pre_commit) {
+      ASSERT_TRUE(sink.PreCommit({e}).ok());
+    }
+  }
+
+  // The impression ids in the published parts, in part order.
+  std::vector<std::string> PublishedIds() const {
+    std::set<fs::path> parts;
+    for (const auto& e : fs::directory_iterator(dir_.path())) {
+      if (e.path().filename().string().starts_with("part-")) parts.insert(e.path());
+    }
+    std::vector<std::string> ids;
+    for (const fs::path& part : parts) {
+      std::ifstream in(part);
+      for (std::string l; std::getline(in, l);) {
+        const size_t at = l.find("\"impression_id\":\"") + 17;
+        ids.push_back(l.substr(at, l.find('"', at) - at));
+      }
+    }
+    return ids;
+  }
+};
+
+TEST_F(RolledTxnFileSinkTest, APartSpansEpochsAndIsVisibleWholeOnceTheEpochClosingItCommits) {
+  sink_.reset();
+  auto sink = OpenRolled(/*roll_bytes=*/1000, FileCompression::kNone);
+  Epoch(*sink, 1, 2);
+  ASSERT_TRUE(sink->Commit({1}).ok());
+  EXPECT_EQ(Visible().first, 0u) << "the part is still open";
+  Epoch(*sink, 2, 20);  // past 1000 bytes: closes with epoch 2
+  Epoch(*sink, 3, 1);   // a new part, open while 2 commits
+  ASSERT_TRUE(sink->Commit({2}).ok());
+  EXPECT_EQ(Visible(), std::make_pair(size_t{1}, size_t{22}));
+  EXPECT_TRUE(fs::exists(sink->CommittedPath({2})));
+  EXPECT_EQ(sink->CommittedPath({2}).filename(), "part-00000000000000000002.jsonl");
+  ASSERT_TRUE(sink->Commit({3}).ok());
+  EXPECT_EQ(Visible().first, 1u);
+  // The run's last epoch closes the open part.
+  ASSERT_TRUE(sink->Begin({4}).ok());
+  sink->EndOfOutput();
+  ASSERT_TRUE(sink->PreCommit({4}).ok());
+  ASSERT_TRUE(sink->Commit({4}).ok());
+  EXPECT_EQ(Visible(), std::make_pair(size_t{2}, size_t{23}));
+  EXPECT_EQ(StagedEntries(), (std::set<std::string>{"LOCK", "OWNER"}));
+}
+
+TEST_F(RolledTxnFileSinkTest, RecoveryCutsTheOpenPartBackToTheCommittedEpochs) {
+  sink_.reset();
+  auto sink = OpenRolled(1 << 20, FileCompression::kNone);
+  Epoch(*sink, 1, 2);
+  ASSERT_TRUE(sink->Commit({1}).ok());
+  Epoch(*sink, 2, 2);                        // pre-committed, in the checkpoint, not yet committed
+  Epoch(*sink, 3, 2);                        // pre-committed, not in the checkpoint
+  Epoch(*sink, 4, 2, /*pre_commit=*/false);  // open
+  sink.reset();                              // the crash
+  sink = OpenRolled(1 << 20, FileCompression::kNone);
+  Result<EpochId> highest = sink->Recover({2});
+  ASSERT_TRUE(highest.ok()) << highest.status().ToString();
+  EXPECT_EQ(highest->value, 2u) << "epoch 2 committed, though nothing is published yet";
+  EXPECT_EQ(Visible().first, 0u);
+  ASSERT_TRUE(sink->Begin({3}).ok());
+  ASSERT_TRUE(sink->Write(Samples("again-", 1)).ok());
+  sink->EndOfOutput();
+  ASSERT_TRUE(sink->PreCommit({3}).ok());
+  ASSERT_TRUE(sink->Commit({3}).ok());
+  EXPECT_EQ(PublishedIds(), (std::vector<std::string>{"e1-0", "e1-1", "e2-0", "e2-1", "again-0"}));
+}
+
+TEST_F(RolledTxnFileSinkTest, APartClosedByAnEpochAboveTheCheckpointIsOpenAgain) {
+  sink_.reset();
+  auto sink = OpenRolled(/*roll_bytes=*/1000, FileCompression::kNone);
+  Epoch(*sink, 1, 2);
+  ASSERT_TRUE(sink->Commit({1}).ok());
+  Epoch(*sink, 2, 1);
+  ASSERT_TRUE(sink->Commit({2}).ok());
+  Epoch(*sink, 3, 20);  // closes the part; its checkpoint never completes
+  sink.reset();
+  sink = OpenRolled(1000, FileCompression::kNone);
+  ASSERT_TRUE(sink->Recover({2}).ok());
+  EXPECT_EQ(Visible().first, 0u);
+  Epoch(*sink, 3, 1);
+  ASSERT_TRUE(sink->Commit({3}).ok());
+  ASSERT_TRUE(sink->Begin({4}).ok());
+  sink->EndOfOutput();
+  ASSERT_TRUE(sink->PreCommit({4}).ok());
+  ASSERT_TRUE(sink->Commit({4}).ok());
+  EXPECT_EQ(PublishedIds(), (std::vector<std::string>{"e1-0", "e1-1", "e2-0", "e3-0"}));
+}
+
+TEST_F(RolledTxnFileSinkTest, AnAbortedOpenEpochLeavesTheEarlierEpochsOfItsPart) {
+  sink_.reset();
+  auto sink = OpenRolled(1 << 20, FileCompression::kNone);
+  Epoch(*sink, 1, 2);
+  ASSERT_TRUE(sink->Commit({1}).ok());
+  Epoch(*sink, 2, 3, /*pre_commit=*/false);
+  ASSERT_TRUE(sink->Abort({2}).ok());
+  ASSERT_TRUE(sink->Begin({3}).ok());
+  ASSERT_TRUE(sink->Write(Samples("e3-", 1)).ok());
+  sink->EndOfOutput();
+  ASSERT_TRUE(sink->PreCommit({3}).ok());
+  ASSERT_TRUE(sink->Commit({3}).ok());
+  EXPECT_EQ(PublishedIds(), (std::vector<std::string>{"e1-0", "e1-1", "e3-0"}));
+}
+
+TEST_F(RolledTxnFileSinkTest, GzipPartsAreOneGzipStream) {
+  sink_.reset();
+  auto sink = OpenRolled(0, FileCompression::kGzip);  // a part per epoch
+  Epoch(*sink, 1, 5);
+  ASSERT_TRUE(sink->Commit({1}).ok());
+  const fs::path part = sink->CommittedPath({1});
+  EXPECT_EQ(part.filename(), "part-00000000000000000001.jsonl.gz");
+  gzFile gz = gzopen(part.c_str(), "rb");
+  ASSERT_NE(gz, nullptr);
+  std::string text;
+  char buf[4096];
+  for (int n; (n = gzread(gz, buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  gzclose(gz);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 5);
+  EXPECT_NE(text.find("\"impression_id\":\"e1-4\""), std::string::npos);
+  EXPECT_EQ(StagedEntries(), (std::set<std::string>{"LOCK", "OWNER"}));
 }
 
 }  // namespace

@@ -22,15 +22,16 @@ TEST(FeatureTypeTest, InfersIntegersFloatsListsAndKeepsTheRestText) {
   EXPECT_EQ(InferFeatureText("[1, 2]"), FeatureValue(std::vector<int64_t>{1, 2}));
   EXPECT_EQ(InferFeatureText("[1, 2.5]"), FeatureValue(std::vector<double>{1, 2.5}));
   // Text that a number would change stays text.
-  for (const char* text : {"007", "02139", "9223372036854775808", "1e39", "1e-50", "+1", " 1",
-                           "1.", ".5", "0x10", "nan", "inf", "", "42abc", "[1, x]", "[1,,2]",
-                           "[16777217, 0.5]"}) {
+  for (const char* text :
+       {"007", "02139", "9223372036854775808", "1e39", "1e-50", "+1", " 1", "1.", ".5", "0x10",
+        "nan", "inf", "", "42abc", "[1, x]", "[1,,2]", "[16777217, 0.5]"}) {
     EXPECT_EQ(InferFeatureText(text), FeatureValue(std::string(text))) << text;
   }
 }
 
 TEST(FeatureTypeTest, DeclaredTextMustBeOfItsTypeAndFitIt) {
-  EXPECT_EQ(ParseFeatureText("007", FeatureType::kString).value(), FeatureValue(std::string("007")));
+  EXPECT_EQ(ParseFeatureText("007", FeatureType::kString).value(),
+            FeatureValue(std::string("007")));
   EXPECT_EQ(ParseFeatureText("007", FeatureType::kInt64).value(), FeatureValue(int64_t{7}));
   EXPECT_EQ(ParseFeatureText("3", FeatureType::kFloat).value(), FeatureValue(3.0));
   EXPECT_EQ(ParseFeatureText("[1, 2]", FeatureType::kFloatList).value(),
@@ -38,16 +39,11 @@ TEST(FeatureTypeTest, DeclaredTextMustBeOfItsTypeAndFitIt) {
   EXPECT_EQ(ParseFeatureText("[-1]", FeatureType::kInt64List).value(),
             FeatureValue(std::vector<int64_t>{-1}));
   const std::pair<const char*, FeatureType> refused[] = {
-      {"12.5", FeatureType::kInt64},
-      {"9223372036854775808", FeatureType::kInt64},
-      {"x", FeatureType::kInt64},
-      {"1e39", FeatureType::kFloat},
-      {"1e-50", FeatureType::kFloat},
-      {"16777217", FeatureType::kFloat},
-      {"nan", FeatureType::kFloat},
-      {"[1, 2.5]", FeatureType::kInt64List},
-      {"1", FeatureType::kFloatList},
-      {"[16777217]", FeatureType::kFloatList},
+      {"12.5", FeatureType::kInt64},  {"9223372036854775808", FeatureType::kInt64},
+      {"x", FeatureType::kInt64},     {"1e39", FeatureType::kFloat},
+      {"1e-50", FeatureType::kFloat}, {"16777217", FeatureType::kFloat},
+      {"nan", FeatureType::kFloat},   {"[1, 2.5]", FeatureType::kInt64List},
+      {"1", FeatureType::kFloatList}, {"[16777217]", FeatureType::kFloatList},
   };
   for (const auto& [text, type] : refused) {
     EXPECT_FALSE(ParseFeatureText(text, type).ok()) << text << " as " << NameOf(type);
