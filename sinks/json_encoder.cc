@@ -77,7 +77,7 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
   return length;
 }
 
-void AppendFeatureValue(const FeatureValue& value, std::string& out) {
+void AppendFeatureValueImpl(const FeatureValue& value, std::string& out) {
   std::visit(
       [&out](const auto& v) {
         using T = std::decay_t<decltype(v)>;
@@ -111,7 +111,7 @@ void AppendFeatures(const std::vector<Feature>& features, bool& first, std::stri
     first = false;
     AppendJsonString(feature.name, out);
     out += ':';
-    AppendFeatureValue(feature.value, out);
+    AppendFeatureValueImpl(feature.value, out);
   }
 }
 
@@ -123,6 +123,10 @@ void AppendKey(std::string_view key, std::string& out) {
 }
 
 }  // namespace
+
+void AppendFeatureValueJson(const FeatureValue& value, std::string& out) {
+  AppendFeatureValueImpl(value, out);
+}
 
 void AppendJsonString(std::string_view s, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";

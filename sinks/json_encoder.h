@@ -18,6 +18,8 @@ namespace ctrjoin {
 
 void AppendSampleJson(const Sample& sample, std::string& out);
 void AppendDeadLetterJson(const DeadLetter& letter, std::string& out);
+// Appends one feature value as JSON (a number, a string or an array).
+void AppendFeatureValueJson(const FeatureValue& value, std::string& out);
 // Appends s as a JSON string literal (quoted, escaped).
 void AppendJsonString(std::string_view s, std::string& out);
 

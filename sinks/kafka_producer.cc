@@ -28,7 +28,7 @@ KafkaProducer::~KafkaProducer() {
 }
 
 Status KafkaProducer::Send(const std::string& topic, std::optional<std::string_view> key,
-                           std::string_view value, int timeout_ms) {
+                           std::string_view value, int timeout_ms, const MessageHeaders* headers) {
   rd_kafka_poll(handle_.get(), 0);
   CTRJOIN_RETURN_IF_ERROR(DeliveryStatus());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -38,10 +38,20 @@ Status KafkaProducer::Send(const std::string& topic, std::optional<std::string_v
   char* value_data = const_cast<char*>(value.data());  // only read: RD_KAFKA_MSG_F_COPY
   auto context = [&] { return fmt::format("{}: producing to {}", name_, topic); };
   while (true) {
+    // producev takes the headers on success only.
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (headers != nullptr && !headers->empty()) {
+      hdrs = rd_kafka_headers_new(headers->size());
+      for (const auto& [name, text] : *headers) {
+        rd_kafka_header_add(hdrs, name.data(), static_cast<ssize_t>(name.size()), text.data(),
+                            static_cast<ssize_t>(text.size()));
+      }
+    }
     rd_kafka_resp_err_t err = rd_kafka_producev(
         handle_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key_data, key_size),
         RD_KAFKA_V_VALUE(value_data, value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != nullptr) rd_kafka_headers_destroy(hdrs);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return DeliveryStatus();  // incl. reports just served
     if (err == RD_KAFKA_RESP_ERR__FATAL) return KafkaFatalStatus(handle_.get(), context());
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return KafkaStatus(err, context());

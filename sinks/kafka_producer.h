@@ -15,11 +15,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "src/core/status.h"
 #include "src/io/kafka_client.h"
 
 namespace ctrjoin {
+
+// A message's headers: name and value.
+using MessageHeaders = std::vector<std::pair<std::string, std::string>>;
 
 class KafkaProducer {
  public:
@@ -35,8 +40,9 @@ class KafkaProducer {
   // Serves delivery reports, then queues one message (a null key if none),
   // polling while the queue is full for up to timeout_ms. Returns the first
   // delivery failure seen so far, if any, and then queues nothing.
+  // headers (if given) go with the message.
   Status Send(const std::string& topic, std::optional<std::string_view> key, std::string_view value,
-              int timeout_ms);
+              int timeout_ms, const MessageHeaders* headers = nullptr);
   // Waits up to timeout_ms for every queued message to be delivered.
   Status Flush(int timeout_ms);
   // The first delivery failure since the last reset, or OK.

@@ -46,19 +46,24 @@ Result<std::unique_ptr<KafkaSampleSink>> KafkaSampleSink::Open(const KafkaSinkOp
   CTRJOIN_RETURN_IF_ERROR(options.Validate("sink.kafka"));
   Result<std::unique_ptr<KafkaProducer>> producer = OpenProducer(options);
   if (!producer.ok()) return producer.status();
-  return std::unique_ptr<KafkaSampleSink>(new KafkaSampleSink(std::move(producer).value(),
-                                                              options.brokers, options.topic,
-                                                              format, options.flush_timeout_ms));
+  return std::unique_ptr<KafkaSampleSink>(
+      new KafkaSampleSink(std::move(producer).value(), options, format));
+}
+
+MessageHeaders SampleHeaders(SampleFormat format, const std::string& schema_id) {
+  MessageHeaders headers = {{"content-type", SampleContentType(format)}};
+  if (!schema_id.empty()) headers.emplace_back("ctrjoin-schema-id", schema_id);
+  return headers;
 }
 
 KafkaSampleSink::KafkaSampleSink(std::unique_ptr<KafkaProducer> producer,
-                                 const std::string& brokers, std::string topic, SampleFormat format,
-                                 int timeout_ms)
+                                 const KafkaSinkOptions& options, SampleFormat format)
     : producer_(std::move(producer)),
-      topic_(std::move(topic)),
+      topic_(options.topic),
       format_(format),
-      timeout_ms_(timeout_ms),
-      description_(fmt::format("kafka {} {}", brokers, topic_)) {}
+      timeout_ms_(options.flush_timeout_ms),
+      headers_(SampleHeaders(format, options.schema_id)),
+      description_(fmt::format("kafka {} {}", options.brokers, topic_)) {}
 
 KafkaSampleSink::~KafkaSampleSink() = default;
 
@@ -67,7 +72,7 @@ Status KafkaSampleSink::Write(std::span<const Sample> samples) {
     buffer_.clear();
     AppendSampleValue(format_, sample, buffer_);
     CTRJOIN_RETURN_IF_ERROR(
-        producer_->Send(topic_, sample.impression.impression_id, buffer_, timeout_ms_));
+        producer_->Send(topic_, sample.impression.impression_id, buffer_, timeout_ms_, &headers_));
   }
   return Status::Ok();
 }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "sinks/kafka_producer.h"
 #include "sinks/sample_format.h"
 #include "src/pipeline/sink.h"
 
@@ -22,12 +23,17 @@ struct KafkaSinkOptions {
   std::string topic;                              // required
   std::map<std::string, std::string> properties;  // extra librdkafka settings
   int flush_timeout_ms = 30'000;
+  // Not a config key: the published schema's id, sent with every sample as
+  // the header ctrjoin-schema-id (beside content-type); empty: not sent.
+  std::string schema_id;
 
   // prefix names the config section in errors, e.g. "sink.kafka".
   Status Validate(const std::string& prefix) const;
 };
 
-class KafkaProducer;  // sinks/kafka_producer.h
+// The headers of every sample value: content-type (SampleContentType) and,
+// if schema_id is not empty, ctrjoin-schema-id.
+MessageHeaders SampleHeaders(SampleFormat format, const std::string& schema_id);
 
 class KafkaSampleSink : public SampleSink {
  public:
@@ -39,12 +45,13 @@ class KafkaSampleSink : public SampleSink {
   std::string Describe() const override;
 
  private:
-  KafkaSampleSink(std::unique_ptr<KafkaProducer> producer, const std::string& brokers,
-                  std::string topic, SampleFormat format, int timeout_ms);
+  KafkaSampleSink(std::unique_ptr<KafkaProducer> producer, const KafkaSinkOptions& options,
+                  SampleFormat format);
   std::unique_ptr<KafkaProducer> producer_;
   std::string topic_;
   SampleFormat format_;
-  int timeout_ms_;  // flush_timeout_ms: bounds a full queue and Flush
+  int timeout_ms_;          // flush_timeout_ms: bounds a full queue and Flush
+  MessageHeaders headers_;  // every sample's
   std::string description_;
   std::string buffer_;  // reused encoding buffer
 };

@@ -163,8 +163,8 @@ class KafkaTransactionalSink::TxnProducer {
   Status Begin(EpochId epoch);
   // Queues one message, polling while the queue is full, up to timeout_ms.
   Status Produce(EpochId epoch, const std::string& topic, std::optional<std::string_view> key,
-                 std::string_view value, int timeout_ms) {
-    return Fatal(epoch, producer_->Send(topic, key, value, timeout_ms));
+                 std::string_view value, int timeout_ms, const MessageHeaders* headers = nullptr) {
+    return Fatal(epoch, producer_->Send(topic, key, value, timeout_ms, headers));
   }
   // Waits up to timeout_ms for every queued message to be delivered.
   Status Flush(EpochId epoch, int timeout_ms) { return Fatal(epoch, producer_->Flush(timeout_ms)); }
@@ -231,7 +231,7 @@ Status KafkaTransactionalSink::TxnProducer::Begin(EpochId epoch) {
 }
 
 KafkaTransactionalSink::KafkaTransactionalSink(KafkaTransactionalSinkOptions options)
-    : options_(std::move(options)) {}
+    : options_(std::move(options)), headers_(SampleHeaders(options_.format, options_.schema_id)) {}
 
 KafkaTransactionalSink::~KafkaTransactionalSink() = default;
 
@@ -315,7 +315,7 @@ Status KafkaTransactionalSink::Write(std::span<const Sample> samples) {
     AppendSampleValue(options_.format, sample, buffer_);
     CTRJOIN_RETURN_IF_ERROR(producer->Produce(epoch, options_.topic,
                                               sample.impression.impression_id, buffer_,
-                                              options_.operation_timeout_ms));
+                                              options_.operation_timeout_ms, &headers_));
   }
   return Status::Ok();
 }

@@ -67,6 +67,7 @@
 #include <utility>
 #include <vector>
 
+#include "sinks/kafka_sink.h"
 #include "sinks/sample_format.h"
 #include "txn/two_phase_commit.h"
 
@@ -94,6 +95,7 @@ struct KafkaTransactionalSinkOptions {
   // enable.idempotence, which the sink sets.
   std::map<std::string, std::string> properties;
   SampleFormat format = SampleFormat::kJson;
+  std::string schema_id;  // sent with every sample (SampleHeaders); empty: not sent
 
   Status Validate() const;  // "sink.kafka.<field>: ..."
 };
@@ -144,7 +146,8 @@ class KafkaTransactionalSink : public TransactionalSink {
   EpochId open_;   // 0 when no epoch is open
   EpochId last_begun_;
   EpochId last_committed_;
-  std::string buffer_;  // reused encoding buffer; sink thread only (Write)
+  std::string buffer_;            // reused encoding buffer; sink thread only (Write)
+  const MessageHeaders headers_;  // every sample's (SampleHeaders)
 };
 
 }  // namespace ctrjoin

@@ -27,6 +27,11 @@ void AppendSampleValue(SampleFormat format, const Sample& sample, std::string& o
   }
 }
 
+const char* SampleContentType(SampleFormat format) {
+  return format == SampleFormat::kJson ? "application/json"
+                                       : "application/x-protobuf; messageType=tensorflow.Example";
+}
+
 std::string FileExtension(SampleFormat format, FileCompression compression) {
   std::string ext = format == SampleFormat::kJson ? "jsonl" : "tfrecord";
   if (compression == FileCompression::kGzip) ext += ".gz";

@@ -27,6 +27,10 @@ constexpr auto NamesOf(FileCompression) {
       {{FileCompression::kNone, "none"}, {FileCompression::kGzip, "gzip"}});
 }
 
+// A Kafka value's content type (its content-type header):
+// "application/json" or "application/x-protobuf; messageType=tensorflow.Example".
+const char* SampleContentType(SampleFormat format);
+
 // A file's extension: "jsonl", "tfrecord", "tfrecord.gz".
 std::string FileExtension(SampleFormat format, FileCompression compression);
 

@@ -17,6 +17,7 @@
 #include "joins/hbase_feature_store.h"
 #include "joins/join_state.h"
 #include "joins/label_join.h"
+#include "sinks/completion_marker.h"
 #include "sinks/file_sink.h"
 #include "sinks/kafka_sink.h"
 #include "sinks/kafka_txn_sink.h"
@@ -518,10 +519,19 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   if (!enriched.ok()) return enriched.status();
   if (!enriched->has_value()) return Status::Ok();  // stopped while waiting
   Enrichment* enrichment = &**enriched;
+  const OutputSchema schema = config.PublishedSchema();
+  // Beside the parts; a single file (it may be /dev/stdout) has no
+  // directory of its own: `ctrjoin schema` prints its schema.
+  if (config.sink.type == SinkType::kFile && (config.checkpoint.enabled || config.sink.Rolled())) {
+    CTRJOIN_RETURN_IF_ERROR(PublishSchema(schema, config.sink.path).WithContext("sink.path"));
+    spdlog::info("output schema {} published in {}/_schema.json", schema.Id(), config.sink.path);
+  }
   if (!config.checkpoint.enabled) {
     auto dead_letters = MakeDeadLetterSink(config.dead_letter);
     if (!dead_letters.ok()) return dead_letters.status();
-    auto sink = MakeSink(config.sink);
+    SinkConfig sink_config = config.sink;
+    sink_config.kafka.schema_id = schema.Id();
+    auto sink = MakeSink(sink_config);
     if (!sink.ok()) return sink.status();
     start_progress();
     metrics.startup.Set("");
@@ -725,7 +735,15 @@ Status RunReplay(const Config& live, const ReplayOptions& options, Metrics& metr
                range->Describe());
   config->source.kafka.start_offsets = range->start;
   config->source.kafka.end_offsets = range->end;
-  return RunFromConfig(*config, metrics, &options, start, std::move(ops).value());
+  CTRJOIN_RETURN_IF_ERROR(RunFromConfig(*config, metrics, &options, start, std::move(ops).value()));
+  // The whole range is committed: a trainer waiting for the backfill sees
+  // _SUCCESS (a stop leaves none; the resumed run writes it).
+  if (StopRequested() || config->sink.type != SinkType::kFile) return Status::Ok();
+  CTRJOIN_RETURN_IF_ERROR(WriteCompletionMarker(
+      config->sink.path, config->sink.format,
+      fmt::format("replay '{}' of {}", options.name, options.range.Describe())));
+  spdlog::info("replay '{}': finished; {}/_SUCCESS written", options.name, config->sink.path);
+  return Status::Ok();
 }
 
 namespace {

@@ -600,6 +600,23 @@ Status Config::Validate() const {
   return Status::Ok();
 }
 
+OutputSchema Config::PublishedSchema() const {
+  OutputSchema schema;
+  schema.format = sink.format;
+  schema.compression = sink.compression;
+  // Validate() has refused declarations that do not parse.
+  if (Result<FeatureDecls> decls = ParseFeatureDecls(this->schema.features, "schema.features");
+      decls.ok()) {
+    schema.features = std::move(*decls);
+  }
+  schema.strict_features = this->schema.strict_features;
+  for (const LookupSpec& l : lookups) {
+    Result<FeatureDecls> columns = l.ColumnDecls(l.name);
+    schema.lookups.emplace_back(l.name, columns.ok() ? std::move(*columns) : FeatureDecls{});
+  }
+  return schema;
+}
+
 SchemaOptions Config::ParserSchema() const {
   SchemaOptions s = schema;
   for (const LookupSpec& l : lookups) s.lookup_names.push_back(l.name);
@@ -617,6 +634,7 @@ KafkaTransactionalSinkOptions Config::KafkaTxnSinkOptions() const {
   o.operation_timeout_ms = sink.kafka.flush_timeout_ms;
   o.properties = sink.kafka.properties;
   o.format = sink.format;
+  o.schema_id = PublishedSchema().Id();
   return o;
 }
 

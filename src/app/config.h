@@ -23,6 +23,7 @@
 #include "sinks/kafka_sink.h"
 #include "sinks/kafka_txn_sink.h"
 #include "sinks/sample_format.h"
+#include "sinks/sample_schema.h"
 #include "src/app/config_key.h"
 #include "src/core/enum_names.h"
 #include "src/core/status.h"
@@ -159,6 +160,8 @@ struct Config {
   KafkaTransactionalSinkOptions KafkaTxnSinkOptions() const;
   // `schema` with the lookups' names, for the event parser.
   SchemaOptions ParserSchema() const;
+  // What the output publishes (sinks/sample_schema.h). Validated first.
+  OutputSchema PublishedSchema() const;
 };
 
 // What a config file starts from: Config's defaults with http.enabled.

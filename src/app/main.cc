@@ -247,6 +247,12 @@ int main(int argc, char** argv) {
   abort_txns->add_option("--prefix", abort_prefix, "default: sink.transactional_id_prefix");
   abort_txns->add_option("--pool-size", abort_pool, "ids <prefix>-0.. (default: sink.pool_size)");
 
+  bool tf_spec = false;
+  CLI::App* schema = app.add_subcommand(
+      "schema", "print the schema the job's output publishes (JSON), or its TF feature spec");
+  add_config(schema);
+  schema->add_flag("--tf-spec", tf_spec, "print the TensorFlow feature spec (Python) instead");
+
   CLI::App* reference = app.add_subcommand(
       "config-reference", "print every config key, its type, default and meaning (Markdown)");
 
@@ -359,6 +365,11 @@ int main(int argc, char** argv) {
     const ctrjoin::Status st = ctrjoin::RunBench(*config, bench_options);
     watchdog.Disarm();
     return ExitCode(st);
+  }
+  if (schema->parsed()) {
+    const ctrjoin::OutputSchema published = config->PublishedSchema();
+    std::fputs((tf_spec ? published.TfFeatureSpec() : published.Json()).c_str(), stdout);
+    return kExitOk;
   }
   if (list->parsed()) return ExitCode(ctrjoin::ListCheckpoints(*config, stdout));
   if (show->parsed()) return ExitCode(ctrjoin::ShowCheckpoint(*config, epoch, stdout));

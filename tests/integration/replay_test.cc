@@ -276,6 +276,13 @@ TEST_F(ReplayTest, ByOffsetsReproducesTheLiveSamples) {
                     ByImpression(EpochFiles(Path("replay-offsets"))));
   EXPECT_EQ(metrics.pipeline.impressions_in.Get(), 1600u + 1100u);
   EXPECT_GT(metrics.checkpoint.committed.Get(), 0u);
+  // A finished replay says so, with counts from its parts, and publishes its schema.
+  simdjson::dom::parser parser;
+  simdjson::dom::element marker;
+  ASSERT_EQ(parser.load(Path("replay-offsets") + "/_SUCCESS").get(marker), simdjson::SUCCESS);
+  EXPECT_EQ(marker["samples"].get_uint64().value(), EpochFiles(Path("replay-offsets")).size());
+  EXPECT_TRUE(fs::exists(Path("replay-offsets") + "/_schema.json"));
+  EXPECT_TRUE(fs::exists(Path("replay-offsets") + "/_tf_feature_spec.py"));
 
   // Run again under the same name: it resumes from its last checkpoint,
   // finds the range done and adds nothing.

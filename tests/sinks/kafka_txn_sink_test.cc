@@ -62,6 +62,7 @@ std::vector<std::string> Ids(const std::vector<Sample>& samples) {
 struct Record {
   std::string key;
   std::string value;
+  std::map<std::string, std::string> headers;
 };
 
 std::vector<std::string> Keys(const std::vector<Record>& records) {
@@ -121,8 +122,20 @@ class Reader {
     KafkaMessage m(rd_kafka_consumer_poll(consumer_.get(), 100));
     if (!m) return;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      out.push_back({std::string(static_cast<const char*>(m->key), m->key_len),
-                     std::string(static_cast<const char*>(m->payload), m->len)});
+      Record& r = out.emplace_back(Record{std::string(static_cast<const char*>(m->key), m->key_len),
+                                          std::string(static_cast<const char*>(m->payload), m->len),
+                                          {}});
+      rd_kafka_headers_t* headers = nullptr;
+      if (rd_kafka_message_headers(m.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* value = nullptr;
+        size_t size = 0;
+        for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          r.headers[name] = std::string(static_cast<const char*>(value), size);
+        }
+      }
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       ADD_FAILURE() << "consumer error: " << rd_kafka_message_errstr(m.get());
     }
@@ -506,9 +519,13 @@ TEST(KafkaTxnSinkOptionsTest, ValidateNamesTheBadKey) {
   EXPECT_NE(reserved.message().find("sink.kafka.properties.transactional.id"), std::string::npos);
 }
 
+// Every value says what it is: content-type and the published schema's id.
 TEST_F(KafkaTxnSinkTest, TfExampleValuesAreTheEncodedSamples) {
-  auto sink = Open(SampleFormat::kTfExample);
-  ASSERT_TRUE(sink);
+  KafkaTransactionalSinkOptions options = Options(SampleFormat::kTfExample);
+  options.schema_id = "62932981249d6d55";
+  auto opened = KafkaTransactionalSink::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto sink = std::move(opened).value();
   std::vector<Sample> samples = Samples("tf", 4);
   samples[1].impression.features = {{"position", 2.0}, {"device", std::string("ios")}};
   ASSERT_TRUE(sink->Begin({1}).ok());
@@ -531,6 +548,9 @@ TEST_F(KafkaTxnSinkTest, TfExampleValuesAreTheEncodedSamples) {
     ASSERT_TRUE(example.ParseFromString(it->value));
     EXPECT_EQ(example.features().feature().at("impression_id").bytes_list().value(0),
               sample.impression.impression_id);
+    EXPECT_EQ(it->headers["content-type"],
+              "application/x-protobuf; messageType=tensorflow.Example");
+    EXPECT_EQ(it->headers["ctrjoin-schema-id"], "62932981249d6d55");
   }
 }
 
