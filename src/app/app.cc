@@ -785,13 +785,24 @@ Status GenerateTrace(const GenerateOptions& options, const WorkloadOptions& work
   if (!impressions.ok()) return impressions.status();
   auto clicks = LineWriter::OpenFile(options.clicks_path, false);
   if (!clicks.ok()) return clicks.status();
+  std::unique_ptr<LineWriter> truth;
+  if (!options.truth_path.empty()) {
+    auto t = LineWriter::OpenFile(options.truth_path, false);
+    if (!t.ok()) return t.status();
+    truth = std::move(t).value();
+  }
   CTRJOIN_RETURN_IF_ERROR(
       ForEachGenerated(workload, options.impressions, [&](const GeneratedRecord& r) {
         LineWriter& out = r.stream == StreamKind::kImpression ? **impressions : **clicks;
+        if (truth != nullptr && r.p_click >= 0) {
+          CTRJOIN_RETURN_IF_ERROR(truth->WriteLine(
+              fmt::format(R"({{"impression_id":"{}","p_click":{}}})", r.impression_id, r.p_click)));
+        }
         return out.WriteLine(r.json);
       }));
   CTRJOIN_RETURN_IF_ERROR((*impressions)->Flush());
   CTRJOIN_RETURN_IF_ERROR((*clicks)->Flush());
+  if (truth != nullptr) CTRJOIN_RETURN_IF_ERROR(truth->Flush());
   return WriteFeatureRows(options, workload);
 }
 

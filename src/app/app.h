@@ -143,6 +143,9 @@ struct GenerateOptions {
   std::string brokers;
   std::string impressions_topic = "impressions";
   std::string clicks_topic = "clicks";
+  // Optional: per impression its true click probability (src/io/workload.h),
+  // JSON lines {"impression_id": "...", "p_click": 0.031}.
+  std::string truth_path;
 };
 
 // `ctrjoin gen`: writes a synthetic trace as two JSON-lines files, or

@@ -39,6 +39,7 @@ class CapturingSink : public SampleSink {
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const Sample& s : samples) {
+        if (!s.correction) CountSignal(s);
         size_t& n = s.label == 1 ? positives_ : negatives_;
         if (n < per_label_) {
           ++n;
@@ -56,9 +57,51 @@ class CapturingSink : public SampleSink {
     return std::exchange(captured_, {});
   }
 
+  // The click rate by position and by the user's looked-up ctr_7d: the
+  // workload's click model (src/io/workload.h) shows through them.
+  std::string SignalSummary() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto rate = [](const Bucket& b) {
+      return b.samples == 0 ? std::string("-")
+                            : fmt::format("{:.1f}%", 100.0 * b.clicks / b.samples);
+    };
+    std::string text = "click rate by position:";
+    for (size_t p = 0; p < by_position_.size(); ++p) {
+      text += fmt::format(" {}: {}", p, rate(by_position_[p]));
+    }
+    text += fmt::format(" | by user.ctr_7d: < 2%: {}, 2-5%: {}, >= 5%: {}", rate(by_ctr_[0]),
+                        rate(by_ctr_[1]), rate(by_ctr_[2]));
+    return text;
+  }
+
  private:
+  struct Bucket {
+    uint64_t samples = 0;
+    uint64_t clicks = 0;
+  };
+  void CountSignal(const Sample& s) {
+    for (const Feature& f : s.impression.features) {
+      const auto* position = std::get_if<int64_t>(&f.value);
+      if (f.name == "position" && position != nullptr && *position >= 0 && *position < 10) {
+        Bucket& b = by_position_[static_cast<size_t>(*position)];
+        ++b.samples;
+        b.clicks += s.label;
+      }
+    }
+    for (const Feature& f : s.impression.lookup_features) {
+      const auto* ctr = std::get_if<double>(&f.value);
+      if (f.name == "user.ctr_7d" && ctr != nullptr) {
+        Bucket& b = by_ctr_[*ctr < 0.02 ? 0 : *ctr < 0.05 ? 1 : 2];
+        ++b.samples;
+        b.clicks += s.label;
+      }
+    }
+  }
+
   SampleSink* inner_;
   const size_t per_label_;
+  std::array<Bucket, 10> by_position_{};
+  std::array<Bucket, 3> by_ctr_{};
   std::mutex mu_;  // protects the counters and captured_
   size_t positives_ = 0;
   size_t negatives_ = 0;
@@ -242,6 +285,7 @@ Status RunDemo(const DemoOptions& options) {
   done.store(true);
   reporter.join();
   workload.join();
+  std::printf("%s\n", capture.SignalSummary().c_str());
   return st;
 }
 

@@ -151,6 +151,8 @@ int main(int argc, char** argv) {
   clk_out->excludes(gen_brokers);
   gen->add_option("--features-out", gen_options.features_path,
                   "also write user/item feature rows (embedded store JSON lines)");
+  gen->add_option("--truth-out", gen_options.truth_path,
+                  "also write each impression's true click probability (JSON lines)");
   gen->add_option("--count", gen_options.impressions, "impressions to generate");
   // The synthetic workload's shape: `gen` and `bench` alike. Each flag also
   // knows how to copy its value, so that `bench --demo` can lay the flags

@@ -43,8 +43,61 @@ struct Queued {
 };
 
 constexpr const char* kDevices[] = {"ios", "android", "web"};
+constexpr double kDeviceEffect[] = {0.3, -0.2, 0.0};
+
+// Deterministic per (seed, key, salt): splitmix64.
+uint64_t Mix(uint64_t seed, uint64_t key, uint64_t salt) {
+  uint64_t x = seed * 0x9e3779b97f4a7c15ULL + key * 0xbf58476d1ce4e5b9ULL + salt;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+double UnitOf(uint64_t seed, uint64_t key, uint64_t salt) {
+  return static_cast<double>(Mix(seed, key, salt) >> 11) * 0x1p-53;
+}
+
+// A standard normal (Box-Muller) per (seed, key, salt).
+double NormalOf(uint64_t seed, uint64_t key, uint64_t salt) {
+  const double u1 = std::max(UnitOf(seed, key, salt), 1e-12);
+  const double u2 = UnitOf(seed, key, salt + 1);
+  return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+}
+
+double Sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
+double Logit(double p) { return std::log(p / (1 - p)); }
+
+// Feature versions of user u: 2, or 3 for a fifth of them.
+int UserVersions(const WorkloadOptions& o, uint64_t u) {
+  return UnitOf(o.seed, u, 101) < 0.2 ? 3 : 2;
+}
+
+// The user's hidden affinity in version v: a stable part and a drift.
+double UserAffinity(const WorkloadOptions& o, uint64_t u, int v) {
+  return 0.8 * NormalOf(o.seed, u, 201) + 0.3 * NormalOf(o.seed, u, 300 + 2 * v);
+}
+
+double ItemQuality(const WorkloadOptions& o, uint64_t i) {
+  return 0.8 * NormalOf(o.seed ^ 0x17e5ULL, i, 401);
+}
+
+// The click model's intercept: the logit of ctr, widened for the spread of
+// the other terms (variance about 1.6: probit approximation), and the mean
+// position effect (-0.54) taken back.
+double BaseLogit(const WorkloadOptions& o) {
+  const double ctr = std::clamp(o.ctr, 1e-6, 1 - 1e-6);
+  return Logit(ctr) * std::sqrt(1 + M_PI * 1.6 / 8) + 0.54;
+}
 
 }  // namespace
+
+double ClickProbability(const WorkloadOptions& o, uint64_t user, uint64_t item, uint64_t position,
+                        int device, double ctx0) {
+  const double logit = BaseLogit(o) + UserAffinity(o, user, UserVersions(o, user) - 1) +
+                       ItemQuality(o, item) - 0.12 * static_cast<double>(position) +
+                       kDeviceEffect[device] + (ctx0 - 0.5);
+  return Sigmoid(logit);
+}
 
 struct WorkloadGenerator::Impl {
   explicit Impl(WorkloadOptions o)
@@ -64,8 +117,11 @@ struct WorkloadGenerator::Impl {
     return arrival;
   }
 
-  void Push(StreamKind stream, int64_t arrival, std::string json) {
-    queue.push(Queued{arrival, seq++, GeneratedRecord{stream, arrival, std::move(json)}});
+  void Push(StreamKind stream, int64_t arrival, std::string json, double p_click = -1,
+            std::string impression_id = {}) {
+    queue.push(Queued{
+        arrival, seq++,
+        GeneratedRecord{stream, arrival, std::move(json), p_click, std::move(impression_id)}});
   }
 
   // Replaces a record by one of a few realistic kinds of garbage.
@@ -84,11 +140,17 @@ struct WorkloadGenerator::Impl {
     const uint64_t n = impressions++;
     const std::string id = fmt::format("imp-{}-{}", opts.seed, n);
     const uint64_t position = static_cast<uint64_t>(Uniform() * 10);
+    const uint64_t user = users(rng);
+    const uint64_t item = items(rng);
+    const int device = static_cast<int>(Uniform() * 3);
+    // Written with 3 decimals: the model sees what the sample holds.
+    const double ctx0 = std::round(Uniform() * 1000) / 1000;
+    const double ctx1 = std::round(Uniform() * 1000) / 1000;
+    const double p_click = ClickProbability(opts, user, item, position, device, ctx0);
     std::string json = fmt::format(
         R"({{"impression_id":"{}","user_id":"u{}","item_id":"i{}","ts":{},"features":)"
         R"({{"position":{},"device":"{}","hour":{},"ctx":[{:.3f},{:.3f}])",
-        id, users(rng), items(rng), ts, position, kDevices[static_cast<int>(Uniform() * 3)],
-        (ts / 3'600'000) % 24, Uniform(), Uniform());
+        id, user, item, ts, position, kDevices[device], (ts / 3'600'000) % 24, ctx0, ctx1);
     for (uint32_t f = 0; f < opts.extra_features; ++f) {
       fmt::format_to(std::back_inserter(json), R"(,"f{}":{:.4f})", f, Uniform());
     }
@@ -100,14 +162,19 @@ struct WorkloadGenerator::Impl {
       json += '"';
     }
     json += "}}";
-    if (Chance(opts.malformed_rate)) json = Corrupt(json, StreamKind::kImpression);
+    const bool malformed = Chance(opts.malformed_rate);
+    if (malformed) json = Corrupt(json, StreamKind::kImpression);
     const int64_t arrival = ArrivalFor(ts);
     if (Chance(opts.duplicate_impression_rate)) {
       Push(StreamKind::kImpression, arrival + 1 + static_cast<int64_t>(Uniform() * 1000), json);
     }
-    Push(StreamKind::kImpression, arrival, std::move(json));
+    if (malformed) {
+      Push(StreamKind::kImpression, arrival, std::move(json));
+    } else {
+      Push(StreamKind::kImpression, arrival, std::move(json), p_click, id);
+    }
 
-    if (Chance(opts.ctr)) {
+    if (Chance(p_click)) {
       const double delay = ClickDelayMs();
       const int64_t click_ts = ts + static_cast<int64_t>(delay);
       PushClick(id, click_ts);
@@ -153,17 +220,19 @@ void GenerateFeatureRows(const WorkloadOptions& o,
   constexpr const char* kCountries[] = {"de", "fr", "us", "br", "in", "jp"};
   constexpr const char* kCategories[] = {"shoes", "books", "games", "garden", "music"};
   constexpr int64_t kDay = 86'400'000;
+  const double base_ctr = Logit(std::clamp(o.ctr, 1e-6, 1 - 1e-6));
   for (uint64_t u = 0; u < o.users; ++u) {
-    const int versions = unit(rng) < 0.2 ? 3 : 2;
+    const int versions = UserVersions(o, u);
     const int age = 18 + static_cast<int>(unit(rng) * 50);
     const char* country = kCountries[static_cast<int>(unit(rng) * 6)];
     for (int v = 0; v < versions; ++v) {
       const int64_t ts = o.start_ts_ms - (v == 0 ? 30 * kDay : v == 1 ? 7 * kDay : kDay / 24);
+      // The click model's affinity of this version, seen through ctr_7d.
+      const double ctr_7d = Sigmoid(base_ctr + UserAffinity(o, u, v));
       emit(fmt::format(
           R"({{"table":"user_features","row":"u{}","ts":{},"columns":)"
           R"({{"age":{},"country":"{}","ctr_7d":{:.4f},"embedding":[{:.3f},{:.3f},{:.3f}]}}}})",
-          u, ts, age + (v == 0 ? 0 : 1), country, unit(rng) * 0.08, unit(rng), unit(rng),
-          unit(rng)));
+          u, ts, age + (v == 0 ? 0 : 1), country, ctr_7d, unit(rng), unit(rng), unit(rng)));
     }
   }
   for (uint64_t i = 0; i < o.items; ++i) {
@@ -172,7 +241,7 @@ void GenerateFeatureRows(const WorkloadOptions& o,
       const int64_t ts = o.start_ts_ms - (v == 0 ? 30 * kDay : 7 * kDay);
       emit(fmt::format(R"({{"table":"item_features","row":"i{}","ts":{},"columns":)"
                        R"({{"price":{:.2f},"category":"{}","popularity":{:.4f}}}}})",
-                       i, ts, 1 + unit(rng) * 200, category, unit(rng)));
+                       i, ts, 1 + unit(rng) * 200, category, Sigmoid(ItemQuality(o, i))));
     }
   }
 }

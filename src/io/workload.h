@@ -68,7 +68,24 @@ struct GeneratedRecord {
   StreamKind stream = StreamKind::kImpression;
   int64_t arrival_ms = 0;  // event-time clock at which the record arrives
   std::string json;
+  // An impression's true click probability (the click model below); -1 for
+  // a click, a duplicate or a malformed record.
+  double p_click = -1;
+  std::string impression_id;  // set with p_click
 };
+
+// The click model: an impression is clicked with probability
+//   sigmoid(base + user_affinity + item_quality - 0.12 * position
+//           + device effect (ios +0.3, android -0.2, web 0) + (ctx[0] - 0.5))
+// where user_affinity is the user's as of its newest feature version (it
+// drifts from version to version) and item_quality the item's, both hidden
+// but shown through the looked-up features user.ctr_7d (sigmoid(base_ctr +
+// affinity)) and item.popularity (sigmoid(quality)); base is set so the
+// overall click rate is about `ctr`. So a model over position, device, ctx,
+// user.ctr_7d and item.popularity can learn it, and p_click says how well
+// the best one could do.
+double ClickProbability(const WorkloadOptions& options, uint64_t user, uint64_t item,
+                        uint64_t position, int device, double ctx0);
 
 // Feature rows for the workload's users and items, in the embedded feature
 // store's JSON-lines format (tables user_features and item_features, family

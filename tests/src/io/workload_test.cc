@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -116,6 +118,55 @@ TEST(WorkloadTest, ClickDelaysFollowTheChosenDistribution) {
     after_mean += d > 10'000;
   }
   EXPECT_NEAR(static_cast<double>(after_mean) / static_cast<double>(g.delays.size()), 0.368, 0.06);
+}
+
+// Clicks follow the click model: the overall rate is about ctr, the true
+// probability of every impression is recorded, and impressions with a high
+// one are clicked far more often than those with a low one. The user's
+// looked-up ctr_7d moves with it.
+TEST(WorkloadSignalTest, ClicksFollowTheRecordedProbability) {
+  WorkloadOptions w = Clean();
+  w.ctr = 0.03;
+  WorkloadGenerator gen(w);
+  std::map<std::string, double> p;  // impression id -> p_click
+  std::set<std::string> clicked;
+  simdjson::dom::parser parser;
+  auto take = [&](const GeneratedRecord& r) {
+    if (r.stream == StreamKind::kImpression) {
+      ASSERT_GE(r.p_click, 0) << r.json;
+      p[r.impression_id] = r.p_click;
+      return;
+    }
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(r.json).get(doc), simdjson::SUCCESS);
+    clicked.insert(std::string(doc["impression_id"].get_string().value()));
+  };
+  while (gen.impressions_generated() < 60'000) take(gen.Next());
+  GeneratedRecord tail;
+  while (gen.Drain(tail)) take(tail);
+  double sum = 0;
+  std::vector<double> all;
+  for (const auto& [id, prob] : p) {
+    sum += prob;
+    all.push_back(prob);
+  }
+  std::sort(all.begin(), all.end());
+  const double low = all[all.size() / 4], high = all[3 * all.size() / 4];
+  double clicks_low = 0, n_low = 0, clicks_high = 0, n_high = 0;
+  for (const auto& [id, prob] : p) {
+    if (prob <= low) {
+      ++n_low;
+      clicks_low += clicked.contains(id);
+    } else if (prob >= high) {
+      ++n_high;
+      clicks_high += clicked.contains(id);
+    }
+  }
+  const double rate = static_cast<double>(clicked.size()) / static_cast<double>(p.size());
+  EXPECT_NEAR(rate, 0.03, 0.01);
+  EXPECT_NEAR(sum / static_cast<double>(p.size()), rate, 0.004) << "p_click is the true rate";
+  EXPECT_GT(clicks_high / n_high, 4 * (clicks_low / n_low))
+      << "top quartile " << clicks_high / n_high << ", bottom " << clicks_low / n_low;
 }
 
 }  // namespace
