@@ -201,17 +201,16 @@ std::string OutputSchema::TfFeatureSpec() const {
 
 Status PublishFile(const std::filesystem::path& dir, const std::string& name,
                    const std::string& text) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IoError("creating " + dir.string() + ": " + ec.message());
   CTRJOIN_RETURN_IF_ERROR(WriteFileAtomically(dir, name, text));
   return FsyncPath(dir, /*directory=*/true);
 }
 
 Status PublishSchema(const OutputSchema& schema, const std::filesystem::path& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::IoError("creating " + dir.string() + ": " + ec.message());
-  CTRJOIN_RETURN_IF_ERROR(WriteFileAtomically(dir, "_schema.json", schema.Json()));
-  CTRJOIN_RETURN_IF_ERROR(WriteFileAtomically(dir, "_tf_feature_spec.py", schema.TfFeatureSpec()));
-  return FsyncPath(dir, /*directory=*/true);
+  CTRJOIN_RETURN_IF_ERROR(PublishFile(dir, "_schema.json", schema.Json()));
+  return PublishFile(dir, "_tf_feature_spec.py", schema.TfFeatureSpec());
 }
 
 }  // namespace ctrjoin

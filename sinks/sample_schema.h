@@ -37,8 +37,8 @@ struct OutputSchema {
   std::string TfFeatureSpec() const;
 };
 
-// Writes text to dir/name atomically (temporary file, fsync, rename,
-// directory fsync).
+// Writes text to dir/name atomically (dir created if need be; temporary
+// file, fsync, rename, directory fsync).
 Status PublishFile(const std::filesystem::path& dir, const std::string& name,
                    const std::string& text);
 

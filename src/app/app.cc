@@ -520,11 +520,19 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   if (!enriched->has_value()) return Status::Ok();  // stopped while waiting
   Enrichment* enrichment = &**enriched;
   const OutputSchema schema = config.PublishedSchema();
-  // Beside the parts; a single file (it may be /dev/stdout) has no
-  // directory of its own: `ctrjoin schema` prints its schema.
-  if (config.sink.type == SinkType::kFile && (config.checkpoint.enabled || config.sink.Rolled())) {
-    CTRJOIN_RETURN_IF_ERROR(PublishSchema(schema, config.sink.path).WithContext("sink.path"));
-    spdlog::info("output schema {} published in {}/_schema.json", schema.Id(), config.sink.path);
+  // Beside the parts; beside a single file as <file>.schema.json, unless
+  // it is no regular file (/dev/stdout, a FIFO: `ctrjoin schema` prints it).
+  if (config.sink.type == SinkType::kFile) {
+    namespace fs = std::filesystem;
+    if (config.checkpoint.enabled || config.sink.Rolled()) {
+      CTRJOIN_RETURN_IF_ERROR(PublishSchema(schema, config.sink.path).WithContext("sink.path"));
+      spdlog::info("output schema {} published in {}/_schema.json", schema.Id(), config.sink.path);
+    } else if (const fs::path file = fs::absolute(config.sink.path);
+               !fs::exists(file) || fs::is_regular_file(file)) {
+      CTRJOIN_RETURN_IF_ERROR(
+          PublishFile(file.parent_path(), file.filename().string() + ".schema.json", schema.Json())
+              .WithContext("sink.path"));
+    }
   }
   if (!config.checkpoint.enabled) {
     auto dead_letters = MakeDeadLetterSink(config.dead_letter);

@@ -125,19 +125,14 @@ bool ExactInFloat32(int64_t v) {
   return magnitude < (uint64_t{1} << 24);
 }
 
-Result<FeatureValue> ParseFeatureText(std::string_view text, FeatureType type) {
+namespace {
+
+// ParseFeatureText into out (values are built in place: no temporaries).
+Status ParseInto(std::string_view text, FeatureType type, FeatureValue& out) {
   switch (type) {
-    case FeatureType::kString: return FeatureValue(std::string(text));
-    case FeatureType::kInt64: {
-      int64_t v = 0;
-      CTRJOIN_RETURN_IF_ERROR(ParseInt(Trim(text), v));
-      return FeatureValue(v);
-    }
-    case FeatureType::kFloat: {
-      double v = 0;
-      CTRJOIN_RETURN_IF_ERROR(ParseFloat(Trim(text), v));
-      return FeatureValue(v);
-    }
+    case FeatureType::kString: out.emplace<std::string>(text); return Status::Ok();
+    case FeatureType::kInt64: return ParseInt(Trim(text), out.emplace<int64_t>());
+    case FeatureType::kFloat: return ParseFloat(Trim(text), out.emplace<double>());
     case FeatureType::kInt64List:
     case FeatureType::kFloatList: {
       std::vector<std::string_view> items;
@@ -146,20 +141,28 @@ Result<FeatureValue> ParseFeatureText(std::string_view text, FeatureType type) {
                                        "' is not a list ('[1, 2]', '[]')");
       }
       if (type == FeatureType::kInt64List) {
-        std::vector<int64_t> values(items.size());
+        auto& values = out.emplace<std::vector<int64_t>>(items.size());
         for (size_t i = 0; i < items.size(); ++i) {
           CTRJOIN_RETURN_IF_ERROR(ParseInt(items[i], values[i]));
         }
-        return FeatureValue(std::move(values));
+        return Status::Ok();
       }
-      std::vector<double> values(items.size());
+      auto& values = out.emplace<std::vector<double>>(items.size());
       for (size_t i = 0; i < items.size(); ++i) {
         CTRJOIN_RETURN_IF_ERROR(ParseFloat(items[i], values[i]));
       }
-      return FeatureValue(std::move(values));
+      return Status::Ok();
     }
   }
   return Status::InvalidArgument("unknown feature type");
+}
+
+}  // namespace
+
+Result<FeatureValue> ParseFeatureText(std::string_view text, FeatureType type) {
+  FeatureValue value;
+  CTRJOIN_RETURN_IF_ERROR(ParseInto(text, type, value));
+  return value;
 }
 
 FeatureValue InferFeatureText(std::string_view text) {
@@ -184,9 +187,8 @@ FeatureValue InferFeatureText(std::string_view text) {
         all_integers = all_integers && kind == JsonNumber::kInteger;
       }
       const FeatureType type = all_integers ? FeatureType::kInt64List : FeatureType::kFloatList;
-      if (Result<FeatureValue> list = ParseFeatureText(text, type); list.ok()) {
-        return std::move(*list);
-      }
+      FeatureValue list;
+      if (ParseInto(text, type, list).ok()) return list;
       break;
     }
   }

@@ -82,6 +82,8 @@ TEST_F(FilePipelineTest, OneSamplePerImpressionWithTheWindowLabel) {
 
   const size_t positives = ExpectMatchesOracle(oracle, ReadSamples(Path("samples.jsonl")));
   EXPECT_GT(positives, 500u);
+  // A single file's schema is published beside it.
+  EXPECT_EQ(ReadLines(Path("samples.jsonl.schema.json")).front(), "{");
   EXPECT_EQ(metrics.join.positives.Get(), positives);
   EXPECT_EQ(metrics.pipeline.dead_letters.Get(), oracle.rejected);
   EXPECT_EQ(ReadLines(Path("dead-samples.jsonl")).size(), oracle.rejected);
