@@ -20,7 +20,7 @@ namespace ctrjoin {
 namespace {
 
 void BM_CacheHit(benchmark::State& state) {
-  LookupMetrics metrics;
+  LookupCounters metrics;
   FeatureCache cache({}, &metrics);
   constexpr int kRows = 100'000;
   std::vector<std::string> rows;
@@ -104,9 +104,10 @@ void BM_MissesThroughThrift(benchmark::State& state) {
     f.EnrichSeconds(batch);
   }
   state.SetItemsProcessed(state.iterations() * 1024);
-  state.counters["store_calls"] = static_cast<double>(f.metrics.store_calls.Get());
-  state.counters["rows_per_call"] = static_cast<double>(f.metrics.requests.Get()) /
-                                    std::max<uint64_t>(1, f.metrics.store_calls.Get());
+  state.counters["store_calls"] = static_cast<double>(f.metrics.Sum(&LookupCounters::store_calls));
+  state.counters["rows_per_call"] =
+      static_cast<double>(f.metrics.Sum(&LookupCounters::requests)) /
+      std::max<uint64_t>(1, f.metrics.Sum(&LookupCounters::store_calls));
 }
 BENCHMARK(BM_MissesThroughThrift)->Arg(64)->Arg(256)->UseRealTime()->Unit(benchmark::kMillisecond);
 
@@ -123,8 +124,8 @@ void BM_EnrichLatencyAt95PercentHits(benchmark::State& state) {
     f.EnrichSeconds(warm);
   }
   std::vector<double> latencies;
-  const double warm_hits = static_cast<double>(f.metrics.cache_hits.Get());
-  const double warm_misses = static_cast<double>(f.metrics.cache_misses.Get());
+  const double warm_hits = static_cast<double>(f.metrics.Sum(&LookupCounters::cache_hits));
+  const double warm_misses = static_cast<double>(f.metrics.Sum(&LookupCounters::cache_misses));
   int cold = kHot;
   uint64_t i = 0;
   for (auto _ : state) {
@@ -141,8 +142,8 @@ void BM_EnrichLatencyAt95PercentHits(benchmark::State& state) {
   };
   state.counters["p50_ms"] = pct(0.50) * 1e3;
   state.counters["p99_ms"] = pct(0.99) * 1e3;
-  const double hits = f.metrics.cache_hits.Get() - warm_hits;
-  const double misses = f.metrics.cache_misses.Get() - warm_misses;
+  const double hits = f.metrics.Sum(&LookupCounters::cache_hits) - warm_hits;
+  const double misses = f.metrics.Sum(&LookupCounters::cache_misses) - warm_misses;
   state.counters["hit_ratio"] = hits / (hits + misses);
   state.SetItemsProcessed(state.iterations() * 512);
 }

@@ -62,7 +62,7 @@ enum class Miss {
 // max_versions (1) versions: an older version may exist. Lookups as of
 // ts 500 then miss, as do lookups of rows never cached.
 void BM_FeatureCacheMiss(benchmark::State& state, Miss miss) {
-  LookupMetrics metrics;
+  LookupCounters metrics;
   FeatureCache cache({}, &metrics);
   constexpr int kRows = 100'000;
   std::vector<std::string> cached, absent;

@@ -102,7 +102,7 @@ std::optional<FeatureSet> RowVersions::Resolve(int64_t ts) const {
   return FeatureSet(std::move(out));
 }
 
-FeatureCache::FeatureCache(FeatureCacheOptions options, LookupMetrics* metrics)
+FeatureCache::FeatureCache(FeatureCacheOptions options, LookupCounters* metrics)
     : options_(options), metrics_(metrics) {}
 
 FeatureCache::~FeatureCache() {

@@ -78,7 +78,7 @@ struct RowVersions {
 
 class FeatureCache {
  public:
-  FeatureCache(FeatureCacheOptions options, LookupMetrics* metrics);
+  FeatureCache(FeatureCacheOptions options, LookupCounters* metrics);
   ~FeatureCache();
 
   // Features of row as of ts, if a live entry determines them. now_ms is a
@@ -112,7 +112,7 @@ class FeatureCache {
 
   static constexpr size_t kStripes = 16;
   const FeatureCacheOptions options_;
-  LookupMetrics* const metrics_;
+  LookupCounters* const metrics_;
   Stripe stripes_[kStripes];
 };
 

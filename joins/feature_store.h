@@ -9,6 +9,7 @@
 // several I/O threads at once.
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,6 +36,14 @@ struct FetchedRow {
   std::vector<FeatureCell> cells;
 };
 
+// What a store says, at start, of the table and family a lookup reads.
+struct StoreTableInfo {
+  enum class Missing { kNothing, kTable, kFamily };
+  Missing missing = Missing::kNothing;
+  std::string problem;                     // when something is missing: what the store said
+  std::optional<int> family_max_versions;  // versions the family keeps, if the store says
+};
+
 class FeatureStore {
  public:
   virtual ~FeatureStore() = default;
@@ -43,6 +52,14 @@ class FeatureStore {
                                                       const std::string& family,
                                                       std::span<const FeatureFetch> fetches,
                                                       int max_versions) = 0;
+  // Asks once, at start, whether the table and family exist. Errors:
+  // InvalidArgument (the server's answers cannot be read: a protocol or
+  // transport mismatch), Unavailable or TimedOut (not reachable now). The
+  // default has nothing to check.
+  virtual Result<StoreTableInfo> Probe(const std::string& /*table*/,
+                                       const std::string& /*family*/) {
+    return StoreTableInfo{};
+  }
   virtual std::string Describe() const = 0;
 };
 

@@ -1,12 +1,12 @@
 // The part of HBase's Thrift2 API (THBaseService) that ctrjoin speaks: point
-// reads (get, getMultiple, exists) for feature lookups and writes (put,
-// putMultiple) for loading fixtures.
+// reads (get, getMultiple, exists) for feature lookups, getTableDescriptor
+// for the start-up check, and writes (put, putMultiple) for loading fixtures.
 //
 // Wire compatibility with a real HBase Thrift2 server is the whole point, so
 // every field id, field type, requiredness, method argument id and exception
 // id below is the one HBase declares in its own IDL
 // (hbase-thrift/src/main/resources/org/apache/hadoop/hbase/thrift2/hbase.thrift
-// in apache/hbase). Structs are complete; the enums and small structs they
+// in apache/hbase). Structs are complete (but TColumnFamilyDescriptor); the enums and small structs they
 // refer to are included so that a reply carrying them still decodes into
 // typed fields. Methods, structs and enums we do not use are left out, which
 // Thrift tolerates: a peer skips field ids it does not know.
@@ -100,6 +100,25 @@ struct TPut {
   7: optional TCellVisibility cellVisibility
 }
 
+// A table's name: "ns:qualifier", or a qualifier in the default namespace.
+struct TTableName {
+  1: optional binary ns,
+  2: required binary qualifier
+}
+
+// Of HBase's column family descriptor only what ctrjoin checks at start:
+// the versions a family keeps (HBase's VERSIONS; its default is 1). The
+// other fields (ids 2..9, 11..20) are skipped when read.
+struct TColumnFamilyDescriptor {
+  1: required binary name,
+  10: optional i32 maxVersions
+}
+
+struct TTableDescriptor {
+  1: required TTableName tableName,
+  2: optional list<TColumnFamilyDescriptor> columns
+}
+
 // The server failed to do the work (region unavailable, table missing, ...).
 exception TIOError {
   1: optional string message
@@ -124,4 +143,7 @@ service THBaseService {
 
   void putMultiple(1: required binary table, 2: required list<TPut> tputs)
       throws (1: TIOError io)
+
+  // HBase 2.x; an older Thrift2 server answers UNKNOWN_METHOD.
+  TTableDescriptor getTableDescriptor(1: required TTableName table) throws (1: TIOError io)
 }

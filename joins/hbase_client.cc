@@ -389,6 +389,36 @@ Result<bool> HBaseClient::Exists(const std::string& table, const HBaseGet& get) 
   return exists;
 }
 
+Result<std::optional<HBaseTableDescriptor>> HBaseClient::GetTableDescriptor(
+    const std::string& table) {
+  hbase::TTableName name;
+  if (const size_t colon = table.find(':'); colon != std::string::npos) {
+    name.__set_ns(table.substr(0, colon));
+    name.__set_qualifier(table.substr(colon + 1));
+  } else {
+    name.__set_qualifier(table);
+  }
+  hbase::TTableDescriptor descriptor;
+  bool offered = true;
+  CTRJOIN_RETURN_IF_ERROR(Run("getTableDescriptor", table, [&](hbase::THBaseServiceClient& stub) {
+    try {
+      stub.getTableDescriptor(descriptor, name);
+    } catch (const TApplicationException& e) {
+      // A complete answer: the connection stays in step.
+      if (e.getType() != TApplicationException::UNKNOWN_METHOD) throw;
+      offered = false;
+    }
+  }));
+  if (!offered) return std::optional<HBaseTableDescriptor>();
+  HBaseTableDescriptor out;
+  for (const hbase::TColumnFamilyDescriptor& family : descriptor.columns) {
+    out.families.push_back(HBaseFamilyDescriptor{
+        family.name,
+        family.__isset.maxVersions ? std::optional<int32_t>(family.maxVersions) : std::nullopt});
+  }
+  return std::optional<HBaseTableDescriptor>(std::move(out));
+}
+
 Status HBaseClient::PutMultiple(const std::string& table, const std::vector<HBasePut>& puts) {
   if (puts.empty()) return Status::Ok();
   std::vector<hbase::TPut> tputs;

@@ -89,6 +89,16 @@ struct HBaseRow {
   std::vector<HBaseCell> cells;
 };
 
+// What getTableDescriptor says of one column family.
+struct HBaseFamilyDescriptor {
+  std::string name;
+  std::optional<int32_t> max_versions;  // VERSIONS, when the server says
+};
+
+struct HBaseTableDescriptor {
+  std::vector<HBaseFamilyDescriptor> families;
+};
+
 struct HBasePut {
   std::string row;
   std::string family;
@@ -129,6 +139,9 @@ class HBaseClient {
   Result<HBaseRow> Get(const std::string& table, const HBaseGet& get);
   // Whether the get would return at least one cell.
   Result<bool> Exists(const std::string& table, const HBaseGet& get);
+  // getTableDescriptor ("ns:qualifier" or a qualifier). nullopt: the server
+  // does not offer the method (HBase before 2.0 answers UNKNOWN_METHOD).
+  Result<std::optional<HBaseTableDescriptor>> GetTableDescriptor(const std::string& table);
   // One putMultiple call, one TPut per element (for loading fixtures).
   Status PutMultiple(const std::string& table, const std::vector<HBasePut>& puts);
 

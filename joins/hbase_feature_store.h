@@ -4,6 +4,12 @@
 // becomes a TGet of the row's family with timeRange [0, upper) and
 // maxVersions, so HBase itself applies the point-in-time bound.
 //
+// Probe reads the table descriptor (getTableDescriptor; an HBase 1.x server
+// lacks it, then an exists call checks table and wire) and tells a missing
+// table or family, and a protocol or transport mismatch (the server accepts
+// the connection but its answers cannot be read, three times in a row),
+// from an outage.
+//
 // Thread-safe (HBaseClient's connection pool): called from the lookup
 // service's io threads. Owns its client.
 
@@ -21,12 +27,20 @@ class HBaseFeatureStore : public FeatureStore {
   Result<std::vector<FetchedRow>> GetMultiple(const std::string& table, const std::string& family,
                                               std::span<const FeatureFetch> fetches,
                                               int max_versions) override;
+  Result<StoreTableInfo> Probe(const std::string& table, const std::string& family) override;
   std::string Describe() const override { return description_; }
 
  private:
-  HBaseFeatureStore(std::unique_ptr<HBaseClient> client, std::string description)
-      : client_(std::move(client)), description_(std::move(description)) {}
+  HBaseFeatureStore(std::unique_ptr<HBaseClient> client, HBaseClientOptions options,
+                    std::string description)
+      : client_(std::move(client)),
+        options_(std::move(options)),
+        description_(std::move(description)) {}
+  // One attempt of Probe; errors not yet told apart.
+  Result<StoreTableInfo> ProbeOnce(const std::string& table, const std::string& family);
+
   std::unique_ptr<HBaseClient> client_;
+  const HBaseClientOptions options_;
   std::string description_;
 };
 

@@ -4,9 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <iterator>
-#include <random>
 
 #include "src/core/clock.h"
 
@@ -16,15 +14,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Backoff for the given attempt (1-based), with +-50% jitter.
-std::chrono::milliseconds Backoff(int attempt, int64_t initial_ms, int64_t max_ms) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  const double base =
-      std::min<double>(static_cast<double>(max_ms),
-                       static_cast<double>(initial_ms) * std::pow(2.0, std::min(attempt - 1, 30)));
-  const double jittered = base * std::uniform_real_distribution<double>(0.5, 1.5)(rng);
-  return std::chrono::milliseconds(static_cast<int64_t>(jittered));
-}
+constexpr int64_t kMaxAsOfOffsetMs = 366LL * 24 * 3600 * 1000;
 
 }  // namespace
 
@@ -40,6 +30,9 @@ Status LookupSpec::Validate(const std::string& prefix) const {
   if (family.empty()) return Status::InvalidArgument(prefix + ".family: must not be empty");
   if (max_versions < 1 || max_versions > 100) {
     return Status::InvalidArgument(prefix + ".max_versions: must be in [1, 100]");
+  }
+  if (as_of_offset_ms < 0 || as_of_offset_ms > kMaxAsOfOffsetMs) {
+    return Status::InvalidArgument(prefix + ".as_of_offset_ms: must be in [0, 1 year]");
   }
   CTRJOIN_RETURN_IF_ERROR(cache.Validate(prefix + ".cache"));
   return ColumnDecls(prefix).status();
@@ -64,17 +57,21 @@ Status LookupServiceOptions::Validate() const {
         "lookup.retry_initial_ms: must be > 0 and <= lookup.retry_max_ms");
   }
   if (live_horizon_ms < 0) return Status::InvalidArgument("lookup.live_horizon_ms: must be >= 0");
+  if (breaker_failures < 1 || breaker_failures > 1000) {
+    return Status::InvalidArgument("lookup.breaker_failures: must be in [1, 1000]");
+  }
   return Status::Ok();
 }
 
 // A row fetch shared by every impression waiting for that row (coalescing).
 // Its waiters are touched under mu_; the rest by the io thread holding it.
+struct LookupService::Waiter {
+  int64_t ts;
+  Completion done;
+  Clock::time_point since;  // when this impression asked: its own deadline
+};
+
 struct LookupService::Request {
-  struct Waiter {
-    int64_t ts;
-    Completion done;
-    Clock::time_point since;  // when this impression asked: its own deadline
-  };
   size_t lookup = 0;
   std::string row;
   std::string key;  // in pending_
@@ -126,9 +123,12 @@ LookupService::LookupService(LookupServiceOptions options, std::vector<LookupSpe
       store_(store),
       metrics_(metrics),
       reachability_(store->Describe(), &metrics->store_unreachable_since_ms),
-      ready_(lookups_.size()) {
+      ready_(lookups_.size()),
+      breaker_({options.breaker_failures, options.retry_initial_ms, options.retry_max_ms},
+               &metrics->breaker_state, &metrics->breaker_openings) {
   for (const LookupSpec& spec : lookups_) {
-    caches_.push_back(std::make_unique<FeatureCache>(spec.cache, metrics_));
+    counters_.push_back(&metrics_->For(spec.name));
+    caches_.push_back(std::make_unique<FeatureCache>(spec.cache, counters_.back()));
     // Validate() has refused declarations that do not parse.
     Result<FeatureDecls> columns = spec.ColumnDecls(spec.name);
     columns_.push_back(columns.ok() ? std::move(*columns) : FeatureDecls{});
@@ -158,20 +158,21 @@ void LookupService::EnrichAsync(std::vector<Impression*> impressions,
   state->remaining.store(slots + 1);  // +1: held until every lookup is issued
   state->done = std::move(done);
   const int64_t now = MonotonicMs();
-  uint64_t hits = 0;
+  std::vector<uint64_t> hits(lookups, 0);
   for (size_t i = 0; i < state->impressions.size(); ++i) {
     const Impression& imp = *state->impressions[i];
     for (size_t l = 0; l < lookups; ++l) {
       const size_t idx = i * lookups + l;
-      const std::string& row =
-          lookups_[l].key_field == LookupKey::kUserId ? imp.user_id : imp.item_id;
-      if (std::optional<FeatureSet> hit = caches_[l]->Get(row, imp.ts.ms, now)) {
-        ++hits;
+      const LookupSpec& spec = lookups_[l];
+      const std::string& row = spec.key_field == LookupKey::kUserId ? imp.user_id : imp.item_id;
+      const int64_t as_of = imp.ts.ms - spec.as_of_offset_ms;
+      if (std::optional<FeatureSet> hit = caches_[l]->Get(row, as_of, now)) {
+        ++hits[l];
         state->results[idx] = std::move(*hit);
         state->Arrive();
         continue;
       }
-      Submit(l, row, imp.ts.ms, /*exact=*/false, [state, idx](std::optional<FeatureSet> r) {
+      Submit(l, row, as_of, /*exact=*/false, [state, idx](std::optional<FeatureSet> r) {
         if (r) {
           state->results[idx] = std::move(*r);
         } else {
@@ -181,8 +182,10 @@ void LookupService::EnrichAsync(std::vector<Impression*> impressions,
       });
     }
   }
-  metrics_->cache_hits.Add(hits);
-  metrics_->cache_misses.Add(slots - hits);
+  for (size_t l = 0; l < lookups; ++l) {
+    counters_[l]->cache_hits.Add(hits[l]);
+    counters_[l]->cache_misses.Add(state->impressions.size() - hits[l]);
+  }
   state->Arrive();
 }
 
@@ -202,7 +205,7 @@ void LookupService::Submit(size_t lookup, const std::string& row, int64_t ts, bo
   }
   if (auto it = pending_.find(key); it != pending_.end()) {
     it->second->waiters.push_back({ts, std::move(done), Clock::now()});
-    metrics_->coalesced.Add();
+    counters_[lookup]->coalesced.Add();
     return;
   }
   auto r = std::make_shared<Request>();
@@ -215,7 +218,7 @@ void LookupService::Submit(size_t lookup, const std::string& row, int64_t ts, bo
   r->waiters.push_back({ts, std::move(done), r->enqueued});
   pending_.emplace(std::move(key), r);
   ready_[lookup].push_back(std::move(r));
-  metrics_->requests.Add();
+  counters_[lookup]->requests.Add();
   lock.unlock();
   cv_.notify_one();
 }
@@ -231,7 +234,7 @@ void LookupService::IoLoop() {
       pending_.clear();
       retry_.clear();
       for (auto& q : ready_) q.clear();
-      std::vector<Request::Waiter> waiters;
+      std::vector<Waiter> waiters;
       for (auto& r : all) {
         for (auto& w : r->waiters) waiters.push_back(std::move(w));
         r->waiters.clear();
@@ -263,6 +266,12 @@ void LookupService::IoLoop() {
     }
     if (chosen == ready_.size()) {
       cv_.wait_until(lock, next_retry);
+      continue;
+    }
+    // An open breaker holds every batch back: one backoff for all rows.
+    if (std::optional<Clock::time_point> later = breaker_.Admit(now)) {
+      if (options_.emit_partial) ExpireHeldBack(lock);
+      cv_.wait_until(lock, std::min(*later, next_retry));
       continue;
     }
     std::deque<std::shared_ptr<Request>>& queue = ready_[chosen];
@@ -312,10 +321,16 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
   const auto start = Clock::now();
   Result<std::vector<FetchedRow>> rows =
       store_->GetMultiple(spec.table, spec.family, fetches, spec.max_versions);
-  metrics_->store_calls.Add();
-  metrics_->latency.Record(Clock::now() - start);
+  LookupCounters& counters = *counters_[lookup];
+  counters.store_calls.Add();
+  counters.latency.Record(Clock::now() - start);
   if (rows.ok() && rows->size() == batch.size()) {
     reachability_.Reached();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      breaker_.Succeeded();
+    }
+    cv_.notify_all();
     const std::string prefix = spec.name + ".";
     const int64_t now = MonotonicMs();
     size_t rejected = 0;
@@ -330,7 +345,7 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
       Complete(*batch[i], versions);
     }
     if (rejected > 0) {
-      metrics_->cells_rejected.Add(rejected);
+      counters.cells_rejected.Add(rejected);
       static std::atomic<int64_t> last_warning_ms{0};
       if (now - last_warning_ms.load() >= 1000) {
         last_warning_ms.store(now);
@@ -342,7 +357,7 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
   }
   const Status error =
       rows.ok() ? Status::Internal("store returned the wrong number of rows") : rows.status();
-  metrics_->errors.Add();
+  counters.errors.Add();
   reachability_.Lost(error);
   static std::atomic<int64_t> last_warning_ms{0};
   const int64_t now_ms = MonotonicMs();
@@ -351,40 +366,56 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
     spdlog::warn("feature lookup '{}' ({} rows) failed, retrying: {}", spec.name, batch.size(),
                  error.ToString());
   }
-  std::vector<Request::Waiter> give_up;
+  std::vector<Waiter> give_up;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const auto now = Clock::now();
-    const auto deadline = std::chrono::milliseconds(options_.deadline_ms);
+    breaker_.Failed(now);
     for (auto& r : batch) {
       ++r->attempts;
-      if (options_.emit_partial) {
-        // Each impression has its own deadline, counted from when it asked.
-        auto expired =
-            std::stable_partition(r->waiters.begin(), r->waiters.end(),
-                                  [&](const auto& w) { return now - w.since < deadline; });
-        std::move(expired, r->waiters.end(), std::back_inserter(give_up));
-        r->waiters.erase(expired, r->waiters.end());
-        if (r->waiters.empty()) {
-          if (auto it = pending_.find(r->key); it != pending_.end() && it->second == r) {
-            pending_.erase(it);
-          }
-          continue;
-        }
-      }
-      r->not_before = now + Backoff(r->attempts, options_.retry_initial_ms, options_.retry_max_ms);
+      if (options_.emit_partial && TakeExpired(*r, now, give_up)) continue;
+      r->not_before =
+          now + JitteredBackoff(r->attempts, options_.retry_initial_ms, options_.retry_max_ms);
       retry_.push_back(r);
-      metrics_->retries.Add();
+      counters.retries.Add();
     }
   }
   cv_.notify_all();
-  metrics_->partial.Add(give_up.size());
-  for (Request::Waiter& w : give_up) w.done(std::nullopt);
+  for (Waiter& w : give_up) w.done(std::nullopt);
+}
+
+bool LookupService::TakeExpired(Request& r, Clock::time_point now, std::vector<Waiter>& give_up) {
+  // Each impression has its own deadline, counted from when it asked.
+  const auto deadline = std::chrono::milliseconds(options_.deadline_ms);
+  auto expired = std::stable_partition(r.waiters.begin(), r.waiters.end(),
+                                       [&](const Waiter& w) { return now - w.since < deadline; });
+  counters_[r.lookup]->partial.Add(static_cast<uint64_t>(r.waiters.end() - expired));
+  std::move(expired, r.waiters.end(), std::back_inserter(give_up));
+  r.waiters.erase(expired, r.waiters.end());
+  if (!r.waiters.empty()) return false;
+  if (auto it = pending_.find(r.key); it != pending_.end() && it->second.get() == &r) {
+    pending_.erase(it);
+  }
+  return true;
+}
+
+void LookupService::ExpireHeldBack(std::unique_lock<std::mutex>& lock) {
+  const auto now = Clock::now();
+  std::vector<Waiter> give_up;
+  const auto expired = [&](const std::shared_ptr<Request>& r) {
+    return TakeExpired(*r, now, give_up);
+  };
+  for (auto& queue : ready_) std::erase_if(queue, expired);
+  std::erase_if(retry_, expired);
+  if (give_up.empty()) return;
+  lock.unlock();
+  for (Waiter& w : give_up) w.done(std::nullopt);
+  lock.lock();
 }
 
 void LookupService::Complete(const Request& request,
                              const std::shared_ptr<const RowVersions>& versions) {
-  std::vector<Request::Waiter> waiters;
+  std::vector<Waiter> waiters;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = pending_.find(request.key);
@@ -393,7 +424,7 @@ void LookupService::Complete(const Request& request,
     }
     waiters = std::move(const_cast<Request&>(request).waiters);
   }
-  for (Request::Waiter& w : waiters) {
+  for (Waiter& w : waiters) {
     if (std::optional<FeatureSet> answer = versions->Resolve(w.ts)) {
       w.done(std::move(*answer));
     } else {

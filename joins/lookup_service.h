@@ -12,12 +12,13 @@
 //   - bounded: at most io_threads store calls run at once; the pipeline's
 //     limiter bounds the batches (so the requests) waiting on lookups, which
 //     back-pressures the sources when the store is slow;
-//   - retried with jittered exponential backoff. By default a lookup is
-//     retried until it succeeds — no sample is ever emitted with silently
-//     missing features; with emit_partial, a lookup still failing
-//     deadline_ms after its impression asked completes without its
-//     features (checked after each failed call) and the impression is
-//     flagged partial.
+//   - retried with jittered exponential backoff, and held back as a whole
+//     while the store's circuit breaker is open (store_breaker.h). By
+//     default a lookup is retried until it succeeds — no sample is ever
+//     emitted with silently missing features; with emit_partial, a lookup
+//     still failing deadline_ms after its impression asked completes
+//     without its features (checked after each failed call, and while the
+//     breaker holds the batches back) and the impression is flagged partial.
 // Every request completes exactly once (features, a miss = no features, or
 // partial); Cancel() completes all pending ones with an error.
 //
@@ -33,6 +34,7 @@
 #include <absl/container/flat_hash_map.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -45,6 +47,7 @@
 #include "joins/feature_cache.h"
 #include "joins/feature_store.h"
 #include "joins/lookup_metrics.h"
+#include "joins/store_breaker.h"
 #include "src/core/enum_names.h"
 #include "src/ops/reachability.h"
 #include "src/pipeline/enricher.h"
@@ -69,6 +72,9 @@ struct LookupSpec {
   // (src/core/feature_type.h). A cell not of its column's type is left out
   // (counted); a declared column a row lacks takes its default, if any.
   std::map<std::string, std::string> columns;
+  // Features as of ts - as_of_offset_ms, for feature pipelines that land
+  // their values late: a value written at t is only used from t + offset.
+  int64_t as_of_offset_ms = 0;
 
   // The declarations in `columns`; errors name "<prefix>.columns.<column>".
   Result<FeatureDecls> ColumnDecls(const std::string& prefix) const;
@@ -85,6 +91,7 @@ struct LookupServiceOptions {
   int64_t retry_max_ms = 2'000;
   bool emit_partial = false;
   int64_t live_horizon_ms = 60'000;
+  int breaker_failures = 3;  // consecutive failed store calls that open the breaker
 
   Status Validate() const;  // "lookup.io_threads: ..."
 };
@@ -103,12 +110,21 @@ class LookupService : public Enricher {
  private:
   struct BatchState;
   struct Request;
+  struct Waiter;
   // One impression's lookup result: features, or nullopt when given up.
   using Completion = std::function<void(std::optional<FeatureSet>)>;
 
   void Submit(size_t lookup, const std::string& row, int64_t ts, bool exact, Completion done);
   void IoLoop();
   void Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& batch);
+  // emit_partial: moves r's waiters past deadline_ms into give_up; true
+  // when none is left (r then leaves pending_). Under mu_.
+  bool TakeExpired(Request& r, std::chrono::steady_clock::time_point now,
+                   std::vector<Waiter>& give_up);
+  // emit_partial, while the breaker holds batches back: gives up every
+  // waiting lookup past its deadline. Called with `lock` held; releases it
+  // to complete them.
+  void ExpireHeldBack(std::unique_lock<std::mutex>& lock);
   void Complete(const Request& request, const std::shared_ptr<const RowVersions>& versions);
   // Appends lookup's features (none: the row has none) and the defaults of
   // its declared columns the row lacks.
@@ -120,15 +136,17 @@ class LookupService : public Enricher {
   FeatureStore* const store_;
   LookupMetrics* const metrics_;
   Reachability reachability_;                          // the store's outages, for the log
+  std::vector<LookupCounters*> counters_;              // one per lookup, in metrics_
   std::vector<std::unique_ptr<FeatureCache>> caches_;  // one per lookup
   std::vector<FeatureDecls> columns_;                  // one per lookup: its declared columns
 
-  std::mutex mu_;  // protects pending_, ready_, retry_, stop_, next_lookup_
+  std::mutex mu_;  // protects pending_, ready_, retry_, stop_, next_lookup_, breaker_
   std::condition_variable cv_;
   absl::flat_hash_map<std::string, std::shared_ptr<Request>> pending_;  // coalescing key ->
   std::vector<std::deque<std::shared_ptr<Request>>> ready_;  // per lookup, waiting for a thread
   std::vector<std::shared_ptr<Request>> retry_;              // failed, waiting for their backoff
   size_t next_lookup_ = 0;                                   // round robin over lookups
+  StoreBreaker breaker_;
   bool stop_ = false;
   std::atomic<bool> cancelled_{false};
   std::vector<std::thread> threads_;

@@ -167,6 +167,48 @@ CommitLog KafkaCommitLog(KafkaSource* source, KafkaTransactionalSink* sink) {
   return log;
 }
 
+namespace {
+
+// Asks the store about each lookup's table and family: a missing one, or a
+// wire mismatch, refuses the start (naming the key); an outage is returned
+// as such (start-up waits for the store). A family that keeps fewer versions
+// than max_versions is read with its own count (or refused): the cache then
+// never takes a history cut by the family for a complete one.
+Result<std::vector<LookupSpec>> ProbeLookups(FeatureStore& store, std::vector<LookupSpec> lookups,
+                                             VersionsCheck check) {
+  for (size_t i = 0; i < lookups.size(); ++i) {
+    LookupSpec& spec = lookups[i];
+    const std::string prefix = fmt::format("lookups[{}]", i);
+    Result<StoreTableInfo> info = store.Probe(spec.table, spec.family);
+    if (!info.ok()) return info.status();
+    if (info->missing != StoreTableInfo::Missing::kNothing) {
+      const bool family = info->missing == StoreTableInfo::Missing::kFamily;
+      return Status::InvalidArgument(
+          fmt::format("{}.{}: {}", prefix, family ? "family" : "table", info->problem));
+    }
+    const std::optional<int> kept = info->family_max_versions;
+    if (!kept.has_value()) continue;
+    if (*kept >= spec.max_versions) continue;
+    const std::string what = fmt::format(
+        "{}.max_versions is {} but family '{}' of table '{}' keeps {} version(s) (VERSIONS)",
+        prefix, spec.max_versions, spec.family, spec.table, *kept);
+    if (check == VersionsCheck::kRefuse) {
+      return Status::InvalidArgument(what +
+                                     ": lower max_versions, raise the family's VERSIONS, or set "
+                                     "feature_store.versions_check: warn");
+    }
+    spdlog::warn(
+        "{}: lookup '{}' reads {} version(s) per column, so impressions older than a column's "
+        "newest version are read from the store one by one (none misses a version the store "
+        "has); raise the family's VERSIONS or lower max_versions",
+        what, spec.name, *kept);
+    spec.max_versions = std::max(1, *kept);
+  }
+  return lookups;
+}
+
+}  // namespace
+
 Result<Enrichment> MakeEnrichment(const Config& config, Metrics& metrics) {
   Enrichment e;
   if (config.lookups.empty()) return e;
@@ -179,8 +221,10 @@ Result<Enrichment> MakeEnrichment(const Config& config, Metrics& metrics) {
     if (!store.ok()) return store.status();
     e.store = std::move(store).value();
   }
-  e.service = std::make_unique<LookupService>(config.lookup, config.lookups, e.store.get(),
-                                              &metrics.lookup);
+  auto lookups = ProbeLookups(*e.store, config.lookups, config.feature_store.versions_check);
+  if (!lookups.ok()) return lookups.status();
+  e.service = std::make_unique<LookupService>(config.lookup, std::move(lookups).value(),
+                                              e.store.get(), &metrics.lookup);
   return e;
 }
 
@@ -374,13 +418,16 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   }
   if (enricher != nullptr) {
     const LookupMetrics& l = metrics.lookup;
-    const uint64_t lookups = l.cache_hits.Get() + l.cache_misses.Get();
+    const auto sum = [&l](Counter LookupCounters::*field) { return l.Sum(field); };
+    const uint64_t hits = sum(&LookupCounters::cache_hits);
+    const uint64_t lookups = hits + sum(&LookupCounters::cache_misses);
     spdlog::info(
         "ctrjoin: feature lookups {}: cache hits {} ({:.1f}%), store rows {}, store calls {}, "
-        "coalesced {}, retries {}, errors {}, partial {}",
-        lookups, l.cache_hits.Get(), lookups > 0 ? 100.0 * l.cache_hits.Get() / lookups : 0.0,
-        l.requests.Get(), l.store_calls.Get(), l.coalesced.Get(), l.retries.Get(), l.errors.Get(),
-        l.partial.Get());
+        "coalesced {}, retries {}, errors {}, partial {}, breaker openings {}",
+        lookups, hits, lookups > 0 ? 100.0 * hits / lookups : 0.0, sum(&LookupCounters::requests),
+        sum(&LookupCounters::store_calls), sum(&LookupCounters::coalesced),
+        sum(&LookupCounters::retries), sum(&LookupCounters::errors), sum(&LookupCounters::partial),
+        l.breaker_openings.Get());
   }
   return st;
 }

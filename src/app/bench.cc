@@ -406,10 +406,11 @@ Result<MeasuredRun> MeasureRun(const Config& config, const bench::Trace& input,
   const LookupMetrics& l = metrics.lookup;
   const uint64_t impressions = p.impressions_in.Get();
   if (!c.lookups.empty()) {
-    f.hit_ratio = Ratio(static_cast<double>(l.cache_hits.Get()),
-                        static_cast<double>(l.cache_hits.Get() + l.cache_misses.Get()));
-    f.calls_per_impression =
-        Ratio(static_cast<double>(l.store_calls.Get()), static_cast<double>(impressions));
+    f.hit_ratio = Ratio(static_cast<double>(l.Sum(&LookupCounters::cache_hits)),
+                        static_cast<double>(l.Sum(&LookupCounters::cache_hits) +
+                                            l.Sum(&LookupCounters::cache_misses)));
+    f.calls_per_impression = Ratio(static_cast<double>(l.Sum(&LookupCounters::store_calls)),
+                                   static_cast<double>(impressions));
   }
 
   JsonWriter j;
@@ -450,9 +451,9 @@ Result<MeasuredRun> MeasureRun(const Config& config, const bench::Trace& input,
       .Number("store_calls_per_impression",
               f.calls_per_impression < 0 ? std::nan("") : f.calls_per_impression)
       .Number("store_rows_per_impression",
-              c.lookups.empty()
-                  ? std::nan("")
-                  : Ratio(static_cast<double>(l.requests.Get()), static_cast<double>(impressions)));
+              c.lookups.empty() ? std::nan("")
+                                : Ratio(static_cast<double>(l.Sum(&LookupCounters::requests)),
+                                        static_cast<double>(impressions)));
   // The pipeline's own per-batch histograms (src/ops/metrics.h), beside the
   // probe's per-sample ones.
   j.BeginObject("pipeline_metrics");

@@ -251,6 +251,10 @@ ConfigSection LookupSection() {
           Key<Config>("lookup.emit_partial", FIELD(lookup.emit_partial),
                       "`false`: wait for the store however long it takes; `true`: emit without "
                       "the features after `deadline_ms`."),
+          Key<Config>("lookup.breaker_failures", FIELD(lookup.breaker_failures),
+                      "Consecutive failed store calls that open the circuit breaker: then one "
+                      "call per backoff (`retry_initial_ms` doubling to `retry_max_ms`) probes "
+                      "the store for all rows; 1 .. 1000."),
           Key<Config>("lookup.live_horizon_ms", FIELD(lookup.live_horizon_ms),
                       "Impressions younger than this are looked up as of now (so the entry can "
                       "serve later impressions); older ones as of their ts (exact, as a replay "
@@ -290,6 +294,12 @@ ConfigSection FeatureStoreSection() {
                       "Bounds each socket send or receive of a call; > 0."),
           Key<Config>("feature_store.hbase.pool_size", FIELD(feature_store.hbase.pool_size),
                       "Most connections open at once; > 0."),
+          Key<Config>("feature_store.versions_check", FIELD(feature_store.versions_check),
+                      "A lookup's family that keeps fewer versions than its `max_versions` "
+                      "(HBase's VERSIONS, default 1, read from the table descriptor at start): "
+                      "`warn` and read with the family's count (older impressions then cost a "
+                      "store read each, but none misses a version the store has), or `refuse` "
+                      "to start."),
       },
       [](const Config& c) {
         if (c.lookups.empty()) return Status::Ok();
@@ -670,7 +680,14 @@ const std::vector<ConfigKey<LookupSpec>>& LookupKeys() {
       Key<LookupSpec>("key_field", FIELD(key_field),
                       "The impression field whose value is the row."),
       Key<LookupSpec>("max_versions", FIELD(max_versions),
-                      "Versions per column fetched and cached; 1 .. 100."),
+                      "Versions per column fetched and cached; 1 .. 100. At most the family's "
+                      "VERSIONS: at start ctrjoin reads the table descriptor (when the server "
+                      "offers it) and acts on a family that keeps fewer as "
+                      "`feature_store.versions_check` says."),
+      Key<LookupSpec>("as_of_offset_ms", FIELD(as_of_offset_ms),
+                      "Features as of ts minus this, for feature pipelines that land their "
+                      "values late (a value stamped t is used from t + offset); 0 .. 1 year.",
+                      Duration()),
       Key<LookupSpec>("cache.max_entries", FIELD(cache.max_entries), "LRU bound; > 0."),
       Key<LookupSpec>("cache.max_mb", FIELD(cache.max_mb), "LRU bound; > 0."),
       Key<LookupSpec>("cache.expire_after_write_ms", FIELD(cache.expire_after_write_ms),

@@ -131,10 +131,19 @@ constexpr auto NamesOf(FeatureStoreType) {
       {{FeatureStoreType::kEmbedded, "embedded"}, {FeatureStoreType::kHBase, "hbase"}});
 }
 
+// What start-up does when a lookup's family keeps fewer versions than its
+// max_versions: warn and read with the family's count, or refuse to start.
+enum class VersionsCheck { kWarn, kRefuse };
+constexpr auto NamesOf(VersionsCheck) {
+  return std::to_array<NamedValue<VersionsCheck>>(
+      {{VersionsCheck::kWarn, "warn"}, {VersionsCheck::kRefuse, "refuse"}});
+}
+
 struct FeatureStoreConfig {
   FeatureStoreType type = FeatureStoreType::kEmbedded;  // used when lookups are configured
   EmbeddedFeatureStoreOptions embedded;
   HBaseClientOptions hbase;
+  VersionsCheck versions_check = VersionsCheck::kWarn;
 };
 
 struct Config {

@@ -138,7 +138,8 @@ void PrintProgress(const Metrics& m, double secs) {
   const double ctr = pos + neg > 0 ? 100.0 * pos / (pos + neg) : 0;
   const int64_t wm = m.pipeline.watermark_ms.Get();
   const std::string lag = wm > 0 ? fmt::format("{:.1f} s", (WallClockMs() - wm) / 1000.0) : "-";
-  const uint64_t hits = m.lookup.cache_hits.Get(), misses = m.lookup.cache_misses.Get();
+  const uint64_t hits = m.lookup.Sum(&LookupCounters::cache_hits),
+                 misses = m.lookup.Sum(&LookupCounters::cache_misses);
   const double hit_ratio = hits + misses > 0 ? 100.0 * hits / (hits + misses) : 0;
   std::printf(
       "[%5.1fs] in: %llu impressions, %llu clicks | out: %llu samples (%llu +, %llu -) "

@@ -42,6 +42,9 @@ std::string NotReadyReason(const Metrics& metrics, const ReadinessOptions& optio
       }
     }
   }
+  if (metrics.lookup.breaker_state.Get() != 0) {
+    return "the feature store's circuit breaker is open: lookups wait for the store";
+  }
   if (!options.checkpoints) return "";
   const int64_t last = metrics.checkpoint.last_completed_ms.Get();
   const int64_t since = std::max(last, p.started_ms.Get());

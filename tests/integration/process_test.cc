@@ -17,12 +17,14 @@
 #include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "src/app/app.h"
 #include "src/io/kafka_client.h"
 #include "src/io/workload.h"
 #include "tests/support/child_process.h"
+#include "tests/support/hbase_server.h"
 #include "tests/support/http_client.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "tests/support/kafka_test_util.h"
@@ -87,9 +89,38 @@ size_t CountStartingWith(const std::vector<std::string>& msgs, const std::string
   return n;
 }
 
-// A job whose every impression waits for a dead HBase server (lookups wait
-// however long it takes: emit_partial is off).
-std::string DeadHBaseJob(const test_support::TempDir& dir, const std::string& extra) {
+// An HBase server that answers the job's start-up probe (the table and
+// family exist), holds every later call, and dies once the job has sent
+// its first lookup (Kill): from then on the job's store is dead.
+class DyingHBase {
+ public:
+  DyingHBase() {
+    auto started = test_support::TestHBaseServer::Start({});
+    EXPECT_TRUE(started.ok()) << started.status().ToString();
+    server_ = std::move(started).value();
+    EXPECT_TRUE(server_->CreateTable("users", {{"f", 3}}).ok());
+    server_->SetFaults({.stall = true, .serve_first = 1});
+  }
+  int port() const { return server_->port(); }
+  // Waits (up to 30 s) for the probe and a held lookup, then stops the server.
+  void KillOnceTheJobLooksUp() {
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (server_->counts().get_multiple == 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_GE(server_->counts().get_table_descriptor, 1);
+    EXPECT_GE(server_->counts().get_multiple, 1) << "the job never looked up";
+    server_->Stop();
+  }
+
+ private:
+  std::unique_ptr<test_support::TestHBaseServer> server_;
+};
+
+// A job whose every impression waits for an HBase server that dies after
+// the start-up probe (lookups wait however long it takes: emit_partial is
+// off).
+std::string DeadHBaseJob(const test_support::TempDir& dir, int port, const std::string& extra) {
   GenerateOptions gen{dir.File("imp.jsonl"), dir.File("clk.jsonl"), "", 2'000};
   EXPECT_TRUE(GenerateTrace(gen, test_support::OracleWorkload(3, 10'000)).ok());
   return fmt::format(R"(
@@ -102,7 +133,7 @@ state: {{dir: {}}}
 http: {{enabled: false}}
 {}
 )",
-                     gen.impressions_path, gen.clicks_path, DeadPort(), dir.File("out.jsonl"),
+                     gen.impressions_path, gen.clicks_path, port, dir.File("out.jsonl"),
                      dir.File("state"), extra);
 }
 
@@ -128,8 +159,11 @@ http: {{enabled: false}}
 
 TEST(LogStreamTest, ADeadHBaseServerLogsOnlyJsonThroughOurLogger) {
   test_support::TempDir dir;
+  DyingHBase hbase;
+  std::thread kill([&] { hbase.KillOnceTheJobLooksUp(); });
   const std::vector<std::string> msgs =
-      ExpectAllJson(RunAndCollect(dir, DeadHBaseJob(dir, ""), 5s));
+      ExpectAllJson(RunAndCollect(dir, DeadHBaseJob(dir, hbase.port(), ""), 5s));
+  kill.join();
   const size_t thrift = CountStartingWith(msgs, "thrift: ");
   EXPECT_GT(thrift, 0u) << "Thrift's lines go through our logger";
   EXPECT_LT(thrift, 60u) << "repeats are rate-limited (thousands of failed connects)";
@@ -144,8 +178,10 @@ TEST(LogStreamTest, ADeadHBaseServerLogsOnlyJsonThroughOurLogger) {
 TEST(ProcessTest, AStopThatCannotFinishEndsAtShutdownTimeoutWithExit4) {
   test_support::TempDir dir;
   const std::string config = dir.File("job.yaml");
-  std::ofstream(config) << DeadHBaseJob(dir, "shutdown: {timeout_ms: 1500}");
+  DyingHBase hbase;
+  std::ofstream(config) << DeadHBaseJob(dir, hbase.port(), "shutdown: {timeout_ms: 1500}");
   test_support::Child child(CTRJOIN_BINARY, {"run", "--config", config}, dir.File("stderr.log"));
+  hbase.KillOnceTheJobLooksUp();
   ASSERT_FALSE(child.WaitExit(2s)) << "the run waits for the store: " << child.Log();
   const auto stopped = std::chrono::steady_clock::now();
   child.Signal(SIGTERM);

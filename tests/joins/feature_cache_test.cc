@@ -103,7 +103,7 @@ class FeatureCacheTest : public ::testing::Test {
                                               bool live = true) {
     return Make(Row({{"age", age, version}}), "user.", 3, 1000, live);
   }
-  LookupMetrics metrics_;
+  LookupCounters metrics_;
 };
 
 TEST_F(FeatureCacheTest, HitMissAndExplicitKeys) {

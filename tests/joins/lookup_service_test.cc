@@ -168,8 +168,8 @@ TEST_F(LookupServiceTest, ConcurrentMissesForOneRowAreCoalesced) {
   for (const Impression& imp : imps) EXPECT_EQ(std::get<int64_t>(*Find(imp, "user.age")), 40);
   // One row for "hot" and one for "i" (item): 100 misses each, coalesced.
   EXPECT_EQ(store_.rows(), 2u);
-  EXPECT_EQ(metrics_.requests.Get(), 2u);
-  EXPECT_EQ(metrics_.coalesced.Get(), 198u);
+  EXPECT_EQ(metrics_.Sum(&LookupCounters::requests), 2u);
+  EXPECT_EQ(metrics_.Sum(&LookupCounters::coalesced), 198u);
 }
 
 TEST_F(LookupServiceTest, MissesAreBatchedIntoGetMultiple) {
@@ -200,7 +200,7 @@ TEST_F(LookupServiceTest, SecondLookupOfALiveRowIsACacheHit) {
   ASSERT_TRUE(Enrich(second).get().ok());
   EXPECT_EQ(store_.calls(), calls);
   EXPECT_EQ(std::get<int64_t>(*Find(second[0], "user.age")), 40);
-  EXPECT_EQ(metrics_.cache_hits.Get(), 2u);
+  EXPECT_EQ(metrics_.Sum(&LookupCounters::cache_hits), 2u);
 }
 
 TEST_F(LookupServiceTest, RetriesUntilTheStoreAnswers) {
@@ -212,7 +212,7 @@ TEST_F(LookupServiceTest, RetriesUntilTheStoreAnswers) {
   ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
   ASSERT_TRUE(done.get().ok());
   EXPECT_EQ(std::get<int64_t>(*Find(imps[0], "user.age")), 40);
-  EXPECT_GE(metrics_.retries.Get(), 3u);
+  EXPECT_GE(metrics_.Sum(&LookupCounters::retries), 3u);
   EXPECT_FALSE(imps[0].features_partial);
 }
 
@@ -230,7 +230,7 @@ TEST_F(LookupServiceTest, StoreDownHoldsTheBatchByDefault) {
   ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
   ASSERT_TRUE(done.get().ok());
   EXPECT_EQ(std::get<int64_t>(*Find(imps[0], "user.age")), 40);
-  EXPECT_GT(metrics_.retries.Get(), 2u);
+  EXPECT_GT(metrics_.Sum(&LookupCounters::retries), 2u);
 }
 
 TEST_F(LookupServiceTest, EmitPartialGivesUpAfterTheDeadline) {
@@ -245,7 +245,51 @@ TEST_F(LookupServiceTest, EmitPartialGivesUpAfterTheDeadline) {
   ASSERT_TRUE(done.get().ok());
   EXPECT_TRUE(imps[0].features_partial);
   EXPECT_TRUE(imps[0].lookup_features.empty());
-  EXPECT_EQ(metrics_.partial.Get(), 2u);
+  EXPECT_EQ(metrics_.Sum(&LookupCounters::partial), 2u);
+}
+
+// While the breaker holds the batches back, waiting lookups still give up at
+// their deadline, not when their batch is finally sent.
+TEST_F(LookupServiceTest, EmitPartialGivesUpHeldBackLookupsAtTheirDeadline) {
+  LookupServiceOptions o;
+  o.emit_partial = true;
+  o.deadline_ms = 200;
+  o.max_batch = 2;
+  o.max_batch_delay_us = 0;
+  o.io_threads = 1;
+  o.retry_initial_ms = 200;
+  o.retry_max_ms = 400;
+  LookupSpec user{"user", "user_features", "f", LookupKey::kUserId, 2, {}};
+  service_ = std::make_unique<LookupService>(o, std::vector<LookupSpec>{user}, &store_, &metrics_);
+  store_.FailAlways(true);
+  std::vector<Impression> imps;
+  for (int i = 0; i < 200; ++i) imps.push_back(Imp("u" + std::to_string(i), "i", WallClockMs()));
+  auto done = Enrich(imps);
+  // Sent two rows per probe, one probe per 200..400 ms, they would take
+  // 100 probes: 20 s or more.
+  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  ASSERT_TRUE(done.get().ok());
+  for (const Impression& imp : imps) EXPECT_TRUE(imp.features_partial) << imp.user_id;
+  EXPECT_EQ(metrics_.Sum(&LookupCounters::partial), 200u);
+  EXPECT_LE(store_.calls(), 10u);
+}
+
+// A feature pipeline that lands late: with as_of_offset_ms, a version is
+// used only from its timestamp plus the offset.
+TEST_F(LookupServiceTest, AsOfOffsetReadsFeaturesAsOfTsMinusTheOffset) {
+  store_.Put("user_features", "u1", "age", 100, "30");
+  store_.Put("user_features", "u1", "age", 200, "31");
+  LookupSpec user{"user", "user_features", "f", LookupKey::kUserId, 2, {}};
+  user.as_of_offset_ms = 60;
+  service_ = std::make_unique<LookupService>(LookupServiceOptions{}, std::vector<LookupSpec>{user},
+                                             &store_, &metrics_);
+  std::vector<Impression> imps{Imp("u1", "i", 259), Imp("u1", "i", 260), Imp("u1", "i", 159)};
+  auto done = Enrich(imps);
+  ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
+  ASSERT_TRUE(done.get().ok());
+  EXPECT_EQ(std::get<int64_t>(*Find(imps[0], "user.age")), 30) << "as of 199";
+  EXPECT_EQ(std::get<int64_t>(*Find(imps[1], "user.age")), 31) << "as of 200";
+  EXPECT_EQ(Find(imps[2], "user.age"), nullptr) << "as of 99: no version yet";
 }
 
 TEST_F(LookupServiceTest, CancelCompletesPendingLookupsWithAnError) {
@@ -327,7 +371,7 @@ TEST_F(LookupServiceTest, DeclaredColumnsKeepTheirTypeAndDefaults) {
   EXPECT_EQ(*Find(imps[1], "user.age"), FeatureValue(int64_t{-1}));
   EXPECT_EQ(Find(imps[2], "user.zip"), nullptr) << "no default: absent";
   EXPECT_EQ(*Find(imps[2], "user.age"), FeatureValue(int64_t{-1})) << "an unknown row too";
-  EXPECT_EQ(metrics_.cells_rejected.Get(), 1u);
+  EXPECT_EQ(metrics_.Sum(&LookupCounters::cells_rejected), 1u);
   EXPECT_FALSE(imps[0].features_partial);
 }
 

@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -54,6 +55,13 @@ class VersionedStore {
     }
     int64_t now = NowMs();
     std::lock_guard lock(mu_);
+    if (auto declared = families_.find(table); declared != families_.end()) {
+      for (const hbase::TPut& put : puts) {
+        for (const hbase::TColumnValue& cell : put.columnValues) {
+          if (!declared->second.contains(cell.family)) return NoSuchFamily(table, cell.family);
+        }
+      }
+    }
     Table& rows = tables_[table];
     for (const hbase::TPut& put : puts) {
       Row& row = rows[put.row];
@@ -88,15 +96,22 @@ class VersionedStore {
     result.__set_columnValues({});
     std::lock_guard lock(mu_);
     auto t = tables_.find(table);
-    if (t == tables_.end()) {
-      return Status::NotFound(fmt::format("table '{}' does not exist", table));
+    if (t == tables_.end()) return TableNotFound(table);
+    const auto declared = families_.find(table);
+    if (declared != families_.end() && get.__isset.columns) {
+      for (const hbase::TColumn& c : get.columns) {
+        if (!declared->second.contains(c.family)) return NoSuchFamily(table, c.family);
+      }
     }
     auto r = t->second.find(get.row);
     if (r == t->second.end()) return result;
     for (const auto& [column, versions] : r->second) {
       if (!Selected(get, column.first, column.second)) continue;
+      // A family keeps its VERSIONS newest (as after a major compaction).
+      int32_t limit = max_versions;
+      if (declared != families_.end()) limit = std::min(limit, declared->second.at(column.first));
       int32_t taken = 0;
-      for (auto v = versions.lower_bound(max_ts - 1); v != versions.end() && taken < max_versions;
+      for (auto v = versions.lower_bound(max_ts - 1); v != versions.end() && taken < limit;
            ++v, ++taken) {
         if (v->first < min_ts) break;
         hbase::TColumnValue cell;
@@ -109,6 +124,50 @@ class VersionedStore {
     }
     if (!result.columnValues.empty()) result.__set_row(get.row);
     return result;
+  }
+
+  // Declares table with its families and the versions each keeps.
+  Status CreateTable(const std::string& table, const std::map<std::string, int32_t>& families) {
+    std::lock_guard lock(mu_);
+    if (tables_.contains(table)) {
+      return Status::InvalidArgument(
+          fmt::format("org.apache.hadoop.hbase.TableExistsException: {}", table));
+    }
+    tables_[table];
+    families_[table] = families;
+    return Status::Ok();
+  }
+
+  // A table put created lists the families it has seen, without VERSIONS
+  // (it keeps every version).
+  Result<hbase::TTableDescriptor> Describe(const hbase::TTableName& name) const {
+    const std::string table =
+        name.__isset.ns && !name.ns.empty() ? name.ns + ":" + name.qualifier : name.qualifier;
+    std::lock_guard lock(mu_);
+    auto t = tables_.find(table);
+    if (t == tables_.end()) return TableNotFound(table);
+    hbase::TTableDescriptor descriptor;
+    descriptor.tableName = name;
+    descriptor.__isset.columns = true;
+    if (auto declared = families_.find(table); declared != families_.end()) {
+      for (const auto& [family, versions] : declared->second) {
+        hbase::TColumnFamilyDescriptor f;
+        f.__set_name(family);
+        f.__set_maxVersions(versions);
+        descriptor.columns.push_back(std::move(f));
+      }
+      return descriptor;
+    }
+    std::set<std::string> seen;
+    for (const auto& [row, columns] : t->second) {
+      for (const auto& [column, versions] : columns) seen.insert(column.first);
+    }
+    for (const std::string& family : seen) {
+      hbase::TColumnFamilyDescriptor f;
+      f.__set_name(family);
+      descriptor.columns.push_back(std::move(f));
+    }
+    return descriptor;
   }
 
  private:
@@ -127,8 +186,22 @@ class VersionedStore {
     return false;
   }
 
-  mutable std::mutex mu_;  // protects tables_
+  // HBase's messages name the Java exception; clients look for it.
+  static Status TableNotFound(const std::string& table) {
+    return Status::NotFound(
+        fmt::format("org.apache.hadoop.hbase.TableNotFoundException: {}", table));
+  }
+  static Status NoSuchFamily(const std::string& table, const std::string& family) {
+    return Status::NotFound(
+        fmt::format("org.apache.hadoop.hbase.regionserver.NoSuchColumnFamilyException: Column "
+                    "family {} does not exist in table {}",
+                    family, table));
+  }
+
+  mutable std::mutex mu_;  // protects tables_ and families_
   std::map<std::string, Table> tables_;
+  // Tables made by CreateTable: family -> versions kept.
+  std::map<std::string, std::map<std::string, int32_t>> families_;
 };
 
 // What to do with one request, decided by the faults in force when it
@@ -142,6 +215,7 @@ class FaultInjector {
     {
       std::lock_guard lock(mu_);
       faults_ = faults;
+      exempt_ = faults.serve_first;
     }
     changed_.notify_all();
   }
@@ -157,6 +231,10 @@ class FaultInjector {
 
   Verdict Admit() {
     std::unique_lock lock(mu_);
+    if (exempt_ > 0 && !stopping_) {
+      --exempt_;
+      return Verdict::kServe;
+    }
     if (faults_.latency.count() > 0) {
       changed_.wait_for(lock, faults_.latency, [&] { return stopping_; });
     }
@@ -169,9 +247,10 @@ class FaultInjector {
   }
 
  private:
-  std::mutex mu_;  // protects faults_, rng_ and stopping_
+  std::mutex mu_;  // protects faults_, exempt_, rng_ and stopping_
   std::condition_variable changed_;
   HBaseServerFaults faults_;
+  int64_t exempt_ = 0;             // requests still to serve despite faults_ (serve_first)
   std::mt19937_64 rng_{20240601};  // fixed seed: reproducible fault sequences
   bool stopping_ = false;
 };
@@ -182,6 +261,7 @@ struct Counters {
   std::atomic<int64_t> exists{0};
   std::atomic<int64_t> put{0};
   std::atomic<int64_t> put_multiple{0};
+  std::atomic<int64_t> get_table_descriptor{0};
   std::atomic<int64_t> rows_requested{0};
   std::atomic<int64_t> connections{0};
 };
@@ -195,6 +275,7 @@ class HBaseServerState {
   VersionedStore store;
   FaultInjector faults;
   Counters counters;
+  bool offer_descriptors = true;  // set before serving
 };
 
 namespace {
@@ -240,6 +321,14 @@ class HBaseHandler final : public hbase::THBaseServiceIf {
     Write(table, tputs);
   }
 
+  void getTableDescriptor(hbase::TTableDescriptor& result,
+                          const hbase::TTableName& table) override {
+    Arrive(state_->counters.get_table_descriptor, 0);
+    Result<hbase::TTableDescriptor> described = state_->store.Describe(table);
+    if (!described.ok()) ThrowIoError(described.status().message());
+    result = std::move(described).value();
+  }
+
  private:
   // Counts the request, then applies the faults: returns if it is to be
   // served, else throws (a TIOError answer, or after closing the socket).
@@ -272,6 +361,40 @@ class HBaseHandler final : public hbase::THBaseServiceIf {
   const std::shared_ptr<TTransport> connection_;
 };
 
+// The service's processor, but without the methods HBase 1.x lacks when
+// offer_descriptors is off: those are answered as a server that does not
+// know them answers (an UNKNOWN_METHOD exception, the connection in step).
+// Runs on the connection's thread.
+class HBaseProcessor final : public hbase::THBaseServiceProcessor {
+ public:
+  HBaseProcessor(std::shared_ptr<hbase::THBaseServiceIf> handler, bool offer_descriptors)
+      : THBaseServiceProcessor(std::move(handler)), offer_descriptors_(offer_descriptors) {}
+
+ protected:
+  bool dispatchCall(apache::thrift::protocol::TProtocol* in,
+                    apache::thrift::protocol::TProtocol* out, const std::string& name,
+                    int32_t seqid, void* context) override {
+    if (offer_descriptors_ || name != "getTableDescriptor") {
+      return THBaseServiceProcessor::dispatchCall(in, out, name, seqid, context);
+    }
+    in->skip(apache::thrift::protocol::T_STRUCT);
+    in->readMessageEnd();
+    in->getTransport()->readEnd();
+    const apache::thrift::TApplicationException unknown(
+        apache::thrift::TApplicationException::UNKNOWN_METHOD,
+        "Invalid method name: '" + name + "'");
+    out->writeMessageBegin(name, apache::thrift::protocol::T_EXCEPTION, seqid);
+    unknown.write(out);
+    out->writeMessageEnd();
+    out->getTransport()->writeEnd();
+    out->getTransport()->flush();
+    return true;
+  }
+
+ private:
+  const bool offer_descriptors_;
+};
+
 // A handler of its own for each connection, so that it knows its socket.
 // Called on the accepting thread.
 class HandlerPerConnection final : public TProcessorFactory {
@@ -280,8 +403,8 @@ class HandlerPerConnection final : public TProcessorFactory {
       : state_(std::move(state)) {}
 
   std::shared_ptr<TProcessor> getProcessor(const TConnectionInfo& info) override {
-    return std::make_shared<hbase::THBaseServiceProcessor>(
-        std::make_shared<HBaseHandler>(state_, info.transport));
+    return std::make_shared<HBaseProcessor>(std::make_shared<HBaseHandler>(state_, info.transport),
+                                            state_->offer_descriptors);
   }
 
  private:
@@ -326,7 +449,9 @@ Result<std::unique_ptr<TestHBaseServer>> TestHBaseServer::Start(
 }
 
 TestHBaseServer::TestHBaseServer(Key, const TestHBaseServerOptions& options)
-    : options_(options), state_(std::make_shared<HBaseServerState>()) {}
+    : options_(options), state_(std::make_shared<HBaseServerState>()) {
+  state_->offer_descriptors = options.offer_descriptors;
+}
 
 TestHBaseServer::~TestHBaseServer() { Stop(); }
 
@@ -385,12 +510,22 @@ void TestHBaseServer::Stop() {
   serve_thread_.join();
 }
 
+Status TestHBaseServer::CreateTable(const std::string& table,
+                                    const std::map<std::string, int32_t>& families) {
+  return state_->store.CreateTable(table, families);
+}
+
 void TestHBaseServer::SetFaults(const HBaseServerFaults& faults) { state_->faults.Set(faults); }
 
 HBaseServerCounts TestHBaseServer::counts() const {
   const Counters& c = state_->counters;
-  return HBaseServerCounts{c.get.load(),        c.get_multiple.load(), c.exists.load(),
-                           c.put.load(),        c.put_multiple.load(), c.rows_requested.load(),
+  return HBaseServerCounts{c.get.load(),
+                           c.get_multiple.load(),
+                           c.exists.load(),
+                           c.put.load(),
+                           c.put_multiple.load(),
+                           c.get_table_descriptor.load(),
+                           c.rows_requested.load(),
                            c.connections.load()};
 }
 

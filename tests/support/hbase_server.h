@@ -1,12 +1,16 @@
 #pragma once
 // TestHBaseServer: an in-process stand-in for an HBase Thrift2 server, for
 // tests of HBaseClient and the feature lookups. It serves the THBaseService
-// subset of joins/hbase.thrift (get, getMultiple, exists, put, putMultiple)
-// over an in-memory versioned store, on 127.0.0.1 with an ephemeral port.
+// subset of joins/hbase.thrift (get, getMultiple, exists, put, putMultiple,
+// getTableDescriptor) over an in-memory versioned store, on 127.0.0.1 with
+// an ephemeral port.
 //
 // Store semantics follow HBase: table -> row -> (family, qualifier) -> cell
-// versions by timestamp. A put creates its table; reading a table that no
-// put created is a TIOError (HBase: TableNotFoundException). A get honours
+// versions by timestamp. A put creates its table (its families keep every
+// version); CreateTable declares one with families and the VERSIONS each
+// keeps: reads return at most that many (as after a major compaction), and
+// an undeclared family is a TIOError. Reading a missing table is a TIOError.
+// Error messages name HBase's Java exception, as HBase's do. A get honours
 // TGet.timestamp (exact), else timeRange [minStamp, maxStamp), maxVersions
 // (default 1; < 1 is a TIOError) and columns (a family, or family:qualifier);
 // cells come back by family, qualifier, newest first. A put cell's timestamp
@@ -24,6 +28,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -43,6 +48,7 @@ struct TestHBaseServerOptions {
   int port = 0;  // 0: an ephemeral port, see port()
   HBaseProtocol protocol = HBaseProtocol::kBinary;
   HBaseTransport transport = HBaseTransport::kBuffered;
+  bool offer_descriptors = true;  // false: getTableDescriptor is UNKNOWN_METHOD (HBase 1.x)
 };
 
 struct HBaseServerFaults {
@@ -50,6 +56,7 @@ struct HBaseServerFaults {
   bool stall = false;                    // answer nothing until cleared or stopped
   double drop_rate = 0;                  // fraction of requests whose connection is closed
   double error_rate = 0;                 // fraction of requests answered with TIOError
+  int64_t serve_first = 0;               // the next N requests are served despite the above
 };
 
 // Requests received per method, and rows asked for by get, getMultiple and
@@ -60,6 +67,7 @@ struct HBaseServerCounts {
   int64_t exists = 0;
   int64_t put = 0;
   int64_t put_multiple = 0;
+  int64_t get_table_descriptor = 0;
   int64_t rows_requested = 0;
   int64_t connections = 0;
 };
@@ -85,6 +93,9 @@ class TestHBaseServer {
   // interrupts open connections; returns when every server thread has ended,
   // within about a second. Idempotent.
   void Stop();
+
+  // Declares table with its families: family -> versions kept (VERSIONS).
+  Status CreateTable(const std::string& table, const std::map<std::string, int32_t>& families);
 
   void SetFaults(const HBaseServerFaults& faults);
   void ClearFaults() { SetFaults(HBaseServerFaults{}); }

@@ -117,7 +117,7 @@ void Fill(Metrics& m) {
   m.pipeline.end_to_end.Record(1.5);
   m.pipeline.end_to_end.Record(1.5);
   m.pipeline.end_to_end.Record(12'000);
-  m.lookup.latency.Record(2);
+  m.lookup.For("user").latency.Record(2);
   m.checkpoint.commit_lag.Record(120);
 }
 
@@ -278,6 +278,13 @@ TEST(OpsEndpointsTest, ReadyWhenRunningWithPartitionsAndAFreshCheckpoint) {
   EXPECT_EQ(NotReadyReason(m, o, now), "the last checkpoint completed 10.5 s ago (bound 10.0 s)");
   o.checkpoints = false;
   EXPECT_EQ(NotReadyReason(m, o, now), "") << "without checkpoints, age does not matter";
+  m.lookup.breaker_state.Set(1);
+  EXPECT_EQ(NotReadyReason(m, o, now),
+            "the feature store's circuit breaker is open: lookups wait for the store");
+  m.lookup.breaker_state.Set(2);
+  EXPECT_NE(NotReadyReason(m, o, now), "") << "half-open: one probe call is out";
+  m.lookup.breaker_state.Set(0);
+  EXPECT_EQ(NotReadyReason(m, o, now), "");
   m.pipeline.failed.Set(1);
   EXPECT_EQ(NotReadyReason(m, o, now), "a pipeline stage failed (see the log)");
 }
