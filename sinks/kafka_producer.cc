@@ -8,8 +8,9 @@
 namespace ctrjoin {
 
 Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Open(
-    const std::map<std::string, std::string>& properties, std::string name) {
-  std::unique_ptr<KafkaProducer> producer(new KafkaProducer(std::move(name)));
+    const std::map<std::string, std::string>& properties, std::string name,
+    ProducerMetrics* metrics) {
+  std::unique_ptr<KafkaProducer> producer(new KafkaProducer(std::move(name), metrics));
   Result<KafkaConf> conf = MakeKafkaConf(properties);
   if (!conf.ok()) return conf.status().WithContext(producer->name_ + " properties");
   rd_kafka_conf_set_opaque(conf->get(), producer.get());
@@ -53,9 +54,11 @@ Status KafkaProducer::Send(const std::string& topic, std::optional<std::string_v
         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != nullptr) rd_kafka_headers_destroy(hdrs);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return DeliveryStatus();  // incl. reports just served
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) metrics_->produce_errors.Add(1);
     if (err == RD_KAFKA_RESP_ERR__FATAL) return KafkaFatalStatus(handle_.get(), context());
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) return KafkaStatus(err, context());
     if (std::chrono::steady_clock::now() >= deadline) {
+      metrics_->produce_errors.Add(1);
       // Earlier messages may already be delivered: effect unknown.
       return Status::TimedOut(
           fmt::format("{}: producer queue still full after {} ms", context(), timeout_ms));
@@ -88,6 +91,7 @@ void KafkaProducer::ResetDeliveryStatus() {
 void KafkaProducer::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque) {
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
   auto* self = static_cast<KafkaProducer*>(opaque);
+  self->metrics_->delivery_errors.Add(1);
   if (self->failed_deliveries_++ > 0) return;
   const std::string context =
       fmt::format("delivering to {}[{}]", rd_kafka_topic_name(msg->rkt), msg->partition);
@@ -99,6 +103,7 @@ void KafkaProducer::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, vo
 // a fatal one also fails the next call that needs the producer.
 void KafkaProducer::OnError(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
   auto* self = static_cast<KafkaProducer*>(opaque);
+  self->metrics_->client_errors.Add(1);
   auto level = err == RD_KAFKA_RESP_ERR__FATAL ? spdlog::level::err : spdlog::level::warn;
   spdlog::log(level, "{}: {} ({})", self->name_, reason,
               rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "sinks/producer_metrics.h"
 #include "src/core/status.h"
 #include "src/io/kafka_client.h"
 
@@ -30,8 +31,10 @@ class KafkaProducer {
  public:
   // properties are complete librdkafka settings; name identifies the
   // producer in logs and errors ("kafka sink (host:9092)", a transactional id).
+  // metrics (borrowed, may be null) counts produce, delivery and client errors.
   static Result<std::unique_ptr<KafkaProducer>> Open(
-      const std::map<std::string, std::string>& properties, std::string name);
+      const std::map<std::string, std::string>& properties, std::string name,
+      ProducerMetrics* metrics = nullptr);
   ~KafkaProducer();
 
   rd_kafka_t* get() const { return handle_.get(); }
@@ -51,11 +54,14 @@ class KafkaProducer {
   void ResetDeliveryStatus();
 
  private:
-  explicit KafkaProducer(std::string name) : name_(std::move(name)) {}
+  KafkaProducer(std::string name, ProducerMetrics* metrics)
+      : name_(std::move(name)), metrics_(metrics != nullptr ? metrics : &unused_metrics_) {}
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
 
   const std::string name_;
+  ProducerMetrics unused_metrics_;  // when the owner counts nothing
+  ProducerMetrics* const metrics_;
   KafkaHandle handle_;
   uint64_t failed_deliveries_ = 0;
   Status first_failure_;

@@ -36,7 +36,7 @@ Result<std::unique_ptr<KafkaProducer>> OpenProducer(const KafkaSinkOptions& opti
       {"linger.ms", "5"},
   };
   for (const auto& [name, value] : options.properties) properties[name] = value;
-  return KafkaProducer::Open(properties, "kafka sink (" + options.brokers + ")");
+  return KafkaProducer::Open(properties, "kafka sink (" + options.brokers + ")", options.metrics);
 }
 
 }  // namespace

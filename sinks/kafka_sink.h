@@ -26,6 +26,8 @@ struct KafkaSinkOptions {
   // Not a config key: the published schema's id, sent with every sample as
   // the header ctrjoin-schema-id (beside content-type); empty: not sent.
   std::string schema_id;
+  // Not a config key: where the producer counts its errors; null: nowhere.
+  ProducerMetrics* metrics = nullptr;
 
   // prefix names the config section in errors, e.g. "sink.kafka".
   Status Validate(const std::string& prefix) const;

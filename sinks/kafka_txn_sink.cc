@@ -203,7 +203,8 @@ Result<std::unique_ptr<KafkaProducer>> KafkaTransactionalSink::TxnProducer::NewP
   properties["enable.idempotence"] = "true";
   properties["transactional.id"] = id;
   properties["transaction.timeout.ms"] = std::to_string(options.transaction_timeout_ms);
-  Result<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Open(properties, id);
+  Result<std::unique_ptr<KafkaProducer>> producer =
+      KafkaProducer::Open(properties, id, options.metrics);
   if (!producer.ok()) return producer.status().WithContext("sink.kafka");
   rd_kafka_t* rk = (*producer)->get();
   KafkaError error = RetryUntil(After(options.operation_timeout_ms), [rk](int timeout_ms) {

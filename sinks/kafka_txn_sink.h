@@ -95,7 +95,8 @@ struct KafkaTransactionalSinkOptions {
   // enable.idempotence, which the sink sets.
   std::map<std::string, std::string> properties;
   SampleFormat format = SampleFormat::kJson;
-  std::string schema_id;  // sent with every sample (SampleHeaders); empty: not sent
+  std::string schema_id;               // sent with every sample (SampleHeaders); empty: not sent
+  ProducerMetrics* metrics = nullptr;  // where the producers count errors; null: nowhere
 
   Status Validate() const;  // "sink.kafka.<field>: ..."
 };

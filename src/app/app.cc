@@ -82,10 +82,12 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& c, bool replay, bool re
   return std::unique_ptr<Source>(std::move(s).value());
 }
 
-Result<std::unique_ptr<SampleSink>> MakeSink(const SinkConfig& c) {
+Result<std::unique_ptr<SampleSink>> MakeSink(const SinkConfig& c, ProducerMetrics* metrics) {
   switch (c.type) {
     case SinkType::kKafka: {
-      auto s = KafkaSampleSink::Open(c.kafka, c.format);
+      KafkaSinkOptions options = c.kafka;
+      options.metrics = metrics;
+      auto s = KafkaSampleSink::Open(options, c.format);
       if (!s.ok()) return s.status().WithContext("sink.kafka");
       return std::unique_ptr<SampleSink>(std::move(s).value());
     }
@@ -107,10 +109,13 @@ Result<std::unique_ptr<SampleSink>> MakeSink(const SinkConfig& c) {
       std::make_unique<FileSampleSink>(LineWriter::Stdout(), SampleFormat::kJson));
 }
 
-Result<std::unique_ptr<DeadLetterSink>> MakeDeadLetterSink(const DeadLetterConfig& c) {
+Result<std::unique_ptr<DeadLetterSink>> MakeDeadLetterSink(const DeadLetterConfig& c,
+                                                           ProducerMetrics* metrics) {
   switch (c.type) {
     case DeadLetterType::kKafka: {
-      auto s = KafkaDeadLetterSink::Open(c.kafka);
+      KafkaSinkOptions options = c.kafka;
+      options.metrics = metrics;
+      auto s = KafkaDeadLetterSink::Open(options);
       if (!s.ok()) return s.status().WithContext("dead_letter.kafka");
       return std::unique_ptr<DeadLetterSink>(std::move(s).value());
     }
@@ -582,11 +587,11 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
     }
   }
   if (!config.checkpoint.enabled) {
-    auto dead_letters = MakeDeadLetterSink(config.dead_letter);
+    auto dead_letters = MakeDeadLetterSink(config.dead_letter, &metrics.producer);
     if (!dead_letters.ok()) return dead_letters.status();
     SinkConfig sink_config = config.sink;
     sink_config.kafka.schema_id = schema.Id();
-    auto sink = MakeSink(sink_config);
+    auto sink = MakeSink(sink_config, &metrics.producer);
     if (!sink.ok()) return sink.status();
     start_progress();
     metrics.startup.Set("");
@@ -602,7 +607,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
                  config.sink.type == SinkType::kFile ? config.sink.path + "/dead-letters/"
                                                      : "topic " + config.dead_letter.kafka.topic);
   } else {
-    auto d = MakeDeadLetterSink(config.dead_letter);
+    auto d = MakeDeadLetterSink(config.dead_letter, &metrics.producer);
     if (!d.ok()) return d.status();
     outside_epochs = std::move(d).value();
     spdlog::warn(
@@ -618,6 +623,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
     Result<int> used = CheckpointStore::RecordedPoolSize(config.checkpoint.dir);
     if (!used.ok()) return used.status();
     options.fence_pool_size = *used;
+    options.metrics = &metrics.producer;
     if (epoch_dead_letters) options.dead_letter_topic = config.dead_letter.kafka.topic;
     auto opened_sink = OpenWithRetry<std::unique_ptr<KafkaTransactionalSink>>(
         config, metrics, fmt::format("sink.kafka (brokers {})", options.brokers),

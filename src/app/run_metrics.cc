@@ -11,6 +11,7 @@ void Metrics::RegisterWith(MetricRegistry& registry, const TopicLabels& topics) 
   registry.Add([this](Exposition& e) { join.Expose(e); });
   registry.Add([this](Exposition& e) { lookup.Expose(e); });
   registry.Add([this](Exposition& e) { checkpoint.Expose(e); });
+  registry.Add([this](Exposition& e) { producer.Expose(e); });
 }
 
 std::string RenderPrometheus(const Metrics& metrics, const TopicLabels& topics, int64_t now_ms) {

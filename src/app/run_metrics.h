@@ -1,6 +1,7 @@
 #pragma once
 // Every metric of a pipeline run, composed: the pipeline's own, the label
-// join's, the feature lookups' and the checkpoint coordinator's (each defined
+// join's, the feature lookups', the checkpoint coordinator's and the Kafka
+// sinks' producers' (each defined
 // beside its component). Owned by whoever assembles the run (main, the demo,
 // the benchmarks, tests) and outlives the pipeline and the HTTP server; its
 // parts are written from the components' threads (see each part).
@@ -13,6 +14,7 @@
 
 #include "joins/join_metrics.h"
 #include "joins/lookup_metrics.h"
+#include "sinks/producer_metrics.h"
 #include "src/ops/prometheus.h"
 #include "src/pipeline/pipeline_metrics.h"
 #include "txn/checkpoint_metrics.h"
@@ -43,6 +45,7 @@ struct Metrics {
   JoinMetrics join;
   LookupMetrics lookup;
   CheckpointMetrics checkpoint;
+  ProducerMetrics producer;
 
   // Adds every part's families to the registry; borrows *this.
   void RegisterWith(MetricRegistry& registry, const TopicLabels& topics) const;

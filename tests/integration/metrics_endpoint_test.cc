@@ -19,6 +19,8 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -448,6 +450,136 @@ TEST(ConsumerLagTest, KafkaSourceReportsHighWatermarkMinusPosition) {
   ASSERT_EQ(lags.size(), 1u) << "an empty topic (clicks) has no position yet";
   EXPECT_EQ(lags[0].id, (PartitionId{StreamKind::kImpression, 0}));
   EXPECT_EQ(lags[0].records, kRecords - static_cast<int64_t>(read));
+}
+
+// src/ops/monitoring: the alert rules and the Grafana dashboard users load.
+
+std::string SourceFile(const std::string& relative) {
+  return std::string(CTRJOIN_SOURCE_DIR) + "/" + relative;
+}
+
+// Runs promtool with args; its exit code and output.
+std::pair<int, std::string> RunPromtool(const test_support::TempDir& dir,
+                                        std::vector<std::string> args) {
+  const std::string promtool = FindOnPath("promtool");
+  if (promtool.empty()) return {-1, "promtool not found on PATH: run scripts/setup"};
+  args.insert(args.begin(), promtool);
+  const std::string out = dir.File("promtool-run.out");
+  const int code = Wait(Spawn(args, "", out));
+  return {code, ReadFile(out)};
+}
+
+// The metric families src/ops/README.md lists (a test in app_test keeps
+// that list in step with the code).
+std::set<std::string> DocumentedMetrics() {
+  const std::string readme = ReadFile(SourceFile("src/ops/README.md"));
+  std::set<std::string> names;
+  const std::regex row(R"(\| `((ctrjoin|process)_[a-z0-9_]+)` \|)");
+  for (auto it = std::sregex_iterator(readme.begin(), readme.end(), row);
+       it != std::sregex_iterator(); ++it) {
+    names.insert((*it)[1].str());
+  }
+  return names;
+}
+
+// Metric names a PromQL expression reads (a histogram's _bucket, _sum and
+// _count series stand for its family).
+std::set<std::string> MetricsIn(const std::string& expr) {
+  std::set<std::string> names;
+  const std::regex name(R"(\b((ctrjoin|process)_[a-z0-9_]+))");
+  for (auto it = std::sregex_iterator(expr.begin(), expr.end(), name); it != std::sregex_iterator();
+       ++it) {
+    std::string n = (*it)[1].str();
+    for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+      const std::string_view sv(suffix);
+      if (n.size() > sv.size() && n.ends_with(sv) && n.find("_seconds") != std::string::npos) {
+        n.resize(n.size() - sv.size());
+      }
+    }
+    names.insert(n);
+  }
+  return names;
+}
+
+TEST(MonitoringTest, PromtoolChecksTheAlertRulesAndTheirUnitTestsPass) {
+  test_support::TempDir dir;
+  const auto [check, check_out] =
+      RunPromtool(dir, {"check", "rules", SourceFile("src/ops/monitoring/alerts.yml")});
+  EXPECT_EQ(check, 0) << check_out;
+  EXPECT_NE(check_out.find("SUCCESS"), std::string::npos) << check_out;
+  const auto [test, test_out] =
+      RunPromtool(dir, {"test", "rules", SourceFile("src/ops/monitoring/alerts_test.yml")});
+  EXPECT_EQ(test, 0) << test_out;
+  std::printf("promtool check rules: exit %d; promtool test rules: exit %d\n", check, test);
+
+  // The unit tests can fail: an alert expected where none fires is reported.
+  std::string wrong = ReadFile(SourceFile("src/ops/monitoring/alerts_test.yml"));
+  const std::string quiet =
+      "      - eval_time: 1m\n        alertname: CtrjoinDown\n        exp_alerts: []";
+  const size_t at = wrong.find(quiet);
+  ASSERT_NE(at, std::string::npos);
+  wrong.replace(at, quiet.size(),
+                "      - eval_time: 1m\n        alertname: CtrjoinDown\n        exp_alerts:\n"
+                "          - exp_labels: {severity: page, job: ctrjoin, instance: a}");
+  std::filesystem::copy_file(SourceFile("src/ops/monitoring/alerts.yml"), dir.File("alerts.yml"));
+  std::ofstream(dir.File("alerts_test.yml")) << wrong;
+  const auto [failed, failed_out] =
+      RunPromtool(dir, {"test", "rules", dir.File("alerts_test.yml")});
+  EXPECT_NE(failed, 0) << failed_out;
+}
+
+TEST(MonitoringTest, TheDashboardAndTheRulesQueryOnlyDocumentedMetricsInValidPromQl) {
+  test_support::TempDir dir;
+  const std::set<std::string> documented = DocumentedMetrics();
+  ASSERT_GT(documented.size(), 50u);
+
+  simdjson::dom::parser parser;
+  simdjson::dom::element dashboard;
+  ASSERT_EQ(parser.load(SourceFile("src/ops/monitoring/dashboard.json")).get(dashboard),
+            simdjson::SUCCESS)
+      << "dashboard.json is not JSON";
+  std::vector<std::string> exprs;
+  simdjson::dom::array panels;
+  ASSERT_EQ(dashboard["panels"].get(panels), simdjson::SUCCESS);
+  for (simdjson::dom::element panel : panels) {
+    simdjson::dom::array targets;
+    if (panel["targets"].get(targets) != simdjson::SUCCESS) continue;  // a row
+    for (simdjson::dom::element target : targets) {
+      std::string_view expr;
+      ASSERT_EQ(target["expr"].get(expr), simdjson::SUCCESS);
+      exprs.emplace_back(expr);
+    }
+  }
+  ASSERT_GE(exprs.size(), 20u);
+
+  // Each query as a recording rule: promtool parses it as Prometheus would.
+  std::string rules = "groups:\n  - name: dashboard\n    rules:\n";
+  for (size_t i = 0; i < exprs.size(); ++i) {
+    std::string e = std::regex_replace(exprs[i], std::regex(R"(\$__rate_interval)"), "1m");
+    e = std::regex_replace(e, std::regex(R"(\$instance)"), ".*");
+    rules +=
+        fmt::format("      - record: dashboard:query_{}\n        expr: |\n          {}\n", i, e);
+    for (const std::string& name : MetricsIn(exprs[i])) {
+      EXPECT_TRUE(documented.contains(name))
+          << "dashboard query " << i << " reads " << name << ", not in src/ops/README.md";
+    }
+  }
+  std::ofstream(dir.File("dashboard_rules.yml")) << rules;
+  const auto [code, out] = RunPromtool(dir, {"check", "rules", dir.File("dashboard_rules.yml")});
+  EXPECT_EQ(code, 0) << out;
+  std::printf("%zu dashboard queries: promtool check rules exit %d\n", exprs.size(), code);
+
+  const std::string alerts = ReadFile(SourceFile("src/ops/monitoring/alerts.yml"));
+  const std::set<std::string> alerted = MetricsIn(alerts);
+  ASSERT_GE(alerted.size(), 10u);
+  for (const std::string& name : alerted) {
+    EXPECT_TRUE(documented.contains(name)) << "alerts.yml reads " << name;
+  }
+
+  // The name check can fail.
+  EXPECT_FALSE(documented.contains("ctrjoin_samples_out"));
+  EXPECT_TRUE(MetricsIn("rate(ctrjoin_stage_latency_seconds_bucket[1m])")
+                  .contains("ctrjoin_stage_latency_seconds"));
 }
 
 }  // namespace
