@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "src/io/kafka_client.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -173,20 +175,11 @@ int main(int argc, char** argv) {
                                     {"queue.buffering.max.kbytes", "1048576"},
                                     {"acks", "1"}},
                                    &OnDelivery);
-  {
-    char err[256];
-    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(
-        topic.c_str(), static_cast<int>(options.partitions), 1, err, sizeof(err));
-    rd_kafka_queue_t* q = rd_kafka_queue_new(producer);
-    rd_kafka_CreateTopics(producer, &nt, 1, nullptr, q);
-    rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 10000);
-    if (ev == nullptr || rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      std::fprintf(stderr, "CreateTopics failed\n");
-      return 1;
-    }
-    rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
+  if (ctrjoin::Status st = ctrjoin::CreateKafkaTopics(
+          producer, {{topic, static_cast<int>(options.partitions)}}, 10'000);
+      !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.ToString().c_str());
+    return 1;
   }
 
   std::string payload(static_cast<std::size_t>(options.size), 'x');

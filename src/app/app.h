@@ -118,19 +118,23 @@ struct DemoOptions {
   int show_samples = 3;  // sample records of each label to print
   std::string state_dir = "./ctrjoin-demo-state";
   std::string http_address = "127.0.0.1:0";  // /metrics etc.; port 0: a free one
+  bool exactly_once = true;  // checkpoints and a transactional sink, as `ctrjoin run` does
 };
 
 // The demo's pipeline configuration, as a config file would say it: Kafka
 // source and sink on `brokers`, window, watermarks, lookups of user and item
-// features in an embedded store under options.state_dir. `bench --demo`
-// measures the same pipeline.
+// features in an embedded store under options.state_dir, checkpoints every
+// second when options.exactly_once. `bench --demo` measures the same
+// pipeline (without checkpoints).
 std::string DemoConfigYaml(const DemoOptions& options, const std::string& brokers);
 // The demo's workload: 20,000 users, 5,000 items, clicks W/4 after their
 // impression on average, 0.5 s of disorder, 0.2% late events; starting now.
 WorkloadOptions DemoWorkload(const DemoOptions& options);
 
-// `ctrjoin demo`: an in-process Kafka mock cluster, a synthetic workload
-// produced in real time, the pipeline reading it, and live progress.
+// `ctrjoin demo`: ctrjoin's Kafka-protocol test broker in-process, a
+// synthetic workload produced into it in real time, the job reading it
+// exactly once (as `ctrjoin run`), and live progress beside what
+// read_committed consumers see of the output.
 Status RunDemo(const DemoOptions& options);
 
 struct GenerateOptions {

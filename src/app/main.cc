@@ -130,11 +130,16 @@ int main(int argc, char** argv) {
                      "the replay's /metrics endpoint (default: a free port on 127.0.0.1)");
 
   ctrjoin::DemoOptions demo_options;
-  CLI::App* demo = app.add_subcommand("demo", "embedded demo: mock Kafka, synthetic workload");
+  CLI::App* demo = app.add_subcommand(
+      "demo", "embedded demo: in-process Kafka, synthetic workload, exactly-once output");
   demo->add_option("--duration", demo_options.duration_s, "stop after S seconds (0: Ctrl-C)");
   demo->add_option("--rate", demo_options.impressions_per_sec, "impressions per second");
   demo->add_option("--window-ms", demo_options.window_ms, "attribution window");
   demo->add_option("--seed", demo_options.seed, "workload seed");
+  demo->add_option("--state-dir", demo_options.state_dir,
+                   "the job's state, checkpoints and features (emptied at start)");
+  demo->add_flag("!--at-least-once", demo_options.exactly_once,
+                 "no checkpoints: samples are visible at once, and again after a crash");
   demo->add_option("--http-address", demo_options.http_address,
                    "/metrics, /healthz, /ready (default: a free port on 127.0.0.1, logged)");
 
@@ -321,6 +326,7 @@ int main(int argc, char** argv) {
     }
     if (bench_options.demo) {
       ctrjoin::DemoOptions demo_defaults;
+      demo_defaults.exactly_once = false;  // `bench` adds checkpoints with --set
       bench_options.config_name = "the demo's configuration (ctrjoin demo)";
       ctrjoin::WorkloadOptions shape = ctrjoin::DemoWorkload(demo_defaults);
       // Flags given on the command line win over the demo's shape.

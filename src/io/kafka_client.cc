@@ -253,6 +253,45 @@ Status KafkaFatalStatus(rd_kafka_t* rk, std::string_view context) {
   return Status::Internal(underlying.message(), underlying.effect());
 }
 
+Status CreateKafkaTopics(rd_kafka_t* rk, const std::vector<std::pair<std::string, int>>& topics,
+                         int timeout_ms) {
+  char error[256];
+  std::vector<rd_kafka_NewTopic_t*> requests;
+  const auto destroy = [&] { rd_kafka_NewTopic_destroy_array(requests.data(), requests.size()); };
+  for (const auto& [name, partitions] : topics) {
+    rd_kafka_NewTopic_t* t =
+        rd_kafka_NewTopic_new(name.c_str(), partitions, 1, error, sizeof(error));
+    if (t == nullptr) {
+      destroy();
+      return Status::InvalidArgument(fmt::format("topic '{}': {}", name, error));
+    }
+    requests.push_back(t);
+  }
+  KafkaQueue queue(rd_kafka_queue_new(rk));
+  rd_kafka_CreateTopics(rk, requests.data(), requests.size(), nullptr, queue.get());
+  destroy();
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue.get(), timeout_ms);
+  if (event == nullptr) {
+    return Status::TimedOut(fmt::format("creating topics: no answer in {} ms", timeout_ms));
+  }
+  Status st = KafkaStatus(rd_kafka_event_error(event), "creating topics");
+  if (const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event);
+      st.ok() && result != nullptr) {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** each = rd_kafka_CreateTopics_result_topics(result, &n);
+    for (size_t i = 0; i < n && st.ok(); ++i) {
+      const rd_kafka_resp_err_t err = rd_kafka_topic_result_error(each[i]);
+      if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) continue;
+      st = KafkaStatus(err, fmt::format("creating topic '{}'", rd_kafka_topic_result_name(each[i])),
+                       rd_kafka_topic_result_error_string(each[i]) != nullptr
+                           ? rd_kafka_topic_result_error_string(each[i])
+                           : "");
+    }
+  }
+  rd_kafka_event_destroy(event);
+  return st;
+}
+
 Result<std::vector<int32_t>> KafkaTopicPartitions(rd_kafka_t* rk, const std::string& topic,
                                                   int wait_ms) {
   using Clock = std::chrono::steady_clock;

@@ -79,6 +79,13 @@ Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context, std::strin
 Result<std::vector<int32_t>> KafkaTopicPartitions(rd_kafka_t* rk, const std::string& topic,
                                                   int wait_ms);
 
+// Creates topics (name, partitions; replication factor 1) through rk's
+// brokers and waits up to timeout_ms for the answer. A topic that already
+// exists is no error. For the demo's in-process broker and benchmarks;
+// production topics are the deployment's to create.
+Status CreateKafkaTopics(rd_kafka_t* rk, const std::vector<std::pair<std::string, int>>& topics,
+                         int timeout_ms);
+
 // A producer for loading data (`ctrjoin gen --brokers`, tests, benchmarks):
 // Produce copies the value and waits while librdkafka's queue is full; Flush
 // waits for every delivery and fails if any message was not delivered.

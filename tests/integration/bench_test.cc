@@ -161,7 +161,7 @@ class BenchTest : public ::testing::Test {
 };
 
 TEST_F(BenchTest, TheDemoConfigurationSweepsLoadsAndEveryImpressionBecomesOneSample) {
-  auto config = ParseConfig(DemoConfigYaml(DemoOptions{}, "127.0.0.1:1"), {});
+  auto config = ParseConfig(DemoConfigYaml(DemoOptions{.exactly_once = false}, "127.0.0.1:1"), {});
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   BenchOptions o = Options("demo.json");
   o.demo = true;

@@ -230,6 +230,57 @@ TEST(ProcessTest, BenchOnTheDemoConfigurationPrintsItsTableAndWritesItsJson) {
   }
 }
 
+// `ctrjoin demo` shows the product: exactly once by default, on the
+// in-process test broker, with committed epochs and visibility in its
+// progress; what read_committed consumers see holds every sample written,
+// once; every stderr line (the broker's included) is one of our JSON lines.
+TEST(ProcessTest, TheDemoRunsExactlyOnceOnTheInProcessBrokerAndShowsWhatIsCommitted) {
+  test_support::TempDir dir;
+  test_support::Child child(CTRJOIN_BINARY,
+                            {"--log-format", "json", "demo", "--duration", "8", "--rate", "500",
+                             "--window-ms", "2000", "--state-dir", dir.File("demo")},
+                            dir.File("out.log"));
+  ASSERT_TRUE(child.WaitExit(120s)) << child.Log();
+  EXPECT_EQ(child.exit_code(), 0) << child.Log();
+  const std::vector<std::string> lines = test_support::ReadLines(dir.File("out.log"));
+  std::vector<std::string> json;
+  int64_t last_epoch = -1;
+  bool banner = false, summary = false, signal = false;
+  for (const std::string& line : lines) {
+    if (line.starts_with("{")) {
+      json.push_back(line);
+      continue;
+    }
+    banner |= line.find("ctrjoin's in-process test broker") != std::string::npos &&
+              line.find("exactly once") != std::string::npos;
+    signal |= line.starts_with("click rate by position:");
+    if (const size_t at = line.find("committed epoch "); at != std::string::npos) {
+      last_epoch = std::stoll(line.substr(at + 16));
+      EXPECT_NE(line.find("read->visible p99 "), std::string::npos) << line;
+    }
+    unsigned long long visible = 0, written = 0, duplicates = 0, epochs = 0;
+    if (std::sscanf(line.c_str(),
+                    "%llu of %llu samples written are visible to read_committed consumers, %llu "
+                    "duplicate sample ids, %llu epochs committed",
+                    &visible, &written, &duplicates, &epochs) == 4) {
+      summary = true;
+      EXPECT_GT(written, 500u) << line << " (negatives included)";
+      EXPECT_EQ(visible, written) << line;
+      EXPECT_EQ(duplicates, 0u) << line;
+      EXPECT_GE(epochs, 3u) << line;
+    } else {
+      EXPECT_TRUE(line.starts_with("[") || line.starts_with("  sample: {") ||
+                  line.starts_with("ctrjoin demo:") || line.starts_with("click rate"))
+          << "a line neither progress nor ours: " << line;
+    }
+  }
+  EXPECT_TRUE(banner) << child.Log();
+  EXPECT_TRUE(summary) << child.Log();
+  EXPECT_TRUE(signal) << child.Log();
+  EXPECT_GE(last_epoch, 2) << child.Log();
+  ExpectAllJson(json);
+}
+
 // A job whose brokers are at 127.0.0.1:<broker_port>, serving HTTP on
 // 127.0.0.1:<http_port>.
 std::string KafkaJob(const test_support::TempDir& dir, uint16_t broker_port, uint16_t http_port,

@@ -28,7 +28,7 @@ Result<std::unique_ptr<TestBroker>> TestBroker::Start(const BrokerOptions& optio
   CTRJOIN_RETURN_IF_ERROR(options.Validate());
   auto lock = LockDataDir(options.data_dir);
   if (!lock.ok()) return lock.status();
-  auto logger = std::make_unique<Logger>(options.log_level);
+  auto logger = std::make_unique<Logger>(options.log_level, options.log_sink);
   auto server = Server::Listen(options.port, options.max_frame_bytes, logger.get());
   if (!server.ok()) return server.status();
   auto core = std::make_unique<BrokerCore>(options, server->get(), logger.get());

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "src/core/status.h"
@@ -39,6 +40,11 @@ struct BrokerOptions {
   // 0 = warnings only (default), 1 = connections and topic/txn events,
   // 2 = every request.
   int log_level = 0;
+  // Where log lines go: (0 warning, 1 info, 2 debug; the message without
+  // time or tag), called on the thread that logs. Empty (default): stderr,
+  // "[testbroker HH:MM:SS.mmm LEVEL] message". An embedding process passes
+  // its logger, so that every stderr line is its own.
+  std::function<void(int level, const std::string& message)> log_sink;
 
   Status Validate() const;
 };
