@@ -132,8 +132,8 @@ Status KafkaTransactionalSinkOptions::Validate() const {
 // One transactional id of the pool: its producer and the epoch whose
 // transaction it holds. The producer (producer_ and every call below that
 // uses it) belongs to one thread at a time, its current user (see the
-// header); epoch_, precommitted_ and draining_ are read and written only
-// under the sink's mu_; id_ is constant. Owns the producer.
+// header); epoch_ and precommitted_ are read and written only under the
+// sink's mu_; id_ is constant. Owns the producer.
 class KafkaTransactionalSink::TxnProducer {
  public:
   // Creates a producer for id and initializes its transactions, which fences
@@ -150,12 +150,8 @@ class KafkaTransactionalSink::TxnProducer {
   void Assign(EpochId epoch) {
     epoch_ = epoch;
     precommitted_ = false;
-    draining_ = false;
   }
   void MarkPreCommitted() { precommitted_ = true; }
-  // Pre-committed and handed to the drainer, whose flush has not ended.
-  bool draining() const { return draining_; }
-  void SetDraining(bool draining) { draining_ = draining; }
   // After an abort that lost messages: see AbortOn.
   bool spent() const { return spent_; }
   void MarkSpent() { spent_ = true; }
@@ -193,7 +189,6 @@ class KafkaTransactionalSink::TxnProducer {
   std::unique_ptr<KafkaProducer> producer_;
   EpochId epoch_;  // whose transaction is open; 0 when idle
   bool precommitted_ = false;
-  bool draining_ = false;
   bool spent_ = false;
 };
 
@@ -239,14 +234,7 @@ Status KafkaTransactionalSink::TxnProducer::Begin(EpochId epoch) {
 KafkaTransactionalSink::KafkaTransactionalSink(KafkaTransactionalSinkOptions options)
     : options_(std::move(options)), headers_(SampleHeaders(options_.format, options_.schema_id)) {}
 
-KafkaTransactionalSink::~KafkaTransactionalSink() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  drained_.notify_all();
-  if (drainer_.joinable()) drainer_.join();
-}
+KafkaTransactionalSink::~KafkaTransactionalSink() = default;
 
 Result<std::unique_ptr<KafkaTransactionalSink>> KafkaTransactionalSink::Open(
     const KafkaTransactionalSinkOptions& options) {
@@ -263,77 +251,7 @@ Result<std::unique_ptr<KafkaTransactionalSink>> KafkaTransactionalSink::Open(
     Result<std::unique_ptr<TxnProducer>> fencer = TxnProducer::Open(options, id);
     if (!fencer.ok()) return fencer.status().WithContext("fencing " + id + ", no longer pooled");
   }
-  sink->drainer_ = std::thread([s = sink.get()] { s->DrainLoop(); });
   return sink;
-}
-
-void KafkaTransactionalSink::DrainLoop() {
-  std::unique_lock lock(mu_);
-  while (true) {
-    drained_.wait(lock, [&] { return stopping_ || !to_drain_.empty(); });
-    if (stopping_) return;
-    TxnProducer* producer = to_drain_.front();
-    const EpochId epoch = producer->epoch();
-    lock.unlock();
-    // A failed delivery fails commit_transaction too, which reports it.
-    const Status flushed = producer->Flush(epoch, options_.operation_timeout_ms);
-    if (!flushed.ok()) {
-      spdlog::debug("sink.kafka: draining epoch {}: {}", epoch.value, flushed.ToString());
-    }
-    lock.lock();
-    to_drain_.erase(to_drain_.begin());
-    producer->SetDraining(false);
-    drained_.notify_all();
-  }
-}
-
-bool KafkaTransactionalSink::AllDrained() const {
-  return std::none_of(producers_.begin(), producers_.end(),
-                      [](const auto& p) { return p->draining(); });
-}
-
-void KafkaTransactionalSink::WaitDrained(const TxnProducer* producer) {
-  std::unique_lock lock(mu_);
-  drained_.wait(lock, [&] { return !producer->draining(); });
-}
-
-Status KafkaTransactionalSink::Emit(EpochId epoch, TxnProducer* producer, const std::string& topic,
-                                    std::optional<std::string_view> key, std::string_view value,
-                                    const MessageHeaders* headers) {
-  if (!earlier_drained_) {
-    {
-      std::lock_guard lock(mu_);
-      earlier_drained_ = AllDrained();
-    }
-    if (!earlier_drained_ && held_bytes_ < kMaxHeldBytes) {
-      held_.push_back(HeldMessage{topic, key ? std::optional<std::string>(*key) : std::nullopt,
-                                  std::string(value), headers != nullptr});
-      held_bytes_ += sizeof(HeldMessage) + topic.size() + (key ? key->size() : 0) + value.size();
-      return Status::Ok();
-    }
-  }
-  CTRJOIN_RETURN_IF_ERROR(ReleaseHeld(epoch, producer));
-  return producer->Produce(epoch, topic, key, value, options_.operation_timeout_ms, headers);
-}
-
-Status KafkaTransactionalSink::ReleaseHeld(EpochId epoch, TxnProducer* producer) {
-  if (held_.empty()) return Status::Ok();
-  if (!earlier_drained_) {
-    // Bounded: the drainer's flush ends within operation_timeout_ms.
-    std::unique_lock lock(mu_);
-    drained_.wait(lock, [&] { return AllDrained(); });
-    earlier_drained_ = true;
-  }
-  std::vector<HeldMessage> held = std::exchange(held_, {});
-  held_bytes_ = 0;
-  for (const HeldMessage& m : held) {
-    const std::optional<std::string_view> key =
-        m.key ? std::optional<std::string_view>(*m.key) : std::nullopt;
-    CTRJOIN_RETURN_IF_ERROR(producer->Produce(epoch, m.topic, key, m.value,
-                                              options_.operation_timeout_ms,
-                                              m.sample ? &headers_ : nullptr));
-  }
-  return Status::Ok();
 }
 
 std::string KafkaTransactionalSink::Describe() const {
@@ -396,8 +314,9 @@ Status KafkaTransactionalSink::Write(std::span<const Sample> samples) {
   for (const Sample& sample : samples) {
     buffer_.clear();
     AppendSampleValue(options_.format, sample, buffer_);
-    CTRJOIN_RETURN_IF_ERROR(
-        Emit(epoch, producer, options_.topic, sample.impression.impression_id, buffer_, &headers_));
+    CTRJOIN_RETURN_IF_ERROR(producer->Produce(epoch, options_.topic,
+                                              sample.impression.impression_id, buffer_,
+                                              options_.operation_timeout_ms, &headers_));
   }
   return Status::Ok();
 }
@@ -409,7 +328,8 @@ Status KafkaTransactionalSink::WriteDeadLetter(const DeadLetter& letter) {
   const auto [epoch, producer] = *open;
   buffer_.clear();
   AppendDeadLetterJson(letter, buffer_);
-  return Emit(epoch, producer, options_.dead_letter_topic, std::nullopt, buffer_, nullptr);
+  return producer->Produce(epoch, options_.dead_letter_topic, std::nullopt, buffer_,
+                           options_.operation_timeout_ms);
 }
 
 Status KafkaTransactionalSink::PreCommit(EpochId epoch) {
@@ -422,17 +342,10 @@ Status KafkaTransactionalSink::PreCommit(EpochId epoch) {
           fmt::format("pre-commit of epoch {}, which is not open", epoch.value));
     }
   }
-  // Held messages of this epoch go out once the epoch before has drained.
-  CTRJOIN_RETURN_IF_ERROR(ReleaseHeld(epoch, producer));
-  {
-    std::lock_guard lock(mu_);
-    producer->MarkPreCommitted();  // from here on the drainer's, then the committer's
-    producer->SetDraining(true);
-    to_drain_.push_back(producer);
-    open_ = EpochId{};
-  }
-  earlier_drained_ = false;
-  drained_.notify_all();
+  CTRJOIN_RETURN_IF_ERROR(producer->Flush(epoch, options_.operation_timeout_ms));
+  std::lock_guard lock(mu_);
+  producer->MarkPreCommitted();  // from here on the committer's
+  open_ = EpochId{};
   return Status::Ok();
 }
 
@@ -448,7 +361,6 @@ Status KafkaTransactionalSink::SendOffsets(EpochId epoch,
     return Status::InvalidArgument(
         fmt::format("offsets sent for epoch {}, which is not open or pre-committed", epoch.value));
   }
-  WaitDrained(producer);
   rd_kafka_t* rk = producer->get();
   // Retried with the same offsets and group, as librdkafka asks.
   KafkaError error = RetryUntil(After(options_.operation_timeout_ms), [&](int timeout_ms) {
@@ -481,7 +393,6 @@ Status KafkaTransactionalSink::Commit(EpochId epoch) {
       }
     }
   }
-  WaitDrained(producer);
   rd_kafka_t* rk = producer->get();
   KafkaError error = RetryUntil(After(options_.operation_timeout_ms), [rk](int timeout_ms) {
     return rd_kafka_commit_transaction(rk, timeout_ms);
@@ -504,19 +415,11 @@ Status KafkaTransactionalSink::Commit(EpochId epoch) {
 
 Status KafkaTransactionalSink::Abort(EpochId epoch) {
   TxnProducer* producer;
-  bool open;
   {
     std::lock_guard lock(mu_);
     producer = Holding(epoch);
-    open = epoch == open_;
   }
   if (producer == nullptr) return Status::Ok();  // never begun here, or already aborted
-  if (open) {
-    held_.clear();  // the sink thread aborts the open epoch: its held messages go
-    held_bytes_ = 0;
-  } else {
-    WaitDrained(producer);
-  }
   return AbortOn(*producer, epoch);
 }
 

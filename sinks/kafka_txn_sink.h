@@ -5,8 +5,7 @@
 //   Begin(N)      begin a transaction on producer N % pool_size
 //   Write         produce, key = impression id (murmur2 partitioning)
 //   WriteDeadLetter  produce to dead_letter_topic (no key), same transaction
-//   PreCommit(N)  hand N to the drainer thread, which flushes it: every
-//                 message of N delivered, still invisible
+//   PreCommit(N)  flush: every message of N delivered, still invisible
 //   SendOffsets   add the input offsets of N to the same transaction
 //   Commit(N)     commit the transaction: output and offsets become visible
 //   Abort(N)      abort it: read_committed consumers never see N
@@ -40,28 +39,17 @@
 // would fence a newer instance holding the id (see AbortOn). Nothing in a
 // running process ever initializes an id a second time.
 //
-// Draining (txn/README.md, "Kafka transactions"): PreCommit does not wait
-// for N's messages to be acknowledged; the drainer thread flushes N's
-// producer while the sink thread goes on with N+1. N+1's messages are held
-// in memory (at most kMaxHeldBytes; beyond it Write waits) until every
-// message of N is acknowledged, then produced in order, so that two epochs
-// never interleave in a partition: a read_committed consumer stops at the
-// first record of an open transaction, and N's records behind one of N+1's
-// would wait for N+1's commit. SendOffsets, Commit and Abort of N wait for
-// its drain. A delivery that failed surfaces at the latest in Commit(N)
-// (commit_transaction fails, the epoch is aborted).
-//
-// Threads: three at once, each on the epochs it owns. The pipeline's sink
+// Threads: two at once, each on the epochs it owns. The pipeline's sink
 // thread calls Begin, Write and PreCommit, and Abort of the open epoch; the
-// drainer thread (owned here) flushes each pre-committed epoch; the
 // checkpoint coordinator's committer thread calls SendOffsets, Commit and
 // Abort of a pre-committed epoch, concurrently with the sink thread working
 // on the next epoch. So a producer has one user at a time: the sink thread
-// from Begin(N) until PreCommit(N) returns, then the drainer until N is
-// drained, then the committer until Commit(N) or Abort(N) releases it; the caller guarantees that
-// Begin(M) comes only after the epoch before it on producer M % pool_size was committed or aborted.
-// mu_ guards the bookkeeping (open_, last_begun_, last_committed_, each producer's epoch and
-// pre-committed flag) and is never held across a librdkafka call that can block (produce, flush,
+// from Begin(N) until PreCommit(N) returns, then the committer until
+// Commit(N) or Abort(N) releases it; the caller guarantees that Begin(M)
+// comes only after the epoch before it on producer M % pool_size was
+// committed or aborted. mu_ guards the bookkeeping (open_, last_begun_,
+// last_committed_, each producer's epoch and pre-committed flag) and is never
+// held across a librdkafka call that can block (produce, flush,
 // send-offsets, commit, abort, setting up a replacement producer), so a slow
 // commit of N never stalls Write of N+1. Recover runs before either thread
 // starts.
@@ -72,13 +60,10 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -154,29 +139,6 @@ class KafkaTransactionalSink : public TransactionalSink {
   // producer if the transaction lost messages, and releases it.
   Status AbortOn(TxnProducer& producer, EpochId epoch);
 
-  // Draining. Sink thread: produces a message of the open epoch now, or
-  // holds it while an earlier epoch is still draining.
-  Status Emit(EpochId epoch, TxnProducer* producer, const std::string& topic,
-              std::optional<std::string_view> key, std::string_view value,
-              const MessageHeaders* headers);
-  // Sink thread: waits until no earlier epoch is draining, then produces
-  // the held messages into epoch's transaction.
-  Status ReleaseHeld(EpochId epoch, TxnProducer* producer);
-  // Whether no pre-committed epoch is still draining. Needs mu_.
-  bool AllDrained() const;
-  // Committer thread: waits until producer's epoch is drained.
-  void WaitDrained(const TxnProducer* producer);
-  void DrainLoop();  // the drainer thread
-
-  // A message of the open epoch held back while the one before drains.
-  struct HeldMessage {
-    std::string topic;
-    std::optional<std::string> key;
-    std::string value;
-    bool sample;  // with the samples' headers
-  };
-  static constexpr size_t kMaxHeldBytes = 64u << 20;
-
   const KafkaTransactionalSinkOptions options_;
   // [i] is "<prefix>-i"; the vector is fixed after Open, each producer's
   // bookkeeping is guarded by mu_.
@@ -187,17 +149,6 @@ class KafkaTransactionalSink : public TransactionalSink {
   EpochId last_committed_;
   std::string buffer_;            // reused encoding buffer; sink thread only (Write)
   const MessageHeaders headers_;  // every sample's (SampleHeaders)
-  // Sink thread only: held messages of the open epoch, and whether every
-  // earlier epoch is known to be drained (then nothing is held).
-  std::vector<HeldMessage> held_;
-  size_t held_bytes_ = 0;
-  bool earlier_drained_ = true;
-  // Guarded by mu_: pre-committed producers waiting for the drainer, in
-  // epoch order; stopping_ ends the drainer. drained_ signals a drain's end.
-  std::vector<TxnProducer*> to_drain_;
-  bool stopping_ = false;
-  std::condition_variable drained_;
-  std::thread drainer_;
 };
 
 }  // namespace ctrjoin

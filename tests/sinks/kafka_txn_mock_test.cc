@@ -182,9 +182,6 @@ class KafkaTxnMockTest : public ::testing::Test {
     End end;        // how the epoch ends when nothing fails
     Step fails_at;  // kNone: ridden out
     Effect effect;  // of the failure
-    // Messages of the epoch were lost (a refused produce): the producer is
-    // spent once aborted.
-    bool lost = false;
   };
 
   // On a fresh sink with one transactional id, so that the epochs after the
@@ -219,7 +216,7 @@ class KafkaTxnMockTest : public ::testing::Test {
     }
     Status aborted = sink_->Abort(epoch);
     EXPECT_TRUE(aborted.ok()) << aborted.ToString();
-    if (c.lost) {
+    if (failure.step == Step::kDelivery) {
       // Messages were lost: the producer is spent, and this process never
       // initializes the id again (that could fence a newer instance). The
       // run ends; the restart's Open initializes it.
@@ -283,12 +280,10 @@ TEST_F(KafkaTxnMockTest, RetriableErrorsAreRiddenOut) {
 TEST_F(KafkaTxnMockTest, AbortableErrorsFailTheEpochWithNoEffect) {
   // clang-format off
   const Case cases[] = {
-      // PreCommit does not wait for deliveries (the drainer does): a refused
-      // message fails the first call after the drain, SendOffsets.
       {"Produce", kProduce, {RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED}, End::kCommit,
-       kSendOffsets, kNoEffect, true},
+       kDelivery, kNoEffect},
       {"AddPartitionsToTxn", kAddPartitionsToTxn, {RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED},
-       End::kCommit, kSendOffsets, kNoEffect, true},
+       End::kCommit, kDelivery, kNoEffect},
       {"TxnOffsetCommit", kTxnOffsetCommit, {RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED},
        End::kCommit, kSendOffsets, kNoEffect},
       {"EndTxnCommit", kEndTxn, {RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED}, End::kCommit,
@@ -302,10 +297,10 @@ TEST_F(KafkaTxnMockTest, AbortableErrorsFailTheEpochWithNoEffect) {
 TEST_F(KafkaTxnMockTest, FencingErrorsAreFenced) {
   // clang-format off
   const Case cases[] = {
-      {"Produce", kProduce, {RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH}, End::kCommit,
-       kSendOffsets, kFenced},
+      {"Produce", kProduce, {RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH}, End::kCommit, kDelivery,
+       kFenced},
       {"AddPartitionsToTxn", kAddPartitionsToTxn, {RD_KAFKA_RESP_ERR_PRODUCER_FENCED},
-       End::kCommit, kSendOffsets, kFenced},
+       End::kCommit, kDelivery, kFenced},
       {"TxnOffsetCommit", kTxnOffsetCommit, {RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH},
        End::kCommit, kSendOffsets, kFenced},
       {"EndTxnCommit", kEndTxn, {RD_KAFKA_RESP_ERR_PRODUCER_FENCED}, End::kCommit, kEnd, kFenced},

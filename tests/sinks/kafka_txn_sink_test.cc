@@ -238,35 +238,6 @@ TEST_F(KafkaTxnSinkTest, EpochVisibleOnlyAfterItsCommitWhileNextIsOpen) {
   EXPECT_TRUE(reader.ReadRest().empty()) << "each sample exactly once";
 }
 
-// PreCommit does not wait for acknowledgements: epoch 2 is written while
-// epoch 1 still drains, and its messages wait in the sink until every one
-// of epoch 1 is acknowledged. Were they interleaved in a partition, epoch
-// 1's records behind one of epoch 2 would stay invisible after epoch 1's
-// commit (a read_committed consumer stops at an open transaction's first
-// record); so all of epoch 1, and nothing of epoch 2, must be visible.
-TEST_F(KafkaTxnSinkTest, AnEpochWrittenWhileTheOneBeforeDrainsNeverInterleavesWithIt) {
-  auto sink = Open();
-  ASSERT_TRUE(sink);
-  const std::vector<Sample> first = Samples("a", 20'000);
-  const std::vector<Sample> second = Samples("b", 5'000);
-  ASSERT_TRUE(sink->Begin({1}).ok());
-  ASSERT_TRUE(sink->Write(first).ok());
-  ASSERT_TRUE(sink->PreCommit({1}).ok());
-  ASSERT_TRUE(sink->Begin({2}).ok());
-  ASSERT_TRUE(sink->Write(second).ok());  // while epoch 1 drains
-  Status committed = sink->Commit({1});
-  ASSERT_TRUE(committed.ok()) << committed.ToString();
-  Reader reader = Committed();
-  std::vector<std::string> keys = Keys(reader.Read(first.size()));
-  std::sort(keys.begin(), keys.end());
-  EXPECT_EQ(keys, Ids(first)) << "all of epoch 1 is visible at its commit";
-  EXPECT_TRUE(reader.ReadRest().empty()) << "epoch 2 is still open";
-  ASSERT_TRUE(sink->PreCommit({2}).ok());
-  ASSERT_TRUE(sink->Commit({2}).ok());
-  EXPECT_EQ(reader.Read(second.size()).size(), second.size());
-  EXPECT_TRUE(reader.ReadRest().empty()) << "each sample exactly once";
-}
-
 // As the checkpoint coordinator runs it: its committer thread sends the
 // input offsets of pre-committed epoch N and commits it while the sink
 // thread begins and writes N+1. N becomes visible with its offsets, N+1 only
@@ -426,9 +397,6 @@ TEST_F(KafkaTxnSinkTest, NewInstanceFencesTheOldAndAbortsItsTransactions) {
   ASSERT_TRUE(old_sink->PreCommit({1}).ok());
   ASSERT_TRUE(old_sink->Begin({2}).ok());  // both ids hold an open transaction
   ASSERT_TRUE(old_sink->Write(Samples("y", 4)).ok());
-  // Epoch 1 drains on its own (PreCommit does not wait): once its records
-  // are in the log, the new instance takes over.
-  ASSERT_EQ(Uncommitted().Read(zombie.size()).size(), zombie.size()) << "epoch 1 never drained";
 
   auto new_sink = Open();
   ASSERT_TRUE(new_sink);
