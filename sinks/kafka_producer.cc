@@ -77,6 +77,14 @@ Status KafkaProducer::Flush(int timeout_ms) {
   return DeliveryStatus();
 }
 
+Status KafkaProducer::Prepare(const std::string& topic, int wait_ms) {
+  Result<std::vector<int32_t>> partitions = KafkaTopicPartitions(handle_.get(), topic, wait_ms);
+  if (partitions.ok() || partitions.status().code() != StatusCode::kNotFound) return Status::Ok();
+  return Status::NotFound(fmt::format(
+      "{}: topic '{}' does not exist and the brokers did not create it within {} ms: create it",
+      name_, topic, wait_ms));
+}
+
 Status KafkaProducer::DeliveryStatus() const {
   if (failed_deliveries_ == 0) return Status::Ok();
   return first_failure_.WithContext(

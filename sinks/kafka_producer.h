@@ -48,6 +48,12 @@ class KafkaProducer {
               int timeout_ms, const MessageHeaders* headers = nullptr);
   // Waits up to timeout_ms for every queued message to be delivered.
   Status Flush(int timeout_ms);
+  // Fetches topic's metadata now (up to wait_ms), so that the first
+  // message to it does not wait for it: a transactional sink's first epochs
+  // held the pipeline for up to a second at every start. NotFound: the topic
+  // does not exist and the brokers did not create it. Any other failure is
+  // left to the first message, which waits and retries as it would have.
+  Status Prepare(const std::string& topic, int wait_ms);
   // The first delivery failure since the last reset, or OK.
   Status DeliveryStatus() const;
   // Forgets past delivery failures (a transaction starts afresh).

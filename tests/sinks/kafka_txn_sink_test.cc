@@ -238,6 +238,24 @@ TEST_F(KafkaTxnSinkTest, EpochVisibleOnlyAfterItsCommitWhileNextIsOpen) {
   EXPECT_TRUE(reader.ReadRest().empty()) << "each sample exactly once";
 }
 
+// Open fetches the output topics' metadata, so that no first epoch waits
+// for it; a topic that does not exist (brokers that do not create topics)
+// refuses the start, naming the key, instead of failing the first epoch.
+TEST_F(KafkaTxnSinkTest, AnOutputTopicThatDoesNotExistRefusesTheStartNamingTheKey) {
+  testbroker::BrokerOptions strict;
+  strict.auto_create_topics = false;
+  auto broker = testbroker::TestBroker::Start(strict);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  KafkaTransactionalSinkOptions options = Options();
+  options.brokers = (*broker)->bootstrap();
+  auto sink = KafkaTransactionalSink::Open(options);
+  ASSERT_FALSE(sink.ok());
+  EXPECT_EQ(sink.status().code(), StatusCode::kNotFound) << sink.status().ToString();
+  EXPECT_NE(sink.status().message().find("sink.kafka.topic"), std::string::npos)
+      << sink.status().ToString();
+  EXPECT_NE(sink.status().message().find(topic_), std::string::npos) << sink.status().ToString();
+}
+
 // As the checkpoint coordinator runs it: its committer thread sends the
 // input offsets of pre-committed epoch N and commits it while the sink
 // thread begins and writes N+1. N becomes visible with its offsets, N+1 only
