@@ -80,7 +80,7 @@ Status KafkaProducer::Flush(int timeout_ms) {
 Status KafkaProducer::Prepare(const std::string& topic, int wait_ms) {
   Result<std::vector<int32_t>> partitions = KafkaTopicPartitions(handle_.get(), topic, wait_ms);
   if (partitions.ok() || partitions.status().code() != StatusCode::kNotFound) return Status::Ok();
-  return Status::NotFound(fmt::format(
+  return Status::InvalidArgument(fmt::format(
       "{}: topic '{}' does not exist and the brokers did not create it within {} ms: create it",
       name_, topic, wait_ms));
 }

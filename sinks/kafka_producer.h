@@ -50,8 +50,9 @@ class KafkaProducer {
   Status Flush(int timeout_ms);
   // Fetches topic's metadata now (up to wait_ms), so that the first
   // message to it does not wait for it: a transactional sink's first epochs
-  // held the pipeline for up to a second at every start. NotFound: the topic
-  // does not exist and the brokers did not create it. Any other failure is
+  // held the pipeline for up to a second at every start. InvalidArgument
+  // (a start-up refusal): the topic does not exist and the brokers did not
+  // create it. Any other failure is
   // left to the first message, which waits and retries as it would have.
   Status Prepare(const std::string& topic, int wait_ms);
   // The first delivery failure since the last reset, or OK.
