@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <map>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -139,6 +141,24 @@ KafkaSource::Impl::~Impl() {
   rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer_.get());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     spdlog::warn("{}", KafkaStatus(err, "source.kafka: closing the consumer").message());
+  }
+  // librdkafka 2.0.2 can hang for good in rd_kafka_destroy after assigned
+  // partitions vanished (the topic deleted, or the broker back empty): a
+  // broker thread never ends (librdkafka issue #3470). Everything is closed
+  // by now, so the handle is destroyed on a thread of its own, and given up
+  // (left to the process's exit) if that takes longer than kDestroyWait.
+  constexpr auto kDestroyWait = std::chrono::seconds(5);
+  auto destroyed = std::make_shared<std::promise<void>>();
+  std::future<void> done = destroyed->get_future();
+  std::thread([rk = consumer_.release(), destroyed] {
+    rd_kafka_destroy(rk);
+    destroyed->set_value();
+  }).detach();
+  if (done.wait_for(kDestroyWait) == std::future_status::timeout) {
+    spdlog::warn(
+        "source.kafka: the consumer was not destroyed within {} s (a librdkafka hang after "
+        "assigned partitions vanished); leaving it to the process's exit",
+        std::chrono::duration_cast<std::chrono::seconds>(kDestroyWait).count());
   }
 }
 
