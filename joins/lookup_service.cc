@@ -337,15 +337,18 @@ void LookupService::Fetch(size_t lookup, std::vector<std::shared_ptr<Request>>& 
     std::string first_rejected;
     for (size_t i = 0; i < batch.size(); ++i) {
       const bool described = !first_rejected.empty();
+      const size_t rejected_before = rejected;
       auto versions =
           RowVersions::Make((*rows)[i], prefix, spec.max_versions, batch[i]->upper, batch[i]->live,
                             columns_[lookup], &rejected, &first_rejected);
       if (!described && !first_rejected.empty()) first_rejected += " (row '" + batch[i]->row + "')";
+      // Counted before its impressions go on: a sample is never out before
+      // the count of what was left out of it.
+      if (rejected > rejected_before) counters.cells_rejected.Add(rejected - rejected_before);
       caches_[lookup]->Put(batch[i]->row, versions, now);
       Complete(*batch[i], versions);
     }
     if (rejected > 0) {
-      counters.cells_rejected.Add(rejected);
       static std::atomic<int64_t> last_warning_ms{0};
       if (now - last_warning_ms.load() >= 1000) {
         last_warning_ms.store(now);
