@@ -348,15 +348,7 @@ Status RunCtrjoin(const Spec& spec, const ChildArgs& a, JsonWriter& j) {
       .Quantiles("negative_delay", metrics.pipeline.negative_delay);
   if (timed_txn != nullptr) j.Quantiles("read_to_commit", metrics.checkpoint.read_to_commit);
   j.EndObject();
-  if (timed_txn != nullptr) {
-    const CheckpointMetrics& c = metrics.checkpoint;
-    j.Quantiles("visibility_ms", timed_txn->visibility())
-        .Quantiles("commit_lag_ms", c.commit_lag)
-        .Quantiles("checkpoint_duration_ms", c.duration)
-        .Int("checkpoints_completed", static_cast<int64_t>(c.completed.Get()))
-        .Int("epochs_committed", static_cast<int64_t>(c.committed.Get()))
-        .Number("checkpoint_state_mib", static_cast<double>(c.bytes_total.Get()) / 1048576.0);
-  }
+  if (timed_txn != nullptr) WriteCheckpointFigures(j, metrics.checkpoint, timed_txn->visibility());
   return Status::Ok();
 }
 

@@ -22,9 +22,8 @@ constexpr uint32_t kMaxRetain = 100;
 constexpr int kCommitAttempts = 5;
 constexpr std::chrono::seconds kProgressEvery{5};
 
-double MsSince(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double MsSince(Clock::time_point t) { return Ms(Clock::now() - t); }
 
 }  // namespace
 
@@ -164,6 +163,7 @@ Result<std::shared_ptr<Barrier>> CheckpointCoordinator::NextBarrier(bool final) 
 
 Status CheckpointCoordinator::OnBarrier(Barrier& barrier) {
   CrashPoint("barrier");
+  const Clock::time_point at_sink = Clock::now();
   barrier_in_flight_.store(false, std::memory_order_release);
   CTRJOIN_RETURN_IF_ERROR(CommitError());
   const EpochId epoch{barrier.epoch};
@@ -183,8 +183,9 @@ Status CheckpointCoordinator::OnBarrier(Barrier& barrier) {
   for (const ShardMark& m : barrier.marks) barrier.meta.shard_logs.push_back({m.segment, m.offset});
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(PendingCommit{epoch, barrier.meta, barrier.injected,
-                                   std::move(barrier.batch_reads), std::move(barrier.marks)});
+    queue_.push_back(PendingCommit{epoch, barrier.meta, barrier.injected, at_sink, Clock::now(),
+                                   barrier.final, std::move(barrier.batch_reads),
+                                   std::move(barrier.marks)});
   }
   cv_.notify_all();
   if (barrier.final) return WaitForCommits(0);
@@ -265,7 +266,8 @@ void CheckpointCoordinator::CommitLoop() {
   }
 }
 
-Status CheckpointCoordinator::CompleteCheckpoint(const PendingCommit& pending) {
+Status CheckpointCoordinator::CompleteCheckpoint(const PendingCommit& pending,
+                                                 Clock::time_point& durable) {
   // The shards' markers first: the metadata promises the state up to them.
   for (const ShardMark& mark : pending.marks) {
     if (!mark.wait_durable) {
@@ -275,6 +277,7 @@ Status CheckpointCoordinator::CompleteCheckpoint(const PendingCommit& pending) {
     }
     CTRJOIN_RETURN_IF_ERROR(mark.wait_durable().WithContext("changelog"));
   }
+  durable = Clock::now();
   CheckpointMeta meta = pending.meta;
   meta.created_ms = WallClockMs();
   CTRJOIN_RETURN_IF_ERROR(store_->Complete(meta));
@@ -283,14 +286,16 @@ Status CheckpointCoordinator::CompleteCheckpoint(const PendingCommit& pending) {
   metrics_->last_completed_ms.Set(meta.created_ms);
   metrics_->last_bytes.Set(static_cast<int64_t>(meta.state_bytes));
   metrics_->bytes_total.Add(meta.state_bytes);
-  metrics_->duration.Record(MsSince(pending.injected));
+  if (!pending.final) metrics_->duration.Record(MsSince(pending.injected));
   spdlog::debug("checkpoint: epoch {} complete {:.1f} ms after its barrier, {} changelog bytes",
                 pending.epoch.value, MsSince(pending.injected), meta.state_bytes);
   return Status::Ok();
 }
 
 Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
-  if (Status st = CompleteCheckpoint(pending); !st.ok()) {
+  const Clock::time_point taken = Clock::now();
+  Clock::time_point durable = taken;
+  if (Status st = CompleteCheckpoint(pending, durable); !st.ok()) {
     // Renamed but not synced: it may be complete after a restart, which then
     // publishes the epoch (files): it must stay staged, not be aborted.
     if (!store_->Exists(pending.epoch.value)) {
@@ -299,6 +304,7 @@ Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
     }
     return st;
   }
+  const Clock::time_point complete = Clock::now();
   if (log_.before_commit) {
     Status st = log_.before_commit(pending.epoch, pending.meta);
     if (!st.ok()) {
@@ -323,13 +329,28 @@ Status CheckpointCoordinator::CommitOne(const PendingCommit& pending) {
   }
   CrashPoint("after_commit");
   metrics_->committed.Add();
-  const double lag_ms = MsSince(pending.injected);
-  metrics_->commit_lag.Record(lag_ms);
   const Clock::time_point now = Clock::now();
+  const double lag_ms = Ms(now - pending.injected);
+  const Clock::duration phases[CheckpointMetrics::kPhases] = {
+      pending.at_sink - pending.injected,
+      pending.pre_committed - pending.at_sink,
+      taken - pending.pre_committed,
+      durable - taken,
+      complete - durable,
+      now - complete};
+  // The run's final epoch says nothing of the steady state: at a bounded
+  // input's end it carries the negatives of every open window at once.
+  if (!pending.final) {
+    metrics_->commit_lag.Record(lag_ms);
+    for (size_t p = 0; p < CheckpointMetrics::kPhases; ++p) metrics_->phase[p].Record(phases[p]);
+  }
   for (Clock::time_point read : pending.batch_reads) metrics_->read_to_commit.Record(now - read);
   metrics_->last_committed_epoch.Set(static_cast<int64_t>(pending.epoch.value));
-  spdlog::debug("checkpoint: epoch {} committed {:.1f} ms after its barrier", pending.epoch.value,
-                lag_ms);
+  spdlog::debug(
+      "checkpoint: epoch {} committed {:.1f} ms after its barrier (align {:.1f}, pre_commit "
+      "{:.1f}, queued {:.1f}, durable {:.1f}, metadata {:.1f}, commit {:.1f} ms)",
+      pending.epoch.value, lag_ms, Ms(phases[0]), Ms(phases[1]), Ms(phases[2]), Ms(phases[3]),
+      Ms(phases[4]), Ms(phases[5]));
   ++committed_since_progress_;
   if (now >= next_progress_) {
     spdlog::info(

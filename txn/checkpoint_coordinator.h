@@ -137,6 +137,9 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink, public 
     EpochId epoch;
     CheckpointMeta meta;
     std::chrono::steady_clock::time_point injected;
+    std::chrono::steady_clock::time_point at_sink;        // OnBarrier called
+    std::chrono::steady_clock::time_point pre_committed;  // the sink's PreCommit returned
+    bool final = false;
     std::vector<std::chrono::steady_clock::time_point> batch_reads;
     std::vector<ShardMark> marks;
   };
@@ -145,8 +148,10 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink, public 
                         CheckpointMetrics* metrics, std::unique_ptr<CheckpointStore> store);
   void CommitLoop();
   Status CommitOne(const PendingCommit& pending);
-  // Waits for the shards' markers, then writes the checkpoint's metadata.
-  Status CompleteCheckpoint(const PendingCommit& pending);
+  // Waits for the shards' markers (sets `durable` when they are), then
+  // writes the checkpoint's metadata.
+  Status CompleteCheckpoint(const PendingCommit& pending,
+                            std::chrono::steady_clock::time_point& durable);
   // Recover's answer when the output lost its committed epoch.
   Result<uint64_t> LostOffsets(const std::vector<uint64_t>& complete,
                                const RecoverOptions& options);

@@ -2,6 +2,12 @@
 
 namespace ctrjoin {
 
+const char* CheckpointMetrics::PhaseName(size_t phase) {
+  static constexpr const char* kNames[kPhases] = {"align",   "pre_commit", "queued",
+                                                  "durable", "metadata",   "commit"};
+  return phase < kPhases ? kNames[phase] : "?";
+}
+
 void CheckpointMetrics::Expose(Exposition& e) const {
   e.Histogram("ctrjoin_end_to_end_commit_latency_seconds",
               "Source read -> the batch's epoch committed (output visible), per batch with "
@@ -30,10 +36,19 @@ void CheckpointMetrics::Expose(Exposition& e) const {
            changelog_disk_bytes);
   e.Histogram("ctrjoin_checkpoint_duration_seconds",
               "Barrier injected -> checkpoint complete (every shard's changelog marker durable, "
-              "metadata written).",
+              "metadata written); every epoch but the run's final one.",
               duration);
   e.Histogram("ctrjoin_checkpoint_commit_latency_seconds",
-              "Barrier injected -> epoch committed (its output visible).", commit_lag);
+              "Barrier injected -> epoch committed (its output visible); every epoch but the "
+              "run's final one.",
+              commit_lag);
+  e.Family("ctrjoin_checkpoint_phase_seconds", "histogram",
+           "Where an epoch's commit latency goes, per epoch of the commit latency: align "
+           "(barrier injected -> at the sink), pre_commit, queued (behind earlier commits), "
+           "durable (changelog markers), metadata, commit (offsets and the sink's commit).");
+  for (size_t p = 0; p < kPhases; ++p) {
+    e.Histogram("ctrjoin_checkpoint_phase_seconds", {{"phase", PhaseName(p)}}, phase[p]);
+  }
 }
 
 }  // namespace ctrjoin

@@ -308,6 +308,21 @@ double Ratio(double a, double b) { return b > 0 ? a / b : std::nan(""); }
 
 }  // namespace
 
+void WriteCheckpointFigures(bench::JsonWriter& j, const CheckpointMetrics& m,
+                            const bench::Histogram& visibility) {
+  j.Quantiles("visibility_ms", visibility)
+      .Quantiles("commit_lag_ms", m.commit_lag)
+      .Quantiles("checkpoint_duration_ms", m.duration)
+      .Int("checkpoints_completed", static_cast<int64_t>(m.completed.Get()))
+      .Int("epochs_committed", static_cast<int64_t>(m.committed.Get()))
+      .Number("checkpoint_state_mib", static_cast<double>(m.bytes_total.Get()) / 1048576.0);
+  j.BeginObject("commit_phases_ms");
+  for (size_t p = 0; p < CheckpointMetrics::kPhases; ++p) {
+    j.Quantiles(CheckpointMetrics::PhaseName(p), m.phase[p]);
+  }
+  j.EndObject();
+}
+
 Result<MeasuredRun> MeasureRun(const Config& config, const bench::Trace& input,
                                const RunSpec& spec) {
   const fs::path dir(spec.dir);
@@ -356,7 +371,9 @@ Result<MeasuredRun> MeasureRun(const Config& config, const bench::Trace& input,
   // A terminal shows the progress line; the runs' own info logs would break it.
   const auto level = spdlog::get_level();
   if (isatty(2) == 1 && level == spdlog::level::info) spdlog::set_level(spdlog::level::warn);
-  bench::StateSampler sampler(&metrics.join);
+  bench::StateSampler sampler(&metrics.join, coordinator != nullptr
+                                                 ? fs::path(c.checkpoint.dir) / "changelog"
+                                                 : fs::path());
   const double rss_before = bench::CurrentRssMib();
   const bench::Usage u0 = bench::Usage::Now();
   const int64_t t0 = bench::NowNs();
@@ -400,7 +417,15 @@ Result<MeasuredRun> MeasureRun(const Config& config, const bench::Trace& input,
   f.p999 = probe.processing().QuantileMs(0.999);
   f.e2e_p99 = p.end_to_end.QuantileMs(0.99);
   f.neg_p99 = probe.negative_delay().QuantileMs(0.99);
-  if (timed_txn != nullptr) f.vis_p99 = timed_txn->visibility().QuantileMs(0.99);
+  if (timed_txn != nullptr) {
+    const CheckpointMetrics& cm = metrics.checkpoint;
+    f.vis_p99 = timed_txn->visibility().QuantileMs(0.99);
+    f.commit_p99 = cm.commit_lag.QuantileMs(0.99);
+    for (size_t p = 0; p < CheckpointMetrics::kPhases; ++p) {
+      const uint64_t n = cm.phase[p].count();
+      f.phase_mean_ms[p] = n > 0 ? cm.phase[p].sum_ms() / static_cast<double>(n) : 0;
+    }
+  }
   f.rss_mib = sampler.rss_mib;
   f.growth_mib = std::max(0.0, sampler.rss_mib - rss_before);
   const LookupMetrics& l = metrics.lookup;
@@ -466,14 +491,18 @@ Result<MeasuredRun> MeasureRun(const Config& config, const bench::Trace& input,
   if (timed_txn != nullptr) j.Quantiles("read_to_commit", metrics.checkpoint.read_to_commit);
   j.EndObject();
   if (timed_txn != nullptr) {
-    const CheckpointMetrics& cm = metrics.checkpoint;
-    j.Quantiles("commit_lag_ms", cm.commit_lag)
-        .Number("checkpoint_state_mib", static_cast<double>(cm.bytes_total.Get()) / 1048576.0);
-    j.Int("interval_ms", c.checkpoint.interval_ms)
-        .Quantiles("visibility_ms", timed_txn->visibility())
-        .Quantiles("checkpoint_duration_ms", cm.duration)
-        .Int("checkpoints_completed", static_cast<int64_t>(cm.completed.Get()))
-        .Int("epochs_committed", static_cast<int64_t>(cm.committed.Get()));
+    j.Int("interval_ms", c.checkpoint.interval_ms);
+    WriteCheckpointFigures(j, metrics.checkpoint, timed_txn->visibility());
+    // [seconds since the start, MiB on disk, pending entries] every 500 ms.
+    j.BeginArray("changelog_on_disk");
+    for (const bench::StateSampler::DiskPoint& d : sampler.disk) {
+      j.BeginArray()
+          .Number({}, d.seconds)
+          .Number({}, static_cast<double>(d.bytes) / 1048576.0)
+          .Int({}, d.entries)
+          .EndArray();
+    }
+    j.EndArray();
   }
   j.Int("unresolved", static_cast<int64_t>(probe.unresolved()));
   if (spec.extra_json) spec.extra_json(j);
@@ -812,6 +841,13 @@ Status RunBench(const Config& live, const BenchOptions& o) {
         "visibility p99 %s ms\n",
         static_cast<long long>(config.checkpoint.interval_ms), *eos_ratio, (1 - *eos_ratio) * 100,
         Ms(runs[0].vis_p99).c_str());
+    std::string phases;
+    for (size_t p = 0; p < CheckpointMetrics::kPhases; ++p) {
+      phases += fmt::format("{}{} {:.1f}", p == 0 ? "" : ", ", CheckpointMetrics::PhaseName(p),
+                            runs[0].phase_mean_ms[p]);
+    }
+    std::printf("barrier to commit (peak run): p99 %s ms; mean per epoch: %s ms (txn/README.md)\n",
+                Ms(runs[0].commit_p99).c_str(), phases.c_str());
   }
   std::printf(
       "\noracle (%s run): %llu distinct impressions, %llu with one sample, %llu without (the "

@@ -19,9 +19,11 @@
 #include "src/app/app.h"
 #include "src/app/config.h"
 #include "src/bench/json_writer.h"
+#include "src/bench/probe.h"
 #include "src/bench/trace.h"
 #include "src/io/replay_range.h"
 #include "src/io/workload.h"
+#include "txn/checkpoint_metrics.h"
 
 namespace ctrjoin {
 
@@ -112,7 +114,17 @@ struct MeasuredRun {
   double rss_mib = 0, growth_mib = 0, hit_ratio = -1, calls_per_impression = -1;
   uint64_t events = 0, samples = 0, late_impressions = 0, corrections = 0;
   bench::SampleAccount account;  // runs over the whole trace only
+  // Exactly once: commit latency p99 and the mean of each of its phases
+  // (CheckpointMetrics::Phase), per epoch.
+  double commit_p99 = -1;
+  double phase_mean_ms[CheckpointMetrics::kPhases] = {};
 };
+
+// A run's exactly-once figures into its JSON object (ctrjoin bench and
+// e2e_bench): visibility (sample written -> committed), commit latency and
+// where it goes (CheckpointMetrics::Phase), checkpoints.
+void WriteCheckpointFigures(bench::JsonWriter& j, const CheckpointMetrics& m,
+                            const bench::Histogram& visibility);
 
 // Runs config's pipeline once over a copy of trace (the source moves
 // payloads out of its copy), measured: from the in-memory source through

@@ -49,13 +49,24 @@ std::string FirstLine(const char* path) {
 double PeakRssMib() { return StatusMib("VmHWM"); }
 double CurrentRssMib() { return StatusMib("VmRSS"); }
 
-StateSampler::StateSampler(const JoinMetrics* join)
-    : thread_([this, join](std::stop_token stop) {
+StateSampler::StateSampler(const JoinMetrics* join, fs::path watch)
+    : thread_([this, join, watch = std::move(watch)](std::stop_token stop) {
+        const auto start = std::chrono::steady_clock::now();
+        auto next_disk = start;
+        auto take_disk = [&](std::chrono::steady_clock::time_point now) {
+          if (watch.empty()) return;
+          disk.push_back({std::chrono::duration<double>(now - start).count(), DirBytes(watch),
+                          join->state_entries.Get()});
+          next_disk = now + std::chrono::milliseconds(500);
+        };
         while (!stop.stop_requested()) {
           Take(join);
+          const auto now = std::chrono::steady_clock::now();
+          if (now >= next_disk) take_disk(now);
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
         Take(join);
+        take_disk(std::chrono::steady_clock::now());
       }) {}
 
 void StateSampler::Stop() {

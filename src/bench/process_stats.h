@@ -28,13 +28,21 @@ struct Usage {
 double PeakRssMib();
 double CurrentRssMib();
 
-// Peaks of the join state gauges and of RSS, sampled every 20 ms.
+// Peaks of the join state gauges and of RSS, sampled every 20 ms; with a
+// directory to watch (a run's changelogs), its size on disk and the pending
+// entries every 500 ms from the start.
 class StateSampler {
  public:
-  explicit StateSampler(const JoinMetrics* join);
+  explicit StateSampler(const JoinMetrics* join, std::filesystem::path watch = {});
   void Stop();
   int64_t entries = 0, hot_bytes = 0, spilled = 0;
   double rss_mib = 0;
+  struct DiskPoint {
+    double seconds = 0;   // since the sampler started
+    uint64_t bytes = 0;   // under `watch`
+    int64_t entries = 0;  // join state entries (pending) at that moment
+  };
+  std::vector<DiskPoint> disk;
 
  private:
   void Take(const JoinMetrics* join);

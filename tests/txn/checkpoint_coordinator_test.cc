@@ -40,7 +40,10 @@ class StagingSink : public TransactionalSink {
     staged_.rbegin()->second += samples.size();
     return Status::Ok();
   }
-  Status PreCommit(EpochId) override { return Status::Ok(); }
+  Status PreCommit(EpochId) override {
+    std::this_thread::sleep_for(pre_commit_time);
+    return Status::Ok();
+  }
   Status Commit(EpochId epoch) override {
     if (epoch.value == fail_epoch) {
       std::this_thread::sleep_for(delay);
@@ -85,6 +88,7 @@ class StagingSink : public TransactionalSink {
   uint64_t fail_epoch = 0;
   milliseconds delay{0};
   milliseconds commit_time{0};
+  milliseconds pre_commit_time{0};
   size_t in_flight = 2;
 
  private:
@@ -237,6 +241,57 @@ TEST_F(CheckpointCoordinatorTest, OneEpochInFlightCommitsBeforeTheNextBegins) {
   EXPECT_EQ(sink_.journal(),
             (std::vector<std::string>{"begin 1", "commit 1", "begin 2", "commit 2", "begin 3",
                                       "commit 3", "begin 4", "commit 4"}));
+}
+
+// Where an epoch's commit latency goes (ctrjoin_checkpoint_phase_seconds):
+// every phase is measured once per committed epoch but the final one, the
+// slow ones show, and the phases add up to the commit latency.
+TEST_F(CheckpointCoordinatorTest, TheCommitLatencyIsSplitIntoPhasesThatAddUp) {
+  sink_.pre_commit_time = milliseconds(30);
+  sink_.commit_time = milliseconds(40);
+  durable_ = 0;
+  auto c = Open();
+  ASSERT_TRUE(c->Recover().ok());
+  ASSERT_TRUE(c->Start().ok());
+  ASSERT_TRUE(c->Write(Samples(2)).ok());
+  std::this_thread::sleep_for(milliseconds(60));
+  Result<std::shared_ptr<ctrjoin::Barrier>> b = c->NextBarrier(false);
+  ASSERT_TRUE(b.ok() && *b);
+  Fill(**b);
+  std::this_thread::sleep_for(milliseconds(20));  // the barrier's way through the graph
+  ASSERT_TRUE(c->OnBarrier(**b).ok());
+  std::this_thread::sleep_for(milliseconds(30));  // the shard's log is still syncing
+  MakeDurable(UINT64_MAX);
+  ASSERT_TRUE(Barrier(*c).ok());
+  ASSERT_TRUE(FinalBarrier(*c).ok());
+  ASSERT_TRUE(c->Close().ok());
+
+  // Epochs 1 and 2; not the final one, 3.
+  const CheckpointMetrics& m = metrics_;
+  EXPECT_EQ(m.committed.Get(), 3u);
+  ASSERT_EQ(m.commit_lag.count(), 2u);
+  EXPECT_EQ(m.duration.count(), 2u);
+  double phases_ms = 0;
+  for (size_t p = 0; p < CheckpointMetrics::kPhases; ++p) {
+    EXPECT_EQ(m.phase[p].count(), 2u) << CheckpointMetrics::PhaseName(p);
+    phases_ms += m.phase[p].sum_ms();
+  }
+  EXPECT_GE(m.phase[CheckpointMetrics::kAlign].sum_ms(), 20);
+  EXPECT_GE(m.phase[CheckpointMetrics::kPreCommit].sum_ms(), 2 * 30);
+  EXPECT_GE(m.phase[CheckpointMetrics::kDurable].sum_ms(), 30);
+  EXPECT_GE(m.phase[CheckpointMetrics::kCommit].sum_ms(), 2 * 40);
+  EXPECT_NEAR(phases_ms, m.commit_lag.sum_ms(), 0.01);
+
+  std::string out;
+  Exposition e(out, 0);
+  m.Expose(e);
+  for (const char* phase : {"align", "pre_commit", "queued", "durable", "metadata", "commit"}) {
+    EXPECT_NE(
+        out.find(std::string("ctrjoin_checkpoint_phase_seconds_count{phase=\"") + phase + "\"} 2"),
+        std::string::npos)
+        << phase << "\n"
+        << out;
+  }
 }
 
 // The output (Kafka's group offsets) records no committed epoch while the
