@@ -14,7 +14,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kMinIntervalMs = 50;
+// Flink's smallest checkpoint interval too: below it an epoch holds little
+// more than its fsyncs and its commit's round trips.
+constexpr int64_t kMinIntervalMs = 10;
 constexpr int64_t kMaxIntervalMs = 3'600'000;
 constexpr uint32_t kMaxRetain = 100;
 // A commit whose outcome is unknown is retried (Commit is idempotent) this

@@ -63,7 +63,7 @@ namespace ctrjoin {
 
 struct CheckpointOptions {
   bool enabled = false;                // exactly-once output; needs a file or Kafka sink
-  int64_t interval_ms = 1'000;         // epoch length, 50 ms .. 1 hour
+  int64_t interval_ms = 1'000;         // epoch length, 10 ms .. 1 hour
   uint32_t retain = 3;                 // complete checkpoints kept, 1..100
   std::string dir;                     // default: <state.dir>/checkpoints
   uint64_t changelog_segment_mb = 16;  // a shard's changelog rolls past this; 1..1024

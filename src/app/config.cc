@@ -461,7 +461,7 @@ ConfigSection CheckpointSection() {
                       "Kafka sink also needs a Kafka source and "
                       "`sink.kafka.transactional_id_prefix`."),
           Key<Config>("checkpoint.interval_ms", FIELD(checkpoint.interval_ms),
-                      "Epoch length and commit interval; 50 .. 3600000."),
+                      "Epoch length and commit interval; 10 .. 3600000."),
           Key<Config>("checkpoint.retain", FIELD(checkpoint.retain),
                       "Complete checkpoints kept; 1 .. 100."),
           Key<Config>("checkpoint.dir", FIELD(checkpoint.dir),
