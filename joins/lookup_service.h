@@ -10,7 +10,7 @@
 //   - batched: io threads take up to max_batch requests of one lookup, waiting
 //     at most max_batch_delay_us for a batch to fill, into one GetMultiple;
 //   - bounded: at most io_threads store calls run at once; the pipeline's
-//     limiter bounds the batches (so the requests) waiting on lookups, which
+//     source's tokens bound the batches (so the requests) waiting on lookups, which
 //     back-pressures the sources when the store is slow;
 //   - retried with jittered exponential backoff, and held back as a whole
 //     while the store's circuit breaker is open (store_breaker.h). By

@@ -21,6 +21,7 @@
 #include "src/pipeline/graph_messages.h"
 #include "src/pipeline/router.h"
 #include "src/pipeline/sink_aligner.h"
+#include "src/pipeline/source_feeder.h"
 #include "src/pipeline/source_stage.h"
 
 namespace ctrjoin {
@@ -182,7 +183,8 @@ Result<std::vector<ShardStage>> MakeShards(const ShardFactory& make_shard, uint3
 }
 
 using ShardNode = flow::function_node<ShardPtr, OutPtr>;
-using SinkNode = flow::multifunction_node<OutPtr, std::tuple<flow::continue_msg>>;
+using SourceNode = flow::async_node<flow::continue_msg, SourcePtr>;
+using SinkNode = flow::function_node<OutPtr, flow::continue_msg>;
 
 }  // namespace
 
@@ -248,13 +250,12 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
   Router router(watermarks_, resume_, groups, end_after_window_ms_, metrics_, &run_);
   SinkAligner aligner(shard_count, sink_, dead_letters_, hooks_, metrics_, &run_);
 
+  SourceFeeder feeder(&source_stage, options_.max_inflight_batches);
+
   flow::graph g;
-  flow::input_node<SourcePtr> source(g, [&](oneapi::tbb::flow_control& fc) {
-    SourcePtr msg = source_stage.Next();
-    if (msg == nullptr) fc.stop();
-    return msg;
-  });
-  flow::limiter_node<SourcePtr> limiter(g, options_.max_inflight_batches);
+  // Fed by the feeder's thread through its gateway (no body of its own).
+  SourceNode source(g, flow::unlimited,
+                    [](const flow::continue_msg&, SourceNode::gateway_type&) {});
   flow::function_node<SourcePtr, ParsedPtr> parse(
       g, flow::unlimited, [&](SourcePtr in) { return parse_stage.Parse(std::move(in)); });
   EnrichStage::Node enrich(g, flow::unlimited,
@@ -279,12 +280,12 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
     for (uint32_t i = 0; i < shard_count; ++i) shard_nodes[i]->try_put(outs[i]);
     return flow::continue_msg();
   });
-  SinkNode sink(g, flow::serial, [&](OutPtr out, SinkNode::output_ports_type& ports) {
-    aligner.Accept(std::move(out), [&] { std::get<0>(ports).try_put(flow::continue_msg()); });
+  SinkNode sink(g, flow::serial, [&](OutPtr out) {
+    aligner.Accept(std::move(out), [&] { feeder.ReturnToken(); });
+    return flow::continue_msg();
   });
 
-  flow::make_edge(source, limiter);
-  flow::make_edge(limiter, parse);
+  flow::make_edge(source, parse);
   if (enricher_ != nullptr) {
     flow::make_edge(parse, enrich);
     flow::make_edge(enrich, sequencer);
@@ -296,12 +297,12 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
     flow::make_edge(*shard_nodes[i], *shard_order[i]);
     flow::make_edge(*shard_order[i], sink);
   }
-  flow::make_edge(flow::output_port<0>(sink), limiter.decrementer());
 
   metrics_->started_ms.Set(WallClockMs());
   metrics_->running.Set(1);
-  source.activate();
+  feeder.Start(source.gateway());
   g.wait_for_all();
+  feeder.Join();
   return Finish();
 }
 

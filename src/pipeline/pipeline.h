@@ -1,16 +1,17 @@
 #pragma once
 // Pipeline: assembles and runs the oneTBB flow graph
 //
-//   source (input_node) ─► limiter ─► parse (parallel) ─► enrich (async,
-//   optional) ─► sequencer ─►
+//   source thread ─► source (async_node gateway) ─► parse (parallel) ─►
+//   enrich (async, optional) ─► sequencer ─►
 //   route (serial: watermarks, split by shard) ─► shard[i]
 //   (serial, one ShardProcessor each) ─► sink (serial) ─┐
 //        ▲                                              │ one token per
-//        └──────────── limiter.decrementer ◄────────────┘ completed batch
+//        └──────────────────────────────────────────────┘ completed batch
 //
 // Batches, not events, move between nodes. Every source batch becomes
 // exactly one ShardBatch per shard (possibly empty, but carrying the new
-// watermark), and the sink hands the limiter its token back once all shards
+// watermark), and the sink hands the source thread (SourceFeeder,
+// source_feeder.h) its token back once all shards
 // have delivered their output for that batch. So at most
 // max_inflight_batches source batches are anywhere in the graph: a slow sink
 // stops the source (backpressure), and memory for in-flight data is bounded.
@@ -24,8 +25,8 @@
 // checkpoints the dead-letter sink is usually the coordinator's open epoch).
 //
 // The node bodies are classes that own their state: SourceStage
-// (source_stage.h), Router (router.h) and SinkAligner (sink_aligner.h);
-// the parse, enrich and shard bodies are in pipeline.cc. They share one
+// (source_stage.h, run by SourceFeeder on its own thread), Router (router.h) and SinkAligner
+// (sink_aligner.h); the parse, enrich and shard bodies are in pipeline.cc. They share one
 // RunControl (run_control.h): a stop request and the run's first error.
 //
 // Run() is called from one thread and blocks until the input ends, Stop()

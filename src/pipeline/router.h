@@ -4,7 +4,7 @@
 // tracker, advances the watermark and splits the events by shard (the owner
 // of the key's group, src/core/hash.h): exactly one ShardMsg per shard, even after
 // a failure, so that the sink can count completions and return the
-// limiter's token. The batch's dead letters go with shard 0's message to the
+// batch's token to the source. The batch's dead letters go with shard 0's message to the
 // sink node, which writes them in the batch's epoch. It also fills in a barrier's watermark state,
 // and for a bounded replay (EndAfterWindows) ends the input once every window
 // of the range is closed.

@@ -3,7 +3,7 @@
 // output for every batch, writes the samples to the SampleSink and the
 // batch's dead letters (carried by shard 0's output) to the DeadLetterSink,
 // and once all
-// shards have delivered a batch returns that batch's token to the limiter
+// shards have delivered a batch returns that batch's token to the source
 // (also after a failure: the graph drains instead of waiting forever).
 //
 // At a checkpoint barrier it aligns the shards: output from a shard that has

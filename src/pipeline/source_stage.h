@@ -4,8 +4,8 @@
 // barrier from the hooks (alone, as an empty batch), or the last message once
 // the input ended, a stop was asked or the run failed.
 //
-// Called only from the source node (an input_node: one call at a time, on
-// any oneTBB worker), so it needs no lock. Owns the message sequence, the
+// Called only from the source thread (SourceFeeder, source_feeder.h), so it
+// needs no lock. Owns the message sequence, the
 // positions read so far (a barrier's checkpoint offsets), the read times of
 // the current epoch and when consumer lag is next reported; borrows the
 // Source, the hooks (may be null: no checkpoints), the metrics and the

@@ -3,12 +3,15 @@
 // oracle (no watermarks, no state: just the window rule).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <oneapi/tbb/task_arena.h>
 #include <simdjson.h>
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -509,6 +512,84 @@ TEST(PipelineResumeTest, PartitionSilentAtTheCheckpointStillHoldsTheWatermark) {
   }
   ASSERT_TRUE(labels.contains("B")) << "no sample for B";
   EXPECT_EQ(labels["B"], 1) << "B's held click was lost";
+}
+
+// The source runs on a thread of its own (SourceFeeder), so a source that
+// waits (a Kafka poll, a paced replay) holds no worker of the graph. In an
+// arena of one thread, this source waits for the sink to write the positive
+// of the batch it read first: run on the graph's only thread, it would wait
+// out its 10 s with nothing written.
+class WaitingSource : public Source {
+ public:
+  explicit WaitingSource(std::function<bool()> written) : written_(std::move(written)) {}
+
+  Result<SourceBatch> Next(size_t) override {
+    if (calls_++ == 0) {
+      SourceBatch first;
+      first.assigned = {kImp0, kClk0};
+      first.records = {ImpressionRecord(kImp0, 0, "A", 10'000), ClickRecord(kClk0, 0, "A", 11'000)};
+      return first;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!written_() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    saw_output = written_();
+    SourceBatch end;
+    end.end_of_input = true;
+    return end;
+  }
+  Status Seek(const SourcePositions&) override { return Status::Ok(); }
+  std::string Describe() const override { return "waiting"; }
+
+  bool saw_output = false;
+
+ private:
+  const std::function<bool()> written_;
+  int calls_ = 0;
+};
+
+class CountingSink : public SampleSink {
+ public:
+  Status Write(std::span<const Sample> s) override {
+    for (const Sample& sample : s) positives += sample.label == 1 ? 1 : 0;
+    return Status::Ok();
+  }
+  Status Flush() override { return Status::Ok(); }
+  std::string Describe() const override { return "counted"; }
+  std::atomic<size_t> positives{0};
+};
+
+TEST(PipelineThreadsTest, ASourceThatWaitsHoldsNoWorkerOfTheGraph) {
+  test_support::TempDir dir;
+  Metrics metrics;
+  SpillStoreOptions so;
+  so.dir = dir.File("state");
+  so.name = "waiting";
+  so.rocksdb_memory_bytes = 16 << 20;
+  auto store = SpillStore::Open(so);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  LabelJoinOptions join;
+  join.window_ms = 20'000;
+  join.allowed_lateness_ms = 5'000;
+  ShardFactory make_shard = [&](uint32_t shard) -> Result<std::unique_ptr<ShardProcessor>> {
+    JoinState state(shard, store->get(), 64 << 20, &metrics.join);
+    return std::unique_ptr<ShardProcessor>(
+        std::make_unique<LabelJoin>(join, std::move(state), &metrics.join));
+  };
+  CountingSink sink;
+  NoDeadLetters dead_letters;
+  WaitingSource source([&] { return sink.positives.load() > 0; });
+  PipelineOptions po;
+  po.shards = 1;
+  Pipeline pipeline(po, SchemaOptions{}, WatermarkOptions{5'000, 0}, &source, nullptr, &sink,
+                    &dead_letters, &metrics.pipeline);
+  Status st;
+  oneapi::tbb::task_arena one_thread(1);
+  one_thread.execute([&] { st = pipeline.Run(make_shard); });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(source.saw_output) << "the source's wait held the graph's only thread";
+  EXPECT_EQ(sink.positives.load(), 1u);
 }
 
 }  // namespace resume

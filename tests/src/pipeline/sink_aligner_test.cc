@@ -103,7 +103,7 @@ std::shared_ptr<Barrier> BarrierOfEpoch(uint64_t epoch) {
 
 class SinkAlignerTest : public ::testing::Test {
  protected:
-  // Hands the aligner one output; counts the limiter tokens it returns.
+  // Hands the aligner one output; counts the tokens it returns to the source.
   void Accept(OutPtr out) {
     aligner_.Accept(std::move(out), [this] { ++tokens_; });
   }
