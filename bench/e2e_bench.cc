@@ -348,7 +348,7 @@ Status RunCtrjoin(const Spec& spec, const ChildArgs& a, JsonWriter& j) {
       .Quantiles("negative_delay", metrics.pipeline.negative_delay);
   if (timed_txn != nullptr) j.Quantiles("read_to_commit", metrics.checkpoint.read_to_commit);
   j.EndObject();
-  if (timed_txn != nullptr) WriteCheckpointFigures(j, metrics.checkpoint, timed_txn->visibility());
+  if (timed_txn != nullptr) WriteCheckpointFigures(j, metrics.checkpoint, *timed_txn);
   return Status::Ok();
 }
 

@@ -309,8 +309,9 @@ double Ratio(double a, double b) { return b > 0 ? a / b : std::nan(""); }
 }  // namespace
 
 void WriteCheckpointFigures(bench::JsonWriter& j, const CheckpointMetrics& m,
-                            const bench::Histogram& visibility) {
-  j.Quantiles("visibility_ms", visibility)
+                            const bench::TimedTxnSink& timed) {
+  j.Quantiles("visibility_ms", timed.visibility())
+      .Int("final_epoch_samples", static_cast<int64_t>(timed.final_epoch_samples()))
       .Quantiles("commit_lag_ms", m.commit_lag)
       .Quantiles("checkpoint_duration_ms", m.duration)
       .Int("checkpoints_completed", static_cast<int64_t>(m.completed.Get()))
@@ -492,7 +493,7 @@ Result<MeasuredRun> MeasureRun(const Config& config, const bench::Trace& input,
   j.EndObject();
   if (timed_txn != nullptr) {
     j.Int("interval_ms", c.checkpoint.interval_ms);
-    WriteCheckpointFigures(j, metrics.checkpoint, timed_txn->visibility());
+    WriteCheckpointFigures(j, metrics.checkpoint, *timed_txn);
     // [seconds since the start, MiB on disk, pending entries] every 500 ms.
     j.BeginArray("changelog_on_disk");
     for (const bench::StateSampler::DiskPoint& d : sampler.disk) {

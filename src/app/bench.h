@@ -124,7 +124,7 @@ struct MeasuredRun {
 // e2e_bench): visibility (sample written -> committed), commit latency and
 // where it goes (CheckpointMetrics::Phase), checkpoints.
 void WriteCheckpointFigures(bench::JsonWriter& j, const CheckpointMetrics& m,
-                            const bench::Histogram& visibility);
+                            const bench::TimedTxnSink& timed);
 
 // Runs config's pipeline once over a copy of trace (the source moves
 // payloads out of its copy), measured: from the in-memory source through

@@ -209,8 +209,17 @@ Status TimedTxnSink::Commit(EpochId epoch) {
     starts = std::move(it->second);
     pre_committed_.erase(it);
   }
+  if (epoch.value == final_.load()) {
+    final_epoch_samples_ += starts.size();
+    return Status::Ok();
+  }
   for (int64_t start : starts) visibility_.Record(now - start);
   return Status::Ok();
+}
+
+void TimedTxnSink::EndOfOutput() {
+  final_.store(open_.load());
+  inner_->EndOfOutput();
 }
 
 Status TimedTxnSink::Abort(EpochId epoch) {

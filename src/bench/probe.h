@@ -164,7 +164,10 @@ class TimedSampleSink : public SampleSink {
 };
 
 // Transactional sink decorator: processing latency after the inner Write,
-// visibility latency after the inner Commit of the sample's epoch.
+// visibility latency after the inner Commit of the sample's epoch. The run's
+// final epoch (EndOfOutput) is left out of the visibility and counted: a
+// bounded input's end closes every window in it at once, and its commit says
+// nothing of the steady state.
 class TimedTxnSink : public TransactionalSink {
  public:
   TimedTxnSink(TransactionalSink* inner, LatencyProbe* probe) : inner_(inner), probe_(probe) {}
@@ -177,14 +180,22 @@ class TimedTxnSink : public TransactionalSink {
     return inner_->Recover(last_checkpoint);
   }
   std::string Describe() const override { return inner_->Describe(); }
+  void EndOfOutput() override;
+  Status WriteDeadLetter(const DeadLetter& letter) override {
+    return inner_->WriteDeadLetter(letter);
+  }
+  size_t MaxEpochsInFlight() const override { return inner_->MaxEpochsInFlight(); }
 
   // Read after the run.
   const Histogram& visibility() const { return visibility_; }
+  uint64_t final_epoch_samples() const { return final_epoch_samples_; }
 
  private:
   TransactionalSink* const inner_;
   LatencyProbe* const probe_;
   std::atomic<uint64_t> open_{0};     // written by the sink thread
+  std::atomic<uint64_t> final_{0};    // the epoch open at EndOfOutput (sink thread)
+  uint64_t final_epoch_samples_ = 0;  // committer thread
   std::vector<int64_t> open_starts_;  // sink thread
   std::mutex mu_;                     // guards pre_committed_
   std::map<uint64_t, std::vector<int64_t>> pre_committed_;
