@@ -4,6 +4,11 @@
 --plot; the build copies it next to the binary as ctrjoin-plot.py).
 
     /usr/bin/python3 bench/plot.py bench/results/e2e.json bench/results
+    /usr/bin/python3 bench/plot.py --intervals OUT_DIR interval-*.json
+
+The second form (bench/interval_sweep.sh) takes one `ctrjoin bench --json`
+per commit interval and draws interval_cost.png: the exactly-once cost and
+the visibility p99 at 50% of the peak against the interval.
 
 Draws, prefixed e2e_ or bench_ after the JSON's kind:
   *_throughput.png       events/s of every configuration (e2e only)
@@ -138,9 +143,70 @@ def plot_memory(results, out):
     plt.close(fig)
 
 
+def interval_point(results):
+    """(interval ms, cost %, visibility p99 ms at 50% of the peak, commit
+    latency p99 ms at the peak, CPU per event added %) of one `ctrjoin bench
+    --json` with checkpoints."""
+    eos = results["exactly_once"]
+    half = [r for r in results["runs"] if abs(r.get("load_fraction", 0) - 0.5) < 1e-9]
+    vis = half[0]["visibility_ms"]["p99"] if half else float("nan")
+    peak = [r for r in results["runs"] if r["name"] == "peak"][0]
+    # No epoch but the final one (an interval longer than the run): no point.
+    lag = peak["commit_lag_ms"]
+    plain = [r for r in results["runs"] if r["name"] == "plain"][0]
+    cpu_percent = (peak["cpu_us_per_event"] / plain["cpu_us_per_event"] - 1) * 100
+    return (eos["interval_ms"], eos["cost_percent"], vis,
+            lag["p99"] if lag["count"] > 0 else float("nan"), cpu_percent)
+
+
+def interval_axes(ax, ylabel, title):
+    ax.set_xscale("log")
+    ax.set_xlabel("commit interval (ms)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+
+
+def plot_intervals(paths, out):
+    points = []
+    for path in paths:
+        with open(path) as f:
+            results = json.load(f)
+        points.append(interval_point(results))
+    points.sort()
+    intervals = [p[0] for p in points]
+    fig, (cost_ax, vis_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
+    cost_ax.plot(intervals, [p[1] for p in points], marker="o",
+                 label="throughput lost against plain")
+    cost_ax.plot(intervals, [p[4] for p in points], marker="s",
+                 label="CPU per event added to plain's")
+    cost_ax.axhline(5, color="red", linewidth=0.8, alpha=0.6, label="target 5%")
+    cost_ax.axhline(0, color="black", linewidth=0.5)
+    interval_axes(cost_ax, "%", "Exactly-once cost at the peak (median of the repeats)")
+    vis_ax.plot(intervals, [p[2] for p in points], marker="o",
+                label="visibility p99 at 50% of the peak")
+    vis_ax.plot(intervals, [p[3] for p in points], marker="s",
+                label="barrier to commit p99 at the peak")
+    vis_ax.plot(intervals, [i + 25 for i in intervals], color="red", linewidth=0.8,
+                alpha=0.6, label="interval + 25 ms")
+    vis_ax.set_yscale("log")
+    interval_axes(vis_ax, "ms", "Output visibility")
+    with open(paths[0]) as f:
+        fig.suptitle("Exactly once against the commit interval: " + subtitle(json.load(f)),
+                     fontsize=10)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "interval_cost.png"), dpi=110)
+    plt.close(fig)
+
+
 def main():
+    if len(sys.argv) >= 4 and sys.argv[1] == "--intervals":
+        os.makedirs(sys.argv[2], exist_ok=True)
+        plot_intervals(sys.argv[3:], sys.argv[2])
+        return
     if len(sys.argv) != 3:
-        sys.exit("usage: plot.py RESULTS.json OUT_DIR")
+        sys.exit("usage: plot.py RESULTS.json OUT_DIR | plot.py --intervals OUT_DIR RESULT.json...")
     with open(sys.argv[1]) as f:
         results = json.load(f)
     os.makedirs(sys.argv[2], exist_ok=True)
