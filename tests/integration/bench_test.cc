@@ -267,8 +267,8 @@ TEST_F(BenchTest, AFileTraceWithExactlyOnceMatchesTheOracleAndNeverTouchesTheJob
   EXPECT_TRUE(exactly_once);
   // Every measured sample becomes visible with its epoch: counted in the
   // visibility, or, for the run's final epoch, apart from it.
-  const double visible = r.Number(r.Object(peak, "visibility_ms"), "count") +
-                         r.Number(peak, "final_epoch_samples");
+  const double visible =
+      r.Number(r.Object(peak, "visibility_ms"), "count") + r.Number(peak, "final_epoch_samples");
   EXPECT_GT(visible, 0);
   EXPECT_EQ(visible, r.Number(r.Object(peak, "latency_ms"), "count"));
   EXPECT_GT(r.Number(peak, "epochs_committed"), 0);
