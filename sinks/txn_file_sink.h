@@ -21,6 +21,10 @@
 //   <dir>/_staging/<E>/dead-letters.inprogress | .precommitted
 //   <dir>/dead-letters/epoch-<E, 20 digits>.jsonl  after Commit
 //
+// Write hands every few MiB of the open part to the kernel's write-back
+// (sync_file_range, without waiting), so that PreCommit's fsync waits for
+// the epoch's last MiBs rather than all of it on the sink thread.
+//
 // PreCommit flushes and fsyncs the part (and the dead letters), then either
 // moves the part into the epoch's directory (a roll) or writes POSITION, and
 // fsyncs the directories. Commit publishes the dead letters into
@@ -118,6 +122,9 @@ class TransactionalFileSink : public TransactionalSink {
   // Opens the part for epoch first (a new one at 0 bytes, or one recovery
   // cut back to `bytes`).
   Status OpenPart(EpochId first, uint64_t bytes);
+  // Starts write-back of the open part's unflushed bytes once there are
+  // kWriteBehindBytes of them (does not wait for the disk).
+  Status WriteBehind();
   std::filesystem::path InProgressPath(EpochId first) const;
   // Whether the open part closes at this epoch's end.
   bool RollDue() const;
@@ -134,6 +141,7 @@ class TransactionalFileSink : public TransactionalSink {
   std::FILE* file_ = nullptr;   // the open part; sink thread only
   EpochId part_first_;          // the open part's first epoch
   uint64_t part_bytes_ = 0;     // written to the open part
+  uint64_t part_flushed_ = 0;   // of it, handed to the kernel's write-back (WriteBehind)
   int64_t part_opened_ms_ = 0;  // monotonic
   uint64_t epoch_start_ = 0;    // the open part's size when the open epoch began
   bool end_of_output_ = false;  // the next pre-commit closes the part

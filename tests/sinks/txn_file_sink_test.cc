@@ -417,6 +417,31 @@ TEST_F(RolledTxnFileSinkTest, AnAbortedOpenEpochLeavesTheEarlierEpochsOfItsPart)
   EXPECT_EQ(PublishedIds(), (std::vector<std::string>{"e1-0", "e1-1", "e3-0"}));
 }
 
+// Epochs of many MiB: the sink starts the part's write-back every few MiB
+// while it writes; what a pre-commit promises is still there whole, and
+// recovery still cuts the part back to it.
+TEST_F(RolledTxnFileSinkTest, EpochsOfManyMegabytesStayWholeAndAreCutBackAfterACrash) {
+  sink_.reset();
+  auto sink = OpenRolled(/*roll_bytes=*/1 << 30, FileCompression::kNone);
+  Epoch(*sink, 1, 100'000);                       // about 10 MiB of JSON lines
+  Epoch(*sink, 2, 60'000, /*pre_commit=*/false);  // the crash comes while it is written
+  const uint64_t written = fs::file_size(dir_ / "_staging/part-00000000000000000001.inprogress");
+  EXPECT_GT(written, 15u << 20) << "the test needs epochs of several write-back steps";
+  sink.reset();
+  sink = OpenRolled(1 << 30, FileCompression::kNone);
+  ASSERT_TRUE(sink->Recover({1}).ok());
+  ASSERT_TRUE(sink->Begin({2}).ok());
+  ASSERT_TRUE(sink->Write(Samples("again-", 1)).ok());
+  sink->EndOfOutput();
+  ASSERT_TRUE(sink->PreCommit({2}).ok());
+  ASSERT_TRUE(sink->Commit({2}).ok());
+  const std::vector<std::string> ids = PublishedIds();
+  ASSERT_EQ(ids.size(), 100'001u);
+  EXPECT_EQ(ids.front(), "e1-0");
+  EXPECT_EQ(ids[99'999], "e1-99999");
+  EXPECT_EQ(ids.back(), "again-0");
+}
+
 TEST_F(RolledTxnFileSinkTest, GzipPartsAreOneGzipStream) {
   sink_.reset();
   auto sink = OpenRolled(0, FileCompression::kGzip);  // a part per epoch
