@@ -11,15 +11,18 @@
 #                           [intervals_ms="10 20 50 100 250 1000 2500 10000"] [seconds_per_load=12]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-out=${1:-$root/bench/results/interval-sweep}
+out=$(realpath -m "${1:-$root/bench/results/interval-sweep}")
 events=${2:-2000000}
 repeat=${3:-3}
 intervals=${4:-10 20 50 100 250 1000 2500 10000}
 seconds=${5:-12}
 bin=$root/build/ctrjoin
 mkdir -p "$out"
+# The config by its path in the repository: the results record it, and should
+# not name this machine's checkout.
+cd "$root"
 for ms in $intervals; do
-  "$bin" bench -c "$root/bench/results/bench-eos-job.yaml" --set "checkpoint.interval_ms=$ms" \
+  "$bin" bench -c bench/results/bench-eos-job.yaml --set "checkpoint.interval_ms=$ms" \
     --events "$events" --sink configured --loads 0.5 --seconds-per-load "$seconds" \
     --repeat "$repeat" --progress log --json "$out/interval-$ms.json" \
     >"$out/interval-$ms.txt" 2>"$out/interval-$ms.log"
