@@ -272,6 +272,30 @@ TEST_F(BenchTest, AFileTraceWithExactlyOnceMatchesTheOracleAndNeverTouchesTheJob
   EXPECT_GT(visible, 0);
   EXPECT_EQ(visible, r.Number(r.Object(peak, "latency_ms"), "count"));
   EXPECT_GT(r.Number(peak, "epochs_committed"), 0);
+  // Where the commit latency goes: one observation per phase for each epoch
+  // in the commit latency.
+  simdjson::dom::element phases = r.Object(peak, "commit_phases_ms");
+  for (const char* phase : {"align", "pre_commit", "queued", "durable", "metadata", "commit"}) {
+    EXPECT_EQ(r.Number(r.Object(phases, phase), "count"),
+              r.Number(r.Object(peak, "commit_lag_ms"), "count"))
+        << phase;
+  }
+  // The changelog on disk over the run: [seconds, MiB, pending], in time
+  // order, from the start to after the end.
+  simdjson::dom::array disk;
+  ASSERT_EQ(peak["changelog_on_disk"].get(disk), simdjson::SUCCESS);
+  ASSERT_GE(disk.size(), 2u);
+  double last_s = -1, most_mib = 0;
+  for (simdjson::dom::element point : disk) {
+    simdjson::dom::array p;
+    ASSERT_EQ(point.get(p), simdjson::SUCCESS);
+    ASSERT_EQ(p.size(), 3u);
+    const double s = p.at(0).get_double().value();
+    EXPECT_GE(s, last_s);
+    last_s = s;
+    most_mib = std::max(most_mib, p.at(1).get_double().value());
+  }
+  EXPECT_GT(most_mib, 0) << "the run wrote a changelog";
   simdjson::dom::element eos = r.Object(r.root(), "exactly_once");
   EXPECT_GT(r.Number(eos, "throughput_ratio"), 0);
   EXPECT_EQ(r.Number(eos, "interval_ms"), 100);

@@ -318,6 +318,18 @@ class RolledTxnFileSinkTest : public TxnFileSinkTest {
     }
   }
 
+  // The run's last epoch e, with n samples "<prefix><i>": closes the open
+  // part and commits it.
+  static void LastEpoch(TransactionalFileSink& sink, uint64_t e, const std::string& prefix, int n) {
+    ASSERT_TRUE(sink.Begin({e}).ok());
+    if (n > 0) {
+      ASSERT_TRUE(sink.Write(Samples(prefix, n)).ok());
+    }
+    sink.EndOfOutput();
+    ASSERT_TRUE(sink.PreCommit({e}).ok());
+    ASSERT_TRUE(sink.Commit({e}).ok());
+  }
+
   // The impression ids in the published parts, in part order.
   std::vector<std::string> PublishedIds() const {
     std::set<fs::path> parts;
@@ -351,10 +363,7 @@ TEST_F(RolledTxnFileSinkTest, APartSpansEpochsAndIsVisibleWholeOnceTheEpochClosi
   ASSERT_TRUE(sink->Commit({3}).ok());
   EXPECT_EQ(Visible().first, 1u);
   // The run's last epoch closes the open part.
-  ASSERT_TRUE(sink->Begin({4}).ok());
-  sink->EndOfOutput();
-  ASSERT_TRUE(sink->PreCommit({4}).ok());
-  ASSERT_TRUE(sink->Commit({4}).ok());
+  LastEpoch(*sink, 4, "", 0);
   EXPECT_EQ(Visible(), std::make_pair(size_t{2}, size_t{23}));
   EXPECT_EQ(StagedEntries(), (std::set<std::string>{"LOCK", "OWNER"}));
 }
@@ -373,11 +382,7 @@ TEST_F(RolledTxnFileSinkTest, RecoveryCutsTheOpenPartBackToTheCommittedEpochs) {
   ASSERT_TRUE(highest.ok()) << highest.status().ToString();
   EXPECT_EQ(highest->value, 2u) << "epoch 2 committed, though nothing is published yet";
   EXPECT_EQ(Visible().first, 0u);
-  ASSERT_TRUE(sink->Begin({3}).ok());
-  ASSERT_TRUE(sink->Write(Samples("again-", 1)).ok());
-  sink->EndOfOutput();
-  ASSERT_TRUE(sink->PreCommit({3}).ok());
-  ASSERT_TRUE(sink->Commit({3}).ok());
+  LastEpoch(*sink, 3, "again-", 1);
   EXPECT_EQ(PublishedIds(), (std::vector<std::string>{"e1-0", "e1-1", "e2-0", "e2-1", "again-0"}));
 }
 
@@ -395,10 +400,7 @@ TEST_F(RolledTxnFileSinkTest, APartClosedByAnEpochAboveTheCheckpointIsOpenAgain)
   EXPECT_EQ(Visible().first, 0u);
   Epoch(*sink, 3, 1);
   ASSERT_TRUE(sink->Commit({3}).ok());
-  ASSERT_TRUE(sink->Begin({4}).ok());
-  sink->EndOfOutput();
-  ASSERT_TRUE(sink->PreCommit({4}).ok());
-  ASSERT_TRUE(sink->Commit({4}).ok());
+  LastEpoch(*sink, 4, "", 0);
   EXPECT_EQ(PublishedIds(), (std::vector<std::string>{"e1-0", "e1-1", "e2-0", "e3-0"}));
 }
 
@@ -409,11 +411,7 @@ TEST_F(RolledTxnFileSinkTest, AnAbortedOpenEpochLeavesTheEarlierEpochsOfItsPart)
   ASSERT_TRUE(sink->Commit({1}).ok());
   Epoch(*sink, 2, 3, /*pre_commit=*/false);
   ASSERT_TRUE(sink->Abort({2}).ok());
-  ASSERT_TRUE(sink->Begin({3}).ok());
-  ASSERT_TRUE(sink->Write(Samples("e3-", 1)).ok());
-  sink->EndOfOutput();
-  ASSERT_TRUE(sink->PreCommit({3}).ok());
-  ASSERT_TRUE(sink->Commit({3}).ok());
+  LastEpoch(*sink, 3, "e3-", 1);
   EXPECT_EQ(PublishedIds(), (std::vector<std::string>{"e1-0", "e1-1", "e3-0"}));
 }
 
@@ -430,11 +428,7 @@ TEST_F(RolledTxnFileSinkTest, EpochsOfManyMegabytesStayWholeAndAreCutBackAfterAC
   sink.reset();
   sink = OpenRolled(1 << 30, FileCompression::kNone);
   ASSERT_TRUE(sink->Recover({1}).ok());
-  ASSERT_TRUE(sink->Begin({2}).ok());
-  ASSERT_TRUE(sink->Write(Samples("again-", 1)).ok());
-  sink->EndOfOutput();
-  ASSERT_TRUE(sink->PreCommit({2}).ok());
-  ASSERT_TRUE(sink->Commit({2}).ok());
+  LastEpoch(*sink, 2, "again-", 1);
   const std::vector<std::string> ids = PublishedIds();
   ASSERT_EQ(ids.size(), 100'001u);
   EXPECT_EQ(ids.front(), "e1-0");
