@@ -158,13 +158,7 @@ Result<JoinEntry*> JoinState::Find(uint64_t key) {
 void JoinState::Put(uint64_t key, JoinEntry entry) {
   AddBytes(entry, +1);
   auto [it, inserted] = map_.try_emplace(key);
-  if (log_ != nullptr) {
-    encoded_.clear();
-    EncodeEntryHeader(entry, encoded_);
-    const int64_t horizon =
-        inserted ? entry.deadline : std::max(entry.deadline, it->second.deadline);
-    log_->Put(key, horizon, encoded_, entry.payload);
-  }
+  LogPut(key, entry, inserted ? entry.deadline : std::max(entry.deadline, it->second.deadline));
   if (inserted || it->second.deadline != entry.deadline) PushTimer(entry.deadline, key);
   if (!inserted) AddBytes(it->second, -1);
   // Swapped, not move-assigned: a short (inline) payload move-assigned onto
@@ -173,23 +167,61 @@ void JoinState::Put(uint64_t key, JoinEntry entry) {
   std::swap(it->second, entry);
 }
 
-Status JoinState::PopExpired(EventTime watermark,
-                             std::vector<std::pair<uint64_t, JoinEntry>>& out) {
+void JoinState::LogPut(uint64_t key, const JoinEntry& entry, int64_t horizon) {
+  if (log_ == nullptr) return;
+  encoded_.clear();
+  EncodeEntryHeader(entry, encoded_);
+  log_->Put(key, horizon, encoded_, entry.payload);
+}
+
+void JoinState::PopDueTimers(EventTime watermark) {
   // The final watermark (end of input) expires everything, even deadlines
   // saturated at the end of time.
   const bool final = watermark == EventTime::Max();
+  due_.clear();
   while (!timers_.empty() && (final || timers_.front().deadline < watermark.ms)) {
     std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
-    const Timer t = timers_.back();
+    due_.push_back(timers_.back());
     timers_.pop_back();
-    auto it = map_.find(t.key);
-    if (it == map_.end() || it->second.deadline != t.deadline) continue;  // stale
-    AddBytes(it->second, -1);
-    out.emplace_back(t.key, std::move(it->second));
-    map_.erase(it);
   }
-  if (spilled_ > 0) {
-    CTRJOIN_RETURN_IF_ERROR(PopExpiredSpilled(watermark, out));
+}
+
+Status JoinState::Expire(EventTime watermark,
+                         absl::FunctionRef<Result<bool>(uint64_t, JoinEntry&)> close) {
+  // Lookups this far ahead are prefetched, so that their misses overlap.
+  constexpr size_t kAhead = 16;
+  for (bool more = true; more;) {
+    PopDueTimers(watermark);
+    more = !due_.empty();
+    for (size_t i = 0; i < due_.size(); ++i) {
+      if (i + kAhead < due_.size()) map_.prefetch(due_[i + kAhead].key);
+      const Timer t = due_[i];
+      auto it = map_.find(t.key);
+      if (it == map_.end() || it->second.deadline != t.deadline) continue;  // stale
+      JoinEntry& e = it->second;
+      AddBytes(e, -1);
+      Result<bool> keep = close(t.key, e);
+      if (!keep.ok()) {
+        AddBytes(e, +1);
+        return keep.status();
+      }
+      if (!*keep) {
+        map_.erase(it);
+        continue;
+      }
+      AddBytes(e, +1);
+      LogPut(t.key, e, std::max(e.deadline, t.deadline));
+      PushTimer(e.deadline, t.key);
+    }
+    if (spilled_ == 0) continue;
+    spilled_due_.clear();
+    CTRJOIN_RETURN_IF_ERROR(PopExpiredSpilled(watermark, spilled_due_));
+    more = more || !spilled_due_.empty();
+    for (auto& [key, e] : spilled_due_) {
+      Result<bool> keep = close(key, e);
+      if (!keep.ok()) return keep.status();
+      if (*keep) Put(key, std::move(e));
+    }
     if (spilled_ == 0) {
       spilled_filter_.Clear();
       filter_added_ = 0;
@@ -197,6 +229,14 @@ Status JoinState::PopExpired(EventTime watermark,
   }
   PublishGauges();
   return Status::Ok();
+}
+
+Status JoinState::PopExpired(EventTime watermark,
+                             std::vector<std::pair<uint64_t, JoinEntry>>& out) {
+  return Expire(watermark, [&out](uint64_t key, JoinEntry& e) -> Result<bool> {
+    out.emplace_back(key, std::move(e));
+    return false;
+  });
 }
 
 Status JoinState::PopExpiredSpilled(EventTime watermark,

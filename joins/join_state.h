@@ -34,6 +34,7 @@
 // the metrics.
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/functional/function_ref.h>
 
 #include <cstdint>
 #include <functional>
@@ -45,6 +46,7 @@
 #include "joins/join_metrics.h"
 #include "joins/key_filter.h"
 #include "src/core/event.h"
+#include "src/core/huge_page_allocator.h"
 #include "src/core/status.h"
 #include "src/state/changelog.h"
 #include "src/state/spill_store.h"
@@ -82,6 +84,24 @@ class JoinState {
   // A key that may be spilled must be Found first (the label join always
   // does), or it would be held twice.
   void Put(uint64_t key, JoinEntry entry);
+  // Hints that key is about to be Found or Put: its slot is fetched into
+  // the cache meanwhile. Callers issue it some keys ahead, so that the
+  // misses of a batch overlap (joins/README.md, "State").
+  void Prefetch(uint64_t key) const { map_.prefetch(key); }
+  // The second step, a few keys ahead, once the slot is in the cache: the
+  // entry's payload, which lives behind a pointer.
+  void PrefetchPayload(uint64_t key) const {
+    if (auto it = map_.find(key); it != map_.end()) __builtin_prefetch(it->second.payload.data());
+  }
+  // Hands every entry with deadline < watermark to `close`, in deadline order,
+  // until none is left: first those in memory, then the spilled ones, again
+  // as long as closing made more expire. `close` may change the entry: if it
+  // returns true the entry stays, as changed (its next deadline, another
+  // state; logged as a Put would be), closed in place rather than erased
+  // and inserted again; if false, it is deleted (and not logged). An entry
+  // kept with a deadline the watermark has passed comes back in the next
+  // round, so `close` must not keep an entry for ever.
+  Status Expire(EventTime watermark, absl::FunctionRef<Result<bool>(uint64_t, JoinEntry&)> close);
   // Removes and returns every entry with deadline < watermark, in deadline order.
   Status PopExpired(EventTime watermark, std::vector<std::pair<uint64_t, JoinEntry>>& out);
   // Spills to RocksDB when the hot state is over budget. Call once per batch.
@@ -115,7 +135,15 @@ class JoinState {
     auto operator<=>(const Timer&) const = default;
   };
 
+  // The table and the timer heap are large and randomly accessed: huge pages.
+  using Map =
+      absl::flat_hash_map<uint64_t, JoinEntry, absl::Hash<uint64_t>, std::equal_to<uint64_t>,
+                          HugePageAllocator<std::pair<const uint64_t, JoinEntry>>>;
+
   void PushTimer(int64_t deadline, uint64_t key);
+  void LogPut(uint64_t key, const JoinEntry& entry, int64_t horizon);
+  // Pops every timer due at watermark into due_, stale ones included.
+  void PopDueTimers(EventTime watermark);
   void AddBytes(const JoinEntry& e, int sign);
   std::string EntryKey(uint64_t key) const;
   std::string TimerKey(int64_t deadline, uint64_t key) const;
@@ -129,8 +157,10 @@ class JoinState {
   const size_t budget_bytes_;
   JoinMetrics* const metrics_;
 
-  absl::flat_hash_map<uint64_t, JoinEntry> map_;
-  std::vector<Timer> timers_;  // min-heap; stale entries skipped on pop
+  Map map_;
+  std::vector<Timer, HugePageAllocator<Timer>> timers_;  // min-heap; stale timers skipped on pop
+  std::vector<Timer> due_;                               // scratch of Expire
+  std::vector<std::pair<uint64_t, JoinEntry>> spilled_due_;  // scratch of Expire
   size_t payload_bytes_ = 0;
   size_t spilled_ = 0;
   ChangelogWriter* log_ = nullptr;

@@ -39,7 +39,15 @@ LabelJoin::LabelJoin(LabelJoinOptions options, JoinState state, JoinMetrics* met
     : options_(options), state_(std::move(state)), metrics_(metrics) {}
 
 Status LabelJoin::Process(ShardBatch& batch, std::vector<Sample>& out) {
-  for (KeyedEvent& ev : batch.events) {
+  // Each event's slot is prefetched this many events ahead, so that the
+  // cache misses of a batch overlap instead of following one another.
+  constexpr size_t kAhead = 16, kPayloadAhead = 4;
+  std::vector<KeyedEvent>& events = batch.events;
+  for (size_t i = 0; i < events.size() && i < kAhead; ++i) state_.Prefetch(events[i].key);
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i + kAhead < events.size()) state_.Prefetch(events[i + kAhead].key);
+    if (i + kPayloadAhead < events.size()) state_.PrefetchPayload(events[i + kPayloadAhead].key);
+    KeyedEvent& ev = events[i];
     if (auto* imp = std::get_if<Impression>(&ev.event)) {
       CTRJOIN_RETURN_IF_ERROR(OnImpression(ev.key, *imp, out));
     } else {
@@ -195,34 +203,27 @@ Status LabelJoin::Restore(EventTime watermark) {
 Status LabelJoin::AdvanceTo(EventTime watermark, std::vector<Sample>& out) {
   if (watermark <= watermark_) return Status::Ok();
   watermark_ = watermark;
-  // Closing a window creates a closed entry with a later deadline, which the
-  // same watermark may already pass: loop until nothing expires.
-  do {
-    expired_.clear();
-    CTRJOIN_RETURN_IF_ERROR(state_.PopExpired(watermark, expired_));
-    for (auto& [key, e] : expired_) {
-      switch (e.state) {
-        case EntryState::kHeldClicks: metrics_->orphan_clicks.Add(e.payload.size() / 8); break;
-        case EntryState::kPending: {
-          CTRJOIN_RETURN_IF_ERROR(EmitFromPayload(key, e, 0, false, EventTime::Min(), out));
-          metrics_->negatives.Add();
-          if (!options_.emit_corrections) std::string().swap(e.payload);  // frees it
-          e.state = EntryState::kClosedNegative;
-          e.deadline = ForgetAt(e.impression_ts);
-          state_.Put(key, std::move(e));
-          break;
-        }
-        case EntryState::kLabeled:
-          e.state = EntryState::kClosedPositive;
-          e.deadline = ForgetAt(e.impression_ts);
-          state_.Put(key, std::move(e));
-          break;
-        case EntryState::kClosedPositive:
-        case EntryState::kClosedNegative: break;  // forgotten
-      }
+  // Closing a window gives the entry a later deadline (ForgetAt), which the
+  // same watermark may pass: Expire hands it back then, to be forgotten.
+  return state_.Expire(watermark, [&](uint64_t key, JoinEntry& e) -> Result<bool> {
+    switch (e.state) {
+      case EntryState::kHeldClicks: metrics_->orphan_clicks.Add(e.payload.size() / 8); return false;
+      case EntryState::kPending:
+        CTRJOIN_RETURN_IF_ERROR(EmitFromPayload(key, e, 0, false, EventTime::Min(), out));
+        metrics_->negatives.Add();
+        if (!options_.emit_corrections) std::string().swap(e.payload);  // frees it
+        e.state = EntryState::kClosedNegative;
+        e.deadline = ForgetAt(e.impression_ts);
+        return true;
+      case EntryState::kLabeled:
+        e.state = EntryState::kClosedPositive;
+        e.deadline = ForgetAt(e.impression_ts);
+        return true;
+      case EntryState::kClosedPositive:
+      case EntryState::kClosedNegative: return false;  // forgotten
     }
-  } while (!expired_.empty());
-  return Status::Ok();
+    return Status::Internal("unknown join state", Effect::kEffectUnknown);
+  });
 }
 
 Status LabelJoin::EmitFromPayload(uint64_t key, const JoinEntry& e, int label, bool correction,

@@ -69,9 +69,8 @@ class LabelJoin : public ShardProcessor {
   JoinState state_;
   JoinMetrics* const metrics_;
   EventTime watermark_ = EventTime::Min();
-  std::vector<std::pair<uint64_t, JoinEntry>> expired_;  // reused
-  std::string scratch_;                                  // reused
-  uint64_t changelog_bytes_ = 0;                         // at the previous barrier
+  std::string scratch_;           // reused
+  uint64_t changelog_bytes_ = 0;  // at the previous barrier
 };
 
 }  // namespace ctrjoin

@@ -317,5 +317,84 @@ TEST(JoinStateCheckpointTest, DeletedSegmentsNeverBringAnOlderEntryBack) {
   EXPECT_EQ(r->state->entries_in_memory(), 0u) << "the key was forgotten at epoch 4";
 }
 
+// Expire closes entries in place: a kept entry gets its new deadline and
+// state without leaving the table, comes back in the same call once that
+// deadline has passed too, and a restore from the log sees it as a Put.
+// Spilled entries are closed the same way.
+TEST(JoinStateExpireTest, ClosesInPlaceAndHandsBackWhatTheSameWatermarkPasses) {
+  test_support::TempDir dir;
+  JoinMetrics metrics;
+  SpillStoreOptions o;
+  o.dir = dir.File("spill");
+  o.rocksdb_memory_bytes = 16 << 20;
+  auto store = std::move(SpillStore::Open(o)).value();
+  auto log = ChangelogWriter::Open(ChangelogOptions{dir.File("log"), 1 << 20, 1 << 20});
+  ASSERT_TRUE(log.ok());
+  JoinState state(1, store.get(), 16 << 10, &metrics);
+  state.SetChangelog(log->get());
+  // 400 pending entries, windows ending at 100 + k; most of them spilled.
+  for (uint64_t k = 0; k < 400; ++k) {
+    state.Put(k, JoinEntry{EntryState::kPending, static_cast<int64_t>(k),
+                           100 + static_cast<int64_t>(k), std::string(40, 'p')});
+  }
+  ASSERT_TRUE(state.EnforceBudget().ok());
+  ASSERT_GT(state.entries_spilled(), 0u);
+  // Watermark 300 closes the windows of keys 0..199; a closed entry is kept
+  // until 250 + k, so keys 0..49 are also forgotten in this call.
+  std::map<uint64_t, int> closed, forgotten;
+  auto close = [&](uint64_t key, JoinEntry& e) -> Result<bool> {
+    if (e.state == EntryState::kPending) {
+      EXPECT_EQ(e.deadline, 100 + static_cast<int64_t>(key));
+      ++closed[key];
+      e.state = EntryState::kClosedNegative;
+      e.deadline = 250 + static_cast<int64_t>(key);
+      e.payload.clear();
+      return true;
+    }
+    EXPECT_EQ(e.state, EntryState::kClosedNegative);
+    ++forgotten[key];
+    return false;
+  };
+  ASSERT_TRUE(state.Expire(EventTime{300}, close).ok());
+  EXPECT_EQ(closed.size(), 200u);
+  EXPECT_EQ(forgotten.size(), 50u);
+  for (const auto& [key, times] : closed) EXPECT_EQ(times, 1) << key;
+  EXPECT_EQ(forgotten.begin()->first, 0u);
+  EXPECT_EQ(forgotten.rbegin()->first, 49u);
+  EXPECT_EQ(metrics.state_entries.Get(), 350);
+  // A closed entry that stays is found with its new state and deadline.
+  auto found = state.Find(120);
+  ASSERT_TRUE(found.ok());
+  ASSERT_NE(*found, nullptr);
+  EXPECT_EQ((*found)->state, EntryState::kClosedNegative);
+  EXPECT_EQ((*found)->deadline, 370);
+  // The log holds the closes: restored at the marker, keys 50..199 are
+  // closed, 200..399 pending, 0..49 gone.
+  ASSERT_TRUE(state.Mark(1, EventTime{300}).ok());
+  ASSERT_TRUE((*log)->WaitDurable(1).ok());
+  Status st;
+  auto r = RestoreFrom(dir, dir.File("log"), 1, st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(r->state->entries_in_memory() + r->state->entries_spilled(), 350u);
+  auto restored = r->state->Find(60);
+  ASSERT_TRUE(restored.ok());
+  ASSERT_NE(*restored, nullptr);
+  EXPECT_EQ((*restored)->state, EntryState::kClosedNegative);
+  restored = r->state->Find(10);
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ(*restored, nullptr);
+}
+
+// An error from `close` stops the expiry and is returned as is.
+TEST(JoinStateExpireTest, AnErrorFromCloseIsReturned) {
+  JoinMetrics metrics;
+  JoinState state(0, nullptr, 1 << 20, &metrics);
+  for (uint64_t k = 0; k < 10; ++k) state.Put(k, JoinEntry{EntryState::kPending, 0, 5, "x"});
+  const Status st = state.Expire(EventTime{10}, [](uint64_t, JoinEntry&) -> Result<bool> {
+    return Status::Corruption("undecodable payload");
+  });
+  EXPECT_EQ(st.code(), StatusCode::kCorruption);
+}
+
 }  // namespace
 }  // namespace ctrjoin
