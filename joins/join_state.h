@@ -26,7 +26,7 @@
 // log drops every entry whose deadline the marker's watermark has passed,
 // and a segment is deleted only once the watermark has passed every horizon
 // in it, so a deleted record can never leave an older one of its key alive
-// (joins/README.md, "State"). The spill store is a cache: it is rebuilt
+// (src/README.md, "State and checkpoints"). The spill store is a cache: it is rebuilt
 // from the log on restore. Mark() is a checkpoint: O(1), one marker.
 //
 // Called only from the owning shard's thread. Owns its map and timer heap;
@@ -86,7 +86,7 @@ class JoinState {
   void Put(uint64_t key, JoinEntry entry);
   // Hints that key is about to be Found or Put: its slot is fetched into
   // the cache meanwhile. Callers issue it some keys ahead, so that the
-  // misses of a batch overlap (joins/README.md, "State").
+  // misses of a batch overlap (joins/README.md, "Join state").
   void Prefetch(uint64_t key) const { map_.prefetch(key); }
   // The second step, a few keys ahead, once the slot is in the cache: the
   // entry's payload, which lives behind a pointer.
