@@ -14,7 +14,8 @@
 
 namespace ctrjoin {
 
-void EncodeImpression(const Impression& imp, std::string& out);
+void EncodeImpression(const Impression& imp, std::string& out);  // appends
+size_t EncodedImpressionSize(const Impression& imp);             // what it appends
 Status DecodeImpression(std::string_view in, Impression& out);
 
 // Little helpers shared by the encoders.
