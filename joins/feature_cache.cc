@@ -83,9 +83,9 @@ std::shared_ptr<const RowVersions> RowVersions::Make(const FetchedRow& row,
   return rv;
 }
 
-std::optional<FeatureSet> RowVersions::Resolve(int64_t ts) const {
+std::optional<FeatureSet> RowVersions::Resolve(int64_t ts, bool recent) const {
   if (ts >= known_until) {
-    if (live) return newest;
+    if (live && recent) return newest;
     return std::nullopt;
   }
   if (ts >= newest_version) return newest;  // every column's newest version is <= ts
@@ -107,60 +107,96 @@ FeatureCache::FeatureCache(FeatureCacheOptions options, LookupCounters* metrics)
 
 FeatureCache::~FeatureCache() {
   for (Stripe& s : stripes_) {
-    metrics_->cache_entries.Add(-static_cast<int64_t>(s.lru.size()));
+    metrics_->cache_entries.Add(-static_cast<int64_t>(s.index.size()));
     metrics_->cache_bytes.Add(-static_cast<int64_t>(s.bytes));
   }
 }
 
 size_t FeatureCache::RowHash::operator()(std::string_view row) const { return ImpressionKey(row); }
 
-void FeatureCache::EraseLocked(Stripe& s, std::list<Node>::iterator it) {
-  s.bytes -= it->bytes;
-  metrics_->cache_bytes.Add(-static_cast<int64_t>(it->bytes));
+void FeatureCache::EraseLocked(Stripe& s, decltype(Stripe::index)::iterator it) {
+  s.bytes -= it->second.bytes;
+  metrics_->cache_bytes.Add(-static_cast<int64_t>(it->second.bytes));
   metrics_->cache_entries.Add(-1);
-  s.index.erase(std::string_view(it->row));  // rehashes; only on eviction and expiry
-  s.lru.erase(it);
+  s.index.erase(it);  // its turn in the clock is skipped when the hand reaches it
 }
 
-std::optional<FeatureSet> FeatureCache::Get(std::string_view row, int64_t ts, int64_t now_ms) {
+void FeatureCache::EvictOneLocked(Stripe& s) {
+  while (!s.clock.empty()) {
+    auto [row, generation] = std::move(s.clock.front());
+    s.clock.pop_front();
+    auto it = s.index.find(row);
+    if (it == s.index.end() || it->second.generation != generation) continue;  // gone
+    if (it->second.referenced) {
+      it->second.referenced = false;
+      s.clock.emplace_back(std::move(row), generation);
+      continue;
+    }
+    EraseLocked(s, it);
+    metrics_->cache_evictions.Add();
+    return;
+  }
+}
+
+std::optional<FeatureSet> FeatureCache::Get(std::string_view row, int64_t ts, int64_t now_ms,
+                                            bool recent) {
   const size_t hash = RowHash()(row);
   Stripe& s = stripes_[hash % kStripes];
   std::shared_ptr<const RowVersions> versions;
   {
     std::lock_guard<std::mutex> lock(s.mu);
-    auto found = s.index.find(row, hash);
-    if (found != s.index.end()) {
-      auto it = found->second;
-      if (it->expires_at_ms <= now_ms) {
-        EraseLocked(s, it);
-      } else {
-        s.lru.splice(s.lru.begin(), s.lru, it);
-        versions = it->versions;
-      }
+    auto it = s.index.find(row, hash);
+    if (it == s.index.end()) return std::nullopt;
+    Entry& e = it->second;
+    if (e.expires_at_ms <= now_ms) {
+      EraseLocked(s, it);
+      return std::nullopt;
     }
+    if (!e.referenced) e.referenced = true;
+    const RowVersions& v = *e.versions;
+    // The common hit, the newest versions, is answered here: a pointer that
+    // shares the versions' ownership (one reference count taken).
+    if (ts >= v.newest_version && (ts < v.known_until || (v.live && recent))) {
+      return FeatureSet(e.versions, v.newest.get());
+    }
+    versions = e.versions;
   }
-  if (!versions) return std::nullopt;
-  return versions->Resolve(ts);
+  return versions->Resolve(ts, recent);
 }
 
 void FeatureCache::Put(std::string_view row, std::shared_ptr<const RowVersions> versions,
                        int64_t now_ms) {
   const int64_t ttl =
       versions->columns.empty() ? options_.negative_ttl_ms : options_.expire_after_write_ms;
-  const size_t bytes = versions->bytes + row.size() + sizeof(Node) + 32;
+  // The row is held twice (table and clock).
+  const size_t bytes = versions->bytes + 2 * row.size() + sizeof(Entry) + 2 * sizeof(std::string) +
+                       sizeof(uint64_t) + 32;
   const size_t max_entries = std::max<size_t>(1, options_.max_entries / kStripes);
   const size_t max_bytes = std::max<size_t>(1, (options_.max_mb << 20) / kStripes);
-  Stripe& s = stripes_[RowHash()(row) % kStripes];
+  const size_t hash = RowHash()(row);
+  Stripe& s = stripes_[hash % kStripes];
   std::lock_guard<std::mutex> lock(s.mu);
-  if (auto found = s.index.find(row); found != s.index.end()) EraseLocked(s, found->second);
-  s.lru.push_front(Node{std::string(row), std::move(versions), now_ms + ttl, bytes});
-  s.index.emplace(std::string_view(s.lru.front().row), s.lru.begin());
+  if (auto found = s.index.find(row, hash); found != s.index.end()) {
+    const Entry& old = found->second;
+    if (!versions->live && old.versions->live && old.expires_at_ms > now_ms) return;
+    EraseLocked(s, found);
+  }
+  const uint64_t generation = s.next_generation++;
+  s.index.emplace(std::string(row), Entry{std::move(versions), now_ms + ttl, bytes, generation});
+  s.clock.emplace_back(std::string(row), generation);
   s.bytes += bytes;
   metrics_->cache_bytes.Add(static_cast<int64_t>(bytes));
   metrics_->cache_entries.Add(1);
-  while (s.lru.size() > max_entries || (s.bytes > max_bytes && s.lru.size() > 1)) {
-    EraseLocked(s, std::prev(s.lru.end()));
-    metrics_->cache_evictions.Add();
+  while (s.index.size() > max_entries || (s.bytes > max_bytes && s.index.size() > 1)) {
+    EvictOneLocked(s);
+  }
+  // Turns of rows erased or replaced are dropped when the hand reaches them;
+  // compact when they outnumber the live ones, so the clock stays O(entries).
+  if (s.clock.size() > 2 * s.index.size() + 64) {
+    std::erase_if(s.clock, [&](const auto& turn) {
+      auto it = s.index.find(turn.first);
+      return it == s.index.end() || it->second.generation != turn.second;
+    });
   }
 }
 
@@ -168,7 +204,7 @@ size_t FeatureCache::entries() const {
   size_t n = 0;
   for (const Stripe& s : stripes_) {
     std::lock_guard<std::mutex> lock(s.mu);
-    n += s.lru.size();
+    n += s.index.size();
   }
   return n;
 }

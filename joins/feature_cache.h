@@ -8,20 +8,24 @@
 //   - ts < known_until, and for every column either a cached version <= ts
 //     exists or the column's history below known_until is complete (the
 //     store returned fewer than max_versions versions), or
-//   - the fetch was "live" (its bound was the wall clock when it was made)
-//     and ts >= known_until: then the newest cached versions are served, and
-//     a version written after the fetch is seen at most expire_after_write_ms
-//     (negative entries: negative_ttl_ms) later. Replays fetch with the
-//     impression's own bound and are never served this way.
+//   - the fetch was "live" (its bound was the wall clock when it was made),
+//     ts >= known_until and the asking impression is recent (within the
+//     lookup service's live horizon): then the newest cached versions are
+//     served, and a version written after the fetch is seen at most
+//     expire_after_write_ms (negative entries: negative_ttl_ms) later.
+//     Historical impressions (replays) are never served this way: which rule
+//     applies is decided by the asker, not by whoever fetched the entry.
 //
-// Bounded by entries and bytes (LRU) and by time (expire-after-write).
-// Thread-safe: keys are spread over stripes, each with its own mutex. Every
-// write names its row explicitly.
+// Bounded by entries and bytes (CLOCK, an approximate LRU) and by time
+// (expire-after-write). Thread-safe: keys are spread over stripes, each with
+// its own mutex, held on a hit for one table probe. Every write names its
+// row explicitly.
 
 #include <absl/container/flat_hash_map.h>
 
 #include <cstdint>
-#include <list>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -73,7 +77,8 @@ struct RowVersions {
                                                  size_t* rejected = nullptr,
                                                  std::string* first = nullptr);
   // The features as of ts, or nullopt when these versions cannot tell.
-  std::optional<FeatureSet> Resolve(int64_t ts) const;
+  // `recent`: the asker may be served by the staleness rule above.
+  std::optional<FeatureSet> Resolve(int64_t ts, bool recent = true) const;
 };
 
 class FeatureCache {
@@ -81,34 +86,47 @@ class FeatureCache {
   FeatureCache(FeatureCacheOptions options, LookupCounters* metrics);
   ~FeatureCache();
 
-  // Features of row as of ts, if a live entry determines them. now_ms is a
-  // monotonic clock for expiry. Hits and misses are counted by the caller
-  // (once per batch: a shared counter per call would cost more than the hit).
-  std::optional<FeatureSet> Get(std::string_view row, int64_t ts, int64_t now_ms);
+  // Features of row as of ts, if an unexpired entry determines them
+  // (RowVersions::Resolve; `recent` as there). now_ms is a monotonic clock
+  // for expiry. Hits and misses are counted by the caller (once per batch: a
+  // shared counter per call would cost more than the hit).
+  std::optional<FeatureSet> Get(std::string_view row, int64_t ts, int64_t now_ms,
+                                bool recent = true);
+  // Caches versions as the row's entry. An exact entry (not live) does not
+  // displace an unexpired live one: the live entry answers every later ts it
+  // holds, the exact one only ts below its own bound.
   void Put(std::string_view row, std::shared_ptr<const RowVersions> versions, int64_t now_ms);
 
   size_t entries() const;
 
  private:
-  struct Node {
-    std::string row;
+  // A row's entry, in its stripe's table beside the row (one slot: the hit
+  // path reads this slot and the versions' block, nothing else).
+  struct Entry {
     std::shared_ptr<const RowVersions> versions;
-    int64_t expires_at_ms;
-    size_t bytes;  // versions, key and bookkeeping
+    int64_t expires_at_ms = 0;
+    size_t bytes = 0;         // versions, key and bookkeeping
+    uint64_t generation = 0;  // which of the row's turns in the clock is its own
+    bool referenced = false;  // hit since the clock hand last passed it
   };
   // xxh3, computed once per call for both the stripe and the index.
   struct RowHash {
     using is_transparent = void;
     size_t operator()(std::string_view row) const;
   };
+  // Eviction is CLOCK (second chance), an approximation of LRU whose hit
+  // only sets a flag: rows wait in `clock` in the order they were cached; the
+  // hand evicts the first whose entry was not hit since it last passed,
+  // giving hit ones another turn.
   struct Stripe {
-    mutable std::mutex mu;  // protects lru, index, bytes
-    std::list<Node> lru;    // most recent first
-    absl::flat_hash_map<std::string_view, std::list<Node>::iterator, RowHash>
-        index;  // views into lru
+    mutable std::mutex mu;  // protects everything below
+    absl::flat_hash_map<std::string, Entry, RowHash, std::equal_to<>> index;
+    std::deque<std::pair<std::string, uint64_t>> clock;  // row, generation
+    uint64_t next_generation = 0;
     size_t bytes = 0;
   };
-  void EraseLocked(Stripe& s, std::list<Node>::iterator it);
+  void EraseLocked(Stripe& s, decltype(Stripe::index)::iterator it);
+  void EvictOneLocked(Stripe& s);
 
   static constexpr size_t kStripes = 16;
   const FeatureCacheOptions options_;

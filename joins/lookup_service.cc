@@ -67,6 +67,7 @@ Status LookupServiceOptions::Validate() const {
 // Its waiters are touched under mu_; the rest by the io thread holding it.
 struct LookupService::Waiter {
   int64_t ts;
+  bool recent;  // within the live horizon: may be served by the staleness rule
   Completion done;
   Clock::time_point since;  // when this impression asked: its own deadline
 };
@@ -158,6 +159,7 @@ void LookupService::EnrichAsync(std::vector<Impression*> impressions,
   state->remaining.store(slots + 1);  // +1: held until every lookup is issued
   state->done = std::move(done);
   const int64_t now = MonotonicMs();
+  const int64_t recent_from = WallClockMs() - options_.live_horizon_ms;
   std::vector<uint64_t> hits(lookups, 0);
   for (size_t i = 0; i < state->impressions.size(); ++i) {
     const Impression& imp = *state->impressions[i];
@@ -166,7 +168,7 @@ void LookupService::EnrichAsync(std::vector<Impression*> impressions,
       const LookupSpec& spec = lookups_[l];
       const std::string& row = spec.key_field == LookupKey::kUserId ? imp.user_id : imp.item_id;
       const int64_t as_of = imp.ts.ms - spec.as_of_offset_ms;
-      if (std::optional<FeatureSet> hit = caches_[l]->Get(row, as_of, now)) {
+      if (std::optional<FeatureSet> hit = caches_[l]->Get(row, as_of, now, as_of >= recent_from)) {
         ++hits[l];
         state->results[idx] = std::move(*hit);
         state->Arrive();
@@ -191,7 +193,11 @@ void LookupService::EnrichAsync(std::vector<Impression*> impressions,
 
 void LookupService::Submit(size_t lookup, const std::string& row, int64_t ts, bool exact,
                            Completion done) {
-  const bool live = !exact && ts >= WallClockMs() - options_.live_horizon_ms;
+  // Every lookup but an exact one fetches with the wall clock as bound, so one
+  // read answers every later impression of the row whose version the cached
+  // history holds (joins/README.md, "Point in time").
+  const bool recent = ts >= WallClockMs() - options_.live_horizon_ms;
+  const bool live = !exact;
   std::string key = std::to_string(lookup);
   key.push_back('\x1f');
   key.append(row);
@@ -204,7 +210,7 @@ void LookupService::Submit(size_t lookup, const std::string& row, int64_t ts, bo
     return;
   }
   if (auto it = pending_.find(key); it != pending_.end()) {
-    it->second->waiters.push_back({ts, std::move(done), Clock::now()});
+    it->second->waiters.push_back({ts, recent, std::move(done), Clock::now()});
     counters_[lookup]->coalesced.Add();
     return;
   }
@@ -215,7 +221,7 @@ void LookupService::Submit(size_t lookup, const std::string& row, int64_t ts, bo
   r->live = live;
   r->upper = live ? 0 : ts + 1;
   r->enqueued = Clock::now();
-  r->waiters.push_back({ts, std::move(done), r->enqueued});
+  r->waiters.push_back({ts, recent, std::move(done), r->enqueued});
   pending_.emplace(std::move(key), r);
   ready_[lookup].push_back(std::move(r));
   counters_[lookup]->requests.Add();
@@ -428,11 +434,11 @@ void LookupService::Complete(const Request& request,
     waiters = std::move(const_cast<Request&>(request).waiters);
   }
   for (Waiter& w : waiters) {
-    if (std::optional<FeatureSet> answer = versions->Resolve(w.ts)) {
+    if (std::optional<FeatureSet> answer = versions->Resolve(w.ts, w.recent)) {
       w.done(std::move(*answer));
     } else {
-      // These versions cannot tell (e.g. a live fetch for an older ts whose
-      // history was cut at max_versions): ask exactly for this ts.
+      // These versions cannot tell (the row's history below ts was cut at
+      // max_versions by newer versions): ask exactly for this ts.
       Submit(request.lookup, request.row, w.ts, /*exact=*/true, std::move(w.done));
     }
   }

@@ -22,10 +22,13 @@
 // Every request completes exactly once (features, a miss = no features, or
 // partial); Cancel() completes all pending ones with an error.
 //
-// Point in time: an impression older than live_horizon_ms is looked up with
-// the bound [0, ts + 1) (exact, as a replay needs); a recent one with the
-// wall clock as bound, so its entry can serve later impressions (see
-// feature_cache.h for the staleness this allows).
+// Point in time: a miss is fetched with the wall clock as bound (the newest
+// max_versions versions), so its entry answers every impression of the row
+// whose version it holds, a replay's included; only when those versions
+// cannot tell (history below ts cut by newer versions) is ts fetched exactly,
+// with the bound [0, ts + 1). An impression within live_horizon_ms of the
+// wall clock may also be served the newest cached versions (see
+// feature_cache.h for the staleness this allows); an older one never is.
 //
 // Threads: EnrichAsync from pipeline threads (never blocks on I/O); io_threads
 // own threads run the store calls and the completions. Owns its threads,

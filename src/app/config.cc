@@ -256,9 +256,9 @@ ConfigSection LookupSection() {
                       "call per backoff (`retry_initial_ms` doubling to `retry_max_ms`) probes "
                       "the store for all rows; 1 .. 1000."),
           Key<Config>("lookup.live_horizon_ms", FIELD(lookup.live_horizon_ms),
-                      "Impressions younger than this are looked up as of now (so the entry can "
-                      "serve later impressions); older ones as of their ts (exact, as a replay "
-                      "needs). >= 0."),
+                      "Impressions younger than this may be answered past a cached row's fetch "
+                      "with its newest versions (seen at most `expire_after_write_ms` late); "
+                      "older ones (replays) always as of their ts. >= 0."),
       },
       [](const Config& c) { return c.lookups.empty() ? Status::Ok() : c.lookup.Validate(); },
   };

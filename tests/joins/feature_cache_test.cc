@@ -160,6 +160,25 @@ TEST_F(FeatureCacheTest, EvictsByBytes) {
   EXPECT_GT(metrics_.cache_evictions.Get(), 0u);
 }
 
+// An exact entry answers only ts below its own bound, a live one every ts it
+// holds a version for: an exact fetch does not displace an unexpired live
+// entry, but replaces an expired one and is replaced by a live one.
+TEST_F(FeatureCacheTest, AnExactEntryDoesNotDisplaceALiveOne) {
+  FeatureCacheOptions o;
+  o.expire_after_write_ms = 100;
+  FeatureCache cache(o, &metrics_);
+  cache.Put("u1", Versions("1", 1, /*live=*/true), 0);
+  cache.Put("u1", Versions("2", 2, /*live=*/false), 50);
+  EXPECT_EQ(Number(*cache.Get("u1", 5, 60), "user.age"), 1) << "the live entry stays";
+  EXPECT_EQ(cache.entries(), 1u);
+  cache.Put("u1", Versions("3", 3, /*live=*/false), 100);  // the live one has expired
+  EXPECT_EQ(Number(*cache.Get("u1", 5, 110), "user.age"), 3);
+  cache.Put("u1", Versions("4", 4, /*live=*/true), 120);
+  EXPECT_EQ(Number(*cache.Get("u1", 5, 130), "user.age"), 4);
+  EXPECT_EQ(cache.entries(), 1u);
+  EXPECT_EQ(metrics_.cache_entries.Get(), 1);
+}
+
 TEST_F(FeatureCacheTest, ReplaceKeepsCountsRight) {
   FeatureCache cache({}, &metrics_);
   cache.Put("u1", Versions("1", 1), 0);
@@ -167,6 +186,19 @@ TEST_F(FeatureCacheTest, ReplaceKeepsCountsRight) {
   EXPECT_EQ(cache.entries(), 1u);
   EXPECT_EQ(metrics_.cache_entries.Get(), 1);
   EXPECT_EQ(Number(*cache.Get("u1", 5, 0), "user.age"), 2);
+}
+
+// The staleness rule (newest versions for ts >= known_until) serves recent
+// askers of a live entry only: never a historical impression, never from an
+// exact entry.
+TEST(RowVersionsTest, OnlyRecentAskersOfALiveEntryGetTheNewestBeyondTheBound) {
+  auto live = Make(Row({{"age", "31", 100}}), "user.", 3, 1000, true);
+  EXPECT_EQ(Number(*live->Resolve(1500, /*recent=*/true), "user.age"), 31);
+  EXPECT_FALSE(live->Resolve(1500, /*recent=*/false));
+  EXPECT_FALSE(live->Resolve(1000, /*recent=*/false)) << "the bound is exclusive";
+  EXPECT_EQ(Number(*live->Resolve(999, /*recent=*/false), "user.age"), 31);
+  auto exact = Make(Row({{"age", "31", 100}}), "user.", 3, 1000, false);
+  EXPECT_FALSE(exact->Resolve(1500, /*recent=*/true));
 }
 
 TEST(RowVersionsTest, InfersTypesFromCellText) {

@@ -350,6 +350,59 @@ TEST_F(LookupServiceTest, LiveFetchWithCutHistoryFallsBackToAnExactFetch) {
   EXPECT_EQ(std::get<int64_t>(*Find(imps[0], "user.age")), 30);
 }
 
+// A replay (impressions older than the live horizon) reads each row from the
+// store once: the fetch with the wall clock as bound answers every later
+// impression of the row whose version it holds, each as of its own ts.
+TEST_F(LookupServiceTest, AReplayReadsEachRowOnceAndEachImpressionAsOfItsTs) {
+  store_.Put("user_features", "u1", "age", 100, "30");
+  store_.Put("user_features", "u1", "age", 200, "31");
+  store_.Put("item_features", "i1", "price", 50, "9.5");
+  Start();
+  for (int64_t ts : {150, 199, 200, 250, 5000}) {
+    std::vector<Impression> imps{Imp("u1", "i1", ts)};
+    ASSERT_TRUE(Enrich(imps).get().ok());
+    EXPECT_EQ(std::get<int64_t>(*Find(imps[0], "user.age")), ts < 200 ? 30 : 31) << ts;
+    EXPECT_EQ(std::get<double>(*Find(imps[0], "item.price")), 9.5) << ts;
+  }
+  EXPECT_EQ(store_.rows(), 2u) << "one read of u1 and one of i1";
+  EXPECT_EQ(metrics_.Sum(&LookupCounters::cache_hits), 8u);
+}
+
+// The neighbours: a row with more newer versions than max_versions still
+// gets the version as of ts (an exact read, which leaves the wall-bound
+// entry in place); a historical impression is never served versions older
+// than what the store holds as of its ts (no staleness rule for it).
+TEST_F(LookupServiceTest, AReplayOfADeepRowReadsExactlyAndKeepsTheWideEntry) {
+  for (int v = 1; v <= 5; ++v) {
+    store_.Put("user_features", "u1", "age", v * 100, std::to_string(30 + v));
+  }
+  Start();  // max_versions 2: the wide read holds versions 500 and 400
+  std::vector<Impression> old{Imp("u1", "i1", 250)};
+  ASSERT_TRUE(Enrich(old).get().ok());
+  EXPECT_EQ(std::get<int64_t>(*Find(old[0], "user.age")), 32) << "version 200";
+  const size_t rows = store_.rows();
+  std::vector<Impression> newer{Imp("u1", "i1", 450)};
+  ASSERT_TRUE(Enrich(newer).get().ok());
+  EXPECT_EQ(std::get<int64_t>(*Find(newer[0], "user.age")), 34) << "version 400";
+  EXPECT_EQ(store_.rows(), rows) << "answered by the wide entry";
+}
+
+TEST_F(LookupServiceTest, AHistoricalImpressionIsNeverServedPastTheFetchBound) {
+  LookupServiceOptions o;
+  o.live_horizon_ms = 0;  // every impression before now is historical
+  Start(o);
+  store_.Put("user_features", "u1", "age", 1, "30");
+  std::vector<Impression> first{Imp("u1", "i1", 10)};
+  ASSERT_TRUE(Enrich(first).get().ok());
+  const int64_t fetched_by = WallClockMs();
+  std::this_thread::sleep_for(20ms);
+  store_.Put("user_features", "u1", "age", fetched_by + 5, "31");
+  std::vector<Impression> later{Imp("u1", "i1", WallClockMs() - 1)};
+  ASSERT_TRUE(Enrich(later).get().ok());
+  EXPECT_EQ(std::get<int64_t>(*Find(later[0], "user.age")), 31)
+      << "its ts is past the cached entry's bound: read again, not served the older version";
+}
+
 // Declared columns keep their type ("02139" stays text, a 19-digit id an
 // int64); a cell not of its type is left out and counted; a row without a
 // declared column gets its default.
