@@ -47,9 +47,18 @@ bool EntryDeadline(std::string_view encoded, int64_t& deadline) {
 }
 }  // namespace
 
+Payload::Payload(std::string_view bytes) {
+  if (bytes.empty()) return;
+  const size_t n = bytes.size();
+  block_ = static_cast<char*>(std::malloc(sizeof n + n));
+  if (block_ == nullptr) throw std::bad_alloc();
+  std::memcpy(block_, &n, sizeof n);
+  std::memcpy(block_ + sizeof n, bytes.data(), n);
+}
+
 void EncodeEntry(const JoinEntry& e, std::string& out) {
   EncodeEntryHeader(e, out);
-  out.append(e.payload);
+  out.append(e.payload.view());
 }
 
 Status DecodeEntry(std::string_view in, JoinEntry& out) {
@@ -63,7 +72,7 @@ Status DecodeEntry(std::string_view in, JoinEntry& out) {
   GetFixed64(in, deadline);
   out.impression_ts = static_cast<int64_t>(ts);
   out.deadline = static_cast<int64_t>(deadline);
-  out.payload.assign(in.data(), in.size());
+  out.payload = Payload(in);
   return Status::Ok();
 }
 
@@ -102,8 +111,7 @@ size_t JoinState::memory_bytes() const {
 }
 
 void JoinState::AddBytes(const JoinEntry& e, int sign) {
-  // Short strings live inline (SSO) and cost nothing beyond the slot.
-  const size_t heap = e.payload.capacity() > 15 ? e.payload.capacity() : 0;
+  const size_t heap = e.payload.heap_bytes();
   payload_bytes_ += sign > 0 ? heap : -heap;
 }
 
@@ -161,17 +169,14 @@ void JoinState::Put(uint64_t key, JoinEntry entry) {
   LogPut(key, entry, inserted ? entry.deadline : std::max(entry.deadline, it->second.deadline));
   if (inserted || it->second.deadline != entry.deadline) PushTimer(entry.deadline, key);
   if (!inserted) AddBytes(it->second, -1);
-  // Swapped, not move-assigned: a short (inline) payload move-assigned onto
-  // a long one would leave the long one's heap buffer in place, uncounted.
-  // The old entry is freed with `entry`.
-  std::swap(it->second, entry);
+  std::swap(it->second, entry);  // the old entry is freed with `entry`
 }
 
 void JoinState::LogPut(uint64_t key, const JoinEntry& entry, int64_t horizon) {
   if (log_ == nullptr) return;
   encoded_.clear();
   EncodeEntryHeader(entry, encoded_);
-  log_->Put(key, horizon, encoded_, entry.payload);
+  log_->Put(key, horizon, encoded_, entry.payload.view());
 }
 
 void JoinState::PopDueTimers(EventTime watermark) {

@@ -37,9 +37,12 @@
 #include <absl/functional/function_ref.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -61,12 +64,44 @@ enum class EntryState : uint8_t {
   kClosedNegative = 4,  // negative emitted; payload kept only for corrections
 };
 
+// An entry's bytes (an encoded impression, or held clicks' timestamps): one
+// heap block of an 8-byte length and the bytes, null when empty. 8 bytes in
+// the entry where a std::string took 32. Copying copies the block.
+class Payload {
+ public:
+  Payload() = default;
+  explicit Payload(std::string_view bytes);
+  Payload(const Payload& other) : Payload(other.view()) {}
+  Payload(Payload&& other) noexcept : block_(std::exchange(other.block_, nullptr)) {}
+  Payload& operator=(Payload other) noexcept {
+    std::swap(block_, other.block_);
+    return *this;
+  }
+  ~Payload() { std::free(block_); }
+
+  std::string_view view() const {
+    if (block_ == nullptr) return {};
+    size_t n;
+    std::memcpy(&n, block_, sizeof n);
+    return {block_ + sizeof n, n};
+  }
+  size_t size() const { return view().size(); }
+  bool empty() const { return block_ == nullptr; }
+  const void* block() const { return block_; }  // for prefetching
+  size_t heap_bytes() const { return block_ == nullptr ? 0 : sizeof(size_t) + size(); }
+  friend bool operator==(const Payload& a, const Payload& b) { return a.view() == b.view(); }
+
+ private:
+  char* block_ = nullptr;
+};
+
 struct JoinEntry {
   EntryState state = EntryState::kPending;
   int64_t impression_ts = 0;  // ms; unused for kHeldClicks
   int64_t deadline = 0;       // ms; expires once the watermark is > deadline
-  std::string payload;
+  Payload payload;
 };
+static_assert(sizeof(JoinEntry) == 32);
 
 class JoinState {
  public:
@@ -91,7 +126,7 @@ class JoinState {
   // The second step, a few keys ahead, once the slot is in the cache: the
   // entry's payload, which lives behind a pointer.
   void PrefetchPayload(uint64_t key) const {
-    if (auto it = map_.find(key); it != map_.end()) __builtin_prefetch(it->second.payload.data());
+    if (auto it = map_.find(key); it != map_.end()) __builtin_prefetch(it->second.payload.block());
   }
   // Hands every entry with deadline < watermark to `close`, in deadline order,
   // until none is left: first those in memory, then the spilled ones, again

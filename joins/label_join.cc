@@ -10,8 +10,10 @@ namespace ctrjoin {
 
 namespace {
 
-void AppendClickTs(std::string& payload, int64_t ts) {
-  PutFixed64(payload, static_cast<uint64_t>(ts));
+void AppendClickTs(Payload& payload, int64_t ts) {
+  std::string bytes(payload.view());
+  PutFixed64(bytes, static_cast<uint64_t>(ts));
+  payload = Payload(bytes);
 }
 
 std::vector<int64_t> ReadClickTs(std::string_view payload) {
@@ -77,7 +79,7 @@ Status LabelJoin::OnImpression(uint64_t key, Impression& imp, std::vector<Sample
   // the window wins, other in-window clicks are duplicates.
   EventTime first_click = EventTime::Max();
   if (e != nullptr) {
-    for (int64_t click_ts : ReadClickTs(e->payload)) {
+    for (int64_t click_ts : ReadClickTs(e->payload.view())) {
       if (watermark_.ms > click_ts) {
         // Held with a later click of the same key, but its own ts has passed.
         metrics_->orphan_clicks.Add();
@@ -104,7 +106,9 @@ Status LabelJoin::OnImpression(uint64_t key, Impression& imp, std::vector<Sample
     metrics_->positives.Add();
   } else {
     entry.state = EntryState::kPending;
-    EncodeImpression(imp, entry.payload);
+    scratch_.clear();
+    EncodeImpression(imp, scratch_);
+    entry.payload = Payload(scratch_);
   }
   state_.Put(key, std::move(entry));
   return Status::Ok();
@@ -211,7 +215,7 @@ Status LabelJoin::AdvanceTo(EventTime watermark, std::vector<Sample>& out) {
       case EntryState::kPending:
         CTRJOIN_RETURN_IF_ERROR(EmitFromPayload(key, e, 0, false, EventTime::Min(), out));
         metrics_->negatives.Add();
-        if (!options_.emit_corrections) std::string().swap(e.payload);  // frees it
+        if (!options_.emit_corrections) e.payload = Payload();  // frees it
         e.state = EntryState::kClosedNegative;
         e.deadline = ForgetAt(e.impression_ts);
         return true;
@@ -233,7 +237,7 @@ Status LabelJoin::EmitFromPayload(uint64_t key, const JoinEntry& e, int label, b
   s.label = label;
   s.correction = correction;
   s.click_ts = click_ts;
-  CTRJOIN_RETURN_IF_ERROR(DecodeImpression(e.payload, s.impression));
+  CTRJOIN_RETURN_IF_ERROR(DecodeImpression(e.payload.view(), s.impression));
   out.push_back(std::move(s));
   return Status::Ok();
 }

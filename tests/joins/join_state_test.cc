@@ -26,7 +26,7 @@ class JoinStateTest : public ::testing::Test {
   }
 
   static JoinEntry Pending(int64_t ts, size_t payload_bytes) {
-    return JoinEntry{EntryState::kPending, ts, ts + 1000, std::string(payload_bytes, 'p')};
+    return JoinEntry{EntryState::kPending, ts, ts + 1000, Payload(std::string(payload_bytes, 'p'))};
   }
 
   test_support::TempDir dir_;
@@ -62,7 +62,7 @@ TEST_F(JoinStateTest, SpilledEntriesComeBackIntact) {
   ASSERT_NE(*found, nullptr);
   EXPECT_EQ((*found)->impression_ts, 4999);
   EXPECT_EQ((*found)->deadline, 5999);
-  EXPECT_EQ((*found)->payload, std::string(40, 'p'));
+  EXPECT_EQ((*found)->payload.view(), std::string(40, 'p'));
   auto missing = state.Find(123456789);
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(*missing, nullptr);
@@ -119,7 +119,7 @@ TEST_F(JoinStateTest, ReplacingAPayloadGivesItsBytesBack) {
 }
 
 TEST_F(JoinStateTest, EntryCodecRoundTrips) {
-  JoinEntry e{EntryState::kClosedNegative, -5, 77, std::string("\0abc", 4)};
+  JoinEntry e{EntryState::kClosedNegative, -5, 77, Payload(std::string("\0abc", 4))};
   std::string bytes;
   EncodeEntry(e, bytes);
   JoinEntry back;
@@ -220,7 +220,7 @@ TEST(JoinStateCheckpointTest, TheChangelogRestoresTheStateAtTheMarker) {
     state.SetChangelog(log->get());
     for (uint64_t k = 0; k < 6000; ++k) {
       JoinEntry e{EntryState::kPending, static_cast<int64_t>(k), static_cast<int64_t>(k) + 1000,
-                  std::string(60, static_cast<char>('a' + k % 26))};
+                  Payload(std::string(60, static_cast<char>('a' + k % 26)))};
       state.Put(k, e);
       expected[k] = e;
       if (k % 1000 == 999) {
@@ -232,20 +232,20 @@ TEST(JoinStateCheckpointTest, TheChangelogRestoresTheStateAtTheMarker) {
     // Replaced (found first, as the label join does: it may be spilled),
     // expired, and a spilled one replaced after coming back.
     ASSERT_TRUE(state.Find(10).ok());
-    state.Put(10, JoinEntry{EntryState::kLabeled, 10, 1010, ""});
-    expected[10] = JoinEntry{EntryState::kLabeled, 10, 1010, ""};
+    state.Put(10, JoinEntry{EntryState::kLabeled, 10, 1010, Payload()});
+    expected[10] = JoinEntry{EntryState::kLabeled, 10, 1010, Payload()};
     auto spilled = state.Find(5990);
     ASSERT_TRUE(spilled.ok() && *spilled != nullptr);
-    state.Put(5990, JoinEntry{EntryState::kLabeled, 5990, 6990, ""});
-    expected[5990] = JoinEntry{EntryState::kLabeled, 5990, 6990, ""};
+    state.Put(5990, JoinEntry{EntryState::kLabeled, 5990, 6990, Payload()});
+    expected[5990] = JoinEntry{EntryState::kLabeled, 5990, 6990, Payload()};
     std::vector<std::pair<uint64_t, JoinEntry>> expired;
     ASSERT_TRUE(state.PopExpired(EventTime{1100}, expired).ok());  // deadlines < 1100
     for (const auto& [k, e] : expired) expected.erase(k);
     ASSERT_EQ(expired.size(), 100u);
     ASSERT_TRUE(state.Mark(2, EventTime{1100}).ok());
     // After the marker: must not be restored.
-    state.Put(999'999, JoinEntry{EntryState::kPending, 5, 2000, "late"});
-    state.Put(20, JoinEntry{EntryState::kLabeled, 20, 1020, ""});
+    state.Put(999'999, JoinEntry{EntryState::kPending, 5, 2000, Payload("late")});
+    state.Put(20, JoinEntry{EntryState::kLabeled, 20, 1020, Payload()});
     ASSERT_TRUE((*log)->WaitDurable(2).ok());
   }  // the writer writes what it holds, then stops
   Status st;
@@ -287,16 +287,16 @@ TEST(JoinStateCheckpointTest, DeletedSegmentsNeverBringAnOlderEntryBack) {
     JoinState state(1, nullptr, 1 << 20, &metrics);
     state.SetChangelog(log->get());
     // Segment 0: clicks held until 5000 (a click far ahead of its impression).
-    state.Put(kKey, JoinEntry{EntryState::kHeldClicks, 0, 5000, "c"});
+    state.Put(kKey, JoinEntry{EntryState::kHeldClicks, 0, 5000, Payload("c")});
     ASSERT_TRUE(state.Mark(1, EventTime{0}).ok());
     // Segment 1: its impression came, its window ends at 100.
-    state.Put(kKey, JoinEntry{EntryState::kPending, 0, 100, "imp"});
+    state.Put(kKey, JoinEntry{EntryState::kPending, 0, 100, Payload("imp")});
     ASSERT_TRUE(state.Mark(2, EventTime{0}).ok());
     // Segment 2: the window closed; remembered until 300.
     std::vector<std::pair<uint64_t, JoinEntry>> out;
     ASSERT_TRUE(state.PopExpired(EventTime{200}, out).ok());
     ASSERT_EQ(out.size(), 1u);
-    state.Put(kKey, JoinEntry{EntryState::kClosedNegative, 0, 300, ""});
+    state.Put(kKey, JoinEntry{EntryState::kClosedNegative, 0, 300, Payload()});
     ASSERT_TRUE(state.Mark(3, EventTime{200}).ok());
     // Forgotten at 400; segment 3 holds only the marker.
     out.clear();
@@ -335,7 +335,7 @@ TEST(JoinStateExpireTest, ClosesInPlaceAndHandsBackWhatTheSameWatermarkPasses) {
   // 400 pending entries, windows ending at 100 + k; most of them spilled.
   for (uint64_t k = 0; k < 400; ++k) {
     state.Put(k, JoinEntry{EntryState::kPending, static_cast<int64_t>(k),
-                           100 + static_cast<int64_t>(k), std::string(40, 'p')});
+                           100 + static_cast<int64_t>(k), Payload(std::string(40, 'p'))});
   }
   ASSERT_TRUE(state.EnforceBudget().ok());
   ASSERT_GT(state.entries_spilled(), 0u);
@@ -348,7 +348,7 @@ TEST(JoinStateExpireTest, ClosesInPlaceAndHandsBackWhatTheSameWatermarkPasses) {
       ++closed[key];
       e.state = EntryState::kClosedNegative;
       e.deadline = 250 + static_cast<int64_t>(key);
-      e.payload.clear();
+      e.payload = Payload();
       return true;
     }
     EXPECT_EQ(e.state, EntryState::kClosedNegative);
@@ -389,11 +389,35 @@ TEST(JoinStateExpireTest, ClosesInPlaceAndHandsBackWhatTheSameWatermarkPasses) {
 TEST(JoinStateExpireTest, AnErrorFromCloseIsReturned) {
   JoinMetrics metrics;
   JoinState state(0, nullptr, 1 << 20, &metrics);
-  for (uint64_t k = 0; k < 10; ++k) state.Put(k, JoinEntry{EntryState::kPending, 0, 5, "x"});
+  for (uint64_t k = 0; k < 10; ++k)
+    state.Put(k, JoinEntry{EntryState::kPending, 0, 5, Payload("x")});
   const Status st = state.Expire(EventTime{10}, [](uint64_t, JoinEntry&) -> Result<bool> {
     return Status::Corruption("undecodable payload");
   });
   EXPECT_EQ(st.code(), StatusCode::kCorruption);
+}
+
+// An entry's payload: one block or none; copies are deep, moves hand the
+// block over, and the bytes (NULs included) come back as they went in.
+TEST(PayloadTest, HoldsItsBytesInOneBlock) {
+  const Payload empty;
+  EXPECT_TRUE(empty.empty());
+  EXPECT_EQ(empty.heap_bytes(), 0u);
+  EXPECT_TRUE(Payload(std::string_view()).empty()) << "no block for no bytes";
+  Payload p(std::string("a\0b", 3));
+  EXPECT_EQ(p.view(), std::string("a\0b", 3));
+  EXPECT_EQ(p.heap_bytes(), sizeof(size_t) + 3);
+  Payload copy = p;
+  EXPECT_EQ(copy, p);
+  EXPECT_NE(copy.block(), p.block());
+  const void* block = p.block();
+  Payload moved = std::move(p);
+  EXPECT_EQ(moved.block(), block);
+  EXPECT_TRUE(p.empty());  // NOLINT(bugprone-use-after-move): the moved-from state is the point
+  moved = Payload(std::string(1000, 'x'));
+  EXPECT_EQ(moved.size(), 1000u);
+  copy = copy;  // NOLINT: self-assignment keeps the bytes
+  EXPECT_EQ(copy.view(), std::string("a\0b", 3));
 }
 
 }  // namespace
