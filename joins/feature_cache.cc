@@ -114,32 +114,52 @@ FeatureCache::~FeatureCache() {
 
 size_t FeatureCache::RowHash::operator()(std::string_view row) const { return ImpressionKey(row); }
 
-void FeatureCache::EraseLocked(Stripe& s, decltype(Stripe::index)::iterator it) {
-  s.bytes -= it->second.bytes;
-  metrics_->cache_bytes.Add(-static_cast<int64_t>(it->second.bytes));
-  metrics_->cache_entries.Add(-1);
-  s.index.erase(it);  // its turn in the clock is skipped when the hand reaches it
+void FeatureCache::AddBytesLocked(Stripe& s, int64_t delta) {
+  s.bytes += delta;
+  metrics_->cache_bytes.Add(delta);
 }
 
-void FeatureCache::EvictOneLocked(Stripe& s) {
+void FeatureCache::EraseLocked(Stripe& s, decltype(Stripe::index)::iterator it) {
+  AddBytesLocked(s, -static_cast<int64_t>(it->second.bytes));
+  metrics_->cache_entries.Add(-1);
+  s.index.erase(it);
+}
+
+bool FeatureCache::EvictOneLocked(Stripe& s) {
   while (!s.clock.empty()) {
-    auto [row, generation] = std::move(s.clock.front());
+    Turn turn = std::move(s.clock.front());
     s.clock.pop_front();
-    auto it = s.index.find(row);
-    if (it == s.index.end() || it->second.generation != generation) continue;  // gone
+    auto it = s.index.find(turn.first);
+    if (it == s.index.end() || it->second.generation != turn.second) {  // gone: drop the turn
+      AddBytesLocked(s, -static_cast<int64_t>(TurnBytes(turn)));
+      continue;
+    }
     if (it->second.referenced) {
       it->second.referenced = false;
-      s.clock.emplace_back(std::move(row), generation);
+      s.clock.push_back(std::move(turn));
       continue;
     }
     EraseLocked(s, it);
+    AddBytesLocked(s, -static_cast<int64_t>(TurnBytes(turn)));
     metrics_->cache_evictions.Add();
-    return;
+    return true;
   }
+  return false;
+}
+
+void FeatureCache::CompactLocked(Stripe& s) {
+  int64_t dropped = 0;
+  std::erase_if(s.clock, [&](const Turn& turn) {
+    auto it = s.index.find(turn.first);
+    if (it != s.index.end() && it->second.generation == turn.second) return false;
+    dropped += static_cast<int64_t>(TurnBytes(turn));
+    return true;
+  });
+  AddBytesLocked(s, -dropped);
 }
 
 std::optional<FeatureSet> FeatureCache::Get(std::string_view row, int64_t ts, int64_t now_ms,
-                                            bool recent) {
+                                            bool recent, bool* cannot_tell) {
   const size_t hash = RowHash()(row);
   Stripe& s = stripes_[hash % kStripes];
   std::shared_ptr<const RowVersions> versions;
@@ -161,16 +181,16 @@ std::optional<FeatureSet> FeatureCache::Get(std::string_view row, int64_t ts, in
     }
     versions = e.versions;
   }
-  return versions->Resolve(ts, recent);
+  std::optional<FeatureSet> answer = versions->Resolve(ts, recent);
+  if (!answer && cannot_tell != nullptr) *cannot_tell = ts < versions->known_until;
+  return answer;
 }
 
 void FeatureCache::Put(std::string_view row, std::shared_ptr<const RowVersions> versions,
                        int64_t now_ms) {
   const int64_t ttl =
       versions->columns.empty() ? options_.negative_ttl_ms : options_.expire_after_write_ms;
-  // The row is held twice (table and clock).
-  const size_t bytes = versions->bytes + 2 * row.size() + sizeof(Entry) + 2 * sizeof(std::string) +
-                       sizeof(uint64_t) + 32;
+  const size_t bytes = versions->bytes + row.size() + sizeof(std::string) + sizeof(Entry) + 32;
   const size_t max_entries = std::max<size_t>(1, options_.max_entries / kStripes);
   const size_t max_bytes = std::max<size_t>(1, (options_.max_mb << 20) / kStripes);
   const size_t hash = RowHash()(row);
@@ -181,23 +201,20 @@ void FeatureCache::Put(std::string_view row, std::shared_ptr<const RowVersions> 
     if (!versions->live && old.versions->live && old.expires_at_ms > now_ms) return;
     EraseLocked(s, found);
   }
-  const uint64_t generation = s.next_generation++;
-  s.index.emplace(std::string(row), Entry{std::move(versions), now_ms + ttl, bytes, generation});
-  s.clock.emplace_back(std::string(row), generation);
-  s.bytes += bytes;
-  metrics_->cache_bytes.Add(static_cast<int64_t>(bytes));
+  // Turns of erased or replaced entries are dropped when the hand reaches
+  // them; compact when they outnumber the live ones, so that the clock stays
+  // O(entries) and stale turns never push a live entry out.
+  if (s.clock.size() > 2 * s.index.size() + 64) CompactLocked(s);
+  Turn turn(std::string(row), s.next_generation++);
+  const size_t added = bytes + TurnBytes(turn);
+  // Room first, so that the newcomer is never the entry evicted.
+  while (!s.index.empty() && (s.index.size() + 1 > max_entries || s.bytes + added > max_bytes)) {
+    if (!EvictOneLocked(s)) break;
+  }
+  s.index.emplace(std::string(row), Entry{std::move(versions), now_ms + ttl, bytes, turn.second});
+  s.clock.push_back(std::move(turn));
+  AddBytesLocked(s, static_cast<int64_t>(added));
   metrics_->cache_entries.Add(1);
-  while (s.index.size() > max_entries || (s.bytes > max_bytes && s.index.size() > 1)) {
-    EvictOneLocked(s);
-  }
-  // Turns of rows erased or replaced are dropped when the hand reaches them;
-  // compact when they outnumber the live ones, so the clock stays O(entries).
-  if (s.clock.size() > 2 * s.index.size() + 64) {
-    std::erase_if(s.clock, [&](const auto& turn) {
-      auto it = s.index.find(turn.first);
-      return it == s.index.end() || it->second.generation != turn.second;
-    });
-  }
 }
 
 size_t FeatureCache::entries() const {

@@ -90,8 +90,11 @@ class FeatureCache {
   // (RowVersions::Resolve; `recent` as there). now_ms is a monotonic clock
   // for expiry. Hits and misses are counted by the caller (once per batch: a
   // shared counter per call would cost more than the hit).
+  // On a miss, *cannot_tell (if given) says whether an unexpired entry was
+  // there whose history below ts was cut: a fetch with a newer bound cannot
+  // help then, only an exact one.
   std::optional<FeatureSet> Get(std::string_view row, int64_t ts, int64_t now_ms,
-                                bool recent = true);
+                                bool recent = true, bool* cannot_tell = nullptr);
   // Caches versions as the row's entry. An exact entry (not live) does not
   // displace an unexpired live one: the live entry answers every later ts it
   // holds, the exact one only ts below its own bound.
@@ -105,7 +108,7 @@ class FeatureCache {
   struct Entry {
     std::shared_ptr<const RowVersions> versions;
     int64_t expires_at_ms = 0;
-    size_t bytes = 0;         // versions, key and bookkeeping
+    size_t bytes = 0;         // versions, key and bookkeeping; not its turn in the clock
     uint64_t generation = 0;  // which of the row's turns in the clock is its own
     bool referenced = false;  // hit since the clock hand last passed it
   };
@@ -121,12 +124,19 @@ class FeatureCache {
   struct Stripe {
     mutable std::mutex mu;  // protects everything below
     absl::flat_hash_map<std::string, Entry, RowHash, std::equal_to<>> index;
-    std::deque<std::pair<std::string, uint64_t>> clock;  // row, generation
+    std::deque<std::pair<std::string, uint64_t>> clock;  // turns: row, generation
     uint64_t next_generation = 0;
-    size_t bytes = 0;
+    size_t bytes = 0;  // the entries and every turn in the clock, stale ones included
   };
+  using Turn = std::pair<std::string, uint64_t>;
+  static size_t TurnBytes(const Turn& turn) { return sizeof(Turn) + turn.first.size(); }
+  void AddBytesLocked(Stripe& s, int64_t delta);
+  // Erases an entry; its turn stays in the clock (and counted) until dropped.
   void EraseLocked(Stripe& s, decltype(Stripe::index)::iterator it);
-  void EvictOneLocked(Stripe& s);
+  // Moves the hand until it evicts one entry; false when the clock is empty.
+  bool EvictOneLocked(Stripe& s);
+  // Drops the turns of erased or replaced entries.
+  void CompactLocked(Stripe& s);
 
   static constexpr size_t kStripes = 16;
   const FeatureCacheOptions options_;

@@ -168,13 +168,17 @@ void LookupService::EnrichAsync(std::vector<Impression*> impressions,
       const LookupSpec& spec = lookups_[l];
       const std::string& row = spec.key_field == LookupKey::kUserId ? imp.user_id : imp.item_id;
       const int64_t as_of = imp.ts.ms - spec.as_of_offset_ms;
-      if (std::optional<FeatureSet> hit = caches_[l]->Get(row, as_of, now, as_of >= recent_from)) {
+      bool cannot_tell = false;
+      if (std::optional<FeatureSet> hit =
+              caches_[l]->Get(row, as_of, now, as_of >= recent_from, &cannot_tell)) {
         ++hits[l];
         state->results[idx] = std::move(*hit);
         state->Arrive();
         continue;
       }
-      Submit(l, row, as_of, /*exact=*/false, [state, idx](std::optional<FeatureSet> r) {
+      // A cached row whose history below as_of was cut: only an exact read
+      // can tell, a newer bound would only add newer versions.
+      Submit(l, row, as_of, /*exact=*/cannot_tell, [state, idx](std::optional<FeatureSet> r) {
         if (r) {
           state->results[idx] = std::move(*r);
         } else {

@@ -688,8 +688,11 @@ const std::vector<ConfigKey<LookupSpec>>& LookupKeys() {
                       "Features as of ts minus this, for feature pipelines that land their "
                       "values late (a value stamped t is used from t + offset); 0 .. 1 year.",
                       Duration()),
-      Key<LookupSpec>("cache.max_entries", FIELD(cache.max_entries), "LRU bound; > 0."),
-      Key<LookupSpec>("cache.max_mb", FIELD(cache.max_mb), "LRU bound; > 0."),
+      Key<LookupSpec>("cache.max_entries", FIELD(cache.max_entries),
+                      "Cache bound: the least recently hit rows are evicted past it (CLOCK); > 0."),
+      Key<LookupSpec>(
+          "cache.max_mb", FIELD(cache.max_mb),
+          "Cache bound in MiB: the least recently hit rows are evicted past it (CLOCK); > 0."),
       Key<LookupSpec>("cache.expire_after_write_ms", FIELD(cache.expire_after_write_ms),
                       "Staleness bound for live lookups; > 0."),
       Key<LookupSpec>("cache.negative_ttl_ms", FIELD(cache.negative_ttl_ms),

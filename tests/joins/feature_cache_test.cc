@@ -1,10 +1,11 @@
-// The version-aware cache: point-in-time answers, live serving, LRU and
+// The version-aware cache: point-in-time answers, live serving, CLOCK eviction and
 // time bounds, negative entries.
 #include "joins/feature_cache.h"
 
 #include <gtest/gtest.h>
 
 #include "src/core/feature_type.h"
+#include "src/core/hash.h"
 
 namespace ctrjoin {
 namespace {
@@ -177,6 +178,47 @@ TEST_F(FeatureCacheTest, AnExactEntryDoesNotDisplaceALiveOne) {
   EXPECT_EQ(Number(*cache.Get("u1", 5, 130), "user.age"), 4);
   EXPECT_EQ(cache.entries(), 1u);
   EXPECT_EQ(metrics_.cache_entries.Get(), 1);
+}
+
+// CLOCK makes room before it inserts: when every cached row was hit since
+// the hand last passed, the newcomer still stays (the hand takes the oldest).
+TEST_F(FeatureCacheTest, ANewRowIsNeverTheOneEvicted) {
+  FeatureCacheOptions o;
+  o.max_entries = 16;  // one per stripe
+  FeatureCache cache(o, &metrics_);
+  // Two rows of one stripe (the cache spreads rows by xxh3 over 16 stripes).
+  std::vector<std::string> same_stripe;
+  for (int i = 0; same_stripe.size() < 2; ++i) {
+    std::string row = "r" + std::to_string(i);
+    if (ImpressionKey(row) % 16 == 0) same_stripe.push_back(row);
+  }
+  cache.Put(same_stripe[0], Versions("1", 1), 0);
+  ASSERT_TRUE(cache.Get(same_stripe[0], 5, 0));  // hit: referenced
+  cache.Put(same_stripe[1], Versions("2", 1), 0);
+  EXPECT_TRUE(cache.Get(same_stripe[1], 5, 0)) << "the newcomer stays";
+  EXPECT_FALSE(cache.Get(same_stripe[0], 5, 0)) << "the older row made room";
+  EXPECT_EQ(metrics_.cache_evictions.Get(), 1u);
+}
+
+// Every byte and entry counted in comes out again, through replacement,
+// expiry, eviction and destruction.
+TEST_F(FeatureCacheTest, CountsReturnToZero) {
+  {
+    FeatureCacheOptions o;
+    o.max_entries = 64;
+    o.expire_after_write_ms = 100;
+    FeatureCache cache(o, &metrics_);
+    for (int i = 0; i < 5000; ++i) {
+      const std::string row = "u" + std::to_string(i % 300);
+      cache.Put(row, Versions(std::to_string(i), 1), i);
+      cache.Get("u" + std::to_string((i * 7) % 300), 5, i);
+    }
+    EXPECT_LE(cache.entries(), 64u);
+    EXPECT_GT(metrics_.cache_bytes.Get(), 0);
+    EXPECT_EQ(metrics_.cache_entries.Get(), static_cast<int64_t>(cache.entries()));
+  }
+  EXPECT_EQ(metrics_.cache_entries.Get(), 0);
+  EXPECT_EQ(metrics_.cache_bytes.Get(), 0);
 }
 
 TEST_F(FeatureCacheTest, ReplaceKeepsCountsRight) {

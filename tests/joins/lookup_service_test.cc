@@ -384,7 +384,14 @@ TEST_F(LookupServiceTest, AReplayOfADeepRowReadsExactlyAndKeepsTheWideEntry) {
   std::vector<Impression> newer{Imp("u1", "i1", 450)};
   ASSERT_TRUE(Enrich(newer).get().ok());
   EXPECT_EQ(std::get<int64_t>(*Find(newer[0], "user.age")), 34) << "version 400";
-  EXPECT_EQ(store_.rows(), rows) << "answered by the wide entry";
+  EXPECT_EQ(store_.rows(), rows)
+      << "answered by the wide entry";  // Another impression the wide entry cannot tell costs one
+                                        // exact read, not
+  // a wide one first.
+  std::vector<Impression> deep{Imp("u1", "i1", 260)};
+  ASSERT_TRUE(Enrich(deep).get().ok());
+  EXPECT_EQ(std::get<int64_t>(*Find(deep[0], "user.age")), 32) << "version 200";
+  EXPECT_EQ(store_.rows(), rows + 1);
 }
 
 TEST_F(LookupServiceTest, AHistoricalImpressionIsNeverServedPastTheFetchBound) {
