@@ -69,7 +69,7 @@ class LabelJoin : public ShardProcessor {
   JoinState state_;
   JoinMetrics* const metrics_;
   EventTime watermark_ = EventTime::Min();
-  std::string scratch_;           // an impression being encoded, reused
+  std::string scratch_;           // an impression being encoded; reused, so it grows only rarely
   uint64_t changelog_bytes_ = 0;  // at the previous barrier
 };
 

@@ -65,35 +65,6 @@ bool GetInt64(std::string_view& in, int64_t& v) {
   return true;
 }
 
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  for (; v >= 0x80; v >>= 7) ++n;
-  return n;
-}
-
-size_t StringSize(std::string_view s) { return VarintSize(s.size()) + s.size(); }
-
-// What EncodeFeatures appends, so that an encoding allocates once.
-size_t FeaturesSize(const std::vector<Feature>& features) {
-  size_t n = VarintSize(features.size());
-  for (const Feature& f : features) {
-    n += StringSize(f.name) + 1;
-    n += std::visit(
-        [](const auto& v) -> size_t {
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, double> || std::is_same_v<T, int64_t>) {
-            return 8;
-          } else if constexpr (std::is_same_v<T, std::string>) {
-            return StringSize(v);
-          } else {
-            return VarintSize(v.size()) + 8 * v.size();
-          }
-        },
-        f.value);
-  }
-  return n;
-}
-
 void EncodeFeatures(const std::vector<Feature>& features, std::string& out) {
   PutVarint(out, features.size());
   for (const Feature& f : features) {
@@ -211,13 +182,7 @@ uint64_t ReadBigEndian64(const char* p) {
   return v;
 }
 
-size_t EncodedImpressionSize(const Impression& imp) {
-  return StringSize(imp.impression_id) + StringSize(imp.user_id) + StringSize(imp.item_id) + 8 + 1 +
-         FeaturesSize(imp.features) + FeaturesSize(imp.lookup_features);
-}
-
 void EncodeImpression(const Impression& imp, std::string& out) {
-  out.reserve(out.size() + EncodedImpressionSize(imp));  // one allocation, not one per doubling
   PutString(out, imp.impression_id);
   PutString(out, imp.user_id);
   PutString(out, imp.item_id);

@@ -14,8 +14,7 @@
 
 namespace ctrjoin {
 
-void EncodeImpression(const Impression& imp, std::string& out);  // appends
-size_t EncodedImpressionSize(const Impression& imp);             // what it appends
+void EncodeImpression(const Impression& imp, std::string& out);
 Status DecodeImpression(std::string_view in, Impression& out);
 
 // Little helpers shared by the encoders.
