@@ -75,7 +75,7 @@ inline constexpr ApiVersionRange kSupportedApis[] = {
     {ApiKey::kAddPartitionsToTxn, 0, 1},
     {ApiKey::kAddOffsetsToTxn, 0, 1},
     {ApiKey::kEndTxn, 0, 1},
-    {ApiKey::kTxnOffsetCommit, 0, 2},
+    {ApiKey::kTxnOffsetCommit, 0, 3},
 };
 
 // Milliseconds since the Unix epoch (record and transaction timestamps).

@@ -1127,6 +1127,64 @@ TEST(KafkaBrokerTxnTest, ConsumeTransformProduceExactlyOnce) {
   EXPECT_TRUE(reader.ConsumeFor(milliseconds(500)).empty());
 }
 
+// KIP-447: TxnOffsetCommit v3 carries the consumer's generation and member
+// id. Offsets sent with the group metadata of a generation the group has
+// left behind (a member that missed a rebalance: a zombie) are refused and
+// never committed; the current generation's are accepted.
+TEST(KafkaBrokerTxnTest, OffsetsOfAStaleGenerationAreRefused) {
+  auto broker = StartBroker();
+  ASSERT_TRUE(broker);
+  const std::string input = UniqueName("kip447-in");
+  const std::string group = UniqueName("kip447-group");
+  Producer admin(broker->bootstrap(), {});
+  ASSERT_EQ(CreateTopic(admin.get(), input, 2), RD_KAFKA_RESP_ERR_NO_ERROR);
+  const Props props = {{"group.id", group}, {"topic.metadata.refresh.interval.ms", "500"}};
+  Consumer a(broker->bootstrap(), props);
+  a.Subscribe(input);
+  std::vector<Message> sink;
+  auto deadline = Clock::now() + kWait;
+  while (Clock::now() < deadline && a.AssignedPartitions().size() != 2) a.PollOnce(&sink);
+  ASSERT_EQ(a.AssignedPartitions().size(), 2u);
+  rd_kafka_consumer_group_metadata_t* stale = rd_kafka_consumer_group_metadata(a.get());
+
+  Consumer b(broker->bootstrap(), props);  // a rebalance: a new generation
+  b.Subscribe(input);
+  deadline = Clock::now() + kWait;
+  while (Clock::now() < deadline &&
+         (a.AssignedPartitions().size() != 1 || b.AssignedPartitions().size() != 1)) {
+    a.PollOnce(&sink, 50);
+    b.PollOnce(&sink, 50);
+  }
+  ASSERT_EQ(a.AssignedPartitions().size(), 1u);
+  const std::int32_t owned = *a.AssignedPartitions().begin();
+
+  Producer producer(broker->bootstrap(), TransactionalProps(UniqueName("kip447-tx")));
+  ASSERT_TRUE(TxnOk(rd_kafka_init_transactions(producer.get(), kApiTimeoutMs), "init"));
+  auto send = [&](rd_kafka_consumer_group_metadata_t* metadata, std::int64_t offset) {
+    rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(offsets, input.c_str(), owned)->offset = offset;
+    rd_kafka_error_t* error =
+        rd_kafka_send_offsets_to_transaction(producer.get(), offsets, metadata, kApiTimeoutMs);
+    rd_kafka_topic_partition_list_destroy(offsets);
+    rd_kafka_consumer_group_metadata_destroy(metadata);
+    return error;
+  };
+
+  ASSERT_TRUE(TxnOk(rd_kafka_begin_transaction(producer.get()), "begin"));
+  rd_kafka_error_t* refused = send(stale, 1);
+  ASSERT_NE(refused, nullptr);
+  EXPECT_EQ(rd_kafka_error_code(refused), RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION)
+      << rd_kafka_error_string(refused);
+  rd_kafka_error_destroy(refused);
+  ASSERT_TRUE(TxnOk(rd_kafka_abort_transaction(producer.get(), kApiTimeoutMs), "abort"));
+
+  ASSERT_TRUE(TxnOk(rd_kafka_begin_transaction(producer.get()), "begin 2"));
+  ASSERT_TRUE(TxnOk(send(rd_kafka_consumer_group_metadata(a.get()), 2), "send current"));
+  ASSERT_TRUE(TxnOk(rd_kafka_commit_transaction(producer.get(), kApiTimeoutMs), "commit"));
+  Consumer observer(broker->bootstrap(), {{"group.id", group}});
+  EXPECT_EQ(CommittedOffset(observer, input, owned), 2);
+}
+
 TEST(KafkaBrokerGroupTest, TwoMembersShareThenOneTakesAll) {
   auto broker = StartBroker();
   ASSERT_TRUE(broker);

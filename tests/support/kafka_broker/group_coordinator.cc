@@ -319,6 +319,17 @@ KafkaError GroupCoordinator::CheckOffsetCommit(const std::string& group_id, std:
   return KafkaError::kNone;
 }
 
+KafkaError GroupCoordinator::CheckTxnOffsetCommit(const std::string& group_id,
+                                                  std::int32_t generation,
+                                                  const std::string& member_id) const {
+  auto g = groups_.find(group_id);
+  const bool known = g != groups_.end() && g->second.members.contains(member_id);
+  if (!member_id.empty() && !known) return KafkaError::kUnknownMemberId;
+  const std::int32_t current = g != groups_.end() ? g->second.generation : 0;
+  if (generation >= 0 && generation != current) return KafkaError::kIllegalGeneration;
+  return KafkaError::kNone;
+}
+
 void GroupCoordinator::Poll(std::int64_t now) {
   for (auto& [name, group] : groups_) {
     std::vector<std::string> expired;

@@ -86,6 +86,15 @@ class GroupCoordinator {
   KafkaError CheckOffsetCommit(const std::string& group_id, std::int32_t generation,
                                const std::string& member_id) const;
 
+  // Whether a TxnOffsetCommit (v3, KIP-447) with this consumer identity may
+  // stage offsets (Kafka's doTxnCommitOffsets): a member id the group does
+  // not know is UNKNOWN_MEMBER_ID, a generation >= 0 that is not the
+  // group's is ILLEGAL_GENERATION; generation -1 with no member id (a
+  // consumer outside the group protocol, or v0-2) is left to the producer
+  // epoch's fencing.
+  KafkaError CheckTxnOffsetCommit(const std::string& group_id, std::int32_t generation,
+                                  const std::string& member_id) const;
+
   // Completes rebalances whose wait is over and expires dead members.
   void Poll(std::int64_t now);
   std::int64_t NextDeadlineMs() const;

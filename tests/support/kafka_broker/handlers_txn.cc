@@ -1,7 +1,8 @@
 // Idempotence and transaction handlers of BrokerCore (see broker_core.h):
 // InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn and
-// TxnOffsetCommit. The advertised versions (all < 2) share one layout per
-// API apart from TxnOffsetCommit's leader epoch (v2).
+// TxnOffsetCommit. The advertised versions share one layout per API apart
+// from TxnOffsetCommit's leader epoch (v2) and its flexible v3 (KIP-447),
+// which carries the consumer's generation and member id.
 
 #include "tests/support/kafka_broker/broker_core.h"
 
@@ -88,25 +89,59 @@ HandlerOutcome BrokerCore::HandleEndTxn(const RequestHeader& header, WireReader&
 }
 
 HandlerOutcome BrokerCore::HandleTxnOffsetCommit(const RequestHeader& header, WireReader& r) {
+  // v3 (KIP-447) is flexible: request header v2 (its tagged fields come
+  // first), compact strings and arrays, tagged fields at every level, and
+  // the consumer's group identity, so that a zombie member is fenced.
   const std::int16_t version = header.api_version;
-  std::string transactional_id = r.String();
-  std::string group_id = r.String();
+  const bool flexible = version >= 3;
+  if (flexible) r.SkipTaggedFields();
+  auto string = [&r, flexible] {
+    return flexible ? r.CompactNullableString().value_or(std::string()) : r.String();
+  };
+  std::string transactional_id = string();
+  std::string group_id = string();
   std::int64_t producer_id = r.Int64();
   std::int16_t producer_epoch = r.Int16();
+  std::int32_t generation = -1;
+  std::string member_id;
+  if (flexible) {
+    generation = r.Int32();
+    member_id = string();
+    r.CompactNullableString();  // GroupInstanceId: static membership is not supported
+  }
   using PartitionIn = std::pair<std::int32_t, OffsetEntry>;
   using TopicIn = TopicEntries<PartitionIn>;
-  const std::vector<TopicIn> topics = ReadTopicArray<PartitionIn>(r, [version](WireReader& r) {
+  auto read_partition = [version, flexible](WireReader& r) {
     const std::int32_t index = r.Int32();
     OffsetEntry entry;
     entry.offset = r.Int64();
     if (version >= 2) entry.leader_epoch = r.Int32();
-    entry.metadata = r.NullableString();
+    entry.metadata = flexible ? r.CompactNullableString() : r.NullableString();
+    if (flexible) r.SkipTaggedFields();
     return PartitionIn{index, std::move(entry)};
-  });
+  };
+  std::vector<TopicIn> topics;
+  if (flexible) {
+    for (std::uint64_t t = r.UVarint(); t > 1 && r.ok(); --t) {
+      TopicIn topic;
+      topic.name = string();
+      for (std::uint64_t p = r.UVarint(); p > 1 && r.ok(); --p) {
+        topic.partitions.push_back(read_partition(r));
+      }
+      r.SkipTaggedFields();
+      topics.push_back(std::move(topic));
+    }
+    r.SkipTaggedFields();
+  } else {
+    topics = ReadTopicArray<PartitionIn>(r, read_partition);
+  }
   if (!r.ok()) return HandlerOutcome::Close();
 
   KafkaError error =
       txns_.CheckTxnOffsetCommit(transactional_id, producer_id, producer_epoch, group_id);
+  if (error == KafkaError::kNone) {
+    error = groups_.CheckTxnOffsetCommit(group_id, generation, member_id);
+  }
   if (error == KafkaError::kNone) {
     OffsetMap pending;
     for (const TopicIn& topic : topics) {
@@ -117,20 +152,39 @@ HandlerOutcome BrokerCore::HandleTxnOffsetCommit(const RequestHeader& header, Wi
       logger_->Warn("staging offsets of group {}: {}", group_id, st.message());
       error = KafkaError::kKafkaStorageError;
     }
+  } else if (flexible) {
+    logger_->Info("TxnOffsetCommit of {} for group {} (generation {}, member '{}') refused: {}",
+                  transactional_id, group_id, generation, member_id, Code(error));
   }
 
   OutFrame frame(header.correlation_id);
   WireWriter& w = frame.w();
-  w.Int32(0);  // ThrottleTimeMs
-  w.ArrayCount(topics.size());
+  if (flexible) w.NoTaggedFields();  // response header v1
+  w.Int32(0);                        // ThrottleTimeMs
+  auto write_count = [&w, flexible](std::size_t n) {
+    if (flexible) {
+      w.CompactArrayCount(n);
+    } else {
+      w.ArrayCount(n);
+    }
+  };
+  write_count(topics.size());
   for (const TopicIn& topic : topics) {
-    w.String(topic.name);
-    w.ArrayCount(topic.partitions.size());
+    if (flexible) {
+      w.UVarint(topic.name.size() + 1);  // compact string
+      w.Raw(topic.name.data(), topic.name.size());
+    } else {
+      w.String(topic.name);
+    }
+    write_count(topic.partitions.size());
     for (const auto& [index, entry] : topic.partitions) {
       w.Int32(index);
       w.Int16(Code(error));
+      if (flexible) w.NoTaggedFields();
     }
+    if (flexible) w.NoTaggedFields();
   }
+  if (flexible) w.NoTaggedFields();
   return HandlerOutcome::Respond(std::move(frame));
 }
 
