@@ -28,6 +28,7 @@
 #include "src/core/crash_point.h"
 #include "src/core/dir_lock.h"
 #include "src/core/hash.h"
+#include "src/io/co_partitioning.h"
 #include "src/io/file_source.h"
 #include "src/io/kafka_client.h"
 #include "src/io/kafka_source.h"
@@ -69,6 +70,11 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& c, bool replay, bool re
         for (const auto& [id, offset] : *start) options.start_offsets.try_emplace(id, offset);
         saved = true;
       }
+    }
+    if (options.mode == KafkaMode::kGroup) {
+      Result<CoPartitionReport> co = CheckCoPartitioned(options, c.ParserSchema());
+      if (!co.ok()) return co.status();
+      options.co_partitions = co->partitions;
     }
     auto s = KafkaSource::Open(options);
     if (!s.ok()) return s.status();
@@ -372,6 +378,10 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   Pipeline pipeline(pipeline_options, config.ParserSchema(), config.watermark, &source, enricher,
                     &sink, &dead_letters, &metrics.pipeline);
   if (end_after_window_ms >= 0) pipeline.EndAfterWindows(end_after_window_ms);
+  if (auto* kafka = dynamic_cast<KafkaSource*>(&source);
+      kafka != nullptr && kafka->co_partitions() > 0) {
+    pipeline.RequireCoPartitioned({kafka->co_partitions(), &KafkaDefaultPartition});
+  }
   if (eos != nullptr) {
     pipeline.SetCheckpointHooks(eos->coordinator);
     eos->coordinator->UseChangelogs(
@@ -822,15 +832,19 @@ Status ForEachGenerated(const WorkloadOptions& workload, uint64_t n,
   return Status::Ok();
 }
 
-// `ctrjoin gen --brokers`: the trace into Kafka, record timestamps = arrival.
+// `ctrjoin gen --brokers`: the trace into Kafka, record timestamps = arrival,
+// keyed by impression id under Kafka's default partitioner, so the two topics
+// are co-partitioned (what `source.kafka.mode: group` needs).
 Status ProduceTrace(const GenerateOptions& options, const WorkloadOptions& workload) {
-  auto producer = BulkProducer::Open({{"bootstrap.servers", options.brokers}, {"linger.ms", "20"}});
+  auto producer = BulkProducer::Open({{"bootstrap.servers", options.brokers},
+                                      {"linger.ms", "20"},
+                                      {"partitioner", "murmur2_random"}});
   if (!producer.ok()) return producer.status().WithContext("gen");
   CTRJOIN_RETURN_IF_ERROR(
       ForEachGenerated(workload, options.impressions, [&](const GeneratedRecord& r) {
         const std::string& topic =
             r.stream == StreamKind::kImpression ? options.impressions_topic : options.clicks_topic;
-        return (*producer)->Produce(topic, -1, r.json, r.arrival_ms);
+        return (*producer)->Produce(topic, -1, r.json, r.arrival_ms, r.key);
       }));
   return (*producer)->Flush(60'000).WithContext("gen");
 }

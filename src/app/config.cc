@@ -102,8 +102,10 @@ ConfigSection SourceSection() {
           Key<Config>("source.kafka.group_id", FIELD(source.kafka.group_id),
                       "Consumer group; its committed offsets are where a run continues."),
           Key<Config>("source.kafka.mode", FIELD(source.kafka.mode),
-                      "`assign`: every partition of both topics; `subscribe`: the consumer "
-                      "group shares them out. Checkpoints need `assign`."),
+                      "`assign`: every partition of both topics; `group`: the consumer group "
+                      "shares them out among the job's processes, one task per partition "
+                      "number; both topics must be co-partitioned (checked at start). "
+                      "Checkpoints need `assign`."),
           Key<Config>("source.kafka.start", FIELD(source.kafka.start),
                       "Where a partition without a committed offset starts."),
           Key<Config>("source.kafka.stop_at_end", FIELD(source.kafka.stop_at_end),

@@ -160,10 +160,10 @@ void ProduceWorkload(rd_kafka_t* producer, WorkloadOptions w, const std::atomic<
     }
     const char* topic = r.stream == StreamKind::kImpression ? "impressions" : "clicks";
     while (!stop.load()) {
-      rd_kafka_resp_err_t err =
-          rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic),
-                            RD_KAFKA_V_VALUE(const_cast<char*>(r.json.data()), r.json.size()),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+      rd_kafka_resp_err_t err = rd_kafka_producev(
+          producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(r.json.data()), r.json.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
       rd_kafka_poll(producer, 50);
     }
@@ -265,7 +265,9 @@ Status RunDemo(const DemoOptions& options) {
   auto broker = testbroker::TestBroker::Start(broker_options);
   if (!broker.ok()) return broker.status().WithContext("starting the demo's Kafka broker");
   const std::string brokers = (*broker)->bootstrap();
-  auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}, {"linger.ms", "5"}});
+  // Keyed by impression id under Kafka's default partitioner: co-partitioned.
+  auto conf = MakeKafkaConf(
+      {{"bootstrap.servers", brokers}, {"linger.ms", "5"}, {"partitioner", "murmur2_random"}});
   if (!conf.ok()) return conf.status();
   auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
   if (!producer.ok()) return producer.status();

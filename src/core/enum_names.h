@@ -3,10 +3,10 @@
 // spell them. Each enum declares its names once, beside itself, as a
 // function found by argument-dependent lookup:
 //
-//   enum class KafkaMode { kAssign, kSubscribe };
+//   enum class KafkaMode { kAssign, kGroup };
 //   constexpr auto NamesOf(KafkaMode) {
 //     return std::to_array<NamedValue<KafkaMode>>(
-//         {{KafkaMode::kAssign, "assign"}, {KafkaMode::kSubscribe, "subscribe"}});
+//         {{KafkaMode::kAssign, "assign"}, {KafkaMode::kGroup, "group"}});
 //   }
 //
 // NameOf and ParseEnum below then work for it, and so do the config parser
@@ -36,7 +36,7 @@ constexpr std::string_view NameIn(const std::array<NamedValue<T>, N>& names, T v
   return {};
 }
 
-// "'assign' or 'subscribe'", "'stdout', 'file' or 'kafka'".
+// "'assign' or 'group'", "'stdout', 'file' or 'kafka'".
 template <typename T, size_t N>
 std::string ChoicesText(const std::array<NamedValue<T>, N>& names) {
   std::string text;
@@ -48,7 +48,7 @@ std::string ChoicesText(const std::array<NamedValue<T>, N>& names) {
 }
 
 // Sets out to the value named `name`; otherwise an error naming `key`:
-// "source.kafka.mode: must be 'assign' or 'subscribe', got 'x'".
+// "source.kafka.mode: must be 'assign' or 'group', got 'x'".
 template <typename T, size_t N>
 Status ParseNameIn(const std::array<NamedValue<T>, N>& names, std::string_view name,
                    std::string_view key, T& out) {

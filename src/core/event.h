@@ -100,8 +100,9 @@ enum class RejectCode {
   kShadowedName,       // a feature named like a sample field or a lookup's columns, or given twice
   kFutureTs,           // ts further ahead of the wall clock than schema.max_future_ms
   kUndeclaredFeature,  // a feature schema.features does not declare, with strict_features
+  kWrongPartition,     // group mode: not on the partition its impression id belongs to
 };
-inline constexpr size_t kRejectCodes = 8;
+inline constexpr size_t kRejectCodes = 9;
 constexpr auto NamesOf(RejectCode) {
   return std::to_array<NamedValue<RejectCode>>(
       {{RejectCode::kTooLarge, "too_large"},
@@ -111,7 +112,8 @@ constexpr auto NamesOf(RejectCode) {
        {RejectCode::kInvalidValue, "invalid_value"},
        {RejectCode::kShadowedName, "shadowed_name"},
        {RejectCode::kFutureTs, "future_ts"},
-       {RejectCode::kUndeclaredFeature, "undeclared_feature"}});
+       {RejectCode::kUndeclaredFeature, "undeclared_feature"},
+       {RejectCode::kWrongPartition, "wrong_partition"}});
 }
 
 struct DeadLetter {

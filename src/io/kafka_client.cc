@@ -327,6 +327,12 @@ Result<std::vector<int32_t>> KafkaTopicPartitions(rd_kafka_t* rk, const std::str
   }
 }
 
+int32_t KafkaDefaultPartition(std::string_view key, int32_t partitions) {
+  // Reads only the key: no topic handle is needed.
+  return rd_kafka_msg_partitioner_murmur2(nullptr, key.data(), key.size(), partitions, nullptr,
+                                          nullptr);
+}
+
 Result<std::unique_ptr<BulkProducer>> BulkProducer::Open(
     const std::map<std::string, std::string>& properties) {
   Result<KafkaConf> conf = MakeKafkaConf(properties);
@@ -347,11 +353,12 @@ void BulkProducer::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* 
 }
 
 Status BulkProducer::Produce(const std::string& topic, int32_t partition, std::string_view value,
-                             int64_t timestamp_ms) {
+                             int64_t timestamp_ms, std::string_view key) {
   rd_kafka_resp_err_t err;
   while ((err = rd_kafka_producev(
               rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
               RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+              RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
               RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
               RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
               RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {

@@ -79,6 +79,12 @@ Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context, std::strin
 Result<std::vector<int32_t>> KafkaTopicPartitions(rd_kafka_t* rk, const std::string& topic,
                                                   int wait_ms);
 
+// The partition Kafka's default partitioner (murmur2 of the key bytes, as
+// the Java clients and librdkafka's `murmur2_random` choose for a key) gives
+// key among `partitions` (> 0). Group mode checks with it that both input
+// topics are keyed by impression id (src/README.md, "Scaling out").
+int32_t KafkaDefaultPartition(std::string_view key, int32_t partitions);
+
 // Creates topics (name, partitions; replication factor 1) through rk's
 // brokers and waits up to timeout_ms for the answer. A topic that already
 // exists is no error. For the demo's in-process broker and benchmarks;
@@ -97,9 +103,10 @@ class BulkProducer {
   static Result<std::unique_ptr<BulkProducer>> Open(
       const std::map<std::string, std::string>& properties);
 
-  // partition < 0: librdkafka's partitioner; timestamp_ms 0: now.
+  // partition < 0: librdkafka's partitioner (of the key, if one is given;
+  // an empty key is none); timestamp_ms 0: now.
   Status Produce(const std::string& topic, int32_t partition, std::string_view value,
-                 int64_t timestamp_ms = 0);
+                 int64_t timestamp_ms = 0, std::string_view key = {});
   Status Flush(int timeout_ms);
   rd_kafka_t* get() const { return rk_.get(); }
 

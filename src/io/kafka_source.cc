@@ -1,6 +1,7 @@
 #include "src/io/kafka_source.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -41,6 +44,8 @@ int RemainingMs(Clock::time_point deadline) {
   return left > 0 ? static_cast<int>(left) : 0;
 }
 
+constexpr std::string_view kAssignmentStrategy = "partition.assignment.strategy";
+
 }  // namespace
 
 Status KafkaSourceOptions::Validate() const {
@@ -61,6 +66,18 @@ Status KafkaSourceOptions::Validate() const {
   // partitions move between members, and a member may get none at all.
   if (stop_at_end && mode != KafkaMode::kAssign) {
     return Status::InvalidArgument("source.kafka.stop_at_end: requires mode 'assign'");
+  }
+  // A task is partition p of both topics: only the range assignor gives
+  // partition p of every subscribed topic to one member (round robin and
+  // sticky spread them over members independently).
+  if (mode == KafkaMode::kGroup) {
+    if (auto s = properties.find(std::string(kAssignmentStrategy));
+        s != properties.end() && s->second != "range") {
+      return Status::InvalidArgument(fmt::format(
+          "source.kafka.properties: {} must be 'range' in mode 'group', got '{}' (a task is "
+          "partition p of both topics, and only the range assignor keeps them together)",
+          kAssignmentStrategy, s->second));
+    }
   }
   if (poll_timeout_ms < 1 || poll_timeout_ms > 10'000) {
     return Status::InvalidArgument(fmt::format(
@@ -105,6 +122,7 @@ struct KafkaSource::Impl {
   std::optional<StreamKind> StreamOf(const char* topic) const;
   const std::string& TopicOf(StreamKind stream) const;
 
+  static std::string DescribePartitions(const rd_kafka_topic_partition_list_t* parts);
   static void RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t* parts, void* opaque) {
     static_cast<Impl*>(opaque)->OnRebalance(rk, err, parts);
@@ -172,12 +190,13 @@ Status KafkaSource::Impl::Start() {
       {"auto.offset.reset", std::string(NameOf(options_.start))},
       {"enable.partition.eof", options_.stop_at_end ? "true" : "false"},
   };
+  if (options_.mode == KafkaMode::kGroup) properties[std::string(kAssignmentStrategy)] = "range";
   for (const auto& [name, value] : options_.properties) properties[name] = value;
   Result<KafkaConf> conf = MakeKafkaConf(properties);
   if (!conf.ok()) return conf.status().WithContext("source.kafka.properties");
   rd_kafka_conf_set_opaque(conf->get(), this);
   rd_kafka_conf_set_error_cb(conf->get(), &Impl::ErrorCallback);
-  if (options_.mode == KafkaMode::kSubscribe) {
+  if (options_.mode == KafkaMode::kGroup) {
     rd_kafka_conf_set_rebalance_cb(conf->get(), &Impl::RebalanceCallback);
   }
   Result<KafkaHandle> consumer = MakeKafkaHandle(RD_KAFKA_CONSUMER, std::move(conf).value());
@@ -186,7 +205,7 @@ Status KafkaSource::Impl::Start() {
   // Errors and other events then come out of rd_kafka_consumer_poll instead
   // of piling up on the main queue nobody polls.
   rd_kafka_poll_set_consumer(consumer_.get());
-  return options_.mode == KafkaMode::kSubscribe ? Subscribe() : AssignAll();
+  return options_.mode == KafkaMode::kGroup ? Subscribe() : AssignAll();
 }
 
 Status KafkaSource::Impl::Subscribe() {
@@ -342,10 +361,26 @@ void KafkaSource::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     std::optional<StreamKind> stream = StreamOf(parts->elems[i].topic);
     if (stream) changed.push_back({*stream, parts->elems[i].partition});
   }
-  spdlog::info("source.kafka: {} {} partitions", assign ? "assigned" : "revoked", parts->cnt);
+  spdlog::info("source.kafka: {} {} partitions: {}", assign ? "assigned" : "revoked", parts->cnt,
+               DescribePartitions(parts));
   Status applied = KafkaStatus(rd_kafka_assign(rk, assign ? parts : nullptr),
                                "source.kafka: applying a rebalance");
   if (!applied.ok() && rebalance_error_.ok()) rebalance_error_ = applied;
+}
+
+// "impressions [0, 2], clicks [0, 2]": the partitions of each topic, sorted.
+std::string KafkaSource::Impl::DescribePartitions(const rd_kafka_topic_partition_list_t* parts) {
+  std::map<std::string, std::vector<int32_t>> by_topic;
+  for (int i = 0; i < parts->cnt; ++i) {
+    by_topic[parts->elems[i].topic].push_back(parts->elems[i].partition);
+  }
+  std::string text;
+  for (auto& [topic, ids] : by_topic) {
+    std::sort(ids.begin(), ids.end());
+    if (!text.empty()) text += ", ";
+    text += fmt::format("{} [{}]", topic, fmt::join(ids, ", "));
+  }
+  return text.empty() ? "none" : text;
 }
 
 Result<SourceBatch> KafkaSource::Impl::Next(size_t max_records) {
@@ -503,6 +538,8 @@ KafkaPartitionList KafkaSource::OffsetsFor(const SourcePositions& positions, uin
   }
   return parts;
 }
+
+int32_t KafkaSource::co_partitions() const { return impl_->options_.co_partitions; }
 
 rd_kafka_consumer_group_metadata_t* KafkaSource::NewGroupMetadata() const {
   return rd_kafka_consumer_group_metadata(impl_->consumer_.get());

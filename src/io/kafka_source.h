@@ -2,7 +2,7 @@
 // KafkaSource: reads the impressions and clicks topics with one librdkafka
 // consumer (isolation.level=read_committed), either by assigning every
 // partition of both topics (mode "assign") or through a consumer group
-// (mode "subscribe"). Reports partition assignment changes in SourceBatch so
+// (mode "group"). Reports partition assignment changes in SourceBatch so
 // the watermark tracker knows which partitions hold the watermark back.
 //
 // Next, Seek, CommittedEpoch and ConsumerLag are called from the source node
@@ -24,12 +24,12 @@
 
 namespace ctrjoin {
 
-// kAssign: every partition of both topics; kSubscribe: the consumer group
+// kAssign: every partition of both topics; kGroup: the consumer group
 // shares the partitions out.
-enum class KafkaMode { kAssign, kSubscribe };
+enum class KafkaMode { kAssign, kGroup };
 constexpr auto NamesOf(KafkaMode) {
   return std::to_array<NamedValue<KafkaMode>>(
-      {{KafkaMode::kAssign, "assign"}, {KafkaMode::kSubscribe, "subscribe"}});
+      {{KafkaMode::kAssign, "assign"}, {KafkaMode::kGroup, "group"}});
 }
 
 // Where a partition without a committed offset starts. The names are
@@ -56,6 +56,9 @@ struct KafkaSourceOptions {
   // a bounded run (stop_at_end) ends instead of the end offset at start-up.
   std::map<PartitionId, int64_t> start_offsets;
   std::map<PartitionId, int64_t> end_offsets;
+  // Set in mode "group" once CheckCoPartitioned (src/io/co_partitioning.h)
+  // passed (not a config key): the partition count of each topic.
+  int32_t co_partitions = 0;
 
   Status Validate() const;  // names the bad field: "source.kafka.brokers: ..."
 };
@@ -86,6 +89,8 @@ class KafkaSource : public Source {
     int64_t position = 0;  // next offset to read
   };
   std::vector<PartitionProgress> Progress() const;
+  // options.co_partitions: 0 unless the inputs were checked co-partitioned.
+  int32_t co_partitions() const;
 
   // Exactly-once with a Kafka sink: the input offsets are committed in the
   // sink's transactions, tagged with the epoch ("ctrjoin-epoch=N" offset

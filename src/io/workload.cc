@@ -117,11 +117,14 @@ struct WorkloadGenerator::Impl {
     return arrival;
   }
 
-  void Push(StreamKind stream, int64_t arrival, std::string json, double p_click = -1,
-            std::string impression_id = {}) {
+  // key: the impression id the record is about; p_click >= 0 only for a
+  // well-formed first impression.
+  void Push(StreamKind stream, int64_t arrival, std::string json, const std::string& key,
+            double p_click = -1) {
+    std::string impression_id = p_click >= 0 ? key : std::string();
     queue.push(Queued{
         arrival, seq++,
-        GeneratedRecord{stream, arrival, std::move(json), p_click, std::move(impression_id)}});
+        GeneratedRecord{stream, arrival, std::move(json), p_click, std::move(impression_id), key}});
   }
 
   // Replaces a record by one of a few realistic kinds of garbage.
@@ -166,13 +169,9 @@ struct WorkloadGenerator::Impl {
     if (malformed) json = Corrupt(json, StreamKind::kImpression);
     const int64_t arrival = ArrivalFor(ts);
     if (Chance(opts.duplicate_impression_rate)) {
-      Push(StreamKind::kImpression, arrival + 1 + static_cast<int64_t>(Uniform() * 1000), json);
+      Push(StreamKind::kImpression, arrival + 1 + static_cast<int64_t>(Uniform() * 1000), json, id);
     }
-    if (malformed) {
-      Push(StreamKind::kImpression, arrival, std::move(json));
-    } else {
-      Push(StreamKind::kImpression, arrival, std::move(json), p_click, id);
-    }
+    Push(StreamKind::kImpression, arrival, std::move(json), id, malformed ? -1 : p_click);
 
     if (Chance(p_click)) {
       const double delay = ClickDelayMs();
@@ -200,7 +199,7 @@ struct WorkloadGenerator::Impl {
   void PushClick(const std::string& id, int64_t click_ts) {
     std::string json = fmt::format(R"({{"impression_id":"{}","ts":{}}})", id, click_ts);
     if (Chance(opts.malformed_rate)) json = Corrupt(json, StreamKind::kClick);
-    Push(StreamKind::kClick, ArrivalFor(click_ts), std::move(json));
+    Push(StreamKind::kClick, ArrivalFor(click_ts), std::move(json), id);
   }
 
   WorkloadOptions opts;

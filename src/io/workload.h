@@ -72,6 +72,9 @@ struct GeneratedRecord {
   // a click, a duplicate or a malformed record.
   double p_click = -1;
   std::string impression_id;  // set with p_click
+  // The impression id the record is about, also for a click, a duplicate or
+  // a malformed record: the Kafka key that co-partitions both topics.
+  std::string key;
 };
 
 // The click model: an impression is clicked with probability

@@ -39,13 +39,27 @@ ParsedEvent Keyed(PartitionId partition, Event& event) {
   return ParsedEvent{partition, ts, KeyedEvent{key, std::move(event)}};
 }
 
+// Why an event on `partition` is not where co-partitioned inputs put it;
+// empty if it is (or nothing is checked).
+Rejection CheckPartition(const CoPartitioned& check, std::string_view impression_id,
+                         int32_t partition) {
+  if (check.partition_of == nullptr) return {};
+  const int32_t expected = check.partition_of(impression_id, check.partitions);
+  if (expected == partition) return {};
+  return {RejectCode::kWrongPartition,
+          fmt::format("impression_id: Kafka's default partitioner puts '{}' in partition {} of "
+                      "{}, not {}; mode 'group' needs both topics keyed by impression_id",
+                      impression_id, expected, check.partitions, partition)};
+}
+
 // The body of the parse node (unlimited: called on any worker, concurrently
 // for different batches): decodes a batch's records into keyed events and
 // dead letters. Owns one EventParser per worker thread.
 class ParseStage {
  public:
-  ParseStage(const SchemaOptions* schema, PipelineMetrics* metrics, RunControl* run)
-      : schema_(schema), metrics_(metrics), run_(run) {}
+  ParseStage(const SchemaOptions* schema, const CoPartitioned* co_partitioned,
+             PipelineMetrics* metrics, RunControl* run)
+      : schema_(schema), co_partitioned_(co_partitioned), metrics_(metrics), run_(run) {}
 
   ParsedPtr Parse(SourcePtr in) {
     auto out = std::make_shared<ParsedMsg>();
@@ -68,6 +82,7 @@ class ParseStage {
     for (RawRecord& r : batch.records) {
       ParseResult parsed = parser->Parse(r.pos.stream, r.payload, now_ms);
       const PartitionId partition{r.pos.stream, r.pos.partition};
+      if (co_partitioned_->partition_of != nullptr) RejectIfMisplaced(parsed, r.pos.partition);
       if (auto* imp = std::get_if<Impression>(&parsed)) {
         out.events.push_back(Keyed(partition, *imp));
       } else if (auto* click = std::get_if<Click>(&parsed)) {
@@ -83,7 +98,18 @@ class ParseStage {
     out.meta = std::move(batch);
   }
 
+  // Turns an event on the wrong partition into its rejection.
+  void RejectIfMisplaced(ParseResult& parsed, int32_t partition) const {
+    const std::string* id = nullptr;
+    if (auto* imp = std::get_if<Impression>(&parsed)) id = &imp->impression_id;
+    if (auto* click = std::get_if<Click>(&parsed)) id = &click->impression_id;
+    if (id == nullptr) return;
+    Rejection wrong = CheckPartition(*co_partitioned_, *id, partition);
+    if (!wrong.empty()) parsed = std::move(wrong);
+  }
+
   const SchemaOptions* const schema_;
+  const CoPartitioned* const co_partitioned_;
   PipelineMetrics* const metrics_;
   RunControl* const run_;
   oneapi::tbb::enumerable_thread_specific<std::unique_ptr<EventParser>> parsers_;
@@ -244,7 +270,7 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
   for (const auto& [id, next] : resume_.positions) positions[id] = next;
   SourceStage source_stage(source_, hooks_, metrics_, &run_, options_.batch_size, groups,
                            std::move(positions));
-  ParseStage parse_stage(&schema_, metrics_, &run_);
+  ParseStage parse_stage(&schema_, &co_partitioned_, metrics_, &run_);
   EnrichStage enrich_stage(enricher_, metrics_, &run_);
   Router router(watermarks_, resume_, groups, end_after_window_ms_, metrics_, &run_);
   SinkAligner aligner(shard_count, sink_, dead_letters_, hooks_, metrics_, &run_);

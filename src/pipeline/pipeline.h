@@ -35,8 +35,10 @@
 // source, sinks, enricher (may be null: no lookups) and metrics, and owns the
 // shard processors.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <string_view>
 
 #include "src/core/status.h"
 #include "src/pipeline/checkpoint.h"
@@ -65,6 +67,15 @@ struct PipelineOptions {
 
 using ShardFactory = std::function<Result<std::unique_ptr<ShardProcessor>>(uint32_t shard)>;
 
+// Co-partitioned inputs (`source.kafka.mode: group`): the partition, of
+// `partitions`, that Kafka's default partitioner gives an impression id.
+// An event read from any other partition is dead-lettered (wrong_partition):
+// its task would never meet its impression or click.
+struct CoPartitioned {
+  int32_t partitions = 0;
+  int32_t (*partition_of)(std::string_view impression_id, int32_t partitions) = nullptr;
+};
+
 class Pipeline {
  public:
   Pipeline(PipelineOptions options, SchemaOptions schema, WatermarkOptions watermarks,
@@ -86,6 +97,8 @@ class Pipeline {
   // of the latest impression read (watermark > its ts + window_ms); clicks
   // read after that are dropped (counted in events_past_end).
   void EndAfterWindows(int64_t window_ms) { end_after_window_ms_ = window_ms; }
+  // Before Run: check every event's partition (group mode).
+  void RequireCoPartitioned(CoPartitioned check) { co_partitioned_ = check; }
 
  private:
   // The first failure: stops lookups, logs and sets the failed gauge.
@@ -104,6 +117,7 @@ class Pipeline {
   CheckpointHooks* hooks_ = nullptr;
   CheckpointMeta resume_;
   int64_t end_after_window_ms_ = -1;  // < 0: not a replay
+  CoPartitioned co_partitioned_;      // partition_of null: not checked
   RunControl run_;
 };
 

@@ -44,9 +44,10 @@ void PipelineMetrics::Expose(Exposition& e, const TopicLabels& labels) const {
   for (int s = 0; s < 2; ++s) {
     e.Sample("ctrjoin_dead_letters_total", {{"topic", topics[s]}}, dead_letters_in[s].Get());
   }
-  e.Family("ctrjoin_dead_letters_by_reason_total", "counter",
-           "The same by input topic and reason code (too_large, invalid_json, missing_field, "
-           "wrong_type, invalid_value, shadowed_name, future_ts, undeclared_feature).");
+  e.Family(
+      "ctrjoin_dead_letters_by_reason_total", "counter",
+      "The same by input topic and reason code (too_large, invalid_json, missing_field, "
+      "wrong_type, invalid_value, shadowed_name, future_ts, undeclared_feature, wrong_partition).");
   for (int s = 0; s < 2; ++s) {
     for (const auto& [code, name] : NamesOf(RejectCode{})) {
       e.Sample("ctrjoin_dead_letters_by_reason_total", {{"topic", topics[s]}, {"reason", name}},

@@ -560,23 +560,43 @@ class CountingSink : public SampleSink {
   std::atomic<size_t> positives{0};
 };
 
+// Label joins (W = 20 s, L = 5 s) without a changelog, over one spill
+// store in dir: the shards of a test of the graph itself.
+class PlainJoins {
+ public:
+  PlainJoins(const test_support::TempDir& dir, Metrics* metrics) : metrics_(metrics) {
+    SpillStoreOptions so;
+    so.dir = dir.File("state");
+    so.name = "plain";
+    so.rocksdb_memory_bytes = 16 << 20;
+    auto store = SpillStore::Open(so);
+    status_ = store.status();
+    if (store.ok()) store_ = std::move(store).value();
+    join_.window_ms = 20'000;
+    join_.allowed_lateness_ms = 5'000;
+  }
+  const Status& status() const { return status_; }
+  ShardFactory Factory() {
+    return [this](uint32_t shard) -> Result<std::unique_ptr<ShardProcessor>> {
+      JoinState state(shard, store_.get(), 64 << 20, &metrics_->join);
+      return std::unique_ptr<ShardProcessor>(
+          std::make_unique<LabelJoin>(join_, std::move(state), &metrics_->join));
+    };
+  }
+
+ private:
+  Metrics* const metrics_;
+  Status status_;
+  std::unique_ptr<SpillStore> store_;
+  LabelJoinOptions join_;
+};
+
 TEST(PipelineThreadsTest, ASourceThatWaitsHoldsNoWorkerOfTheGraph) {
   test_support::TempDir dir;
   Metrics metrics;
-  SpillStoreOptions so;
-  so.dir = dir.File("state");
-  so.name = "waiting";
-  so.rocksdb_memory_bytes = 16 << 20;
-  auto store = SpillStore::Open(so);
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
-  LabelJoinOptions join;
-  join.window_ms = 20'000;
-  join.allowed_lateness_ms = 5'000;
-  ShardFactory make_shard = [&](uint32_t shard) -> Result<std::unique_ptr<ShardProcessor>> {
-    JoinState state(shard, store->get(), 64 << 20, &metrics.join);
-    return std::unique_ptr<ShardProcessor>(
-        std::make_unique<LabelJoin>(join, std::move(state), &metrics.join));
-  };
+  PlainJoins joins(dir, &metrics);
+  ASSERT_TRUE(joins.status().ok()) << joins.status().ToString();
+  ShardFactory make_shard = joins.Factory();
   CountingSink sink;
   NoDeadLetters dead_letters;
   WaitingSource source([&] { return sink.positives.load() > 0; });
@@ -590,6 +610,72 @@ TEST(PipelineThreadsTest, ASourceThatWaitsHoldsNoWorkerOfTheGraph) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_TRUE(source.saw_output) << "the source's wait held the graph's only thread";
   EXPECT_EQ(sink.positives.load(), 1u);
+}
+
+// Group mode (co-partitioned inputs): an event read from another partition
+// than the one its impression id belongs to is dead-lettered with code
+// wrong_partition, so that its task does not keep a half it can never join.
+class CollectedDeadLetters : public DeadLetterSink {
+ public:
+  Status Write(const DeadLetter& d) override {
+    letters.push_back(d);
+    return Status::Ok();
+  }
+  Status Flush() override { return Status::Ok(); }
+  std::vector<DeadLetter> letters;
+};
+
+TEST(PipelineCoPartitionTest, AnEventOnTheWrongPartitionIsDeadLettered) {
+  test_support::TempDir dir;
+  Metrics metrics;
+  PlainJoins joins(dir, &metrics);
+  ASSERT_TRUE(joins.status().ok()) << joins.status().ToString();
+  ShardFactory make_shard = joins.Factory();
+  // Ids ending in '1' belong in partition 1, the others in partition 0.
+  const PartitionId imp1{StreamKind::kImpression, 1};
+  const PartitionId clk1{StreamKind::kClick, 1};
+  SourceBatch batch;
+  batch.assigned = {kImp0, imp1, kClk0, clk1};
+  batch.records = {ImpressionRecord(kImp0, 0, "a0", 0), ImpressionRecord(imp1, 0, "b1", 1),
+                   ImpressionRecord(kImp0, 1, "c1", 2), ClickRecord(kClk0, 0, "a0", 3),
+                   ClickRecord(clk1, 0, "b0", 4),       ClickRecord(clk1, 1, "b1", 5)};
+  ScriptedSource source;
+  source.batches.push_back(std::move(batch));
+  SourceBatch end;
+  end.end_of_input = true;
+  source.batches.push_back(std::move(end));
+  CollectingSink sink;
+  CollectedDeadLetters dead_letters;
+  PipelineOptions po;
+  po.shards = 2;
+  Pipeline pipeline(po, SchemaOptions{}, WatermarkOptions{5'000, 0}, &source, nullptr, &sink,
+                    &dead_letters, &metrics.pipeline);
+  source.pipeline = &pipeline;
+  pipeline.RequireCoPartitioned(
+      {2, [](std::string_view id, int32_t) { return id.back() == '1' ? 1 : 0; }});
+  Status st = pipeline.Run(make_shard);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+
+  std::map<std::string, int> labels;
+  for (const Sample& sample : sink.samples) labels[sample.impression.impression_id] = sample.label;
+  EXPECT_EQ(labels, (std::map<std::string, int>{{"a0", 1}, {"b1", 1}}));
+  ASSERT_EQ(dead_letters.letters.size(), 2u);
+  const DeadLetter& imp = dead_letters.letters[0];
+  EXPECT_EQ(imp.code, RejectCode::kWrongPartition);
+  EXPECT_EQ(imp.pos.stream, StreamKind::kImpression);
+  EXPECT_EQ(imp.pos.offset.value, 1);
+  EXPECT_NE(imp.reason.find("puts 'c1' in partition 1 of 2, not 0"), std::string::npos)
+      << imp.reason;
+  EXPECT_NE(imp.payload.find(R"("impression_id":"c1")"), std::string::npos);
+  const DeadLetter& click = dead_letters.letters[1];
+  EXPECT_EQ(click.code, RejectCode::kWrongPartition);
+  EXPECT_EQ(click.pos.stream, StreamKind::kClick);
+  EXPECT_NE(click.reason.find("puts 'b0' in partition 0 of 2, not 1"), std::string::npos)
+      << click.reason;
+  EXPECT_EQ(
+      metrics.pipeline.dead_letters_by_reason[1][static_cast<size_t>(RejectCode::kWrongPartition)]
+          .Get(),
+      1u);
 }
 
 }  // namespace resume

@@ -2,6 +2,7 @@
 // in-process mock cluster (one broker listening on 127.0.0.1), plus the
 // librdkafka error mapping and option validation. No external Kafka needed.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -19,6 +20,7 @@
 
 #include "sinks/json_encoder.h"
 #include "sinks/kafka_sink.h"
+#include "src/io/co_partitioning.h"
 #include "src/io/kafka_client.h"
 #include "src/io/kafka_source.h"
 #include "tests/support/kafka_test_util.h"
@@ -262,12 +264,12 @@ TEST_F(KafkaMockTest, AssignModeFromLatestEndsAtOnce) {
   EXPECT_TRUE(batch->end_of_input);
 }
 
-TEST_F(KafkaMockTest, SubscribeModeReceivesRecordsAndAssignments) {
+TEST_F(KafkaMockTest, GroupModeReceivesRecordsAndAssignments) {
   Produce(Inputs());
   Result<std::unique_ptr<KafkaSource>> source =
-      KafkaSource::Open(SourceOptions(KafkaMode::kSubscribe, "subscribe-test"));
+      KafkaSource::Open(SourceOptions(KafkaMode::kGroup, "group-test"));
   ASSERT_TRUE(source.ok()) << source.status().ToString();
-  EXPECT_EQ((*source)->Describe(), "kafka " + brokers_ + " impressions+clicks (subscribe)");
+  EXPECT_EQ((*source)->Describe(), "kafka " + brokers_ + " impressions+clicks (group)");
 
   std::vector<Row> rows;
   std::vector<PartitionId> assigned;
@@ -282,6 +284,114 @@ TEST_F(KafkaMockTest, SubscribeModeReceivesRecordsAndAssignments) {
   }
   EXPECT_EQ(Sorted(assigned), AllInputPartitions());
   EXPECT_EQ(Sorted(rows), ExpectedRows());
+}
+
+// Group mode's start-up check (src/io/co_partitioning.h).
+class CoPartitioningTest : public KafkaMockTest {
+ protected:
+  // Produces each payload keyed by its impression id under Kafka's default
+  // partitioner, as a co-partitioned deployment does.
+  void ProduceKeyed(const char* topic,
+                    const std::vector<std::pair<std::string, std::string>>& id_and_payload) {
+    auto producer =
+        BulkProducer::Open({{"bootstrap.servers", brokers_}, {"partitioner", "murmur2_random"}});
+    ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+    for (const auto& [id, payload] : id_and_payload) {
+      ASSERT_TRUE((*producer)->Produce(topic, -1, payload, 0, id).ok());
+    }
+    ASSERT_TRUE((*producer)->Flush(10'000).ok());
+  }
+
+  void ProduceCoPartitioned(int impressions) {
+    std::vector<std::pair<std::string, std::string>> imps, clicks;
+    for (int i = 0; i < impressions; ++i) {
+      const std::string id = "imp-" + std::to_string(i);
+      imps.emplace_back(id, R"({"impression_id":")" + id +
+                                R"(","user_id":"u","item_id":"i","ts":)" +
+                                std::to_string(1000 + i) + "}");
+      if (i % 2 == 0) {
+        clicks.emplace_back(
+            id, R"({"impression_id":")" + id + R"(","ts":)" + std::to_string(2000 + i) + "}");
+      }
+    }
+    ProduceKeyed("impressions", imps);
+    ProduceKeyed("clicks", clicks);
+  }
+
+  KafkaSourceOptions GroupOptions() { return SourceOptions(KafkaMode::kGroup, "co"); }
+  void ExpectAStrayRecordRefused(const char* topic);
+};
+
+TEST_F(CoPartitioningTest, KeyedInputsPass) {
+  ProduceCoPartitioned(40);
+  Produce({{"clicks", 1, "not json"}});  // dead-lettered later, not a mismatch
+  Result<CoPartitionReport> report = CheckCoPartitioned(GroupOptions(), SchemaOptions{});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->partitions, 2);
+  EXPECT_EQ(report->checked, 60u);
+  EXPECT_TRUE(report->complete);
+}
+
+TEST_F(CoPartitioningTest, EmptyTopicsPassAndTheSampleIsTheNewestRecords) {
+  Result<CoPartitionReport> empty = CheckCoPartitioned(GroupOptions(), SchemaOptions{});
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_EQ(empty->checked, 0u);
+  EXPECT_TRUE(empty->complete);
+
+  ProduceCoPartitioned(40);
+  CoPartitionCheckOptions four;
+  four.sample_per_partition = 4;
+  Result<CoPartitionReport> report = CheckCoPartitioned(GroupOptions(), SchemaOptions{}, four);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->checked, 16u);  // 4 of each of the 2 x 2 partitions
+}
+
+TEST_F(CoPartitioningTest, DifferentPartitionCountsAreRefused) {
+  ASSERT_EQ(rd_kafka_mock_topic_create(cluster_->get(), "clicks3", 3, 1),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  KafkaSourceOptions options = GroupOptions();
+  options.clicks_topic = "clicks3";
+  Result<CoPartitionReport> report = CheckCoPartitioned(options, SchemaOptions{});
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(
+      report.status().message().find("topic 'impressions' has 2 partitions and 'clicks3' has 3"),
+      std::string::npos)
+      << report.status().ToString();
+  EXPECT_NE(report.status().message().find("key = impression_id"), std::string::npos);
+}
+
+// An impression or a click on another partition than its impression id's
+// (a producer without the key, or with another partitioner) is refused, and
+// the message names the record and where it belongs.
+void CoPartitioningTest::ExpectAStrayRecordRefused(const char* topic) {
+  ProduceCoPartitioned(10);
+  const std::string id = std::string("stray-") + topic;
+  const int32_t home = KafkaDefaultPartition(id, 2);
+  const std::string payload =
+      std::string(topic) == "clicks"
+          ? R"({"impression_id":")" + id + R"(","ts":5000})"
+          : R"({"impression_id":")" + id + R"(","user_id":"u","item_id":"i","ts":5000})";
+  Produce({{topic, 1 - home, payload}});
+  ProduceCoPartitioned(3);  // the stray record is not the newest
+  Result<CoPartitionReport> report = CheckCoPartitioned(GroupOptions(), SchemaOptions{});
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), StatusCode::kInvalidArgument);
+  const std::string& m = report.status().message();
+  EXPECT_NE(m.find(fmt::format("{}[{}] offset", topic, 1 - home)), std::string::npos) << m;
+  EXPECT_NE(m.find(fmt::format("impression_id '{}', which Kafka's default partitioner puts in "
+                               "partition {} of 2",
+                               id, home)),
+            std::string::npos)
+      << m;
+}
+
+TEST_F(CoPartitioningTest, AnImpressionOnTheWrongPartitionIsRefused) {
+  ExpectAStrayRecordRefused("impressions");
+}
+
+TEST_F(CoPartitioningTest, AClickOnTheWrongPartitionIsRefused) {
+  ExpectAStrayRecordRefused("clicks");
 }
 
 std::vector<Sample> MakeSamples(int n) {
@@ -390,7 +500,7 @@ TEST(KafkaOptionsTest, ValidateNamesTheBadField) {
 
   source.brokers = "127.0.0.1:1";
   EXPECT_TRUE(source.Validate().ok());
-  source.mode = KafkaMode::kSubscribe;
+  source.mode = KafkaMode::kGroup;
   source.stop_at_end = true;
   ExpectMessageHas(source.Validate(), "source.kafka.stop_at_end");
   source.stop_at_end = false;

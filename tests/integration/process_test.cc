@@ -16,6 +16,11 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -359,6 +364,102 @@ TEST(ProcessTest, AStartWhileTheBrokerIsDownServesHttpSaysWhyAndGoesOnWhenItAnsw
   child.Signal(SIGTERM);
   ASSERT_TRUE(child.WaitExit(30s)) << child.Log();
   EXPECT_EQ(child.exit_code(), 0) << child.Log();
+}
+
+// Mode group (src/README.md, "Scaling out"): a job's processes share its
+// partitions, and each holds partition p of both topics (a task); inputs
+// that are not co-partitioned are refused at start (exit 2, saying what to
+// fix).
+std::string GroupJob(const test_support::TempDir& dir, const std::string& bootstrap,
+                     const std::string& name, const std::string& topics = "") {
+  return fmt::format(R"(
+source:
+  type: kafka
+  kafka: {{brokers: "{}", group_id: shared, mode: group, poll_timeout_ms: 50{}}}
+sink: {{type: file, path: {}}}
+state: {{dir: {}}}
+http: {{enabled: false}}
+)",
+                     bootstrap, topics, dir.File("out-" + name + ".jsonl"),
+                     dir.File("state-" + name));
+}
+
+// The partitions of the last "source.kafka: assigned" line of log, by topic.
+std::map<std::string, std::set<int>> LastAssignment(const std::string& log) {
+  std::map<std::string, std::set<int>> by_topic;
+  const size_t at = log.rfind("source.kafka: assigned ");
+  if (at == std::string::npos) return by_topic;
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  static const std::regex topic_re(R"((\w+) \[([0-9, ]*)\])");
+  for (std::sregex_iterator it(line.begin(), line.end(), topic_re), end; it != end; ++it) {
+    std::set<int>& ids = by_topic[(*it)[1]];
+    std::stringstream list((*it)[2]);
+    for (std::string id; std::getline(list, id, ',');) ids.insert(std::stoi(id));
+  }
+  return by_topic;
+}
+
+TEST(ProcessTest, InGroupModeEachProcessHoldsPartitionPOfBothTopics) {
+  test_support::TempDir dir;
+  testbroker::BrokerOptions bo;
+  bo.default_partitions = 3;
+  auto broker = testbroker::TestBroker::Start(bo);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  GenerateOptions gen;
+  gen.brokers = (*broker)->bootstrap();
+  gen.impressions = 300;
+  ASSERT_TRUE(GenerateTrace(gen, test_support::OracleWorkload(9, 10'000)).ok());
+
+  std::vector<std::unique_ptr<test_support::Child>> children;
+  for (const std::string name : {"a", "b"}) {
+    const std::string config = dir.File(name + ".yaml");
+    std::ofstream(config) << GroupJob(dir, (*broker)->bootstrap(), name);
+    children.push_back(std::make_unique<test_support::Child>(
+        CTRJOIN_BINARY, std::vector<std::string>{"run", "--config", config},
+        dir.File(name + ".log")));
+  }
+  // Until the group settles with both: each holds p of both topics, and
+  // together they hold every partition once.
+  const std::set<int> all = {0, 1, 2};
+  std::map<std::string, std::set<int>> a, b;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    a = LastAssignment(children[0]->Log());
+    b = LastAssignment(children[1]->Log());
+    std::set<int> both = a["impressions"];
+    both.insert(b["impressions"].begin(), b["impressions"].end());
+    if (!a["impressions"].empty() && !b["impressions"].empty() && both == all) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_FALSE(a["impressions"].empty()) << children[0]->Log();
+  EXPECT_FALSE(b["impressions"].empty()) << children[1]->Log();
+  EXPECT_EQ(a["impressions"], a["clicks"]) << children[0]->Log();
+  EXPECT_EQ(b["impressions"], b["clicks"]) << children[1]->Log();
+  EXPECT_EQ(a["impressions"].size() + b["impressions"].size(), 3u);
+  for (auto& child : children) {
+    EXPECT_NE(child->Log().find("impressions and clicks are co-partitioned"), std::string::npos)
+        << child->Log();
+    child->Signal(SIGTERM);
+    ASSERT_TRUE(child->WaitExit(30s)) << child->Log();
+    EXPECT_EQ(child->exit_code(), 0) << child->Log();
+  }
+}
+
+TEST(ProcessTest, InGroupModeTopicsWithDifferentPartitionCountsAreRefused) {
+  test_support::TempDir dir;
+  auto broker = testbroker::TestBroker::Start({});
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  auto producer = BulkProducer::Open({{"bootstrap.servers", (*broker)->bootstrap()}});
+  ASSERT_TRUE(producer.ok());
+  ASSERT_TRUE(CreateKafkaTopics((*producer)->get(), {{"imp2", 2}, {"clk3", 3}}, 10'000).ok());
+  const std::string config = dir.File("job.yaml");
+  std::ofstream(config) << GroupJob(dir, (*broker)->bootstrap(), "x",
+                                    ", impressions_topic: imp2, clicks_topic: clk3");
+  test_support::Child child(CTRJOIN_BINARY, {"run", "--config", config}, dir.File("run.log"));
+  ASSERT_TRUE(child.WaitExit(30s)) << child.Log();
+  EXPECT_EQ(child.exit_code(), 2) << child.Log();
+  EXPECT_NE(child.Log().find("topic 'imp2' has 2 partitions and 'clk3' has 3"), std::string::npos)
+      << child.Log();
 }
 
 // Past startup.timeout_ms the start gives up (exit 1, naming the key); a

@@ -39,7 +39,7 @@ source:
   type: kafka
   kafka:
     brokers: 127.0.0.1:9092
-    mode: subscribe
+    mode: group
     properties: {fetch.wait.max.ms: "50"}
 schema: {ts_field: event_time, max_id_bytes: 64}
 watermark: {out_of_orderness_ms: 100, idle_timeout_ms: 0}
@@ -51,7 +51,7 @@ pipeline: {batch_size: 64, shards: 3}
 )",
                                  {});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->source.kafka.mode, KafkaMode::kSubscribe);
+  EXPECT_EQ(c->source.kafka.mode, KafkaMode::kGroup);
   EXPECT_EQ(c->source.kafka.properties.at("fetch.wait.max.ms"), "50");
   EXPECT_EQ(c->schema.ts_field, "event_time");
   EXPECT_EQ(c->schema.max_id_bytes, 64u);
@@ -111,7 +111,7 @@ TEST(ConfigTest, NamedValuesAreReadOnceAndMisspellingsNamed) {
 
   EXPECT_EQ(ErrorOf("source: {type: s3}"), "source.type: must be 'files' or 'kafka', got 's3'");
   EXPECT_EQ(ErrorOf(kMinimal, {"source.kafka.mode=x"}),
-            "--set source.kafka.mode=x: source.kafka.mode: must be 'assign' or 'subscribe', got "
+            "--set source.kafka.mode=x: source.kafka.mode: must be 'assign' or 'group', got "
             "'x'");
   EXPECT_EQ(ErrorOf(kMinimal, {"source.kafka.start=middle"}),
             "--set source.kafka.start=middle: source.kafka.start: must be 'earliest' or 'latest', "
@@ -258,7 +258,7 @@ TEST(ConfigTest, CheckpointKeysAreValidated) {
                 .find("sink.kafka.transaction_timeout_ms: 5000 ms is too short"),
             std::string::npos);
   EXPECT_NE(
-      ErrorOf(kafka_both, {"sink.kafka.transactional_id_prefix=job", "source.kafka.mode=subscribe"})
+      ErrorOf(kafka_both, {"sink.kafka.transactional_id_prefix=job", "source.kafka.mode=group"})
           .find("source.kafka.mode: checkpoints need mode 'assign'"),
       std::string::npos);
 }
@@ -438,7 +438,7 @@ TEST(ConfigTableTest, ReadmeHoldsTheGeneratedReference) {
 TEST(ConfigTableTest, ReferenceShowsTypesDefaultsAndRules) {
   const std::string reference = ConfigReference();
   for (const std::string& row : {
-           std::string("| `source.kafka.mode` | `assign` \\| `subscribe` | `assign` |"),
+           std::string("| `source.kafka.mode` | `assign` \\| `group` | `assign` |"),
            std::string("| `join.window_ms` | integer | `600000` |"),
            std::string("| `state.memory_budget_mb` | integer ≥ 0 | `1024` |"),
            std::string("| `http.enabled` | bool | `true` |"),

@@ -88,6 +88,39 @@ TEST(WorkloadTest, ImpressionsArePaddedToPayloadBytesWithTheExtraFeatures) {
   }
 }
 
+// Kafka keys co-partition the two topics (`source.kafka.mode: group`): every
+// record, duplicates and orphan clicks included, is keyed by the impression
+// id it carries; a malformed one by the id it was made for.
+TEST(WorkloadTest, EveryRecordIsKeyedByItsImpressionId) {
+  WorkloadOptions w;  // with duplicates, orphans, late and malformed records
+  w.seed = 11;
+  w.ctr = 0.3;
+  w.malformed_rate = 0.05;
+  WorkloadGenerator gen(w);
+  simdjson::dom::parser parser;
+  std::map<StreamKind, int> well_formed;
+  int malformed = 0;
+  auto check = [&](const GeneratedRecord& r) {
+    ASSERT_FALSE(r.key.empty()) << r.json;
+    simdjson::dom::element doc;
+    std::string_view id;
+    if (parser.parse(r.json).get(doc) == simdjson::SUCCESS &&
+        doc["impression_id"].get(id) == simdjson::SUCCESS && doc["ts"].is_int64()) {
+      EXPECT_EQ(r.key, id) << r.json;
+      ++well_formed[r.stream];
+    } else {
+      ++malformed;
+      EXPECT_TRUE(r.key.starts_with("imp-11-") || r.key.starts_with("ghost-11-")) << r.key;
+    }
+  };
+  while (gen.impressions_generated() < 5000) check(gen.Next());
+  GeneratedRecord tail;
+  while (gen.Drain(tail)) check(tail);
+  EXPECT_GT(well_formed[StreamKind::kImpression], 4000);
+  EXPECT_GT(well_formed[StreamKind::kClick], 500);
+  EXPECT_GT(malformed, 100);
+}
+
 TEST(WorkloadTest, ClickDelaysFollowTheChosenDistribution) {
   WorkloadOptions w = Clean();
   w.click_delay = ClickDelay::kFixed;
