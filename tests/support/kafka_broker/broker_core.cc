@@ -80,6 +80,7 @@ HandlerOutcome BrokerCore::Handle(const RequestHeader& header, const ReplyTarget
     case ApiKey::kSyncGroup: return HandleSyncGroup(header, target, body);
     case ApiKey::kApiVersions: return HandleApiVersions(header, body);
     case ApiKey::kCreateTopics: return HandleCreateTopics(header, body);
+    case ApiKey::kDeleteRecords: return HandleDeleteRecords(header, body);
     case ApiKey::kInitProducerId: return HandleInitProducerId(header, body);
     case ApiKey::kAddPartitionsToTxn: return HandleAddPartitionsToTxn(header, body);
     case ApiKey::kAddOffsetsToTxn: return HandleAddOffsetsToTxn(header, body);

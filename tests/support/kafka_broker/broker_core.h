@@ -41,6 +41,7 @@ enum class ApiKey : std::int16_t {
   kSyncGroup = 14,
   kApiVersions = 18,
   kCreateTopics = 19,
+  kDeleteRecords = 21,
   kInitProducerId = 22,
   kAddPartitionsToTxn = 24,
   kAddOffsetsToTxn = 25,
@@ -58,23 +59,15 @@ struct ApiVersionRange {
 // features (transactions, coordinator lookups) when a broker's range does
 // not include the old versions it probes for.
 inline constexpr ApiVersionRange kSupportedApis[] = {
-    {ApiKey::kProduce, 0, 7},
-    {ApiKey::kFetch, 0, 11},
-    {ApiKey::kListOffsets, 0, 2},
-    {ApiKey::kMetadata, 0, 4},
-    {ApiKey::kOffsetCommit, 0, 7},
-    {ApiKey::kOffsetFetch, 0, 5},
-    {ApiKey::kFindCoordinator, 0, 2},
-    {ApiKey::kJoinGroup, 0, 5},
-    {ApiKey::kHeartbeat, 0, 3},
-    {ApiKey::kLeaveGroup, 0, 1},
-    {ApiKey::kSyncGroup, 0, 3},
-    {ApiKey::kApiVersions, 0, 3},
-    {ApiKey::kCreateTopics, 0, 4},
-    {ApiKey::kInitProducerId, 0, 1},
-    {ApiKey::kAddPartitionsToTxn, 0, 1},
-    {ApiKey::kAddOffsetsToTxn, 0, 1},
-    {ApiKey::kEndTxn, 0, 1},
+    {ApiKey::kProduce, 0, 7},         {ApiKey::kFetch, 0, 11},
+    {ApiKey::kListOffsets, 0, 2},     {ApiKey::kMetadata, 0, 4},
+    {ApiKey::kOffsetCommit, 0, 7},    {ApiKey::kOffsetFetch, 0, 5},
+    {ApiKey::kFindCoordinator, 0, 2}, {ApiKey::kJoinGroup, 0, 5},
+    {ApiKey::kHeartbeat, 0, 3},       {ApiKey::kLeaveGroup, 0, 1},
+    {ApiKey::kSyncGroup, 0, 3},       {ApiKey::kApiVersions, 0, 3},
+    {ApiKey::kCreateTopics, 0, 4},    {ApiKey::kDeleteRecords, 0, 1},
+    {ApiKey::kInitProducerId, 0, 1},  {ApiKey::kAddPartitionsToTxn, 0, 1},
+    {ApiKey::kAddOffsetsToTxn, 0, 1}, {ApiKey::kEndTxn, 0, 1},
     {ApiKey::kTxnOffsetCommit, 0, 3},
 };
 
@@ -124,6 +117,7 @@ class BrokerCore : public RequestProcessor {
   HandlerOutcome HandleProduce(const RequestHeader& header, WireReader& r);
   HandlerOutcome HandleFetch(const RequestHeader& header, const ReplyTarget& target, WireReader& r);
   HandlerOutcome HandleListOffsets(const RequestHeader& header, WireReader& r);
+  HandlerOutcome HandleDeleteRecords(const RequestHeader& header, WireReader& r);
   // The response to |request|, or nullopt if it should keep waiting for
   // MinBytes (never nullopt when |deadline_reached|).
   std::optional<OutFrame> TryCompleteFetch(const FetchRequest& request, bool deadline_reached);

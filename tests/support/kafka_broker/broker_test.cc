@@ -1369,6 +1369,85 @@ TEST(KafkaBrokerAdminTest, AutoCreateCanBeDisabled) {
   EXPECT_NE(deliveries[0].error, RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
+// DeleteRecords through librdkafka's admin API: the error and the new low
+// watermark of partition 0 of topic.
+std::pair<rd_kafka_resp_err_t, std::int64_t> DeleteBefore(rd_kafka_t* rk, const std::string& topic,
+                                                          std::int64_t offset) {
+  rd_kafka_topic_partition_list_t* before = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(before, topic.c_str(), 0)->offset = offset;
+  rd_kafka_DeleteRecords_t* request = rd_kafka_DeleteRecords_new(before);
+  rd_kafka_topic_partition_list_destroy(before);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_DeleteRecords(rk, &request, 1, nullptr, queue);
+  rd_kafka_DeleteRecords_destroy(request);
+  std::pair<rd_kafka_resp_err_t, std::int64_t> out{RD_KAFKA_RESP_ERR__TIMED_OUT, -1};
+  rd_kafka_event_t* event = rd_kafka_queue_poll(queue, kApiTimeoutMs);
+  if (event != nullptr) {
+    const rd_kafka_DeleteRecords_result_t* result = rd_kafka_event_DeleteRecords_result(event);
+    const rd_kafka_topic_partition_list_t* offsets =
+        result != nullptr ? rd_kafka_DeleteRecords_result_offsets(result) : nullptr;
+    if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      out = {rd_kafka_event_error(event), -1};
+    } else if (offsets != nullptr && offsets->cnt == 1) {
+      out = {offsets->elems[0].err, offsets->elems[0].offset};
+    }
+    rd_kafka_event_destroy(event);
+  }
+  rd_kafka_queue_destroy(queue);
+  return out;
+}
+
+// DeleteRecords (what trims a changelog topic): the log start moves up and
+// never back; records below it are gone for readers and for offsets-for-
+// times; an offset past the end is refused; the start survives a restart.
+TEST(KafkaBrokerAdminTest, DeleteRecordsMovesTheLogStartForGood) {
+  ScratchDir dir("ctrjoin-testbroker");
+  BrokerOptions options;
+  options.data_dir = dir.path().string();
+  const std::string topic = UniqueName("trimmed");
+  {
+    auto broker = StartBroker(options);
+    ASSERT_TRUE(broker);
+    Producer producer(broker->bootstrap(), {{"linger.ms", "200"}});
+    ASSERT_EQ(CreateTopic(producer.get(), topic, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_EQ(producer.Produce(topic, 0, "r" + std::to_string(i), 1000 * (i + 1)),
+                RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    ASSERT_TRUE(producer.Flush());  // one batch: the start falls inside it
+
+    EXPECT_EQ(DeleteBefore(producer.get(), topic, 4),
+              std::make_pair(RD_KAFKA_RESP_ERR_NO_ERROR, std::int64_t{4}));
+    EXPECT_EQ(Watermarks(producer.get(), topic, 0),
+              std::make_pair(std::int64_t{4}, std::int64_t{10}));
+    EXPECT_EQ(DeleteBefore(producer.get(), topic, 2),
+              std::make_pair(RD_KAFKA_RESP_ERR_NO_ERROR, std::int64_t{4}));
+    EXPECT_EQ(DeleteBefore(producer.get(), topic, 11).first, RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
+
+    Consumer reader(broker->bootstrap(), {});
+    reader.Assign(topic, {{0, RD_KAFKA_OFFSET_BEGINNING}});
+    std::vector<Message> got = reader.Consume(6);
+    ASSERT_EQ(got.size(), 6u);
+    EXPECT_EQ(got[0].offset, 4);
+    EXPECT_EQ(got[0].value, "r4");
+
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), 0)->offset = 0;  // a time
+    ASSERT_EQ(rd_kafka_offsets_for_times(producer.get(), list, kApiTimeoutMs),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    EXPECT_EQ(list->elems[0].offset, 4);
+    rd_kafka_topic_partition_list_destroy(list);
+    broker->Stop();
+  }
+  auto broker = StartBroker(options);
+  ASSERT_TRUE(broker);
+  Producer admin(broker->bootstrap(), {});
+  EXPECT_EQ(Watermarks(admin.get(), topic, 0), std::make_pair(std::int64_t{4}, std::int64_t{10}));
+  EXPECT_EQ(DeleteBefore(admin.get(), topic, RD_KAFKA_OFFSET_END),
+            std::make_pair(RD_KAFKA_RESP_ERR_NO_ERROR, std::int64_t{10}));
+  broker->Stop();
+}
+
 TEST(KafkaBrokerPersistenceTest, RestartKeepsTopicsDataOffsetsAndTransactions) {
   ScratchDir dir("ctrjoin-testbroker");
   BrokerOptions options;

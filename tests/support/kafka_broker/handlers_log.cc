@@ -258,4 +258,38 @@ HandlerOutcome BrokerCore::HandleListOffsets(const RequestHeader& header, WireRe
   return HandlerOutcome::Respond(std::move(frame));
 }
 
+// DeleteRecords v0/v1 (same layout): moves each partition's log start up
+// (LogManager::DeleteRecords). Request: Topics[Name, Partitions[Index,
+// Offset]], TimeoutMs; response: ThrottleTimeMs, Topics[Name,
+// Partitions[Index, LowWatermark, ErrorCode]].
+HandlerOutcome BrokerCore::HandleDeleteRecords(const RequestHeader& header, WireReader& r) {
+  using PartitionIn = std::pair<std::int32_t, std::int64_t>;
+  const std::vector<TopicEntries<PartitionIn>> topics =
+      ReadTopicArray<PartitionIn>(r, [](WireReader& r) {
+        const std::int32_t index = r.Int32();
+        return PartitionIn{index, r.Int64()};
+      });
+  r.Int32();  // TimeoutMs: a single node answers at once
+  if (!r.ok()) return HandlerOutcome::Close();
+
+  OutFrame frame(header.correlation_id);
+  WireWriter& w = frame.w();
+  w.Int32(0);  // ThrottleTimeMs
+  w.ArrayCount(topics.size());
+  for (const auto& topic : topics) {
+    w.String(topic.name);
+    w.ArrayCount(topic.partitions.size());
+    for (const auto& [index, offset] : topic.partitions) {
+      const auto [error, low] = logs_.DeleteRecords(topic.name, index, offset);
+      if (error == KafkaError::kNone) {
+        logger_->Info("DeleteRecords {}-{}: log start is now {}", topic.name, index, low);
+      }
+      w.Int32(index);
+      w.Int64(low);
+      w.Int16(Code(error));
+    }
+  }
+  return HandlerOutcome::Respond(std::move(frame));
+}
+
 }  // namespace ctrjoin::testbroker

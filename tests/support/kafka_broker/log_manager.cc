@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <system_error>
@@ -93,10 +94,41 @@ Result<LogManager::Partitions> LogManager::OpenPartitions(const std::string& top
     auto log = std::make_unique<PartitionLog>(std::move(file).value(), &appends_);
     CTRJOIN_RETURN_IF_ERROR(log->Recover(
         Bytes(reinterpret_cast<const std::uint8_t*>(contents.data()), contents.size())));
+    // The log start DeleteRecords left (within what the log still holds).
+    const std::string start_path = LogStartPath(topic, p);
+    auto start = ReadWholeFile(start_path);
+    if (recover && start.ok()) {
+      log->DeleteBefore(
+          std::min<std::int64_t>(std::strtoll(start->c_str(), nullptr, 10), log->high_watermark()));
+    } else if (start.ok()) {
+      std::filesystem::remove(start_path);
+    } else if (start.status().code() != StatusCode::kNotFound) {
+      return start.status();
+    }
     max_recovered_producer_id_ = std::max(max_recovered_producer_id_, log->max_producer_id());
     partitions.push_back(std::move(log));
   }
   return partitions;
+}
+
+std::string LogManager::LogStartPath(const std::string& topic, std::int32_t partition) const {
+  return TopicDir(topic) + "/" + std::to_string(partition) + ".start";
+}
+
+std::pair<KafkaError, std::int64_t> LogManager::DeleteRecords(std::string_view topic,
+                                                              std::int32_t partition,
+                                                              std::int64_t offset) {
+  PartitionLog* log = Find(topic, partition);
+  if (log == nullptr) return {KafkaError::kUnknownTopicOrPartition, -1};
+  const std::int64_t before = log->log_start_offset();
+  auto result = log->DeleteBefore(offset);
+  if (result.first != KafkaError::kNone || !persistent() || result.second == before) {
+    return result;
+  }
+  Status st = WriteFileAtomically(LogStartPath(std::string(topic), partition),
+                                  std::to_string(result.second));
+  if (!st.ok()) return {KafkaError::kKafkaStorageError, result.second};
+  return result;
 }
 
 Status LogManager::Load() {

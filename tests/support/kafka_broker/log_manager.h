@@ -3,8 +3,9 @@
 // data directory: a "topics" file (one "name partitions" line per topic,
 // replaced atomically) and, per topic, a directory
 // "logs/<first 40 characters of the name>-<16 hex digits of its FNV-1a hash>/"
-// with a "topic" file holding the full name and one append-only
-// "<partition>.log" per partition. Every file name stays far below
+// with a "topic" file holding the full name, one append-only
+// "<partition>.log" per partition and, once DeleteRecords moved it, its log
+// start in "<partition>.start". Every file name stays far below
 // NAME_MAX for any valid topic name (249 characters) and partition count.
 // Logs of the earlier flat layout, "logs/<topic>-<partition>.log", are moved
 // into their topic's directory when they are loaded.
@@ -17,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "src/core/status.h"
@@ -45,6 +47,13 @@ class LogManager {
   std::int32_t PartitionCount(std::string_view topic) const;
   std::vector<std::string> TopicNames() const;
 
+  // DeleteRecords: moves the partition's log start to |offset| (-1: its
+  // high watermark), kept across restarts in "<partition>.start" beside its
+  // log. Returns the error and the log start after the call (-1 for an
+  // unknown partition).
+  std::pair<KafkaError, std::int64_t> DeleteRecords(std::string_view topic, std::int32_t partition,
+                                                    std::int64_t offset);
+
   // Bumped by every append to any partition.
   std::uint64_t appends() const { return appends_; }
   // The largest producer id found in the logs by Load(), or -1.
@@ -62,6 +71,7 @@ class LogManager {
   // and nothing is at |path| yet.
   Status AdoptFlatLog(const std::string& topic, std::int32_t partition,
                       const std::string& path) const;
+  std::string LogStartPath(const std::string& topic, std::int32_t partition) const;
   Result<Partitions> OpenPartitions(const std::string& topic, std::int32_t count, bool recover);
   Status SaveTopics() const;
 

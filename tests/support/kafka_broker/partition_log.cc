@@ -193,20 +193,28 @@ ReadResult PartitionLog::Read(std::int64_t fetch_offset, std::size_t max_bytes, 
 Result<std::optional<RecordTime>> PartitionLog::OffsetForTimestamp(std::int64_t timestamp_ms,
                                                                    Isolation isolation) const {
   const std::int64_t limit = visible_end(isolation);
-  for (const BatchEntry& e : index_) {
+  for (std::size_t i = FindBatch(log_start_); i < index_.size(); ++i) {
+    const BatchEntry& e = index_[i];
     if (e.base_offset >= limit) break;
     Bytes bytes = EntryBytes(e);
     auto header = ParseBatchHeader(bytes);
     if (!header) continue;
     // Kafka's search too goes on past a batch whose MaxTimestamp promised
     // more than its records hold.
-    auto found = FindRecordAtOrAfter(bytes, *header, timestamp_ms);
+    auto found = FindRecordAtOrAfter(bytes, *header, timestamp_ms, log_start_);
     if (!found.ok()) return found;
     if (!found.value()) continue;
     if (found.value()->offset >= limit) break;
     return found;
   }
   return std::optional<RecordTime>();
+}
+
+std::pair<KafkaError, std::int64_t> PartitionLog::DeleteBefore(std::int64_t offset) {
+  if (offset == -1) offset = end_offset_;
+  if (offset < 0 || offset > end_offset_) return {KafkaError::kOffsetOutOfRange, log_start_};
+  log_start_ = std::max(log_start_, offset);
+  return {KafkaError::kNone, log_start_};
 }
 
 }  // namespace ctrjoin::testbroker

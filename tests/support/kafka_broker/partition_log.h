@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "tests/support/kafka_broker/kafka_error.h"
@@ -82,7 +83,13 @@ class PartitionLog {
   Result<std::int64_t> AppendMarker(std::int64_t producer_id, std::int16_t producer_epoch,
                                     ControlType type, std::int64_t now_ms);
 
-  std::int64_t log_start_offset() const { return 0; }
+  // DeleteRecords moves the log start up; the records below it can no
+  // longer be read or found (their bytes stay in memory and in the file).
+  std::int64_t log_start_offset() const { return log_start_; }
+  // Moves the log start to |offset| (-1: the high watermark), never back;
+  // OFFSET_OUT_OF_RANGE for an offset past the high watermark. Returns the
+  // error and the log start after the call.
+  std::pair<KafkaError, std::int64_t> DeleteBefore(std::int64_t offset);
   std::int64_t high_watermark() const { return end_offset_; }
   std::int64_t last_stable_offset() const;
   std::int64_t visible_end(Isolation isolation) const {
@@ -141,6 +148,7 @@ class PartitionLog {
   std::vector<std::shared_ptr<LogChunk>> chunks_;
   std::vector<BatchEntry> index_;
   std::int64_t end_offset_ = 0;
+  std::int64_t log_start_ = 0;
   std::unordered_map<std::int64_t, ProducerState> producers_;
   std::unordered_map<std::int64_t, std::int64_t> open_txns_;  // pid -> first offset
   std::vector<AbortedTxn> aborted_;

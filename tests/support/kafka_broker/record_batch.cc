@@ -143,7 +143,8 @@ std::optional<ControlType> ReadControlType(Bytes batch) {
 }
 
 Result<std::optional<RecordTime>> FindRecordAtOrAfter(Bytes batch, const BatchHeader& header,
-                                                      std::int64_t target_ms) {
+                                                      std::int64_t target_ms,
+                                                      std::int64_t min_offset) {
   if (header.max_timestamp < target_ms) return std::optional<RecordTime>();
   Bytes records = batch.subspan(kBatchHeaderSize, header.total_size() - kBatchHeaderSize);
   std::string decompressed;
@@ -164,7 +165,9 @@ Result<std::optional<RecordTime>> FindRecordAtOrAfter(Bytes batch, const BatchHe
     std::size_t consumed = r.position() - start;
     if (length < 0 || static_cast<std::size_t>(length) < consumed) r.Fail();
     if (!r.ok()) break;
-    if (timestamp >= target_ms) return std::optional<RecordTime>(RecordTime{offset, timestamp});
+    if (timestamp >= target_ms && offset >= min_offset) {
+      return std::optional<RecordTime>(RecordTime{offset, timestamp});
+    }
     r.Raw(static_cast<std::size_t>(length) - consumed);
   }
   if (!r.ok()) {

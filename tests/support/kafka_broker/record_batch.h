@@ -76,10 +76,12 @@ struct RecordTime {
   std::int64_t timestamp = -1;
 };
 
-// The offset and own timestamp of the first record of |batch| with timestamp
-// >= |target_ms| (decompressing a compressed batch), or nullopt if it has
-// none. Corruption if the records cannot be read.
+// The offset and own timestamp of the first record of |batch| at or after
+// |min_offset| with timestamp >= |target_ms| (decompressing a compressed
+// batch), or nullopt if it has none. Corruption if the records cannot be
+// read.
 Result<std::optional<RecordTime>> FindRecordAtOrAfter(Bytes batch, const BatchHeader& header,
-                                                      std::int64_t target_ms);
+                                                      std::int64_t target_ms,
+                                                      std::int64_t min_offset = 0);
 
 }  // namespace ctrjoin::testbroker
