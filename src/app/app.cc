@@ -36,6 +36,7 @@
 #include "src/io/workload.h"
 #include "src/ops/ops_endpoints.h"
 #include "src/pipeline/pipeline.h"
+#include "src/pipeline/task_shard.h"
 #include "src/state/changelog.h"
 #include "src/state/spill_store.h"
 
@@ -273,6 +274,46 @@ Status RestoreShard(const CheckpointMeta& resume, const ShardChangelogs& logs, K
   return Status::Ok();
 }
 
+// Mode group: one task's label join over a spill store of its own
+// (<state.dir>/live/task-<p>), made on the task's first batch and dropped,
+// directory and all, when the task is revoked (src/pipeline/task_shard.h).
+// Called from its shard node only; owns the join and the store.
+class TaskJoin : public ShardProcessor {
+ public:
+  static Result<std::unique_ptr<ShardProcessor>> Open(const Config& config, Metrics& metrics,
+                                                      std::shared_ptr<SpillMemory> memory,
+                                                      size_t hot_bytes, int32_t task) {
+    SpillStoreOptions o;
+    o.dir = config.state.dir;
+    o.name = fmt::format("live/task-{}", task);
+    o.rocksdb_memory_bytes = config.state.RocksDbBytes();
+    auto store = SpillStore::Open(o, std::move(memory));
+    if (!store.ok()) return store.status();
+    auto self = std::unique_ptr<TaskJoin>(new TaskJoin());
+    self->dir_ = std::filesystem::path(o.dir) / o.name;
+    self->store_ = std::move(store).value();
+    JoinState state(static_cast<uint32_t>(task), self->store_.get(), hot_bytes, &metrics.join);
+    self->join_ = std::make_unique<LabelJoin>(config.join, std::move(state), &metrics.join);
+    return std::unique_ptr<ShardProcessor>(std::move(self));
+  }
+  ~TaskJoin() override {
+    join_.reset();
+    store_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  Status Process(ShardBatch& batch, std::vector<Sample>& out) override {
+    return join_->Process(batch, out);
+  }
+
+ private:
+  TaskJoin() = default;
+  std::filesystem::path dir_;
+  std::unique_ptr<SpillStore> store_;
+  std::unique_ptr<LabelJoin> join_;
+};
+
 }  // namespace
 
 Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, Enricher* enricher,
@@ -329,8 +370,11 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   std::filesystem::remove_all(std::filesystem::path(config.state.dir) / "live", ec);
   if (ec) return Status::IoError("state.dir: cannot clear " + config.state.dir + "/live");
   auto memory = std::make_shared<SpillMemory>(config.state.RocksDbBytes());
+  // Mode group: state is per task, in TaskJoins the shards make as tasks come.
+  auto* kafka = dynamic_cast<KafkaSource*>(&source);
+  const int32_t tasks = kafka != nullptr ? kafka->co_partitions() : 0;
   std::vector<std::unique_ptr<SpillStore>> stores;
-  for (uint32_t i = 0; i < shards; ++i) {
+  for (uint32_t i = 0; i < (tasks > 0 ? 0 : shards); ++i) {
     SpillStoreOptions o;
     o.dir = config.state.dir;
     o.name = fmt::format("live/shard-{}", i);
@@ -347,7 +391,7 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   // before the first epoch begins (a long restore must not hold a
   // transaction open).
   const size_t hot_bytes = config.state.HotBytesPerShard(shards);
-  std::vector<std::unique_ptr<LabelJoin>> joins(shards);
+  std::vector<std::unique_ptr<LabelJoin>> joins(tasks > 0 ? 0 : shards);
   std::vector<Status> prepared(shards);
   const auto prepare = [&](uint32_t shard) -> Status {
     JoinState state(shard, stores[shard].get(), hot_bytes, &metrics.join);
@@ -365,23 +409,29 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
                                       resume->epoch, shards));
     }
     std::vector<std::thread> threads;
-    for (uint32_t i = 0; i < shards; ++i) {
+    for (uint32_t i = 0; i < joins.size(); ++i) {
       threads.emplace_back([&, i] { prepared[i] = prepare(i); });
     }
     for (std::thread& t : threads) t.join();
   }
   for (const Status& st : prepared) CTRJOIN_RETURN_IF_ERROR(st);
+  // A shard holds at most ceil(tasks / shards) tasks: each gets that share
+  // of the shard's budget.
+  const size_t task_hot_bytes =
+      tasks > 0 ? hot_bytes / ((static_cast<uint32_t>(tasks) + shards - 1) / shards) : 0;
   ShardFactory make_shard = [&](uint32_t shard) -> Result<std::unique_ptr<ShardProcessor>> {
+    if (tasks > 0) {
+      return std::unique_ptr<ShardProcessor>(std::make_unique<TaskShard>([&](int32_t task) {
+        return TaskJoin::Open(config, metrics, memory, task_hot_bytes, task);
+      }));
+    }
     return std::unique_ptr<ShardProcessor>(std::move(joins[shard]));
   };
 
   Pipeline pipeline(pipeline_options, config.ParserSchema(), config.watermark, &source, enricher,
                     &sink, &dead_letters, &metrics.pipeline);
   if (end_after_window_ms >= 0) pipeline.EndAfterWindows(end_after_window_ms);
-  if (auto* kafka = dynamic_cast<KafkaSource*>(&source);
-      kafka != nullptr && kafka->co_partitions() > 0) {
-    pipeline.RequireCoPartitioned({kafka->co_partitions(), &KafkaDefaultPartition});
-  }
+  if (tasks > 0) pipeline.RequireCoPartitioned({tasks, &KafkaDefaultPartition});
   if (eos != nullptr) {
     pipeline.SetCheckpointHooks(eos->coordinator);
     eos->coordinator->UseChangelogs(

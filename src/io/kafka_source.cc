@@ -142,6 +142,11 @@ struct KafkaSource::Impl {
   // Changes since the previous batch, reported by the next one.
   std::vector<PartitionId> assigned_;
   std::vector<PartitionId> revoked_;
+  // Mode group, between a revocation and the next assignment: each revoked
+  // partition's position (-1: none yet). The eager protocol revokes every
+  // partition at each rebalance; a partition given back goes on from here
+  // and is not reported as revoked and assigned (its task keeps its state).
+  std::map<PartitionId, int64_t> revoked_positions_;
   std::vector<PartitionId> finished_;
   Status rebalance_error_;                        // first failure inside the rebalance callback
   std::map<PartitionId, End> ends_;               // stop_at_end only
@@ -356,14 +361,33 @@ void KafkaSource::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   if (!assign && err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && rebalance_error_.ok()) {
     rebalance_error_ = KafkaStatus(err, "source.kafka: rebalance");
   }
-  std::vector<PartitionId>& changed = assign ? assigned_ : revoked_;
-  for (int i = 0; i < parts->cnt; ++i) {
-    std::optional<StreamKind> stream = StreamOf(parts->elems[i].topic);
-    if (stream) changed.push_back({*stream, parts->elems[i].partition});
-  }
   spdlog::info("source.kafka: {} {} partitions: {}", assign ? "assigned" : "revoked", parts->cnt,
                DescribePartitions(parts));
-  Status applied = KafkaStatus(rd_kafka_assign(rk, assign ? parts : nullptr),
+  KafkaPartitionList copy(rd_kafka_topic_partition_list_copy(parts));
+  if (!assign) {
+    // Where each one was, should it come back.
+    rd_kafka_position(rk, copy.get());
+    for (int i = 0; i < copy->cnt; ++i) {
+      std::optional<StreamKind> stream = StreamOf(copy->elems[i].topic);
+      if (stream) revoked_positions_[{*stream, copy->elems[i].partition}] = copy->elems[i].offset;
+    }
+  } else {
+    std::map<PartitionId, int64_t> gone = std::exchange(revoked_positions_, {});
+    for (int i = 0; i < copy->cnt; ++i) {
+      rd_kafka_topic_partition_t& part = copy->elems[i];
+      std::optional<StreamKind> stream = StreamOf(part.topic);
+      if (!stream) continue;
+      auto back = gone.find({*stream, part.partition});
+      if (back == gone.end()) {
+        assigned_.push_back({*stream, part.partition});
+        continue;
+      }
+      if (back->second >= 0) part.offset = back->second;
+      gone.erase(back);
+    }
+    for (const auto& [id, position] : gone) revoked_.push_back(id);
+  }
+  Status applied = KafkaStatus(rd_kafka_assign(rk, assign ? copy.get() : nullptr),
                                "source.kafka: applying a rebalance");
   if (!applied.ok() && rebalance_error_.ok()) rebalance_error_ = applied;
 }

@@ -272,7 +272,8 @@ Status Pipeline::Run(const ShardFactory& make_shard) {
                            std::move(positions));
   ParseStage parse_stage(&schema_, &co_partitioned_, metrics_, &run_);
   EnrichStage enrich_stage(enricher_, metrics_, &run_);
-  Router router(watermarks_, resume_, groups, end_after_window_ms_, metrics_, &run_);
+  Router router(watermarks_, resume_, groups, end_after_window_ms_, metrics_, &run_,
+                /*by_task=*/co_partitioned_.partition_of != nullptr);
   SinkAligner aligner(shard_count, sink_, dead_letters_, hooks_, metrics_, &run_);
 
   SourceFeeder feeder(&source_stage, options_.max_inflight_batches);

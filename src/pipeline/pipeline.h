@@ -97,7 +97,9 @@ class Pipeline {
   // of the latest impression read (watermark > its ts + window_ms); clicks
   // read after that are dropped (counted in events_past_end).
   void EndAfterWindows(int64_t window_ms) { end_after_window_ms_ = window_ms; }
-  // Before Run: check every event's partition (group mode).
+  // Before Run, in mode group: checks every event's partition, and routes
+  // events by task (the Router's by_task): every shard's processor must
+  // then be a TaskShard (src/pipeline/task_shard.h).
   void RequireCoPartitioned(CoPartitioned check) { co_partitioned_ = check; }
 
  private:

@@ -27,6 +27,10 @@ void PipelineMetrics::Expose(Exposition& e, const TopicLabels& labels) const {
   e.Metric("ctrjoin_source_assigned_partitions",
            "Input partitions assigned to the source (Kafka partitions, or one per input file).",
            assigned_partitions);
+  e.Metric("ctrjoin_tasks",
+           "Mode group: the tasks this process holds (a task is partition p of both input "
+           "topics); 0 in mode assign.",
+           tasks);
   e.Metric("ctrjoin_batches_total", "Source batches routed through the pipeline.", batches);
   e.Single("ctrjoin_source_up", "gauge",
            "1 while the source's Kafka brokers answer (always 1 for files), 0 during an outage.",

@@ -83,6 +83,7 @@ struct PipelineMetrics {
   Gauge failed;               // 1 once a stage failed (the run then ends)
   Gauge started_ms;           // wall clock when Pipeline::Run began
   Gauge assigned_partitions;  // input partitions assigned to the source (files: 2)
+  Gauge tasks;                // mode group: tasks held (partition p of both topics)
   // When the source's brokers stopped answering (wall-clock ms), 0 while
   // they answer; refreshed with the consumer lag.
   Gauge source_unreachable_since_ms;

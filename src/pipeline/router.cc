@@ -11,9 +11,11 @@
 namespace ctrjoin {
 
 Router::Router(WatermarkOptions watermarks, const CheckpointMeta& resume, KeyGroups groups,
-               int64_t end_after_window_ms, PipelineMetrics* metrics, RunControl* run)
+               int64_t end_after_window_ms, PipelineMetrics* metrics, RunControl* run, bool by_task)
     : groups_(groups),
       end_after_window_ms_(end_after_window_ms),
+      watermarks_(watermarks),
+      by_task_(by_task),
       metrics_(metrics),
       run_(run),
       tracker_(watermarks) {
@@ -45,6 +47,7 @@ std::vector<ShardPtr> Router::Route(ParsedMsg& in) {
 void Router::Split(ParsedMsg& in, std::vector<ShardPtr>& outs) {
   const Clock::time_point now = Clock::now();
   const std::vector<PartitionId> gone = Rebalance(in.meta, now);
+  if (by_task_) RebalanceTasks(in.meta, now, outs);
   if (ended_by_watermark_) {
     // A replay past its end: nothing more belongs to it.
     metrics_->events_past_end.Add(in.events.size() + in.dead_letters.size());
@@ -62,6 +65,7 @@ void Router::Split(ParsedMsg& in, std::vector<ShardPtr>& outs) {
   // checkpoint, not yet the source's assignment.
   EventTime wm = in.polled ? tracker_.Advance(now) : tracker_.current();
   if (ReplayEnds(wm)) wm = EndReplay(in.meta, wm, now);
+  if (by_task_) AdvanceTasks(in.polled, in.meta.end_of_input, now, outs);
   for (ShardPtr& out : outs) {
     out->batch.watermark = wm;
     out->batch.end_of_input = in.meta.end_of_input;
@@ -92,6 +96,35 @@ std::vector<PartitionId> Router::Rebalance(const SourceBatch& meta, Clock::time_
   return gone;
 }
 
+void Router::RebalanceTasks(const SourceBatch& meta, Clock::time_point now,
+                            std::vector<ShardPtr>& outs) {
+  for (const PartitionId& p : meta.revoked) {
+    auto t = task_trackers_.find(p.partition);
+    if (t != task_trackers_.end()) t->second.Revoke(p);
+  }
+  for (const PartitionId& p : meta.assigned) {
+    task_trackers_.try_emplace(p.partition, watermarks_).first->second.Assign(p, now);
+  }
+  // A task is gone once neither of its partitions is assigned.
+  for (const PartitionId& p : meta.revoked) {
+    const bool held = assigned_.contains({StreamKind::kImpression, p.partition}) ||
+                      assigned_.contains({StreamKind::kClick, p.partition});
+    if (held || task_trackers_.erase(p.partition) == 0) continue;
+    outs[ShardOfTask(p.partition)]->batch.dropped_tasks.push_back(p.partition);
+    spdlog::info("route: task {} was revoked; its state is dropped", p.partition);
+  }
+  metrics_->tasks.Set(static_cast<int64_t>(task_trackers_.size()));
+}
+
+void Router::AdvanceTasks(bool polled, bool end, Clock::time_point now,
+                          std::vector<ShardPtr>& outs) {
+  for (auto& [task, tracker] : task_trackers_) {
+    if (end) tracker.FinishAll();
+    const EventTime wm = polled || end ? tracker.Advance(now) : tracker.current();
+    outs[ShardOfTask(task)]->batch.task_watermarks.push_back({task, wm});
+  }
+}
+
 void Router::TrackReplayRange(const SourceBatch& meta) {
   for (const PartitionId& p : meta.assigned) {
     if (p.stream != StreamKind::kImpression) continue;
@@ -107,14 +140,23 @@ void Router::SplitEvents(std::vector<ParsedEvent>& events, const std::vector<Par
   int64_t max_ts = metrics_->max_event_ts_ms.Get();
   for (ParsedEvent& e : events) {
     max_ts = std::max(max_ts, e.ts.ms);
-    if (std::find(gone.begin(), gone.end(), e.partition) == gone.end()) {
-      tracker_.Observe(e.partition, e.ts, now);
-    }
+    const bool kept = std::find(gone.begin(), gone.end(), e.partition) == gone.end();
+    if (kept) tracker_.Observe(e.partition, e.ts, now);
     if (std::holds_alternative<Impression>(e.keyed.event)) {
       max_impression_ts_ = std::max(max_impression_ts_, e.ts);
       ++impressions;
     }
-    outs[groups_.ShardOf(e.keyed.key)]->batch.events.push_back(std::move(e.keyed));
+    if (!by_task_) {
+      outs[groups_.ShardOf(e.keyed.key)]->batch.events.push_back(std::move(e.keyed));
+      continue;
+    }
+    // A lost task's events (read before the revocation) are its new
+    // owner's: they are read again there.
+    if (!kept) continue;
+    const int32_t task = e.partition.partition;
+    task_trackers_.try_emplace(task, watermarks_).first->second.Observe(e.partition, e.ts, now);
+    e.keyed.task = task;
+    outs[ShardOfTask(task)]->batch.events.push_back(std::move(e.keyed));
   }
   metrics_->impressions_in.Add(impressions);
   metrics_->clicks_in.Add(events.size() - impressions);

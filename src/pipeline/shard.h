@@ -3,6 +3,9 @@
 // each shard (the label join, in joins/). The pipeline routes every event by
 // its key group (xxh3(impression_id) % key_groups) to the shard that owns
 // that group's range (src/core/hash.h), so a shard owns its keys outright.
+// In mode group it routes by task instead (partition p of both topics, to
+// shard p % shards), and the shard keeps each task's state apart
+// (TaskShard).
 //
 // A ShardProcessor is called only from its own shard node, which is serial:
 // never concurrently, always in the order the router emitted batches.
@@ -23,6 +26,14 @@ namespace ctrjoin {
 struct KeyedEvent {
   uint64_t key = 0;
   std::variant<Impression, Click> event;
+  int32_t task = -1;  // mode group: the partition it was read from; else -1
+};
+
+// Mode group: a task's own watermark (the minimum over its impressions and
+// clicks partition, as WatermarkTracker computes it for the pair).
+struct TaskWatermark {
+  int32_t task = 0;
+  EventTime watermark = EventTime::Min();
 };
 
 struct ShardBatch {
@@ -34,6 +45,10 @@ struct ShardBatch {
   // Set on a checkpoint barrier's batch (which has no events): after
   // Process, the shard node calls Checkpoint.
   std::shared_ptr<Barrier> barrier;
+  // Mode group only (src/pipeline/task_shard.h): the watermark of every task
+  // this shard holds, and the tasks the process lost, whose state goes.
+  std::vector<TaskWatermark> task_watermarks;
+  std::vector<int32_t> dropped_tasks;
 };
 
 class ShardProcessor {

@@ -23,6 +23,7 @@
 #include "src/io/co_partitioning.h"
 #include "src/io/kafka_client.h"
 #include "src/io/kafka_source.h"
+#include "tests/support/kafka_broker/broker.h"
 #include "tests/support/kafka_test_util.h"
 
 namespace ctrjoin {
@@ -284,6 +285,67 @@ TEST_F(KafkaMockTest, GroupModeReceivesRecordsAndAssignments) {
   }
   EXPECT_EQ(Sorted(assigned), AllInputPartitions());
   EXPECT_EQ(Sorted(rows), ExpectedRows());
+}
+
+// An eager rebalance revokes every partition and assigns anew. The source
+// reports only the net change: a partition given back goes on from where it
+// was (not from the committed offset or `start`: its records are not read
+// twice), and only the partitions that moved away are reported revoked.
+// On ctrjoin's test broker: librdkafka's mock cluster does not complete
+// this rebalance.
+TEST(KafkaGroupTest, GroupModeReportsARebalanceAsItsNetChange) {
+  testbroker::BrokerOptions bo;
+  bo.default_partitions = 2;
+  auto broker = testbroker::TestBroker::Start(bo);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  {
+    auto producer = BulkProducer::Open({{"bootstrap.servers", (*broker)->bootstrap()}});
+    ASSERT_TRUE(producer.ok());
+    for (const Input& in : Inputs()) {
+      ASSERT_TRUE((*producer)->Produce(in.topic, in.partition, in.payload).ok());
+    }
+    ASSERT_TRUE((*producer)->Flush(10'000).ok());
+  }
+  KafkaSourceOptions options;
+  options.brokers = (*broker)->bootstrap();
+  options.mode = KafkaMode::kGroup;
+  options.group_id = "net-test";
+  options.properties["heartbeat.interval.ms"] = "100";
+  Result<std::unique_ptr<KafkaSource>> a = KafkaSource::Open(options);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  std::vector<Row> rows;
+  std::vector<PartitionId> assigned;
+  auto deadline = Clock::now() + kWait;
+  while ((rows.size() < ExpectedRows().size() || assigned.size() < 4) && Clock::now() < deadline) {
+    Result<SourceBatch> batch = (*a)->Next(100);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    AppendRows(batch->records, rows);
+    assigned.insert(assigned.end(), batch->assigned.begin(), batch->assigned.end());
+  }
+  ASSERT_EQ(Sorted(rows), ExpectedRows());
+
+  Result<std::unique_ptr<KafkaSource>> b = KafkaSource::Open(options);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  std::vector<PartitionId> a_revoked, a_assigned, b_assigned;
+  std::vector<Row> a_rows;
+  deadline = Clock::now() + kWait;
+  while ((b_assigned.empty() || a_revoked.size() != b_assigned.size()) && Clock::now() < deadline) {
+    for (auto* source : {a->get(), b->get()}) {
+      Result<SourceBatch> batch = source->Next(100);
+      ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+      if (source == a->get()) {
+        AppendRows(batch->records, a_rows);
+        a_revoked.insert(a_revoked.end(), batch->revoked.begin(), batch->revoked.end());
+        a_assigned.insert(a_assigned.end(), batch->assigned.begin(), batch->assigned.end());
+      } else {
+        b_assigned.insert(b_assigned.end(), batch->assigned.begin(), batch->assigned.end());
+      }
+    }
+  }
+  ASSERT_FALSE(b_assigned.empty());
+  EXPECT_EQ(Sorted(a_revoked), Sorted(b_assigned));  // what moved, and only that
+  EXPECT_TRUE(a_assigned.empty());                   // nothing new for a
+  EXPECT_TRUE(a_rows.empty());                       // nothing read twice
 }
 
 // Group mode's start-up check (src/io/co_partitioning.h).

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -367,7 +368,8 @@ TEST(ProcessTest, AStartWhileTheBrokerIsDownServesHttpSaysWhyAndGoesOnWhenItAnsw
 }
 
 // Mode group (src/README.md, "Scaling out"): a job's processes share its
-// partitions, and each holds partition p of both topics (a task); inputs
+// partitions, and each holds partition p of both topics (a task), whose
+// state goes when the task moves to another process; inputs
 // that are not co-partitioned are refused at start (exit 2, saying what to
 // fix).
 std::string GroupJob(const test_support::TempDir& dir, const std::string& bootstrap,
@@ -417,6 +419,12 @@ TEST(ProcessTest, InGroupModeEachProcessHoldsPartitionPOfBothTopics) {
     children.push_back(std::make_unique<test_support::Child>(
         CTRJOIN_BINARY, std::vector<std::string>{"run", "--config", config},
         dir.File(name + ".log")));
+    // a first holds every task, then b joins.
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (name == "a" && LastAssignment(children[0]->Log())["impressions"] != std::set{0, 1, 2} &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(50ms);
+    }
   }
   // Until the group settles with both: each holds p of both topics, and
   // together they hold every partition once.
@@ -436,6 +444,18 @@ TEST(ProcessTest, InGroupModeEachProcessHoldsPartitionPOfBothTopics) {
   EXPECT_EQ(a["impressions"], a["clicks"]) << children[0]->Log();
   EXPECT_EQ(b["impressions"], b["clicks"]) << children[1]->Log();
   EXPECT_EQ(a["impressions"].size() + b["impressions"].size(), 3u);
+  // a held every task before b came: it drops the state of those it lost.
+  for (int task : b["impressions"]) {
+    const std::string dropped =
+        fmt::format("route: task {} was revoked; its state is dropped", task);
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (children[0]->Log().find(dropped) == std::string::npos &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_NE(children[0]->Log().find(dropped), std::string::npos) << children[0]->Log();
+    EXPECT_FALSE(std::filesystem::exists(dir.File("state-a/live/task-" + std::to_string(task))));
+  }
   for (auto& child : children) {
     EXPECT_NE(child->Log().find("impressions and clicks are co-partitioned"), std::string::npos)
         << child->Log();

@@ -185,5 +185,45 @@ TEST_F(RouterTest, DeadLettersTravelWithShardZerosMessageInSourceOrder) {
   EXPECT_FALSE(run_.failed());
 }
 
+// Mode group (by_task): a task is partition p of both topics. Its events go
+// to shard p % shards with their task, each task has its own watermark, and
+// a task revoked and not given back is dropped on its shard.
+TEST_F(RouterTest, ByTaskEachTaskHasItsShardItsWatermarkAndIsDroppedWhenGone) {
+  Router router(kExactWatermarks, CheckpointMeta{}, KeyGroups{kKeyGroups, 2}, -1, &metrics_, &run_,
+                /*by_task=*/true);
+  const PartitionId clk1{StreamKind::kClick, 1};
+  ParsedMsg first = Polled(0, {ImpressionAt(kImp0, 1000, "a"), ClickAt(kClk0, 3000, "a"),
+                               ImpressionAt(kImp1, 8000, "b"), ClickAt(clk1, 9000, "b")});
+  first.meta.assigned = {kImp0, kClk0, kImp1, clk1};
+  std::vector<ShardPtr> outs = router.Route(first);
+  ASSERT_EQ(outs.size(), 2u);
+  for (int32_t task : {0, 1}) {
+    const ShardBatch& b = outs[task]->batch;
+    ASSERT_EQ(b.events.size(), 2u) << task;
+    for (const KeyedEvent& e : b.events) EXPECT_EQ(e.task, task);
+    ASSERT_EQ(b.task_watermarks.size(), 1u) << task;
+    EXPECT_EQ(b.task_watermarks[0].task, task);
+    EXPECT_TRUE(b.dropped_tasks.empty());
+  }
+  // Each task's slowest partition, not the process's.
+  EXPECT_EQ(outs[0]->batch.task_watermarks[0].watermark, EventTime{1000});
+  EXPECT_EQ(outs[1]->batch.task_watermarks[0].watermark, EventTime{8000});
+  EXPECT_EQ(outs[0]->batch.watermark, EventTime{1000});  // the process's, for metrics
+  EXPECT_EQ(metrics_.tasks.Get(), 2);
+
+  // Task 1 moves to another process; task 0 stays. Records of task 1 read
+  // before the revocation are its new owner's to read again.
+  ParsedMsg moved = Polled(1, {ImpressionAt(kImp0, 4000, "c"), ImpressionAt(kImp1, 9500, "d")});
+  moved.meta.revoked = {kImp0, kClk0, kImp1, clk1};
+  moved.meta.assigned = {kImp0, kClk0};
+  outs = router.Route(moved);
+  EXPECT_TRUE(outs[0]->batch.dropped_tasks.empty());
+  EXPECT_EQ(outs[1]->batch.dropped_tasks, std::vector<int32_t>{1});
+  EXPECT_EQ(EventCount(outs), 1u);
+  ASSERT_EQ(outs[0]->batch.task_watermarks.size(), 1u);
+  EXPECT_TRUE(outs[1]->batch.task_watermarks.empty());
+  EXPECT_EQ(metrics_.tasks.Get(), 1);
+}
+
 }  // namespace
 }  // namespace ctrjoin

@@ -1,0 +1,32 @@
+#include "src/pipeline/task_shard.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+namespace ctrjoin {
+
+Result<ShardProcessor*> TaskShard::Task(int32_t task) {
+  auto it = tasks_.find(task);
+  if (it != tasks_.end()) return it->second.get();
+  Result<std::unique_ptr<ShardProcessor>> made = make_task_(task);
+  if (!made.ok()) return made.status().WithContext(fmt::format("task {}", task));
+  return tasks_.emplace(task, std::move(made).value()).first->second.get();
+}
+
+Status TaskShard::Process(ShardBatch& batch, std::vector<Sample>& out) {
+  for (int32_t task : batch.dropped_tasks) tasks_.erase(task);
+  // Each task's share of the batch, in arrival order, with its watermark.
+  std::map<int32_t, ShardBatch> by_task;
+  for (KeyedEvent& e : batch.events) by_task[e.task].events.push_back(std::move(e));
+  for (const TaskWatermark& w : batch.task_watermarks) by_task[w.task].watermark = w.watermark;
+  for (auto& [task, share] : by_task) {
+    share.end_of_input = batch.end_of_input;
+    Result<ShardProcessor*> processor = Task(task);
+    if (!processor.ok()) return processor.status();
+    CTRJOIN_RETURN_IF_ERROR((*processor)->Process(share, out));
+  }
+  return Status::Ok();
+}
+
+}  // namespace ctrjoin
