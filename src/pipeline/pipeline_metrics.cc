@@ -89,6 +89,15 @@ void PipelineMetrics::Expose(Exposition& e, const TopicLabels& labels) const {
              "Wall clock now minus the watermark: how far event time trails real time.",
              Seconds(e.now_ms() - wm));
   }
+  if (const auto tasks = task_watermarks.Get(); !tasks.empty()) {
+    e.Family("ctrjoin_task_watermark_timestamp_seconds", "gauge",
+             "Mode group: each held task's own watermark (over its impressions and clicks "
+             "partition), in seconds since the Unix epoch.");
+    for (const auto& [task, wm] : tasks) {
+      e.Sample("ctrjoin_task_watermark_timestamp_seconds", {{"task", std::to_string(task)}},
+               Seconds(wm));
+    }
+  }
   if (const int64_t ts = max_event_ts_ms.Get(); ts > 0) {
     e.Single("ctrjoin_max_event_timestamp_seconds", "gauge",
              "The largest event time read, in seconds since the Unix epoch.", Seconds(ts));

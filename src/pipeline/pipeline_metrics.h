@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "src/ops/metrics.h"
@@ -54,6 +55,24 @@ class PartitionLags {
   std::vector<PartitionLag> lags_;
 };
 
+// Mode group: each held task's watermark, replaced as a whole by the route
+// node after every batch, read by /metrics. A mutex guards it.
+class TaskWatermarks {
+ public:
+  void Set(std::vector<std::pair<int32_t, int64_t>> watermarks) {
+    std::lock_guard lock(mu_);
+    watermarks_ = std::move(watermarks);
+  }
+  std::vector<std::pair<int32_t, int64_t>> Get() const {
+    std::lock_guard lock(mu_);
+    return watermarks_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::pair<int32_t, int64_t>> watermarks_;  // task, watermark ms
+};
+
 struct PipelineMetrics {
   Counter impressions_in;
   Counter clicks_in;
@@ -79,11 +98,12 @@ struct PipelineMetrics {
   // A batch whose watermark made shards emit negatives: router advanced the
   // watermark -> the last of those negatives written.
   LatencyHistogram negative_delay;
-  Gauge running;              // 1 while Pipeline::Run runs
-  Gauge failed;               // 1 once a stage failed (the run then ends)
-  Gauge started_ms;           // wall clock when Pipeline::Run began
-  Gauge assigned_partitions;  // input partitions assigned to the source (files: 2)
-  Gauge tasks;                // mode group: tasks held (partition p of both topics)
+  Gauge running;                   // 1 while Pipeline::Run runs
+  Gauge failed;                    // 1 once a stage failed (the run then ends)
+  Gauge started_ms;                // wall clock when Pipeline::Run began
+  Gauge assigned_partitions;       // input partitions assigned to the source (files: 2)
+  Gauge tasks;                     // mode group: tasks held (partition p of both topics)
+  TaskWatermarks task_watermarks;  // mode group: per task, once it has one
   // When the source's brokers stopped answering (wall-clock ms), 0 while
   // they answer; refreshed with the consumer lag.
   Gauge source_unreachable_since_ms;

@@ -118,11 +118,14 @@ void Router::RebalanceTasks(const SourceBatch& meta, Clock::time_point now,
 
 void Router::AdvanceTasks(bool polled, bool end, Clock::time_point now,
                           std::vector<ShardPtr>& outs) {
+  std::vector<std::pair<int32_t, int64_t>> known;
   for (auto& [task, tracker] : task_trackers_) {
     if (end) tracker.FinishAll();
     const EventTime wm = polled || end ? tracker.Advance(now) : tracker.current();
     outs[ShardOfTask(task)]->batch.task_watermarks.push_back({task, wm});
+    if (wm != EventTime::Min() && wm != EventTime::Max()) known.emplace_back(task, wm.ms);
   }
+  metrics_->task_watermarks.Set(std::move(known));
 }
 
 void Router::TrackReplayRange(const SourceBatch& meta) {

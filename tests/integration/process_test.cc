@@ -372,18 +372,20 @@ TEST(ProcessTest, AStartWhileTheBrokerIsDownServesHttpSaysWhyAndGoesOnWhenItAnsw
 // state goes when the task moves to another process; inputs
 // that are not co-partitioned are refused at start (exit 2, saying what to
 // fix).
+// http_port 0: no HTTP endpoint.
 std::string GroupJob(const test_support::TempDir& dir, const std::string& bootstrap,
-                     const std::string& name, const std::string& topics = "") {
+                     const std::string& name, const std::string& topics = "",
+                     uint16_t http_port = 0) {
   return fmt::format(R"(
 source:
   type: kafka
   kafka: {{brokers: "{}", group_id: shared, mode: group, poll_timeout_ms: 50{}}}
 sink: {{type: file, path: {}}}
 state: {{dir: {}}}
-http: {{enabled: false}}
+http: {{enabled: {}, address: "127.0.0.1:{}"}}
 )",
                      bootstrap, topics, dir.File("out-" + name + ".jsonl"),
-                     dir.File("state-" + name));
+                     dir.File("state-" + name), http_port != 0, http_port);
 }
 
 // The partitions of the last "source.kafka: assigned" line of log, by topic.
@@ -413,9 +415,11 @@ TEST(ProcessTest, InGroupModeEachProcessHoldsPartitionPOfBothTopics) {
   ASSERT_TRUE(GenerateTrace(gen, test_support::OracleWorkload(9, 10'000)).ok());
 
   std::vector<std::unique_ptr<test_support::Child>> children;
+  const uint16_t a_http = test_support::FreeLoopbackPort().value();
   for (const std::string name : {"a", "b"}) {
     const std::string config = dir.File(name + ".yaml");
-    std::ofstream(config) << GroupJob(dir, (*broker)->bootstrap(), name);
+    std::ofstream(config) << GroupJob(dir, (*broker)->bootstrap(), name, "",
+                                      name == "a" ? a_http : 0);
     children.push_back(std::make_unique<test_support::Child>(
         CTRJOIN_BINARY, std::vector<std::string>{"run", "--config", config},
         dir.File(name + ".log")));
@@ -455,6 +459,17 @@ TEST(ProcessTest, InGroupModeEachProcessHoldsPartitionPOfBothTopics) {
     }
     EXPECT_NE(children[0]->Log().find(dropped), std::string::npos) << children[0]->Log();
     EXPECT_FALSE(std::filesystem::exists(dir.File("state-a/live/task-" + std::to_string(task))));
+  }
+  // a's tasks, each with its own watermark, on /metrics.
+  std::string last;
+  ASSERT_TRUE(WaitForBody(a_http, "/metrics", 200,
+                          fmt::format("ctrjoin_tasks {}", a["impressions"].size()), 10s, &last))
+      << last;
+  for (int task : a["impressions"]) {
+    EXPECT_NE(
+        last.find(fmt::format("ctrjoin_task_watermark_timestamp_seconds{{task=\"{}\"}}", task)),
+        std::string::npos)
+        << last;
   }
   for (auto& child : children) {
     EXPECT_NE(child->Log().find("impressions and clicks are co-partitioned"), std::string::npos)

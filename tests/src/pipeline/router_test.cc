@@ -210,6 +210,8 @@ TEST_F(RouterTest, ByTaskEachTaskHasItsShardItsWatermarkAndIsDroppedWhenGone) {
   EXPECT_EQ(outs[1]->batch.task_watermarks[0].watermark, EventTime{8000});
   EXPECT_EQ(outs[0]->batch.watermark, EventTime{1000});  // the process's, for metrics
   EXPECT_EQ(metrics_.tasks.Get(), 2);
+  using TaskMs = std::vector<std::pair<int32_t, int64_t>>;
+  EXPECT_EQ(metrics_.task_watermarks.Get(), (TaskMs{{0, 1000}, {1, 8000}}));
 
   // Task 1 moves to another process; task 0 stays. Records of task 1 read
   // before the revocation are its new owner's to read again.
