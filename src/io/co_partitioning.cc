@@ -175,9 +175,12 @@ Result<CoPartitionReport> CheckCoPartitioned(const KafkaSourceOptions& source,
       "the newest {} records of every partition (at most {} ms)",
       topics[0], topics[1], report.partitions, options.sample_per_partition, options.wait_ms);
 
+  // The sample has its own wait, however long the topics took to appear.
+  const SteadyClock::time_point sample_deadline =
+      SteadyClock::now() + std::chrono::milliseconds(options.wait_ms);
   SampleReader reader(rk, source, schema, report.partitions);
-  CTRJOIN_RETURN_IF_ERROR(reader.Assign(topics, options.sample_per_partition, deadline));
-  reader.Read(deadline);
+  CTRJOIN_RETURN_IF_ERROR(reader.Assign(topics, options.sample_per_partition, sample_deadline));
+  reader.Read(sample_deadline);
   rd_kafka_consumer_close(rk);
   report.checked = reader.checked();
 

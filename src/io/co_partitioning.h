@@ -26,7 +26,7 @@ namespace ctrjoin {
 
 struct CoPartitionCheckOptions {
   int sample_per_partition = 32;  // newest records read from each partition
-  int wait_ms = 10'000;           // for the topics to appear and the sample to arrive
+  int wait_ms = 10'000;           // for the topics to appear, then for the sample
 };
 
 struct CoPartitionReport {

@@ -145,8 +145,14 @@ struct KafkaSource::Impl {
   // Mode group, between a revocation and the next assignment: each revoked
   // partition's position (-1: none yet). The eager protocol revokes every
   // partition at each rebalance; a partition given back goes on from here
-  // and is not reported as revoked and assigned (its task keeps its state).
+  // (RD_KAFKA_OFFSET_INVALID: it had delivered nothing, and starts as a new
+  // one would) and is not reported as revoked and assigned (its task keeps
+  // its state).
   std::map<PartitionId, int64_t> revoked_positions_;
+  // An assignment was applied during this Next: the batch ends there, so
+  // that it carries one rebalance's net change (two in one batch could not
+  // be told apart in order).
+  bool rebalanced_ = false;
   std::vector<PartitionId> finished_;
   Status rebalance_error_;                        // first failure inside the rebalance callback
   std::map<PartitionId, End> ends_;               // stop_at_end only
@@ -386,6 +392,7 @@ void KafkaSource::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
       gone.erase(back);
     }
     for (const auto& [id, position] : gone) revoked_.push_back(id);
+    rebalanced_ = true;
   }
   Status applied = KafkaStatus(rd_kafka_assign(rk, assign ? copy.get() : nullptr),
                                "source.kafka: applying a rebalance");
@@ -418,6 +425,7 @@ Result<SourceBatch> KafkaSource::Impl::Next(size_t max_records) {
     KafkaMessage msg(rd_kafka_consumer_poll(consumer_.get(), wait_ms));
     CTRJOIN_RETURN_IF_ERROR(rebalance_error_);
     if (msg) CTRJOIN_RETURN_IF_ERROR(Handle(*msg, batch));
+    if (std::exchange(rebalanced_, false)) break;
     if (!msg && !batch.records.empty()) break;
     if (Clock::now() >= deadline) break;
   }

@@ -68,13 +68,13 @@ class ParseStage {
     out->last = in->last;
     out->barrier = std::move(in->barrier);
     out->read_at = out->stage_done = in->read_at;
-    run_->Guard("parse", [&] { ParseRecords(in->batch, *out); });
+    run_->Guard("parse", [&] { return ParseRecords(in->batch, *out); });
     EndStage(*metrics_, Stage::kParse, out->read_at, out->stage_done);
     return out;
   }
 
  private:
-  void ParseRecords(SourceBatch& batch, ParsedMsg& out) {
+  Status ParseRecords(SourceBatch& batch, ParsedMsg& out) {
     std::unique_ptr<EventParser>& parser = parsers_.local();
     if (!parser) parser = std::make_unique<EventParser>(*schema_);
     const int64_t now_ms = WallClockMs();
@@ -82,7 +82,9 @@ class ParseStage {
     for (RawRecord& r : batch.records) {
       ParseResult parsed = parser->Parse(r.pos.stream, r.payload, now_ms);
       const PartitionId partition{r.pos.stream, r.pos.partition};
-      if (co_partitioned_->partition_of != nullptr) RejectIfMisplaced(parsed, r.pos.partition);
+      if (co_partitioned_->partition_of != nullptr) {
+        CTRJOIN_RETURN_IF_ERROR(RejectIfMisplaced(parsed, r.pos.partition));
+      }
       if (auto* imp = std::get_if<Impression>(&parsed)) {
         out.events.push_back(Keyed(partition, *imp));
       } else if (auto* click = std::get_if<Click>(&parsed)) {
@@ -96,16 +98,30 @@ class ParseStage {
     }
     batch.records.clear();
     out.meta = std::move(batch);
+    return Status::Ok();
   }
 
-  // Turns an event on the wrong partition into its rejection.
-  void RejectIfMisplaced(ParseResult& parsed, int32_t partition) const {
+  // Turns an event on the wrong partition into its rejection. A partition
+  // past the count checked at start means the topics grew: every key's
+  // partition changed, so the run stops rather than dead-letter them.
+  Status RejectIfMisplaced(ParseResult& parsed, int32_t partition) const {
+    if (partition >= co_partitioned_->partitions) {
+      // Not the config's fault (exit 2): a restart takes the new count.
+      return Status::Unavailable(
+          fmt::format("source.kafka.mode: 'group': a record came from partition {}, but the "
+                      "topics had {} partitions at start; partitions were added, which moves "
+                      "keys between tasks: restart every process of the job (their state is "
+                      "rebuilt from the input)",
+                      partition, co_partitioned_->partitions),
+          Effect::kNoEffect);
+    }
     const std::string* id = nullptr;
     if (auto* imp = std::get_if<Impression>(&parsed)) id = &imp->impression_id;
     if (auto* click = std::get_if<Click>(&parsed)) id = &click->impression_id;
-    if (id == nullptr) return;
+    if (id == nullptr) return Status::Ok();
     Rejection wrong = CheckPartition(*co_partitioned_, *id, partition);
     if (!wrong.empty()) parsed = std::move(wrong);
+    return Status::Ok();
   }
 
   const SchemaOptions* const schema_;

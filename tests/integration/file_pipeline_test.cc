@@ -625,13 +625,36 @@ class CollectedDeadLetters : public DeadLetterSink {
   std::vector<DeadLetter> letters;
 };
 
-TEST(PipelineCoPartitionTest, AnEventOnTheWrongPartitionIsDeadLettered) {
-  test_support::TempDir dir;
+// One batch (then the end of the input) through a 2-shard pipeline in mode
+// group over 2 partitions, where ids ending in '1' belong in partition 1
+// and the others in partition 0.
+struct CoPartitionedRun {
+  explicit CoPartitionedRun(SourceBatch batch) {
+    test_support::TempDir dir;
+    PlainJoins joins(dir, &metrics);
+    EXPECT_TRUE(joins.status().ok()) << joins.status().ToString();
+    ScriptedSource source;
+    source.batches.push_back(std::move(batch));
+    SourceBatch end;
+    end.end_of_input = true;
+    source.batches.push_back(std::move(end));
+    PipelineOptions po;
+    po.shards = 2;
+    Pipeline pipeline(po, SchemaOptions{}, WatermarkOptions{5'000, 0}, &source, nullptr, &sink,
+                      &dead_letters, &metrics.pipeline);
+    source.pipeline = &pipeline;
+    pipeline.RequireCoPartitioned(
+        {2, [](std::string_view id, int32_t) { return id.back() == '1' ? 1 : 0; }});
+    status = pipeline.Run(joins.Factory());
+  }
+
   Metrics metrics;
-  PlainJoins joins(dir, &metrics);
-  ASSERT_TRUE(joins.status().ok()) << joins.status().ToString();
-  ShardFactory make_shard = joins.Factory();
-  // Ids ending in '1' belong in partition 1, the others in partition 0.
+  CollectingSink sink;
+  CollectedDeadLetters dead_letters;
+  Status status;
+};
+
+TEST(PipelineCoPartitionTest, AnEventOnTheWrongPartitionIsDeadLettered) {
   const PartitionId imp1{StreamKind::kImpression, 1};
   const PartitionId clk1{StreamKind::kClick, 1};
   SourceBatch batch;
@@ -639,22 +662,11 @@ TEST(PipelineCoPartitionTest, AnEventOnTheWrongPartitionIsDeadLettered) {
   batch.records = {ImpressionRecord(kImp0, 0, "a0", 0), ImpressionRecord(imp1, 0, "b1", 1),
                    ImpressionRecord(kImp0, 1, "c1", 2), ClickRecord(kClk0, 0, "a0", 3),
                    ClickRecord(clk1, 0, "b0", 4),       ClickRecord(clk1, 1, "b1", 5)};
-  ScriptedSource source;
-  source.batches.push_back(std::move(batch));
-  SourceBatch end;
-  end.end_of_input = true;
-  source.batches.push_back(std::move(end));
-  CollectingSink sink;
-  CollectedDeadLetters dead_letters;
-  PipelineOptions po;
-  po.shards = 2;
-  Pipeline pipeline(po, SchemaOptions{}, WatermarkOptions{5'000, 0}, &source, nullptr, &sink,
-                    &dead_letters, &metrics.pipeline);
-  source.pipeline = &pipeline;
-  pipeline.RequireCoPartitioned(
-      {2, [](std::string_view id, int32_t) { return id.back() == '1' ? 1 : 0; }});
-  Status st = pipeline.Run(make_shard);
-  ASSERT_TRUE(st.ok()) << st.ToString();
+  CoPartitionedRun run(std::move(batch));
+  ASSERT_TRUE(run.status.ok()) << run.status.ToString();
+  const CollectingSink& sink = run.sink;
+  const CollectedDeadLetters& dead_letters = run.dead_letters;
+  const Metrics& metrics = run.metrics;
 
   std::map<std::string, int> labels;
   for (const Sample& sample : sink.samples) labels[sample.impression.impression_id] = sample.label;
@@ -676,6 +688,21 @@ TEST(PipelineCoPartitionTest, AnEventOnTheWrongPartitionIsDeadLettered) {
       metrics.pipeline.dead_letters_by_reason[1][static_cast<size_t>(RejectCode::kWrongPartition)]
           .Get(),
       1u);
+}
+
+// Partitions added to the topics while the job runs move keys between
+// tasks: a record from a partition past the count checked at start stops
+// the run, naming it, instead of dead-lettering most of the input.
+TEST(PipelineCoPartitionTest, ARecordFromAPartitionAddedSinceTheStartStopsTheRun) {
+  const PartitionId imp2{StreamKind::kImpression, 2};
+  SourceBatch batch;
+  batch.assigned = {kImp0, imp2};
+  batch.records = {ImpressionRecord(kImp0, 0, "a0", 0), ImpressionRecord(imp2, 0, "b2", 1)};
+  CoPartitionedRun run(std::move(batch));
+  EXPECT_EQ(run.status.code(), StatusCode::kUnavailable) << run.status.ToString();  // exit 1
+  EXPECT_NE(run.status.message().find("a record came from partition 2, but the topics had 2"),
+            std::string::npos)
+      << run.status.ToString();
 }
 
 }  // namespace resume
