@@ -48,6 +48,9 @@ class LabelJoin : public ShardProcessor {
   Status Restore(EventTime watermark);
 
   const JoinState& state() const { return state_; }
+  uint64_t state_entries() const override {
+    return state_.entries_in_memory() + state_.entries_spilled();
+  }
 
  private:
   Status OnImpression(uint64_t key, Impression& imp, std::vector<Sample>& out);

@@ -306,6 +306,7 @@ class TaskJoin : public ShardProcessor {
   Status Process(ShardBatch& batch, std::vector<Sample>& out) override {
     return join_->Process(batch, out);
   }
+  uint64_t state_entries() const override { return join_->state_entries(); }
 
  private:
   TaskJoin() = default;
@@ -421,9 +422,11 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
       tasks > 0 ? hot_bytes / ((static_cast<uint32_t>(tasks) + shards - 1) / shards) : 0;
   ShardFactory make_shard = [&](uint32_t shard) -> Result<std::unique_ptr<ShardProcessor>> {
     if (tasks > 0) {
-      return std::unique_ptr<ShardProcessor>(std::make_unique<TaskShard>([&](int32_t task) {
-        return TaskJoin::Open(config, metrics, memory, task_hot_bytes, task);
-      }));
+      return std::unique_ptr<ShardProcessor>(std::make_unique<TaskShard>(
+          [&](int32_t task) {
+            return TaskJoin::Open(config, metrics, memory, task_hot_bytes, task);
+          },
+          &metrics.pipeline.task_state_entries));
     }
     return std::unique_ptr<ShardProcessor>(std::move(joins[shard]));
   };

@@ -98,6 +98,15 @@ void PipelineMetrics::Expose(Exposition& e, const TopicLabels& labels) const {
                Seconds(wm));
     }
   }
+  if (const auto sizes = task_state_entries.Get(); !sizes.empty()) {
+    e.Family("ctrjoin_task_state_entries", "gauge",
+             "Mode group: the keys each held task keeps (pending impressions, held clicks and "
+             "remembered ids; in memory and spilled).");
+    for (const auto& [task, entries] : sizes) {
+      e.Sample("ctrjoin_task_state_entries", {{"task", std::to_string(task)}},
+               static_cast<int64_t>(entries));
+    }
+  }
   if (const int64_t ts = max_event_ts_ms.Get(); ts > 0) {
     e.Single("ctrjoin_max_event_timestamp_seconds", "gauge",
              "The largest event time read, in seconds since the Unix epoch.", Seconds(ts));

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -55,6 +56,29 @@ class PartitionLags {
   std::vector<PartitionLag> lags_;
 };
 
+// Mode group: each held task's state size (entries), set by its shard node
+// after each batch and removed when the task is dropped, read by /metrics.
+// A mutex guards it (every shard node writes).
+class TaskStateEntries {
+ public:
+  void Set(int32_t task, uint64_t entries) {
+    std::lock_guard lock(mu_);
+    entries_[task] = entries;
+  }
+  void Erase(int32_t task) {
+    std::lock_guard lock(mu_);
+    entries_.erase(task);
+  }
+  std::map<int32_t, uint64_t> Get() const {
+    std::lock_guard lock(mu_);
+    return entries_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<int32_t, uint64_t> entries_;
+};
+
 // Mode group: each held task's watermark, replaced as a whole by the route
 // node after every batch, read by /metrics. A mutex guards it.
 class TaskWatermarks {
@@ -98,12 +122,13 @@ struct PipelineMetrics {
   // A batch whose watermark made shards emit negatives: router advanced the
   // watermark -> the last of those negatives written.
   LatencyHistogram negative_delay;
-  Gauge running;                   // 1 while Pipeline::Run runs
-  Gauge failed;                    // 1 once a stage failed (the run then ends)
-  Gauge started_ms;                // wall clock when Pipeline::Run began
-  Gauge assigned_partitions;       // input partitions assigned to the source (files: 2)
-  Gauge tasks;                     // mode group: tasks held (partition p of both topics)
-  TaskWatermarks task_watermarks;  // mode group: per task, once it has one
+  Gauge running;                        // 1 while Pipeline::Run runs
+  Gauge failed;                         // 1 once a stage failed (the run then ends)
+  Gauge started_ms;                     // wall clock when Pipeline::Run began
+  Gauge assigned_partitions;            // input partitions assigned to the source (files: 2)
+  Gauge tasks;                          // mode group: tasks held (partition p of both topics)
+  TaskWatermarks task_watermarks;       // mode group: per task, once it has one
+  TaskStateEntries task_state_entries;  // mode group: per held task
   // When the source's brokers stopped answering (wall-clock ms), 0 while
   // they answer; refreshed with the consumer lag.
   Gauge source_unreachable_since_ms;

@@ -57,6 +57,8 @@ class ShardProcessor {
   // Applies the events, then advances to batch.watermark; appends emitted
   // samples to out. An error is fatal for the run (e.g. state I/O failed).
   virtual Status Process(ShardBatch& batch, std::vector<Sample>& out) = 0;
+  // The keys it keeps (in memory and spilled), for the per-task metrics.
+  virtual uint64_t state_entries() const { return 0; }
   // At a checkpoint barrier, after Process: marks the barrier's epoch in
   // the shard's changelog and fills in barrier.marks[shard] (O(1): the
   // log's I/O thread makes it durable); new_bytes is what the changelog

@@ -15,7 +15,10 @@ Result<ShardProcessor*> TaskShard::Task(int32_t task) {
 }
 
 Status TaskShard::Process(ShardBatch& batch, std::vector<Sample>& out) {
-  for (int32_t task : batch.dropped_tasks) tasks_.erase(task);
+  for (int32_t task : batch.dropped_tasks) {
+    tasks_.erase(task);
+    if (sizes_ != nullptr) sizes_->Erase(task);
+  }
   // Each task's share of the batch, in arrival order, with its watermark.
   std::map<int32_t, ShardBatch> by_task;
   for (KeyedEvent& e : batch.events) by_task[e.task].events.push_back(std::move(e));
@@ -25,6 +28,7 @@ Status TaskShard::Process(ShardBatch& batch, std::vector<Sample>& out) {
     Result<ShardProcessor*> processor = Task(task);
     if (!processor.ok()) return processor.status();
     CTRJOIN_RETURN_IF_ERROR((*processor)->Process(share, out));
+    if (sizes_ != nullptr) sizes_->Set(task, (*processor)->state_entries());
   }
   return Status::Ok();
 }

@@ -11,7 +11,8 @@
 // the task's new owner reads the task's input again.
 //
 // Called only from its shard node (serial; the ShardProcessor contract).
-// Owns the per-task processors.
+// Owns the per-task processors; publishes their state sizes (after every
+// batch) into a TaskStateEntries it borrows.
 
 #include <cstdint>
 #include <functional>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "src/core/status.h"
+#include "src/pipeline/pipeline_metrics.h"
 #include "src/pipeline/shard.h"
 
 namespace ctrjoin {
@@ -28,7 +30,9 @@ class TaskShard : public ShardProcessor {
  public:
   using TaskFactory = std::function<Result<std::unique_ptr<ShardProcessor>>(int32_t task)>;
 
-  explicit TaskShard(TaskFactory make_task) : make_task_(std::move(make_task)) {}
+  // sizes (may be null): where each task's state size is published.
+  explicit TaskShard(TaskFactory make_task, TaskStateEntries* sizes = nullptr)
+      : make_task_(std::move(make_task)), sizes_(sizes) {}
 
   Status Process(ShardBatch& batch, std::vector<Sample>& out) override;
 
@@ -39,6 +43,7 @@ class TaskShard : public ShardProcessor {
   Result<ShardProcessor*> Task(int32_t task);
 
   TaskFactory make_task_;
+  TaskStateEntries* const sizes_;
   std::map<int32_t, std::unique_ptr<ShardProcessor>> tasks_;
 };
 

@@ -460,16 +460,18 @@ TEST(ProcessTest, InGroupModeEachProcessHoldsPartitionPOfBothTopics) {
     EXPECT_NE(children[0]->Log().find(dropped), std::string::npos) << children[0]->Log();
     EXPECT_FALSE(std::filesystem::exists(dir.File("state-a/live/task-" + std::to_string(task))));
   }
-  // a's tasks, each with its own watermark, on /metrics.
+  // a's tasks, each with its own watermark and state size, on /metrics.
   std::string last;
   ASSERT_TRUE(WaitForBody(a_http, "/metrics", 200,
                           fmt::format("ctrjoin_tasks {}", a["impressions"].size()), 10s, &last))
       << last;
   for (int task : a["impressions"]) {
-    EXPECT_NE(
-        last.find(fmt::format("ctrjoin_task_watermark_timestamp_seconds{{task=\"{}\"}}", task)),
-        std::string::npos)
-        << last;
+    for (const char* metric :
+         {"ctrjoin_task_watermark_timestamp_seconds", "ctrjoin_task_state_entries"}) {
+      EXPECT_NE(last.find(fmt::format("{}{{task=\"{}\"}}", metric, task)), std::string::npos)
+          << metric << "\n"
+          << last;
+    }
   }
   for (auto& child : children) {
     EXPECT_NE(child->Log().find("impressions and clicks are co-partitioned"), std::string::npos)

@@ -1,6 +1,7 @@
 // TaskShard (src/pipeline/task_shard.h): in mode group a shard keeps one
 // processor per task, runs each task's events to that task's own watermark,
-// and drops a lost task's processor with its state.
+// publishes each task's state size, and drops a lost task's processor with
+// its state.
 
 #include "src/pipeline/task_shard.h"
 
@@ -32,9 +33,12 @@ class RecordingTask : public ShardProcessor {
       out.push_back(std::move(s));
     }
     ++batches;
+    events += batch.events.size();
     return Status::Ok();
   }
+  uint64_t state_entries() const override { return events; }
   int batches = 0;
+  uint64_t events = 0;
 
  private:
   const int32_t task_;
@@ -50,10 +54,13 @@ KeyedEvent ImpressionOf(int32_t task, const std::string& id) {
 TEST(TaskShardTest, EachTaskGetsItsEventsAndItsOwnWatermarkAndALostTaskIsDropped) {
   std::map<int32_t, int> alive;
   int made = 0;
-  TaskShard shard([&](int32_t task) -> Result<std::unique_ptr<ShardProcessor>> {
-    ++made;
-    return std::unique_ptr<ShardProcessor>(std::make_unique<RecordingTask>(task, &alive));
-  });
+  TaskStateEntries sizes;
+  TaskShard shard(
+      [&](int32_t task) -> Result<std::unique_ptr<ShardProcessor>> {
+        ++made;
+        return std::unique_ptr<ShardProcessor>(std::make_unique<RecordingTask>(task, &alive));
+      },
+      &sizes);
 
   ShardBatch first;
   first.events = {ImpressionOf(0, "a"), ImpressionOf(2, "b"), ImpressionOf(0, "c")};
@@ -66,6 +73,7 @@ TEST(TaskShardTest, EachTaskGetsItsEventsAndItsOwnWatermarkAndALostTaskIsDropped
   EXPECT_EQ(advanced, (std::map<std::string, int64_t>{{"a", 100}, {"b", 900}, {"c", 100}}));
   EXPECT_EQ(shard.tasks(), 2u);
   EXPECT_EQ(made, 2);
+  EXPECT_EQ(sizes.Get(), (std::map<int32_t, uint64_t>{{0, 2}, {2, 1}}));
 
   // Task 2 is lost: its processor (and state) goes, without output.
   ShardBatch lost;
@@ -76,6 +84,7 @@ TEST(TaskShardTest, EachTaskGetsItsEventsAndItsOwnWatermarkAndALostTaskIsDropped
   EXPECT_TRUE(out.empty());
   EXPECT_EQ(alive[2], 0);
   EXPECT_EQ(alive[0], 1);
+  EXPECT_EQ(sizes.Get(), (std::map<int32_t, uint64_t>{{0, 2}}));
 
   // Should it come back, it starts afresh.
   ShardBatch back;
