@@ -10,7 +10,6 @@
 #include <set>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "src/core/clock.h"
@@ -31,13 +30,6 @@ int LeftMs(SteadyClock::time_point deadline) {
   const auto left =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
   return static_cast<int>(std::max<int64_t>(1, left.count()));
-}
-
-// The impression id of a parsed record; nullptr for a rejected one.
-const std::string* ImpressionIdOf(const ParseResult& parsed) {
-  if (const auto* imp = std::get_if<Impression>(&parsed)) return &imp->impression_id;
-  if (const auto* click = std::get_if<Click>(&parsed)) return &click->impression_id;
-  return nullptr;
 }
 
 struct Misplaced {

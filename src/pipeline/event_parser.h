@@ -66,6 +66,13 @@ struct Rejection {
 // Either a parsed event or why it was rejected.
 using ParseResult = std::variant<Impression, Click, Rejection>;
 
+// The impression id an impression or click carries; nullptr for a rejection.
+inline const std::string* ImpressionIdOf(const ParseResult& parsed) {
+  if (const auto* imp = std::get_if<Impression>(&parsed)) return &imp->impression_id;
+  if (const auto* click = std::get_if<Click>(&parsed)) return &click->impression_id;
+  return nullptr;
+}
+
 class EventParser {
  public:
   explicit EventParser(SchemaOptions options);

@@ -39,19 +39,6 @@ ParsedEvent Keyed(PartitionId partition, Event& event) {
   return ParsedEvent{partition, ts, KeyedEvent{key, std::move(event)}};
 }
 
-// Why an event on `partition` is not where co-partitioned inputs put it;
-// empty if it is (or nothing is checked).
-Rejection CheckPartition(const CoPartitioned& check, std::string_view impression_id,
-                         int32_t partition) {
-  if (check.partition_of == nullptr) return {};
-  const int32_t expected = check.partition_of(impression_id, check.partitions);
-  if (expected == partition) return {};
-  return {RejectCode::kWrongPartition,
-          fmt::format("impression_id: Kafka's default partitioner puts '{}' in partition {} of "
-                      "{}, not {}; mode 'group' needs both topics keyed by impression_id",
-                      impression_id, expected, check.partitions, partition)};
-}
-
 // The body of the parse node (unlimited: called on any worker, concurrently
 // for different batches): decodes a batch's records into keyed events and
 // dead letters. Owns one EventParser per worker thread.
@@ -115,12 +102,15 @@ class ParseStage {
                       partition, co_partitioned_->partitions),
           Effect::kNoEffect);
     }
-    const std::string* id = nullptr;
-    if (auto* imp = std::get_if<Impression>(&parsed)) id = &imp->impression_id;
-    if (auto* click = std::get_if<Click>(&parsed)) id = &click->impression_id;
+    const std::string* id = ImpressionIdOf(parsed);
     if (id == nullptr) return Status::Ok();
-    Rejection wrong = CheckPartition(*co_partitioned_, *id, partition);
-    if (!wrong.empty()) parsed = std::move(wrong);
+    const int32_t expected = co_partitioned_->partition_of(*id, co_partitioned_->partitions);
+    if (expected == partition) return Status::Ok();
+    parsed = Rejection{
+        RejectCode::kWrongPartition,
+        fmt::format("impression_id: Kafka's default partitioner puts '{}' in partition {} of {}, "
+                    "not {}; mode 'group' needs both topics keyed by impression_id",
+                    *id, expected, co_partitioned_->partitions, partition)};
     return Status::Ok();
   }
 
