@@ -383,7 +383,7 @@ void JoinState::FinishRestore() {
   PublishGauges();
 }
 
-Status ReplayJoinChangelog(
+Result<EventTime> ReplayJoinChangelog(
     const std::string& dir, uint64_t epoch, const std::function<bool(uint64_t key)>& wanted,
     const std::function<Status(uint64_t key, JoinEntry entry, std::string_view encoded)>& restore) {
   // Pass 1: where each key's last put is, and its deadline (the log is read
@@ -421,11 +421,13 @@ Status ReplayJoinChangelog(
   std::vector<ChangelogLocation> locations;
   locations.reserve(alive.size());
   for (const auto& [at, key] : alive) locations.push_back(at);
-  return ReadChangelogEntries(dir, locations, [&](size_t i, std::string_view encoded) -> Status {
-    JoinEntry entry;
-    CTRJOIN_RETURN_IF_ERROR(DecodeEntry(encoded, entry).WithContext(dir));
-    return restore(alive[i].second, std::move(entry), encoded);
-  });
+  CTRJOIN_RETURN_IF_ERROR(
+      ReadChangelogEntries(dir, locations, [&](size_t i, std::string_view encoded) -> Status {
+        JoinEntry entry;
+        CTRJOIN_RETURN_IF_ERROR(DecodeEntry(encoded, entry).WithContext(dir));
+        return restore(alive[i].second, std::move(entry), encoded);
+      }));
+  return EventTime{watermark};
 }
 
 Status JoinState::GrowFilter(size_t keys) {

@@ -219,7 +219,9 @@ Status DecodeEntry(std::string_view in, JoinEntry& out);
 // once, in no particular order. The caller Puts them into the shard that
 // now owns the key (the shard count may have changed).
 // `encoded` is the entry as the log holds it (valid during the call).
-Status ReplayJoinChangelog(
+// epoch kChangelogEnd reads the whole log, as of its last marker. Returns
+// the watermark of the marker it stopped at (EventTime::Min() if none).
+Result<EventTime> ReplayJoinChangelog(
     const std::string& dir, uint64_t epoch, const std::function<bool(uint64_t key)>& wanted,
     const std::function<Status(uint64_t key, JoinEntry entry, std::string_view encoded)>& restore);
 

@@ -29,7 +29,8 @@ KafkaProducer::~KafkaProducer() {
 }
 
 Status KafkaProducer::Send(const std::string& topic, std::optional<std::string_view> key,
-                           std::string_view value, int timeout_ms, const MessageHeaders* headers) {
+                           std::string_view value, int timeout_ms, const MessageHeaders* headers,
+                           int32_t partition) {
   rd_kafka_poll(handle_.get(), 0);
   CTRJOIN_RETURN_IF_ERROR(DeliveryStatus());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -49,9 +50,9 @@ Status KafkaProducer::Send(const std::string& topic, std::optional<std::string_v
       }
     }
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        handle_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key_data, key_size),
-        RD_KAFKA_V_VALUE(value_data, value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        handle_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key_data, key_size), RD_KAFKA_V_VALUE(value_data, value.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != nullptr) rd_kafka_headers_destroy(hdrs);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return DeliveryStatus();  // incl. reports just served
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) metrics_->produce_errors.Add(1);

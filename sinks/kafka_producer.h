@@ -45,7 +45,8 @@ class KafkaProducer {
   // delivery failure seen so far, if any, and then queues nothing.
   // headers (if given) go with the message.
   Status Send(const std::string& topic, std::optional<std::string_view> key, std::string_view value,
-              int timeout_ms, const MessageHeaders* headers = nullptr);
+              int timeout_ms, const MessageHeaders* headers = nullptr,
+              int32_t partition = RD_KAFKA_PARTITION_UA);
   // Waits up to timeout_ms for every queued message to be delivered.
   Status Flush(int timeout_ms);
   // Fetches topic's metadata now (up to wait_ms), so that the first

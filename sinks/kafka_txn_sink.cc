@@ -163,8 +163,9 @@ class KafkaTransactionalSink::TxnProducer {
   Status Begin(EpochId epoch);
   // Queues one message, polling while the queue is full, up to timeout_ms.
   Status Produce(EpochId epoch, const std::string& topic, std::optional<std::string_view> key,
-                 std::string_view value, int timeout_ms, const MessageHeaders* headers = nullptr) {
-    return Fatal(epoch, producer_->Send(topic, key, value, timeout_ms, headers));
+                 std::string_view value, int timeout_ms, const MessageHeaders* headers = nullptr,
+                 int32_t partition = RD_KAFKA_PARTITION_UA) {
+    return Fatal(epoch, producer_->Send(topic, key, value, timeout_ms, headers, partition));
   }
   // Waits up to timeout_ms for every queued message to be delivered.
   Status Flush(EpochId epoch, int timeout_ms) { return Fatal(epoch, producer_->Flush(timeout_ms)); }
@@ -346,6 +347,15 @@ Status KafkaTransactionalSink::WriteDeadLetter(const DeadLetter& letter) {
                            options_.operation_timeout_ms);
 }
 
+Status KafkaTransactionalSink::WriteChangelog(int32_t task, std::string_view bytes) {
+  if (options_.changelog_topic.empty()) return TransactionalSink::WriteChangelog(task, bytes);
+  auto open = OpenProducer();
+  if (!open.ok()) return open.status();
+  const auto [epoch, producer] = *open;
+  return producer->Produce(epoch, options_.changelog_topic, std::nullopt, bytes,
+                           options_.operation_timeout_ms, nullptr, task);
+}
+
 Status KafkaTransactionalSink::PreCommit(EpochId epoch) {
   TxnProducer* producer;
   {
@@ -380,9 +390,20 @@ Status KafkaTransactionalSink::SendOffsets(EpochId epoch,
   KafkaError error = RetryUntil(After(options_.operation_timeout_ms), [&](int timeout_ms) {
     return rd_kafka_send_offsets_to_transaction(rk, offsets, group, timeout_ms);
   });
-  return TxnStatus(
+  Status st = TxnStatus(
       rk, error,
       fmt::format("sink.kafka: sending offsets with epoch {} on {}", epoch.value, producer->id()));
+  // KIP-447: the group refused this consumer's generation or member id. It
+  // missed a rebalance (paused past the session timeout): its partitions
+  // belong to another process now, which is fencing.
+  const rd_kafka_resp_err_t code =
+      error ? rd_kafka_error_code(error.get()) : RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (code == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION || code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID) {
+    return Status::Fenced(st.message() +
+                          "; the consumer group gave this process's partitions to another "
+                          "(it missed a rebalance)");
+  }
+  return st;
 }
 
 Status KafkaTransactionalSink::Commit(EpochId epoch) {

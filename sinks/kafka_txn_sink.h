@@ -5,6 +5,8 @@
 //   Begin(N)      begin a transaction on producer N % pool_size
 //   Write         produce, key = impression id (murmur2 partitioning)
 //   WriteDeadLetter  produce to dead_letter_topic (no key), same transaction
+//   WriteChangelog   produce a task's changelog chunk to partition `task` of
+//                 changelog_topic (mode group), same transaction
 //   PreCommit(N)  flush: every message of N delivered, still invisible
 //   SendOffsets   add the input offsets of N to the same transaction
 //   Commit(N)     commit the transaction: output and offsets become visible
@@ -79,6 +81,9 @@ struct KafkaTransactionalSinkOptions {
   // Where dead letters go, in the epoch's transaction; empty (default): this
   // sink takes no dead letters.
   std::string dead_letter_topic;
+  // Mode group (set by the app, not a config key): where the tasks'
+  // changelog chunks go, partition = task, in the epoch's transaction.
+  std::string changelog_topic;
   std::string transactional_id_prefix;  // required; unique per job and mode (run, replay)
   int pool_size = 2;                    // transactional ids in the pool, 1..16
   // Ids <prefix>-<pool_size> .. <prefix>-<fence_pool_size - 1> are fenced at
@@ -113,6 +118,7 @@ class KafkaTransactionalSink : public TransactionalSink {
   Status Begin(EpochId epoch) override;
   Status Write(std::span<const Sample> samples) override;
   Status WriteDeadLetter(const DeadLetter& letter) override;
+  Status WriteChangelog(int32_t task, std::string_view bytes) override;
   Status PreCommit(EpochId epoch) override;
   Status Commit(EpochId epoch) override;
   Status Abort(EpochId epoch) override;

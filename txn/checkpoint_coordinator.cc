@@ -72,6 +72,7 @@ CheckpointCoordinator::~CheckpointCoordinator() {
 
 Result<std::optional<CheckpointMeta>> CheckpointCoordinator::Recover(
     const RecoverOptions& options) {
+  if (log_.state_in_output) return RecoverNumbering(options);
   Result<std::vector<uint64_t>> complete = store_->List();
   if (!complete.ok()) return complete.status();
   uint64_t committed = 0;
@@ -137,6 +138,30 @@ Result<std::optional<CheckpointMeta>> CheckpointCoordinator::Recover(
   return std::optional<CheckpointMeta>(std::move(meta).value());
 }
 
+Result<std::optional<CheckpointMeta>> CheckpointCoordinator::RecoverNumbering(
+    const RecoverOptions& options) {
+  if (options.reset_state || options.from_checkpoint != 0) {
+    return Status::InvalidArgument(
+        "--reset-state / --from-checkpoint: not in mode group, where each task's state and "
+        "offsets are in Kafka (the changelog topic and the group's committed offsets)");
+  }
+  Result<uint64_t> committed = log_.committed_epoch();
+  if (!committed.ok()) {
+    return committed.status().WithContext("checkpoint: reading the committed epochs");
+  }
+  Result<EpochId> sink_epoch = sink_->Recover(EpochId{*committed});
+  if (!sink_epoch.ok()) return sink_epoch.status().WithContext(sink_->Describe());
+  // Local checkpoints only record this process's epochs; nothing restores
+  // from them.
+  CTRJOIN_RETURN_IF_ERROR(store_->DiscardAbove(0));
+  next_barrier_epoch_ = std::max(*committed, sink_epoch->value) + 1;
+  spdlog::info(
+      "checkpoint: tasks restore from the changelog topic as they are assigned; this run's "
+      "epochs start at {}",
+      next_barrier_epoch_);
+  return std::optional<CheckpointMeta>();
+}
+
 Status CheckpointCoordinator::Start() {
   if (next_barrier_epoch_ == 0) next_barrier_epoch_ = 1;  // Recover was not called
   open_ = EpochId{next_barrier_epoch_};
@@ -152,6 +177,17 @@ Result<std::shared_ptr<Barrier>> CheckpointCoordinator::NextBarrier(bool final) 
   if (!final && (now < next_due_ || barrier_in_flight_.load(std::memory_order_acquire))) {
     return std::shared_ptr<Barrier>();
   }
+  return NewBarrier(final, now);
+}
+
+Result<std::shared_ptr<Barrier>> CheckpointCoordinator::BarrierNow() {
+  if (final_sent_ || barrier_in_flight_.load(std::memory_order_acquire)) {
+    return std::shared_ptr<Barrier>();
+  }
+  return NewBarrier(/*final=*/false, Clock::now());
+}
+
+std::shared_ptr<Barrier> CheckpointCoordinator::NewBarrier(bool final, Clock::time_point now) {
   auto barrier = std::make_shared<Barrier>();
   barrier->epoch = next_barrier_epoch_;
   barrier->final = final;
@@ -219,6 +255,11 @@ Status CheckpointCoordinator::Write(const DeadLetter& letter) {
   return sink_->WriteDeadLetter(letter);
 }
 
+Status CheckpointCoordinator::WriteChangelog(int32_t task, std::string_view bytes) {
+  CTRJOIN_RETURN_IF_ERROR(WritableEpoch());
+  return sink_->WriteChangelog(task, bytes);
+}
+
 Status CheckpointCoordinator::Flush() { return CommitError(); }
 
 std::string CheckpointCoordinator::Describe() const {
@@ -229,6 +270,13 @@ Status CheckpointCoordinator::CommitError() {
   if (!failed_.load(std::memory_order_acquire)) return Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
   return commit_error_;
+}
+
+Result<bool> CheckpointCoordinator::WaitCommitted(uint64_t epoch, std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, wait, [&] { return committed_epoch_ >= epoch || failed_.load(); });
+  if (failed_.load()) return commit_error_;
+  return committed_epoch_ >= epoch;
 }
 
 Status CheckpointCoordinator::WaitForCommits(size_t pending) {
@@ -259,6 +307,7 @@ void CheckpointCoordinator::CommitLoop() {
     }
     lock.lock();
     queue_.pop_front();  // `pending` dangles from here on
+    if (st.ok() && !give_up) committed_epoch_ = epoch.value;
     if (!st.ok() && !give_up) {
       commit_error_ = st.WithContext(fmt::format("committing epoch {}", epoch.value));
       failed_.store(true);

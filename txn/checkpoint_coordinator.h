@@ -79,6 +79,11 @@ struct CommitLog {
   // On the committer thread, before Commit(N): e.g. adds the input offsets
   // of N's checkpoint to N's Kafka transaction.
   std::function<Status(EpochId, const CheckpointMeta&)> before_commit;
+  // Mode group: the state is in the output too (each task's changelog
+  // partition) and restores per task as tasks are assigned, so Recover
+  // restores nothing: it only numbers this run's epochs above the newest
+  // committed_epoch (that of any process of the job).
+  bool state_in_output = false;
 };
 
 // What the operator said to do when the output records no committed epoch
@@ -114,10 +119,13 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink, public 
   // CheckpointHooks
   Result<std::shared_ptr<Barrier>> NextBarrier(bool final) override;
   Status OnBarrier(Barrier& barrier) override;
+  Result<std::shared_ptr<Barrier>> BarrierNow() override;
+  Result<bool> WaitCommitted(uint64_t epoch, std::chrono::milliseconds wait) override;
 
   // SampleSink and DeadLetterSink: the open epoch. Flush serves both.
   Status Write(std::span<const Sample> samples) override;
   Status Write(const DeadLetter& letter) override;
+  Status WriteChangelog(int32_t task, std::string_view bytes) override;
   Status Flush() override;
   std::string Describe() const override;
 
@@ -146,12 +154,15 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink, public 
 
   CheckpointCoordinator(CheckpointOptions options, TransactionalSink* sink, CommitLog log,
                         CheckpointMetrics* metrics, std::unique_ptr<CheckpointStore> store);
+  std::shared_ptr<Barrier> NewBarrier(bool final, std::chrono::steady_clock::time_point now);
   void CommitLoop();
   Status CommitOne(const PendingCommit& pending);
   // Waits for the shards' markers (sets `durable` when they are), then
   // writes the checkpoint's metadata.
   Status CompleteCheckpoint(const PendingCommit& pending,
                             std::chrono::steady_clock::time_point& durable);
+  // Recover with log_.state_in_output.
+  Result<std::optional<CheckpointMeta>> RecoverNumbering(const RecoverOptions& options);
   // Recover's answer when the output lost its committed epoch.
   Result<uint64_t> LostOffsets(const std::vector<uint64_t>& complete,
                                const RecoverOptions& options);
@@ -185,6 +196,7 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink, public 
   std::deque<PendingCommit> queue_;  // pre-committed, in epoch order; front is being committed
   bool stopping_ = false;
   Status commit_error_;
+  uint64_t committed_epoch_ = 0;  // the last epoch this run committed
   std::atomic<bool> failed_{false};
   std::thread committer_;
 

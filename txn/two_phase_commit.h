@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "src/core/event.h"
 #include "src/core/status.h"
@@ -49,6 +50,11 @@ class TransactionalSink {
   // letters to it, see txn/README.md "Dead letters").
   virtual Status WriteDeadLetter(const DeadLetter& /*letter*/) {
     return Status::InvalidArgument(Describe() + ": has no dead-letter output");
+  }
+  // Appends a chunk of task `task`'s changelog to the open epoch (mode
+  // group: the task's state commits with the epoch's output and offsets).
+  virtual Status WriteChangelog(int32_t /*task*/, std::string_view /*bytes*/) {
+    return Status::InvalidArgument(Describe() + ": has no changelog output");
   }
   // Makes the open epoch durable (all of it written) and closes it. After OK,
   // Commit(epoch) can complete while this process lives. Whether a

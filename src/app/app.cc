@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <random>
@@ -21,6 +22,7 @@
 #include "sinks/file_sink.h"
 #include "sinks/kafka_sink.h"
 #include "sinks/kafka_txn_sink.h"
+#include "sinks/sample_schema.h"
 #include "sinks/txn_file_sink.h"
 #include "src/app/ops_server.h"
 #include "src/app/replay_progress.h"
@@ -28,6 +30,7 @@
 #include "src/core/crash_point.h"
 #include "src/core/dir_lock.h"
 #include "src/core/hash.h"
+#include "src/io/changelog_topic.h"
 #include "src/io/co_partitioning.h"
 #include "src/io/file_source.h"
 #include "src/io/kafka_client.h"
@@ -57,6 +60,27 @@ bool KeepsStartPositions(const Config& c, bool replay) {
          c.source.kafka.mode == KafkaMode::kAssign;
 }
 
+// Mode group with checkpoints: this process's name among the job's, kept
+// in <state.dir>/INSTANCE (made at its first start): its transactional ids
+// are "<prefix>-<instance>-<i>", as Kafka Streams names a process's.
+Result<std::string> InstanceId(const std::string& state_dir) {
+  const std::filesystem::path path = std::filesystem::path(state_dir) / "INSTANCE";
+  if (std::ifstream in(path); in) {
+    std::string id;
+    in >> id;
+    if (!id.empty() && id.find_first_not_of("0123456789abcdef") == std::string::npos) return id;
+    return Status::InvalidArgument(
+        fmt::format("state.dir: {} does not hold an instance id (8 hex digits); remove it to get "
+                    "a new one (this process's open transactions are then left to time out)",
+                    path.string()));
+  }
+  std::random_device random;
+  const std::string id = fmt::format("{:08x}", random());
+  CTRJOIN_RETURN_IF_ERROR(PublishFile(state_dir, "INSTANCE", id + "\n"));
+  spdlog::info("checkpoint: this process is instance {} of the job (state.dir {})", id, state_dir);
+  return id;
+}
+
 Result<std::unique_ptr<Source>> MakeSource(const Config& c, bool replay, bool reset_state) {
   if (c.source.type == SourceType::kKafka) {
     KafkaSourceOptions options = c.source.kafka;
@@ -72,6 +96,8 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& c, bool replay, bool re
         saved = true;
       }
     }
+    // Mode group with checkpoints: revoked partitions go once their epoch committed.
+    options.commit_on_revoke = c.checkpoint.enabled && !replay && options.mode == KafkaMode::kGroup;
     if (options.mode == KafkaMode::kGroup) {
       Result<CoPartitionReport> co = CheckCoPartitioned(options, c.ParserSchema());
       if (!co.ok()) return co.status();
@@ -257,15 +283,17 @@ Status RestoreShard(const CheckpointMeta& resume, const ShardChangelogs& logs, K
   for (uint32_t i = 0; i < old.shards; ++i) {
     if (!needed[i]) continue;
     const std::string dir = logs.ReadDir(resume.changelog_generation, i);
-    CTRJOIN_RETURN_IF_ERROR(ReplayJoinChangelog(
-        dir, resume.epoch, [&](uint64_t key) { return groups.ShardOf(key) == shard; },
-        [&](uint64_t key, JoinEntry entry, std::string_view encoded) -> Status {
-          CrashPoint("changelog_restore");
-          state.PutRestored(key, std::move(entry), encoded);
-          // Spill as it goes (as often as a batch would add entries): the
-          // restored state may exceed the budget.
-          return ++entries % 1024 == 0 ? state.EnforceBudget() : Status::Ok();
-        }));
+    CTRJOIN_RETURN_IF_ERROR(
+        ReplayJoinChangelog(
+            dir, resume.epoch, [&](uint64_t key) { return groups.ShardOf(key) == shard; },
+            [&](uint64_t key, JoinEntry entry, std::string_view encoded) -> Status {
+              CrashPoint("changelog_restore");
+              state.PutRestored(key, std::move(entry), encoded);
+              // Spill as it goes (as often as a batch would add entries): the
+              // restored state may exceed the budget.
+              return ++entries % 1024 == 0 ? state.EnforceBudget() : Status::Ok();
+            })
+            .status());
   }
   state.FinishRestore();
   spdlog::info("checkpoint: shard {} restored {} entries of epoch {} in {:.2f} s", shard, entries,
@@ -277,12 +305,16 @@ Status RestoreShard(const CheckpointMeta& resume, const ShardChangelogs& logs, K
 // Mode group: one task's label join over a spill store of its own
 // (<state.dir>/live/task-<p>), made on the task's first batch and dropped,
 // directory and all, when the task is revoked (src/pipeline/task_shard.h).
-// Called from its shard node only; owns the join and the store.
+// With checkpoints (changelog set), it first restores the task's state from
+// its partition of the changelog topic, and its changes go into chunks
+// (TakeChangelog) for that partition.
+// Called from its shard node only; owns the join, the store and the log.
 class TaskJoin : public ShardProcessor {
  public:
   static Result<std::unique_ptr<ShardProcessor>> Open(const Config& config, Metrics& metrics,
                                                       std::shared_ptr<SpillMemory> memory,
-                                                      size_t hot_bytes, int32_t task) {
+                                                      size_t hot_bytes, int32_t task,
+                                                      const ChangelogTopicOptions* changelog) {
     SpillStoreOptions o;
     o.dir = config.state.dir;
     o.name = fmt::format("live/task-{}", task);
@@ -293,7 +325,18 @@ class TaskJoin : public ShardProcessor {
     self->dir_ = std::filesystem::path(o.dir) / o.name;
     self->store_ = std::move(store).value();
     JoinState state(static_cast<uint32_t>(task), self->store_.get(), hot_bytes, &metrics.join);
+    EventTime restored = EventTime::Min();
+    if (changelog != nullptr) {
+      Result<EventTime> wm =
+          Restore(*changelog, task, self->dir_.string() + "-restore", state, metrics.pipeline);
+      if (!wm.ok()) return wm.status().WithContext(fmt::format("restoring task {}", task));
+      restored = *wm;
+      // After the restore: what it read is in the topic already.
+      self->log_ = ChangelogWriter::OpenOutbox();
+      state.SetChangelog(self->log_.get());
+    }
     self->join_ = std::make_unique<LabelJoin>(config.join, std::move(state), &metrics.join);
+    if (changelog != nullptr) CTRJOIN_RETURN_IF_ERROR(self->join_->Restore(restored));
     return std::unique_ptr<ShardProcessor>(std::move(self));
   }
   ~TaskJoin() override {
@@ -307,11 +350,64 @@ class TaskJoin : public ShardProcessor {
     return join_->Process(batch, out);
   }
   uint64_t state_entries() const override { return join_->state_entries(); }
+  Status Checkpoint(Barrier& barrier, uint32_t shard, uint64_t& new_bytes) override {
+    return join_->Checkpoint(barrier, shard, new_bytes);
+  }
+  void TakeChangelog(std::vector<ChangelogChunk>& out) override {
+    if (log_ == nullptr) return;
+    for (std::string& bytes : log_->TakeOutbox()) out.push_back({0, std::move(bytes)});
+  }
 
  private:
   TaskJoin() = default;
+
+  // Reads the task's changelog partition into a segment file under dir and
+  // loads what is alive at its last marker into state; returns that
+  // marker's watermark (EventTime::Min() for a task with no state yet).
+  static Result<EventTime> Restore(const ChangelogTopicOptions& changelog, int32_t task,
+                                   const std::string& dir, JoinState& state,
+                                   PipelineMetrics& metrics) {
+    const auto start = std::chrono::steady_clock::now();
+    metrics.tasks_restoring.Add(1);
+    struct Done {
+      PipelineMetrics& m;
+      std::string dir;
+      ~Done() {
+        m.tasks_restoring.Add(-1);
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+      }
+    } done{metrics, dir};
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::IoError(fmt::format("creating {}: {}", dir, ec.message()));
+    Result<TaskChangelogRead> read =
+        ReadTaskChangelog(changelog, task, fmt::format("{}/{:012}.log", dir, 0));
+    if (!read.ok()) return read.status();
+    metrics.task_restore_bytes.Add(read->bytes);
+    uint64_t entries = 0;
+    Result<EventTime> wm = ReplayJoinChangelog(
+        dir, kChangelogEnd, [](uint64_t) { return true; },
+        [&](uint64_t key, JoinEntry entry, std::string_view encoded) -> Status {
+          state.PutRestored(key, std::move(entry), encoded);
+          // Spill as it goes: the restored state may exceed the budget.
+          return ++entries % 1024 == 0 ? state.EnforceBudget() : Status::Ok();
+        });
+    if (!wm.ok()) return wm.status();
+    state.FinishRestore();
+    metrics.task_restored_entries.Add(entries);
+    spdlog::info(
+        "checkpoint: task {} restored {} entries from {} bytes of {}[{}] (to offset {}) in "
+        "{:.2f} s",
+        task, entries, read->bytes, changelog.topic, task, read->end,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return wm;
+  }
+
   std::filesystem::path dir_;
   std::unique_ptr<SpillStore> store_;
+  std::unique_ptr<ChangelogWriter> log_;  // before join_: the join's state borrows it
   std::unique_ptr<LabelJoin> join_;
 };
 
@@ -343,10 +439,22 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   CTRJOIN_RETURN_IF_ERROR(pipeline_options.Validate());
   const KeyGroups groups{pipeline_options.key_groups, shards};
 
-  // With checkpoints, each shard's changes go to its changelog; a restore
-  // reads the previous generation's.
+  // Mode group: state is per task, in TaskJoins the shards make as tasks
+  // come (with checkpoints, each restores from and logs to the changelog
+  // topic).
+  auto* kafka = dynamic_cast<KafkaSource*>(&source);
+  const int32_t tasks = kafka != nullptr ? kafka->co_partitions() : 0;
+  const ChangelogTopicOptions* task_changelog =
+      eos != nullptr && eos->task_changelog.has_value() ? &*eos->task_changelog : nullptr;
+  if (tasks > 0 && eos != nullptr && task_changelog == nullptr) {
+    return Status::Internal("mode group with checkpoints needs the changelog topic",
+                            Effect::kNoEffect);
+  }
+
+  // With checkpoints (mode assign), each shard's changes go to its
+  // changelog; a restore reads the previous generation's.
   std::unique_ptr<ShardChangelogs> changelogs;
-  if (eos != nullptr) {
+  if (eos != nullptr && tasks == 0) {
     ChangelogOptions o;
     o.segment_bytes = config.checkpoint.changelog_segment_mb << 20;
     // The generations the job's complete checkpoints name stay (an older
@@ -371,9 +479,6 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   std::filesystem::remove_all(std::filesystem::path(config.state.dir) / "live", ec);
   if (ec) return Status::IoError("state.dir: cannot clear " + config.state.dir + "/live");
   auto memory = std::make_shared<SpillMemory>(config.state.RocksDbBytes());
-  // Mode group: state is per task, in TaskJoins the shards make as tasks come.
-  auto* kafka = dynamic_cast<KafkaSource*>(&source);
-  const int32_t tasks = kafka != nullptr ? kafka->co_partitions() : 0;
   std::vector<std::unique_ptr<SpillStore>> stores;
   for (uint32_t i = 0; i < (tasks > 0 ? 0 : shards); ++i) {
     SpillStoreOptions o;
@@ -424,7 +529,7 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
     if (tasks > 0) {
       return std::unique_ptr<ShardProcessor>(std::make_unique<TaskShard>(
           [&](int32_t task) {
-            return TaskJoin::Open(config, metrics, memory, task_hot_bytes, task);
+            return TaskJoin::Open(config, metrics, memory, task_hot_bytes, task, task_changelog);
           },
           &metrics.pipeline.task_state_entries));
     }
@@ -437,12 +542,14 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
   if (tasks > 0) pipeline.RequireCoPartitioned({tasks, &KafkaDefaultPartition});
   if (eos != nullptr) {
     pipeline.SetCheckpointHooks(eos->coordinator);
-    eos->coordinator->UseChangelogs(
-        changelogs->generation(), [logs = changelogs.get(), &metrics](uint64_t oldest) {
-          Status st = logs->Release(oldest);
-          metrics.checkpoint.changelog_disk_bytes.Set(static_cast<int64_t>(logs->disk_bytes()));
-          return st;
-        });
+    if (changelogs != nullptr) {
+      eos->coordinator->UseChangelogs(
+          changelogs->generation(), [logs = changelogs.get(), &metrics](uint64_t oldest) {
+            Status st = logs->Release(oldest);
+            metrics.checkpoint.changelog_disk_bytes.Set(static_cast<int64_t>(logs->disk_bytes()));
+            return st;
+          });
+    }
     if (eos->resume) pipeline.ResumeFrom(*eos->resume);
     CTRJOIN_RETURN_IF_ERROR(eos->coordinator->Start());
   }
@@ -680,9 +787,26 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   }
   std::unique_ptr<TransactionalSink> txn_sink;
   CommitLog log;
+  // Mode group: the tasks' state is in the changelog topic (validated: a
+  // Kafka sink and source).
+  std::optional<ChangelogTopicOptions> task_changelog;
+  if (kafka_source != nullptr && kafka_source->co_partitions() > 0) {
+    task_changelog = ChangelogTopicOptions{
+        config.source.kafka.brokers, config.source.kafka.group_id + "-changelog",
+        config.source.kafka.group_id, config.source.kafka.properties};
+    CTRJOIN_RETURN_IF_ERROR(EnsureChangelogTopic(*task_changelog, kafka_source->co_partitions()));
+  }
   if (config.sink.type == SinkType::kKafka) {
     // Every id the job ever used is fenced, also after its pool shrank.
     KafkaTransactionalSinkOptions options = config.KafkaTxnSinkOptions();
+    if (task_changelog.has_value()) {
+      // Each process its own ids, the same after a restart: the restart
+      // then aborts what its predecessor left open.
+      Result<std::string> instance = InstanceId(config.state.dir);
+      if (!instance.ok()) return instance.status();
+      options.transactional_id_prefix += "-" + *instance;
+      options.changelog_topic = task_changelog->topic;
+    }
     Result<int> used = CheckpointStore::RecordedPoolSize(config.checkpoint.dir);
     if (!used.ok()) return used.status();
     options.fence_pool_size = *used;
@@ -700,6 +824,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
     txn_sink = std::move(s);
     // Validated: a Kafka sink has a Kafka source.
     log = KafkaCommitLog(kafka_source, kafka_sink);
+    log.state_in_output = task_changelog.has_value();
   } else {
     TransactionalFileSinkOptions o;
     o.dir = config.sink.path;
@@ -715,7 +840,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   auto coordinator =
       CheckpointCoordinator::Open(config.checkpoint, txn_sink.get(), log, &metrics.checkpoint);
   if (!coordinator.ok()) return coordinator.status();
-  ExactlyOnce eos{coordinator->get(), std::nullopt};
+  ExactlyOnce eos{coordinator->get(), std::nullopt, task_changelog};
   auto resume = (*coordinator)->Recover(start.recover);
   if (!resume.ok()) return resume.status();
   eos.resume = std::move(resume).value();

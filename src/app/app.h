@@ -15,6 +15,7 @@
 #include "src/app/config.h"
 #include "src/app/run_metrics.h"
 #include "src/core/enum_names.h"
+#include "src/io/changelog_topic.h"
 #include "src/io/replay_range.h"
 #include "src/io/workload.h"
 #include "src/pipeline/sink.h"
@@ -47,6 +48,9 @@ Status RunPipeline(const Config& config, Metrics& metrics, const StartOptions& s
 struct ExactlyOnce {
   CheckpointCoordinator* coordinator = nullptr;
   std::optional<CheckpointMeta> resume;
+  // Mode group: where tasks restore from and log to (txn/README.md, "Several
+  // processes on one job").
+  std::optional<ChangelogTopicOptions> task_changelog;
 };
 
 // Runs the pipeline over given source and sinks (RunPipeline builds them

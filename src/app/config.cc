@@ -1,5 +1,6 @@
 #include "src/app/config.h"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
@@ -104,8 +105,9 @@ ConfigSection SourceSection() {
           Key<Config>("source.kafka.mode", FIELD(source.kafka.mode),
                       "`assign`: every partition of both topics; `group`: the consumer group "
                       "shares them out among the job's processes, one task per partition "
-                      "number; both topics must be co-partitioned (checked at start). "
-                      "Checkpoints need `assign`."),
+                      "number; both topics must be co-partitioned (checked at start). With "
+                      "checkpoints, `group` needs a Kafka sink; each task's state moves through "
+                      "the changelog topic `<group_id>-changelog`."),
           Key<Config>("source.kafka.start", FIELD(source.kafka.start),
                       "Where a partition without a committed offset starts."),
           Key<Config>("source.kafka.stop_at_end", FIELD(source.kafka.stop_at_end),
@@ -439,10 +441,13 @@ Status CheckExactlyOnce(const Config& c) {
     return Status::InvalidArgument(
         "checkpoint.enabled: exactly-once output needs sink.type 'file' or 'kafka', not 'stdout'");
   }
-  if (c.source.type == SourceType::kKafka && c.source.kafka.mode != KafkaMode::kAssign) {
-    return Status::InvalidArgument(
-        "source.kafka.mode: checkpoints need mode 'assign' (a checkpoint holds the offsets of "
-        "every partition)");
+  if (c.source.type == SourceType::kKafka && c.source.kafka.mode == KafkaMode::kGroup &&
+      c.sink.type != SinkType::kKafka) {
+    return Status::InvalidArgument(fmt::format(
+        "checkpoint.enabled: in source.kafka.mode 'group' exactly-once output needs sink.type "
+        "'kafka', not '{}' (each task's state and input offsets commit in the output's Kafka "
+        "transactions, whichever process holds the task)",
+        NameOf(c.sink.type)));
   }
   if (c.sink.type != SinkType::kKafka) return Status::Ok();
   if (c.source.type != SourceType::kKafka) {
@@ -459,8 +464,8 @@ ConfigSection CheckpointSection() {
       "Exactly-once output (txn/README.md).",
       {
           Key<Config>("checkpoint.enabled", FIELD(checkpoint.enabled),
-                      "Needs `sink.type` `file` or `kafka`; a Kafka source in mode `assign`; a "
-                      "Kafka sink also needs a Kafka source and "
+                      "Needs `sink.type` `file` or `kafka` (`kafka` with a source in mode "
+                      "`group`); a Kafka sink also needs a Kafka source and "
                       "`sink.kafka.transactional_id_prefix`."),
           Key<Config>("checkpoint.interval_ms", FIELD(checkpoint.interval_ms),
                       "Epoch length and commit interval; 10 .. 3600000."),

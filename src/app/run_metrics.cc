@@ -33,6 +33,9 @@ std::string NotReadyReason(const Metrics& metrics, const ReadinessOptions& optio
     return phase.empty() ? "the pipeline is not running" : "starting: " + phase;
   }
   if (p.assigned_partitions.Get() <= 0) return "the source has no input partitions assigned yet";
+  if (const int64_t n = p.tasks_restoring.Get(); n > 0) {
+    return fmt::format("restoring the state of {} task(s) from the changelog topic", n);
+  }
   if (options.unreachable_grace_ms > 0) {
     for (auto [since, what] :
          {std::pair{p.source_unreachable_since_ms.Get(), "the Kafka brokers have"},

@@ -111,6 +111,7 @@ struct KafkaSource::Impl {
   Status AssignAll();
   Status Seek(const SourcePositions& positions);
   Result<uint64_t> CommittedEpoch();
+  Status ReleaseRevoked();
   Status TrackEnd(const rd_kafka_topic_partition_t& part);
   void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                    const rd_kafka_topic_partition_list_t* parts);
@@ -153,6 +154,13 @@ struct KafkaSource::Impl {
   // that it carries one rebalance's net change (two in one batch could not
   // be told apart in order).
   bool rebalanced_ = false;
+  // commit_on_revoke: partitions revoked but not given up yet (the batch
+  // reports them as `revoking`), and whether ReleaseRevoked is still due.
+  std::vector<PartitionId> revoking_;
+  bool release_due_ = false;
+  bool closing_ = false;  // in the destructor: revocations apply at once
+  // Partitions given up and no assignment since: batches are `suspended`.
+  bool between_assignments_ = false;
   std::vector<PartitionId> finished_;
   Status rebalance_error_;                        // first failure inside the rebalance callback
   std::map<PartitionId, End> ends_;               // stop_at_end only
@@ -167,6 +175,10 @@ struct KafkaSource::Impl {
 
 KafkaSource::Impl::~Impl() {
   if (!consumer_) return;
+  // Closing revokes everything once more: nothing will commit any more, so
+  // the revocation is applied at once (OnRebalance), also one still due.
+  closing_ = true;
+  if (std::exchange(release_due_, false)) rd_kafka_assign(consumer_.get(), nullptr);
   rd_kafka_resp_err_t err = rd_kafka_consumer_close(consumer_.get());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     spdlog::warn("{}", KafkaStatus(err, "source.kafka: closing the consumer").message());
@@ -313,6 +325,14 @@ Result<uint64_t> KafkaSource::Impl::CommittedEpoch() {
   for (const auto& [id, offset] : start_offsets_) {
     rd_kafka_topic_partition_list_add(parts.get(), TopicOf(id.stream).c_str(), id.partition);
   }
+  // Mode group: each process commits its own tasks' offsets with its own
+  // epochs; the newest tells a process where to number its epochs from.
+  const bool group = options_.mode == KafkaMode::kGroup;
+  for (int32_t p = 0; group && p < options_.co_partitions; ++p) {
+    for (StreamKind stream : {StreamKind::kImpression, StreamKind::kClick}) {
+      rd_kafka_topic_partition_list_add(parts.get(), TopicOf(stream).c_str(), p);
+    }
+  }
   CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
       rd_kafka_committed(consumer_.get(), parts.get(), kRequestTimeoutMs),
       fmt::format("source.kafka: fetching committed offsets of group '{}'", options_.group_id)));
@@ -323,6 +343,10 @@ Result<uint64_t> KafkaSource::Impl::CommittedEpoch() {
     if (p.offset < 0 || !meta.starts_with(kEpochTag)) continue;
     const uint64_t e =
         std::strtoull(std::string(meta.substr(kEpochTag.size())).c_str(), nullptr, 10);
+    if (group) {
+      epoch = std::max(epoch, e);
+      continue;
+    }
     if (epoch != 0 && e != epoch) {
       return Status::Corruption(fmt::format(
           "source.kafka: group '{}' has offsets committed by epochs {} and {}; they are "
@@ -375,9 +399,30 @@ void KafkaSource::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     rd_kafka_position(rk, copy.get());
     for (int i = 0; i < copy->cnt; ++i) {
       std::optional<StreamKind> stream = StreamOf(copy->elems[i].topic);
-      if (stream) revoked_positions_[{*stream, copy->elems[i].partition}] = copy->elems[i].offset;
+      if (!stream) continue;
+      revoked_positions_[{*stream, copy->elems[i].partition}] = copy->elems[i].offset;
+      if (options_.commit_on_revoke) revoking_.push_back({*stream, copy->elems[i].partition});
     }
+    if (options_.commit_on_revoke && !closing_ && rd_kafka_assignment_lost(rk) == 0 &&
+        copy->cnt > 0) {
+      // Given up at ReleaseRevoked: librdkafka's rejoin waits for that
+      // call, so the group moves these partitions only after their epoch
+      // committed (with this generation, which is still the group's).
+      release_due_ = true;
+      rebalanced_ = true;
+      return;
+    }
+    if (options_.commit_on_revoke && !closing_ && rd_kafka_assignment_lost(rk) != 0 &&
+        rebalance_error_.ok()) {
+      rebalance_error_ = Status::Fenced(
+          "source.kafka: the group took this process's partitions away (it missed the session "
+          "timeout, or was paused past it); what it read since its last commit is abandoned, "
+          "and a restart rejoins");
+    }
+    revoking_.clear();
+    between_assignments_ = true;
   } else {
+    between_assignments_ = false;
     std::map<PartitionId, int64_t> gone = std::exchange(revoked_positions_, {});
     for (int i = 0; i < copy->cnt; ++i) {
       rd_kafka_topic_partition_t& part = copy->elems[i];
@@ -414,8 +459,20 @@ std::string KafkaSource::Impl::DescribePartitions(const rd_kafka_topic_partition
   return text.empty() ? "none" : text;
 }
 
+Status KafkaSource::Impl::ReleaseRevoked() {
+  if (!std::exchange(release_due_, false)) return Status::Ok();
+  between_assignments_ = true;
+  spdlog::info("source.kafka: giving up the revoked partitions; rejoining the group");
+  return KafkaStatus(rd_kafka_assign(consumer_.get(), nullptr),
+                     "source.kafka: giving up revoked partitions");
+}
+
 Result<SourceBatch> KafkaSource::Impl::Next(size_t max_records) {
   SourceBatch batch;
+  if (release_due_) {
+    return Status::Internal("source.kafka: read again before the revoked partitions were released",
+                            Effect::kNoEffect);
+  }
   const Clock::time_point deadline =
       Clock::now() + std::chrono::milliseconds(options_.poll_timeout_ms);
   // Wait up to the poll timeout for the first record, then take only what is
@@ -434,6 +491,8 @@ Result<SourceBatch> KafkaSource::Impl::Next(size_t max_records) {
   batch.revoked = std::exchange(revoked_, {});
   batch.finished = std::exchange(finished_, {});
   batch.end_of_input = AllFinished();
+  batch.revoking = std::exchange(revoking_, {});
+  batch.suspended = between_assignments_ && batch.records.empty();
   return batch;
 }
 
@@ -555,15 +614,19 @@ SourcePositions KafkaSource::StartPositions() const {
 
 Result<uint64_t> KafkaSource::CommittedEpoch() { return impl_->CommittedEpoch(); }
 
+Status KafkaSource::ReleaseRevoked() { return impl_->ReleaseRevoked(); }
+
 KafkaPartitionList KafkaSource::OffsetsFor(const SourcePositions& positions, uint64_t epoch) const {
   KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
   const std::string meta = fmt::format("{}{}", kEpochTag, epoch);
-  for (const auto& [id, start] : impl_->start_offsets_) {
-    auto it = positions.find(id);
-    if (it == positions.end()) continue;
+  // Mode group: the positions are those of the partitions this process held
+  // at the barrier (the pipeline forgets a partition once it is given up).
+  const bool group = impl_->options_.mode == KafkaMode::kGroup;
+  for (const auto& [id, offset] : positions) {
+    if (!group && !impl_->start_offsets_.contains(id)) continue;
     rd_kafka_topic_partition_t* p = rd_kafka_topic_partition_list_add(
         parts.get(), impl_->TopicOf(id.stream).c_str(), id.partition);
-    p->offset = it->second;
+    p->offset = offset;
     p->metadata = std::malloc(meta.size());  // freed with the list
     std::memcpy(p->metadata, meta.data(), meta.size());
     p->metadata_size = meta.size();

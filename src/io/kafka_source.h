@@ -59,6 +59,11 @@ struct KafkaSourceOptions {
   // Set in mode "group" once CheckCoPartitioned (src/io/co_partitioning.h)
   // passed (not a config key): the partition count of each topic.
   int32_t co_partitions = 0;
+  // Set in mode "group" with checkpoints (not a config key): a revocation is
+  // reported as SourceBatch::revoking and the partitions are given up only
+  // at ReleaseRevoked, after the epoch holding their input committed; a lost
+  // assignment (the session timed out) fails the run as fenced.
+  bool commit_on_revoke = false;
 
   Status Validate() const;  // names the bad field: "source.kafka.brokers: ..."
 };
@@ -79,6 +84,7 @@ class KafkaSource : public Source {
   // From librdkafka's cached high watermarks (no broker round trip).
   std::vector<PartitionLag> ConsumerLag() override;
   int64_t UnreachableSinceMs() override;
+  Status ReleaseRevoked() override;
 
   // How far a bounded run (stop_at_end) got, per partition. Callable from
   // any thread (progress reporting); updated once per batch.

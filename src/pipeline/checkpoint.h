@@ -98,6 +98,19 @@ class CheckpointHooks {
   // shard has appended its marker (not yet durable: barrier.marks say how
   // to wait for that). An error fails the run.
   virtual Status OnBarrier(Barrier& barrier) = 0;
+  // Mode group, when partitions are revoked: a barrier now, whatever the
+  // interval, or null while the previous one is still on its way (ask
+  // again). From the source node.
+  virtual Result<std::shared_ptr<Barrier>> BarrierNow() {
+    return Status::Internal("checkpoint: no barriers on demand", Effect::kNoEffect);
+  }
+  // Waits up to `wait` for epoch to commit; true once it has. An error: a
+  // commit failed (the run fails). From the source node.
+  virtual Result<bool> WaitCommitted(uint64_t epoch, std::chrono::milliseconds wait) {
+    (void)epoch;
+    (void)wait;
+    return true;
+  }
 };
 
 }  // namespace ctrjoin

@@ -81,9 +81,10 @@ struct ShardMsg {
 struct ShardOut {
   uint64_t seq = 0;
   std::vector<Sample> samples;
-  std::vector<DeadLetter> dead_letters;  // passed on from the ShardMsg
-  std::shared_ptr<Barrier> barrier;      // this shard has passed (and snapshotted at) it
-  uint64_t state_bytes = 0;              // what its snapshot added
+  std::vector<DeadLetter> dead_letters;   // passed on from the ShardMsg
+  std::shared_ptr<Barrier> barrier;       // this shard has passed (and snapshotted at) it
+  uint64_t state_bytes = 0;               // what its snapshot added
+  std::vector<ChangelogChunk> changelog;  // mode group: to the changelog topic, before samples
   Clock::time_point read_at;
   Clock::time_point routed_at;
   Clock::time_point done_at;  // the shard finished the batch

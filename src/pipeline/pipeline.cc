@@ -193,8 +193,11 @@ class ShardStage {
  private:
   Status ProcessBatch(ShardMsg& in, ShardOut& out) {
     Status st = processor_->Process(in.batch, out.samples);
-    if (!st.ok() || in.batch.barrier == nullptr) return st;
-    return processor_->Checkpoint(*in.batch.barrier, index_, out.state_bytes);
+    if (st.ok() && in.batch.barrier != nullptr) {
+      st = processor_->Checkpoint(*in.batch.barrier, index_, out.state_bytes);
+    }
+    if (st.ok()) processor_->TakeChangelog(out.changelog);
+    return st;
   }
 
   std::unique_ptr<ShardProcessor> processor_;

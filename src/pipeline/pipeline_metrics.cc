@@ -31,6 +31,16 @@ void PipelineMetrics::Expose(Exposition& e, const TopicLabels& labels) const {
            "Mode group: the tasks this process holds (a task is partition p of both input "
            "topics); 0 in mode assign.",
            tasks);
+  e.Metric("ctrjoin_tasks_restoring",
+           "Mode group with checkpoints: tasks restoring their state from the changelog topic "
+           "now (/ready is 503 meanwhile).",
+           tasks_restoring);
+  e.Metric("ctrjoin_task_restore_bytes_total",
+           "Mode group with checkpoints: changelog bytes read by task restores.",
+           task_restore_bytes);
+  e.Metric("ctrjoin_task_restored_entries_total",
+           "Mode group with checkpoints: join state entries restored into arriving tasks.",
+           task_restored_entries);
   e.Metric("ctrjoin_batches_total", "Source batches routed through the pipeline.", batches);
   e.Single("ctrjoin_source_up", "gauge",
            "1 while the source's Kafka brokers answer (always 1 for files), 0 during an outage.",

@@ -129,6 +129,11 @@ struct PipelineMetrics {
   Gauge tasks;                          // mode group: tasks held (partition p of both topics)
   TaskWatermarks task_watermarks;       // mode group: per task, once it has one
   TaskStateEntries task_state_entries;  // mode group: per held task
+  // Mode group with checkpoints: tasks restoring their state from the
+  // changelog topic now, and what restores read and restored so far.
+  Gauge tasks_restoring;
+  Counter task_restore_bytes;
+  Counter task_restored_entries;
   // When the source's brokers stopped answering (wall-clock ms), 0 while
   // they answer; refreshed with the consumer lag.
   Gauge source_unreachable_since_ms;

@@ -51,6 +51,15 @@ struct ShardBatch {
   std::vector<int32_t> dropped_tasks;
 };
 
+// Mode group with checkpoints: a piece of task `task`'s changelog (framed
+// records, src/state/changelog.h), produced to partition `task` of the job's
+// changelog topic in the epoch's transaction (txn/README.md, "Several
+// processes on one job").
+struct ChangelogChunk {
+  int32_t task = 0;
+  std::string bytes;
+};
+
 class ShardProcessor {
  public:
   virtual ~ShardProcessor() = default;
@@ -69,6 +78,9 @@ class ShardProcessor {
     (void)new_bytes;
     return Status::Internal("this shard processor cannot checkpoint", Effect::kNoEffect);
   }
+  // After every batch: changelog chunks that go out with the batch's
+  // samples, in the same epoch (mode group; others keep their log on disk).
+  virtual void TakeChangelog(std::vector<ChangelogChunk>& out) { (void)out; }
 };
 
 }  // namespace ctrjoin

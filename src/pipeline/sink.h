@@ -5,8 +5,10 @@
 // Both are called only from the pipeline's serial sink/router nodes (one call
 // at a time), so implementations need no locking of their own.
 
+#include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "src/core/event.h"
 #include "src/core/status.h"
@@ -17,6 +19,13 @@ class SampleSink {
  public:
   virtual ~SampleSink() = default;
   virtual Status Write(std::span<const Sample> samples) = 0;
+  // Mode group with checkpoints: a task's changelog chunk, in the open
+  // epoch with the samples (txn/README.md, "Several processes on one job").
+  virtual Status WriteChangelog(int32_t task, std::string_view bytes) {
+    (void)task;
+    (void)bytes;
+    return Status::InvalidArgument(Describe() + ": takes no changelog");
+  }
   // Makes everything written so far durable / delivered. Called at the end of
   // input and at shutdown.
   virtual Status Flush() = 0;

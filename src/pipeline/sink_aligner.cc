@@ -58,6 +58,10 @@ Status SinkAligner::Write(const ShardOut& out) {
     Status st = dead_letters_->Write(letter);
     if (!st.ok()) return st.WithContext("dead-letter output");
   }
+  for (const ChangelogChunk& chunk : out.changelog) {
+    Status st = sink_->WriteChangelog(chunk.task, chunk.bytes);
+    if (!st.ok()) return st.WithContext(fmt::format("changelog of task {}", chunk.task));
+  }
   if (out.samples.empty()) return Status::Ok();
   Status st = sink_->Write(out.samples);
   if (!st.ok()) return st.WithContext(sink_->Describe());

@@ -54,6 +54,15 @@ struct SourceBatch {
   std::vector<std::pair<PartitionId, EventTime>> pending;
   // No further batch will come: every window may be closed.
   bool end_of_input = false;
+  // Mode group with checkpoints: the group is taking these partitions away
+  // (the eager protocol: all of them). The source reads nothing more until
+  // ReleaseRevoked, which the pipeline calls once the epoch holding
+  // everything read from them has committed (txn/README.md, "Several
+  // processes on one job").
+  std::vector<PartitionId> revoking;
+  // Between giving partitions up and the group's next assignment: the batch
+  // is empty, and must not move the watermark of tasks that may be gone.
+  bool suspended = false;
 };
 
 class Source {
@@ -74,6 +83,9 @@ class Source {
   // first epoch on, also one that never delivers a record. Empty where the
   // source has no such positions (files, a consumer group's assignment).
   virtual SourcePositions StartPositions() const { return {}; }
+  // After a batch with `revoking`: gives those partitions up (the group's
+  // rebalance goes on). Called from the source node, before the next Next.
+  virtual Status ReleaseRevoked() { return Status::Ok(); }
   // A human-readable description for logs ("files a.jsonl + b.jsonl").
   virtual std::string Describe() const = 0;
   // Records not read yet, per assigned partition whose lag is known: for

@@ -1,6 +1,10 @@
 #include "src/pipeline/source_stage.h"
 
+#include <spdlog/spdlog.h>
+
 #include <array>
+#include <chrono>
+#include <thread>
 #include <utility>
 
 namespace ctrjoin {
@@ -34,6 +38,11 @@ SourcePtr SourceStage::Next() {
   if (run_->failed()) msg->last = done_ = true;
   // The last message, or a barrier alone (an empty batch).
   if (msg->last || msg->barrier != nullptr) return msg;
+  if (revoke_epoch_ != 0) {
+    run_->Guard("rebalance", [&] { return FinishRevocation(); });
+    if (run_->failed()) msg->last = done_ = true;
+    if (msg->last) return msg;
+  }
   run_->Guard("source", [&] { return Read(*msg); });
   if (run_->failed()) msg->last = true;
   done_ = msg->last;
@@ -49,16 +58,63 @@ Status SourceStage::Read(SourceMsg& msg) {
   }
   msg.batch = std::move(batch).value();
   msg.last = msg.batch.end_of_input;
+  // Read nothing: the watermark of a task that may be gone must not move.
+  if (msg.batch.suspended) msg.polled = false;
   const Clock::time_point now = Clock::now();
   if (!msg.batch.records.empty()) {
     msg.read_at = now;
     if (hooks_ != nullptr) epoch_reads_.push_back(now);
   }
   ReportLag(now);
-  if (hooks_ == nullptr) return Status::Ok();
+  if (hooks_ == nullptr) {
+    // Nothing to commit first.
+    return msg.batch.revoking.empty() ? Status::Ok() : source_->ReleaseRevoked();
+  }
   Advance(msg.batch);
   if (msg.last) return TakeBarrier(msg, /*final=*/true);
+  if (!msg.batch.revoking.empty()) return TakeRevocationBarrier(msg);
   return Status::Ok();
+}
+
+Status SourceStage::TakeRevocationBarrier(SourceMsg& msg) {
+  // One barrier travels at a time: the previous one reaches the sink soon.
+  Result<std::shared_ptr<Barrier>> next = hooks_->BarrierNow();
+  while (next.ok() && *next == nullptr && !run_->failed()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    next = hooks_->BarrierNow();
+  }
+  if (!next.ok()) return next.status();
+  if (*next == nullptr) return Status::Ok();  // the run failed meanwhile
+  revoking_ = std::move(msg.batch.revoking);
+  revoke_epoch_ = (*next)->epoch;
+  spdlog::info("source: {} partitions are revoked; committing epoch {} before giving them up",
+               revoking_.size(), revoke_epoch_);
+  Attach(msg, std::move(next).value());
+  return Status::Ok();
+}
+
+Status SourceStage::FinishRevocation() {
+  const Clock::time_point start = Clock::now();
+  Clock::time_point next_note = start + std::chrono::seconds(5);
+  while (true) {
+    Result<bool> committed = hooks_->WaitCommitted(revoke_epoch_, std::chrono::milliseconds(100));
+    if (!committed.ok()) return committed.status();
+    if (*committed) break;
+    if (run_->failed()) return Status::Ok();
+    if (Clock::now() >= next_note) {
+      next_note += std::chrono::seconds(5);
+      spdlog::info("source: waiting for epoch {} to commit before giving up {} partitions",
+                   revoke_epoch_, revoking_.size());
+    }
+  }
+  spdlog::info("source: epoch {} committed {:.0f} ms after the revocation; giving up {} partitions",
+               revoke_epoch_,
+               std::chrono::duration<double, std::milli>(Clock::now() - start).count(),
+               revoking_.size());
+  for (const PartitionId& p : revoking_) positions_.erase(p);
+  revoking_.clear();
+  revoke_epoch_ = 0;
+  return source_->ReleaseRevoked();
 }
 
 void SourceStage::Advance(const SourceBatch& batch) {
@@ -80,14 +136,17 @@ Status SourceStage::TakeBarrier(SourceMsg& msg, bool final) {
   Result<std::shared_ptr<Barrier>> next = hooks_->NextBarrier(final);
   if (!next.ok()) return next.status();
   std::shared_ptr<Barrier> barrier = std::move(next).value();
-  if (barrier == nullptr) return Status::Ok();
+  if (barrier != nullptr) Attach(msg, std::move(barrier));
+  return Status::Ok();
+}
+
+void SourceStage::Attach(SourceMsg& msg, std::shared_ptr<Barrier> barrier) {
   barrier->meta.positions = positions_;
   barrier->meta.shards = groups_.shards;
   barrier->meta.key_groups = groups_.count;
   barrier->marks.resize(groups_.shards);
   barrier->batch_reads = std::exchange(epoch_reads_, {});
   msg.barrier = std::move(barrier);
-  return Status::Ok();
 }
 
 void SourceStage::ReportLag(Clock::time_point now) {

@@ -44,7 +44,16 @@ class SourceStage {
   // read before it; sets msg.barrier if one comes. An error: the hooks could
   // not open the epoch (the run then fails).
   Status TakeBarrier(SourceMsg& msg, bool final);
+  // Fills in the barrier's source fields (positions, shards, read times)
+  // and puts it on msg.
+  void Attach(SourceMsg& msg, std::shared_ptr<Barrier> barrier);
   void ReportLag(Clock::time_point now);
+  // Mode group with checkpoints, after a batch with `revoking`: a barrier
+  // right behind it (TakeRevocationBarrier), then, before the next read,
+  // waits until its epoch committed, forgets the revoked partitions'
+  // positions and lets the source give them up (FinishRevocation).
+  Status TakeRevocationBarrier(SourceMsg& msg);
+  Status FinishRevocation();
 
   Source* const source_;
   CheckpointHooks* const hooks_;
@@ -60,6 +69,9 @@ class SourceStage {
   // barrier takes them to the commit, for read_to_commit.
   std::vector<Clock::time_point> epoch_reads_;
   Clock::time_point next_lag_report_;
+  // A revocation in progress: its partitions and its barrier's epoch (0: none).
+  std::vector<PartitionId> revoking_;
+  uint64_t revoke_epoch_ = 0;
 };
 
 }  // namespace ctrjoin

@@ -33,4 +33,36 @@ Status TaskShard::Process(ShardBatch& batch, std::vector<Sample>& out) {
   return Status::Ok();
 }
 
+Status TaskShard::Checkpoint(Barrier& barrier, uint32_t shard, uint64_t& new_bytes) {
+  if (shard >= barrier.marks.size()) {
+    return Status::Internal(
+        fmt::format("checkpoint {}: no mark for shard {}", barrier.epoch, shard),
+        Effect::kNoEffect);
+  }
+  // A task's marker is durable with the epoch's transaction, which commits
+  // after this wait: nothing to wait for here, also without tasks.
+  barrier.marks[shard].wait_durable = [] { return Status::Ok(); };
+  new_bytes = 0;
+  for (auto& [task, processor] : tasks_) {
+    uint64_t bytes = 0;
+    CTRJOIN_RETURN_IF_ERROR(
+        processor->Checkpoint(barrier, shard, bytes).WithContext(fmt::format("task {}", task)));
+    new_bytes += bytes;
+  }
+  barrier.marks[shard].wait_durable = [] { return Status::Ok(); };
+  return Status::Ok();
+}
+
+void TaskShard::TakeChangelog(std::vector<ChangelogChunk>& out) {
+  std::vector<ChangelogChunk> chunks;
+  for (auto& [task, processor] : tasks_) {
+    processor->TakeChangelog(chunks);
+    for (ChangelogChunk& c : chunks) {
+      c.task = task;
+      out.push_back(std::move(c));
+    }
+    chunks.clear();
+  }
+}
+
 }  // namespace ctrjoin

@@ -10,6 +10,10 @@
 // processor is destroyed, and its state with it, without emitting anything:
 // the task's new owner reads the task's input again.
 //
+// With checkpoints (mode group), each task keeps its own changelog: a
+// barrier marks every task's, and the chunks go out with the batch's samples
+// to the task's partition of the changelog topic.
+//
 // Called only from its shard node (serial; the ShardProcessor contract).
 // Owns the per-task processors; publishes their state sizes (after every
 // batch) into a TaskStateEntries it borrows.
@@ -35,6 +39,11 @@ class TaskShard : public ShardProcessor {
       : make_task_(std::move(make_task)), sizes_(sizes) {}
 
   Status Process(ShardBatch& batch, std::vector<Sample>& out) override;
+  // Marks the barrier's epoch in every task's changelog (each task's marker
+  // carries its own watermark).
+  Status Checkpoint(Barrier& barrier, uint32_t shard, uint64_t& new_bytes) override;
+  // Every task's chunks, tagged with the task.
+  void TakeChangelog(std::vector<ChangelogChunk>& out) override;
 
   size_t tasks() const { return tasks_.size(); }
 

@@ -96,8 +96,12 @@ Result<std::unique_ptr<ChangelogWriter>> ChangelogWriter::Open(ChangelogOptions 
   return w;
 }
 
+std::unique_ptr<ChangelogWriter> ChangelogWriter::OpenOutbox() {
+  return std::unique_ptr<ChangelogWriter>(new ChangelogWriter(ChangelogOptions{}, true));
+}
+
 ChangelogWriter::~ChangelogWriter() {
-  if (!buffer_.empty()) HandOff(Chunk{std::move(buffer_), 0, false});
+  if (!buffer_.empty() && !outbox_mode_) HandOff(Chunk{std::move(buffer_), 0, false});
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -133,13 +137,16 @@ void ChangelogWriter::Put(uint64_t key, int64_t horizon, std::string_view head,
   buffer_.append(tail);
   EndRecord(at);
   segment_horizon_ = std::max(segment_horizon_, horizon);
-  if (buffer_.size() >= kHandOffBytes) HandOff(Chunk{TakeBuffer(), 0, false});
+  if (buffer_.size() >= (outbox_mode_ ? kOutboxChunkBytes : kHandOffBytes)) {
+    HandOff(Chunk{TakeBuffer(), 0, false});
+  }
 }
 
 std::string ChangelogWriter::TakeBuffer() {
   std::string full = std::exchange(buffer_, {});
   // The next one starts at its usual size rather than growing to it again.
-  buffer_.reserve(kHandOffBytes + kHandOffBytes / 4);
+  const size_t usual = outbox_mode_ ? kOutboxChunkBytes : kHandOffBytes;
+  buffer_.reserve(usual + usual / 4);
   return full;
 }
 
@@ -149,6 +156,10 @@ Result<ChangelogPosition> ChangelogWriter::Mark(uint64_t epoch, int64_t watermar
   PutFixed64(buffer_, static_cast<uint64_t>(watermark));
   EndRecord(record);
   const ChangelogPosition at{segment_, segment_size_};
+  if (outbox_mode_) {
+    outbox_.push_back(TakeBuffer());
+    return at;
+  }
   const bool roll = segment_size_ >= options_.segment_bytes;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -166,6 +177,10 @@ Result<ChangelogPosition> ChangelogWriter::Mark(uint64_t epoch, int64_t watermar
 }
 
 void ChangelogWriter::HandOff(Chunk chunk) {
+  if (outbox_mode_) {
+    outbox_.push_back(std::move(chunk.bytes));
+    return;
+  }
   std::unique_lock<std::mutex> lock(mu_);
   // Backpressure: the disk is slower than the shard; holding more in memory
   // would only grow the process past its budget.
@@ -178,6 +193,7 @@ void ChangelogWriter::HandOff(Chunk chunk) {
 }
 
 Status ChangelogWriter::WaitDurable(uint64_t epoch) {
+  if (outbox_mode_) return Status::Ok();  // durable with the epoch's transaction
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return durable_epoch_ >= epoch || !error_.ok(); });
   return error_;
@@ -298,7 +314,7 @@ Status ReadChangelog(const std::string& dir, uint64_t epoch,
           length < 1 || rest.size() - std::min(rest.size(), kHeaderBytes) < length ||
           Crc32c(reinterpret_cast<const uint8_t*>(rest.data() + kHeaderBytes), length) != crc;
       if (torn) {
-        if (i + 1 == segments->size()) break;  // the tail a kill left
+        if (i + 1 == segments->size() && epoch != kChangelogEnd) break;  // the tail a kill left
         return Status::Corruption(
             fmt::format("changelog {}: a damaged record at byte {} before the marker of epoch {}",
                         path, data.size() - rest.size(), epoch));
@@ -322,6 +338,7 @@ Status ReadChangelog(const std::string& dir, uint64_t epoch,
       if (r.type == 'm' && r.key_or_epoch == epoch) return Status::Ok();
     }
   }
+  if (epoch == kChangelogEnd) return Status::Ok();
   return Status::NotFound(fmt::format(
       "changelog {}: ends before the marker of epoch {} (segments missing or torn before it)", dir,
       epoch));

@@ -23,10 +23,17 @@
 // retained epoch and that epoch's watermark has passed every horizon in it.
 // No compaction: the log's size is bounded by what is pending.
 //
-// Threads: Put and Mark from the owning shard's thread only; WaitDurable
-// and Release from any thread (the checkpoint committer); the internal I/O
-// thread writes. Owns the I/O thread, the open segment's descriptor and the
-// files under dir.
+// In mode group (src/README.md, "Scaling out") a task's changelog is not
+// written to files: OpenOutbox makes a writer whose chunks (the same framed
+// records, at most kOutboxChunkBytes each, one ending at every marker) wait
+// in an outbox that the owner empties with TakeOutbox and produces to the
+// task's changelog partition in the epoch's transaction. Such a writer has
+// no I/O thread; its markers are durable when the epoch commits.
+//
+// Threads: Put, Mark and TakeOutbox from the owning shard's thread only;
+// WaitDurable and Release from any thread (the checkpoint committer); the
+// internal I/O thread writes. Owns the I/O thread, the open segment's
+// descriptor and the files under dir.
 
 #include <condition_variable>
 #include <cstdint>
@@ -56,9 +63,15 @@ struct ChangelogPosition {
   uint64_t offset = 0;
 };
 
+// An outbox chunk's most bytes (a Kafka record stays under the usual 1 MB
+// message.max.bytes), unless one record alone is larger.
+inline constexpr size_t kOutboxChunkBytes = 512 << 10;
+
 class ChangelogWriter {
  public:
   static Result<std::unique_ptr<ChangelogWriter>> Open(ChangelogOptions options);
+  // A writer without files: chunks go to the outbox (TakeOutbox).
+  static std::unique_ptr<ChangelogWriter> OpenOutbox();
   ~ChangelogWriter();  // writes out what is queued, then stops the I/O thread
 
   // Appends a put whose entry is head followed by tail (so that a caller
@@ -74,6 +87,8 @@ class ChangelogWriter {
   Status Release(uint64_t epoch);
 
   uint64_t bytes_appended() const { return appended_; }  // shard thread
+  // An outbox writer's chunks since the last call, in order. Shard thread.
+  std::vector<std::string> TakeOutbox() { return std::exchange(outbox_, {}); }
 
  private:
   struct Chunk {
@@ -91,7 +106,8 @@ class ChangelogWriter {
     int64_t watermark = 0;
   };
 
-  explicit ChangelogWriter(ChangelogOptions options) : options_(std::move(options)) {}
+  explicit ChangelogWriter(ChangelogOptions options, bool outbox = false)
+      : options_(std::move(options)), outbox_mode_(outbox) {}
   size_t BeginRecord(char type);  // appends the header's space and the type
   void EndRecord(size_t at);      // fills in the header of the record at `at`
   std::string TakeBuffer();       // the buffer, for the I/O thread; a fresh one stays
@@ -109,6 +125,8 @@ class ChangelogWriter {
   uint64_t segment_size_ = 0;  // its bytes, buffer_ included
   int64_t segment_horizon_ = INT64_MIN;
   uint64_t appended_ = 0;
+  const bool outbox_mode_ = false;
+  std::vector<std::string> outbox_;
 
   // Shared with the I/O thread and Release.
   mutable std::mutex mu_;
@@ -143,8 +161,12 @@ struct ChangelogRecord {
   ChangelogLocation at;    // puts only
 };
 
+// ReadChangelog's epoch for "every record, to the end of the log".
+inline constexpr uint64_t kChangelogEnd = UINT64_MAX;
+
 // Replays dir's segments in order up to and including epoch's marker, one
-// segment in memory at a time. NotFound if the log ends before that marker;
+// segment in memory at a time (kChangelogEnd: to the end, which must then be
+// whole). NotFound if the log ends before that marker;
 // Corruption if a record is torn or damaged anywhere but at the end of the
 // last segment (a kill tears only what follows the last durable marker).
 Status ReadChangelog(const std::string& dir, uint64_t epoch,

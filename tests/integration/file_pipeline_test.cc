@@ -439,11 +439,12 @@ RunResult RunOnce(const test_support::TempDir& dir, const std::string& name,
     state.SetChangelog(log->get());
     if (resume) {
       CTRJOIN_RETURN_IF_ERROR(ReplayJoinChangelog(
-          resume_dir, resume->epoch, [](uint64_t) { return true; },
-          [&](uint64_t key, JoinEntry e, std::string_view) {
-            state.Put(key, std::move(e));
-            return Status::Ok();
-          }));
+                                  resume_dir, resume->epoch, [](uint64_t) { return true; },
+                                  [&](uint64_t key, JoinEntry e, std::string_view) {
+                                    state.Put(key, std::move(e));
+                                    return Status::Ok();
+                                  })
+                                  .status());
     }
     auto p = std::make_unique<LabelJoin>(join, std::move(state), &metrics.join);
     if (resume) CTRJOIN_RETURN_IF_ERROR(p->Restore(resume->watermark));

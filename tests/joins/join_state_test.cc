@@ -193,11 +193,12 @@ std::unique_ptr<Restored> RestoreFrom(const test_support::TempDir& tmp, const st
   r->store = std::move(SpillStore::Open(o)).value();
   r->state = std::make_unique<JoinState>(1, r->store.get(), 128 << 10, &r->metrics);
   status = ReplayJoinChangelog(
-      dir, epoch, [](uint64_t) { return true; },
-      [&](uint64_t key, JoinEntry e, std::string_view encoded) {
-        r->state->PutRestored(key, std::move(e), encoded);
-        return r->state->EnforceBudget();
-      });
+               dir, epoch, [](uint64_t) { return true; },
+               [&](uint64_t key, JoinEntry e, std::string_view encoded) {
+                 r->state->PutRestored(key, std::move(e), encoded);
+                 return r->state->EnforceBudget();
+               })
+               .status();
   r->state->FinishRestore();
   return r;
 }

@@ -257,10 +257,19 @@ TEST(ConfigTest, CheckpointKeysAreValidated) {
                                  "sink.kafka.transaction_timeout_ms=5000"})
                 .find("sink.kafka.transaction_timeout_ms: 5000 ms is too short"),
             std::string::npos);
-  EXPECT_NE(
-      ErrorOf(kafka_both, {"sink.kafka.transactional_id_prefix=job", "source.kafka.mode=group"})
-          .find("source.kafka.mode: checkpoints need mode 'assign'"),
-      std::string::npos);
+  // Mode group: exactly once through a Kafka sink only (each task's state
+  // and offsets commit in its transactions), not through files.
+  EXPECT_EQ(
+      ErrorOf(kafka_both, {"sink.kafka.transactional_id_prefix=job", "source.kafka.mode=group"}),
+      "");
+  const std::string group_to_files =
+      "source: {type: kafka, kafka: {brokers: b, mode: group}}\n"
+      "sink: {type: file, path: out}\ncheckpoint: {enabled: true}\n";
+  EXPECT_NE(ErrorOf(group_to_files)
+                .find("checkpoint.enabled: in source.kafka.mode 'group' exactly-once output "
+                      "needs sink.type 'kafka', not 'file'"),
+            std::string::npos)
+      << ErrorOf(group_to_files);
 }
 
 }  // namespace

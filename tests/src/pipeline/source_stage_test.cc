@@ -28,8 +28,13 @@ class ScriptedSource : public Source {
     return b;
   }
   std::string Describe() const override { return "scripted source"; }
+  Status ReleaseRevoked() override {
+    ++released;
+    return Status::Ok();
+  }
 
   std::deque<SourceBatch> batches;
+  int released = 0;
 };
 
 // Gives a barrier when asked to, or `error` instead.
@@ -45,10 +50,23 @@ class ScriptedHooks : public CheckpointHooks {
     return barrier;
   }
   Status OnBarrier(Barrier&) override { return Status::Ok(); }
+  Result<std::shared_ptr<Barrier>> BarrierNow() override {
+    // The first call finds a barrier still on its way.
+    if (std::exchange(in_flight, false)) return std::shared_ptr<Barrier>();
+    auto barrier = std::make_shared<Barrier>();
+    barrier->epoch = ++epochs;
+    return barrier;
+  }
+  Result<bool> WaitCommitted(uint64_t epoch, std::chrono::milliseconds) override {
+    waited_for.push_back(epoch);
+    return waited_for.size() > 2;  // committed on the third wait
+  }
 
   bool barrier_due = false;
+  bool in_flight = true;
   Status error;
   uint64_t epochs = 0;
+  std::vector<uint64_t> waited_for;
 };
 
 class SourceStageTest : public ::testing::Test {
@@ -129,6 +147,37 @@ TEST_F(SourceStageTest, AStopEndsTheInputWithTheFinalBarrier) {
   ASSERT_NE(last->barrier, nullptr);
   EXPECT_TRUE(last->barrier->final);
   EXPECT_EQ(stage.Next(), nullptr);
+}
+
+// Mode group with checkpoints: a revocation gets a barrier right behind the
+// records read before it; the partitions are given up only once that
+// epoch committed, and their positions leave later checkpoints.
+TEST_F(SourceStageTest, RevokedPartitionsAreGivenUpOnlyOnceTheirEpochCommitted) {
+  SourceBatch revoking;
+  revoking.records = {Record(kImp0, 7)};
+  revoking.revoking = {kImp0, kClk0};
+  source_.batches.push_back(std::move(revoking));
+  SourceBatch waiting;
+  waiting.suspended = true;
+  source_.batches.push_back(std::move(waiting));
+  SourceStage stage = MakeStage();
+
+  SourcePtr read = stage.Next();
+  ASSERT_NE(read->barrier, nullptr) << run_.error().ToString();
+  EXPECT_EQ(read->batch.records.size(), 1u);  // the barrier comes after them
+  EXPECT_EQ(read->barrier->meta.positions, (SourcePositions{{kImp0, 8}, {kClk0, 40}}));
+  EXPECT_EQ(source_.released, 0);
+
+  SourcePtr next = stage.Next();
+  EXPECT_EQ(hooks_.waited_for, (std::vector<uint64_t>{1, 1, 1}));
+  EXPECT_EQ(source_.released, 1);
+  ASSERT_FALSE(run_.failed()) << run_.error().ToString();
+  EXPECT_FALSE(next->polled);  // suspended: it must not move the watermark
+
+  hooks_.barrier_due = true;
+  SourcePtr barrier = stage.Next();
+  ASSERT_NE(barrier->barrier, nullptr);
+  EXPECT_TRUE(barrier->barrier->meta.positions.empty());
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "src/pipeline/task_shard.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -37,12 +38,23 @@ class RecordingTask : public ShardProcessor {
     return Status::Ok();
   }
   uint64_t state_entries() const override { return events; }
+  // Marks the barrier with its task (its chunk says so) and counts it.
+  Status Checkpoint(Barrier& barrier, uint32_t, uint64_t& new_bytes) override {
+    pending_.push_back(fmt::format("marker {} of task {}", barrier.epoch, task_));
+    new_bytes = 10;
+    return Status::Ok();
+  }
+  void TakeChangelog(std::vector<ChangelogChunk>& out) override {
+    for (std::string& c : pending_) out.push_back({-1, std::move(c)});
+    pending_.clear();
+  }
   int batches = 0;
   uint64_t events = 0;
 
  private:
   const int32_t task_;
   std::map<int32_t, int>* const alive_;
+  std::vector<std::string> pending_;
 };
 
 KeyedEvent ImpressionOf(int32_t task, const std::string& id) {
@@ -105,6 +117,46 @@ TEST(TaskShardTest, AFactoryErrorNamesTheTask) {
   Status st = shard.Process(batch, out);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("task 5"), std::string::npos) << st.ToString();
+}
+
+// With checkpoints: a barrier marks every task's changelog, and each task's
+// chunks leave tagged with the task, whose changelog partition they go to.
+TEST(TaskShardTest, ABarrierMarksEveryTaskAndChunksLeaveTaggedWithTheirTask) {
+  std::map<int32_t, int> alive;
+  TaskShard shard([&](int32_t task) -> Result<std::unique_ptr<ShardProcessor>> {
+    return std::unique_ptr<ShardProcessor>(std::make_unique<RecordingTask>(task, &alive));
+  });
+  ShardBatch batch;
+  batch.events.push_back(ImpressionOf(1, "a"));
+  batch.events.push_back(ImpressionOf(3, "b"));
+  std::vector<Sample> out;
+  ASSERT_TRUE(shard.Process(batch, out).ok());
+
+  Barrier barrier;
+  barrier.epoch = 7;
+  barrier.marks.resize(2);
+  uint64_t bytes = 0;
+  ASSERT_TRUE(shard.Checkpoint(barrier, 1, bytes).ok());
+  EXPECT_EQ(bytes, 20u);  // both tasks'
+  ASSERT_TRUE(barrier.marks[1].wait_durable);
+  EXPECT_TRUE(barrier.marks[1].wait_durable().ok());  // durable with the epoch's commit
+
+  std::vector<ChangelogChunk> chunks;
+  shard.TakeChangelog(chunks);
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[0].task, 1);
+  EXPECT_EQ(chunks[0].bytes, "marker 7 of task 1");
+  EXPECT_EQ(chunks[1].task, 3);
+  EXPECT_EQ(chunks[1].bytes, "marker 7 of task 3");
+
+  // A shard without tasks still passes the barrier.
+  TaskShard empty([&](int32_t) -> Result<std::unique_ptr<ShardProcessor>> {
+    return Status::Internal("no task expected", Effect::kNoEffect);
+  });
+  Barrier other;
+  other.marks.resize(1);
+  ASSERT_TRUE(empty.Checkpoint(other, 0, bytes).ok());
+  EXPECT_TRUE(other.marks[0].wait_durable().ok());
 }
 
 }  // namespace

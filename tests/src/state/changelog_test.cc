@@ -199,5 +199,61 @@ TEST(ShardChangelogsTest, ARunWritesANewGenerationAndDropsTheRestoredOneLater) {
   EXPECT_TRUE(fs::exists(root + "/gen-2"));
 }
 
+// Mode group: an outbox writer hands its log over as chunks (one ends at
+// every marker, none is larger than kOutboxChunkBytes unless one record
+// is); the chunks, concatenated in order as a task's changelog partition
+// holds them, replay to the end.
+TEST(ChangelogTest, AnOutboxWriterHandsOverChunksThatReplayToTheEnd) {
+  std::unique_ptr<ChangelogWriter> log = ChangelogWriter::OpenOutbox();
+  PutKey(*log, 1, 100);
+  PutKey(*log, 2, 100);
+  ASSERT_TRUE(log->Mark(1, 50).ok());
+  std::vector<std::string> chunks = log->TakeOutbox();
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_TRUE(log->TakeOutbox().empty());
+  EXPECT_TRUE(log->WaitDurable(1).ok());  // durable with the epoch's transaction
+
+  // Many puts: several chunks before the marker, each within the bound.
+  const std::string big(1000, 'x');
+  for (uint64_t key = 10; key < 1500; ++key) log->Put(key, 200, big);
+  PutKey(*log, 3, 300);
+  ASSERT_TRUE(log->Mark(2, 60).ok());
+  std::vector<std::string> more = log->TakeOutbox();
+  ASSERT_GT(more.size(), 2u);
+  for (const std::string& c : more) EXPECT_LE(c.size(), kOutboxChunkBytes + 1100);
+  chunks.insert(chunks.end(), more.begin(), more.end());
+
+  test_support::TempDir tmp;
+  const std::string dir = tmp.File("restore");
+  fs::create_directories(dir);
+  {
+    std::ofstream out(dir + "/000000000000.log", std::ios::binary);
+    for (const std::string& c : chunks) out << c;
+  }
+  size_t puts = 0;
+  std::vector<uint64_t> epochs;
+  std::vector<int64_t> watermarks;
+  ASSERT_TRUE(ReadChangelog(dir, kChangelogEnd, [&](const ChangelogRecord& r) {
+                if (r.type == 'p') ++puts;
+                if (r.type == 'm') {
+                  epochs.push_back(r.key_or_epoch);
+                  watermarks.push_back(r.horizon_or_watermark);
+                }
+                return Status::Ok();
+              }).ok());
+  EXPECT_EQ(puts, 2u + 1490u + 1u);
+  EXPECT_EQ(epochs, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(watermarks, (std::vector<int64_t>{50, 60}));
+
+  // To the end means to a whole end: a torn last record is damage there.
+  {
+    std::ofstream out(dir + "/000000000000.log", std::ios::binary | std::ios::app);
+    out << "torn";
+  }
+  EXPECT_EQ(
+      ReadChangelog(dir, kChangelogEnd, [](const ChangelogRecord&) { return Status::Ok(); }).code(),
+      StatusCode::kCorruption);
+}
+
 }  // namespace
 }  // namespace ctrjoin

@@ -61,7 +61,7 @@ struct ApiVersionRange {
 inline constexpr ApiVersionRange kSupportedApis[] = {
     {ApiKey::kProduce, 0, 7},         {ApiKey::kFetch, 0, 11},
     {ApiKey::kListOffsets, 0, 2},     {ApiKey::kMetadata, 0, 4},
-    {ApiKey::kOffsetCommit, 0, 7},    {ApiKey::kOffsetFetch, 0, 5},
+    {ApiKey::kOffsetCommit, 0, 7},    {ApiKey::kOffsetFetch, 0, 7},
     {ApiKey::kFindCoordinator, 0, 2}, {ApiKey::kJoinGroup, 0, 5},
     {ApiKey::kHeartbeat, 0, 3},       {ApiKey::kLeaveGroup, 0, 1},
     {ApiKey::kSyncGroup, 0, 3},       {ApiKey::kApiVersions, 0, 3},

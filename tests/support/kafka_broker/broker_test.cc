@@ -1006,11 +1006,12 @@ TEST(KafkaBrokerTxnTest, TimedOutTransactionIsAbortedAndProducerFenced) {
   EXPECT_EQ(Watermarks(committed.get(), topic, 0).second, 2);
 }
 
-std::int64_t CommittedOffset(Consumer& consumer, const std::string& topic, std::int32_t partition) {
+std::int64_t CommittedOffset(Consumer& consumer, const std::string& topic, std::int32_t partition,
+                             int timeout_ms = kApiTimeoutMs) {
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(list, topic.c_str(), partition);
   std::int64_t offset = -12345;
-  if (rd_kafka_committed(consumer.get(), list, kApiTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+  if (rd_kafka_committed(consumer.get(), list, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR &&
       list->elems[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     offset = list->elems[0].offset;
   }
@@ -1026,7 +1027,15 @@ TEST(KafkaBrokerTxnTest, SentOffsetsBecomeVisibleOnlyOnCommit) {
   const std::string group = UniqueName("txn-group");
   Producer producer(broker->bootstrap(), TransactionalProps(UniqueName("tx")));
   ASSERT_TRUE(TxnOk(rd_kafka_init_transactions(producer.get(), kApiTimeoutMs), "init"));
-  Consumer observer(broker->bootstrap(), {{"group.id", group}});
+  // read_uncommitted: OffsetFetch without RequireStable, which answers
+  // what is committed, pending offsets left out.
+  Consumer observer(broker->bootstrap(),
+                    {{"group.id", group}, {"isolation.level", "read_uncommitted"}});
+  // read_committed: OffsetFetch v7 with RequireStable (KIP-447), answered
+  // UNSTABLE_OFFSET_COMMIT while a transaction holds an offset of the
+  // partition; librdkafka asks again until it is stable.
+  Consumer stable(broker->bootstrap(),
+                  {{"group.id", group}, {"isolation.level", "read_committed"}});
   ASSERT_EQ(PartitionCount(producer.get(), input), 1);  // auto-creates the input topic
 
   auto send_offsets = [&](std::int64_t offset) {
@@ -1046,8 +1055,10 @@ TEST(KafkaBrokerTxnTest, SentOffsetsBecomeVisibleOnlyOnCommit) {
   ASSERT_EQ(producer.Produce(output, 0, "out-1"), RD_KAFKA_RESP_ERR_NO_ERROR);
   ASSERT_TRUE(send_offsets(3));
   EXPECT_EQ(CommittedOffset(observer, input, 0), RD_KAFKA_OFFSET_INVALID);
+  EXPECT_EQ(CommittedOffset(stable, input, 0, 1500), -12345);  // not stable: no answer
   ASSERT_TRUE(TxnOk(rd_kafka_commit_transaction(producer.get(), kApiTimeoutMs), "commit"));
   EXPECT_EQ(CommittedOffset(observer, input, 0), 3);
+  EXPECT_EQ(CommittedOffset(stable, input, 0), 3);
 
   ASSERT_TRUE(TxnOk(rd_kafka_begin_transaction(producer.get()), "begin 2"));
   ASSERT_EQ(producer.Produce(output, 0, "out-2"), RD_KAFKA_RESP_ERR_NO_ERROR);

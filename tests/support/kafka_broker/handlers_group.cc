@@ -188,19 +188,32 @@ HandlerOutcome BrokerCore::HandleOffsetCommit(const RequestHeader& header, WireR
 }
 
 HandlerOutcome BrokerCore::HandleOffsetFetch(const RequestHeader& header, WireReader& r) {
+  // v6+ is flexible (request header v2: its tagged fields come first); v7
+  // adds RequireStable (KIP-447): an offset that an open transaction holds
+  // is answered UNSTABLE_OFFSET_COMMIT, and the client asks again, so that a
+  // new owner of a partition never starts from an offset about to change.
   const std::int16_t version = header.api_version;
-  std::string group_id = r.String();
+  const bool flexible = version >= 6;
+  if (flexible) r.SkipTaggedFields();
+  auto string = [&r, flexible] {
+    return flexible ? r.CompactNullableString().value_or(std::string()) : r.String();
+  };
+  std::string group_id = string();
   // Requested partitions by topic; nullopt = everything committed (v2+).
   std::optional<std::vector<std::pair<std::string, std::vector<std::int32_t>>>> requested;
-  std::int32_t topic_count = r.ArrayCount();
+  const std::int64_t topic_count =
+      flexible ? static_cast<std::int64_t>(r.UVarint()) - 1 : r.ArrayCount();
   if (topic_count >= 0) {
     requested.emplace();
-    for (std::int32_t t = 0; t < topic_count && r.ok(); ++t) {
-      auto& [name, partitions] = requested->emplace_back(r.String(), std::vector<std::int32_t>{});
-      std::int32_t n = r.ArrayCount();
-      for (std::int32_t p = 0; p < n && r.ok(); ++p) partitions.push_back(r.Int32());
+    for (std::int64_t t = 0; t < topic_count && r.ok(); ++t) {
+      auto& [name, partitions] = requested->emplace_back(string(), std::vector<std::int32_t>{});
+      const std::int64_t n = flexible ? static_cast<std::int64_t>(r.UVarint()) - 1 : r.ArrayCount();
+      for (std::int64_t p = 0; p < n && r.ok(); ++p) partitions.push_back(r.Int32());
+      if (flexible) r.SkipTaggedFields();
     }
   }
+  const bool require_stable = version >= 7 && r.Bool();
+  if (flexible) r.SkipTaggedFields();
   if (!r.ok()) return HandlerOutcome::Close();
   if (!requested) {
     requested.emplace();
@@ -216,22 +229,40 @@ HandlerOutcome BrokerCore::HandleOffsetFetch(const RequestHeader& header, WireRe
 
   OutFrame frame(header.correlation_id);
   WireWriter& w = frame.w();
+  if (flexible) w.NoTaggedFields();  // response header v1
+  auto write_count = [&w, flexible](std::size_t n) {
+    if (flexible) {
+      w.CompactArrayCount(n);
+    } else {
+      w.ArrayCount(n);
+    }
+  };
+  auto write_string = [&w, flexible](const std::optional<std::string>& s) {
+    if (!flexible) return w.NullableString(s);
+    if (!s) return w.UVarint(0);
+    w.UVarint(s->size() + 1);
+    w.Raw(s->data(), s->size());
+  };
   if (version >= 3) w.Int32(0);  // ThrottleTimeMs
-  w.ArrayCount(requested->size());
+  write_count(requested->size());
   for (const auto& [topic, partitions] : *requested) {
-    w.String(topic);
-    w.ArrayCount(partitions.size());
+    write_string(topic);
+    write_count(partitions.size());
     for (std::int32_t partition : partitions) {
       // Only committed offsets are visible; pending transactional ones are not.
-      const OffsetEntry* entry = offsets_.Find(group_id, {topic, partition});
+      const bool unstable = require_stable && offsets_.HasPending(group_id, {topic, partition});
+      const OffsetEntry* entry = unstable ? nullptr : offsets_.Find(group_id, {topic, partition});
       w.Int32(partition);
       w.Int64(entry != nullptr ? entry->offset : -1);
       if (version >= 5) w.Int32(entry != nullptr ? entry->leader_epoch : -1);
-      w.NullableString(entry != nullptr ? entry->metadata : std::optional<std::string>(""));
-      w.Int16(Code(KafkaError::kNone));
+      write_string(entry != nullptr ? entry->metadata : std::optional<std::string>(""));
+      w.Int16(Code(unstable ? KafkaError::kUnstableOffsetCommit : KafkaError::kNone));
+      if (flexible) w.NoTaggedFields();
     }
+    if (flexible) w.NoTaggedFields();
   }
   if (version >= 2) w.Int16(Code(KafkaError::kNone));
+  if (flexible) w.NoTaggedFields();
   return HandlerOutcome::Respond(std::move(frame));
 }
 

@@ -41,6 +41,7 @@ enum class KafkaError : std::int16_t {
   kGroupIdNotFound = 69,
   kMemberIdRequired = 79,
   kInvalidRecord = 87,
+  kUnstableOffsetCommit = 88,
 };
 
 inline std::int16_t Code(KafkaError e) { return static_cast<std::int16_t>(e); }

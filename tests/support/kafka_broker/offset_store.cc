@@ -92,6 +92,15 @@ Status OffsetStore::AddPending(const std::string& group, std::int64_t producer_i
   return Save();
 }
 
+bool OffsetStore::HasPending(const std::string& group, const TopicPartition& tp) const {
+  auto g = groups_.find(group);
+  if (g == groups_.end()) return false;
+  for (const auto& [producer, offsets] : g->second.pending) {
+    if (offsets.contains(tp)) return true;
+  }
+  return false;
+}
+
 Status OffsetStore::CompletePending(const std::string& group, std::int64_t producer_id,
                                     bool commit) {
   auto g = groups_.find(group);

@@ -42,6 +42,10 @@ class OffsetStore {
   // nullptr if nothing is committed for the group / partition.
   const OffsetMap* Committed(const std::string& group) const;
   const OffsetEntry* Find(const std::string& group, const TopicPartition& tp) const;
+  // Whether a transaction still open holds an offset of tp for group (an
+  // OffsetFetch that requires stable offsets is then answered
+  // UNSTABLE_OFFSET_COMMIT, KIP-447).
+  bool HasPending(const std::string& group, const TopicPartition& tp) const;
 
  private:
   struct GroupOffsets {

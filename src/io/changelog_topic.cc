@@ -1,0 +1,115 @@
+#include "src/io/changelog_topic.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <fstream>
+#include <utility>
+
+#include "src/io/kafka_client.h"
+
+namespace ctrjoin {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr int kRequestTimeoutMs = 10'000;
+constexpr int kPollMs = 100;
+constexpr std::chrono::seconds kNoteEvery{5};
+
+Result<KafkaHandle> NewClient(const ChangelogTopicOptions& options, rd_kafka_type_t type) {
+  std::map<std::string, std::string> properties = options.properties;
+  properties["bootstrap.servers"] = options.brokers;
+  if (type == RD_KAFKA_CONSUMER) {
+    // librdkafka's consumer needs a group even to assign; this one is never
+    // joined and commits nothing.
+    properties["group.id"] = options.group_id + ".changelog-restore";
+    properties["isolation.level"] = "read_committed";
+    properties["enable.auto.commit"] = "false";
+    properties["enable.partition.eof"] = "true";
+    properties["auto.offset.reset"] = "earliest";
+    // The end of a partition shows as soon as a fetch reaches it.
+    properties.try_emplace("fetch.wait.max.ms", "50");
+  }
+  Result<KafkaConf> conf = MakeKafkaConf(properties);
+  if (!conf.ok()) return conf.status().WithContext("source.kafka.properties");
+  return MakeKafkaHandle(type, std::move(conf).value());
+}
+
+}  // namespace
+
+Status EnsureChangelogTopic(const ChangelogTopicOptions& options, int32_t tasks) {
+  Result<KafkaHandle> client = NewClient(options, RD_KAFKA_PRODUCER);
+  if (!client.ok()) return client.status();
+  CTRJOIN_RETURN_IF_ERROR(
+      CreateKafkaTopics(client->get(), {{options.topic, tasks}}, kRequestTimeoutMs)
+          .WithContext(fmt::format("changelog topic '{}'", options.topic)));
+  Result<std::vector<int32_t>> ids =
+      KafkaTopicPartitions(client->get(), options.topic, kRequestTimeoutMs);
+  if (!ids.ok()) return ids.status();
+  if (static_cast<int32_t>(ids->size()) != tasks) {
+    return Status::InvalidArgument(fmt::format(
+        "changelog topic '{}' has {} partitions, but the job has {} tasks (the input topics' "
+        "partition count): a task's state is in the partition of its number, so the topic must "
+        "have exactly as many; the inputs' partition count changed, which moves keys between "
+        "tasks: start the job anew (a new source.kafka.group_id)",
+        options.topic, ids->size(), tasks));
+  }
+  spdlog::info("checkpoint: task state goes to changelog topic '{}' ({} partitions)", options.topic,
+               tasks);
+  return Status::Ok();
+}
+
+Result<TaskChangelogRead> ReadTaskChangelog(const ChangelogTopicOptions& options, int32_t task,
+                                            const std::string& path) {
+  const std::string what = fmt::format("changelog {}[{}]", options.topic, task);
+  Result<KafkaHandle> client = NewClient(options, RD_KAFKA_CONSUMER);
+  if (!client.ok()) return client.status();
+  rd_kafka_t* rk = client->get();
+  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(parts.get(), options.topic.c_str(), task)->offset =
+      RD_KAFKA_OFFSET_BEGINNING;
+  CTRJOIN_RETURN_IF_ERROR(KafkaStatus(rd_kafka_assign(rk, parts.get()), what));
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return Status::IoError(fmt::format("{}: cannot create {}", what, path));
+
+  TaskChangelogRead read;
+  const SteadyClock::time_point start = SteadyClock::now();
+  SteadyClock::time_point next_note = start + kNoteEvery;
+  while (true) {
+    KafkaMessage msg(rd_kafka_consumer_poll(rk, kPollMs));
+    if (SteadyClock::now() >= next_note) {
+      next_note += kNoteEvery;
+      spdlog::info(
+          "checkpoint: restoring task {}: {} chunks ({} bytes) read; waiting for the rest of {}, "
+          "or for a transaction still open on it to end",
+          task, read.records, read.bytes, what);
+    }
+    if (!msg) continue;
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      // read_committed stops at the last stable offset: past it, records
+      // of a transaction still open, which may yet commit.
+      int64_t low = 0;
+      int64_t high = 0;
+      rd_kafka_get_watermark_offsets(rk, options.topic.c_str(), task, &low, &high);
+      read.end = msg->offset;
+      if (msg->offset >= high) break;
+      continue;
+    }
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaStatus(msg->err, what, rd_kafka_message_errstr(msg.get()));
+    }
+    out.write(static_cast<const char*>(msg->payload), static_cast<std::streamsize>(msg->len));
+    read.records += 1;
+    read.bytes += msg->len;
+  }
+  out.close();
+  if (!out) return Status::IoError(fmt::format("{}: writing {}", what, path));
+  spdlog::debug("checkpoint: {} read to offset {} in {:.2f} s", what, read.end,
+                std::chrono::duration<double>(SteadyClock::now() - start).count());
+  return read;
+}
+
+}  // namespace ctrjoin
