@@ -46,6 +46,36 @@ int RemainingMs(Clock::time_point deadline) {
 
 constexpr std::string_view kAssignmentStrategy = "partition.assignment.strategy";
 
+// How long a read of stable committed offsets may wait for an open
+// transaction: Kafka's default transaction.max.timeout.ms.
+constexpr std::chrono::minutes kStableOffsetsWait{15};
+
+// The committed offsets of `parts` as a read_committed consumer `rk` reads
+// them: stable ones (KIP-447). While a transaction that sent offsets for one
+// of them is open, the coordinator answers UNSTABLE_OFFSET_COMMIT and
+// librdkafka asks again until the request times out; the transaction ends at
+// once for a live writer, and for a killed one when it restarts or after its
+// transaction.timeout.ms. So a timeout is retried, saying what it waits for.
+Status FetchStableCommitted(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts,
+                            const std::string& group) {
+  const Clock::time_point start = Clock::now();
+  for (;;) {
+    const rd_kafka_resp_err_t err = rd_kafka_committed(rk, parts, kRequestTimeoutMs);
+    const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+    if (err != RD_KAFKA_RESP_ERR__TIMED_OUT || Clock::now() - start >= kStableOffsetsWait) {
+      return KafkaStatus(err, fmt::format("source.kafka: fetching the committed offsets of group "
+                                          "'{}' (waited {:.0f} s)",
+                                          group, waited));
+    }
+    spdlog::warn(
+        "source.kafka: waiting for stable committed offsets of group '{}' ({:.0f} s so far): "
+        "either a transaction that sent offsets for them is still open (a stopped process's "
+        "transaction ends when it restarts or after its transaction.timeout.ms), or the group "
+        "coordinator does not answer",
+        group, waited);
+  }
+}
+
 }  // namespace
 
 Status KafkaSourceOptions::Validate() const {
@@ -251,8 +281,20 @@ Status KafkaSource::Impl::AssignAll() {
     for (int32_t id : *ids) rd_kafka_topic_partition_list_add(parts.get(), topic->c_str(), id);
   }
 
+  // Only this job's earlier run can have offsets pending here, and opening
+  // the transactional sink aborts them: waiting for them to be stable would
+  // wait out their transaction's timeout. So they are read as a
+  // read_uncommitted consumer reads them, committed ones only.
+  std::map<std::string, std::string> properties = options_.properties;
+  properties["bootstrap.servers"] = options_.brokers;
+  properties["group.id"] = options_.group_id;
+  properties["isolation.level"] = "read_uncommitted";
+  Result<KafkaConf> conf = MakeKafkaConf(properties);
+  if (!conf.ok()) return conf.status().WithContext("source.kafka.properties");
+  Result<KafkaHandle> reader = MakeKafkaHandle(RD_KAFKA_CONSUMER, std::move(conf).value());
+  if (!reader.ok()) return reader.status().WithContext("source.kafka");
   CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
-      rd_kafka_committed(rk, parts.get(), kRequestTimeoutMs),
+      rd_kafka_committed(reader->get(), parts.get(), kRequestTimeoutMs),
       fmt::format("source.kafka: fetching committed offsets of group '{}'", options_.group_id)));
   const int64_t fallback =
       options_.start == StartPosition::kEarliest ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
@@ -333,9 +375,7 @@ Result<uint64_t> KafkaSource::Impl::CommittedEpoch() {
       rd_kafka_topic_partition_list_add(parts.get(), TopicOf(stream).c_str(), p);
     }
   }
-  CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
-      rd_kafka_committed(consumer_.get(), parts.get(), kRequestTimeoutMs),
-      fmt::format("source.kafka: fetching committed offsets of group '{}'", options_.group_id)));
+  CTRJOIN_RETURN_IF_ERROR(FetchStableCommitted(consumer_.get(), parts.get(), options_.group_id));
   uint64_t epoch = 0;
   for (int i = 0; i < parts->cnt; ++i) {
     const rd_kafka_topic_partition_t& p = parts->elems[i];

@@ -22,6 +22,7 @@
 
 #include "sinks/kafka_sink.h"
 #include "src/io/kafka_client.h"
+#include "src/io/kafka_source.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "tf_example.pb.h"
 
@@ -474,7 +475,10 @@ TEST_F(KafkaTxnSinkTest, SentOffsetsCommitWithTheEpoch) {
   const std::string input = UniqueName("input");
   const std::string group = UniqueName("job");
   ASSERT_NO_FATAL_FAILURE(CreateInput(input));
-  KafkaHandle observer = MakeConsumer(broker_->bootstrap(), {{"group.id", group}});
+  // read_uncommitted: a read_committed consumer asks for stable offsets and
+  // gets no answer while the epoch's offsets are pending (KIP-447).
+  KafkaHandle observer = MakeConsumer(
+      broker_->bootstrap(), {{"group.id", group}, {"isolation.level", "read_uncommitted"}});
   auto send = [&](KafkaTransactionalSink& sink, EpochId epoch, int64_t offset) {
     return SendOffsets(sink, epoch, input, group, offset);
   };
@@ -497,6 +501,52 @@ TEST_F(KafkaTxnSinkTest, SentOffsetsCommitWithTheEpoch) {
   EXPECT_EQ(CommittedOffset(observer.get(), input, 0), 5) << "aborted with epoch 2";
   EXPECT_FALSE(send(*sink, {2}, 9).ok()) << "epoch 2 is gone";
   rd_kafka_consumer_close(observer.get());
+}
+
+// KIP-447: while an epoch's offsets are pending, a read_committed consumer
+// gets no committed offsets. A source starting in mode assign must not wait
+// for them (only its own earlier run can have left them, and opening the sink
+// aborts them); the committed epoch waits until they commit or abort.
+TEST_F(KafkaTxnSinkTest, ASourceStartsPastPendingOffsetsAndItsCommittedEpochWaitsForThem) {
+  KafkaSourceOptions options;
+  options.brokers = broker_->bootstrap();
+  options.impressions_topic = UniqueName("impressions");
+  options.clicks_topic = UniqueName("clicks");
+  options.group_id = UniqueName("job");
+  options.properties = {{"log_level", "4"}};
+  ASSERT_NO_FATAL_FAILURE(CreateInput(options.impressions_topic));
+  ASSERT_NO_FATAL_FAILURE(CreateInput(options.clicks_topic));
+  const PartitionId imp0{StreamKind::kImpression, 0};
+  auto first = KafkaSource::Open(options);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto sink = Open();
+  ASSERT_TRUE(sink);
+  auto send = [&](EpochId epoch, int64_t offset) {
+    KafkaPartitionList offsets = (*first)->OffsetsFor({{imp0, offset}}, epoch.value);
+    rd_kafka_consumer_group_metadata_t* metadata = (*first)->NewGroupMetadata();
+    Status sent = sink->SendOffsets(epoch, offsets.get(), metadata);
+    rd_kafka_consumer_group_metadata_destroy(metadata);
+    return sent;
+  };
+  ASSERT_TRUE(sink->Begin({1}).ok());
+  ASSERT_TRUE(sink->PreCommit({1}).ok());
+  ASSERT_TRUE(send({1}, 5).ok());
+  ASSERT_TRUE(sink->Commit({1}).ok());
+  ASSERT_TRUE(sink->Begin({2}).ok());
+  ASSERT_TRUE(sink->PreCommit({2}).ok());
+  ASSERT_TRUE(send({2}, 9).ok());
+
+  auto second = KafkaSource::Open(options);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ((*second)->StartPositions().at(imp0), 5) << "committed, the pending 9 left out";
+  // Past one request's timeout (10 s), so that the wait is asked again.
+  std::jthread committer([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(11));
+    EXPECT_TRUE(sink->Commit({2}).ok());
+  });
+  Result<uint64_t> epoch = (*second)->CommittedEpoch();
+  ASSERT_TRUE(epoch.ok()) << epoch.status().ToString();
+  EXPECT_EQ(*epoch, 2u);
 }
 
 TEST(KafkaTxnSinkOptionsTest, ValidateNamesTheBadKey) {
