@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -163,9 +164,23 @@ class KafkaTransactionalSink::TxnProducer {
   Status Begin(EpochId epoch);
   // Queues one message, polling while the queue is full, up to timeout_ms.
   Status Produce(EpochId epoch, const std::string& topic, std::optional<std::string_view> key,
-                 std::string_view value, int timeout_ms, const MessageHeaders* headers = nullptr,
-                 int32_t partition = RD_KAFKA_PARTITION_UA) {
-    return Fatal(epoch, producer_->Send(topic, key, value, timeout_ms, headers, partition));
+                 std::string_view value, int timeout_ms, const MessageHeaders* headers = nullptr) {
+    return Fatal(epoch, producer_->Send(topic, key, value, timeout_ms, headers));
+  }
+  // Queues a changelog chunk for partition chunk.task of topic, noting it
+  // (and, once delivered, its offset) for the changelog trimmer.
+  Status ProduceChangelog(EpochId epoch, const std::string& topic, const ChangelogChunk& chunk,
+                          int timeout_ms) {
+    changelog_.push_back({chunk.task, {-1, chunk.max_horizon, chunk.watermark}});
+    return Fatal(epoch, producer_->Send(topic, std::nullopt, chunk.bytes, timeout_ms, nullptr,
+                                        chunk.task, &changelog_.back().second.offset));
+  }
+  // The changelog records of the transaction, for whoever owns it.
+  std::vector<std::pair<int32_t, ChangelogTrimPlan::Record>> TakeChangelog() {
+    std::vector<std::pair<int32_t, ChangelogTrimPlan::Record>> out(changelog_.begin(),
+                                                                   changelog_.end());
+    changelog_.clear();
+    return out;
   }
   // Waits up to timeout_ms for every queued message to be delivered.
   Status Flush(EpochId epoch, int timeout_ms) { return Fatal(epoch, producer_->Flush(timeout_ms)); }
@@ -192,6 +207,9 @@ class KafkaTransactionalSink::TxnProducer {
 
   const std::string id_;
   std::unique_ptr<KafkaProducer> producer_;
+  // The transaction's changelog records; a deque, since delivery reports
+  // write the offsets through pointers into it.
+  std::deque<std::pair<int32_t, ChangelogTrimPlan::Record>> changelog_;
   EpochId epoch_;  // whose transaction is open; 0 when idle
   bool precommitted_ = false;
   bool spent_ = false;
@@ -233,6 +251,7 @@ Status KafkaTransactionalSink::TxnProducer::Begin(EpochId epoch) {
   CTRJOIN_RETURN_IF_ERROR(TxnStatus(
       get(), error, fmt::format("sink.kafka: beginning epoch {} on {}", epoch.value, id())));
   producer_->ResetDeliveryStatus();
+  changelog_.clear();
   return Status::Ok();
 }
 
@@ -347,13 +366,13 @@ Status KafkaTransactionalSink::WriteDeadLetter(const DeadLetter& letter) {
                            options_.operation_timeout_ms);
 }
 
-Status KafkaTransactionalSink::WriteChangelog(int32_t task, std::string_view bytes) {
-  if (options_.changelog_topic.empty()) return TransactionalSink::WriteChangelog(task, bytes);
+Status KafkaTransactionalSink::WriteChangelog(const ChangelogChunk& chunk) {
+  if (options_.changelog_topic.empty()) return TransactionalSink::WriteChangelog(chunk);
   auto open = OpenProducer();
   if (!open.ok()) return open.status();
   const auto [epoch, producer] = *open;
-  return producer->Produce(epoch, options_.changelog_topic, std::nullopt, bytes,
-                           options_.operation_timeout_ms, nullptr, task);
+  return producer->ProduceChangelog(epoch, options_.changelog_topic, chunk,
+                                    options_.operation_timeout_ms);
 }
 
 Status KafkaTransactionalSink::PreCommit(EpochId epoch) {
@@ -433,9 +452,15 @@ Status KafkaTransactionalSink::Commit(EpochId epoch) {
     return rd_kafka_commit_transaction(rk, timeout_ms);
   });
   if (!error) {
-    std::lock_guard lock(mu_);
-    producer->Release();
-    last_committed_ = std::max(last_committed_, epoch);
+    auto changelog = producer->TakeChangelog();  // before Release hands the producer on
+    {
+      std::lock_guard lock(mu_);
+      producer->Release();
+      last_committed_ = std::max(last_committed_, epoch);
+    }
+    if (options_.changelog_trimmer != nullptr && !changelog.empty()) {
+      options_.changelog_trimmer->Committed(changelog);
+    }
     return Status::Ok();
   }
   const Status cause = EndTxnStatus(

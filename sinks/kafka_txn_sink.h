@@ -69,6 +69,7 @@
 #include <utility>
 #include <vector>
 
+#include "sinks/changelog_trimmer.h"
 #include "sinks/kafka_sink.h"
 #include "sinks/sample_format.h"
 #include "txn/two_phase_commit.h"
@@ -84,6 +85,9 @@ struct KafkaTransactionalSinkOptions {
   // Mode group (set by the app, not a config key): where the tasks'
   // changelog chunks go, partition = task, in the epoch's transaction.
   std::string changelog_topic;
+  // Mode group (borrowed, may be null): told of each committed epoch's
+  // changelog records, deletes what no restore needs any more.
+  ChangelogTrimmer* changelog_trimmer = nullptr;
   std::string transactional_id_prefix;  // required; unique per job and mode (run, replay)
   int pool_size = 2;                    // transactional ids in the pool, 1..16
   // Ids <prefix>-<pool_size> .. <prefix>-<fence_pool_size - 1> are fenced at
@@ -118,7 +122,7 @@ class KafkaTransactionalSink : public TransactionalSink {
   Status Begin(EpochId epoch) override;
   Status Write(std::span<const Sample> samples) override;
   Status WriteDeadLetter(const DeadLetter& letter) override;
-  Status WriteChangelog(int32_t task, std::string_view bytes) override;
+  Status WriteChangelog(const ChangelogChunk& chunk) override;
   Status PreCommit(EpochId epoch) override;
   Status Commit(EpochId epoch) override;
   Status Abort(EpochId epoch) override;

@@ -255,9 +255,9 @@ Status CheckpointCoordinator::Write(const DeadLetter& letter) {
   return sink_->WriteDeadLetter(letter);
 }
 
-Status CheckpointCoordinator::WriteChangelog(int32_t task, std::string_view bytes) {
+Status CheckpointCoordinator::WriteChangelog(const ChangelogChunk& chunk) {
   CTRJOIN_RETURN_IF_ERROR(WritableEpoch());
-  return sink_->WriteChangelog(task, bytes);
+  return sink_->WriteChangelog(chunk);
 }
 
 Status CheckpointCoordinator::Flush() { return CommitError(); }

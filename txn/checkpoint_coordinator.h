@@ -125,7 +125,7 @@ class CheckpointCoordinator : public CheckpointHooks, public SampleSink, public 
   // SampleSink and DeadLetterSink: the open epoch. Flush serves both.
   Status Write(std::span<const Sample> samples) override;
   Status Write(const DeadLetter& letter) override;
-  Status WriteChangelog(int32_t task, std::string_view bytes) override;
+  Status WriteChangelog(const ChangelogChunk& chunk) override;
   Status Flush() override;
   std::string Describe() const override;
 

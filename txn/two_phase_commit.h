@@ -28,6 +28,7 @@
 
 #include "src/core/event.h"
 #include "src/core/status.h"
+#include "src/pipeline/sink.h"
 
 namespace ctrjoin {
 
@@ -53,7 +54,7 @@ class TransactionalSink {
   }
   // Appends a chunk of task `task`'s changelog to the open epoch (mode
   // group: the task's state commits with the epoch's output and offsets).
-  virtual Status WriteChangelog(int32_t /*task*/, std::string_view /*bytes*/) {
+  virtual Status WriteChangelog(const ChangelogChunk& /*chunk*/) {
     return Status::InvalidArgument(Describe() + ": has no changelog output");
   }
   // Makes the open epoch durable (all of it written) and closes it. After OK,

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <random>
 #include <thread>
@@ -314,7 +315,8 @@ class TaskJoin : public ShardProcessor {
   static Result<std::unique_ptr<ShardProcessor>> Open(const Config& config, Metrics& metrics,
                                                       std::shared_ptr<SpillMemory> memory,
                                                       size_t hot_bytes, int32_t task,
-                                                      const ChangelogTopicOptions* changelog) {
+                                                      const ChangelogTopicOptions* changelog,
+                                                      ChangelogTrimmer* trimmer) {
     SpillStoreOptions o;
     o.dir = config.state.dir;
     o.name = fmt::format("live/task-{}", task);
@@ -327,8 +329,8 @@ class TaskJoin : public ShardProcessor {
     JoinState state(static_cast<uint32_t>(task), self->store_.get(), hot_bytes, &metrics.join);
     EventTime restored = EventTime::Min();
     if (changelog != nullptr) {
-      Result<EventTime> wm =
-          Restore(*changelog, task, self->dir_.string() + "-restore", state, metrics.pipeline);
+      Result<EventTime> wm = Restore(*changelog, task, self->dir_.string() + "-restore", state,
+                                     metrics.pipeline, trimmer);
       if (!wm.ok()) return wm.status().WithContext(fmt::format("restoring task {}", task));
       restored = *wm;
       // After the restore: what it read is in the topic already.
@@ -355,7 +357,9 @@ class TaskJoin : public ShardProcessor {
   }
   void TakeChangelog(std::vector<ChangelogChunk>& out) override {
     if (log_ == nullptr) return;
-    for (std::string& bytes : log_->TakeOutbox()) out.push_back({0, std::move(bytes)});
+    for (ChangelogWriter::OutboxChunk& c : log_->TakeOutbox()) {
+      out.push_back({0, std::move(c.bytes), c.max_horizon, c.watermark});
+    }
   }
 
  private:
@@ -364,9 +368,10 @@ class TaskJoin : public ShardProcessor {
   // Reads the task's changelog partition into a segment file under dir and
   // loads what is alive at its last marker into state; returns that
   // marker's watermark (EventTime::Min() for a task with no state yet).
+  // trimmer (may be null) learns what the restore read.
   static Result<EventTime> Restore(const ChangelogTopicOptions& changelog, int32_t task,
                                    const std::string& dir, JoinState& state,
-                                   PipelineMetrics& metrics) {
+                                   PipelineMetrics& metrics, ChangelogTrimmer* trimmer) {
     const auto start = std::chrono::steady_clock::now();
     metrics.tasks_restoring.Add(1);
     struct Done {
@@ -387,15 +392,18 @@ class TaskJoin : public ShardProcessor {
     if (!read.ok()) return read.status();
     metrics.task_restore_bytes.Add(read->bytes);
     uint64_t entries = 0;
+    int64_t max_deadline = std::numeric_limits<int64_t>::min();
     Result<EventTime> wm = ReplayJoinChangelog(
         dir, kChangelogEnd, [](uint64_t) { return true; },
         [&](uint64_t key, JoinEntry entry, std::string_view encoded) -> Status {
+          max_deadline = std::max(max_deadline, entry.deadline);
           state.PutRestored(key, std::move(entry), encoded);
           // Spill as it goes: the restored state may exceed the budget.
           return ++entries % 1024 == 0 ? state.EnforceBudget() : Status::Ok();
         });
     if (!wm.ok()) return wm.status();
     state.FinishRestore();
+    if (trimmer != nullptr) trimmer->Restored(task, read->end, max_deadline);
     metrics.task_restored_entries.Add(entries);
     spdlog::info(
         "checkpoint: task {} restored {} entries from {} bytes of {}[{}] (to offset {}) in "
@@ -529,7 +537,8 @@ Status RunPipelineWith(const Config& config, Metrics& metrics, Source& source, E
     if (tasks > 0) {
       return std::unique_ptr<ShardProcessor>(std::make_unique<TaskShard>(
           [&](int32_t task) {
-            return TaskJoin::Open(config, metrics, memory, task_hot_bytes, task, task_changelog);
+            return TaskJoin::Open(config, metrics, memory, task_hot_bytes, task, task_changelog,
+                                  eos != nullptr ? eos->changelog_trimmer : nullptr);
           },
           &metrics.pipeline.task_state_entries));
     }
@@ -785,6 +794,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
         "the epochs, and again after a restart (txn/README.md, \"Dead letters\")",
         NameOf(config.dead_letter.type), NameOf(config.sink.type));
   }
+  std::unique_ptr<ChangelogTrimmer> trimmer;  // outlives txn_sink, which borrows it
   std::unique_ptr<TransactionalSink> txn_sink;
   CommitLog log;
   // Mode group: the tasks' state is in the changelog topic (validated: a
@@ -806,6 +816,11 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
       if (!instance.ok()) return instance.status();
       options.transactional_id_prefix += "-" + *instance;
       options.changelog_topic = task_changelog->topic;
+      auto opened_trimmer = ChangelogTrimmer::Open(
+          task_changelog->brokers, task_changelog->properties, task_changelog->topic);
+      if (!opened_trimmer.ok()) return opened_trimmer.status();
+      trimmer = std::move(opened_trimmer).value();
+      options.changelog_trimmer = trimmer.get();
     }
     Result<int> used = CheckpointStore::RecordedPoolSize(config.checkpoint.dir);
     if (!used.ok()) return used.status();
@@ -840,7 +855,7 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
   auto coordinator =
       CheckpointCoordinator::Open(config.checkpoint, txn_sink.get(), log, &metrics.checkpoint);
   if (!coordinator.ok()) return coordinator.status();
-  ExactlyOnce eos{coordinator->get(), std::nullopt, task_changelog};
+  ExactlyOnce eos{coordinator->get(), std::nullopt, task_changelog, trimmer.get()};
   auto resume = (*coordinator)->Recover(start.recover);
   if (!resume.ok()) return resume.status();
   eos.resume = std::move(resume).value();

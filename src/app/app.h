@@ -12,6 +12,7 @@
 
 #include "joins/feature_store.h"
 #include "joins/lookup_service.h"
+#include "sinks/changelog_trimmer.h"
 #include "src/app/config.h"
 #include "src/app/run_metrics.h"
 #include "src/core/enum_names.h"
@@ -51,6 +52,9 @@ struct ExactlyOnce {
   // Mode group: where tasks restore from and log to (txn/README.md, "Several
   // processes on one job").
   std::optional<ChangelogTopicOptions> task_changelog;
+  // Mode group (borrowed): told what each restore read, so that it can
+  // delete the head of the topic no restore needs.
+  ChangelogTrimmer* changelog_trimmer = nullptr;
 };
 
 // Runs the pipeline over given source and sinks (RunPipeline builds them

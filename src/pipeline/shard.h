@@ -19,6 +19,7 @@
 #include "src/core/event.h"
 #include "src/core/status.h"
 #include "src/pipeline/checkpoint.h"
+#include "src/pipeline/sink.h"
 
 namespace ctrjoin {
 
@@ -49,15 +50,6 @@ struct ShardBatch {
   // this shard holds, and the tasks the process lost, whose state goes.
   std::vector<TaskWatermark> task_watermarks;
   std::vector<int32_t> dropped_tasks;
-};
-
-// Mode group with checkpoints: a piece of task `task`'s changelog (framed
-// records, src/state/changelog.h), produced to partition `task` of the job's
-// changelog topic in the epoch's transaction (txn/README.md, "Several
-// processes on one job").
-struct ChangelogChunk {
-  int32_t task = 0;
-  std::string bytes;
 };
 
 class ShardProcessor {

@@ -59,7 +59,7 @@ Status SinkAligner::Write(const ShardOut& out) {
     if (!st.ok()) return st.WithContext("dead-letter output");
   }
   for (const ChangelogChunk& chunk : out.changelog) {
-    Status st = sink_->WriteChangelog(chunk.task, chunk.bytes);
+    Status st = sink_->WriteChangelog(chunk);
     if (!st.ok()) return st.WithContext(fmt::format("changelog of task {}", chunk.task));
   }
   if (out.samples.empty()) return Status::Ok();

@@ -137,6 +137,7 @@ void ChangelogWriter::Put(uint64_t key, int64_t horizon, std::string_view head,
   buffer_.append(tail);
   EndRecord(at);
   segment_horizon_ = std::max(segment_horizon_, horizon);
+  outbox_horizon_ = std::max(outbox_horizon_, horizon);
   if (buffer_.size() >= (outbox_mode_ ? kOutboxChunkBytes : kHandOffBytes)) {
     HandOff(Chunk{TakeBuffer(), 0, false});
   }
@@ -157,7 +158,9 @@ Result<ChangelogPosition> ChangelogWriter::Mark(uint64_t epoch, int64_t watermar
   EndRecord(record);
   const ChangelogPosition at{segment_, segment_size_};
   if (outbox_mode_) {
-    outbox_.push_back(TakeBuffer());
+    outbox_.push_back({TakeBuffer(),
+                       std::exchange(outbox_horizon_, std::numeric_limits<int64_t>::min()),
+                       watermark});
     return at;
   }
   const bool roll = segment_size_ >= options_.segment_bytes;
@@ -178,7 +181,9 @@ Result<ChangelogPosition> ChangelogWriter::Mark(uint64_t epoch, int64_t watermar
 
 void ChangelogWriter::HandOff(Chunk chunk) {
   if (outbox_mode_) {
-    outbox_.push_back(std::move(chunk.bytes));
+    outbox_.push_back({std::move(chunk.bytes),
+                       std::exchange(outbox_horizon_, std::numeric_limits<int64_t>::min()),
+                       {}});
     return;
   }
   std::unique_lock<std::mutex> lock(mu_);

@@ -39,12 +39,15 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "src/core/status.h"
@@ -87,8 +90,15 @@ class ChangelogWriter {
   Status Release(uint64_t epoch);
 
   uint64_t bytes_appended() const { return appended_; }  // shard thread
+
+  // A piece of an outbox writer's log: whole records.
+  struct OutboxChunk {
+    std::string bytes;
+    int64_t max_horizon = std::numeric_limits<int64_t>::min();  // of its puts; min if none
+    std::optional<int64_t> watermark;                           // its marker's, if it ends at one
+  };
   // An outbox writer's chunks since the last call, in order. Shard thread.
-  std::vector<std::string> TakeOutbox() { return std::exchange(outbox_, {}); }
+  std::vector<OutboxChunk> TakeOutbox() { return std::exchange(outbox_, {}); }
 
  private:
   struct Chunk {
@@ -126,7 +136,8 @@ class ChangelogWriter {
   int64_t segment_horizon_ = INT64_MIN;
   uint64_t appended_ = 0;
   const bool outbox_mode_ = false;
-  std::vector<std::string> outbox_;
+  std::vector<OutboxChunk> outbox_;
+  int64_t outbox_horizon_ = std::numeric_limits<int64_t>::min();  // of buffer_'s puts
 
   // Shared with the I/O thread and Release.
   mutable std::mutex mu_;

@@ -13,14 +13,17 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "sinks/kafka_sink.h"
+#include "src/io/changelog_topic.h"
 #include "src/io/kafka_client.h"
 #include "src/io/kafka_source.h"
 #include "tests/support/kafka_broker/broker.h"
@@ -501,6 +504,59 @@ TEST_F(KafkaTxnSinkTest, SentOffsetsCommitWithTheEpoch) {
   EXPECT_EQ(CommittedOffset(observer.get(), input, 0), 5) << "aborted with epoch 2";
   EXPECT_FALSE(send(*sink, {2}, 9).ok()) << "epoch 2 is gone";
   rd_kafka_consumer_close(observer.get());
+}
+
+// Mode group: changelog chunks go to their task's partition with the
+// epoch, and once committed markers' watermarks pass every deadline in a
+// head of the partition, the trimmer deletes that head (DeleteRecords),
+// keeping the last marker.
+TEST_F(KafkaTxnSinkTest, CommittedChangelogHeadsThatNoRestoreNeedsAreDeleted) {
+  ChangelogTopicOptions topic{broker_->bootstrap(), UniqueName("job-changelog"), "job", {}};
+  ASSERT_TRUE(EnsureChangelogTopic(topic, 2).ok());
+  auto trimmer = ChangelogTrimmer::Open(broker_->bootstrap(), {}, topic.topic);
+  ASSERT_TRUE(trimmer.ok()) << trimmer.status().ToString();
+  KafkaTransactionalSinkOptions options = Options();
+  options.changelog_topic = topic.topic;
+  options.changelog_trimmer = trimmer->get();
+  auto opened = KafkaTransactionalSink::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  KafkaTransactionalSink& sink = **opened;
+  constexpr int64_t kNoPut = std::numeric_limits<int64_t>::min();
+  const std::vector<std::vector<ChangelogChunk>> epochs = {
+      {{1, "a", 100, std::nullopt}, {1, "b", 200, 50}, {0, "t0", 10, 50}},
+      {{1, "c", kNoPut, 150}},
+      {{1, "d", kNoPut, 250}},
+  };
+  for (size_t i = 0; i < epochs.size(); ++i) {
+    const EpochId epoch{i + 1};
+    ASSERT_TRUE(sink.Begin(epoch).ok());
+    for (const ChangelogChunk& chunk : epochs[i]) ASSERT_TRUE(sink.WriteChangelog(chunk).ok());
+    ASSERT_TRUE(sink.PreCommit(epoch).ok());
+    ASSERT_TRUE(sink.Commit(epoch).ok());
+  }
+  // a goes at 150 (100 < 150), b and c at 250; d, the last marker, stays.
+  // Offsets in partition 1: a 0, b 1, commit 2, c 3, commit 4, d 5.
+  std::map<int32_t, int64_t> deleted;
+  for (auto deadline = Clock::now() + kWait; deleted[1] < 5 && Clock::now() < deadline;) {
+    std::this_thread::sleep_for(milliseconds(20));
+    deleted = (*trimmer)->Deleted();
+  }
+  EXPECT_EQ(deleted[1], 5);
+  EXPECT_FALSE(deleted.contains(0)) << "task 0's only record is its last marker";
+  // What a restore of task 1 reads now: d only.
+  KafkaHandle reader = MakeConsumer(broker_->bootstrap(), {{"isolation.level", "read_committed"}});
+  KafkaPartitionList from(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(from.get(), topic.topic.c_str(), 1)->offset =
+      RD_KAFKA_OFFSET_BEGINNING;
+  ASSERT_EQ(rd_kafka_assign(reader.get(), from.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::vector<std::string> read;
+  for (auto deadline = Clock::now() + kWait; read.empty() && Clock::now() < deadline;) {
+    KafkaMessage m(rd_kafka_consumer_poll(reader.get(), 100));
+    if (m && m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      read.emplace_back(static_cast<const char*>(m->payload), m->len);
+    }
+  }
+  EXPECT_EQ(read, std::vector<std::string>{"d"});
 }
 
 // KIP-447: while an epoch's offsets are pending, a read_committed consumer

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <vector>
 
 #include "tests/support/temp_dir.h"
@@ -208,8 +209,10 @@ TEST(ChangelogTest, AnOutboxWriterHandsOverChunksThatReplayToTheEnd) {
   PutKey(*log, 1, 100);
   PutKey(*log, 2, 100);
   ASSERT_TRUE(log->Mark(1, 50).ok());
-  std::vector<std::string> chunks = log->TakeOutbox();
+  std::vector<ChangelogWriter::OutboxChunk> chunks = log->TakeOutbox();
   ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].max_horizon, 100);
+  EXPECT_EQ(chunks[0].watermark, 50);
   EXPECT_TRUE(log->TakeOutbox().empty());
   EXPECT_TRUE(log->WaitDurable(1).ok());  // durable with the epoch's transaction
 
@@ -218,9 +221,20 @@ TEST(ChangelogTest, AnOutboxWriterHandsOverChunksThatReplayToTheEnd) {
   for (uint64_t key = 10; key < 1500; ++key) log->Put(key, 200, big);
   PutKey(*log, 3, 300);
   ASSERT_TRUE(log->Mark(2, 60).ok());
-  std::vector<std::string> more = log->TakeOutbox();
+  std::vector<ChangelogWriter::OutboxChunk> more = log->TakeOutbox();
   ASSERT_GT(more.size(), 2u);
-  for (const std::string& c : more) EXPECT_LE(c.size(), kOutboxChunkBytes + 1100);
+  for (const auto& c : more) EXPECT_LE(c.bytes.size(), kOutboxChunkBytes + 1100);
+  // Each chunk knows the latest deadline of its puts (what trimming the
+  // changelog topic goes by) and, if it ends at a marker, its watermark.
+  EXPECT_EQ(more.front().max_horizon, 200);
+  EXPECT_FALSE(more.front().watermark.has_value());
+  EXPECT_EQ(more.back().max_horizon, 300);
+  EXPECT_EQ(more.back().watermark, 60);
+  ASSERT_TRUE(log->Mark(3, 70).ok());
+  std::vector<ChangelogWriter::OutboxChunk> marker_only = log->TakeOutbox();
+  ASSERT_EQ(marker_only.size(), 1u);
+  EXPECT_EQ(marker_only[0].max_horizon, std::numeric_limits<int64_t>::min()) << "no put";
+  more.insert(more.end(), marker_only.begin(), marker_only.end());
   chunks.insert(chunks.end(), more.begin(), more.end());
 
   test_support::TempDir tmp;
@@ -228,7 +242,7 @@ TEST(ChangelogTest, AnOutboxWriterHandsOverChunksThatReplayToTheEnd) {
   fs::create_directories(dir);
   {
     std::ofstream out(dir + "/000000000000.log", std::ios::binary);
-    for (const std::string& c : chunks) out << c;
+    for (const auto& c : chunks) out << c.bytes;
   }
   size_t puts = 0;
   std::vector<uint64_t> epochs;
@@ -242,8 +256,8 @@ TEST(ChangelogTest, AnOutboxWriterHandsOverChunksThatReplayToTheEnd) {
                 return Status::Ok();
               }).ok());
   EXPECT_EQ(puts, 2u + 1490u + 1u);
-  EXPECT_EQ(epochs, (std::vector<uint64_t>{1, 2}));
-  EXPECT_EQ(watermarks, (std::vector<int64_t>{50, 60}));
+  EXPECT_EQ(epochs, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(watermarks, (std::vector<int64_t>{50, 60, 70}));
 
   // To the end means to a whole end: a torn last record is damage there.
   {
