@@ -23,22 +23,8 @@ impressions=${1:-1000000}
 partitions=${2:-4}
 counts=${3:-1 2 4}
 stagger=${4:-0}
-root=$(cd "$(dirname "$0")/.." && pwd)
-bin=$root/build/ctrjoin
-broker_bin=$root/build/tests/support/kafka_broker/ctrjoin-testbroker
-work=$(mktemp -d /tmp/ctrjoin-group-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/group_common.sh
+source "$(dirname "$0")/group_common.sh"
 now() { date +%s.%N; }
 
 broker_port=$(free_port)

@@ -30,7 +30,9 @@ KafkaProducer::~KafkaProducer() {
 
 Status KafkaProducer::Send(const std::string& topic, std::optional<std::string_view> key,
                            std::string_view value, int timeout_ms, const MessageHeaders* headers,
-                           int32_t partition, int64_t* delivered_offset) {
+                           int32_t partition, std::optional<uint64_t> tag) {
+  // The tag travels as the message's opaque, offset by one (null: none).
+  void* opaque = tag ? reinterpret_cast<void*>(static_cast<uintptr_t>(*tag + 1)) : nullptr;
   rd_kafka_poll(handle_.get(), 0);
   CTRJOIN_RETURN_IF_ERROR(DeliveryStatus());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -53,7 +55,7 @@ Status KafkaProducer::Send(const std::string& topic, std::optional<std::string_v
         handle_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_KEY(key_data, key_size), RD_KAFKA_V_VALUE(value_data, value.size()),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_OPAQUE(delivered_offset), RD_KAFKA_V_END);
+        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != nullptr) rd_kafka_headers_destroy(hdrs);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return DeliveryStatus();  // incl. reports just served
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) metrics_->produce_errors.Add(1);
@@ -100,7 +102,11 @@ void KafkaProducer::ResetDeliveryStatus() {
 
 void KafkaProducer::OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque) {
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    if (msg->_private != nullptr) *static_cast<int64_t*>(msg->_private) = msg->offset;
+    if (msg->_private != nullptr) {
+      auto* self = static_cast<KafkaProducer*>(opaque);
+      const uint64_t tag = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(msg->_private)) - 1;
+      self->delivered_.emplace_back(tag, msg->offset);
+    }
     return;
   }
   auto* self = static_cast<KafkaProducer*>(opaque);

@@ -43,12 +43,15 @@ class KafkaProducer {
   // Serves delivery reports, then queues one message (a null key if none),
   // polling while the queue is full for up to timeout_ms. Returns the first
   // delivery failure seen so far, if any, and then queues nothing.
-  // headers (if given) go with the message. delivered_offset (if given)
-  // gets the message's offset when its delivery is reported; it must live
-  // until then (a Flush).
+  // headers (if given) go with the message. A message with a tag has its
+  // offset noted when its delivery is reported (TakeDelivered).
   Status Send(const std::string& topic, std::optional<std::string_view> key, std::string_view value,
               int timeout_ms, const MessageHeaders* headers = nullptr,
-              int32_t partition = RD_KAFKA_PARTITION_UA, int64_t* delivered_offset = nullptr);
+              int32_t partition = RD_KAFKA_PARTITION_UA, std::optional<uint64_t> tag = {});
+  // The tagged messages delivered since the last call: (tag, offset).
+  std::vector<std::pair<uint64_t, int64_t>> TakeDelivered() {
+    return std::exchange(delivered_, {});
+  }
   // Waits up to timeout_ms for every queued message to be delivered.
   Status Flush(int timeout_ms);
   // Fetches topic's metadata now (up to wait_ms), so that the first
@@ -74,6 +77,7 @@ class KafkaProducer {
   ProducerMetrics* const metrics_;
   KafkaHandle handle_;
   uint64_t failed_deliveries_ = 0;
+  std::vector<std::pair<uint64_t, int64_t>> delivered_;  // tagged messages
   Status first_failure_;
 };
 

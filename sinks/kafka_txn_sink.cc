@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -171,16 +170,21 @@ class KafkaTransactionalSink::TxnProducer {
   // (and, once delivered, its offset) for the changelog trimmer.
   Status ProduceChangelog(EpochId epoch, const std::string& topic, const ChangelogChunk& chunk,
                           int timeout_ms) {
+    const uint64_t tag = next_tag_++;
+    if (changelog_.empty()) first_tag_ = tag;
     changelog_.push_back({chunk.task, {-1, chunk.max_horizon, chunk.watermark}});
     return Fatal(epoch, producer_->Send(topic, std::nullopt, chunk.bytes, timeout_ms, nullptr,
-                                        chunk.task, &changelog_.back().second.offset));
+                                        chunk.task, tag));
   }
   // The changelog records of the transaction, for whoever owns it.
   std::vector<std::pair<int32_t, ChangelogTrimPlan::Record>> TakeChangelog() {
-    std::vector<std::pair<int32_t, ChangelogTrimPlan::Record>> out(changelog_.begin(),
-                                                                   changelog_.end());
-    changelog_.clear();
-    return out;
+    for (const auto& [tag, offset] : producer_->TakeDelivered()) {
+      // Tags are never reused: one of an aborted transaction matches nothing.
+      if (tag >= first_tag_ && tag - first_tag_ < changelog_.size()) {
+        changelog_[tag - first_tag_].second.offset = offset;
+      }
+    }
+    return std::exchange(changelog_, {});
   }
   // Waits up to timeout_ms for every queued message to be delivered.
   Status Flush(EpochId epoch, int timeout_ms) { return Fatal(epoch, producer_->Flush(timeout_ms)); }
@@ -207,9 +211,11 @@ class KafkaTransactionalSink::TxnProducer {
 
   const std::string id_;
   std::unique_ptr<KafkaProducer> producer_;
-  // The transaction's changelog records; a deque, since delivery reports
-  // write the offsets through pointers into it.
-  std::deque<std::pair<int32_t, ChangelogTrimPlan::Record>> changelog_;
+  // The transaction's changelog records; [i] was sent with tag first_tag_ + i
+  // (its delivery report gives the offset).
+  std::vector<std::pair<int32_t, ChangelogTrimPlan::Record>> changelog_;
+  uint64_t first_tag_ = 0;
+  uint64_t next_tag_ = 0;
   EpochId epoch_;  // whose transaction is open; 0 when idle
   bool precommitted_ = false;
   bool spent_ = false;
@@ -252,6 +258,7 @@ Status KafkaTransactionalSink::TxnProducer::Begin(EpochId epoch) {
       get(), error, fmt::format("sink.kafka: beginning epoch {} on {}", epoch.value, id())));
   producer_->ResetDeliveryStatus();
   changelog_.clear();
+  producer_->TakeDelivered();  // reports of an earlier transaction
   return Status::Ok();
 }
 
