@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "sinks/kafka_txn_sink.h"
+#include "src/app/app.h"
 #include "src/state/changelog.h"
 #include "txn/checkpoint_store.h"
 
@@ -35,6 +36,13 @@ Status ListCheckpoints(const Config& config, std::FILE* out) {
   if (!epochs.ok()) return epochs.status();
   std::fprintf(out, "%s: %zu complete checkpoints\n", config.checkpoint.dir.c_str(),
                epochs->size());
+  if (config.source.type == SourceType::kKafka && config.source.kafka.mode == KafkaMode::kGroup) {
+    std::fprintf(out,
+                 "mode group: they record only this process's epochs; each task's state and "
+                 "offsets are in Kafka (topic %s-changelog, partition = task, and group %s's "
+                 "committed offsets), which is what a task restores from\n",
+                 config.source.kafka.group_id.c_str(), config.source.kafka.group_id.c_str());
+  }
   if (epochs->empty()) return Status::Ok();
   std::fprintf(out, "%-8s %-24s %6s %-24s %12s\n", "epoch", "created (UTC)", "shards",
                "watermark (UTC)", "log bytes");
@@ -98,7 +106,20 @@ Status AbortTransactions(const Config& config, const std::string& prefix, int po
                     NameOf(config.sink.type)));
   }
   KafkaTransactionalSinkOptions o = config.KafkaTxnSinkOptions();
-  if (!prefix.empty()) o.transactional_id_prefix = prefix;
+  if (!prefix.empty()) {
+    o.transactional_id_prefix = prefix;
+  } else if (config.source.type == SourceType::kKafka &&
+             config.source.kafka.mode == KafkaMode::kGroup && config.checkpoint.enabled) {
+    // Each process of the job has ids of its own (txn/README.md, "Several
+    // processes on one job"): this config's state.dir names this one's.
+    Result<std::string> instance = ReadInstanceId(config.state.dir);
+    if (!instance.ok()) {
+      return instance.status().WithContext(
+          "abort-transactions in mode group (a process's ids are <prefix>-<instance>-<i>; "
+          "--prefix names them directly)");
+    }
+    o.transactional_id_prefix += "-" + *instance;
+  }
   if (pool_size != 0) o.pool_size = pool_size;
   CTRJOIN_RETURN_IF_ERROR(o.Validate());
   // Open initialises transactions on every id of the pool, which is the abort.

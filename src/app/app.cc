@@ -46,6 +46,24 @@
 
 namespace ctrjoin {
 
+Result<std::string> ReadInstanceId(const std::string& state_dir) {
+  const std::filesystem::path path = std::filesystem::path(state_dir) / "INSTANCE";
+  std::ifstream in(path);
+  if (!in) {
+    return Status::NotFound(
+        fmt::format("state.dir: {} does not exist: no process ran with this state.dir in mode "
+                    "group with checkpoints",
+                    path.string()));
+  }
+  std::string id;
+  in >> id;
+  if (!id.empty() && id.find_first_not_of("0123456789abcdef") == std::string::npos) return id;
+  return Status::InvalidArgument(
+      fmt::format("state.dir: {} does not hold an instance id (8 hex digits); remove it to get "
+                  "a new one (this process's open transactions are then left to time out)",
+                  path.string()));
+}
+
 namespace {
 
 std::atomic<int> g_stop_requests{0};
@@ -65,16 +83,8 @@ bool KeepsStartPositions(const Config& c, bool replay) {
 // in <state.dir>/INSTANCE (made at its first start): its transactional ids
 // are "<prefix>-<instance>-<i>", as Kafka Streams names a process's.
 Result<std::string> InstanceId(const std::string& state_dir) {
-  const std::filesystem::path path = std::filesystem::path(state_dir) / "INSTANCE";
-  if (std::ifstream in(path); in) {
-    std::string id;
-    in >> id;
-    if (!id.empty() && id.find_first_not_of("0123456789abcdef") == std::string::npos) return id;
-    return Status::InvalidArgument(
-        fmt::format("state.dir: {} does not hold an instance id (8 hex digits); remove it to get "
-                    "a new one (this process's open transactions are then left to time out)",
-                    path.string()));
-  }
+  Result<std::string> kept = ReadInstanceId(state_dir);
+  if (kept.ok() || kept.status().code() != StatusCode::kNotFound) return kept;
   std::random_device random;
   const std::string id = fmt::format("{:08x}", random());
   CTRJOIN_RETURN_IF_ERROR(PublishFile(state_dir, "INSTANCE", id + "\n"));

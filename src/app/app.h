@@ -57,6 +57,11 @@ struct ExactlyOnce {
   ChangelogTrimmer* changelog_trimmer = nullptr;
 };
 
+// Mode group with checkpoints: the instance id kept in <state.dir>/INSTANCE
+// (a process's transactional ids are "<prefix>-<instance>-<i>"). NotFound
+// if no process made it yet.
+Result<std::string> ReadInstanceId(const std::string& state_dir);
+
 // Runs the pipeline over given source and sinks (RunPipeline builds them
 // from config.source/sink/dead_letter; the demo brings its own).
 // enricher may be null (no lookups); eos is null without checkpoints.

@@ -60,6 +60,13 @@ TEST(AdminTest, ListsAndShowsCheckpointsWithoutTouchingThem) {
   EXPECT_NE(list.find("2 complete checkpoints"), std::string::npos) << list;
   EXPECT_NE(list.find("8        2026-01-01T00:01:40.000Z"), std::string::npos) << list;
   EXPECT_NE(list.find("2025-12-31T23:59:55.000Z"), std::string::npos) << list;
+  EXPECT_EQ(list.find("mode group"), std::string::npos) << list;
+  config.source.type = SourceType::kKafka;
+  config.source.kafka.mode = KafkaMode::kGroup;
+  list = Capture([&](std::FILE* out) { return ListCheckpoints(config, out); }, st);
+  EXPECT_NE(list.find("mode group: they record only this process's epochs"), std::string::npos)
+      << "in mode group, tasks restore from Kafka: " << list;
+  config.source.type = SourceType::kFiles;
 
   std::string show = Capture([&](std::FILE* out) { return ShowCheckpoint(config, 8, out); }, st);
   ASSERT_TRUE(st.ok()) << st.ToString();
@@ -78,6 +85,39 @@ TEST(AdminTest, ListsAndShowsCheckpointsWithoutTouchingThem) {
   EXPECT_NE(st.message().find("no checkpoint directory"), std::string::npos) << st.message();
 }
 
+// A transactional producer of id `id` writes to "out" and vanishes with its
+// transaction open.
+void LeaveOpen(const std::string& brokers, const std::string& id) {
+  auto conf = MakeKafkaConf({{"bootstrap.servers", brokers},
+                             {"transactional.id", id},
+                             {"transaction.timeout.ms", "600000"}});
+  ASSERT_TRUE(conf.ok());
+  auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  ASSERT_TRUE(producer.ok());
+  rd_kafka_t* rk = producer->get();
+  ASSERT_EQ(rd_kafka_init_transactions(rk, 10'000), nullptr);
+  ASSERT_EQ(rd_kafka_begin_transaction(rk), nullptr);
+  for (const char* v : {"open-1", "open-2"}) {
+    ASSERT_EQ(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("out"),
+                                RD_KAFKA_V_VALUE(const_cast<char*>(v), 6), RD_KAFKA_V_END),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  ASSERT_EQ(rd_kafka_flush(rk, 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+// A plain (not transactional) producer writes `value` to "out".
+void ProducePlain(const std::string& brokers, const std::string& value) {
+  auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}});
+  ASSERT_TRUE(conf.ok());
+  auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  ASSERT_TRUE(producer.ok());
+  ASSERT_EQ(rd_kafka_producev(producer->get(), RD_KAFKA_V_TOPIC("out"),
+                              RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                              RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_flush(producer->get(), 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
 // A transactional producer of id job-0 writes and vanishes with its
 // transaction open: read_committed readers stop before it, so a later
 // committed record stays invisible until the transaction is aborted.
@@ -87,33 +127,8 @@ TEST(AdminTest, AbortTransactionsReleasesReadCommittedReaders) {
   ASSERT_TRUE(broker.ok()) << broker.status().ToString();
   const std::string brokers = (*broker)->bootstrap();
   test_support::TempDir dir;
-  {
-    auto conf = MakeKafkaConf({{"bootstrap.servers", brokers},
-                               {"transactional.id", "job-0"},
-                               {"transaction.timeout.ms", "600000"}});
-    ASSERT_TRUE(conf.ok());
-    auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
-    ASSERT_TRUE(producer.ok());
-    rd_kafka_t* rk = producer->get();
-    ASSERT_EQ(rd_kafka_init_transactions(rk, 10'000), nullptr);
-    ASSERT_EQ(rd_kafka_begin_transaction(rk), nullptr);
-    for (const char* v : {"open-1", "open-2"}) {
-      ASSERT_EQ(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("out"),
-                                  RD_KAFKA_V_VALUE(const_cast<char*>(v), 6), RD_KAFKA_V_END),
-                RD_KAFKA_RESP_ERR_NO_ERROR);
-    }
-    ASSERT_EQ(rd_kafka_flush(rk, 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
-  }  // gone, transaction open
-  {
-    auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}});
-    ASSERT_TRUE(conf.ok());
-    auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
-    ASSERT_TRUE(producer.ok());
-    ASSERT_EQ(rd_kafka_producev(producer->get(), RD_KAFKA_V_TOPIC("out"),
-                                RD_KAFKA_V_VALUE(const_cast<char*>("later"), 5), RD_KAFKA_V_END),
-              RD_KAFKA_RESP_ERR_NO_ERROR);
-    ASSERT_EQ(rd_kafka_flush(producer->get(), 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
-  }
+  LeaveOpen(brokers, "job-0");
+  ProducePlain(brokers, "later");
   ASSERT_TRUE(test_support::ConsumeCommitted(brokers, "out", dir.File("before.txt")).ok());
   EXPECT_TRUE(test_support::ReadLines(dir.File("before.txt")).empty())
       << "the open transaction holds read_committed readers back";
@@ -131,6 +146,28 @@ TEST(AdminTest, AbortTransactionsReleasesReadCommittedReaders) {
   EXPECT_NE(report.find("job-0 .. job-0"), std::string::npos) << report;
   ASSERT_TRUE(test_support::ConsumeCommitted(brokers, "out", dir.File("after.txt")).ok());
   EXPECT_EQ(test_support::ReadLines(dir.File("after.txt")), std::vector<std::string>{"later"});
+
+  // Mode group with checkpoints: each process has ids of its own,
+  // <prefix>-<instance>-<i>, its instance kept in its state.dir.
+  config.source.type = SourceType::kKafka;
+  config.source.kafka.mode = KafkaMode::kGroup;
+  config.checkpoint.enabled = true;
+  config.state.dir = dir.File("state");
+  report = Capture([&](std::FILE* out) { return AbortTransactions(config, "", 0, out); }, st);
+  EXPECT_EQ(st.code(), StatusCode::kNotFound) << "no instance yet: " << st.ToString();
+  EXPECT_NE(st.message().find("INSTANCE"), std::string::npos) << st.message();
+  std::filesystem::create_directories(config.state.dir);
+  std::ofstream(dir.File("state/INSTANCE")) << "0123abcd\n";
+  ASSERT_NO_FATAL_FAILURE(LeaveOpen(brokers, "job-0123abcd-0"));
+  ASSERT_NO_FATAL_FAILURE(ProducePlain(brokers, "latest"));
+  ASSERT_TRUE(test_support::ConsumeCommitted(brokers, "out", dir.File("held.txt")).ok());
+  EXPECT_EQ(test_support::ReadLines(dir.File("held.txt")), std::vector<std::string>{"later"});
+  report = Capture([&](std::FILE* out) { return AbortTransactions(config, "", 0, out); }, st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NE(report.find("job-0123abcd-0 .. job-0123abcd-0"), std::string::npos) << report;
+  ASSERT_TRUE(test_support::ConsumeCommitted(brokers, "out", dir.File("released.txt")).ok());
+  EXPECT_EQ(test_support::ReadLines(dir.File("released.txt")),
+            (std::vector<std::string>{"later", "latest"}));
 
   config.sink.type = SinkType::kFile;
   Capture([&](std::FILE* out) { return AbortTransactions(config, "", 0, out); }, st);
