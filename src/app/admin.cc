@@ -2,11 +2,17 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <map>
+#include <optional>
+#include <string_view>
 
 #include "sinks/kafka_txn_sink.h"
 #include "src/app/app.h"
+#include "src/io/kafka_client.h"
+#include "src/io/kafka_source.h"
 #include "src/state/changelog.h"
 #include "txn/checkpoint_store.h"
 
@@ -94,6 +100,119 @@ Status ShowCheckpoint(const Config& config, uint64_t epoch, std::FILE* out) {
                  static_cast<unsigned long long>(meta->shard_logs[i].segment),
                  static_cast<unsigned long long>(meta->shard_logs[i].offset),
                  static_cast<unsigned long long>(ChangelogDiskBytes(dir)));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// A partition's committed offset and tag, and its end offset.
+struct TaskPartition {
+  int64_t committed = -1;  // -1: none
+  std::optional<CommitTag> tag;
+  int64_t end = -1;
+};
+
+std::string OffsetsCell(const TaskPartition& p) {
+  if (p.committed < 0) return fmt::format("-/{}", p.end);
+  return fmt::format("{}/{} ({})", p.committed, p.end, std::max<int64_t>(0, p.end - p.committed));
+}
+
+}  // namespace
+
+Status ShowTasks(const Config& config, std::FILE* out) {
+  const KafkaSourceOptions& kafka = config.source.kafka;
+  if (config.source.type != SourceType::kKafka || kafka.mode != KafkaMode::kGroup) {
+    return Status::InvalidArgument(
+        "source.kafka.mode: only mode group has tasks (partition p of both input topics); in "
+        "mode assign one process reads every partition");
+  }
+  constexpr int kTimeoutMs = 10'000;
+  std::map<std::string, std::string> properties = kafka.properties;
+  properties["bootstrap.servers"] = kafka.brokers;
+  properties["group.id"] = kafka.group_id;  // only read: never joined, nothing committed
+  properties["enable.auto.commit"] = "false";
+  // What is committed now, not waiting for an epoch's pending offsets.
+  properties["isolation.level"] = "read_uncommitted";
+  Result<KafkaConf> conf = MakeKafkaConf(properties);
+  if (!conf.ok()) return conf.status().WithContext("source.kafka.properties");
+  Result<KafkaHandle> client = MakeKafkaHandle(RD_KAFKA_CONSUMER, std::move(conf).value());
+  if (!client.ok()) return client.status();
+  rd_kafka_t* rk = client->get();
+
+  const std::string topics[2] = {kafka.impressions_topic, kafka.clicks_topic};
+  Result<std::vector<int32_t>> counts[2] = {KafkaTopicPartitions(rk, topics[0], kTimeoutMs),
+                                            KafkaTopicPartitions(rk, topics[1], kTimeoutMs)};
+  for (const auto& ids : counts) {
+    if (!ids.ok()) return ids.status();
+  }
+  const int32_t tasks = static_cast<int32_t>(std::min(counts[0]->size(), counts[1]->size()));
+  const std::string changelog = kafka.group_id + "-changelog";
+  const bool has_changelog = KafkaTopicPartitions(rk, changelog, 0).ok();
+
+  KafkaPartitionList committed(rd_kafka_topic_partition_list_new(2 * tasks));
+  for (int32_t p = 0; p < tasks; ++p) {
+    for (const std::string& topic : topics) {
+      rd_kafka_topic_partition_list_add(committed.get(), topic.c_str(), p);
+    }
+  }
+  CTRJOIN_RETURN_IF_ERROR(
+      KafkaStatus(rd_kafka_committed(rk, committed.get(), kTimeoutMs),
+                  fmt::format("group '{}': committed offsets", kafka.group_id)));
+  std::fprintf(out, "group %s: %d tasks (task p = partition p of %s and %s)\n",
+               kafka.group_id.c_str(), tasks, topics[0].c_str(), topics[1].c_str());
+  std::fprintf(out,
+               has_changelog ? "state: changelog topic %s, partition = task\n"
+                             : "state: no changelog topic %s (no run with checkpoints yet)\n",
+               changelog.c_str());
+  std::fprintf(out, "offsets are committed/end (lag); '-': nothing committed yet\n");
+  std::fprintf(out, "%-5s %-28s %-28s %-20s %s\n", "task", "impressions", "clicks",
+               "changelog offsets", "last commit");
+  for (int32_t p = 0; p < tasks; ++p) {
+    TaskPartition parts[2];
+    for (int s = 0; s < 2; ++s) {
+      const rd_kafka_topic_partition_t& c =
+          *rd_kafka_topic_partition_list_find(committed.get(), topics[s].c_str(), p);
+      if (c.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return KafkaStatus(c.err, fmt::format("group '{}': committed offset of {}[{}]",
+                                              kafka.group_id, topics[s], p));
+      }
+      parts[s].committed = c.offset >= 0 ? c.offset : -1;
+      parts[s].tag =
+          CommitTag::Parse(std::string_view(static_cast<const char*>(c.metadata), c.metadata_size));
+      int64_t low = 0;
+      CTRJOIN_RETURN_IF_ERROR(
+          KafkaStatus(rd_kafka_query_watermark_offsets(rk, topics[s].c_str(), p, &low,
+                                                       &parts[s].end, kTimeoutMs),
+                      fmt::format("end offset of {}[{}]", topics[s], p)));
+    }
+    std::string kept = "-";
+    if (has_changelog) {
+      int64_t low = 0;
+      int64_t high = 0;
+      CTRJOIN_RETURN_IF_ERROR(KafkaStatus(
+          rd_kafka_query_watermark_offsets(rk, changelog.c_str(), p, &low, &high, kTimeoutMs),
+          fmt::format("offsets of {}[{}]", changelog, p)));
+      kept = low == high ? fmt::format("{}.. (empty)", low) : fmt::format("{}..{}", low, high);
+    }
+    // Both partitions are committed together; the impressions' tag says it.
+    const std::optional<CommitTag>& tag = parts[0].tag.has_value() ? parts[0].tag : parts[1].tag;
+    std::string last = "never";
+    if (tag.has_value()) {
+      last = tag->instance.empty()
+                 ? fmt::format("epoch {}", tag->epoch)
+                 : fmt::format("epoch {} of instance {}", tag->epoch, tag->instance);
+    } else if (parts[0].committed >= 0 || parts[1].committed >= 0) {
+      last = "not by ctrjoin (no epoch tag)";
+    }
+    std::fprintf(out, "%-5d %-28s %-28s %-20s %s\n", p, OffsetsCell(parts[0]).c_str(),
+                 OffsetsCell(parts[1]).c_str(), kept.c_str(), last.c_str());
+  }
+  if (counts[0]->size() != counts[1]->size()) {
+    std::fprintf(out,
+                 "warning: %s has %zu partitions and %s %zu: they are not co-partitioned, which "
+                 "mode group refuses at start\n",
+                 topics[0].c_str(), counts[0]->size(), topics[1].c_str(), counts[1]->size());
   }
   return Status::Ok();
 }

@@ -109,6 +109,12 @@ Result<std::unique_ptr<Source>> MakeSource(const Config& c, bool replay, bool re
     }
     // Mode group with checkpoints: revoked partitions go once their epoch committed.
     options.commit_on_revoke = c.checkpoint.enabled && !replay && options.mode == KafkaMode::kGroup;
+    options.stop_requested = StopRequested;
+    if (options.commit_on_revoke) {
+      Result<std::string> instance = InstanceId(c.state.dir);
+      if (!instance.ok()) return instance.status();
+      options.instance = *instance;
+    }
     if (options.mode == KafkaMode::kGroup) {
       Result<CoPartitionReport> co = CheckCoPartitioned(options, c.ParserSchema());
       if (!co.ok()) return co.status();
@@ -384,21 +390,27 @@ class TaskJoin : public ShardProcessor {
                                    PipelineMetrics& metrics, ChangelogTrimmer* trimmer) {
     const auto start = std::chrono::steady_clock::now();
     metrics.tasks_restoring.Add(1);
+    metrics.task_restores.Set(task, {});
     struct Done {
       PipelineMetrics& m;
+      int32_t task;
       std::string dir;
       ~Done() {
         m.tasks_restoring.Add(-1);
+        m.task_restores.Erase(task);
         std::error_code ec;
         std::filesystem::remove_all(dir, ec);
       }
-    } done{metrics, dir};
+    } done{metrics, task, dir};
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
     std::filesystem::create_directories(dir, ec);
     if (ec) return Status::IoError(fmt::format("creating {}: {}", dir, ec.message()));
     Result<TaskChangelogRead> read =
-        ReadTaskChangelog(changelog, task, fmt::format("{}/{:012}.log", dir, 0));
+        ReadTaskChangelog(changelog, task, fmt::format("{}/{:012}.log", dir, 0),
+                          [&](int64_t position, int64_t end, uint64_t bytes) {
+                            metrics.task_restores.Set(task, {position, end, bytes});
+                          });
     if (!read.ok()) return read.status();
     metrics.task_restore_bytes.Add(read->bytes);
     uint64_t entries = 0;
@@ -866,7 +878,16 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
       CheckpointCoordinator::Open(config.checkpoint, txn_sink.get(), log, &metrics.checkpoint);
   if (!coordinator.ok()) return coordinator.status();
   ExactlyOnce eos{coordinator->get(), std::nullopt, task_changelog, trimmer.get()};
+  metrics.startup.Set(
+      "recovering: reading the committed epoch (waits while a transaction that sent offsets "
+      "for the input is still open)");
   auto resume = (*coordinator)->Recover(start.recover);
+  if (!resume.ok() && StopRequested()) {
+    // A stop during a wait of the recovery (e.g. for stable committed
+    // offsets): nothing was started, nothing is lost.
+    spdlog::info("start-up: stopped while recovering: {}", resume.status().ToString());
+    return Status::Ok();
+  }
   if (!resume.ok()) return resume.status();
   eos.resume = std::move(resume).value();
   if (eos.resume) CTRJOIN_RETURN_IF_ERROR((*source)->Seek(eos.resume->positions));

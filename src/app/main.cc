@@ -1,5 +1,5 @@
 // ctrjoin: turns impression and click streams into labelled CTR training
-// samples. Subcommands: run, replay, bench, demo, gen, checkpoints,
+// samples. Subcommands: run, replay, bench, demo, gen, checkpoints, tasks,
 // abort-transactions, config-reference.
 //
 // Exit codes (README, "Exit codes"):
@@ -246,6 +246,10 @@ int main(int argc, char** argv) {
   add_config(show);
   show->add_option("epoch", epoch, "checkpoint epoch")->required();
 
+  CLI::App* tasks = app.add_subcommand(
+      "tasks", "mode group: each task's committed offsets, lag, changelog and last committer");
+  add_config(tasks);
+
   std::string abort_prefix;
   int abort_pool = 0;
   CLI::App* abort_txns = app.add_subcommand(
@@ -381,6 +385,7 @@ int main(int argc, char** argv) {
   }
   if (list->parsed()) return ExitCode(ctrjoin::ListCheckpoints(*config, stdout));
   if (show->parsed()) return ExitCode(ctrjoin::ShowCheckpoint(*config, epoch, stdout));
+  if (tasks->parsed()) return ExitCode(ctrjoin::ShowTasks(*config, stdout));
   if (abort_txns->parsed()) {
     return ExitCode(ctrjoin::AbortTransactions(*config, abort_prefix, abort_pool, stdout));
   }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <utility>
@@ -63,7 +64,8 @@ Status EnsureChangelogTopic(const ChangelogTopicOptions& options, int32_t tasks)
 }
 
 Result<TaskChangelogRead> ReadTaskChangelog(const ChangelogTopicOptions& options, int32_t task,
-                                            const std::string& path) {
+                                            const std::string& path,
+                                            const ChangelogReadProgress& progress) {
   const std::string what = fmt::format("changelog {}[{}]", options.topic, task);
   Result<KafkaHandle> client = NewClient(options, RD_KAFKA_CONSUMER);
   if (!client.ok()) return client.status();
@@ -76,6 +78,22 @@ Result<TaskChangelogRead> ReadTaskChangelog(const ChangelogTopicOptions& options
   if (!out) return Status::IoError(fmt::format("{}: cannot create {}", what, path));
 
   TaskChangelogRead read;
+  // The partition's log start and end offsets as last fetched (librdkafka
+  // caches them from fetch responses); -1 until known.
+  int64_t low = -1;
+  int64_t high = -1;
+  int64_t position = 0;  // the next offset to read
+  auto refresh = [&] {
+    int64_t lo = 0;
+    int64_t hi = 0;
+    if (rd_kafka_get_watermark_offsets(rk, options.topic.c_str(), task, &lo, &hi) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (lo >= 0) low = lo;
+      if (hi >= 0) high = hi;
+    }
+    position = std::max(position, low);
+    if (progress) progress(position, high, read.bytes);
+  };
   const SteadyClock::time_point start = SteadyClock::now();
   SteadyClock::time_point next_note = start + kNoteEvery;
   while (true) {
@@ -83,17 +101,17 @@ Result<TaskChangelogRead> ReadTaskChangelog(const ChangelogTopicOptions& options
     if (SteadyClock::now() >= next_note) {
       next_note += kNoteEvery;
       spdlog::info(
-          "checkpoint: restoring task {}: {} chunks ({} bytes) read; waiting for the rest of {}, "
-          "or for a transaction still open on it to end",
-          task, read.records, read.bytes, what);
+          "checkpoint: restoring task {}: {} chunks ({} bytes) read, at offset {} of {}; waiting "
+          "for the rest of {}, or for a transaction still open on it to end",
+          task, read.records, read.bytes, position,
+          high >= 0 ? std::to_string(high) : std::string("(end not fetched yet)"), what);
     }
     if (!msg) continue;
     if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       // read_committed stops at the last stable offset: past it, records
       // of a transaction still open, which may yet commit.
-      int64_t low = 0;
-      int64_t high = 0;
-      rd_kafka_get_watermark_offsets(rk, options.topic.c_str(), task, &low, &high);
+      position = msg->offset;
+      refresh();
       read.end = msg->offset;
       if (msg->offset >= high) break;
       continue;
@@ -104,6 +122,8 @@ Result<TaskChangelogRead> ReadTaskChangelog(const ChangelogTopicOptions& options
     out.write(static_cast<const char*>(msg->payload), static_cast<std::streamsize>(msg->len));
     read.records += 1;
     read.bytes += msg->len;
+    position = msg->offset + 1;
+    refresh();
   }
   out.close();
   if (!out) return Status::IoError(fmt::format("{}: writing {}", what, path));

@@ -11,6 +11,7 @@
 // and owns its own client; nothing is shared between calls.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -40,7 +41,13 @@ struct TaskChangelogRead {
 // partition: an open one (a process killed in the middle of an epoch) is
 // waited for until it commits or aborts, or the broker aborts it at its
 // timeout, saying so every 5 s.
+//
+// progress (may be empty) is called on the calling thread after each chunk
+// and at the end: the next offset to read, the partition's end offset as last
+// fetched (-1 before the first fetch), and the bytes read so far.
+using ChangelogReadProgress = std::function<void(int64_t position, int64_t end, uint64_t bytes)>;
 Result<TaskChangelogRead> ReadTaskChangelog(const ChangelogTopicOptions& options, int32_t task,
-                                            const std::string& path);
+                                            const std::string& path,
+                                            const ChangelogReadProgress& progress = {});
 
 }  // namespace ctrjoin

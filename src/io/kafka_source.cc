@@ -5,9 +5,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -55,18 +57,31 @@ constexpr std::chrono::minutes kStableOffsetsWait{15};
 // of them is open, the coordinator answers UNSTABLE_OFFSET_COMMIT and
 // librdkafka asks again until the request times out; the transaction ends at
 // once for a live writer, and for a killed one when it restarts or after its
-// transaction.timeout.ms. So a timeout is retried, saying what it waits for.
+// transaction.timeout.ms. So a timeout is retried in short tries, saying
+// every 10 s what it waits for, until kStableOffsetsWait or until `stop`
+// (may be empty) says the process stops (TimedOut, "stopped while waiting").
 Status FetchStableCommitted(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts,
-                            const std::string& group) {
+                            const std::string& group, const std::function<bool()>& stop) {
+  constexpr int kTryMs = 1'000;
+  constexpr std::chrono::seconds kWarnEvery{10};
   const Clock::time_point start = Clock::now();
+  Clock::time_point next_warn = start + kWarnEvery;
   for (;;) {
-    const rd_kafka_resp_err_t err = rd_kafka_committed(rk, parts, kRequestTimeoutMs);
+    const rd_kafka_resp_err_t err = rd_kafka_committed(rk, parts, kTryMs);
     const double waited = std::chrono::duration<double>(Clock::now() - start).count();
     if (err != RD_KAFKA_RESP_ERR__TIMED_OUT || Clock::now() - start >= kStableOffsetsWait) {
       return KafkaStatus(err, fmt::format("source.kafka: fetching the committed offsets of group "
                                           "'{}' (waited {:.0f} s)",
                                           group, waited));
     }
+    if (stop && stop()) {
+      return Status::TimedOut(fmt::format(
+          "source.kafka: stopped while waiting for stable committed offsets of group '{}' "
+          "({:.0f} s)",
+          group, waited));
+    }
+    if (Clock::now() < next_warn) continue;
+    next_warn += kWarnEvery;
     spdlog::warn(
         "source.kafka: waiting for stable committed offsets of group '{}' ({:.0f} s so far): "
         "either a transaction that sent offsets for them is still open (a stopped process's "
@@ -360,7 +375,25 @@ Status KafkaSource::Impl::Seek(const SourcePositions& positions) {
 
 namespace {
 constexpr std::string_view kEpochTag = "ctrjoin-epoch=";
+constexpr std::string_view kInstanceTag = " instance=";
 }  // namespace
+
+std::string CommitTag::Format() const {
+  return instance.empty() ? fmt::format("{}{}", kEpochTag, epoch)
+                          : fmt::format("{}{}{}{}", kEpochTag, epoch, kInstanceTag, instance);
+}
+
+std::optional<CommitTag> CommitTag::Parse(std::string_view metadata) {
+  if (!metadata.starts_with(kEpochTag)) return std::nullopt;
+  metadata.remove_prefix(kEpochTag.size());
+  CommitTag tag;
+  const auto [end, ec] =
+      std::from_chars(metadata.data(), metadata.data() + metadata.size(), tag.epoch);
+  if (ec != std::errc()) return std::nullopt;
+  metadata.remove_prefix(static_cast<size_t>(end - metadata.data()));
+  if (metadata.starts_with(kInstanceTag)) tag.instance = metadata.substr(kInstanceTag.size());
+  return tag;
+}
 
 Result<uint64_t> KafkaSource::Impl::CommittedEpoch() {
   KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
@@ -375,14 +408,15 @@ Result<uint64_t> KafkaSource::Impl::CommittedEpoch() {
       rd_kafka_topic_partition_list_add(parts.get(), TopicOf(stream).c_str(), p);
     }
   }
-  CTRJOIN_RETURN_IF_ERROR(FetchStableCommitted(consumer_.get(), parts.get(), options_.group_id));
+  CTRJOIN_RETURN_IF_ERROR(FetchStableCommitted(consumer_.get(), parts.get(), options_.group_id,
+                                               options_.stop_requested));
   uint64_t epoch = 0;
   for (int i = 0; i < parts->cnt; ++i) {
     const rd_kafka_topic_partition_t& p = parts->elems[i];
-    std::string_view meta(static_cast<const char*>(p.metadata), p.metadata_size);
-    if (p.offset < 0 || !meta.starts_with(kEpochTag)) continue;
-    const uint64_t e =
-        std::strtoull(std::string(meta.substr(kEpochTag.size())).c_str(), nullptr, 10);
+    const std::optional<CommitTag> tag =
+        CommitTag::Parse(std::string_view(static_cast<const char*>(p.metadata), p.metadata_size));
+    if (p.offset < 0 || !tag.has_value()) continue;
+    const uint64_t e = tag->epoch;
     if (group) {
       epoch = std::max(epoch, e);
       continue;
@@ -658,7 +692,7 @@ Status KafkaSource::ReleaseRevoked() { return impl_->ReleaseRevoked(); }
 
 KafkaPartitionList KafkaSource::OffsetsFor(const SourcePositions& positions, uint64_t epoch) const {
   KafkaPartitionList parts(rd_kafka_topic_partition_list_new(0));
-  const std::string meta = fmt::format("{}{}", kEpochTag, epoch);
+  const std::string meta = CommitTag{epoch, impl_->options_.instance}.Format();
   // Mode group: the positions are those of the partitions this process held
   // at the barrier (the pipeline forgets a partition once it is given up).
   const bool group = impl_->options_.mode == KafkaMode::kGroup;

@@ -11,10 +11,13 @@
 // is fixed after start-up); Progress from any thread. Owns
 // the librdkafka consumer handle.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "src/core/enum_names.h"
@@ -40,6 +43,17 @@ constexpr auto NamesOf(StartPosition) {
       {{StartPosition::kEarliest, "earliest"}, {StartPosition::kLatest, "latest"}});
 }
 
+// The tag of offsets ctrjoin commits (their Kafka offset metadata):
+// "ctrjoin-epoch=<epoch>", and in mode group " instance=<id>" after it.
+struct CommitTag {
+  uint64_t epoch = 0;
+  std::string instance;  // empty when the tag has none
+
+  std::string Format() const;
+  // nullopt for metadata that is no ctrjoin tag.
+  static std::optional<CommitTag> Parse(std::string_view metadata);
+};
+
 struct KafkaSourceOptions {
   std::string brokers;  // required, e.g. "127.0.0.1:9092"
   std::string impressions_topic = "impressions";
@@ -64,6 +78,13 @@ struct KafkaSourceOptions {
   // at ReleaseRevoked, after the epoch holding their input committed; a lost
   // assignment (the session timed out) fails the run as fenced.
   bool commit_on_revoke = false;
+  // Set in mode "group" with checkpoints (not a config key): this process's
+  // instance id (src/app), written into the committed offsets' tag so that
+  // `ctrjoin tasks` can say which process last committed a task.
+  std::string instance;
+  // Not a config key: polled while CommittedEpoch waits for stable offsets
+  // (up to 15 min); true ends the wait (the process stops). May be empty.
+  std::function<bool()> stop_requested;
 
   Status Validate() const;  // names the bad field: "source.kafka.brokers: ..."
 };
@@ -99,9 +120,8 @@ class KafkaSource : public Source {
   int32_t co_partitions() const;
 
   // Exactly-once with a Kafka sink: the input offsets are committed in the
-  // sink's transactions, tagged with the epoch ("ctrjoin-epoch=N" offset
-  // metadata). The epoch of the group's committed offsets; 0 when nothing
-  // was committed with an epoch.
+  // sink's transactions, tagged with the epoch (offset metadata, CommitTag). The epoch of the
+  // group's committed offsets; 0 when nothing was committed with an epoch.
   Result<uint64_t> CommittedEpoch();
   // The offsets to commit for a checkpoint: positions of every assigned
   // partition, tagged with epoch. Partitions without a position are left out.

@@ -1,5 +1,7 @@
 #include "src/pipeline/pipeline_metrics.h"
 
+#include <algorithm>
+
 namespace ctrjoin {
 
 const char* StageName(Stage stage) {
@@ -115,6 +117,23 @@ void PipelineMetrics::Expose(Exposition& e, const TopicLabels& labels) const {
     for (const auto& [task, entries] : sizes) {
       e.Sample("ctrjoin_task_state_entries", {{"task", std::to_string(task)}},
                static_cast<int64_t>(entries));
+    }
+  }
+  if (const auto restores = task_restores.Get(); !restores.empty()) {
+    e.Family("ctrjoin_task_restore_remaining_offsets", "gauge",
+             "Mode group with checkpoints: each restoring task's changelog offsets still to "
+             "read (its partition's end offset - its position; the end is known after the first "
+             "fetch). Present only while the task restores.");
+    for (const auto& [task, r] : restores) {
+      if (r.end < 0) continue;
+      e.Sample("ctrjoin_task_restore_remaining_offsets", {{"task", std::to_string(task)}},
+               std::max<int64_t>(0, r.end - r.position));
+    }
+    e.Family("ctrjoin_task_restore_read_bytes", "gauge",
+             "Mode group with checkpoints: changelog bytes each restoring task has read so far.");
+    for (const auto& [task, r] : restores) {
+      e.Sample("ctrjoin_task_restore_read_bytes", {{"task", std::to_string(task)}},
+               static_cast<int64_t>(r.bytes));
     }
   }
   if (const int64_t ts = max_event_ts_ms.Get(); ts > 0) {

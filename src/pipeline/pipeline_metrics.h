@@ -56,28 +56,42 @@ class PartitionLags {
   std::vector<PartitionLag> lags_;
 };
 
-// Mode group: each held task's state size (entries), set by its shard node
-// after each batch and removed when the task is dropped, read by /metrics.
-// A mutex guards it (every shard node writes).
-class TaskStateEntries {
+// Mode group: one value per task, set and removed by whichever shard node
+// holds the task, read by /metrics. A mutex guards it (every shard node
+// writes).
+template <typename Value>
+class PerTask {
  public:
-  void Set(int32_t task, uint64_t entries) {
+  void Set(int32_t task, Value value) {
     std::lock_guard lock(mu_);
-    entries_[task] = entries;
+    values_[task] = std::move(value);
   }
   void Erase(int32_t task) {
     std::lock_guard lock(mu_);
-    entries_.erase(task);
+    values_.erase(task);
   }
-  std::map<int32_t, uint64_t> Get() const {
+  std::map<int32_t, Value> Get() const {
     std::lock_guard lock(mu_);
-    return entries_;
+    return values_;
   }
 
  private:
   mutable std::mutex mu_;
-  std::map<int32_t, uint64_t> entries_;
+  std::map<int32_t, Value> values_;
 };
+
+// Each held task's state size (entries), set after each batch and removed
+// when the task is dropped.
+using TaskStateEntries = PerTask<uint64_t>;
+
+// Where a task's restore from its changelog partition stands: set by the
+// restoring shard node after each chunk read, removed when the restore ends.
+struct TaskRestoreProgress {
+  int64_t position = 0;  // the next offset to read
+  int64_t end = -1;      // the partition's end offset, -1 before the first fetch
+  uint64_t bytes = 0;    // chunk bytes read so far
+};
+using TaskRestores = PerTask<TaskRestoreProgress>;
 
 // Mode group: each held task's watermark, replaced as a whole by the route
 // node after every batch, read by /metrics. A mutex guards it.
@@ -132,6 +146,7 @@ struct PipelineMetrics {
   // Mode group with checkpoints: tasks restoring their state from the
   // changelog topic now, and what restores read and restored so far.
   Gauge tasks_restoring;
+  TaskRestores task_restores;  // per task restoring now
   Counter task_restore_bytes;
   Counter task_restored_entries;
   // When the source's brokers stopped answering (wall-clock ms), 0 while

@@ -6,10 +6,19 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
 
+#include "src/io/changelog_topic.h"
 #include "src/io/kafka_client.h"
+#include "src/io/kafka_source.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "tests/support/kafka_test_util.h"
 #include "tests/support/temp_dir.h"
@@ -172,6 +181,88 @@ TEST(AdminTest, AbortTransactionsReleasesReadCommittedReaders) {
   config.sink.type = SinkType::kFile;
   Capture([&](std::FILE* out) { return AbortTransactions(config, "", 0, out); }, st);
   EXPECT_NE(st.message().find("sink.type"), std::string::npos) << st.message();
+}
+
+// Mode group: `ctrjoin tasks` shows per task the group's committed offsets
+// against the end offsets, what the changelog partition keeps, and who
+// committed last (the tag's epoch and instance).
+TEST(AdminTest, TasksShowOffsetsLagChangelogAndLastCommitter) {
+  testbroker::BrokerOptions options;
+  auto broker = testbroker::TestBroker::Start(options);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  const std::string brokers = (*broker)->bootstrap();
+  auto producer = BulkProducer::Open({{"bootstrap.servers", brokers}});
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  ASSERT_TRUE(CreateKafkaTopics((*producer)->get(), {{"imp", 2}, {"clk", 2}}, 10'000).ok());
+  // imp[0] 5 records, imp[1] 3, clk[0] 2, clk[1] none.
+  for (const auto& [topic, partition, count] : std::vector<std::tuple<std::string, int32_t, int>>{
+           {"imp", 0, 5}, {"imp", 1, 3}, {"clk", 0, 2}}) {
+    for (int i = 0; i < count; ++i) ASSERT_TRUE((*producer)->Produce(topic, partition, "{}").ok());
+  }
+  ASSERT_TRUE((*producer)->Flush(10'000).ok());
+
+  Config config;
+  config.source.type = SourceType::kKafka;
+  config.source.kafka.brokers = brokers;
+  config.source.kafka.impressions_topic = "imp";
+  config.source.kafka.clicks_topic = "clk";
+  config.source.kafka.group_id = "job";
+  config.source.kafka.mode = KafkaMode::kGroup;
+  Status st;
+  std::string report = Capture([&](std::FILE* out) { return ShowTasks(config, out); }, st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NE(report.find("group job: 2 tasks"), std::string::npos) << report;
+  EXPECT_NE(report.find("no changelog topic job-changelog"), std::string::npos) << report;
+  EXPECT_NE(report.find("\n0     -/5"), std::string::npos) << report;
+
+  // Task 0 committed by instance 0123abcd in its epoch 7; task 1 never.
+  auto conf = MakeKafkaConf({{"bootstrap.servers", brokers}, {"group.id", "job"}});
+  ASSERT_TRUE(conf.ok());
+  auto consumer = MakeKafkaHandle(RD_KAFKA_CONSUMER, std::move(conf).value());
+  ASSERT_TRUE(consumer.ok());
+  KafkaPartitionList offsets(rd_kafka_topic_partition_list_new(2));
+  const std::string tag = CommitTag{7, "0123abcd"}.Format();
+  for (const auto& [topic, offset] : {std::pair<const char*, int64_t>{"imp", 4}, {"clk", 1}}) {
+    rd_kafka_topic_partition_t* p = rd_kafka_topic_partition_list_add(offsets.get(), topic, 0);
+    p->offset = offset;
+    p->metadata = std::malloc(tag.size());  // freed with the list
+    std::memcpy(p->metadata, tag.data(), tag.size());
+    p->metadata_size = tag.size();
+  }
+  ASSERT_EQ(rd_kafka_commit(consumer->get(), offsets.get(), 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+  // The changelog: task 1's partition holds 3 records.
+  ChangelogTopicOptions changelog{brokers, "job-changelog", "job", {}};
+  ASSERT_TRUE(EnsureChangelogTopic(changelog, 2).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*producer)->Produce("job-changelog", 1, "c").ok());
+  ASSERT_TRUE((*producer)->Flush(10'000).ok());
+
+  report = Capture([&](std::FILE* out) { return ShowTasks(config, out); }, st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NE(report.find("state: changelog topic job-changelog"), std::string::npos) << report;
+  const std::vector<std::string> lines = [&] {
+    std::vector<std::string> out;
+    std::istringstream in(report);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }();
+  ASSERT_EQ(lines.size(), 6u) << report;
+  auto columns = [](const std::string& line) {
+    std::vector<std::string> out;
+    std::istringstream in(line);
+    for (std::string word; in >> word;) out.push_back(word);
+    return out;
+  };
+  EXPECT_EQ(columns(lines[4]),
+            (std::vector<std::string>{"0", "4/5", "(1)", "1/2", "(1)", "0..", "(empty)", "epoch",
+                                      "7", "of", "instance", "0123abcd"}))
+      << report;
+  EXPECT_EQ(columns(lines[5]), (std::vector<std::string>{"1", "-/3", "-/0", "0..3", "never"}))
+      << report;
+
+  config.source.kafka.mode = KafkaMode::kAssign;
+  Capture([&](std::FILE* out) { return ShowTasks(config, out); }, st);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find("source.kafka.mode"), std::string::npos) << st.message();
 }
 
 }  // namespace

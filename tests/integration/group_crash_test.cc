@@ -21,6 +21,7 @@
 #include <iostream>
 #include <memory>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -267,8 +268,28 @@ void Round(uint64_t seed) {
       std::regex_search(procs.Logs(), std::regex("task [0-9]+ restored [1-9][0-9]* entries")));
   // The changelog topic was trimmed (sinks/changelog_trimmer.h).
   EXPECT_TRUE(std::regex_search(procs.Logs(), trimmed));
+  // `ctrjoin tasks` names, for every task, the process that committed it
+  // last: one of the four instances.
+  std::set<std::string> instances;
+  for (const char* name : {"a", "b", "c", "d"}) {
+    std::ifstream in(dir.File(fmt::format("state-{}/INSTANCE", name)));
+    std::string id;
+    in >> id;
+    instances.insert(id);
+  }
+  Child tasks(CTRJOIN_BINARY, {"tasks", "--config", dir.File("a.yaml")}, dir.File("tasks.log"));
+  ASSERT_TRUE(tasks.WaitExit(30s));
+  EXPECT_EQ(tasks.exit_code(), 0) << tasks.Log();
+  const std::regex task_line(R"(\n([0-9]+) .* of instance ([0-9a-f]+))");
+  std::set<int> tasks_seen;
+  const std::string report = tasks.Log();
+  for (std::sregex_iterator m(report.begin(), report.end(), task_line), end; m != end; ++m) {
+    tasks_seen.insert(std::stoi((*m)[1]));
+    EXPECT_TRUE(instances.contains((*m)[2])) << (*m)[0];
+  }
+  EXPECT_EQ(tasks_seen.size(), static_cast<size_t>(kPartitions)) << report;
   if (::testing::Test::HasFailure()) ADD_FAILURE() << procs.Logs();
-  if (std::getenv("CTRJOIN_GROUP_LOGS") != nullptr) std::cout << procs.Logs();
+  if (std::getenv("CTRJOIN_GROUP_LOGS") != nullptr) std::cout << procs.Logs() << report;
 }
 
 TEST(GroupCrashTest, KillsAJoinAndAPauseLeaveEverySampleExactlyOnce) {

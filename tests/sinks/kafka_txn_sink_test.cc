@@ -10,9 +10,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
@@ -27,6 +30,7 @@
 #include "src/io/kafka_client.h"
 #include "src/io/kafka_source.h"
 #include "tests/support/kafka_broker/broker.h"
+#include "tests/support/temp_dir.h"
 #include "tf_example.pb.h"
 
 namespace ctrjoin {
@@ -543,20 +547,25 @@ TEST_F(KafkaTxnSinkTest, CommittedChangelogHeadsThatNoRestoreNeedsAreDeleted) {
   }
   EXPECT_EQ(deleted[1], 5);
   EXPECT_FALSE(deleted.contains(0)) << "task 0's only record is its last marker";
-  // What a restore of task 1 reads now: d only.
-  KafkaHandle reader = MakeConsumer(broker_->bootstrap(), {{"isolation.level", "read_committed"}});
-  KafkaPartitionList from(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(from.get(), topic.topic.c_str(), 1)->offset =
-      RD_KAFKA_OFFSET_BEGINNING;
-  ASSERT_EQ(rd_kafka_assign(reader.get(), from.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
-  std::vector<std::string> read;
-  for (auto deadline = Clock::now() + kWait; read.empty() && Clock::now() < deadline;) {
-    KafkaMessage m(rd_kafka_consumer_poll(reader.get(), 100));
-    if (m && m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      read.emplace_back(static_cast<const char*>(m->payload), m->len);
-    }
+  // What a restore of task 1 reads now: d only, from the partition's new
+  // log start to its end (d 5, its commit marker 6), progress reported as it goes.
+  test_support::TempDir dir;
+  std::vector<std::array<int64_t, 3>> progress;
+  Result<TaskChangelogRead> read = ReadTaskChangelog(
+      topic, 1, dir.File("task-1.log"), [&](int64_t position, int64_t end, uint64_t bytes) {
+        progress.push_back({position, end, static_cast<int64_t>(bytes)});
+      });
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->records, 1u);
+  EXPECT_EQ(read->end, 7);
+  std::ifstream chunks(dir.File("task-1.log"), std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(chunks), {}), "d");
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back(), (std::array<int64_t, 3>{7, 7, 1}));
+  for (const auto& [position, end, bytes] : progress) {
+    EXPECT_GE(position, 5) << "never before the log start";
+    EXPECT_LE(position, end);
   }
-  EXPECT_EQ(read, std::vector<std::string>{"d"});
 }
 
 // KIP-447: while an epoch's offsets are pending, a read_committed consumer
@@ -592,12 +601,27 @@ TEST_F(KafkaTxnSinkTest, ASourceStartsPastPendingOffsetsAndItsCommittedEpochWait
   ASSERT_TRUE(sink->PreCommit({2}).ok());
   ASSERT_TRUE(send({2}, 9).ok());
 
+  // A process that stops while it waits ends the wait.
+  std::atomic<bool> stop{false};
+  KafkaSourceOptions stopping = options;
+  stopping.stop_requested = [&] { return stop.load(); };
+  auto third = KafkaSource::Open(stopping);
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    stop = true;
+  });
+  Result<uint64_t> stopped = (*third)->CommittedEpoch();
+  EXPECT_EQ(stopped.status().code(), StatusCode::kTimedOut) << stopped.status().ToString();
+  EXPECT_NE(stopped.status().message().find("stopped while waiting"), std::string::npos)
+      << stopped.status().ToString();
+
   auto second = KafkaSource::Open(options);
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ((*second)->StartPositions().at(imp0), 5) << "committed, the pending 9 left out";
-  // Past one request's timeout (10 s), so that the wait is asked again.
+  // Past a few tries (1 s each), so that the wait is asked again.
   std::jthread committer([&] {
-    std::this_thread::sleep_for(std::chrono::seconds(11));
+    std::this_thread::sleep_for(std::chrono::seconds(3));
     EXPECT_TRUE(sink->Commit({2}).ok());
   });
   Result<uint64_t> epoch = (*second)->CommittedEpoch();

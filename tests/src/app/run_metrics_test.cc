@@ -111,6 +111,9 @@ void Fill(Metrics& m) {
   m.pipeline.max_event_ts_ms.Set(1'700'000'005'000);
   m.pipeline.running.Set(1);
   m.pipeline.assigned_partitions.Set(2);
+  m.pipeline.task_watermarks.Set({{0, 1'700'000'000'000}});
+  m.pipeline.task_state_entries.Set(0, 17);
+  m.pipeline.task_restores.Set(1, {.position = 40, .end = 100, .bytes = 4096});
   m.pipeline.stage[static_cast<size_t>(Stage::kParse)].Record(0.03);
   m.pipeline.stage[static_cast<size_t>(Stage::kParse)].Record(0.3);
   m.pipeline.stage[static_cast<size_t>(Stage::kSink)].Record(7);
@@ -164,6 +167,18 @@ TEST(PrometheusTest, CountersGaugesAndLabels) {
   EXPECT_EQ(p.Value("ctrjoin_watermark_lag_seconds"), "3");
   EXPECT_EQ(p.Value("ctrjoin_max_event_timestamp_seconds"), "1700000005");
   EXPECT_EQ(p.Value("ctrjoin_source_assigned_partitions"), "2");
+  EXPECT_EQ(p.Value("ctrjoin_task_state_entries", R"(task="0")"), "17");
+  EXPECT_EQ(p.Value("ctrjoin_task_restore_remaining_offsets", R"(task="1")"), "60");
+  EXPECT_EQ(p.Value("ctrjoin_task_restore_read_bytes", R"(task="1")"), "4096");
+  m.pipeline.task_restores.Set(1, {.position = 0, .end = -1, .bytes = 0});
+  const Parsed before_fetch = Parse(RenderPrometheus(m, TopicLabels{}, 1'700'000'003'000));
+  EXPECT_EQ(before_fetch.Value("ctrjoin_task_restore_read_bytes", R"(task="1")"), "0");
+  EXPECT_EQ(before_fetch.Value("ctrjoin_task_restore_remaining_offsets", R"(task="1")"), "")
+      << "the end is not known before the first fetch";
+  m.pipeline.task_restores.Erase(1);
+  EXPECT_FALSE(
+      Parse(RenderPrometheus(m, TopicLabels{}, 0)).type.count("ctrjoin_task_restore_read_bytes"))
+      << "no task restores";
   EXPECT_FALSE(p.type.count("ctrjoin_consumer_lag_records")) << "files: no lag";
   EXPECT_FALSE(p.type.count("ctrjoin_checkpoint_last_completed_timestamp_seconds"));
 }
