@@ -32,7 +32,7 @@ Result<KafkaHandle> NewClient(const ChangelogTopicOptions& options, rd_kafka_typ
     properties["enable.partition.eof"] = "true";
     properties["auto.offset.reset"] = "earliest";
     // The end of a partition shows as soon as a fetch reaches it.
-    properties.try_emplace("fetch.wait.max.ms", "50");
+    properties.try_emplace("fetch.wait.max.ms", "10");
   }
   Result<KafkaConf> conf = MakeKafkaConf(properties);
   if (!conf.ok()) return conf.status().WithContext("source.kafka.properties");
@@ -70,19 +70,29 @@ Result<TaskChangelogRead> ReadTaskChangelog(const ChangelogTopicOptions& options
   Result<KafkaHandle> client = NewClient(options, RD_KAFKA_CONSUMER);
   if (!client.ok()) return client.status();
   rd_kafka_t* rk = client->get();
+  // Starts at the log start as an offset: assigned at "beginning", the
+  // consumer would look it up itself, and librdkafka 2.0.2 puts that lookup
+  // off by a fixed 500 ms when the partition's leader is not known yet, as
+  // it never is on a new client. This query finds the leader and the offset
+  // at once. (The offset may be trimmed meanwhile: auto.offset.reset.)
+  int64_t log_start = 0;
+  int64_t log_end = 0;
+  CTRJOIN_RETURN_IF_ERROR(
+      KafkaStatus(rd_kafka_query_watermark_offsets(rk, options.topic.c_str(), task, &log_start,
+                                                   &log_end, kRequestTimeoutMs),
+                  what + ": log start offset"));
   KafkaPartitionList parts(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(parts.get(), options.topic.c_str(), task)->offset =
-      RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_topic_partition_list_add(parts.get(), options.topic.c_str(), task)->offset = log_start;
   CTRJOIN_RETURN_IF_ERROR(KafkaStatus(rd_kafka_assign(rk, parts.get()), what));
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return Status::IoError(fmt::format("{}: cannot create {}", what, path));
 
   TaskChangelogRead read;
   // The partition's log start and end offsets as last fetched (librdkafka
-  // caches them from fetch responses); -1 until known.
-  int64_t low = -1;
-  int64_t high = -1;
-  int64_t position = 0;  // the next offset to read
+  // caches them from fetch responses).
+  int64_t low = log_start;
+  int64_t high = log_end;
+  int64_t position = log_start;  // the next offset to read
   auto refresh = [&] {
     int64_t lo = 0;
     int64_t hi = 0;
@@ -94,6 +104,7 @@ Result<TaskChangelogRead> ReadTaskChangelog(const ChangelogTopicOptions& options
     position = std::max(position, low);
     if (progress) progress(position, high, read.bytes);
   };
+  if (progress) progress(position, high, read.bytes);
   const SteadyClock::time_point start = SteadyClock::now();
   SteadyClock::time_point next_note = start + kNoteEvery;
   while (true) {
@@ -103,8 +114,7 @@ Result<TaskChangelogRead> ReadTaskChangelog(const ChangelogTopicOptions& options
       spdlog::info(
           "checkpoint: restoring task {}: {} chunks ({} bytes) read, at offset {} of {}; waiting "
           "for the rest of {}, or for a transaction still open on it to end",
-          task, read.records, read.bytes, position,
-          high >= 0 ? std::to_string(high) : std::string("(end not fetched yet)"), what);
+          task, read.records, read.bytes, position, high, what);
     }
     if (!msg) continue;
     if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {

@@ -42,9 +42,10 @@ struct TaskChangelogRead {
 // waited for until it commits or aborts, or the broker aborts it at its
 // timeout, saying so every 5 s.
 //
-// progress (may be empty) is called on the calling thread after each chunk
-// and at the end: the next offset to read, the partition's end offset as last
-// fetched (-1 before the first fetch), and the bytes read so far.
+// progress (may be empty) is called on the calling thread once the
+// partition's offsets are known, after each chunk and at the end: the next
+// offset to read, the partition's end offset (as last fetched), and the bytes
+// read so far.
 using ChangelogReadProgress = std::function<void(int64_t position, int64_t end, uint64_t bytes)>;
 Result<TaskChangelogRead> ReadTaskChangelog(const ChangelogTopicOptions& options, int32_t task,
                                             const std::string& path,

@@ -122,8 +122,8 @@ void PipelineMetrics::Expose(Exposition& e, const TopicLabels& labels) const {
   if (const auto restores = task_restores.Get(); !restores.empty()) {
     e.Family("ctrjoin_task_restore_remaining_offsets", "gauge",
              "Mode group with checkpoints: each restoring task's changelog offsets still to "
-             "read (its partition's end offset - its position; the end is known after the first "
-             "fetch). Present only while the task restores.");
+             "read (its partition's end offset - its position). Present only while the task "
+             "restores, once the restore knows the partition's offsets.");
     for (const auto& [task, r] : restores) {
       if (r.end < 0) continue;
       e.Sample("ctrjoin_task_restore_remaining_offsets", {{"task", std::to_string(task)}},

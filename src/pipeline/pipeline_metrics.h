@@ -88,7 +88,7 @@ using TaskStateEntries = PerTask<uint64_t>;
 // restoring shard node after each chunk read, removed when the restore ends.
 struct TaskRestoreProgress {
   int64_t position = 0;  // the next offset to read
-  int64_t end = -1;      // the partition's end offset, -1 before the first fetch
+  int64_t end = -1;      // the partition's end offset, -1 until the restore asked for it
   uint64_t bytes = 0;    // chunk bytes read so far
 };
 using TaskRestores = PerTask<TaskRestoreProgress>;

@@ -174,7 +174,7 @@ TEST(PrometheusTest, CountersGaugesAndLabels) {
   const Parsed before_fetch = Parse(RenderPrometheus(m, TopicLabels{}, 1'700'000'003'000));
   EXPECT_EQ(before_fetch.Value("ctrjoin_task_restore_read_bytes", R"(task="1")"), "0");
   EXPECT_EQ(before_fetch.Value("ctrjoin_task_restore_remaining_offsets", R"(task="1")"), "")
-      << "the end is not known before the first fetch";
+      << "the restore does not know the partition's offsets yet";
   m.pipeline.task_restores.Erase(1);
   EXPECT_FALSE(
       Parse(RenderPrometheus(m, TopicLabels{}, 0)).type.count("ctrjoin_task_restore_read_bytes"))
