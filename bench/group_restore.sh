@@ -8,14 +8,21 @@
 # empty state directory (another host) takes every task over and restores it
 # from the changelog topic.
 #
-# Prints per size: the changelog bytes written per impression (the topic's
-# bytes / impressions), and per restored task the entries, bytes and time
-# (the "restored ... in ... s" lines), and the time per entry.
+# Prints per size: what the changelog topic keeps after the first process
+# (`ctrjoin tasks`: the offsets left after trimming, of all written), the
+# changelog bytes restored per impression, and per restored task the entries,
+# bytes and time (the "restored ... in ... s" lines), and the time per entry.
 #
 #   bench/group_restore.sh [sizes="100000 400000"] [partitions=4]
+# Environment: WINDOW_MS (join.window_ms, default 1 day: nothing expires, so
+# nothing is trimmed) and RATE (impressions per second of event time, default
+# 100000): with a window shorter than the trace, the topic is trimmed to about
+# the last window's changes and the restore reads that much.
 set -euo pipefail
 sizes=${1:-100000 400000}
 partitions=${2:-4}
+window_ms=${WINDOW_MS:-86400000}
+rate=${RATE:-100000}
 # shellcheck source=bench/group_common.sh
 source "$(dirname "$0")/group_common.sh"
 metric() {  # the sum of a metric over one process's /metrics
@@ -28,7 +35,7 @@ job() {  # name port
 source:
   type: kafka
   kafka: {brokers: "$brokers", group_id: restore, mode: group}
-join: {window_ms: 86400000, allowed_lateness_ms: 0}
+join: {window_ms: $window_ms, allowed_lateness_ms: 0}
 sink:
   type: kafka
   kafka: {brokers: "$brokers", topic: samples, transactional_id_prefix: restore}
@@ -49,7 +56,7 @@ for n in $sizes; do
   pids+=($broker_pid)
   sleep 0.5
   brokers=127.0.0.1:$broker_port
-  "$bin" gen --brokers "$brokers" --count "$n" --seed 7 --rate 100000 \
+  "$bin" gen --brokers "$brokers" --count "$n" --seed 7 --rate "$rate" \
     --start-ms $(( $(date +%s) * 1000 - 7200000 )) >gen.log 2>&1
 
   port=$(free_port)
@@ -67,6 +74,11 @@ for n in $sizes; do
   done
   kill -TERM "$first"
   wait "$first" || true
+  # What trimming left of the changelog topic: "<start>..<end>" per task.
+  "$bin" tasks --config first.yaml >tasks.txt 2>tasks.log
+  kept=$(awk '$1 ~ /^[0-9]+$/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+\.\.[0-9]*$/) {
+           split($i, r, /\.\./); e = (r[2] == "" ? r[1] : r[2]); k += e - r[1]; t += e } }
+         END { printf "%d of %d offsets (%.1f%%)", k, t, (t > 0 ? 100 * k / t : 0) }' tasks.txt)
 
   port=$(free_port)
   job second "$port"
@@ -82,7 +94,8 @@ for n in $sizes; do
   kill -TERM "$broker_pid"
   wait "$broker_pid" 2>/dev/null || true
 
-  echo "$n impressions ($last events), $partitions tasks, $(nproc) cores shared with the broker:"
+  echo "$n impressions ($last events), $partitions tasks, W = $window_ms ms, $rate impressions/s, $(nproc) cores shared with the broker:"
+  echo "  changelog topic kept after the first process: $kept"
   grep ' restored .* entries from ' second.log |
     sed -E 's/.*task ([0-9]+) restored ([0-9]+) entries from ([0-9]+) bytes .* in ([0-9.]+) s.*/\1 \2 \3 \4/' |
     awk -v n="$n" '
