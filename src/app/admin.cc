@@ -148,7 +148,11 @@ Status ShowTasks(const Config& config, std::FILE* out) {
   }
   const int32_t tasks = static_cast<int32_t>(std::min(counts[0]->size(), counts[1]->size()));
   const std::string changelog = kafka.group_id + "-changelog";
-  const bool has_changelog = KafkaTopicPartitions(rk, changelog, 0).ok();
+  Result<std::vector<int32_t>> changelog_ids = KafkaTopicPartitionsOnce(rk, changelog, kTimeoutMs);
+  if (!changelog_ids.ok() && changelog_ids.status().code() != StatusCode::kNotFound) {
+    return changelog_ids.status();
+  }
+  const bool has_changelog = changelog_ids.ok();
 
   KafkaPartitionList committed(rd_kafka_topic_partition_list_new(2 * tasks));
   for (int32_t p = 0; p < tasks; ++p) {

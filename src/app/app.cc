@@ -882,9 +882,9 @@ Status RunFromConfig(const Config& config, Metrics& metrics, const ReplayOptions
       "recovering: reading the committed epoch (waits while a transaction that sent offsets "
       "for the input is still open)");
   auto resume = (*coordinator)->Recover(start.recover);
-  if (!resume.ok() && StopRequested()) {
-    // A stop during a wait of the recovery (e.g. for stable committed
-    // offsets): nothing was started, nothing is lost.
+  if (resume.status().code() == StatusCode::kStopped) {
+    // A stop ended a wait of the recovery (for stable committed offsets):
+    // nothing was started, nothing is lost.
     spdlog::info("start-up: stopped while recovering: {}", resume.status().ToString());
     return Status::Ok();
   }

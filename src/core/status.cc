@@ -13,6 +13,7 @@ const char* CodeName(StatusCode code) {
     case StatusCode::kTimedOut: return "timed out";
     case StatusCode::kCorruption: return "corruption";
     case StatusCode::kInternal: return "internal error";
+    case StatusCode::kStopped: return "stopped";
   }
   return "unknown";
 }

@@ -25,6 +25,7 @@ enum class StatusCode {
   kTimedOut,
   kCorruption,
   kInternal,
+  kStopped,  // a wait ended because the process stops (SIGINT/SIGTERM); nothing was done
 };
 
 class [[nodiscard]] Status {
@@ -51,6 +52,9 @@ class [[nodiscard]] Status {
   }
   static Status Internal(std::string msg, Effect effect = Effect::kEffectUnknown) {
     return Status(StatusCode::kInternal, effect, std::move(msg));
+  }
+  static Status Stopped(std::string msg) {
+    return Status(StatusCode::kStopped, Effect::kNoEffect, std::move(msg));
   }
   static Status Fenced(std::string msg) {
     return Status(StatusCode::kInternal, Effect::kFenced, std::move(msg));

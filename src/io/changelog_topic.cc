@@ -31,8 +31,9 @@ Result<KafkaHandle> NewClient(const ChangelogTopicOptions& options, rd_kafka_typ
     properties["enable.auto.commit"] = "false";
     properties["enable.partition.eof"] = "true";
     properties["auto.offset.reset"] = "earliest";
-    // The end of a partition shows as soon as a fetch reaches it.
-    properties.try_emplace("fetch.wait.max.ms", "10");
+    // The end of a partition shows as soon as a fetch reaches it (20 ms: a
+    // restore waiting for an open transaction asks 50 times a second).
+    properties.try_emplace("fetch.wait.max.ms", "20");
   }
   Result<KafkaConf> conf = MakeKafkaConf(properties);
   if (!conf.ok()) return conf.status().WithContext("source.kafka.properties");
@@ -74,22 +75,34 @@ Result<TaskChangelogRead> ReadTaskChangelog(const ChangelogTopicOptions& options
   // consumer would look it up itself, and librdkafka 2.0.2 puts that lookup
   // off by a fixed 500 ms when the partition's leader is not known yet, as
   // it never is on a new client. This query finds the leader and the offset
-  // at once. (The offset may be trimmed meanwhile: auto.offset.reset.)
+  // at once. (The offset may be trimmed meanwhile: auto.offset.reset.) If
+  // the query fails (e.g. a leader moving, which librdkafka does not retry
+  // here), the consumer looks the offset up itself after all.
   int64_t log_start = 0;
-  int64_t log_end = 0;
-  CTRJOIN_RETURN_IF_ERROR(
-      KafkaStatus(rd_kafka_query_watermark_offsets(rk, options.topic.c_str(), task, &log_start,
-                                                   &log_end, kRequestTimeoutMs),
-                  what + ": log start offset"));
+  int64_t log_end = -1;
+  int64_t start_at = RD_KAFKA_OFFSET_BEGINNING;
+  if (const Status queried =
+          KafkaStatus(rd_kafka_query_watermark_offsets(rk, options.topic.c_str(), task, &log_start,
+                                                       &log_end, kRequestTimeoutMs),
+                      what + ": log start offset");
+      queried.ok()) {
+    start_at = log_start;
+  } else {
+    spdlog::info("checkpoint: restoring task {}: {}; reading from its beginning instead", task,
+                 queried.ToString());
+    log_start = 0;
+    log_end = -1;
+  }
   KafkaPartitionList parts(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(parts.get(), options.topic.c_str(), task)->offset = log_start;
+  rd_kafka_topic_partition_list_add(parts.get(), options.topic.c_str(), task)->offset = start_at;
   CTRJOIN_RETURN_IF_ERROR(KafkaStatus(rd_kafka_assign(rk, parts.get()), what));
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return Status::IoError(fmt::format("{}: cannot create {}", what, path));
 
   TaskChangelogRead read;
-  // The partition's log start and end offsets as last fetched (librdkafka
-  // caches them from fetch responses).
+  // The partition's log start and end offsets: as the query above answered
+  // (its end is the last stable offset), then as last fetched (librdkafka
+  // caches them from fetch responses; the end is then the high watermark).
   int64_t low = log_start;
   int64_t high = log_end;
   int64_t position = log_start;  // the next offset to read

@@ -44,8 +44,9 @@ struct TaskChangelogRead {
 //
 // progress (may be empty) is called on the calling thread once the
 // partition's offsets are known, after each chunk and at the end: the next
-// offset to read, the partition's end offset (as last fetched), and the bytes
-// read so far.
+// offset to read, the partition's end offset (the last stable offset at
+// first, then the high watermark as last fetched; -1 while unknown), and the
+// bytes read so far.
 using ChangelogReadProgress = std::function<void(int64_t position, int64_t end, uint64_t bytes)>;
 Result<TaskChangelogRead> ReadTaskChangelog(const ChangelogTopicOptions& options, int32_t task,
                                             const std::string& path,

@@ -292,37 +292,44 @@ Status CreateKafkaTopics(rd_kafka_t* rk, const std::vector<std::pair<std::string
   return st;
 }
 
+Result<std::vector<int32_t>> KafkaTopicPartitionsOnce(rd_kafka_t* rk, const std::string& topic,
+                                                      int timeout_ms) {
+  const std::string context = fmt::format("source.kafka: topic '{}'", topic);
+  KafkaTopic rkt(rd_kafka_topic_new(rk, topic.c_str(), nullptr));
+  if (!rkt) return KafkaStatus(rd_kafka_last_error(), context);
+  const rd_kafka_metadata_t* raw = nullptr;
+  rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk, /*all_topics=*/0, rkt.get(), &raw, std::max(timeout_ms, 1));
+  KafkaMetadata metadata(raw);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        metadata->topics[0].partition_cnt > 0) {
+      const rd_kafka_metadata_topic_t& t = metadata->topics[0];
+      std::vector<int32_t> ids;
+      for (int i = 0; i < t.partition_cnt; ++i) ids.push_back(t.partitions[i].id);
+      return ids;
+    }
+    err = metadata->topic_cnt == 1 && metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR
+              ? metadata->topics[0].err
+              : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+  }
+  return KafkaStatus(err, context);
+}
+
 Result<std::vector<int32_t>> KafkaTopicPartitions(rd_kafka_t* rk, const std::string& topic,
                                                   int wait_ms) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
-  const std::string context = fmt::format("source.kafka: topic '{}'", topic);
-  KafkaTopic rkt(rd_kafka_topic_new(rk, topic.c_str(), nullptr));
-  if (!rkt) return KafkaStatus(rd_kafka_last_error(), context);
   while (true) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    const rd_kafka_metadata_t* raw = nullptr;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, /*all_topics=*/0, rkt.get(), &raw,
-                                                static_cast<int>(std::max<int64_t>(left, 1)));
-    KafkaMetadata metadata(raw);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-          metadata->topics[0].partition_cnt > 0) {
-        const rd_kafka_metadata_topic_t& t = metadata->topics[0];
-        std::vector<int32_t> ids;
-        for (int i = 0; i < t.partition_cnt; ++i) ids.push_back(t.partitions[i].id);
-        return ids;
-      }
-      err = metadata->topic_cnt == 1 && metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR
-                ? metadata->topics[0].err
-                : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-    }
-    Status status = KafkaStatus(err, context);
-    const bool may_appear = status.code() == StatusCode::kNotFound ||
-                            status.code() == StatusCode::kUnavailable ||
-                            status.code() == StatusCode::kTimedOut;
-    if (!may_appear || Clock::now() + kTopicRetryDelay >= deadline) return status;
+    Result<std::vector<int32_t>> ids =
+        KafkaTopicPartitionsOnce(rk, topic, static_cast<int>(std::max<int64_t>(left, 1)));
+    if (ids.ok()) return ids;
+    const StatusCode code = ids.status().code();
+    const bool may_appear = code == StatusCode::kNotFound || code == StatusCode::kUnavailable ||
+                            code == StatusCode::kTimedOut;
+    if (!may_appear || Clock::now() + kTopicRetryDelay >= deadline) return ids.status();
     std::this_thread::sleep_for(kTopicRetryDelay);
   }
 }

@@ -74,6 +74,11 @@ Result<KafkaHandle> MakeKafkaHandle(rd_kafka_type_t type, KafkaConf conf);
 // is Fenced, rejected configuration or arguments had no effect.
 Status KafkaStatus(rd_kafka_resp_err_t err, std::string_view context, std::string_view reason = {});
 
+// The partition ids of topic from one metadata request of up to timeout_ms;
+// NotFound when the topic does not exist.
+Result<std::vector<int32_t>> KafkaTopicPartitionsOnce(rd_kafka_t* rk, const std::string& topic,
+                                                      int timeout_ms);
+
 // The partition ids of topic, waiting up to wait_ms for the topic to appear
 // (a deployment may create it just before starting us).
 Result<std::vector<int32_t>> KafkaTopicPartitions(rd_kafka_t* rk, const std::string& topic,

@@ -59,7 +59,7 @@ constexpr std::chrono::minutes kStableOffsetsWait{15};
 // once for a live writer, and for a killed one when it restarts or after its
 // transaction.timeout.ms. So a timeout is retried in short tries, saying
 // every 10 s what it waits for, until kStableOffsetsWait or until `stop`
-// (may be empty) says the process stops (TimedOut, "stopped while waiting").
+// (may be empty) says the process stops (Stopped).
 Status FetchStableCommitted(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts,
                             const std::string& group, const std::function<bool()>& stop) {
   constexpr int kTryMs = 1'000;
@@ -75,7 +75,7 @@ Status FetchStableCommitted(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* par
                                           group, waited));
     }
     if (stop && stop()) {
-      return Status::TimedOut(fmt::format(
+      return Status::Stopped(fmt::format(
           "source.kafka: stopped while waiting for stable committed offsets of group '{}' "
           "({:.0f} s)",
           group, waited));

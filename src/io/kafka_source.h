@@ -83,7 +83,8 @@ struct KafkaSourceOptions {
   // `ctrjoin tasks` can say which process last committed a task.
   std::string instance;
   // Not a config key: polled while CommittedEpoch waits for stable offsets
-  // (up to 15 min); true ends the wait (the process stops). May be empty.
+  // (up to 15 min); true ends the wait with Stopped (the process stops).
+  // May be empty.
   std::function<bool()> stop_requested;
 
   Status Validate() const;  // names the bad field: "source.kafka.brokers: ..."

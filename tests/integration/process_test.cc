@@ -533,6 +533,66 @@ TEST(ProcessTest, AStartThatWaitsGivesUpAfterStartupTimeoutOrStopsOnSigterm) {
       << waiting.Log();
 }
 
+// Mode group with checkpoints: a start waits for the group's stable
+// committed offsets while a transaction that sent offsets for them is open
+// (KIP-447); a SIGTERM meanwhile ends the start cleanly (exit 0), not at the
+// shutdown watchdog.
+TEST(ProcessTest, ASigtermWhileTheStartWaitsForStableOffsetsEndsItCleanly) {
+  test_support::TempDir dir;
+  testbroker::BrokerOptions bo;
+  bo.default_partitions = 2;
+  auto broker = testbroker::TestBroker::Start(bo);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  const std::string brokers = (*broker)->bootstrap();
+  auto conf = MakeKafkaConf({{"bootstrap.servers", brokers},
+                             {"transactional.id", "someone-else"},
+                             {"transaction.timeout.ms", "600000"}});
+  ASSERT_TRUE(conf.ok());
+  auto producer = MakeKafkaHandle(RD_KAFKA_PRODUCER, std::move(conf).value());
+  ASSERT_TRUE(producer.ok());
+  rd_kafka_t* rk = producer->get();
+  ASSERT_TRUE(CreateKafkaTopics(rk, {{"impressions", 2}, {"clicks", 2}}, 10'000).ok());
+  ASSERT_EQ(rd_kafka_init_transactions(rk, 10'000), nullptr);
+  ASSERT_EQ(rd_kafka_begin_transaction(rk), nullptr);
+  KafkaPartitionList offsets(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(offsets.get(), "impressions", 0)->offset = 0;
+  rd_kafka_consumer_group_metadata_t* group = rd_kafka_consumer_group_metadata_new("job");
+  rd_kafka_error_t* sent = rd_kafka_send_offsets_to_transaction(rk, offsets.get(), group, 10'000);
+  rd_kafka_consumer_group_metadata_destroy(group);
+  ASSERT_EQ(sent, nullptr) << rd_kafka_error_string(sent);
+  // The transaction stays open while this producer lives.
+
+  const std::string config = dir.File("job.yaml");
+  std::ofstream(config) << fmt::format(R"(
+source:
+  type: kafka
+  kafka: {{brokers: "{0}", group_id: job, mode: group, start: earliest}}
+sink:
+  type: kafka
+  kafka: {{brokers: "{0}", topic: samples, transactional_id_prefix: job}}
+state: {{dir: {1}}}
+dead_letter: {{type: file, path: {2}}}
+checkpoint: {{enabled: true, interval_ms: 200}}
+http: {{enabled: false}}
+)",
+                                       brokers, dir.File("state"), dir.File("dead.jsonl"));
+  test_support::Child child(CTRJOIN_BINARY, {"run", "--config", config}, dir.File("run.log"));
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         child.Log().find("waiting for stable committed offsets of group 'job'") ==
+             std::string::npos) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_NE(child.Log().find("waiting for stable committed offsets of group 'job'"),
+            std::string::npos)
+      << child.Log();
+  child.Signal(SIGTERM);
+  ASSERT_TRUE(child.WaitExit(20s)) << child.Log();
+  EXPECT_EQ(child.exit_code(), 0) << child.Log();
+  EXPECT_NE(child.Log().find("start-up: stopped while recovering"), std::string::npos)
+      << child.Log();
+}
+
 // Readiness through a broker outage: ready, then not ready (naming the
 // brokers) once they have not answered for the grace, then ready again once
 // records flow.
