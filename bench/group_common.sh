@@ -1,4 +1,4 @@
-# Sourced by the mode-group benchmarks (group_scale.sh, group_restore.sh):
+# Sourced by the mode-group benchmarks (group_scale.sh, group_restore.sh, group_trim.sh):
 # the binaries, a work directory under /tmp (kept with KEEP=1) that the
 # script moves into, the pids to kill at exit, and free_port.
 root=$(cd "$(dirname "$0")/.." && pwd)
