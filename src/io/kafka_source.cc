@@ -583,7 +583,10 @@ void KafkaSource::Impl::OnError(rd_kafka_resp_err_t err, const char* reason) {
 
 Status KafkaSource::Impl::Handle(const rd_kafka_message_t& msg, SourceBatch& batch) {
   const char* topic = msg.rkt != nullptr ? rd_kafka_topic_name(msg.rkt) : nullptr;
-  std::optional<StreamKind> stream = topic != nullptr ? StreamOf(topic) : std::nullopt;
+  // Not a conditional expression: GCC 12 under -fsanitize=thread then
+  // warns (wrongly) that the optional may be used uninitialised.
+  std::optional<StreamKind> stream;
+  if (topic != nullptr) stream = StreamOf(topic);
   if (msg.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
     brokers_.Reached();
     if (stream) Reached({*stream, msg.partition}, msg.offset);
