@@ -122,24 +122,28 @@ using bench::JsonWriter;
 // ---------------------------------------------------------------- input
 
 // Reads a bounded source to its end (or `cap` records) into the builder,
-// logging progress every 10 s: the input is in memory before any run.
+// logging progress every 10 s: the input is in memory before any run. Its
+// partitions are interleaved by event time (bench::PartitionMerge), not in
+// the order they were fetched.
 Status Drain(Source& source, uint64_t cap, bench::TraceBuilder& builder) {
   auto last = std::chrono::steady_clock::now();
-  while (cap == 0 || builder.size() < cap) {
+  bench::PartitionMerge merge;
+  while (cap == 0 || merge.size() < cap) {
     if (StopRequested()) return Status::Ok();  // RunBench reports nothing
     Result<SourceBatch> batch = source.Next(4096);
     if (!batch.ok()) return batch.status();
     for (RawRecord& r : batch->records) {
-      if (cap > 0 && builder.size() >= cap) break;
-      builder.Add(r.pos.stream, std::move(r.payload));
+      if (cap > 0 && merge.size() >= cap) break;
+      merge.Add(r.pos.stream, r.pos.partition, std::move(r.payload));
     }
     if (batch->end_of_input) break;
     if (std::chrono::steady_clock::now() - last > std::chrono::seconds(10)) {
       last = std::chrono::steady_clock::now();
       spdlog::info("bench: loading {}: {} records ({:.1f} MiB) so far", source.Describe(),
-                   builder.size(), static_cast<double>(builder.bytes()) / 1048576.0);
+                   merge.size(), static_cast<double>(merge.bytes()) / 1048576.0);
     }
   }
+  merge.Into(builder);
   return Status::Ok();
 }
 

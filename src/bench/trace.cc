@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <queue>
 #include <string_view>
 #include <unordered_map>
 #include <variant>
@@ -40,6 +42,13 @@ TraceBuilder::TraceBuilder(int32_t partitions, int64_t window_ms, const SchemaOp
     : parser_(schema), now_ms_(WallClockMs()) {
   trace_.partitions_ = partitions;
   trace_.window_ms_ = window_ms;
+}
+
+int64_t TraceBuilder::EventTime(StreamKind stream, std::string_view json) {
+  ParseResult parsed = parser_.Parse(stream, json, now_ms_);
+  if (auto* imp = std::get_if<Impression>(&parsed)) return imp->ts.ms;
+  if (auto* click = std::get_if<Click>(&parsed)) return click->ts.ms;
+  return Trace::kNoTs;
 }
 
 void TraceBuilder::Add(StreamKind stream, std::string json) {
@@ -224,6 +233,34 @@ Status ProduceTrace(const Trace& trace, const std::string& brokers) {
     CTRJOIN_RETURN_IF_ERROR((*producer)->Produce(topic, pos.partition, trace.payload(i)));
   }
   return (*producer)->Flush(120'000).WithContext("producing the trace");
+}
+
+void PartitionMerge::Add(StreamKind stream, int32_t partition, std::string json) {
+  ++size_;
+  bytes_ += json.size();
+  partitions_[{stream, partition}].push_back(std::move(json));
+}
+
+void PartitionMerge::Into(TraceBuilder& builder) {
+  using Id = std::pair<StreamKind, int32_t>;
+  using Head = std::pair<int64_t, Id>;  // the event time of a partition's next record
+  std::priority_queue<Head, std::vector<Head>, std::greater<>> heads;
+  auto push = [&](const Id& id) {
+    const std::deque<std::string>& records = partitions_[id];
+    if (!records.empty()) heads.push({builder.EventTime(id.first, records.front()), id});
+  };
+  for (const auto& [id, records] : partitions_) push(id);
+  while (!heads.empty()) {
+    const Id id = heads.top().second;
+    heads.pop();
+    std::deque<std::string>& records = partitions_[id];
+    builder.Add(id.first, std::move(records.front()));
+    records.pop_front();
+    push(id);
+  }
+  partitions_.clear();
+  size_ = 0;
+  bytes_ = 0;
 }
 
 }  // namespace ctrjoin::bench

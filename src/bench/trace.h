@@ -17,6 +17,8 @@
 // built by one thread, then only read (MemorySource moves payloads out).
 
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -113,6 +115,9 @@ class TraceBuilder {
  public:
   TraceBuilder(int32_t partitions, int64_t window_ms, const SchemaOptions& schema);
   void Add(StreamKind stream, std::string json);
+  // The event time of a record, or INT64_MIN if the parser rejects it (Add
+  // parses it again).
+  int64_t EventTime(StreamKind stream, std::string_view json);
   size_t size() const { return trace_.size(); }
   uint64_t bytes() const { return bytes_; }
   Trace Finish();
@@ -125,6 +130,29 @@ class TraceBuilder {
   // Impression id -> its records; clicks with their ids, for Finish.
   std::unordered_map<std::string, std::vector<uint32_t>> impressions_;
   std::vector<std::pair<std::string, uint32_t>> clicks_;
+};
+
+// Records read from several source partitions, each kept in its own order,
+// handed to a TraceBuilder interleaved by event time: at each step the
+// partition whose next record is earliest (a record without a valid time
+// goes at once). The memory source deals a stream's records round robin
+// over its partitions, so fetch order (a long run of one Kafka partition,
+// then another from the start of the range) would become disorder past the
+// watermark's bound, and labels would depend on how the fetches fell.
+// Used by the thread that loads the bench's input; owns the records until
+// Into.
+class PartitionMerge {
+ public:
+  void Add(StreamKind stream, int32_t partition, std::string json);
+  uint64_t size() const { return size_; }
+  uint64_t bytes() const { return bytes_; }
+  // Moves every record into builder, merged; leaves this empty.
+  void Into(TraceBuilder& builder);
+
+ private:
+  std::map<std::pair<StreamKind, int32_t>, std::deque<std::string>> partitions_;
+  uint64_t size_ = 0;
+  uint64_t bytes_ = 0;
 };
 
 // The samples a run wrote, held against the trace's impressions: the

@@ -10,10 +10,12 @@
 #include <simdjson.h>
 
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "src/app/app.h"
+#include "src/bench/trace.h"
 #include "src/io/kafka_client.h"
 #include "tests/support/kafka_broker/broker.h"
 #include "tests/support/kafka_test_util.h"
@@ -159,6 +161,34 @@ class BenchTest : public ::testing::Test {
   int64_t positives_ = 0;
   test_support::TempDir dir_;
 };
+
+// A recorded range is loaded partition by partition as it was fetched; the
+// trace interleaves the partitions by event time and keeps each one's own
+// order (its disorder included), so that replaying it adds no disorder.
+TEST(PartitionMergeTest, InterleavesPartitionsByEventTimeKeepingEachOnesOrder) {
+  auto impression = [](int n, int64_t ts) {
+    return fmt::format(R"({{"impression_id":"i{}","user_id":"u","item_id":"x","ts":{}}})", n, ts);
+  };
+  bench::PartitionMerge merge;
+  // As fetched: all of partition 0, then all of partition 1 and a click.
+  int n = 0;
+  for (int64_t ts : {1000, 3000, 2500, 5000}) {
+    merge.Add(StreamKind::kImpression, 0, impression(n++, ts));
+  }
+  for (int64_t ts : {1500, 2000, 6000}) merge.Add(StreamKind::kImpression, 1, impression(n++, ts));
+  merge.Add(StreamKind::kClick, 0, R"({"impression_id":"i1","ts":3100})");
+  merge.Add(StreamKind::kClick, 0, "not json");  // no event time: at once
+  EXPECT_EQ(merge.size(), 9u);
+  bench::TraceBuilder builder(2, 10'000, SchemaOptions{});
+  merge.Into(builder);
+  EXPECT_EQ(merge.size(), 0u);
+  const bench::Trace trace = builder.Finish();
+  std::vector<int64_t> order;
+  for (size_t i = 0; i < trace.size(); ++i) order.push_back(trace.ts(i));
+  const int64_t none = std::numeric_limits<int64_t>::min();
+  // Partition 0 keeps 3000 before 2500; the others fall in by time.
+  EXPECT_EQ(order, (std::vector<int64_t>{1000, 1500, 2000, 3000, 2500, 3100, none, 5000, 6000}));
+}
 
 TEST_F(BenchTest, TheDemoConfigurationSweepsLoadsAndEveryImpressionBecomesOneSample) {
   auto config = ParseConfig(DemoConfigYaml(DemoOptions{.exactly_once = false}, "127.0.0.1:1"), {});
