@@ -116,7 +116,6 @@ class BenchProgress {
 namespace {
 
 namespace fs = std::filesystem;
-using bench::Histogram;
 using bench::JsonWriter;
 
 // ---------------------------------------------------------------- input
