@@ -309,7 +309,7 @@ void LookupService::AddFeatures(size_t lookup, const std::vector<Feature>* found
   const std::string& name = lookups_[lookup].name;
   for (const auto& [column, decl] : columns_[lookup]) {
     if (!decl.default_value) continue;
-    const auto is_column = [&](const Feature& f) {
+    const auto is_column = [&, &column = column](const Feature& f) {
       return f.name.size() == name.size() + 1 + column.size() && f.name.starts_with(name) &&
              f.name[name.size()] == '.' && f.name.ends_with(column);
     };

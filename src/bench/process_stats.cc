@@ -31,7 +31,7 @@ double StatusMib(const char* name) {
   std::ifstream status("/proc/self/status");
   for (std::string line; std::getline(status, line);) {
     if (line.rfind(name, 0) == 0 && line[std::strlen(name)] == ':') {
-      return std::atof(line.c_str() + std::strlen(name) + 1) / 1024.0;
+      return std::strtod(line.c_str() + std::strlen(name) + 1, nullptr) / 1024.0;
     }
   }
   return 0;

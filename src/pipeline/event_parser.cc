@@ -329,7 +329,7 @@ Reason ReadFeatures(const simdjson::dom::object& obj, const SchemaOptions& optio
   const size_t given = out.size();
   for (const auto& [name, decl] : declared) {
     if (!decl.default_value) continue;
-    const auto has = [&](const Feature& f) { return f.name == name; };
+    const auto has = [&name = name](const Feature& f) { return f.name == name; };
     if (std::none_of(out.begin(), out.begin() + given, has)) {
       out.push_back(Feature{name, *decl.default_value});
     }

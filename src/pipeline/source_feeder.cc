@@ -36,7 +36,7 @@ void SourceFeeder::Loop(Gateway& gateway) {
     SourcePtr msg = stage_->Next();
     if (msg == nullptr) break;
     const bool last = msg->last;
-    gateway.try_put(std::move(msg));
+    gateway.try_put(msg);  // try_put takes a const reference: the pointer is copied
     if (last) break;
   }
   gateway.release_wait();
