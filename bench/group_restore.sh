@@ -76,21 +76,11 @@ for n in $sizes; do
   wait "$first" || true
   # What trimming left of the changelog topic: "<start>..<end>" per task.
   "$bin" tasks --config first.yaml >tasks.txt 2>tasks.log
-  kept=$(awk '$1 ~ /^[0-9]+$/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+\.\.[0-9]*$/) {
-           split($i, r, /\.\./); e = (r[2] == "" ? r[1] : r[2]); k += e - r[1]; t += e } }
-         END { printf "%d of %d offsets (%.1f%%)", k, t, (t > 0 ? 100 * k / t : 0) }' tasks.txt)
+  kept=$(changelog_kept tasks.txt)
 
   port=$(free_port)
   job second "$port"
-  "$bin" run --config second.yaml >second.log 2>&1 &
-  second=$!
-  pids+=($second)
-  for _ in $(seq 1 600); do
-    [ "$(grep -c ' restored .* entries from ' second.log || true)" -ge "$partitions" ] && break
-    sleep 0.1
-  done
-  kill -TERM "$second"
-  wait "$second" || true
+  restore_all "$partitions"
   kill -TERM "$broker_pid"
   wait "$broker_pid" 2>/dev/null || true
 

@@ -54,10 +54,8 @@ for i in $(seq 1 "$seconds"); do
   left=$(( 1000000000 - ($(date +%s%N) - started) ))
   [ "$left" -gt 0 ] && sleep "$(printf '0.%09d' "$left")"
   if [ $(( i % 10 )) -eq 0 ]; then
-    "$bin" tasks --config first.yaml 2>/dev/null |
-      awk -v s="$i" '$1 ~ /^[0-9]+$/ { for (f = 2; f <= NF; f++) if ($f ~ /^[0-9]+\.\.[0-9]*$/) {
-             split($f, r, /\.\./); e = (r[2] == "" ? r[1] : r[2]); k += e - r[1]; t += e } }
-           END { printf "after %3d s: changelog topic keeps %d of %d offsets\n", s, k, t }'
+    "$bin" tasks --config first.yaml >tasks.txt 2>/dev/null
+    echo "after $(printf '%3d' "$i") s: changelog topic keeps $(changelog_kept tasks.txt)"
   fi
 done
 sleep 3
@@ -65,21 +63,10 @@ kill -TERM "$first"
 wait "$first" || true
 "$bin" tasks --config first.yaml >tasks.txt 2>tasks.log
 echo "$((seconds * rate)) impressions over $seconds s in real time, W = $window_ms ms, $partitions tasks:"
-awk '$1 ~ /^[0-9]+$/ { for (f = 2; f <= NF; f++) if ($f ~ /^[0-9]+\.\.[0-9]*$/) {
-       split($f, r, /\.\./); e = (r[2] == "" ? r[1] : r[2]); k += e - r[1]; t += e } }
-     END { printf "  changelog topic kept at the end: %d of %d offsets (%.1f%%)\n", k, t,
-             (t > 0 ? 100 * k / t : 0) }' tasks.txt
+echo "  changelog topic kept at the end: $(changelog_kept tasks.txt)"
 
 job second
-"$bin" run --config second.yaml >second.log 2>&1 &
-second=$!
-pids+=($second)
-for _ in $(seq 1 600); do
-  [ "$(grep -c ' restored .* entries from ' second.log || true)" -ge "$partitions" ] && break
-  sleep 0.1
-done
-kill -TERM "$second"
-wait "$second" || true
+restore_all "$partitions"
 grep ' restored .* entries from ' second.log |
   sed -E 's/.*task ([0-9]+) restored ([0-9]+) entries from ([0-9]+) bytes .* in ([0-9.]+) s.*/\1 \2 \3 \4/' |
   awk -v n="$((seconds * rate))" '
