@@ -115,6 +115,12 @@ ConfigSection SourceSection() {
                       "closes); only with mode `assign`."),
           Key<Config>("source.kafka.poll_timeout_ms", FIELD(source.kafka.poll_timeout_ms),
                       "Longest wait for one source batch; 1 .. 10000."),
+          Key<Config>("source.kafka.max_read_ahead_ms", FIELD(source.kafka.max_read_ahead_ms),
+                      "A partition whose records (by Kafka timestamp) run more than this ahead "
+                      "of the slowest partition with records left is paused until that one "
+                      "catches up, so that on a backlog clicks do not race ahead of their "
+                      "impressions (and wait in state); only the order of reading changes. 0 = "
+                      "off; at most a day."),
           Key<Config>("source.kafka.properties", FIELD(source.kafka.properties),
                       "Extra librdkafka settings, e.g. `{fetch.wait.max.ms: \"50\"}`, applied "
                       "after ctrjoin's own (so they can override them); one librdkafka does not "

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "src/io/kafka_client.h"
+#include "src/io/read_alignment.h"
 #include "src/ops/reachability.h"
 
 namespace ctrjoin {
@@ -44,6 +46,15 @@ int RemainingMs(Clock::time_point deadline) {
   auto left =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   return left > 0 ? static_cast<int>(left) : 0;
+}
+
+// How often the source re-decides which partitions read too far ahead.
+constexpr std::chrono::milliseconds kAlignInterval{10};
+constexpr int64_t kMaxReadAheadMs = 86'400'000;  // a day
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+      .count();
 }
 
 constexpr std::string_view kAssignmentStrategy = "partition.assignment.strategy";
@@ -128,6 +139,11 @@ Status KafkaSourceOptions::Validate() const {
     return Status::InvalidArgument(fmt::format(
         "source.kafka.poll_timeout_ms: must be in [1, 10000], got {}", poll_timeout_ms));
   }
+  if (max_read_ahead_ms < 0 || max_read_ahead_ms > kMaxReadAheadMs) {
+    return Status::InvalidArgument(
+        fmt::format("source.kafka.max_read_ahead_ms: must be in [0, {}] (0 = off), got {}",
+                    kMaxReadAheadMs, max_read_ahead_ms));
+  }
   return Status::Ok();
 }
 
@@ -165,10 +181,18 @@ struct KafkaSource::Impl {
   bool AllFinished() const { return options_.stop_at_end && unfinished_ == 0; }
   bool PastEnd(PartitionId id, int64_t offset) const;
   void Reached(PartitionId id, int64_t position);
+  // Pauses or resumes these partitions' fetching; logs a failure.
+  void SetPaused(const std::vector<PartitionId>& ids, bool pause);
+  // Pauses partitions that read too far ahead, resumes those caught up with.
+  void Align();
+  // Resumes what Align paused and forgets it (before a new assignment).
+  void ResetAlignment();
   std::optional<StreamKind> StreamOf(const char* topic) const;
   const std::string& TopicOf(StreamKind stream) const;
 
   static std::string DescribePartitions(const rd_kafka_topic_partition_list_t* parts);
+  // "impressions[2], clicks[0]".
+  std::string DescribeIds(const std::vector<PartitionId>& ids) const;
   static void RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t* parts, void* opaque) {
     static_cast<Impl*>(opaque)->OnRebalance(rk, err, parts);
@@ -211,6 +235,10 @@ struct KafkaSource::Impl {
   std::map<PartitionId, End> ends_;               // stop_at_end only
   std::map<PartitionId, int64_t> start_offsets_;  // mode assign: as assigned at start-up
   size_t unfinished_ = 0;                         // entries of ends_ not yet reached
+  // max_read_ahead_ms > 0: what each partition read, and which are paused.
+  std::optional<ReadAlignment> alignment_;
+  Clock::time_point next_align_;
+  std::atomic<int64_t> paused_partitions_{0};  // for PausedPartitions (source thread)
   // Copies ends_ into progress_ for Progress(); called by the source thread.
   void PublishProgress();
   // ends_ as of the last batch, for other threads; guarded by progress_mu_.
@@ -259,6 +287,7 @@ Status KafkaSource::Impl::Start() {
       {"enable.partition.eof", options_.stop_at_end ? "true" : "false"},
   };
   if (options_.mode == KafkaMode::kGroup) properties[std::string(kAssignmentStrategy)] = "range";
+  if (options_.max_read_ahead_ms > 0) alignment_.emplace(options_.max_read_ahead_ms);
   for (const auto& [name, value] : options_.properties) properties[name] = value;
   Result<KafkaConf> conf = MakeKafkaConf(properties);
   if (!conf.ok()) return conf.status().WithContext("source.kafka.properties");
@@ -362,6 +391,7 @@ Status KafkaSource::Impl::Seek(const SourcePositions& positions) {
     rd_kafka_topic_partition_list_add(parts.get(), TopicOf(id.stream).c_str(), id.partition)
         ->offset = offset;
   }
+  ResetAlignment();
   CTRJOIN_RETURN_IF_ERROR(
       KafkaStatus(rd_kafka_assign(consumer_.get(), parts.get()), "source.kafka: seeking"));
   for (const auto& [id, offset] : positions) {
@@ -467,6 +497,7 @@ void KafkaSource::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   }
   spdlog::info("source.kafka: {} {} partitions: {}", assign ? "assigned" : "revoked", parts->cnt,
                DescribePartitions(parts));
+  ResetAlignment();
   KafkaPartitionList copy(rd_kafka_topic_partition_list_copy(parts));
   if (!assign) {
     // Where each one was, should it come back.
@@ -533,6 +564,14 @@ std::string KafkaSource::Impl::DescribePartitions(const rd_kafka_topic_partition
   return text.empty() ? "none" : text;
 }
 
+std::string KafkaSource::Impl::DescribeIds(const std::vector<PartitionId>& ids) const {
+  std::vector<std::string> names;
+  names.reserve(ids.size());
+  for (const PartitionId& id : ids)
+    names.push_back(fmt::format("{}[{}]", TopicOf(id.stream), id.partition));
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
 Status KafkaSource::Impl::ReleaseRevoked() {
   if (!std::exchange(release_due_, false)) return Status::Ok();
   between_assignments_ = true;
@@ -561,6 +600,7 @@ Result<SourceBatch> KafkaSource::Impl::Next(size_t max_records) {
     if (Clock::now() >= deadline) break;
   }
   if (options_.stop_at_end) PublishProgress();
+  Align();
   batch.assigned = std::exchange(assigned_, {});
   batch.revoked = std::exchange(revoked_, {});
   batch.finished = std::exchange(finished_, {});
@@ -621,6 +661,9 @@ Status KafkaSource::Impl::Handle(const rd_kafka_message_t& msg, SourceBatch& bat
                 msg.payload != nullptr ? std::string(static_cast<const char*>(msg.payload), msg.len)
                                        : std::string()});
   Reached(id, msg.offset + 1);
+  if (alignment_) {
+    alignment_->Read(id, rd_kafka_message_timestamp(&msg, nullptr), msg.offset + 1, SteadyMs());
+  }
   return Status::Ok();
 }
 
@@ -640,12 +683,61 @@ void KafkaSource::Impl::Reached(PartitionId id, int64_t position) {
   it->second.position = it->second.offset;
   --unfinished_;
   finished_.push_back(id);
-  KafkaPartitionList part(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(part.get(), TopicOf(id.stream).c_str(), id.partition);
-  rd_kafka_resp_err_t err = rd_kafka_pause_partitions(consumer_.get(), part.get());
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    spdlog::warn("{}", KafkaStatus(err, "source.kafka: pausing a finished partition").message());
+  if (alignment_) alignment_->Forget(id);
+  SetPaused({id}, true);
+}
+
+void KafkaSource::Impl::SetPaused(const std::vector<PartitionId>& ids, bool pause) {
+  if (ids.empty()) return;
+  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(static_cast<int>(ids.size())));
+  for (const PartitionId& id : ids) {
+    rd_kafka_topic_partition_list_add(parts.get(), TopicOf(id.stream).c_str(), id.partition);
   }
+  rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(consumer_.get(), parts.get())
+                                  : rd_kafka_resume_partitions(consumer_.get(), parts.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::warn("{}",
+                 KafkaStatus(err, fmt::format("source.kafka: {} {}", pause ? "pausing" : "resuming",
+                                              DescribeIds(ids)))
+                     .message());
+  }
+}
+
+void KafkaSource::Impl::Align() {
+  if (!alignment_) return;
+  const Clock::time_point now = Clock::now();
+  if (now < next_align_) return;
+  next_align_ = now + kAlignInterval;
+  ReadAlignment::Change change = alignment_->Update(SteadyMs(), [this](PartitionId id) {
+    int64_t low = 0;
+    int64_t high = -1;
+    if (rd_kafka_get_watermark_offsets(consumer_.get(), TopicOf(id.stream).c_str(), id.partition,
+                                       &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return int64_t{-1};
+    }
+    if (auto end = ends_.find(id); end != ends_.end()) high = std::min(high, end->second.offset);
+    return high;
+  });
+  if (!change.pause.empty()) {
+    spdlog::debug("source.kafka: pausing {}: read more than {} ms ahead of the slowest partition",
+                  DescribeIds(change.pause), options_.max_read_ahead_ms);
+  }
+  if (!change.resume.empty())
+    spdlog::debug("source.kafka: resuming {}", DescribeIds(change.resume));
+  SetPaused(change.pause, true);
+  SetPaused(change.resume, false);
+  paused_partitions_.store(alignment_->paused(), std::memory_order_relaxed);
+}
+
+void KafkaSource::Impl::ResetAlignment() {
+  if (!alignment_) return;
+  // Resumed before the next assignment: librdkafka keeps a partition's
+  // pause across an unassign, and a resumed partition at a new position
+  // simply reads from there.
+  ReadAlignment::Change change = alignment_->Update(SteadyMs(), [](PartitionId) { return -1; });
+  SetPaused(change.resume, false);
+  alignment_->Clear();
+  paused_partitions_.store(0, std::memory_order_relaxed);
 }
 
 void KafkaSource::Impl::PublishProgress() {
@@ -720,6 +812,10 @@ rd_kafka_consumer_group_metadata_t* KafkaSource::NewGroupMetadata() const {
 std::vector<KafkaSource::PartitionProgress> KafkaSource::Progress() const {
   std::lock_guard<std::mutex> lock(impl_->progress_mu_);
   return impl_->progress_;
+}
+
+int64_t KafkaSource::PausedPartitions() {
+  return impl_->paused_partitions_.load(std::memory_order_relaxed);
 }
 
 int64_t KafkaSource::UnreachableSinceMs() {

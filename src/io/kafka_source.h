@@ -64,6 +64,10 @@ struct KafkaSourceOptions {
   // Stop at the end offsets as of start-up (a bounded run; closes every window).
   bool stop_at_end = false;
   int poll_timeout_ms = 100;
+  // A partition whose records (by Kafka timestamp) run more than this ahead
+  // of the slowest partition with records left is paused until that one
+  // catches up (ReadAlignment, src/io/read_alignment.h); 0 turns it off.
+  int64_t max_read_ahead_ms = 30'000;
   std::map<std::string, std::string> properties;  // extra librdkafka settings
   // Set by `ctrjoin replay` (not config keys). Where a partition starts when
   // the group has no committed offset for it (instead of `start`), and where
@@ -106,6 +110,7 @@ class KafkaSource : public Source {
   // From librdkafka's cached high watermarks (no broker round trip).
   std::vector<PartitionLag> ConsumerLag() override;
   int64_t UnreachableSinceMs() override;
+  int64_t PausedPartitions() override;
   Status ReleaseRevoked() override;
 
   // How far a bounded run (stop_at_end) got, per partition. Callable from

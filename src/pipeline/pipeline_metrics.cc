@@ -29,6 +29,10 @@ void PipelineMetrics::Expose(Exposition& e, const TopicLabels& labels) const {
   e.Metric("ctrjoin_source_assigned_partitions",
            "Input partitions assigned to the source (Kafka partitions, or one per input file).",
            assigned_partitions);
+  e.Metric("ctrjoin_source_paused_partitions",
+           "Kafka input partitions paused now because they read more than "
+           "source.kafka.max_read_ahead_ms ahead of the slowest partition with records left.",
+           paused_partitions);
   e.Metric("ctrjoin_tasks",
            "Mode group: the tasks this process holds (a task is partition p of both input "
            "topics); 0 in mode assign.",

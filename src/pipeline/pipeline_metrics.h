@@ -140,6 +140,7 @@ struct PipelineMetrics {
   Gauge failed;                         // 1 once a stage failed (the run then ends)
   Gauge started_ms;                     // wall clock when Pipeline::Run began
   Gauge assigned_partitions;            // input partitions assigned to the source (files: 2)
+  Gauge paused_partitions;              // Kafka: paused for reading too far ahead
   Gauge tasks;                          // mode group: tasks held (partition p of both topics)
   TaskWatermarks task_watermarks;       // mode group: per task, once it has one
   TaskStateEntries task_state_entries;  // mode group: per held task

@@ -98,6 +98,9 @@ class Source {
   // once a second from the source node; during an outage it may ask the
   // brokers (briefly) whether they answer again.
   virtual int64_t UnreachableSinceMs() { return 0; }
+  // Partitions paused now because they read too far ahead of the others
+  // (Kafka: source.kafka.max_read_ahead_ms). Called with UnreachableSinceMs.
+  virtual int64_t PausedPartitions() { return 0; }
 };
 
 }  // namespace ctrjoin

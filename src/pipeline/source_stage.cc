@@ -161,6 +161,7 @@ void SourceStage::ReportLag(Clock::time_point now) {
   for (size_t s = 0; s < sums.size(); ++s) metrics_->consumer_lag[s].Set(sums[s]);
   metrics_->partition_lag.Set(std::move(lags));
   metrics_->source_unreachable_since_ms.Set(source_->UnreachableSinceMs());
+  metrics_->paused_partitions.Set(source_->PausedPartitions());
 }
 
 }  // namespace ctrjoin

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -217,6 +218,94 @@ TEST_F(KafkaMockTest, AssignModeReadsToTheEndOffsetsAndStops) {
   EXPECT_TRUE(after->end_of_input);
   EXPECT_TRUE(after->records.empty());
   EXPECT_TRUE(after->finished.empty());
+}
+
+// Produces `count` records to partition 0 of `topic`, with Kafka timestamps
+// `step_ms` apart from 0.
+void ProduceTimed(rd_kafka_t* producer, const char* topic, int count, int64_t step_ms,
+                  size_t payload_bytes) {
+  const std::string payload(payload_bytes, 'x');
+  for (int i = 0; i < count; ++i) {
+    ASSERT_EQ(rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
+                                RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
+                                RD_KAFKA_V_TIMESTAMP(1 + i * step_ms),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+}
+
+// On a backlog the clicks (few, small) would run far ahead of the
+// impressions; with max_read_ahead_ms the source pauses them until the
+// impressions catch up, and reads every record once all the same.
+TEST_F(KafkaMockTest, APartitionFarAheadPausesUntilTheSlowestCatchesUp) {
+  {
+    // Batches of 10 records: a fetch brings 4 KB of each partition, 20 s of
+    // impressions but 200 s of clicks.
+    KafkaHandle producer =
+        NewClient(RD_KAFKA_PRODUCER, {{"batch.num.messages", "10"}, {"linger.ms", "0"}});
+    ASSERT_NE(producer, nullptr);
+    ProduceTimed(producer.get(), "impressions", 2'000, 1'000, 200);  // 2,000 s
+    ProduceTimed(producer.get(), "clicks", 200, 10'000, 20);
+    ASSERT_EQ(rd_kafka_flush(producer.get(), 10'000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
+  // The largest lead of the clicks read over the impressions read while
+  // impressions were left, and whether every record came once.
+  auto read_all = [&](int64_t max_read_ahead_ms, int64_t& most_paused) -> int64_t {
+    KafkaSourceOptions options =
+        SourceOptions(KafkaMode::kAssign, fmt::format("ahead-{}", max_read_ahead_ms));
+    options.stop_at_end = true;
+    options.max_read_ahead_ms = max_read_ahead_ms;
+    options.properties = {{"max.partition.fetch.bytes", "4096"}};
+    Result<std::unique_ptr<KafkaSource>> source = KafkaSource::Open(options);
+    EXPECT_TRUE(source.ok()) << source.status().ToString();
+    if (!source.ok()) return -1;
+    std::map<StreamKind, std::vector<int64_t>> offsets;
+    int64_t lead = 0;
+    most_paused = 0;
+    bool end_of_input = false;
+    const auto deadline = Clock::now() + kWait;
+    while (!end_of_input && Clock::now() < deadline) {
+      Result<SourceBatch> batch = (*source)->Next(20);
+      EXPECT_TRUE(batch.ok()) << batch.status().ToString();
+      if (!batch.ok()) return -1;
+      for (const RawRecord& r : batch->records) offsets[r.pos.stream].push_back(r.pos.offset.value);
+      // Offsets are the records' indexes, so timestamps follow from them.
+      const auto& imps = offsets[StreamKind::kImpression];
+      const auto& clks = offsets[StreamKind::kClick];
+      // From the first impression on: before it, nothing says how far behind
+      // the impressions are.
+      if (!clks.empty() && !imps.empty() && imps.size() < 2'000) {
+        lead = std::max(lead, clks.back() * 10'000 - imps.back() * 1'000);
+      }
+      most_paused = std::max(most_paused, (*source)->PausedPartitions());
+      end_of_input = batch->end_of_input;
+    }
+    EXPECT_TRUE(end_of_input);
+    for (auto [stream, count] :
+         {std::pair{StreamKind::kImpression, 2'000}, std::pair{StreamKind::kClick, 200}}) {
+      std::vector<int64_t>& got = offsets[stream];
+      EXPECT_EQ(got.size(), static_cast<size_t>(count));
+      for (size_t i = 0; i < got.size(); ++i) {
+        if (got[i] != static_cast<int64_t>(i)) {
+          ADD_FAILURE() << "record " << i << " of " << static_cast<int>(stream) << " is offset "
+                        << got[i];
+          break;
+        }
+      }
+    }
+    return lead;
+  };
+  int64_t paused = 0;
+  const int64_t free_lead = read_all(0, paused);
+  EXPECT_EQ(paused, 0);
+  const int64_t aligned_lead = read_all(10'000, paused);
+  EXPECT_GE(paused, 1);
+  // Without alignment the clicks are read long before their impressions;
+  // with it they stay within the bound plus what one fetch brings.
+  EXPECT_GT(free_lead, 1'000'000) << "the test no longer shows a partition running ahead";
+  EXPECT_LT(aligned_lead, 400'000) << "free: " << free_lead;
+  std::cout << "lead of the clicks: " << free_lead << " ms without alignment, " << aligned_lead
+            << " ms with max_read_ahead_ms 10000\n";
 }
 
 TEST_F(KafkaMockTest, AssignModeStartsAtCommittedOffsets) {
@@ -571,6 +660,9 @@ TEST(KafkaOptionsTest, ValidateNamesTheBadField) {
   source.clicks_topic = "clicks";
   source.poll_timeout_ms = 0;
   ExpectMessageHas(source.Validate(), "source.kafka.poll_timeout_ms");
+  source.poll_timeout_ms = 100;
+  source.max_read_ahead_ms = -1;
+  ExpectMessageHas(source.Validate(), "source.kafka.max_read_ahead_ms");
 
   KafkaSinkOptions sink;
   ExpectMessageHas(sink.Validate("sink.kafka"), "sink.kafka.brokers");
