@@ -17,12 +17,14 @@
 # Environment: WINDOW_MS (join.window_ms, default 1 day: nothing expires, so
 # nothing is trimmed) and RATE (impressions per second of event time, default
 # 100000): with a window shorter than the trace, the topic is trimmed to about
-# the last window's changes and the restore reads that much.
+# the last window's changes and the restore reads that much. READ_AHEAD_MS:
+# source.kafka.max_read_ahead_ms (default: the config's default; 0 = off).
 set -euo pipefail
 sizes=${1:-100000 400000}
 partitions=${2:-4}
 window_ms=${WINDOW_MS:-86400000}
 rate=${RATE:-100000}
+read_ahead=${READ_AHEAD_MS:+, max_read_ahead_ms: $READ_AHEAD_MS}
 # shellcheck source=bench/group_common.sh
 source "$(dirname "$0")/group_common.sh"
 metric() {  # the sum of a metric over one process's /metrics
@@ -34,7 +36,7 @@ job() {  # name port
   cat >"$1.yaml" <<EOF
 source:
   type: kafka
-  kafka: {brokers: "$brokers", group_id: restore, mode: group}
+  kafka: {brokers: "$brokers", group_id: restore, mode: group$read_ahead}
 join: {window_ms: $window_ms, allowed_lateness_ms: 0}
 sink:
   type: kafka
@@ -66,9 +68,14 @@ for n in $sizes; do
   pids+=($first)
   last=0
   still=0
+  most_paused=0
+  started=$(date +%s.%N)
   while [ "$still" -lt 20 ]; do  # 20 x 100 ms without growth
     sleep 0.1
     cur=$(metric "$port" ctrjoin_events_in_total)
+    paused=$(metric "$port" ctrjoin_source_paused_partitions)
+    [ "$paused" -gt "$most_paused" ] && most_paused=$paused
+    [ "$cur" -lt "$last" ] || [ "$cur" -eq "$last" ] || read_at=$(date +%s.%N)
     # Every impression read, and nothing more for 2 s (the clicks).
     if [ "$cur" -gt "$last" ]; then last=$cur; still=0; elif [ "$cur" -ge "$n" ]; then still=$((still + 1)); fi
   done
@@ -85,6 +92,7 @@ for n in $sizes; do
   wait "$broker_pid" 2>/dev/null || true
 
   echo "$n impressions ($last events), $partitions tasks, W = $window_ms ms, $rate impressions/s, $(nproc) cores shared with the broker:"
+  echo "  first process: read every event in $(echo "$read_at - $started" | bc) s; at most $most_paused partitions paused at once (read alignment)"
   echo "  changelog topic kept after the first process: $kept"
   grep ' restored .* entries from ' second.log |
     sed -E 's/.*task ([0-9]+) restored ([0-9]+) entries from ([0-9]+) bytes .* in ([0-9.]+) s.*/\1 \2 \3 \4/' |

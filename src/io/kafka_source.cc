@@ -187,6 +187,10 @@ struct KafkaSource::Impl {
   void Align();
   // Resumes what Align paused and forgets it (before a new assignment).
   void ResetAlignment();
+  // The end offset librdkafka last saw (the run's end if bounded), or -1.
+  int64_t EndOf(PartitionId id) const;
+  // Tells the alignment these partitions were just assigned.
+  void AlignAssigned(const rd_kafka_topic_partition_list_t* parts);
   std::optional<StreamKind> StreamOf(const char* topic) const;
   const std::string& TopicOf(StreamKind stream) const;
 
@@ -287,7 +291,12 @@ Status KafkaSource::Impl::Start() {
       {"enable.partition.eof", options_.stop_at_end ? "true" : "false"},
   };
   if (options_.mode == KafkaMode::kGroup) properties[std::string(kAssignmentStrategy)] = "range";
-  if (options_.max_read_ahead_ms > 0) alignment_.emplace(options_.max_read_ahead_ms);
+  if (options_.mode == KafkaMode::kGroup && !options_.instance.empty()) {
+    properties["client.id"] = fmt::format("{}{}", kInstanceClientPrefix, options_.instance);
+  }
+  if (options_.max_read_ahead_ms > 0) {
+    alignment_.emplace(options_.max_read_ahead_ms, [this](PartitionId id) { return EndOf(id); });
+  }
   for (const auto& [name, value] : options_.properties) properties[name] = value;
   Result<KafkaConf> conf = MakeKafkaConf(properties);
   if (!conf.ok()) return conf.status().WithContext("source.kafka.properties");
@@ -366,6 +375,7 @@ Status KafkaSource::Impl::AssignAll() {
 
   CTRJOIN_RETURN_IF_ERROR(
       KafkaStatus(rd_kafka_assign(rk, parts.get()), "source.kafka: assigning partitions"));
+  AlignAssigned(parts.get());
   for (int i = 0; i < parts->cnt; ++i) {
     const PartitionId id{*StreamOf(parts->elems[i].topic), parts->elems[i].partition};
     assigned_.push_back(id);
@@ -394,6 +404,7 @@ Status KafkaSource::Impl::Seek(const SourcePositions& positions) {
   ResetAlignment();
   CTRJOIN_RETURN_IF_ERROR(
       KafkaStatus(rd_kafka_assign(consumer_.get(), parts.get()), "source.kafka: seeking"));
+  AlignAssigned(parts.get());
   for (const auto& [id, offset] : positions) {
     if (!start_offsets_.contains(id)) continue;
     if (auto e = ends_.find(id); e != ends_.end()) e->second.position = offset;
@@ -547,6 +558,7 @@ void KafkaSource::Impl::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   Status applied = KafkaStatus(rd_kafka_assign(rk, assign ? copy.get() : nullptr),
                                "source.kafka: applying a rebalance");
   if (!applied.ok() && rebalance_error_.ok()) rebalance_error_ = applied;
+  if (assign && applied.ok()) AlignAssigned(copy.get());
 }
 
 // "impressions [0, 2], clicks [0, 2]": the partitions of each topic, sorted.
@@ -661,8 +673,10 @@ Status KafkaSource::Impl::Handle(const rd_kafka_message_t& msg, SourceBatch& bat
                 msg.payload != nullptr ? std::string(static_cast<const char*>(msg.payload), msg.len)
                                        : std::string()});
   Reached(id, msg.offset + 1);
-  if (alignment_) {
-    alignment_->Read(id, rd_kafka_message_timestamp(&msg, nullptr), msg.offset + 1, SteadyMs());
+  if (alignment_ &&
+      alignment_->Read(id, rd_kafka_message_timestamp(&msg, nullptr), msg.offset + 1, SteadyMs())) {
+    SetPaused({id}, true);  // what librdkafka fetched beyond this record is dropped
+    paused_partitions_.store(alignment_->paused(), std::memory_order_relaxed);
   }
   return Status::Ok();
 }
@@ -708,16 +722,7 @@ void KafkaSource::Impl::Align() {
   const Clock::time_point now = Clock::now();
   if (now < next_align_) return;
   next_align_ = now + kAlignInterval;
-  ReadAlignment::Change change = alignment_->Update(SteadyMs(), [this](PartitionId id) {
-    int64_t low = 0;
-    int64_t high = -1;
-    if (rd_kafka_get_watermark_offsets(consumer_.get(), TopicOf(id.stream).c_str(), id.partition,
-                                       &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return int64_t{-1};
-    }
-    if (auto end = ends_.find(id); end != ends_.end()) high = std::min(high, end->second.offset);
-    return high;
-  });
+  ReadAlignment::Change change = alignment_->Update(SteadyMs());
   if (!change.pause.empty()) {
     spdlog::debug("source.kafka: pausing {}: read more than {} ms ahead of the slowest partition",
                   DescribeIds(change.pause), options_.max_read_ahead_ms);
@@ -729,13 +734,37 @@ void KafkaSource::Impl::Align() {
   paused_partitions_.store(alignment_->paused(), std::memory_order_relaxed);
 }
 
+int64_t KafkaSource::Impl::EndOf(PartitionId id) const {
+  int64_t low = 0;
+  int64_t high = -1;
+  if (rd_kafka_get_watermark_offsets(consumer_.get(), TopicOf(id.stream).c_str(), id.partition,
+                                     &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    high = -1;
+  }
+  if (auto end = ends_.find(id); end != ends_.end()) {
+    high = high < 0 ? end->second.offset : std::min(high, end->second.offset);
+  }
+  return high;
+}
+
+void KafkaSource::Impl::AlignAssigned(const rd_kafka_topic_partition_list_t* parts) {
+  if (!alignment_) return;
+  const int64_t now = SteadyMs();
+  for (int i = 0; i < parts->cnt; ++i) {
+    const std::optional<StreamKind> stream = StreamOf(parts->elems[i].topic);
+    if (!stream) continue;
+    const PartitionId id{*stream, parts->elems[i].partition};
+    if (auto end = ends_.find(id); end != ends_.end() && end->second.reached) continue;
+    alignment_->Assigned(id, now);
+  }
+}
+
 void KafkaSource::Impl::ResetAlignment() {
   if (!alignment_) return;
   // Resumed before the next assignment: librdkafka keeps a partition's
   // pause across an unassign, and a resumed partition at a new position
   // simply reads from there.
-  ReadAlignment::Change change = alignment_->Update(SteadyMs(), [](PartitionId) { return -1; });
-  SetPaused(change.resume, false);
+  SetPaused(alignment_->PausedIds(), false);
   alignment_->Clear();
   paused_partitions_.store(0, std::memory_order_relaxed);
 }

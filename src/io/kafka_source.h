@@ -54,6 +54,11 @@ struct CommitTag {
   static std::optional<CommitTag> Parse(std::string_view metadata);
 };
 
+// In mode group with an instance id, the consumer's client.id is this
+// prefix and the id (unless the config's properties set one), so that the
+// group's description (`ctrjoin tasks`) names the process holding a task.
+inline constexpr std::string_view kInstanceClientPrefix = "ctrjoin-";
+
 struct KafkaSourceOptions {
   std::string brokers;  // required, e.g. "127.0.0.1:9092"
   std::string impressions_topic = "impressions";

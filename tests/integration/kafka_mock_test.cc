@@ -301,9 +301,9 @@ TEST_F(KafkaMockTest, APartitionFarAheadPausesUntilTheSlowestCatchesUp) {
   const int64_t aligned_lead = read_all(10'000, paused);
   EXPECT_GE(paused, 1);
   // Without alignment the clicks are read long before their impressions;
-  // with it they stay within the bound plus what one fetch brings.
+  // with it they stay within the bound plus a record (20 s here).
   EXPECT_GT(free_lead, 1'000'000) << "the test no longer shows a partition running ahead";
-  EXPECT_LT(aligned_lead, 400'000) << "free: " << free_lead;
+  EXPECT_LT(aligned_lead, 100'000) << "free: " << free_lead;
   std::cout << "lead of the clicks: " << free_lead << " ms without alignment, " << aligned_lead
             << " ms with max_read_ahead_ms 10000\n";
 }
