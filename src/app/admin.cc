@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -118,6 +119,52 @@ std::string OffsetsCell(const TaskPartition& p) {
   return fmt::format("{}/{} ({})", p.committed, p.end, std::max<int64_t>(0, p.end - p.committed));
 }
 
+// Which member of the group holds each task now, from the group's
+// description (DescribeGroups): a ctrjoin process as "instance <id>" (its
+// client id is ctrjoin-<id>), another client by its client id. `note` says
+// why it is not known, or that a rebalance is under way.
+std::map<int32_t, std::string> TaskHolders(rd_kafka_t* rk, const std::string& group_id,
+                                           const std::string& impressions_topic, int timeout_ms,
+                                           std::string& note) {
+  std::map<int32_t, std::string> holders;
+  const rd_kafka_group_list* raw = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_list_groups(rk, group_id.c_str(), &raw, timeout_ms);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    note =
+        fmt::format("held by: unknown, the group's description failed: {}", rd_kafka_err2str(err));
+    return holders;
+  }
+  std::unique_ptr<const rd_kafka_group_list, decltype(&rd_kafka_group_list_destroy)> list(
+      raw, &rd_kafka_group_list_destroy);
+  for (int g = 0; g < list->group_cnt; ++g) {
+    const rd_kafka_group_info& group = list->groups[g];
+    if (group_id != group.group) continue;
+    if (std::string_view(group.state) != "Stable" && std::string_view(group.state) != "Empty") {
+      note = fmt::format("held by: the group is rebalancing ({}); ask again", group.state);
+    }
+    for (int m = 0; m < group.member_cnt; ++m) {
+      const rd_kafka_group_member_info& member = group.members[m];
+      const std::string_view client = member.client_id != nullptr ? member.client_id : "";
+      const std::string name =
+          client.starts_with(kInstanceClientPrefix)
+              ? fmt::format("instance {}", client.substr(kInstanceClientPrefix.size()))
+              : fmt::format("client {}", client);
+      Result<std::map<std::string, std::vector<int32_t>>> assignment = ParseConsumerAssignment(
+          std::string_view(static_cast<const char*>(member.member_assignment),
+                           static_cast<size_t>(member.member_assignment_size)));
+      if (!assignment.ok()) {
+        note =
+            fmt::format("held by: member {}: {}", member.member_id, assignment.status().message());
+        continue;
+      }
+      if (auto it = assignment->find(impressions_topic); it != assignment->end()) {
+        for (int32_t p : it->second) holders[p] = name;
+      }
+    }
+  }
+  return holders;
+}
+
 }  // namespace
 
 Status ShowTasks(const Config& config, std::FILE* out) {
@@ -154,6 +201,10 @@ Status ShowTasks(const Config& config, std::FILE* out) {
   }
   const bool has_changelog = changelog_ids.ok();
 
+  std::string holders_note;
+  const std::map<int32_t, std::string> holders =
+      TaskHolders(rk, kafka.group_id, topics[0], kTimeoutMs, holders_note);
+
   KafkaPartitionList committed(rd_kafka_topic_partition_list_new(2 * tasks));
   for (int32_t p = 0; p < tasks; ++p) {
     for (const std::string& topic : topics) {
@@ -170,8 +221,8 @@ Status ShowTasks(const Config& config, std::FILE* out) {
                              : "state: no changelog topic %s (no run with checkpoints yet)\n",
                changelog.c_str());
   std::fprintf(out, "offsets are committed/end (lag); '-': nothing committed yet\n");
-  std::fprintf(out, "%-5s %-28s %-28s %-20s %s\n", "task", "impressions", "clicks",
-               "changelog offsets", "last commit");
+  std::fprintf(out, "%-5s %-28s %-28s %-20s %-20s %s\n", "task", "impressions", "clicks",
+               "changelog offsets", "held by", "last commit");
   for (int32_t p = 0; p < tasks; ++p) {
     TaskPartition parts[2];
     for (int s = 0; s < 2; ++s) {
@@ -209,9 +260,12 @@ Status ShowTasks(const Config& config, std::FILE* out) {
     } else if (parts[0].committed >= 0 || parts[1].committed >= 0) {
       last = "not by ctrjoin (no epoch tag)";
     }
-    std::fprintf(out, "%-5d %-28s %-28s %-20s %s\n", p, OffsetsCell(parts[0]).c_str(),
-                 OffsetsCell(parts[1]).c_str(), kept.c_str(), last.c_str());
+    auto holder = holders.find(p);
+    std::fprintf(out, "%-5d %-28s %-28s %-20s %-20s %s\n", p, OffsetsCell(parts[0]).c_str(),
+                 OffsetsCell(parts[1]).c_str(), kept.c_str(),
+                 holder != holders.end() ? holder->second.c_str() : "-", last.c_str());
   }
+  if (!holders_note.empty()) std::fprintf(out, "%s\n", holders_note.c_str());
   if (counts[0]->size() != counts[1]->size()) {
     std::fprintf(out,
                  "warning: %s has %zu partitions and %s %zu: they are not co-partitioned, which "

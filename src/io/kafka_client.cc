@@ -253,6 +253,40 @@ Status KafkaFatalStatus(rd_kafka_t* rk, std::string_view context) {
   return Status::Internal(underlying.message(), underlying.effect());
 }
 
+Result<std::map<std::string, std::vector<int32_t>>> ParseConsumerAssignment(
+    std::string_view bytes) {
+  std::map<std::string, std::vector<int32_t>> out;
+  if (bytes.empty()) return out;
+  size_t at = 0;
+  bool ok = true;
+  // Big-endian fields of `n` bytes; false once the bytes run out.
+  auto read = [&](size_t n) -> uint32_t {
+    if (!ok || bytes.size() - at < n) {
+      ok = false;
+      return 0;
+    }
+    uint32_t v = 0;
+    for (size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<uint8_t>(bytes[at + i]);
+    at += n;
+    return v;
+  };
+  read(2);  // version
+  const auto topics = static_cast<int32_t>(read(4));
+  for (int32_t t = 0; ok && t < topics; ++t) {
+    const uint32_t length = read(2);
+    if (!ok || bytes.size() - at < length) {
+      ok = false;
+      break;
+    }
+    std::vector<int32_t>& partitions = out[std::string(bytes.substr(at, length))];
+    at += length;
+    const auto count = static_cast<int32_t>(read(4));
+    for (int32_t p = 0; ok && p < count; ++p) partitions.push_back(static_cast<int32_t>(read(4)));
+  }
+  if (!ok) return Status::InvalidArgument("a consumer-protocol assignment cut short");
+  return out;
+}
+
 Status CreateKafkaTopics(rd_kafka_t* rk, const std::vector<std::pair<std::string, int>>& topics,
                          int timeout_ms) {
   char error[256];

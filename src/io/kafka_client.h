@@ -90,6 +90,12 @@ Result<std::vector<int32_t>> KafkaTopicPartitions(rd_kafka_t* rk, const std::str
 // topics are keyed by impression id (src/README.md, "Scaling out").
 int32_t KafkaDefaultPartition(std::string_view key, int32_t partitions);
 
+// The partitions, by topic, in a consumer-protocol assignment: the bytes a
+// group's leader sends each member in SyncGroup and DescribeGroups shows
+// (int16 version, then [topic string, [int32 partition]], then user data).
+// Empty bytes are an empty assignment; InvalidArgument if they are cut short.
+Result<std::map<std::string, std::vector<int32_t>>> ParseConsumerAssignment(std::string_view bytes);
+
 // Creates topics (name, partitions; replication factor 1) through rk's
 // brokers and waits up to timeout_ms for the answer. A topic that already
 // exists is no error. For the demo's in-process broker and benchmarks;

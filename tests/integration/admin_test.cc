@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -252,12 +253,54 @@ TEST(AdminTest, TasksShowOffsetsLagChangelogAndLastCommitter) {
     for (std::string word; in >> word;) out.push_back(word);
     return out;
   };
+  // Nobody holds a task: '-'.
   EXPECT_EQ(columns(lines[4]),
-            (std::vector<std::string>{"0", "4/5", "(1)", "1/2", "(1)", "0..", "(empty)", "epoch",
-                                      "7", "of", "instance", "0123abcd"}))
+            (std::vector<std::string>{"0", "4/5", "(1)", "1/2", "(1)", "0..", "(empty)", "-",
+                                      "epoch", "7", "of", "instance", "0123abcd"}))
       << report;
-  EXPECT_EQ(columns(lines[5]), (std::vector<std::string>{"1", "-/3", "-/0", "0..3", "never"}))
+  EXPECT_EQ(columns(lines[5]), (std::vector<std::string>{"1", "-/3", "-/0", "0..3", "-", "never"}))
       << report;
+
+  // A member of the group, as a ctrjoin process of instance feedbeef joins
+  // it, holds both tasks (the group's description, DescribeGroups).
+  auto member_conf = MakeKafkaConf({{"bootstrap.servers", brokers},
+                                    {"group.id", "job"},
+                                    {"client.id", std::string(kInstanceClientPrefix) + "feedbeef"},
+                                    {"partition.assignment.strategy", "range"}});
+  ASSERT_TRUE(member_conf.ok());
+  auto member = MakeKafkaHandle(RD_KAFKA_CONSUMER, std::move(member_conf).value());
+  ASSERT_TRUE(member.ok());
+  rd_kafka_poll_set_consumer(member->get());
+  KafkaPartitionList subscription(rd_kafka_topic_partition_list_new(2));
+  for (const char* topic : {"imp", "clk"}) {
+    rd_kafka_topic_partition_list_add(subscription.get(), topic, RD_KAFKA_PARTITION_UA);
+  }
+  ASSERT_EQ(rd_kafka_subscribe(member->get(), subscription.get()), RD_KAFKA_RESP_ERR_NO_ERROR);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  int assigned = 0;
+  while (assigned < 4 && std::chrono::steady_clock::now() < deadline) {
+    KafkaMessage msg(rd_kafka_consumer_poll(member->get(), 100));
+    rd_kafka_topic_partition_list_t* now = nullptr;
+    if (rd_kafka_assignment(member->get(), &now) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      assigned = now->cnt;
+      rd_kafka_topic_partition_list_destroy(now);
+    }
+  }
+  ASSERT_EQ(assigned, 4);
+  report = Capture([&](std::FILE* out) { return ShowTasks(config, out); }, st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  std::istringstream in(report);
+  std::vector<std::vector<std::string>> rows;
+  for (std::string line; std::getline(in, line);) rows.push_back(columns(line));
+  ASSERT_EQ(rows.size(), 6u) << report;
+  EXPECT_EQ(rows[4],
+            (std::vector<std::string>{"0", "4/5", "(1)", "1/2", "(1)", "0..", "(empty)", "instance",
+                                      "feedbeef", "epoch", "7", "of", "instance", "0123abcd"}))
+      << report;
+  EXPECT_EQ(rows[5],
+            (std::vector<std::string>{"1", "-/3", "-/0", "0..3", "instance", "feedbeef", "never"}))
+      << report;
+  rd_kafka_consumer_close(member->get());
 
   config.source.kafka.mode = KafkaMode::kAssign;
   Capture([&](std::FILE* out) { return ShowTasks(config, out); }, st);

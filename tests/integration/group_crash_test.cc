@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <regex>
 #include <set>
@@ -252,6 +253,35 @@ void Round(uint64_t seed) {
     std::this_thread::sleep_for(500ms);
   }
   std::this_thread::sleep_for(3s);
+  // While they run, `ctrjoin tasks` names the process holding each task
+  // (the group's description): one of the four instances.
+  std::set<std::string> instances;
+  for (const char* name : {"a", "b", "c", "d"}) {
+    std::ifstream in(dir.File(fmt::format("state-{}/INSTANCE", name)));
+    std::string id;
+    in >> id;
+    instances.insert(id);
+  }
+  const std::regex held_line(R"(\n([0-9]+) .*? instance ([0-9a-f]+) +(?:epoch|never|not by))");
+  std::map<int, std::string> holders;
+  std::string held_report;
+  for (int attempt = 0; attempt < 10 && holders.size() < static_cast<size_t>(kPartitions);
+       ++attempt) {
+    Child held(CTRJOIN_BINARY, {"tasks", "--config", dir.File("a.yaml")},
+               dir.File(fmt::format("held-{}.log", attempt)));
+    ASSERT_TRUE(held.WaitExit(30s));
+    held_report = held.Log();
+    holders.clear();
+    for (std::sregex_iterator m(held_report.begin(), held_report.end(), held_line), end; m != end;
+         ++m) {
+      holders[std::stoi((*m)[1])] = (*m)[2];
+    }
+    if (holders.size() < static_cast<size_t>(kPartitions)) std::this_thread::sleep_for(1s);
+  }
+  EXPECT_EQ(holders.size(), static_cast<size_t>(kPartitions)) << held_report;
+  for (const auto& [task, instance] : holders) {
+    EXPECT_TRUE(instances.contains(instance)) << task << " held by " << instance;
+  }
   for (auto& child : procs.all()) child->Signal(SIGTERM);
   for (auto& child : procs.all()) {
     if (!child->WaitExit(60s)) child->Signal(SIGKILL);
@@ -270,13 +300,6 @@ void Round(uint64_t seed) {
   EXPECT_TRUE(std::regex_search(procs.Logs(), trimmed));
   // `ctrjoin tasks` names, for every task, the process that committed it
   // last: one of the four instances.
-  std::set<std::string> instances;
-  for (const char* name : {"a", "b", "c", "d"}) {
-    std::ifstream in(dir.File(fmt::format("state-{}/INSTANCE", name)));
-    std::string id;
-    in >> id;
-    instances.insert(id);
-  }
   Child tasks(CTRJOIN_BINARY, {"tasks", "--config", dir.File("a.yaml")}, dir.File("tasks.log"));
   ASSERT_TRUE(tasks.WaitExit(30s));
   EXPECT_EQ(tasks.exit_code(), 0) << tasks.Log();

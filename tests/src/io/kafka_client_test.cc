@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,54 @@ TEST(KafkaDefaultPartitionTest, IsWhatTheJavaClientChooses) {
       EXPECT_EQ(KafkaDefaultPartition(key, partitions), JavaPartition(murmur2, partitions))
           << "key '" << key << "', " << partitions << " partitions";
     }
+  }
+}
+
+}  // namespace
+}  // namespace ctrjoin
+
+namespace ctrjoin {
+namespace {
+
+// Bytes as librdkafka's range assignor writes them (version 0, user data
+// empty): imp [0, 2], clk [0, 2].
+std::string AssignmentBytes() {
+  std::string b;
+  auto i16 = [&](int v) { b += {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; };
+  auto i32 = [&](int v) {
+    for (int shift = 24; shift >= 0; shift -= 8) b += static_cast<char>((v >> shift) & 0xff);
+  };
+  i16(0);
+  i32(2);
+  for (const std::string topic : {"imp", "clk"}) {
+    i16(static_cast<int>(topic.size()));
+    b += topic;
+    i32(2);
+    i32(0);
+    i32(2);
+  }
+  i32(0);  // user data
+  return b;
+}
+
+TEST(ParseConsumerAssignmentTest, ReadsTopicsAndPartitions) {
+  Result<std::map<std::string, std::vector<int32_t>>> parsed =
+      ParseConsumerAssignment(AssignmentBytes());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(*parsed,
+            (std::map<std::string, std::vector<int32_t>>{{"clk", {0, 2}}, {"imp", {0, 2}}}));
+  // No bytes: no partitions (a member between a join and its assignment).
+  Result<std::map<std::string, std::vector<int32_t>>> empty = ParseConsumerAssignment("");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(ParseConsumerAssignmentTest, BytesCutShortAreRefused) {
+  const std::string bytes = AssignmentBytes();
+  for (size_t cut : {size_t{1}, size_t{5}, size_t{8}, size_t{12}, size_t{20}}) {
+    EXPECT_EQ(ParseConsumerAssignment(std::string_view(bytes).substr(0, cut)).status().code(),
+              StatusCode::kInvalidArgument)
+        << cut;
   }
 }
 

@@ -78,6 +78,8 @@ HandlerOutcome BrokerCore::Handle(const RequestHeader& header, const ReplyTarget
     case ApiKey::kHeartbeat: return HandleHeartbeat(header, body);
     case ApiKey::kLeaveGroup: return HandleLeaveGroup(header, body);
     case ApiKey::kSyncGroup: return HandleSyncGroup(header, target, body);
+    case ApiKey::kDescribeGroups: return HandleDescribeGroups(header, body);
+    case ApiKey::kListGroups: return HandleListGroups(header, body);
     case ApiKey::kApiVersions: return HandleApiVersions(header, body);
     case ApiKey::kCreateTopics: return HandleCreateTopics(header, body);
     case ApiKey::kDeleteRecords: return HandleDeleteRecords(header, body);

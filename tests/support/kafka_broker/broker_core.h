@@ -39,6 +39,8 @@ enum class ApiKey : std::int16_t {
   kHeartbeat = 12,
   kLeaveGroup = 13,
   kSyncGroup = 14,
+  kDescribeGroups = 15,
+  kListGroups = 16,
   kApiVersions = 18,
   kCreateTopics = 19,
   kDeleteRecords = 21,
@@ -68,7 +70,8 @@ inline constexpr ApiVersionRange kSupportedApis[] = {
     {ApiKey::kCreateTopics, 0, 4},    {ApiKey::kDeleteRecords, 0, 1},
     {ApiKey::kInitProducerId, 0, 1},  {ApiKey::kAddPartitionsToTxn, 0, 1},
     {ApiKey::kAddOffsetsToTxn, 0, 1}, {ApiKey::kEndTxn, 0, 1},
-    {ApiKey::kTxnOffsetCommit, 0, 3},
+    {ApiKey::kTxnOffsetCommit, 0, 3}, {ApiKey::kDescribeGroups, 0, 0},
+    {ApiKey::kListGroups, 0, 0},
 };
 
 // Milliseconds since the Unix epoch (record and transaction timestamps).
@@ -118,6 +121,8 @@ class BrokerCore : public RequestProcessor {
   HandlerOutcome HandleFetch(const RequestHeader& header, const ReplyTarget& target, WireReader& r);
   HandlerOutcome HandleListOffsets(const RequestHeader& header, WireReader& r);
   HandlerOutcome HandleDeleteRecords(const RequestHeader& header, WireReader& r);
+  HandlerOutcome HandleListGroups(const RequestHeader& header, WireReader& r);
+  HandlerOutcome HandleDescribeGroups(const RequestHeader& header, WireReader& r);
   // The response to |request|, or nullopt if it should keep waiting for
   // MinBytes (never nullopt when |deadline_reached|).
   std::optional<OutFrame> TryCompleteFetch(const FetchRequest& request, bool deadline_reached);

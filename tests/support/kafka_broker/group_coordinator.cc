@@ -5,6 +5,33 @@
 #include <utility>
 
 namespace ctrjoin::testbroker {
+std::vector<std::pair<std::string, std::string>> GroupCoordinator::List() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [id, group] : groups_) out.emplace_back(id, group.protocol_type);
+  return out;
+}
+
+GroupDescription GroupCoordinator::Describe(const std::string& group_id) const {
+  GroupDescription d{group_id, "Dead", "", "", {}};
+  auto it = groups_.find(group_id);
+  if (it == groups_.end()) return d;
+  const Group& group = it->second;
+  d.state = StateName(group.state);
+  d.protocol_type = group.protocol_type;
+  d.protocol_name = group.protocol_name;
+  for (const std::string& member_id : group.join_order) {
+    auto m = group.members.find(member_id);
+    if (m == group.members.end()) continue;
+    GroupDescription::Member out{m->second.id, m->second.client_id, "", ""};
+    for (const GroupProtocol& p : m->second.protocols) {
+      if (p.name == group.protocol_name) out.metadata = p.metadata;
+    }
+    if (group.state == State::kStable) out.assignment = m->second.assignment;
+    d.members.push_back(std::move(out));
+  }
+  return d;
+}
+
 const char* GroupCoordinator::StateName(State state) {
   switch (state) {
     case State::kEmpty: return "Empty";

@@ -63,6 +63,21 @@ struct SyncGroupResult {
   std::string assignment;
 };
 
+// A group as DescribeGroups shows it.
+struct GroupDescription {
+  struct Member {
+    std::string member_id;
+    std::string client_id;
+    std::string metadata;    // its subscription for the group's protocol
+    std::string assignment;  // what the leader assigned it (Stable only)
+  };
+  std::string group_id;
+  std::string state;  // Kafka's names: Empty, PreparingRebalance, ..., Dead (unknown)
+  std::string protocol_type;
+  std::string protocol_name;
+  std::vector<Member> members;
+};
+
 using JoinCallback = std::function<void(const JoinGroupResult&)>;
 using SyncCallback = std::function<void(const SyncGroupResult&)>;
 
@@ -94,6 +109,11 @@ class GroupCoordinator {
   // epoch's fencing.
   KafkaError CheckTxnOffsetCommit(const std::string& group_id, std::int32_t generation,
                                   const std::string& member_id) const;
+
+  // Every group (id, protocol type), for ListGroups.
+  std::vector<std::pair<std::string, std::string>> List() const;
+  // One group for DescribeGroups; an unknown one is "Dead" with no members.
+  GroupDescription Describe(const std::string& group_id) const;
 
   // Completes rebalances whose wait is over and expires dead members.
   void Poll(std::int64_t now);

@@ -121,6 +121,50 @@ HandlerOutcome BrokerCore::HandleLeaveGroup(const RequestHeader& header, WireRea
   return HandlerOutcome::Respond(EncodeErrorOnly(header.api_version, header.correlation_id, error));
 }
 
+// v0 only (what rd_kafka_list_groups sends): ErrorCode, then the groups.
+HandlerOutcome BrokerCore::HandleListGroups(const RequestHeader& header, WireReader& r) {
+  if (!r.ok()) return HandlerOutcome::Close();
+  OutFrame frame(header.correlation_id);
+  WireWriter& w = frame.w();
+  w.Int16(Code(KafkaError::kNone));
+  const std::vector<std::pair<std::string, std::string>> groups = groups_.List();
+  w.ArrayCount(groups.size());
+  for (const auto& [id, protocol_type] : groups) {
+    w.String(id);
+    w.String(protocol_type);
+  }
+  return HandlerOutcome::Respond(std::move(frame));
+}
+
+// v0 only: per group its state, protocol and members with their
+// subscription and assignment (client host is not tracked: empty).
+HandlerOutcome BrokerCore::HandleDescribeGroups(const RequestHeader& header, WireReader& r) {
+  std::vector<std::string> ids;
+  const std::int32_t n = r.ArrayCount();
+  for (std::int32_t i = 0; i < n && r.ok(); ++i) ids.push_back(r.String());
+  if (!r.ok()) return HandlerOutcome::Close();
+  OutFrame frame(header.correlation_id);
+  WireWriter& w = frame.w();
+  w.ArrayCount(ids.size());
+  for (const std::string& id : ids) {
+    const GroupDescription d = groups_.Describe(id);
+    w.Int16(Code(KafkaError::kNone));
+    w.String(d.group_id);
+    w.String(d.state);
+    w.String(d.protocol_type);
+    w.String(d.protocol_name);
+    w.ArrayCount(d.members.size());
+    for (const GroupDescription::Member& m : d.members) {
+      w.String(m.member_id);
+      w.String(m.client_id);
+      w.String("");  // ClientHost
+      w.BytesField(AsBytes(m.metadata));
+      w.BytesField(AsBytes(m.assignment));
+    }
+  }
+  return HandlerOutcome::Respond(std::move(frame));
+}
+
 HandlerOutcome BrokerCore::HandleOffsetCommit(const RequestHeader& header, WireReader& r) {
   const std::int16_t version = header.api_version;
   struct PartitionIn {
