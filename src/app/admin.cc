@@ -129,18 +129,23 @@ std::map<int32_t, std::string> TaskHolders(rd_kafka_t* rk, const std::string& gr
   std::map<int32_t, std::string> holders;
   const rd_kafka_group_list* raw = nullptr;
   const rd_kafka_resp_err_t err = rd_kafka_list_groups(rk, group_id.c_str(), &raw, timeout_ms);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  // __PARTIAL: a broker did not answer in time, but the list holds what came.
+  std::unique_ptr<const rd_kafka_group_list, decltype(&rd_kafka_group_list_destroy)> list(
+      raw, &rd_kafka_group_list_destroy);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR && (err != RD_KAFKA_RESP_ERR__PARTIAL || !list)) {
     note =
         fmt::format("held by: unknown, the group's description failed: {}", rd_kafka_err2str(err));
     return holders;
   }
-  std::unique_ptr<const rd_kafka_group_list, decltype(&rd_kafka_group_list_destroy)> list(
-      raw, &rd_kafka_group_list_destroy);
   for (int g = 0; g < list->group_cnt; ++g) {
     const rd_kafka_group_info& group = list->groups[g];
-    if (group_id != group.group) continue;
-    if (std::string_view(group.state) != "Stable" && std::string_view(group.state) != "Empty") {
-      note = fmt::format("held by: the group is rebalancing ({}); ask again", group.state);
+    if (group.group == nullptr || group_id != group.group) continue;
+    const std::string_view state = group.state != nullptr ? group.state : "";
+    if (group.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      note = fmt::format("held by: unknown, the group's description failed: {}",
+                         rd_kafka_err2str(group.err));
+    } else if (state != "Stable" && state != "Empty" && state != "Dead") {
+      note = fmt::format("held by: the group is rebalancing ({}); ask again", state);
     }
     for (int m = 0; m < group.member_cnt; ++m) {
       const rd_kafka_group_member_info& member = group.members[m];

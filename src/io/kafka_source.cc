@@ -603,7 +603,11 @@ Result<SourceBatch> KafkaSource::Impl::Next(size_t max_records) {
   // Wait up to the poll timeout for the first record, then take only what is
   // already fetched: a batch never waits for more data once it has some.
   while (!AllFinished() && batch.records.size() < max_records) {
-    const int wait_ms = batch.records.empty() ? RemainingMs(deadline) : 0;
+    int wait_ms = batch.records.empty() ? RemainingMs(deadline) : 0;
+    // With partitions paused, wait no longer than the next alignment: the
+    // slowest may be among them.
+    if (alignment_ && alignment_->paused() > 0)
+      wait_ms = std::min(wait_ms, RemainingMs(next_align_));
     KafkaMessage msg(rd_kafka_consumer_poll(consumer_.get(), wait_ms));
     CTRJOIN_RETURN_IF_ERROR(rebalance_error_);
     if (msg) CTRJOIN_RETURN_IF_ERROR(Handle(*msg, batch));
@@ -619,6 +623,11 @@ Result<SourceBatch> KafkaSource::Impl::Next(size_t max_records) {
   batch.end_of_input = AllFinished();
   batch.revoking = std::exchange(revoking_, {});
   batch.suspended = between_assignments_ && batch.records.empty();
+  // A partition paused for reading ahead has records: never idle.
+  if (alignment_) {
+    for (const PartitionId& id : alignment_->PausedIds())
+      batch.pending.emplace_back(id, EventTime::Min());
+  }
   return batch;
 }
 
@@ -672,12 +681,13 @@ Status KafkaSource::Impl::Handle(const rd_kafka_message_t& msg, SourceBatch& bat
       RawRecord{SourcePosition{*stream, msg.partition, Offset{msg.offset}},
                 msg.payload != nullptr ? std::string(static_cast<const char*>(msg.payload), msg.len)
                                        : std::string()});
-  Reached(id, msg.offset + 1);
   if (alignment_ &&
       alignment_->Read(id, rd_kafka_message_timestamp(&msg, nullptr), msg.offset + 1, SteadyMs())) {
     SetPaused({id}, true);  // what librdkafka fetched beyond this record is dropped
     paused_partitions_.store(alignment_->paused(), std::memory_order_relaxed);
   }
+  // After the alignment: a partition this record finishes is forgotten.
+  Reached(id, msg.offset + 1);
   return Status::Ok();
 }
 
