@@ -47,7 +47,7 @@ constexpr int kSessionTimeoutMs = 6'000;
 
 int Rounds() {
   const char* v = std::getenv("CTRJOIN_GROUP_ROUNDS");
-  return v != nullptr ? std::max(1, std::atoi(v)) : 1;
+  return v != nullptr ? std::max(1, static_cast<int>(std::strtol(v, nullptr, 10))) : 1;
 }
 
 std::string ImpressionIdOf(const std::string& line) {
