@@ -120,7 +120,7 @@ ConfigSection SourceSection() {
                       "of the slowest partition with records left is paused until that one "
                       "catches up, so that on a backlog clicks do not race ahead of their "
                       "impressions (and wait in state); only the order of reading changes. 0 = "
-                      "off; at most a day."),
+                      "off (the default, for now: see src/README.md); at most a day."),
           Key<Config>("source.kafka.properties", FIELD(source.kafka.properties),
                       "Extra librdkafka settings, e.g. `{fetch.wait.max.ms: \"50\"}`, applied "
                       "after ctrjoin's own (so they can override them); one librdkafka does not "

@@ -71,8 +71,9 @@ struct KafkaSourceOptions {
   int poll_timeout_ms = 100;
   // A partition whose records (by Kafka timestamp) run more than this ahead
   // of the slowest partition with records left is paused until that one
-  // catches up (ReadAlignment, src/io/read_alignment.h); 0 turns it off.
-  int64_t max_read_ahead_ms = 30'000;
+  // catches up (ReadAlignment, src/io/read_alignment.h); 0 (the default)
+  // turns it off.
+  int64_t max_read_ahead_ms = 0;
   std::map<std::string, std::string> properties;  // extra librdkafka settings
   // Set by `ctrjoin replay` (not config keys). Where a partition starts when
   // the group has no committed offset for it (instead of `start`), and where
