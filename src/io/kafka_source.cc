@@ -195,8 +195,7 @@ struct KafkaSource::Impl {
   const std::string& TopicOf(StreamKind stream) const;
 
   static std::string DescribePartitions(const rd_kafka_topic_partition_list_t* parts);
-  // "impressions[2], clicks[0]".
-  std::string DescribeIds(const std::vector<PartitionId>& ids) const;
+  KafkaPartitionList ListOf(const std::vector<PartitionId>& ids) const;
   static void RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t* parts, void* opaque) {
     static_cast<Impl*>(opaque)->OnRebalance(rk, err, parts);
@@ -576,12 +575,12 @@ std::string KafkaSource::Impl::DescribePartitions(const rd_kafka_topic_partition
   return text.empty() ? "none" : text;
 }
 
-std::string KafkaSource::Impl::DescribeIds(const std::vector<PartitionId>& ids) const {
-  std::vector<std::string> names;
-  names.reserve(ids.size());
-  for (const PartitionId& id : ids)
-    names.push_back(fmt::format("{}[{}]", TopicOf(id.stream), id.partition));
-  return fmt::format("{}", fmt::join(names, ", "));
+KafkaPartitionList KafkaSource::Impl::ListOf(const std::vector<PartitionId>& ids) const {
+  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(static_cast<int>(ids.size())));
+  for (const PartitionId& id : ids) {
+    rd_kafka_topic_partition_list_add(parts.get(), TopicOf(id.stream).c_str(), id.partition);
+  }
+  return parts;
 }
 
 Status KafkaSource::Impl::ReleaseRevoked() {
@@ -713,16 +712,13 @@ void KafkaSource::Impl::Reached(PartitionId id, int64_t position) {
 
 void KafkaSource::Impl::SetPaused(const std::vector<PartitionId>& ids, bool pause) {
   if (ids.empty()) return;
-  KafkaPartitionList parts(rd_kafka_topic_partition_list_new(static_cast<int>(ids.size())));
-  for (const PartitionId& id : ids) {
-    rd_kafka_topic_partition_list_add(parts.get(), TopicOf(id.stream).c_str(), id.partition);
-  }
+  KafkaPartitionList parts = ListOf(ids);
   rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(consumer_.get(), parts.get())
                                   : rd_kafka_resume_partitions(consumer_.get(), parts.get());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     spdlog::warn("{}",
                  KafkaStatus(err, fmt::format("source.kafka: {} {}", pause ? "pausing" : "resuming",
-                                              DescribeIds(ids)))
+                                              DescribePartitions(parts.get())))
                      .message());
   }
 }
@@ -735,10 +731,10 @@ void KafkaSource::Impl::Align() {
   ReadAlignment::Change change = alignment_->Update(SteadyMs());
   if (!change.pause.empty()) {
     spdlog::debug("source.kafka: pausing {}: read more than {} ms ahead of the slowest partition",
-                  DescribeIds(change.pause), options_.max_read_ahead_ms);
+                  DescribePartitions(ListOf(change.pause).get()), options_.max_read_ahead_ms);
   }
   if (!change.resume.empty())
-    spdlog::debug("source.kafka: resuming {}", DescribeIds(change.resume));
+    spdlog::debug("source.kafka: resuming {}", DescribePartitions(ListOf(change.resume).get()));
   SetPaused(change.pause, true);
   SetPaused(change.resume, false);
   paused_partitions_.store(alignment_->paused(), std::memory_order_relaxed);
@@ -759,13 +755,12 @@ int64_t KafkaSource::Impl::EndOf(PartitionId id) const {
 
 void KafkaSource::Impl::AlignAssigned(const rd_kafka_topic_partition_list_t* parts) {
   if (!alignment_) return;
-  const int64_t now = SteadyMs();
   for (int i = 0; i < parts->cnt; ++i) {
     const std::optional<StreamKind> stream = StreamOf(parts->elems[i].topic);
     if (!stream) continue;
     const PartitionId id{*stream, parts->elems[i].partition};
     if (auto end = ends_.find(id); end != ends_.end() && end->second.reached) continue;
-    alignment_->Assigned(id, now);
+    alignment_->Assigned(id);
   }
 }
 

@@ -5,9 +5,8 @@
 
 namespace ctrjoin {
 
-void ReadAlignment::Assigned(PartitionId id, int64_t now_ms) {
+void ReadAlignment::Assigned(PartitionId id) {
   partitions_[id] = Partition{};
-  assigned_ms_ = now_ms;
   first_delivery_ms_.reset();
   frontier_ = kBeforeAll;
   frontier_id_.reset();
@@ -21,8 +20,9 @@ void ReadAlignment::Clear() {
 }
 
 bool ReadAlignment::Waiting(const Partition& p, int64_t now_ms) const {
-  const int64_t since = first_delivery_ms_.value_or(std::max(assigned_ms_, now_ms));
-  return !p.delivered && !p.paused && now_ms - since <= kStalledAfterMs;
+  // Until some partition delivered, every one waits.
+  return !p.delivered && !p.paused &&
+         (!first_delivery_ms_ || now_ms - *first_delivery_ms_ <= kStalledAfterMs);
 }
 
 void ReadAlignment::Recompute(int64_t now_ms) {

@@ -45,8 +45,8 @@ class ReadAlignment {
   ReadAlignment(int64_t max_ahead_ms, EndOf end_of)
       : max_ahead_ms_(max_ahead_ms), end_of_(std::move(end_of)) {}
 
-  // `id` was assigned (now_ms: a steady clock): it waits for its first record.
-  void Assigned(PartitionId id, int64_t now_ms);
+  // `id` was assigned: it waits for its first record.
+  void Assigned(PartitionId id);
   // A record of `id` with this timestamp (-1: none) was read at `now_ms`;
   // `next_offset` is the offset after it. True when `id` must pause now:
   // the record is more than max_ahead_ms past the frontier.
@@ -82,7 +82,6 @@ class ReadAlignment {
   const int64_t max_ahead_ms_;
   const EndOf end_of_;
   std::map<PartitionId, Partition> partitions_;
-  int64_t assigned_ms_ = 0;
   std::optional<int64_t> first_delivery_ms_;  // since the last assignment
   std::optional<int64_t> frontier_;
   std::optional<PartitionId> frontier_id_;  // the partition that set it, if one did

@@ -71,8 +71,8 @@ TEST_F(ReadAlignmentTest, AStalledPartitionStopsHoldingOthersBack) {
 }
 
 TEST_F(ReadAlignmentTest, AfterAnAssignmentThoseThatDeliveredWaitForTheOthersFirstRecords) {
-  alignment_.Assigned(kImp0, 0);
-  alignment_.Assigned(kClk0, 0);
+  alignment_.Assigned(kImp0);
+  alignment_.Assigned(kClk0);
   // At the start of a backlog one fetch of clicks may span all of it.
   EXPECT_TRUE(alignment_.Read(kClk0, 49'000, 4, 10));
   EXPECT_TRUE(alignment_.Update(500).resume.empty());
@@ -82,8 +82,8 @@ TEST_F(ReadAlignmentTest, AfterAnAssignmentThoseThatDeliveredWaitForTheOthersFir
 
   // Assigned anew: a partition that delivers nothing (empty, or caught up)
   // holds the others back for kStalledAfterMs after the first delivery.
-  alignment_.Assigned(kImp0, 2'000);
-  alignment_.Assigned(kClk0, 2'000);
+  alignment_.Assigned(kImp0);
+  alignment_.Assigned(kClk0);
   EXPECT_TRUE(alignment_.Read(kClk0, 50'000, 6, 2'010));
   EXPECT_TRUE(alignment_.Update(2'010 + ReadAlignment::kStalledAfterMs).resume.empty());
   EXPECT_EQ(alignment_.Update(2'011 + ReadAlignment::kStalledAfterMs).resume, Ids{kClk0});
